@@ -1,0 +1,36 @@
+// Entry point of the lxcts native addon. The shape of these exports is declared for
+// TypeScript in src/lxc/native.ts; keep the two in step.
+#include <napi.h>
+
+#include "addon_data.h"
+#include "container.h"
+#include "list.h"
+
+namespace lxcts {
+namespace {
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass expects a class");
+  GetAddonData(info.Env())->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api when env goes away
+
+  exports.Set("NativeContainer", ContainerHandle::Define(env));
+  exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
+  exports.Set("listContainers", Napi::Function::New<ListContainers>(env, "listContainers"));
+  exports.Set("defaultLxcpath", Napi::Function::New<DefaultLxcpath>(env, "defaultLxcpath"));
+  exports.Set("version", Napi::Function::New<Version>(env, "version"));
+  exports.Set("configItemSupported", Napi::Function::New<ConfigItemSupported>(env, "configItemSupported"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace lxcts
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return lxcts::Init(env, exports); }
+
+NODE_API_MODULE(NODE_GYP_MODULE_NAME, InitAddon)

@@ -1,0 +1,58 @@
+#include "config_item.h"
+
+#include <cctype>
+
+namespace lxcts {
+namespace {
+
+bool StartsWith(const std::string& s, const std::string& prefix) {
+  return s.size() > prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// lxc.net.<index> or lxc.net.<index>.<subkey>
+bool IsNetKey(const std::string& key) {
+  const std::string prefix = "lxc.net.";
+  if (!StartsWith(key, prefix)) return false;
+  size_t i = prefix.size();
+  size_t digits = i;
+  while (digits < key.size() && std::isdigit(static_cast<unsigned char>(key[digits]))) digits++;
+  if (digits == i) return false;
+  return digits == key.size() || (key[digits] == '.' && digits + 1 < key.size());
+}
+
+}  // namespace
+
+bool IsKnownConfigKey(const std::string& key) {
+  if (key.empty()) return false;
+  if (lxc_config_item_is_supported(key.c_str())) return true;
+  if (IsNetKey(key)) return true;
+  // Keys whose last part names a kernel setting rather than an LXC option.
+  for (const char* family : {"lxc.cgroup.", "lxc.cgroup2.", "lxc.prlimit.", "lxc.sysctl.", "lxc.proc."}) {
+    if (StartsWith(key, family)) return true;
+  }
+  return false;
+}
+
+std::string ReadConfigItem(lxc_container* c, const char* key) {
+  int length = c->get_config_item(c, key, nullptr, 0);
+  if (length <= 0) return std::string();
+  std::string value(static_cast<size_t>(length) + 1, '\0');
+  int written = c->get_config_item(c, key, value.data(), length + 1);
+  if (written <= 0) return std::string();
+  value.resize(static_cast<size_t>(written < length ? written : length));
+  return value;
+}
+
+std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t newline = text.find('\n', start);
+    if (newline == std::string::npos) newline = text.size();
+    if (newline > start) lines.emplace_back(text, start, newline - start);
+    start = newline + 1;
+  }
+  return lines;
+}
+
+}  // namespace lxcts

@@ -1,0 +1,370 @@
+#include "container.h"
+
+#include <cstdlib>
+#include <mutex>
+
+#include "addon_data.h"
+#include "args.h"
+#include "config_item.h"
+
+namespace lxcts {
+namespace {
+
+// Flags for create(): LXC_CREATE_QUIET sends the template's output to /dev/null instead of
+// the Node process's own stdout.
+int CreateFlags(bool quiet) { return quiet ? LXC_CREATE_QUIET : 0; }
+
+std::string TrimTrailingNewlines(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+bool RequireDefined(lxc_container* c, const std::string& subject, Outcome& out) {
+  if (c->is_defined(c)) return true;
+  out.Fail("LXC_NOT_DEFINED", subject + " does not exist");
+  return false;
+}
+
+bool RequireRunning(lxc_container* c, const std::string& subject, Outcome& out) {
+  if (c->is_running(c)) return true;
+  if (!c->is_defined(c)) {
+    out.Fail("LXC_NOT_DEFINED", subject + " does not exist");
+  } else {
+    out.Fail("LXC_NOT_RUNNING", subject + " is not running");
+  }
+  return false;
+}
+
+bool RequireKnownKey(const std::string& key, Outcome& out) {
+  if (IsKnownConfigKey(key)) return true;
+  out.Fail("LXC_INVALID_CONFIG_KEY", "unknown config key \"" + key + "\"");
+  return false;
+}
+
+int CountSnapshots(lxc_container* c) {
+  struct lxc_snapshot* snapshots = nullptr;
+  int n = c->snapshot_list(c, &snapshots);
+  for (int i = 0; i < n; i++) snapshots[i].free(&snapshots[i]);
+  free(snapshots);
+  return n < 0 ? 0 : n;
+}
+
+}  // namespace
+
+Napi::Function ContainerHandle::Define(Napi::Env env) {
+  return DefineClass(env, "NativeContainer", {
+      InstanceMethod<&ContainerHandle::Create>("create"),
+      InstanceMethod<&ContainerHandle::Start>("start"),
+      InstanceMethod<&ContainerHandle::Stop>("stop"),
+      InstanceMethod<&ContainerHandle::Shutdown>("shutdown"),
+      InstanceMethod<&ContainerHandle::Reboot>("reboot"),
+      InstanceMethod<&ContainerHandle::Destroy>("destroy"),
+      InstanceMethod<&ContainerHandle::Freeze>("freeze"),
+      InstanceMethod<&ContainerHandle::Unfreeze>("unfreeze"),
+      InstanceMethod<&ContainerHandle::Wait>("wait"),
+      InstanceMethod<&ContainerHandle::State>("state"),
+      InstanceMethod<&ContainerHandle::Running>("running"),
+      InstanceMethod<&ContainerHandle::Defined>("defined"),
+      InstanceMethod<&ContainerHandle::InitPid>("initPid"),
+      InstanceMethod<&ContainerHandle::GetConfigItem>("getConfigItem"),
+      InstanceMethod<&ContainerHandle::SetConfigItem>("setConfigItem"),
+      InstanceMethod<&ContainerHandle::ClearConfigItem>("clearConfigItem"),
+      InstanceMethod<&ContainerHandle::GetRunningConfigItem>("getRunningConfigItem"),
+      InstanceMethod<&ContainerHandle::ConfigKeys>("configKeys"),
+      InstanceMethod<&ContainerHandle::SaveConfig>("saveConfig"),
+      InstanceMethod<&ContainerHandle::GetCgroupItem>("getCgroupItem"),
+      InstanceMethod<&ContainerHandle::SetCgroupItem>("setCgroupItem"),
+      InstanceMethod<&ContainerHandle::Release>("release"),
+  });
+}
+
+ContainerHandle::ContainerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ContainerHandle>(info) {
+  name_ = StringArg(info, 0, "name");
+  lxcpath_ = OptionalStringArg(info, 1, "lxcpath");
+}
+
+ContainerHandle::~ContainerHandle() {
+  // Tasks hold a reference to this object, so the finalizer only runs with none in flight,
+  // except when the whole environment is torn down under a running task: then leaking the
+  // container is safer than freeing it under that task's thread.
+  if (inflight_ == 0) Put();
+}
+
+void ContainerHandle::Put() {
+  if (container_ == nullptr) return;
+  log_.Close();
+  lxc_container_put(container_);
+  container_ = nullptr;
+}
+
+bool ContainerHandle::Open(Outcome& out) {
+  if (container_ != nullptr) return true;
+  container_ = lxc_container_new(name_.c_str(), lxcpath_.empty() ? nullptr : lxcpath_.c_str());
+  if (container_ == nullptr) {
+    out.Fail("LXC_OPEN_FAILED", "cannot load container \"" + name_ + "\": its configuration could not be read");
+    return false;
+  }
+  log_.Attach(container_);
+  return true;
+}
+
+Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn) {
+  Napi::Env env = info.Env();
+  if (released_) {
+    Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(MakeLxcError(env, op, name_, Failure{"LXC_RELEASED", "container \"" + name_ + "\" was released", {}}));
+    return deferred.Promise();
+  }
+  inflight_++;
+  TaskSpec spec;
+  spec.op = op;
+  spec.container = name_;
+  spec.work = [this, fn = std::move(fn)](Outcome& out) {
+    // The facade already serialises calls; this lock keeps a misuse of the native class
+    // from ever sharing the lxc_container between two threads.
+    std::lock_guard<std::mutex> lock(busy_);
+    if (!Open(out)) return;
+    off_t mark = log_.Mark();
+    fn(container_, out);
+    if (out.failure) out.failure->details = log_.Since(mark);
+  };
+  spec.settled = [this]() {
+    if (--inflight_ == 0 && released_) Put();
+  };
+  return RunTask(env, Value(), std::move(spec), runner);
+}
+
+std::string ContainerHandle::Subject() const { return "container \"" + name_ + "\""; }
+
+Napi::Value ContainerHandle::Create(const Napi::CallbackInfo& info) {
+  std::string tmpl = StringArg(info, 0, "template");
+  std::vector<std::string> args = StringArrayArg(info, 1, "args");
+  std::string backend = OptionalStringArg(info, 2, "backend");
+  bool quiet = BoolArg(info, 3);
+  return Run(info, "create", Runner::kOwnThread, [this, tmpl, args, backend, quiet](lxc_container* c, Outcome& out) mutable {
+    if (c->is_defined(c)) return out.Fail("LXC_ALREADY_DEFINED", Subject() + " already exists");
+    std::vector<char*> argv = ArgvOf(args);
+    bool ok = c->create(c, tmpl.c_str(), backend.empty() ? nullptr : backend.c_str(), nullptr,
+                        CreateFlags(quiet), argv.data());
+    // create() replaces the in-memory config with the one the template wrote, and with it
+    // the log descriptor: point the log at our capture file again.
+    log_.Attach(c);
+    if (!ok) out.Fail("LXC_CREATE_FAILED", "creating " + Subject() + " from template \"" + tmpl + "\" failed");
+  });
+}
+
+Napi::Value ContainerHandle::Start(const Napi::CallbackInfo& info) {
+  std::vector<std::string> args = StringArrayArg(info, 0, "args");
+  return Run(info, "start", Runner::kPool, [this, args](lxc_container* c, Outcome& out) mutable {
+    if (!RequireDefined(c, Subject(), out)) return;
+    if (c->is_running(c)) return out.Fail("LXC_ALREADY_RUNNING", Subject() + " is already running");
+    // Always daemonized: a foreground start refuses to run in a threaded process.
+    c->want_daemonize(c, true);
+    c->want_close_all_fds(c, true);
+    std::vector<char*> argv = ArgvOf(args);
+    if (!c->start(c, 0, args.empty() ? nullptr : argv.data())) {
+      out.Fail("LXC_START_FAILED", Subject() + " failed to start");
+    }
+  });
+}
+
+Napi::Value ContainerHandle::Stop(const Napi::CallbackInfo& info) {
+  return Run(info, "stop", Runner::kPool, [this](lxc_container* c, Outcome& out) {
+    if (!RequireRunning(c, Subject(), out)) return;
+    if (!c->stop(c)) out.Fail("LXC_STOP_FAILED", "stopping " + Subject() + " failed");
+  });
+}
+
+Napi::Value ContainerHandle::Shutdown(const Napi::CallbackInfo& info) {
+  int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
+  return Run(info, "shutdown", Runner::kOwnThread, [this, timeout](lxc_container* c, Outcome& out) {
+    if (!RequireRunning(c, Subject(), out)) return;
+    if (c->shutdown(c, timeout)) return;
+    if (c->is_running(c)) {
+      out.Fail("LXC_TIMEOUT", Subject() + " did not shut down within " + std::to_string(timeout) + " s");
+    } else {
+      out.Fail("LXC_SHUTDOWN_FAILED", "shutting down " + Subject() + " failed");
+    }
+  });
+}
+
+Napi::Value ContainerHandle::Reboot(const Napi::CallbackInfo& info) {
+  return Run(info, "reboot", Runner::kPool, [this](lxc_container* c, Outcome& out) {
+    if (!RequireRunning(c, Subject(), out)) return;
+    if (!c->reboot(c)) out.Fail("LXC_REBOOT_FAILED", "rebooting " + Subject() + " failed");
+  });
+}
+
+Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
+  bool withSnapshots = BoolArg(info, 0);
+  return Run(info, "destroy", Runner::kOwnThread, [this, withSnapshots](lxc_container* c, Outcome& out) {
+    if (!RequireDefined(c, Subject(), out)) return;
+    if (c->is_running(c)) return out.Fail("LXC_RUNNING", Subject() + " is running; stop it first");
+    if (!withSnapshots && CountSnapshots(c) > 0) {
+      return out.Fail("LXC_HAS_SNAPSHOTS", Subject() + " has snapshots; destroy it with withSnapshots: true");
+    }
+    bool ok = withSnapshots ? c->destroy_with_snapshots(c) : c->destroy(c);
+    if (!ok) out.Fail("LXC_DESTROY_FAILED", "destroying " + Subject() + " failed");
+  });
+}
+
+Napi::Value ContainerHandle::Freeze(const Napi::CallbackInfo& info) {
+  return Run(info, "freeze", Runner::kPool, [this](lxc_container* c, Outcome& out) {
+    if (!RequireRunning(c, Subject(), out)) return;
+    if (!c->freeze(c)) out.Fail("LXC_FREEZE_FAILED", "freezing " + Subject() + " failed");
+  });
+}
+
+Napi::Value ContainerHandle::Unfreeze(const Napi::CallbackInfo& info) {
+  return Run(info, "unfreeze", Runner::kPool, [this](lxc_container* c, Outcome& out) {
+    if (!RequireRunning(c, Subject(), out)) return;
+    if (!c->unfreeze(c)) out.Fail("LXC_UNFREEZE_FAILED", "unfreezing " + Subject() + " failed");
+  });
+}
+
+Napi::Value ContainerHandle::Wait(const Napi::CallbackInfo& info) {
+  std::string state = StringArg(info, 0, "state");
+  int timeout = static_cast<int>(IntegerArg(info, 1, "timeout"));
+  // A wait can last as long as the caller likes, so it gets its own liblxc object and
+  // thread instead of holding up this handle's other calls (stop() is what a wait for
+  // STOPPED is usually waiting for).
+  TaskSpec spec;
+  spec.op = "wait";
+  spec.container = name_;
+  spec.work = [name = name_, lxcpath = lxcpath_, state, timeout](Outcome& out) {
+    lxc_container* c = lxc_container_new(name.c_str(), lxcpath.empty() ? nullptr : lxcpath.c_str());
+    if (c == nullptr) return out.Fail("LXC_OPEN_FAILED", "cannot load container \"" + name + "\"");
+    bool reached = c->wait(c, state.c_str(), timeout);
+    lxc_container_put(c);
+    if (!reached) {
+      out.Fail("LXC_TIMEOUT", "container \"" + name + "\" did not reach " + state + " within " +
+                                  std::to_string(timeout) + " s");
+    }
+  };
+  return RunTask(info.Env(), Value(), std::move(spec), Runner::kOwnThread);
+}
+
+Napi::Value ContainerHandle::State(const Napi::CallbackInfo& info) {
+  return Run(info, "state", Runner::kPool, [](lxc_container* c, Outcome& out) {
+    const char* state = c->state(c);  // static string: not ours to free
+    out.value = std::string(state != nullptr ? state : "UNKNOWN");
+  });
+}
+
+Napi::Value ContainerHandle::Running(const Napi::CallbackInfo& info) {
+  return Run(info, "running", Runner::kPool, [](lxc_container* c, Outcome& out) { out.value = c->is_running(c); });
+}
+
+Napi::Value ContainerHandle::Defined(const Napi::CallbackInfo& info) {
+  return Run(info, "defined", Runner::kPool, [](lxc_container* c, Outcome& out) { out.value = c->is_defined(c); });
+}
+
+Napi::Value ContainerHandle::InitPid(const Napi::CallbackInfo& info) {
+  return Run(info, "initPid", Runner::kPool, [](lxc_container* c, Outcome& out) {
+    pid_t pid = c->init_pid(c);
+    if (pid > 0) {
+      out.value = static_cast<int64_t>(pid);
+    } else {
+      out.value = Null{};
+    }
+  });
+}
+
+Napi::Value ContainerHandle::GetConfigItem(const Napi::CallbackInfo& info) {
+  std::string key = StringArg(info, 0, "key");
+  return Run(info, "getConfigItem", Runner::kPool, [key](lxc_container* c, Outcome& out) {
+    if (!RequireKnownKey(key, out)) return;
+    out.value = ReadConfigItem(c, key.c_str());
+  });
+}
+
+Napi::Value ContainerHandle::SetConfigItem(const Napi::CallbackInfo& info) {
+  std::string key = StringArg(info, 0, "key");
+  std::string value = StringArg(info, 1, "value");
+  return Run(info, "setConfigItem", Runner::kPool, [key, value](lxc_container* c, Outcome& out) {
+    if (!RequireKnownKey(key, out)) return;
+    if (!c->set_config_item(c, key.c_str(), value.c_str())) {
+      out.Fail("LXC_INVALID_CONFIG_VALUE", "invalid value \"" + value + "\" for config key \"" + key + "\"");
+    }
+  });
+}
+
+Napi::Value ContainerHandle::ClearConfigItem(const Napi::CallbackInfo& info) {
+  std::string key = StringArg(info, 0, "key");
+  return Run(info, "clearConfigItem", Runner::kPool, [key](lxc_container* c, Outcome& out) {
+    if (!RequireKnownKey(key, out)) return;
+    if (!c->clear_config_item(c, key.c_str())) {
+      out.Fail("LXC_CONFIG_FAILED", "config key \"" + key + "\" cannot be cleared");
+    }
+  });
+}
+
+Napi::Value ContainerHandle::GetRunningConfigItem(const Napi::CallbackInfo& info) {
+  std::string key = StringArg(info, 0, "key");
+  return Run(info, "getRunningConfigItem", Runner::kPool, [this, key](lxc_container* c, Outcome& out) {
+    if (!RequireKnownKey(key, out) || !RequireRunning(c, Subject(), out)) return;
+    char* value = c->get_running_config_item(c, key.c_str());  // malloc'd: ours to free
+    if (value == nullptr) {
+      out.value = Null{};
+      return;
+    }
+    out.value = std::string(value);
+    free(value);
+  });
+}
+
+Napi::Value ContainerHandle::ConfigKeys(const Napi::CallbackInfo& info) {
+  std::string prefix = OptionalStringArg(info, 0, "prefix");
+  return Run(info, "configKeys", Runner::kPool, [prefix](lxc_container* c, Outcome& out) {
+    const char* key = prefix.empty() ? nullptr : prefix.c_str();
+    int length = c->get_keys(c, key, nullptr, 0);
+    if (length < 0) return out.Fail("LXC_INVALID_CONFIG_KEY", "no config keys under \"" + prefix + "\"");
+    std::string text(static_cast<size_t>(length) + 1, '\0');
+    if (length > 0) c->get_keys(c, key, text.data(), length + 1);
+    text.resize(static_cast<size_t>(length));
+    out.value = SplitLines(text);
+  });
+}
+
+Napi::Value ContainerHandle::SaveConfig(const Napi::CallbackInfo& info) {
+  std::string path = OptionalStringArg(info, 0, "path");
+  return Run(info, "saveConfig", Runner::kPool, [this, path](lxc_container* c, Outcome& out) {
+    if (!c->save_config(c, path.empty() ? nullptr : path.c_str())) {
+      out.Fail("LXC_SAVE_FAILED", "saving the config of " + Subject() + " failed");
+    }
+  });
+}
+
+Napi::Value ContainerHandle::GetCgroupItem(const Napi::CallbackInfo& info) {
+  std::string key = StringArg(info, 0, "key");
+  return Run(info, "getCgroupItem", Runner::kPool, [this, key](lxc_container* c, Outcome& out) {
+    if (!RequireRunning(c, Subject(), out)) return;
+    int length = c->get_cgroup_item(c, key.c_str(), nullptr, 0);
+    if (length < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + Subject());
+    std::string text(static_cast<size_t>(length) + 1, '\0');
+    int written = length > 0 ? c->get_cgroup_item(c, key.c_str(), text.data(), length + 1) : 0;
+    if (written < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + Subject());
+    text.resize(static_cast<size_t>(written < length ? written : length));
+    out.value = TrimTrailingNewlines(std::move(text));
+  });
+}
+
+Napi::Value ContainerHandle::SetCgroupItem(const Napi::CallbackInfo& info) {
+  std::string key = StringArg(info, 0, "key");
+  std::string value = StringArg(info, 1, "value");
+  return Run(info, "setCgroupItem", Runner::kPool, [this, key, value](lxc_container* c, Outcome& out) {
+    if (!RequireRunning(c, Subject(), out)) return;
+    if (!c->set_cgroup_item(c, key.c_str(), value.c_str())) {
+      out.Fail("LXC_CGROUP_FAILED", "cannot set cgroup item \"" + key + "\" of " + Subject() + " to \"" + value + "\"");
+    }
+  });
+}
+
+Napi::Value ContainerHandle::Release(const Napi::CallbackInfo& info) {
+  released_ = true;
+  // With calls in flight, the last one to settle drops the reference.
+  if (inflight_ == 0) Put();
+  return info.Env().Undefined();
+}
+
+}  // namespace lxcts

@@ -1,0 +1,70 @@
+// The native side of one Container: owns one lxc_container reference.
+//
+// Concurrency contract: the TypeScript facade (src/lxc/container.ts) never has two calls
+// that use the lxc_container in flight at once, because liblxc objects are not safe to
+// share between threads that fork. `wait` is the exception and uses a handle of its own.
+#pragma once
+
+#include <lxc/lxccontainer.h>
+#include <napi.h>
+
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "log_capture.h"
+#include "task.h"
+
+namespace lxcts {
+
+class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+
+  explicit ContainerHandle(const Napi::CallbackInfo& info);
+  ~ContainerHandle() override;
+
+ private:
+  using Op = std::function<void(lxc_container* c, Outcome& out)>;
+
+  // Queues `op` on a worker; opens the liblxc container on first use (off the main
+  // thread, since lxc_container_new reads the config from disk) and attaches the liblxc
+  // log lines of the call to a failure.
+  Napi::Value Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn);
+  bool Open(Outcome& out);
+  void Put();
+  std::string Subject() const;  // `container "name"`, for messages
+
+  Napi::Value Create(const Napi::CallbackInfo& info);
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Stop(const Napi::CallbackInfo& info);
+  Napi::Value Shutdown(const Napi::CallbackInfo& info);
+  Napi::Value Reboot(const Napi::CallbackInfo& info);
+  Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Napi::Value Freeze(const Napi::CallbackInfo& info);
+  Napi::Value Unfreeze(const Napi::CallbackInfo& info);
+  Napi::Value Wait(const Napi::CallbackInfo& info);
+  Napi::Value State(const Napi::CallbackInfo& info);
+  Napi::Value Running(const Napi::CallbackInfo& info);
+  Napi::Value Defined(const Napi::CallbackInfo& info);
+  Napi::Value InitPid(const Napi::CallbackInfo& info);
+  Napi::Value GetConfigItem(const Napi::CallbackInfo& info);
+  Napi::Value SetConfigItem(const Napi::CallbackInfo& info);
+  Napi::Value ClearConfigItem(const Napi::CallbackInfo& info);
+  Napi::Value GetRunningConfigItem(const Napi::CallbackInfo& info);
+  Napi::Value ConfigKeys(const Napi::CallbackInfo& info);
+  Napi::Value SaveConfig(const Napi::CallbackInfo& info);
+  Napi::Value GetCgroupItem(const Napi::CallbackInfo& info);
+  Napi::Value SetCgroupItem(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
+
+  std::string name_;
+  std::string lxcpath_;  // empty: liblxc's default lxcpath
+  lxc_container* container_ = nullptr;
+  LogCapture log_;
+  std::mutex busy_;
+  int inflight_ = 0;
+  bool released_ = false;
+};
+
+}  // namespace lxcts

@@ -1,0 +1,96 @@
+#include "task.h"
+
+#include <exception>
+#include <memory>
+#include <thread>
+
+namespace lxcts {
+namespace {
+
+Napi::Value ToJs(Napi::Env env, const Value& value) {
+  struct Visitor {
+    Napi::Env env;
+    Napi::Value operator()(std::monostate) const { return env.Undefined(); }
+    Napi::Value operator()(Null) const { return env.Null(); }
+    Napi::Value operator()(bool b) const { return Napi::Boolean::New(env, b); }
+    Napi::Value operator()(int64_t n) const { return Napi::Number::New(env, static_cast<double>(n)); }
+    Napi::Value operator()(const std::string& s) const { return Napi::String::New(env, s); }
+    Napi::Value operator()(const std::vector<std::string>& list) const {
+      Napi::Array array = Napi::Array::New(env, list.size());
+      for (size_t i = 0; i < list.size(); i++) array.Set(i, Napi::String::New(env, list[i]));
+      return array;
+    }
+  };
+  return std::visit(Visitor{env}, value);
+}
+
+void RunWork(TaskSpec& spec, Outcome& outcome) {
+  try {
+    spec.work(outcome);
+  } catch (const std::exception& e) {
+    outcome.Fail("LXC_INTERNAL", std::string("internal error in lxcts: ") + e.what());
+  }
+}
+
+struct Baton {
+  TaskSpec spec;
+  Outcome outcome;
+  Napi::Promise::Deferred deferred;
+  Napi::ObjectReference keepAlive;
+
+  Baton(Napi::Env env, Napi::Object keep, TaskSpec s)
+      : spec(std::move(s)), deferred(Napi::Promise::Deferred::New(env)),
+        keepAlive(Napi::Persistent(keep)) {}
+
+  void Settle(Napi::Env env) {
+    Napi::HandleScope scope(env);
+    if (outcome.failure) {
+      deferred.Reject(MakeLxcError(env, spec.op, spec.container, *outcome.failure));
+    } else {
+      deferred.Resolve(ToJs(env, outcome.value));
+    }
+    if (spec.settled) spec.settled();
+  }
+};
+
+class PoolWorker : public Napi::AsyncWorker {
+ public:
+  PoolWorker(Napi::Env env, std::unique_ptr<Baton> baton)
+      : Napi::AsyncWorker(env, "lxcts"), baton_(std::move(baton)) {}
+
+  void Execute() override { RunWork(baton_->spec, baton_->outcome); }
+  void OnOK() override { baton_->Settle(Env()); }
+
+ private:
+  std::unique_ptr<Baton> baton_;
+};
+
+void SettleOnMainThread(Napi::Env env, Napi::Function, void*, Baton* baton) {
+  // env is null when the environment is being torn down; the promise can no longer settle.
+  if (env != nullptr) baton->Settle(env);
+  delete baton;
+}
+
+using SettleFunction = Napi::TypedThreadSafeFunction<void, Baton, SettleOnMainThread>;
+
+}  // namespace
+
+Napi::Promise RunTask(Napi::Env env, Napi::Object keepAlive, TaskSpec spec, Runner runner) {
+  auto baton = std::make_unique<Baton>(env, keepAlive, std::move(spec));
+  Napi::Promise promise = baton->deferred.Promise();
+  if (runner == Runner::kPool) {
+    (new PoolWorker(env, std::move(baton)))->Queue();
+    return promise;
+  }
+  // A thread-safe function keeps the event loop alive until the thread reports back.
+  SettleFunction settle = SettleFunction::New(env, "lxcts-long-task", 0, 1);
+  Baton* raw = baton.release();
+  std::thread([raw, settle]() mutable {
+    RunWork(raw->spec, raw->outcome);
+    if (settle.BlockingCall(raw) != napi_ok) delete raw;
+    settle.Release();
+  }).detach();
+  return promise;
+}
+
+}  // namespace lxcts

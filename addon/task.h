@@ -1,0 +1,48 @@
+// The baton pattern (as in sharp): everything a call needs is copied into plain C++ values
+// on the main thread, `work` runs off the main thread touching only those values and
+// liblxc, and the result is turned into JS values back on the main thread.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "errors.h"
+
+namespace lxcts {
+
+struct Null {};
+using Value = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>>;
+
+// What a task produced: a value or a failure. Holds no Napi values.
+struct Outcome {
+  Value value;
+  std::optional<Failure> failure;
+
+  void Fail(std::string code, std::string message) {
+    failure = Failure{std::move(code), std::move(message), {}};
+  }
+};
+
+struct TaskSpec {
+  std::string op;         // becomes LxcError.op
+  std::string container;  // becomes LxcError.container; empty for module-level calls
+  std::function<void(Outcome&)> work;  // off the main thread
+  std::function<void()> settled;       // on the main thread, after the promise settles
+};
+
+enum class Runner {
+  kPool,       // libuv's thread pool: calls that return within milliseconds
+  kOwnThread,  // a thread of its own: calls that may block for long (wait, shutdown, create)
+};
+
+// Runs spec.work off the main thread; `keepAlive` is held until the task settles so the
+// object whose native state the work uses cannot be collected meanwhile.
+Napi::Promise RunTask(Napi::Env env, Napi::Object keepAlive, TaskSpec spec, Runner runner);
+
+}  // namespace lxcts

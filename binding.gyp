@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "lxcts",
+      "sources": [
+        "addon/addon.cc",
+        "addon/container.cc",
+        "addon/errors.cc",
+        "addon/list.cc",
+        "addon/config_item.cc",
+        "addon/log_capture.cc",
+        "addon/task.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
+      ],
+      "cflags_cc": [ "-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter" ],
+      "include_dirs": [ "<!@(pkg-config --cflags-only-I lxc | sed 's/-I//g')" ],
+      "libraries": [ "<!@(pkg-config --libs lxc)" ]
+    }
+  ]
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 / Ubuntu 22.04+ host for lxcts: LXC with its headers and templates,
+# busybox for the test containers, a C++ toolchain for the addon, and the lxc-net bridge.
+# Idempotent: run it as often as you like; it installs only what is missing.
+# Used by the README, .ci/run, the Vagrant box and the GitHub workflow alike.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-host.sh must run as root (try: sudo bash scripts/setup-host.sh)" >&2
+  exit 1
+fi
+
+log() { printf '[setup-host] %s\n' "$*"; }
+
+# Debian package names; `lxc-dev` brings lxc/lxccontainer.h and lxc.pc for pkg-config.
+packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential python3
+          dnsmasq-base iptables nftables iproute2 uidmap)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  log "packages already installed"
+fi
+
+# The lxc-net bridge (lxcbr0 with dnsmasq). Hosts without systemd as PID 1 never run
+# lxc-net.service, so start its script by hand; it refuses to run twice, hence the check.
+if [ -f /etc/default/lxc-net ] && grep -q '^USE_LXC_BRIDGE=' /etc/default/lxc-net; then
+  sed -i 's/^USE_LXC_BRIDGE=.*/USE_LXC_BRIDGE="true"/' /etc/default/lxc-net
+else
+  echo 'USE_LXC_BRIDGE="true"' >> /etc/default/lxc-net
+fi
+lxc_net=/usr/libexec/lxc/lxc-net
+[ -x "$lxc_net" ] || lxc_net=/usr/lib/x86_64-linux-gnu/lxc/lxc-net
+if [ -d /sys/class/net/lxcbr0 ] && [ -f /run/lxc/network_up ]; then
+  log "lxc-net bridge lxcbr0 already up"
+elif [ -d /run/systemd/system ]; then
+  systemctl enable --now lxc-net.service
+else
+  log "starting the lxc-net bridge by hand (systemd is not PID 1)"
+  "$lxc_net" start
+fi
+
+# On CI machines containers must not reach past this host: keep the bridge (DHCP to the
+# host still works) but drop NAT and forwarding out of it.
+if [ "${CI:-}" = "true" ] || [ "${LXCTS_ISOLATE_BRIDGE:-}" = "1" ]; then
+  if command -v nft >/dev/null && nft list table ip lxc >/dev/null 2>&1; then
+    nft delete table ip lxc
+  fi
+  if command -v nft >/dev/null && nft list chain inet lxc forward >/dev/null 2>&1 \
+     && ! nft list chain inet lxc forward | grep -q 'lxcts-isolate'; then
+    nft insert rule inet lxc forward iifname lxcbr0 drop comment '"lxcts-isolate"'
+  fi
+  iptables -w -t nat -D POSTROUTING -s 10.0.3.0/24 ! -d 10.0.3.0/24 -j MASQUERADE 2>/dev/null || true
+  log "bridge isolated: no NAT, no forwarding out of lxcbr0"
+fi
+
+# A quick health check that says what is wrong instead of failing later in a test.
+pkg-config --exists lxc || { echo "pkg-config cannot find lxc (is lxc-dev installed?)" >&2; exit 1; }
+command -v busybox >/dev/null || { echo "busybox not found on PATH" >&2; exit 1; }
+log "liblxc $(pkg-config --modversion lxc) ready"

@@ -1,0 +1,302 @@
+import { LxcError } from './errors';
+import { native, NativeContainer } from './native';
+import { SerialQueue } from './serial-queue';
+import {
+  checkConfigText,
+  checkLxcpath,
+  checkName,
+  expectBoolean,
+  expectOptionalString,
+  expectOptions,
+  expectString,
+  expectStringArray,
+  timeoutSeconds,
+} from './validate';
+
+export type ContainerState =
+  | 'STOPPED'
+  | 'STARTING'
+  | 'RUNNING'
+  | 'STOPPING'
+  | 'ABORTING'
+  | 'FREEZING'
+  | 'FROZEN'
+  | 'THAWED';
+
+export const CONTAINER_STATES: readonly ContainerState[] = [
+  'STOPPED', 'STARTING', 'RUNNING', 'STOPPING', 'ABORTING', 'FREEZING', 'FROZEN', 'THAWED',
+];
+
+/** Storage backends liblxc can create a rootfs on ("best" lets liblxc choose). */
+export type Backend = 'dir' | 'overlay' | 'overlayfs' | 'btrfs' | 'zfs' | 'lvm' | 'loop' | 'rbd' | 'best';
+
+export interface ContainerOptions {
+  /** Directory holding the containers. Default: liblxc's lxcpath (/var/lib/lxc for root). */
+  lxcpath?: string;
+}
+
+export interface CreateOptions {
+  /** Template name (e.g. "busybox", "download") or an absolute path to a template script. */
+  template: string;
+  /** Arguments passed to the template, e.g. ["--dist", "debian"]. */
+  args?: string[];
+  /** Storage backend for the rootfs. Default: "dir". */
+  backend?: Backend;
+  /** Send the template's output to /dev/null instead of this process's stdout. Default: true. */
+  quiet?: boolean;
+}
+
+export interface StartOptions {
+  /** Command to run as the container's init instead of the configured one. */
+  args?: string[];
+}
+
+export interface ShutdownOptions {
+  /** Seconds to wait for a clean halt before failing with LXC_TIMEOUT. Default: 60. */
+  timeout?: number;
+}
+
+export interface WaitOptions {
+  /** Seconds to wait before failing with LXC_TIMEOUT. Default: Infinity. */
+  timeout?: number;
+}
+
+export interface DestroyOptions {
+  /** Also destroy the container's snapshots. Default: false (fails with LXC_HAS_SNAPSHOTS). */
+  withSnapshots?: boolean;
+}
+
+const DEFAULT_SHUTDOWN_SECONDS = 60;
+
+/**
+ * One LXC container, by name and lxcpath. The container need not exist yet: `create()`
+ * makes it. Every method returns a Promise and runs liblxc off the main thread.
+ *
+ * Calls on one Container object run one after another, in call order, because a liblxc
+ * container object is not safe to use from two threads at once (liblxc forks inside
+ * start and attach). Use separate Container objects for parallel work on one container;
+ * liblxc's own locks keep them consistent. `wait()` does not queue, so it can watch for
+ * a state that a later call (stop, shutdown) brings about.
+ *
+ * Call `release()` when done; a finalizer releases forgotten objects, but only when the
+ * garbage collector gets to them, and each holds a file descriptor until then.
+ */
+export class Container {
+  readonly name: string;
+  /** The absolute lxcpath, or undefined for liblxc's default. */
+  readonly lxcpath: string | undefined;
+
+  readonly #native: NativeContainer;
+  readonly #queue = new SerialQueue();
+  #released = false;
+
+  constructor(name: string, options: ContainerOptions = {}) {
+    this.name = checkName(name);
+    this.lxcpath = checkLxcpath(expectOptions<ContainerOptions>(options, 'Container options').lxcpath);
+    this.#native = new (native().NativeContainer)(this.name, this.lxcpath ?? null);
+  }
+
+  /** Creates the container's config and rootfs from a template. */
+  create(options: CreateOptions): Promise<void> {
+    return this.#call('create', () => {
+      const o = expectOptions<CreateOptions>(options, 'create options');
+      const template = expectString(o.template, 'template');
+      if (template.length === 0) throw new TypeError('Expected a template name but received an empty string');
+      const args = expectStringArray(o.args, 'template args');
+      const backend = expectOptionalString(o.backend, 'backend') ?? null;
+      const quiet = expectBoolean(o.quiet, 'quiet', true);
+      return (n) => n.create(template, args, backend, quiet);
+    });
+  }
+
+  /** Starts the container in the background; resolves once it is RUNNING. */
+  start(options: StartOptions = {}): Promise<void> {
+    return this.#call('start', () => {
+      const args = expectStringArray(expectOptions<StartOptions>(options, 'start options').args, 'start args');
+      return (n) => n.start(args);
+    });
+  }
+
+  /** Kills the container's processes (no clean shutdown). */
+  stop(): Promise<void> {
+    return this.#call('stop', () => (n) => n.stop());
+  }
+
+  /** Asks the container's init to halt and waits for it; LXC_TIMEOUT if it does not. */
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    return this.#call('shutdown', () => {
+      const o = expectOptions<ShutdownOptions>(options, 'shutdown options');
+      const timeout = timeoutSeconds(o.timeout, 'shutdown timeout', DEFAULT_SHUTDOWN_SECONDS);
+      return (n) => n.shutdown(timeout);
+    });
+  }
+
+  /** Asks the container's init to reboot. */
+  reboot(): Promise<void> {
+    return this.#call('reboot', () => (n) => n.reboot());
+  }
+
+  /** Removes the container's config and rootfs. It must be stopped. */
+  destroy(options: DestroyOptions = {}): Promise<void> {
+    return this.#call('destroy', () => {
+      const withSnapshots = expectBoolean(expectOptions<DestroyOptions>(options, 'destroy options').withSnapshots, 'withSnapshots', false);
+      return (n) => n.destroy(withSnapshots);
+    });
+  }
+
+  freeze(): Promise<void> {
+    return this.#call('freeze', () => (n) => n.freeze());
+  }
+
+  unfreeze(): Promise<void> {
+    return this.#call('unfreeze', () => (n) => n.unfreeze());
+  }
+
+  /**
+   * Resolves when the container is in `state` (at once if it already is); LXC_TIMEOUT
+   * after `timeout` seconds. Not queued behind this object's other calls.
+   */
+  wait(state: ContainerState, options: WaitOptions = {}): Promise<void> {
+    return this.#call('wait', () => {
+      const s = expectString(state, 'state');
+      if (!CONTAINER_STATES.includes(s as ContainerState)) {
+        throw new TypeError(`Expected one of ${CONTAINER_STATES.join(', ')} for state but received "${s}"`);
+      }
+      const timeout = timeoutSeconds(expectOptions<WaitOptions>(options, 'wait options').timeout, 'wait timeout', Infinity);
+      return (n) => n.wait(s, timeout);
+    }, { queued: false });
+  }
+
+  state(): Promise<ContainerState> {
+    return this.#call('state', () => (n) => n.state() as Promise<ContainerState>);
+  }
+
+  running(): Promise<boolean> {
+    return this.#call('running', () => (n) => n.running());
+  }
+
+  defined(): Promise<boolean> {
+    return this.#call('defined', () => (n) => n.defined());
+  }
+
+  /** PID of the container's init as seen from the host, or null when it is not running. */
+  initPid(): Promise<number | null> {
+    return this.#call('initPid', () => (n) => n.initPid());
+  }
+
+  /** The value of a config key as loaded in this object ("" when unset). */
+  getConfigItem(key: string): Promise<string> {
+    return this.#call('getConfigItem', () => {
+      const k = checkConfigText(key, 'key', 'getConfigItem', this.name);
+      return (n) => n.getConfigItem(k);
+    });
+  }
+
+  /** Sets a config key in memory; `saveConfig()` writes it to disk. */
+  setConfigItem(key: string, value: string): Promise<void> {
+    return this.#call('setConfigItem', () => {
+      const k = checkConfigText(key, 'key', 'setConfigItem', this.name);
+      const v = checkConfigText(value, 'value', 'setConfigItem', this.name);
+      return (n) => n.setConfigItem(k, v);
+    });
+  }
+
+  /** Clears a config key (or a whole family, e.g. "lxc.net") in memory. */
+  clearConfigItem(key: string): Promise<void> {
+    return this.#call('clearConfigItem', () => {
+      const k = checkConfigText(key, 'key', 'clearConfigItem', this.name);
+      return (n) => n.clearConfigItem(k);
+    });
+  }
+
+  /** The value a running container actually uses, or null when it has none. */
+  getRunningConfigItem(key: string): Promise<string | null> {
+    return this.#call('getRunningConfigItem', () => {
+      const k = checkConfigText(key, 'key', 'getRunningConfigItem', this.name);
+      return (n) => n.getRunningConfigItem(k);
+    });
+  }
+
+  /** Config keys liblxc knows, or the subkeys under `prefix` (e.g. "lxc.net.0"). */
+  configKeys(prefix?: string): Promise<string[]> {
+    return this.#call('configKeys', () => {
+      const p = prefix === undefined ? null : checkConfigText(prefix, 'key', 'configKeys', this.name);
+      return (n) => n.configKeys(p);
+    });
+  }
+
+  /** Writes the in-memory config to the container's config file, or to `path`. */
+  saveConfig(path?: string): Promise<void> {
+    return this.#call('saveConfig', () => {
+      const p = expectOptionalString(path, 'config path') ?? null;
+      return (n) => n.saveConfig(p);
+    });
+  }
+
+  /** Reads a cgroup file of the running container, e.g. "memory.usage_in_bytes". */
+  getCgroupItem(key: string): Promise<string> {
+    return this.#call('getCgroupItem', () => {
+      const k = checkConfigText(key, 'key', 'getCgroupItem', this.name);
+      return (n) => n.getCgroupItem(k);
+    });
+  }
+
+  setCgroupItem(key: string, value: string): Promise<void> {
+    return this.#call('setCgroupItem', () => {
+      const k = checkConfigText(key, 'key', 'setCgroupItem', this.name);
+      const v = checkConfigText(value, 'value', 'setCgroupItem', this.name);
+      return (n) => n.setCgroupItem(k, v);
+    });
+  }
+
+  /**
+   * Drops this object's liblxc reference once the calls already queued have finished.
+   * Later calls fail with LXC_RELEASED. The container itself is untouched.
+   */
+  release(): Promise<void> {
+    if (this.#released) return this.#queue.drained();
+    this.#released = true;
+    return this.#queue.run(async () => this.#native.release());
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /**
+   * Validates arguments (prepare), then runs the native call in this object's queue.
+   * Rejections carry the caller's stack, not just the addon's.
+   */
+  #call<T>(
+    op: string,
+    prepare: () => (n: NativeContainer) => Promise<T>,
+    { queued = true } = {},
+  ): Promise<T> {
+    const callSite: { stack?: string } = {};
+    Error.captureStackTrace(callSite, this.#call);
+    if (this.#released) {
+      return Promise.reject(
+        new LxcError(`container "${this.name}" was released`, { code: 'LXC_RELEASED', op, container: this.name }),
+      );
+    }
+    let invoke: (n: NativeContainer) => Promise<T>;
+    try {
+      invoke = prepare();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const run = () => invoke(this.#native);
+    const result = queued ? this.#queue.run(run) : run();
+    return result.catch((err: unknown) => {
+      throw withCallerStack(err, callSite.stack);
+    });
+  }
+}
+
+function withCallerStack(err: unknown, callerStack: string | undefined): unknown {
+  if (err instanceof Error && callerStack) {
+    const frames = callerStack.split('\n').slice(1).join('\n');
+    err.stack = `${err.name}: ${err.message}\n${frames}`;
+  }
+  return err;
+}

@@ -1,0 +1,61 @@
+/**
+ * Every failure of a liblxc call surfaces as an LxcError with a stable `code`.
+ * Compare `err.code`, not `instanceof` (jest and worker realms have their own classes).
+ */
+export type LxcErrorCode =
+  | 'LXC_NOT_DEFINED'
+  | 'LXC_ALREADY_DEFINED'
+  | 'LXC_NOT_RUNNING'
+  | 'LXC_ALREADY_RUNNING'
+  | 'LXC_RUNNING'
+  | 'LXC_HAS_SNAPSHOTS'
+  | 'LXC_START_FAILED'
+  | 'LXC_STOP_FAILED'
+  | 'LXC_SHUTDOWN_FAILED'
+  | 'LXC_REBOOT_FAILED'
+  | 'LXC_CREATE_FAILED'
+  | 'LXC_DESTROY_FAILED'
+  | 'LXC_FREEZE_FAILED'
+  | 'LXC_UNFREEZE_FAILED'
+  | 'LXC_INVALID_NAME'
+  | 'LXC_INVALID_CONFIG_KEY'
+  | 'LXC_INVALID_CONFIG_VALUE'
+  | 'LXC_CONFIG_FAILED'
+  | 'LXC_SAVE_FAILED'
+  | 'LXC_CGROUP_FAILED'
+  | 'LXC_OPEN_FAILED'
+  | 'LXC_LIST_FAILED'
+  | 'LXC_TIMEOUT'
+  | 'LXC_RELEASED'
+  | 'LXC_INTERNAL';
+
+export interface LxcErrorProps {
+  code: LxcErrorCode;
+  /** The library call that failed, e.g. `start`. */
+  op: string;
+  /** The container's name, or null for calls not about one container. */
+  container?: string | null;
+  /** liblxc's log lines written during the failed call, oldest first. */
+  details?: string[];
+}
+
+export class LxcError extends Error {
+  readonly code: LxcErrorCode;
+  readonly op: string;
+  readonly container: string | null;
+  readonly details: string[];
+
+  constructor(message: string, props: LxcErrorProps) {
+    super(message);
+    this.name = 'LxcError';
+    this.code = props.code;
+    this.op = props.op;
+    this.container = props.container ?? null;
+    this.details = props.details ?? [];
+  }
+}
+
+/** True for any LxcError, whichever realm created it. */
+export function isLxcError(value: unknown): value is LxcError {
+  return value instanceof Error && value.name === 'LxcError' && typeof (value as LxcError).code === 'string';
+}

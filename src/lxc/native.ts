@@ -1,0 +1,81 @@
+/**
+ * The exact shape of the native addon (addon/addon.cc), and the code that loads it.
+ * Everything here is internal: the public API is Container and the functions in system.ts.
+ */
+import * as path from 'node:path';
+
+import { LxcError } from './errors';
+
+export interface NativeContainer {
+  create(template: string, args: string[], backend: string | null, quiet: boolean): Promise<void>;
+  start(args: string[]): Promise<void>;
+  stop(): Promise<void>;
+  shutdown(timeoutSeconds: number): Promise<void>;
+  reboot(): Promise<void>;
+  destroy(withSnapshots: boolean): Promise<void>;
+  freeze(): Promise<void>;
+  unfreeze(): Promise<void>;
+  wait(state: string, timeoutSeconds: number): Promise<void>;
+  state(): Promise<string>;
+  running(): Promise<boolean>;
+  defined(): Promise<boolean>;
+  initPid(): Promise<number | null>;
+  getConfigItem(key: string): Promise<string>;
+  setConfigItem(key: string, value: string): Promise<void>;
+  clearConfigItem(key: string): Promise<void>;
+  getRunningConfigItem(key: string): Promise<string | null>;
+  configKeys(prefix: string | null): Promise<string[]>;
+  saveConfig(path: string | null): Promise<void>;
+  getCgroupItem(key: string): Promise<string>;
+  setCgroupItem(key: string, value: string): Promise<void>;
+  release(): void;
+}
+
+export interface NativeBinding {
+  NativeContainer: new (name: string, lxcpath: string | null) => NativeContainer;
+  setErrorClass(errorClass: typeof LxcError): void;
+  listContainers(lxcpath: string | null, which: 'all' | 'active' | 'defined'): Promise<string[]>;
+  defaultLxcpath(): Promise<string>;
+  version(): string;
+  configItemSupported(key: string): boolean;
+}
+
+const packageRoot = path.resolve(__dirname, '..', '..');
+
+/** Where the addon may be, in the order tried. */
+export function addonCandidates(): string[] {
+  const candidates = [
+    path.join(packageRoot, 'build', 'Release', 'lxcts.node'),
+    path.join(packageRoot, 'build', 'Debug', 'lxcts.node'),
+  ];
+  const override = process.env.LXCTS_ADDON_PATH;
+  return override ? [path.resolve(override), ...candidates] : candidates;
+}
+
+function load(): NativeBinding {
+  const failures: string[] = [];
+  for (const candidate of addonCandidates()) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const binding = require(candidate) as NativeBinding;
+      binding.setErrorClass(LxcError);
+      return binding;
+    } catch (err) {
+      failures.push(`  ${candidate}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(
+    'lxcts: the native addon could not be loaded. Tried:\n' +
+      failures.join('\n') +
+      '\nFix: sudo bash scripts/setup-host.sh && npm rebuild lxcts' +
+      ' (in a checkout of lxcts: npm run build:addon)',
+  );
+}
+
+let cached: NativeBinding | undefined;
+
+/** The addon, loaded on first use so that importing lxcts never throws. */
+export function native(): NativeBinding {
+  cached ??= load();
+  return cached;
+}
