@@ -1,5 +1,7 @@
 #include "container.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <mutex>
 
@@ -104,6 +106,13 @@ bool ContainerHandle::Open(Outcome& out) {
     out.Fail("LXC_OPEN_FAILED", "cannot load container \"" + name_ + "\": its configuration could not be read");
     return false;
   }
+  // create() starts from lxc.default_config only when no config is in memory yet, and
+  // attaching the log puts one there: load the defaults first, as create() would, so a
+  // container made here gets the same network and settings as one made by lxc-create.
+  if (!container_->is_defined(container_)) {
+    const char* defaults = lxc_get_global_config_item("lxc.default_config");
+    if (defaults != nullptr && access(defaults, R_OK) == 0) container_->load_config(container_, defaults);
+  }
   log_.Attach(container_);
   return true;
 }
@@ -127,6 +136,10 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
     off_t mark = log_.Mark();
     fn(container_, out);
     if (out.failure) out.failure->details = log_.Since(mark);
+    if (reopen_) {
+      reopen_ = false;
+      Put();
+    }
   };
   spec.settled = [this]() {
     if (--inflight_ == 0 && released_) Put();
@@ -204,7 +217,10 @@ Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
       return out.Fail("LXC_HAS_SNAPSHOTS", Subject() + " has snapshots; destroy it with withSnapshots: true");
     }
     bool ok = withSnapshots ? c->destroy_with_snapshots(c) : c->destroy(c);
-    if (!ok) out.Fail("LXC_DESTROY_FAILED", "destroying " + Subject() + " failed");
+    if (!ok) return out.Fail("LXC_DESTROY_FAILED", "destroying " + Subject() + " failed");
+    // The destroyed container's config stays in memory; start afresh, so that a later
+    // create() on this object begins from the defaults like any new container.
+    reopen_ = true;
   });
 }
 

@@ -63,6 +63,7 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
   lxc_container* container_ = nullptr;
   LogCapture log_;
   std::mutex busy_;
+  bool reopen_ = false;  // set by an op whose outcome makes the in-memory config stale
   int inflight_ = 0;
   bool released_ = false;
 };
