@@ -40,6 +40,8 @@ std::string ReadConfigItem(lxc_container* c, const char* key) {
   int written = c->get_config_item(c, key, value.data(), length + 1);
   if (written <= 0) return std::string();
   value.resize(static_cast<size_t>(written < length ? written : length));
+  // Multi-valued keys end every value with a newline; callers get the values joined by one.
+  while (!value.empty() && value.back() == '\n') value.pop_back();
   return value;
 }
 

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <mutex>
 
 #include "addon_data.h"
@@ -23,23 +25,23 @@ std::string TrimTrailingNewlines(std::string s) {
 
 bool RequireDefined(lxc_container* c, const std::string& subject, Outcome& out) {
   if (c->is_defined(c)) return true;
-  out.Fail("LXC_NOT_DEFINED", subject + " does not exist");
+  out.Refuse("LXC_NOT_DEFINED", subject + " does not exist");
   return false;
 }
 
 bool RequireRunning(lxc_container* c, const std::string& subject, Outcome& out) {
   if (c->is_running(c)) return true;
   if (!c->is_defined(c)) {
-    out.Fail("LXC_NOT_DEFINED", subject + " does not exist");
+    out.Refuse("LXC_NOT_DEFINED", subject + " does not exist");
   } else {
-    out.Fail("LXC_NOT_RUNNING", subject + " is not running");
+    out.Refuse("LXC_NOT_RUNNING", subject + " is not running");
   }
   return false;
 }
 
 bool RequireKnownKey(const std::string& key, Outcome& out) {
   if (IsKnownConfigKey(key)) return true;
-  out.Fail("LXC_INVALID_CONFIG_KEY", "unknown config key \"" + key + "\"");
+  out.Refuse("LXC_INVALID_CONFIG_KEY", "unknown config key \"" + key + "\"");
   return false;
 }
 
@@ -49,6 +51,25 @@ int CountSnapshots(lxc_container* c) {
   for (int i = 0; i < n; i++) snapshots[i].free(&snapshots[i]);
   free(snapshots);
   return n < 0 ? 0 : n;
+}
+
+// liblxc's wait() alone is not enough: for a container that is not running it never
+// reports STOPPED, and it gives up one second early (lxc_wait counts down before it
+// sleeps). So check the state first, then let wait() block for up to a second at a time.
+bool WaitForState(lxc_container* c, const std::string& state, int timeoutSeconds) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::seconds(timeoutSeconds);
+  for (;;) {
+    const char* now = c->state(c);
+    if (now != nullptr && state == now) return true;
+    if (timeoutSeconds >= 0 && Clock::now() >= deadline) return false;
+    const auto before = Clock::now();
+    if (c->wait(c, state.c_str(), 1)) return true;
+    // Not running: liblxc returned at once instead of blocking; poll gently.
+    if (Clock::now() - before < std::chrono::milliseconds(100)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
 }
 
 }  // namespace
@@ -135,7 +156,7 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
     if (!Open(out)) return;
     off_t mark = log_.Mark();
     fn(container_, out);
-    if (out.failure) out.failure->details = log_.Since(mark);
+    if (out.failure && out.failure->wantsLog) out.failure->details = log_.Since(mark);
     if (reopen_) {
       reopen_ = false;
       Put();
@@ -155,7 +176,7 @@ Napi::Value ContainerHandle::Create(const Napi::CallbackInfo& info) {
   std::string backend = OptionalStringArg(info, 2, "backend");
   bool quiet = BoolArg(info, 3);
   return Run(info, "create", Runner::kOwnThread, [this, tmpl, args, backend, quiet](lxc_container* c, Outcome& out) mutable {
-    if (c->is_defined(c)) return out.Fail("LXC_ALREADY_DEFINED", Subject() + " already exists");
+    if (c->is_defined(c)) return out.Refuse("LXC_ALREADY_DEFINED", Subject() + " already exists");
     std::vector<char*> argv = ArgvOf(args);
     bool ok = c->create(c, tmpl.c_str(), backend.empty() ? nullptr : backend.c_str(), nullptr,
                         CreateFlags(quiet), argv.data());
@@ -170,13 +191,16 @@ Napi::Value ContainerHandle::Start(const Napi::CallbackInfo& info) {
   std::vector<std::string> args = StringArrayArg(info, 0, "args");
   return Run(info, "start", Runner::kPool, [this, args](lxc_container* c, Outcome& out) mutable {
     if (!RequireDefined(c, Subject(), out)) return;
-    if (c->is_running(c)) return out.Fail("LXC_ALREADY_RUNNING", Subject() + " is already running");
+    if (c->is_running(c)) return out.Refuse("LXC_ALREADY_RUNNING", Subject() + " is already running");
     // Always daemonized: a foreground start refuses to run in a threaded process.
     c->want_daemonize(c, true);
     c->want_close_all_fds(c, true);
     std::vector<char*> argv = ArgvOf(args);
     if (!c->start(c, 0, args.empty() ? nullptr : argv.data())) {
       out.Fail("LXC_START_FAILED", Subject() + " failed to start");
+      // The monitor process explains the failure in the log after start() has already
+      // returned; give it a moment so those lines land in this call's details.
+      log_.WaitQuiet();
     }
   });
 }
@@ -212,9 +236,9 @@ Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
   bool withSnapshots = BoolArg(info, 0);
   return Run(info, "destroy", Runner::kOwnThread, [this, withSnapshots](lxc_container* c, Outcome& out) {
     if (!RequireDefined(c, Subject(), out)) return;
-    if (c->is_running(c)) return out.Fail("LXC_RUNNING", Subject() + " is running; stop it first");
+    if (c->is_running(c)) return out.Refuse("LXC_RUNNING", Subject() + " is running; stop it first");
     if (!withSnapshots && CountSnapshots(c) > 0) {
-      return out.Fail("LXC_HAS_SNAPSHOTS", Subject() + " has snapshots; destroy it with withSnapshots: true");
+      return out.Refuse("LXC_HAS_SNAPSHOTS", Subject() + " has snapshots; destroy it with withSnapshots: true");
     }
     bool ok = withSnapshots ? c->destroy_with_snapshots(c) : c->destroy(c);
     if (!ok) return out.Fail("LXC_DESTROY_FAILED", "destroying " + Subject() + " failed");
@@ -250,7 +274,7 @@ Napi::Value ContainerHandle::Wait(const Napi::CallbackInfo& info) {
   spec.work = [name = name_, lxcpath = lxcpath_, state, timeout](Outcome& out) {
     lxc_container* c = lxc_container_new(name.c_str(), lxcpath.empty() ? nullptr : lxcpath.c_str());
     if (c == nullptr) return out.Fail("LXC_OPEN_FAILED", "cannot load container \"" + name + "\"");
-    bool reached = c->wait(c, state.c_str(), timeout);
+    bool reached = WaitForState(c, state, timeout);
     lxc_container_put(c);
     if (!reached) {
       out.Fail("LXC_TIMEOUT", "container \"" + name + "\" did not reach " + state + " within " +

@@ -13,6 +13,7 @@ struct Failure {
   std::string code;                  // stable, e.g. "LXC_NOT_RUNNING"
   std::string message;               // one sentence for a person
   std::vector<std::string> details;  // liblxc log lines written during the call
+  bool wantsLog = true;              // attach the call's liblxc log lines as details
 };
 
 // Builds `new LxcError(message, { code, op, container, details })`. Falls back to a plain

@@ -49,6 +49,17 @@ off_t LogCapture::Mark() const {
   return st.st_size;
 }
 
+void LogCapture::WaitQuiet() const {
+  constexpr int kStepMs = 25, kQuietSteps = 2, kMaxSteps = 20;
+  off_t last = Mark();
+  for (int step = 0, quiet = 0; step < kMaxSteps && quiet < kQuietSteps; step++) {
+    usleep(kStepMs * 1000);
+    off_t now = Mark();
+    quiet = now == last ? quiet + 1 : 0;
+    last = now;
+  }
+}
+
 std::vector<std::string> LogCapture::Since(off_t mark) const {
   std::vector<std::string> lines;
   off_t end = Mark();

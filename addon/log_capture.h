@@ -27,6 +27,8 @@ class LogCapture {
   void Close();
 
   off_t Mark() const;
+  // Returns once nothing was appended for a short while (bounded to half a second).
+  void WaitQuiet() const;
   std::vector<std::string> Since(off_t mark) const;
 
  private:

@@ -24,8 +24,14 @@ struct Outcome {
   Value value;
   std::optional<Failure> failure;
 
+  // liblxc failed: the liblxc log lines of the call are attached as details.
   void Fail(std::string code, std::string message) {
-    failure = Failure{std::move(code), std::move(message), {}};
+    failure = Failure{std::move(code), std::move(message), {}, true};
+  }
+  // lxcts refused before asking liblxc to act (not running, already exists...): whatever
+  // the log holds is not about this call.
+  void Refuse(std::string code, std::string message) {
+    failure = Failure{std::move(code), std::move(message), {}, false};
   }
 };
 
