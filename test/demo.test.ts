@@ -1,0 +1,44 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..');
+
+test('the README demo runs against the built package and shows the lifecycle and both first errors', () => {
+  // `npm test` builds dist/ first; the demo imports the package by its name, as a user would.
+  expect(fs.existsSync(path.join(root, 'dist', 'index.js'))).toBe(true);
+  const run = spawnSync(process.execPath, [path.join(root, 'examples', 'demo.js')], { encoding: 'utf8', timeout: 60_000 });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/^state: +RUNNING$/m);
+  expect(run.stdout).toMatch(/^init pid: +\d+$/m);
+  expect(run.stdout).toMatch(/^hostname: +demo-web$/m);
+  expect(run.stdout).toMatch(/^after destroy, defined: false$/m);
+  expect(run.stdout).toContain("new Container('../x')  -> LXC_INVALID_NAME");
+  expect(run.stdout).toContain('ghost.start()          -> LXC_NOT_DEFINED');
+  // The demo's lxcpath is gone, and so is its container.
+  const lxcpath = /lxcpath (\S+)/.exec(run.stdout)?.[1];
+  expect(lxcpath && fs.existsSync(lxcpath)).toBe(false);
+  expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(`[lxc monitor] ${lxcpath}`);
+});
+
+test('without a built addon, the error names every path tried and the command that fixes it', () => {
+  // A copy of dist/ with no build/ beside it: nothing to load.
+  const copy = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'lxcts-noaddon-'));
+  try {
+    fs.cpSync(path.join(root, 'dist'), path.join(copy, 'dist'), { recursive: true });
+    const script = `try { require(${JSON.stringify(path.join(copy, 'dist'))}).lxcVersion(); }
+      catch (err) { console.log(err.message); process.exit(3); }`;
+    const run = spawnSync(process.execPath, ['-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, LXCTS_ADDON_PATH: '/nonexistent/lxcts.node' },
+    });
+    expect(run.status).toBe(3);
+    expect(run.stdout).toContain('/nonexistent/lxcts.node');
+    expect(run.stdout).toContain(path.join(copy, 'build', 'Release', 'lxcts.node'));
+    expect(run.stdout).toContain(path.join(copy, 'build', 'Debug', 'lxcts.node'));
+    expect(run.stdout).toContain('sudo bash scripts/setup-host.sh');
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
+});
