@@ -66,8 +66,13 @@ class PoolWorker : public Napi::AsyncWorker {
 };
 
 void SettleOnMainThread(Napi::Env env, Napi::Function, void*, Baton* baton) {
-  // env is null when the environment is being torn down; the promise can no longer settle.
-  if (env != nullptr) baton->Settle(env);
+  // env is null when the environment is being torn down: the promise can no longer
+  // settle, and its references must not be released into a dying environment.
+  if (env != nullptr) {
+    baton->Settle(env);
+  } else {
+    baton->keepAlive.SuppressDestruct();
+  }
   delete baton;
 }
 

@@ -39,6 +39,8 @@ export function expectBoolean(value: unknown, what: string, fallback: boolean): 
   return value;
 }
 
+const MAX_LXC_SECONDS = 2 ** 31 - 1;
+
 /**
  * A timeout in seconds: a non-negative number, or Infinity for "no limit". liblxc counts
  * whole seconds, so fractions round up; no limit becomes liblxc's -1.
@@ -48,7 +50,8 @@ export function timeoutSeconds(value: unknown, what: string, fallback: number): 
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
     throw new TypeError(`Expected a non-negative number of seconds for ${what} but received ${describe(value)}`);
   }
-  return value === Infinity ? -1 : Math.ceil(value);
+  // Beyond what liblxc's int can hold, a limit is no limit.
+  return value > MAX_LXC_SECONDS ? -1 : Math.ceil(value);
 }
 
 export function expectOptions<T extends object>(value: unknown, what: string): Partial<T> {
