@@ -4,11 +4,13 @@
       "target_name": "lxcts",
       "sources": [
         "addon/addon.cc",
+        "addon/attach.cc",
         "addon/container.cc",
         "addon/errors.cc",
         "addon/list.cc",
         "addon/config_item.cc",
         "addon/log_capture.cc",
+        "addon/process.cc",
         "addon/task.cc"
       ],
       "dependencies": [

@@ -5,6 +5,7 @@
 #include "addon_data.h"
 #include "container.h"
 #include "list.h"
+#include "process.h"
 
 namespace lxcts {
 namespace {
@@ -20,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api when env goes away
 
   exports.Set("NativeContainer", ContainerHandle::Define(env));
+  exports.Set("NativeProcess", ProcessHandle::Define(env));
   exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
   exports.Set("listContainers", Napi::Function::New<ListContainers>(env, "listContainers"));
   exports.Set("defaultLxcpath", Napi::Function::New<DefaultLxcpath>(env, "defaultLxcpath"));

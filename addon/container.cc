@@ -10,6 +10,7 @@
 #include "addon_data.h"
 #include "args.h"
 #include "config_item.h"
+#include "preconditions.h"
 
 namespace lxcts {
 namespace {
@@ -21,22 +22,6 @@ int CreateFlags(bool quiet) { return quiet ? LXC_CREATE_QUIET : 0; }
 std::string TrimTrailingNewlines(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   return s;
-}
-
-bool RequireDefined(lxc_container* c, const std::string& subject, Outcome& out) {
-  if (c->is_defined(c)) return true;
-  out.Refuse("LXC_NOT_DEFINED", subject + " does not exist");
-  return false;
-}
-
-bool RequireRunning(lxc_container* c, const std::string& subject, Outcome& out) {
-  if (c->is_running(c)) return true;
-  if (!c->is_defined(c)) {
-    out.Refuse("LXC_NOT_DEFINED", subject + " does not exist");
-  } else {
-    out.Refuse("LXC_NOT_RUNNING", subject + " is not running");
-  }
-  return false;
 }
 
 bool RequireKnownKey(const std::string& key, Outcome& out) {
@@ -98,6 +83,7 @@ Napi::Function ContainerHandle::Define(Napi::Env env) {
       InstanceMethod<&ContainerHandle::GetCgroupItem>("getCgroupItem"),
       InstanceMethod<&ContainerHandle::SetCgroupItem>("setCgroupItem"),
       InstanceMethod<&ContainerHandle::Release>("release"),
+      InstanceMethod<&ContainerHandle::Attach>("attach"),
   });
 }
 

@@ -57,6 +57,7 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
   Napi::Value GetCgroupItem(const Napi::CallbackInfo& info);
   Napi::Value SetCgroupItem(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);  // attach.cc
 
   std::string name_;
   std::string lxcpath_;  // empty: liblxc's default lxcpath

@@ -20,6 +20,11 @@ Napi::Value ToJs(Napi::Env env, const Value& value) {
       for (size_t i = 0; i < list.size(); i++) array.Set(i, Napi::String::New(env, list[i]));
       return array;
     }
+    Napi::Value operator()(const NumberRecord& record) const {
+      Napi::Object object = Napi::Object::New(env);
+      for (const auto& [key, n] : record) object.Set(key, Napi::Number::New(env, static_cast<double>(n)));
+      return object;
+    }
   };
   return std::visit(Visitor{env}, value);
 }

@@ -17,7 +17,9 @@
 namespace lxcts {
 
 struct Null {};
-using Value = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>>;
+// A flat JS object of numbers, e.g. { pid, stdout, stderr } from attach.
+using NumberRecord = std::vector<std::pair<std::string, int64_t>>;
+using Value = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>, NumberRecord>;
 
 // What a task produced: a value or a failure. Holds no Napi values.
 struct Outcome {

@@ -1,4 +1,6 @@
-import { LxcError } from './errors';
+import { AbortError, LxcError } from './errors';
+import { checkArgv, checkExecInput, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
+import { ContainerProcess } from './process';
 import { native, NativeContainer } from './native';
 import { SerialQueue } from './serial-queue';
 import {
@@ -246,6 +248,45 @@ export class Container {
       const k = checkConfigText(key, 'key', 'setCgroupItem', this.name);
       const v = checkConfigText(value, 'value', 'setCgroupItem', this.name);
       return (n) => n.setCgroupItem(k, v);
+    });
+  }
+
+  /**
+   * Runs a command in the running container and collects its output. `exitCode` is the
+   * command's own status (0-255); a command killed by a signal has `exitCode: null` and
+   * `signal` set. A missing program gives 127, one that cannot be executed 126.
+   */
+  async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const input = checkExecInput(options);
+    const proc = await this.#spawn('exec', argv, options, input !== undefined);
+    return collectExec(proc, input);
+  }
+
+  /**
+   * Starts a command in the running container and returns it with its streams. Read
+   * `stdout` and `stderr` (or resume() them): a command whose output nobody reads
+   * blocks once the pipe is full.
+   */
+  spawn(argv: string[], options: SpawnOptions = {}): Promise<ContainerProcess> {
+    return this.#spawn('spawn', argv, options, true);
+  }
+
+  async #spawn(op: string, argv: string[], options: SpawnOptions, pipeStdin: boolean): Promise<ContainerProcess> {
+    const binding = native();
+    let limits: ReturnType<typeof checkSpawnOptions> | undefined;
+    const attached = await this.#call(op, () => {
+      const args = checkArgv(argv);
+      limits = checkSpawnOptions(options, pipeStdin);
+      if (limits.signal?.aborted) throw new AbortError(undefined, { cause: limits.signal.reason });
+      const nativeOptions = limits.native;
+      return (n) => n.attach(args, nativeOptions);
+    });
+    const { timeout, signal } = limits!;
+    return new ContainerProcess(attached, (pid, pidfd) => new binding.NativeProcess(pid, pidfd), {
+      timeout,
+      signal,
+      op,
+      container: this.name,
     });
   }
 

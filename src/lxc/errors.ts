@@ -25,6 +25,11 @@ export type LxcErrorCode =
   | 'LXC_CGROUP_FAILED'
   | 'LXC_OPEN_FAILED'
   | 'LXC_LIST_FAILED'
+  | 'LXC_EXEC_FAILED'
+  | 'LXC_STAT_UNAVAILABLE'
+  | 'LXC_CLONE_FAILED'
+  | 'LXC_SNAPSHOT_FAILED'
+  | 'LXC_NETWORK_FAILED'
   | 'LXC_TIMEOUT'
   | 'LXC_RELEASED'
   | 'LXC_INTERNAL';
@@ -58,4 +63,14 @@ export class LxcError extends Error {
 /** True for any LxcError, whichever realm created it. */
 export function isLxcError(value: unknown): value is LxcError {
   return value instanceof Error && value.name === 'LxcError' && typeof (value as LxcError).code === 'string';
+}
+
+/** Rejection of a call cancelled through its AbortSignal (same shape as Node's own). */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
 }

@@ -29,10 +29,35 @@ export interface NativeContainer {
   getCgroupItem(key: string): Promise<string>;
   setCgroupItem(key: string, value: string): Promise<void>;
   release(): void;
+  attach(argv: string[], options: NativeAttachOptions): Promise<NativeAttached>;
+}
+
+export interface NativeAttachOptions {
+  env: string[];
+  clearEnv: boolean;
+  pipeStdin: boolean;
+  cwd: string | null;
+  uid: number | null;
+  gid: number | null;
+}
+
+/** File descriptors are the parent's ends of the pipes; -1 when there is none. */
+export interface NativeAttached {
+  pid: number;
+  pidfd: number;
+  stdin: number;
+  stdout: number;
+  stderr: number;
+}
+
+export interface NativeProcess {
+  wait(): Promise<{ exitCode: number | null; signal: number | null }>;
+  kill(signal: number): boolean;
 }
 
 export interface NativeBinding {
   NativeContainer: new (name: string, lxcpath: string | null) => NativeContainer;
+  NativeProcess: new (pid: number, pidfd: number) => NativeProcess;
   setErrorClass(errorClass: typeof LxcError): void;
   listContainers(lxcpath: string | null, which: 'all' | 'active' | 'defined'): Promise<string[]>;
   defaultLxcpath(): Promise<string>;

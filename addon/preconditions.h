@@ -1,0 +1,29 @@
+// Checks made before asking liblxc to act. They refuse (no log lines attached), since
+// liblxc itself was never asked.
+#pragma once
+
+#include <lxc/lxccontainer.h>
+
+#include <string>
+
+#include "task.h"
+
+namespace lxcts {
+
+inline bool RequireDefined(lxc_container* c, const std::string& subject, Outcome& out) {
+  if (c->is_defined(c)) return true;
+  out.Refuse("LXC_NOT_DEFINED", subject + " does not exist");
+  return false;
+}
+
+inline bool RequireRunning(lxc_container* c, const std::string& subject, Outcome& out) {
+  if (c->is_running(c)) return true;
+  if (!c->is_defined(c)) {
+    out.Refuse("LXC_NOT_DEFINED", subject + " does not exist");
+  } else {
+    out.Refuse("LXC_NOT_RUNNING", subject + " is not running");
+  }
+  return false;
+}
+
+}  // namespace lxcts

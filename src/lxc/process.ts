@@ -1,0 +1,137 @@
+import * as net from 'node:net';
+import { constants as osConstants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+
+import { AbortError, LxcError } from './errors';
+import type { NativeAttached, NativeProcess } from './native';
+
+export interface ExitStatus {
+  /** The command's exit status, 0-255, or null when a signal killed it. */
+  exitCode: number | null;
+  /** The signal that killed the command, e.g. "SIGKILL", or null when it exited. */
+  signal: NodeJS.Signals | null;
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+);
+
+/** Seconds between SIGTERM and SIGKILL when a timeout or abort stops a command. */
+export const KILL_GRACE_SECONDS = 2;
+
+export interface ProcessLimits {
+  /** Seconds until the command is stopped and wait() rejects with LXC_TIMEOUT. */
+  timeout?: number;
+  /** Aborting stops the command and wait() rejects with an AbortError. */
+  signal?: AbortSignal;
+  /** For error messages: the call and the container. */
+  op: string;
+  container: string;
+}
+
+export function signalNumber(signal: NodeJS.Signals | number): number {
+  if (typeof signal === 'number' && Number.isInteger(signal) && signal >= 0 && signal < 65) return signal;
+  const n = typeof signal === 'string' ? osConstants.signals[signal] : undefined;
+  if (n === undefined) throw new TypeError(`Expected a signal name such as "SIGTERM" but received ${String(signal)}`);
+  return n;
+}
+
+/**
+ * A command running inside a container. Its output is read by libuv from pipes as it
+ * arrives, with back-pressure: stop reading `stdout` and the command blocks on its next
+ * write instead of this process buffering without bound.
+ */
+export class ContainerProcess {
+  /** The command's pid as seen from the host. */
+  readonly pid: number;
+  /** Write to the command's stdin; end() it to send end-of-file. */
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+
+  readonly #native: NativeProcess;
+  readonly #exit: Promise<ExitStatus>;
+
+  /** @internal Built by Container.spawn() from what the addon attached. */
+  constructor(attached: NativeAttached, makeProcess: (pid: number, pidfd: number) => NativeProcess, limits: ProcessLimits) {
+    this.pid = attached.pid;
+    this.stdout = new net.Socket({ fd: attached.stdout, readable: true, writable: false });
+    this.stderr = new net.Socket({ fd: attached.stderr, readable: true, writable: false });
+    this.stdin =
+      attached.stdin >= 0
+        ? new net.Socket({ fd: attached.stdin, readable: false, writable: true })
+        : closedWritable();
+    // A command that exits without reading its input makes writes fail with EPIPE: that
+    // is the command's choice and must not crash this process. write() callbacks still
+    // receive the error.
+    this.stdin.on('error', () => undefined);
+    this.#native = makeProcess(attached.pid, attached.pidfd);
+    const exited = this.#native.wait().then(({ exitCode, signal }) => {
+      if (!this.stdin.writableEnded) this.stdin.destroy();
+      return { exitCode, signal: signal === null ? null : (signalNames.get(signal) ?? null) };
+    });
+    this.#exit = superviseExit(this, exited, limits);
+    // Rejections (timeout, abort) are for whoever calls wait(); never unhandled.
+    this.#exit.catch(() => undefined);
+  }
+
+  /** Sends a signal (default SIGTERM). False when the command has already exited. */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    return this.#native.kill(signalNumber(signal));
+  }
+
+  /** Resolves when the command exits (its output may still be draining). */
+  wait(): Promise<ExitStatus> {
+    return this.#exit;
+  }
+}
+
+function closedWritable(): Writable {
+  const socket = new net.Socket();
+  socket.destroy();
+  return socket;
+}
+
+/**
+ * Applies a timeout and an AbortSignal to a running command: either one sends SIGTERM,
+ * then SIGKILL after a grace period. Resolves with the exit status, or rejects with
+ * LXC_TIMEOUT / AbortError once the command is gone (never leaving it running).
+ */
+function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limits: ProcessLimits): Promise<ExitStatus> {
+  const { timeout, signal, op, container } = limits;
+  if (timeout === undefined && signal === undefined) return exited;
+  let stopReason: Error | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const stop = (reason: Error) => {
+    if (stopReason) return;
+    stopReason = reason;
+    proc.kill('SIGTERM');
+    graceTimer = setTimeout(() => proc.kill('SIGKILL'), KILL_GRACE_SECONDS * 1000);
+  };
+  const timer =
+    timeout === undefined
+      ? undefined
+      : setTimeout(
+          () =>
+            stop(
+              new LxcError(`command in container "${container}" timed out after ${timeout} s`, {
+                code: 'LXC_TIMEOUT',
+                op,
+                container,
+              }),
+            ),
+          timeout * 1000,
+        );
+  const onAbort = () => stop(new AbortError(undefined, { cause: signal?.reason }));
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+
+  return exited.then((status) => {
+    clearTimeout(timer);
+    clearTimeout(graceTimer);
+    signal?.removeEventListener('abort', onAbort);
+    if (stopReason) throw stopReason;
+    return status;
+  });
+}
+
