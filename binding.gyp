@@ -5,11 +5,13 @@
       "sources": [
         "addon/addon.cc",
         "addon/attach.cc",
+        "addon/clone.cc",
         "addon/container.cc",
         "addon/errors.cc",
         "addon/list.cc",
         "addon/config_item.cc",
         "addon/log_capture.cc",
+        "addon/network.cc",
         "addon/process.cc",
         "addon/task.cc"
       ],

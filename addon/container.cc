@@ -84,6 +84,13 @@ Napi::Function ContainerHandle::Define(Napi::Env env) {
       InstanceMethod<&ContainerHandle::SetCgroupItem>("setCgroupItem"),
       InstanceMethod<&ContainerHandle::Release>("release"),
       InstanceMethod<&ContainerHandle::Attach>("attach"),
+      InstanceMethod<&ContainerHandle::Interfaces>("interfaces"),
+      InstanceMethod<&ContainerHandle::IpAddresses>("ipAddresses"),
+      InstanceMethod<&ContainerHandle::Clone>("clone"),
+      InstanceMethod<&ContainerHandle::Snapshot>("snapshot"),
+      InstanceMethod<&ContainerHandle::Snapshots>("snapshots"),
+      InstanceMethod<&ContainerHandle::RestoreSnapshot>("restoreSnapshot"),
+      InstanceMethod<&ContainerHandle::DestroySnapshot>("destroySnapshot"),
   });
 }
 

@@ -58,6 +58,13 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
   Napi::Value SetCgroupItem(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);  // attach.cc
+  Napi::Value Interfaces(const Napi::CallbackInfo& info);  // network.cc
+  Napi::Value IpAddresses(const Napi::CallbackInfo& info);
+  Napi::Value Clone(const Napi::CallbackInfo& info);  // clone.cc
+  Napi::Value Snapshot(const Napi::CallbackInfo& info);
+  Napi::Value Snapshots(const Napi::CallbackInfo& info);
+  Napi::Value RestoreSnapshot(const Napi::CallbackInfo& info);
+  Napi::Value DestroySnapshot(const Napi::CallbackInfo& info);
 
   std::string name_;
   std::string lxcpath_;  // empty: liblxc's default lxcpath

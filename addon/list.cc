@@ -2,6 +2,8 @@
 
 #include <lxc/lxccontainer.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "args.h"
@@ -55,6 +57,10 @@ Napi::Value DefaultLxcpath(const Napi::CallbackInfo& info) {
     out.value = std::string(path);
   };
   return RunTask(info.Env(), Napi::Object::New(info.Env()), std::move(spec), Runner::kPool);
+}
+
+Napi::Value ClockTicks(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(sysconf(_SC_CLK_TCK)));
 }
 
 Napi::Value Version(const Napi::CallbackInfo& info) {

@@ -25,6 +25,15 @@ Napi::Value ToJs(Napi::Env env, const Value& value) {
       for (const auto& [key, n] : record) object.Set(key, Napi::Number::New(env, static_cast<double>(n)));
       return object;
     }
+    Napi::Value operator()(const StringRecords& records) const {
+      Napi::Array array = Napi::Array::New(env, records.size());
+      for (size_t i = 0; i < records.size(); i++) {
+        Napi::Object object = Napi::Object::New(env);
+        for (const auto& [key, value] : records[i]) object.Set(key, value);
+        array.Set(i, object);
+      }
+      return array;
+    }
   };
   return std::visit(Visitor{env}, value);
 }

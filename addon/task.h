@@ -19,7 +19,10 @@ namespace lxcts {
 struct Null {};
 // A flat JS object of numbers, e.g. { pid, stdout, stderr } from attach.
 using NumberRecord = std::vector<std::pair<std::string, int64_t>>;
-using Value = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>, NumberRecord>;
+// An array of flat JS objects of strings, e.g. the snapshot list.
+using StringRecords = std::vector<std::vector<std::pair<std::string, std::string>>>;
+using Value = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>, NumberRecord,
+                           StringRecords>;
 
 // What a task produced: a value or a failure. Holds no Napi values.
 struct Outcome {

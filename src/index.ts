@@ -1,7 +1,10 @@
 export { Container, CONTAINER_STATES } from './lxc/container';
 export type {
   Backend,
+  CloneOptions,
   ContainerOptions,
+  IpAddressOptions,
+  SnapshotInfo,
   ContainerState,
   CreateOptions,
   DestroyOptions,
@@ -16,3 +19,4 @@ export type { ExecOptions, ExecResult, SpawnOptions } from './lxc/exec';
 export type { LxcErrorCode, LxcErrorProps } from './lxc/errors';
 export { defaultLxcpath, isConfigKey, listContainers, lxcVersion } from './lxc/system';
 export type { ListOptions, ListWhich } from './lxc/system';
+export type { BlkioUsage, CpuStats, InterfaceStats } from './lxc/stats-parsers';

@@ -1,6 +1,10 @@
+import { readFile } from 'node:fs/promises';
+
 import { AbortError, LxcError } from './errors';
 import { checkArgv, checkExecInput, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
 import { ContainerProcess } from './process';
+import { blkioUsage, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
+import { BlkioUsage, CpuStats, InterfaceStats, parseNetDev } from './stats-parsers';
 import { native, NativeContainer } from './native';
 import { SerialQueue } from './serial-queue';
 import {
@@ -68,7 +72,34 @@ export interface DestroyOptions {
   withSnapshots?: boolean;
 }
 
+export interface IpAddressOptions {
+  /** Only IPv4 ("inet") or IPv6 ("inet6") addresses. Default: both. */
+  family?: 'inet' | 'inet6';
+  /** Only this interface (as named inside the container). Default: all but lo. */
+  interface?: string;
+  /** Wait up to this many seconds for an address to appear, then fail with LXC_TIMEOUT. */
+  timeout?: number;
+}
+
+export interface CloneOptions {
+  /** Copy-on-write snapshot of the rootfs instead of a full copy (fast with overlay). */
+  snapshot?: boolean;
+  /** Backend of the clone's rootfs, e.g. "overlay" with snapshot: true. Default: the source's. */
+  backend?: 'dir' | 'overlay' | 'overlayfs' | 'btrfs' | 'zfs' | 'lvm' | 'loop';
+  /** Where to put the clone. Default: this container's lxcpath. */
+  lxcpath?: string;
+}
+
+export interface SnapshotInfo {
+  name: string;
+  timestamp: string;
+  /** The snapshot's comment file, or "" when it has none. */
+  commentPath: string;
+  lxcpath: string;
+}
+
 const DEFAULT_SHUTDOWN_SECONDS = 60;
+const IP_POLL_MS = 200;
 
 /**
  * One LXC container, by name and lxcpath. The container need not exist yet: `create()`
@@ -287,6 +318,111 @@ export class Container {
       signal,
       op,
       container: this.name,
+    });
+  }
+
+  /**
+   * The container's global IP addresses (no loopback, no link-local). With `timeout`,
+   * waits until at least one appears.
+   */
+  async ipAddresses(options: IpAddressOptions = {}): Promise<string[]> {
+    const o = expectOptions<IpAddressOptions>(options, 'ipAddresses options');
+    const family = expectOptionalString(o.family, 'family') ?? null;
+    if (family !== null && family !== 'inet' && family !== 'inet6') {
+      throw new TypeError(`Expected "inet" or "inet6" for family but received "${family}"`);
+    }
+    const iface = expectOptionalString(o.interface, 'interface') ?? null;
+    const timeout = o.timeout === undefined ? 0 : timeoutSeconds(o.timeout, 'ipAddresses timeout', 0);
+    const deadline = timeout < 0 ? Infinity : Date.now() + timeout * 1000;
+    for (;;) {
+      const ips = await this.#call('ipAddresses', () => (n) => n.ipAddresses(iface, family));
+      if (ips.length > 0 || o.timeout === undefined) return ips;
+      if (Date.now() >= deadline) {
+        throw new LxcError(`container "${this.name}" got no IP address within ${o.timeout} s`, {
+          code: 'LXC_TIMEOUT',
+          op: 'ipAddresses',
+          container: this.name,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, IP_POLL_MS));
+    }
+  }
+
+  /** Network interfaces inside the container, including lo. */
+  interfaces(): Promise<string[]> {
+    return this.#call('interfaces', () => (n) => n.interfaces());
+  }
+
+  /** Bytes received and sent per interface, as counted inside the container. */
+  async interfaceStats(): Promise<Record<string, InterfaceStats>> {
+    const pid = await this.initPid();
+    if (pid === null) {
+      throw new LxcError(`container "${this.name}" is not running`, { code: 'LXC_NOT_RUNNING', op: 'interfaceStats', container: this.name });
+    }
+    return parseNetDev(await readFile(`/proc/${pid}/net/dev`, 'utf8'));
+  }
+
+  /** CPU time used by the container since it started, in nanoseconds. */
+  cpuStats(): Promise<CpuStats> {
+    return cpuStats((key) => this.getCgroupItem(key), this.name, native().clockTicks());
+  }
+
+  /** Memory in use by the container, in bytes. */
+  memoryUsage(): Promise<number> {
+    return memoryUsage((key) => this.getCgroupItem(key), this.name);
+  }
+
+  /** The container's memory limit in bytes, or null when it has none. */
+  memoryLimit(): Promise<number | null> {
+    return memoryLimit((key) => this.getCgroupItem(key), this.name);
+  }
+
+  /** Sets the running container's memory limit (null removes it). Not saved to the config. */
+  async setMemoryLimit(bytes: number | null): Promise<void> {
+    if (bytes !== null && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0)) {
+      throw new TypeError(`Expected a positive integer number of bytes or null for the memory limit but received ${String(bytes)}`);
+    }
+    await setMemoryLimit((key) => this.getCgroupItem(key), (key, value) => this.setCgroupItem(key, value), this.name, bytes);
+  }
+
+  /** Bytes read from and written to block devices by the container. */
+  blkioUsage(): Promise<BlkioUsage> {
+    return blkioUsage((key) => this.getCgroupItem(key), this.name);
+  }
+
+  /** Copies (or snapshots) this container under a new name and returns the copy. */
+  async clone(newName: string, options: CloneOptions = {}): Promise<Container> {
+    const target = checkName(newName);
+    const o = expectOptions<CloneOptions>(options, 'clone options');
+    const lxcpath = checkLxcpath(o.lxcpath) ?? this.lxcpath;
+    const snapshot = expectBoolean(o.snapshot, 'snapshot', false);
+    const backend = expectOptionalString(o.backend, 'backend') ?? null;
+    await this.#call('clone', () => (n) => n.clone(target, lxcpath ?? null, snapshot, backend));
+    return new Container(target, { lxcpath });
+  }
+
+  /** Takes a snapshot of the (stopped) container; resolves with its name, e.g. "snap0". */
+  snapshot(): Promise<string> {
+    return this.#call('snapshot', () => (n) => n.snapshot());
+  }
+
+  snapshots(): Promise<SnapshotInfo[]> {
+    return this.#call('snapshots', () => (n) => n.snapshots());
+  }
+
+  /** Restores a snapshot over this container, or as a new container named `newName`. */
+  restoreSnapshot(snapshot: string, newName?: string): Promise<void> {
+    return this.#call('restoreSnapshot', () => {
+      const name = expectString(snapshot, 'snapshot');
+      const target = newName === undefined ? null : checkName(newName);
+      return (n) => n.restoreSnapshot(name, target);
+    });
+  }
+
+  destroySnapshot(snapshot: string): Promise<void> {
+    return this.#call('destroySnapshot', () => {
+      const name = expectString(snapshot, 'snapshot');
+      return (n) => n.destroySnapshot(name);
     });
   }
 

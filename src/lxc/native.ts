@@ -30,6 +30,13 @@ export interface NativeContainer {
   setCgroupItem(key: string, value: string): Promise<void>;
   release(): void;
   attach(argv: string[], options: NativeAttachOptions): Promise<NativeAttached>;
+  interfaces(): Promise<string[]>;
+  ipAddresses(iface: string | null, family: string | null): Promise<string[]>;
+  clone(newName: string, lxcpath: string | null, snapshot: boolean, backend: string | null): Promise<void>;
+  snapshot(): Promise<string>;
+  snapshots(): Promise<Array<{ name: string; timestamp: string; commentPath: string; lxcpath: string }>>;
+  restoreSnapshot(snapshot: string, newName: string | null): Promise<void>;
+  destroySnapshot(snapshot: string): Promise<void>;
 }
 
 export interface NativeAttachOptions {
@@ -62,6 +69,7 @@ export interface NativeBinding {
   listContainers(lxcpath: string | null, which: 'all' | 'active' | 'defined'): Promise<string[]>;
   defaultLxcpath(): Promise<string>;
   version(): string;
+  clockTicks(): number;
   configItemSupported(key: string): boolean;
 }
 
