@@ -25,6 +25,14 @@
       "cflags_cc": [ "-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter" ],
       "include_dirs": [ "<!@(pkg-config --cflags-only-I lxc | sed 's/-I//g')" ],
       "libraries": [ "<!@(pkg-config --libs lxc)" ]
+    },
+    {
+      "target_name": "lxcts-execute",
+      "type": "executable",
+      "sources": [ "addon/execute_helper.cc" ],
+      "cflags_cc": [ "-std=c++17", "-Wall", "-Wextra" ],
+      "include_dirs": [ "<!@(pkg-config --cflags-only-I lxc | sed 's/-I//g')" ],
+      "libraries": [ "<!@(pkg-config --libs lxc)" ]
     }
   ]
 }

@@ -16,6 +16,7 @@ export { AbortError, LxcError, isLxcError } from './lxc/errors';
 export { ContainerProcess, KILL_GRACE_SECONDS } from './lxc/process';
 export type { ExitStatus } from './lxc/process';
 export type { ExecOptions, ExecResult, SpawnOptions } from './lxc/exec';
+export type { ExecuteOptions } from './lxc/execute';
 export type { LxcErrorCode, LxcErrorProps } from './lxc/errors';
 export { defaultLxcpath, isConfigKey, listContainers, lxcVersion } from './lxc/system';
 export type { ListOptions, ListWhich } from './lxc/system';

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 
 import { AbortError, LxcError } from './errors';
 import { checkArgv, checkExecInput, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
-import { ContainerProcess } from './process';
+import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
+import { ContainerProcess, fromAttached } from './process';
 import { blkioUsage, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
 import { BlkioUsage, CpuStats, InterfaceStats, parseNetDev } from './stats-parsers';
 import { native, NativeContainer } from './native';
@@ -302,6 +303,38 @@ export class Container {
     return this.#spawn('spawn', argv, options, true);
   }
 
+  /**
+   * Runs `argv` as the init of an application container (lxc-execute), waits for it and
+   * collects its output. Works on a defined container (with its config and rootfs) and on
+   * one that does not exist (liblxc's default config over the host's root filesystem).
+   * A command killed by signal N reports exit code 128+N: init.lxc passes it on that way.
+   */
+  async execute(argv: string[], options: ExecuteOptions = {}): Promise<ExecResult> {
+    const input = checkExecInput(options);
+    return collectExec(await this.spawnExecute(argv, options), input);
+  }
+
+  /** execute() with the command's streams, like spawn(). `pid` is the helper's. */
+  async spawnExecute(argv: string[], options: ExecuteOptions = {}): Promise<ContainerProcess> {
+    if (this.#released) {
+      throw new LxcError(`container "${this.name}" was released`, { code: 'LXC_RELEASED', op: 'execute', container: this.name });
+    }
+    const args = checkArgv(argv);
+    const items = executeConfigItems(options, this.name);
+    const { timeout, signal } = checkSpawnOptions({ timeout: options.timeout, signal: options.signal }, true);
+    if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+    const stop = async () => {
+      const other = new Container(this.name, { lxcpath: this.lxcpath });
+      try {
+        await other.stop();
+      } finally {
+        await other.release();
+      }
+    };
+    const parts = startExecute(this.name, this.lxcpath, items, args, stop);
+    return new ContainerProcess(parts, { timeout, signal, op: 'execute', container: this.name });
+  }
+
   async #spawn(op: string, argv: string[], options: SpawnOptions, pipeStdin: boolean): Promise<ContainerProcess> {
     const binding = native();
     let limits: ReturnType<typeof checkSpawnOptions> | undefined;
@@ -313,12 +346,8 @@ export class Container {
       return (n) => n.attach(args, nativeOptions);
     });
     const { timeout, signal } = limits!;
-    return new ContainerProcess(attached, (pid, pidfd) => new binding.NativeProcess(pid, pidfd), {
-      timeout,
-      signal,
-      op,
-      container: this.name,
-    });
+    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd));
+    return new ContainerProcess(parts, { timeout, signal, op, container: this.name });
   }
 
   /**

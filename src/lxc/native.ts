@@ -85,6 +85,8 @@ export function addonCandidates(): string[] {
   return override ? [path.resolve(override), ...candidates] : candidates;
 }
 
+let loadedFrom: string | undefined;
+
 function load(): NativeBinding {
   const failures: string[] = [];
   for (const candidate of addonCandidates()) {
@@ -92,6 +94,7 @@ function load(): NativeBinding {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const binding = require(candidate) as NativeBinding;
       binding.setErrorClass(LxcError);
+      loadedFrom = candidate;
       return binding;
     } catch (err) {
       failures.push(`  ${candidate}: ${(err as Error).message.split('\n')[0]}`);
@@ -106,6 +109,12 @@ function load(): NativeBinding {
 }
 
 let cached: NativeBinding | undefined;
+
+/** The lxcts-execute helper, built beside the addon (see addon/execute_helper.cc). */
+export function executeHelperPath(): string {
+  native();
+  return path.join(path.dirname(loadedFrom!), 'lxcts-execute');
+}
 
 /** The addon, loaded on first use so that importing lxcts never throws. */
 export function native(): NativeBinding {

@@ -36,6 +36,17 @@ export function signalNumber(signal: NodeJS.Signals | number): number {
   return n;
 }
 
+/** What a running command is made of; see fromAttached() and execute.ts. */
+export interface ProcessParts {
+  pid: number;
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** Sends a signal; false when the command has exited. */
+  kill(signal: number): boolean;
+  exited: Promise<ExitStatus>;
+}
+
 /**
  * A command running inside a container. Its output is read by libuv from pipes as it
  * arrives, with back-pressure: stop reading `stdout` and the command blocks on its next
@@ -49,26 +60,23 @@ export class ContainerProcess {
   readonly stdout: Readable;
   readonly stderr: Readable;
 
-  readonly #native: NativeProcess;
+  readonly #kill: (signal: number) => boolean;
   readonly #exit: Promise<ExitStatus>;
 
-  /** @internal Built by Container.spawn() from what the addon attached. */
-  constructor(attached: NativeAttached, makeProcess: (pid: number, pidfd: number) => NativeProcess, limits: ProcessLimits) {
-    this.pid = attached.pid;
-    this.stdout = new net.Socket({ fd: attached.stdout, readable: true, writable: false });
-    this.stderr = new net.Socket({ fd: attached.stderr, readable: true, writable: false });
-    this.stdin =
-      attached.stdin >= 0
-        ? new net.Socket({ fd: attached.stdin, readable: false, writable: true })
-        : closedWritable();
+  /** @internal Built by Container.spawn() and Container.spawnExecute(). */
+  constructor(parts: ProcessParts, limits: ProcessLimits) {
+    this.pid = parts.pid;
+    this.stdin = parts.stdin;
+    this.stdout = parts.stdout;
+    this.stderr = parts.stderr;
+    this.#kill = parts.kill;
     // A command that exits without reading its input makes writes fail with EPIPE: that
     // is the command's choice and must not crash this process. write() callbacks still
     // receive the error.
     this.stdin.on('error', () => undefined);
-    this.#native = makeProcess(attached.pid, attached.pidfd);
-    const exited = this.#native.wait().then(({ exitCode, signal }) => {
+    const exited = parts.exited.then((status) => {
       if (!this.stdin.writableEnded) this.stdin.destroy();
-      return { exitCode, signal: signal === null ? null : (signalNames.get(signal) ?? null) };
+      return status;
     });
     this.#exit = superviseExit(this, exited, limits);
     // Rejections (timeout, abort) are for whoever calls wait(); never unhandled.
@@ -77,13 +85,32 @@ export class ContainerProcess {
 
   /** Sends a signal (default SIGTERM). False when the command has already exited. */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
-    return this.#native.kill(signalNumber(signal));
+    return this.#kill(signalNumber(signal));
   }
 
   /** Resolves when the command exits (its output may still be draining). */
   wait(): Promise<ExitStatus> {
     return this.#exit;
   }
+}
+
+/** The parts of a command started by the addon's attach(): its pipes and its pidfd. */
+export function fromAttached(attached: NativeAttached, process: NativeProcess): ProcessParts {
+  return {
+    pid: attached.pid,
+    stdout: new net.Socket({ fd: attached.stdout, readable: true, writable: false }),
+    stderr: new net.Socket({ fd: attached.stderr, readable: true, writable: false }),
+    stdin: attached.stdin >= 0 ? new net.Socket({ fd: attached.stdin, readable: false, writable: true }) : closedWritable(),
+    kill: (signal) => process.kill(signal),
+    exited: process.wait().then(({ exitCode, signal }) => ({
+      exitCode,
+      signal: signal === null ? null : signalName(signal),
+    })),
+  };
+}
+
+export function signalName(signal: number): NodeJS.Signals | null {
+  return signalNames.get(signal) ?? null;
 }
 
 function closedWritable(): Writable {
