@@ -2,17 +2,33 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-const root = path.resolve(__dirname, '..');
+import { TestBridge } from './helpers/bridge';
 
-test('the README demo runs against the built package and shows the lifecycle and both first errors', () => {
+const root = path.resolve(__dirname, '..');
+// The demo's container goes on a bridge of the test's own: no way out of this machine.
+const bridge = new TestBridge('demo');
+beforeAll(() => bridge.up());
+afterAll(() => bridge.down());
+
+test('the README demo runs against the built package: lifecycle, exec, streaming, address, CPU and the first errors', () => {
   // `npm test` builds dist/ first; the demo imports the package by its name, as a user would.
   expect(fs.existsSync(path.join(root, 'dist', 'index.js'))).toBe(true);
-  const run = spawnSync(process.execPath, [path.join(root, 'examples', 'demo.js')], { encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(process.execPath, [path.join(root, 'examples', 'demo.js')], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, LXCTS_DEMO_BRIDGE: bridge.name },
+  });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   expect(run.stdout).toMatch(/^state: +RUNNING$/m);
   expect(run.stdout).toMatch(/^init pid: +\d+$/m);
   expect(run.stdout).toMatch(/^hostname: +demo-web$/m);
+  expect(run.stdout).toMatch(/^exec: +Linux \(exit 0\)$/m);
+  expect(run.stdout).toMatch(/^exit: +3$/m);
+  expect(run.stdout).toContain('stream:   line 1\nstream:   line 2\nstream:   line 3\n');
+  const ip = /^ipv4: +(\S+)$/m.exec(run.stdout)?.[1] ?? '';
+  expect(bridge.leases(ip)).toBe(true);
+  expect(run.stdout).toMatch(/^cpu: +\d+\.\d ms used$/m);
   expect(run.stdout).toMatch(/^after destroy, defined: false$/m);
   expect(run.stdout).toContain("new Container('../x')  -> LXC_INVALID_NAME");
   expect(run.stdout).toContain('ghost.start()          -> LXC_NOT_DEFINED');
