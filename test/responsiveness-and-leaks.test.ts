@@ -62,5 +62,5 @@ test('500 operations and 50 released objects leave the open fd count where it wa
     await other.release();
   }
   await c.stop();
-  expect(openFdCount()).toBe(before);
+  expect(openFdCount()).toBeLessThanOrEqual(before);
 });
