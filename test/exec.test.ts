@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 
 import { Container } from '../src';
+import { largestTimerDelay } from './helpers/event-loop';
 import { failureOf, openFdCount, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('exec');
@@ -103,21 +104,12 @@ describe('spawn streams', () => {
     let peak = rssBefore;
     let bytes = 0;
     // The event loop keeps turning while the output pours in.
-    let last = performance.now();
-    let worstTimerDelay = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      worstTimerDelay = Math.max(worstTimerDelay, now - last - 5);
-      last = now;
-    }, 5);
-    try {
+    const worstTimerDelay = await largestTimerDelay(async () => {
       for await (const chunk of proc.stdout) {
         bytes += (chunk as Buffer).length;
         peak = Math.max(peak, process.memoryUsage().rss);
       }
-    } finally {
-      clearInterval(timer);
-    }
+    });
     expect(await proc.wait()).toEqual({ exitCode: 0, signal: null });
     expect(bytes).toBe(100 * 1024 * 1024);
     expect(peak - rssBefore).toBeLessThan(50 * 1024 * 1024);

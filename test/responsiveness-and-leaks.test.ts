@@ -1,26 +1,9 @@
 import { Container, listContainers } from '../src';
+import { largestTimerDelay } from './helpers/event-loop';
 import { openFdCount, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('leaks');
 afterAll(() => sandbox.cleanup());
-
-/** Largest delay of a 5 ms interval timer while `work` runs. */
-async function largestTimerDelay(work: () => Promise<void>): Promise<number> {
-  const interval = 5;
-  let last = performance.now();
-  let worst = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last - interval);
-    last = now;
-  }, interval);
-  try {
-    await work();
-  } finally {
-    clearInterval(timer);
-  }
-  return worst;
-}
 
 test('a timer keeps firing within 20 ms while containers are created, started, stopped and destroyed', async () => {
   const worst = await largestTimerDelay(async () => {
