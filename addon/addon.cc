@@ -26,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listContainers", Napi::Function::New<ListContainers>(env, "listContainers"));
   exports.Set("defaultLxcpath", Napi::Function::New<DefaultLxcpath>(env, "defaultLxcpath"));
   exports.Set("version", Napi::Function::New<Version>(env, "version"));
+  exports.Set("resizeTerminal", Napi::Function::New<ResizeTerminal>(env, "resizeTerminal"));
   exports.Set("clockTicks", Napi::Function::New<ClockTicks>(env, "clockTicks"));
   exports.Set("configItemSupported", Napi::Function::New<ConfigItemSupported>(env, "configItemSupported"));
   return exports;

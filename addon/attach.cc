@@ -5,6 +5,8 @@
 // libuv reads them as they fill, and a ProcessHandle (process.cc) reaps the pid through a
 // pidfd. No thread is ever blocked on the command's output or exit.
 #include <fcntl.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +36,9 @@ struct AttachRequest {
   std::string cwd;
   int64_t uid = -1;
   int64_t gid = -1;
+  bool tty = false;  // a pseudo-terminal instead of pipes, for interactive shells
+  int cols = 80;
+  int rows = 24;
 };
 
 struct Pipe {
@@ -65,7 +70,32 @@ AttachRequest ReadRequest(const Napi::CallbackInfo& info) {
   if (o.Get("cwd").IsString()) request.cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
   if (o.Get("uid").IsNumber()) request.uid = o.Get("uid").As<Napi::Number>().Int64Value();
   if (o.Get("gid").IsNumber()) request.gid = o.Get("gid").As<Napi::Number>().Int64Value();
+  request.tty = o.Get("tty").ToBoolean().Value();
+  if (o.Get("cols").IsNumber()) request.cols = o.Get("cols").As<Napi::Number>().Int32Value();
+  if (o.Get("rows").IsNumber()) request.rows = o.Get("rows").As<Napi::Number>().Int32Value();
   return request;
+}
+
+// Runs in the attached child, inside the container, before the command: makes the
+// terminal on fd 0 its controlling terminal, so that Ctrl-C typed into it becomes SIGINT
+// for the command's foreground job, and job control works.
+int RunInTerminal(void* payload) {
+  setsid();
+  ioctl(STDIN_FILENO, TIOCSCTTY, 0);
+  return lxc_attach_run_command(payload);
+}
+
+bool OpenTerminal(UniqueFd& master, UniqueFd& slave, int cols, int rows) {
+  struct winsize size = {};
+  size.ws_col = static_cast<unsigned short>(cols);
+  size.ws_row = static_cast<unsigned short>(rows);
+  int m = -1, s = -1;
+  if (openpty(&m, &s, nullptr, nullptr, &size) != 0) return false;
+  fcntl(m, F_SETFD, FD_CLOEXEC);
+  fcntl(s, F_SETFD, FD_CLOEXEC);
+  master = AboveStdio(UniqueFd(m));
+  slave = AboveStdio(UniqueFd(s));
+  return master.Valid() && slave.Valid();
 }
 
 bool HasPath(const std::vector<std::string>& env) {
@@ -83,11 +113,17 @@ Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
     if (!RequireRunning(c, Subject(), out)) return;
 
     Pipe in, stdoutPipe, stderrPipe;
-    UniqueFd devNull;
-    if (!OpenPipe(stdoutPipe) || !OpenPipe(stderrPipe)) {
+    UniqueFd devNull, master, slave;
+    if (request.tty) {
+      if (!OpenTerminal(master, slave, request.cols, request.rows)) {
+        return out.Fail("LXC_EXEC_FAILED", std::string("cannot open a pseudo-terminal: ") + strerror(errno));
+      }
+    } else if (!OpenPipe(stdoutPipe) || !OpenPipe(stderrPipe)) {
       return out.Fail("LXC_EXEC_FAILED", std::string("cannot create pipes: ") + strerror(errno));
     }
-    if (request.pipeStdin) {
+    if (request.tty) {
+      // stdin, stdout and stderr are all the terminal.
+    } else if (request.pipeStdin) {
       if (!OpenPipe(in)) return out.Fail("LXC_EXEC_FAILED", std::string("cannot create a pipe: ") + strerror(errno));
     } else {
       devNull = AboveStdio(UniqueFd(open("/dev/null", O_RDONLY | O_CLOEXEC)));
@@ -105,13 +141,18 @@ Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
     if (request.uid >= 0) options.uid = static_cast<uid_t>(request.uid);
     if (request.gid >= 0) options.gid = static_cast<gid_t>(request.gid);
     // Never fd 0 of this process: see AboveStdio().
-    options.stdin_fd = request.pipeStdin ? in.read.Get() : devNull.Get();
-    options.stdout_fd = stdoutPipe.write.Get();
-    options.stderr_fd = stderrPipe.write.Get();
+    if (request.tty) {
+      options.stdin_fd = options.stdout_fd = options.stderr_fd = slave.Get();
+    } else {
+      options.stdin_fd = request.pipeStdin ? in.read.Get() : devNull.Get();
+      options.stdout_fd = stdoutPipe.write.Get();
+      options.stderr_fd = stderrPipe.write.Get();
+    }
 
     lxc_attach_command_t command = {argv[0], argv.data()};
     pid_t pid = -1;
-    int rc = c->attach(c, lxc_attach_run_command, &command, &options, &pid);
+    int rc = c->attach(c, request.tty ? RunInTerminal : lxc_attach_run_command, &command, &options, &pid);
+    slave.Reset();
 
     // The child has its copies now; ours must go, or the reader never sees end-of-file.
     in.read.Reset();
@@ -128,12 +169,16 @@ Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
       waitpid(pid, nullptr, 0);
       return out.Fail("LXC_EXEC_FAILED", std::string("pidfd_open failed: ") + strerror(errno));
     }
+    // With a terminal, the master is both the command's input and its output; a second
+    // descriptor for writing lets the two directions be closed independently.
+    UniqueFd masterWrite(request.tty ? fcntl(master.Get(), F_DUPFD_CLOEXEC, 3) : -1);
     out.value = NumberRecord{
         {"pid", pid},
         {"pidfd", pidfd},
-        {"stdin", request.pipeStdin ? in.write.Release() : -1},
-        {"stdout", stdoutPipe.read.Release()},
-        {"stderr", stderrPipe.read.Release()},
+        {"stdin", request.tty ? masterWrite.Release() : request.pipeStdin ? in.write.Release() : -1},
+        {"stdout", request.tty ? master.Release() : stdoutPipe.read.Release()},
+        {"stderr", request.tty ? -1 : stderrPipe.read.Release()},
+        {"tty", request.tty ? 1 : 0},
     };
   });
 }

@@ -2,6 +2,7 @@
 
 #include <lxc/lxccontainer.h>
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -61,6 +62,14 @@ Napi::Value DefaultLxcpath(const Napi::CallbackInfo& info) {
 
 Napi::Value ClockTicks(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(sysconf(_SC_CLK_TCK)));
+}
+
+Napi::Value ResizeTerminal(const Napi::CallbackInfo& info) {
+  int fd = static_cast<int>(IntegerArg(info, 0, "fd"));
+  struct winsize size = {};
+  size.ws_col = static_cast<unsigned short>(IntegerArg(info, 1, "cols"));
+  size.ws_row = static_cast<unsigned short>(IntegerArg(info, 2, "rows"));
+  return Napi::Boolean::New(info.Env(), ioctl(fd, TIOCSWINSZ, &size) == 0);
 }
 
 Napi::Value Version(const Napi::CallbackInfo& info) {

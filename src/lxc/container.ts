@@ -346,7 +346,7 @@ export class Container {
       return (n) => n.attach(args, nativeOptions);
     });
     const { timeout, signal } = limits!;
-    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd));
+    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd), binding);
     return new ContainerProcess(parts, { timeout, signal, op, container: this.name });
   }
 

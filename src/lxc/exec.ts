@@ -20,6 +20,12 @@ export interface SpawnOptions {
   timeout?: number;
   /** Aborting kills the command the same way and fails the call with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Run on a pseudo-terminal instead of pipes (for interactive shells): stdout carries
+   * everything the command writes, stderr is empty, and resize() changes the window.
+   * `true` means 80x24.
+   */
+  tty?: boolean | { cols: number; rows: number };
 }
 
 export interface ExecOptions extends SpawnOptions {
@@ -90,6 +96,19 @@ export interface CheckedSpawn {
   signal: AbortSignal | undefined;
 }
 
+function checkTty(value: unknown): { tty: boolean; cols: number; rows: number } {
+  if (value === undefined || value === false) return { tty: false, cols: 0, rows: 0 };
+  if (value === true) return { tty: true, cols: 80, rows: 24 };
+  const size = expectOptions<{ cols: number; rows: number }>(value, 'tty');
+  for (const key of ['cols', 'rows'] as const) {
+    const n = size[key];
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) {
+      throw new TypeError(`Expected an integer from 1 to 65535 for tty.${key} but received ${describe(n)}`);
+    }
+  }
+  return { tty: true, cols: size.cols!, rows: size.rows! };
+}
+
 export function checkSpawnOptions(options: unknown, pipeStdin: boolean): CheckedSpawn {
   const o = expectOptions<SpawnOptions>(options, 'exec options');
   return {
@@ -100,6 +119,7 @@ export function checkSpawnOptions(options: unknown, pipeStdin: boolean): Checked
       cwd: expectOptionalString(o.cwd, 'cwd') ?? null,
       uid: checkId(o.uid, 'uid'),
       gid: checkId(o.gid, 'gid'),
+      ...checkTty(o.tty),
     },
     timeout: checkTimeout(o.timeout),
     signal: checkSignal(o.signal),

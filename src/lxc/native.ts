@@ -46,6 +46,9 @@ export interface NativeAttachOptions {
   cwd: string | null;
   uid: number | null;
   gid: number | null;
+  tty: boolean;
+  cols: number;
+  rows: number;
 }
 
 /** File descriptors are the parent's ends of the pipes; -1 when there is none. */
@@ -55,6 +58,8 @@ export interface NativeAttached {
   stdin: number;
   stdout: number;
   stderr: number;
+  /** 1 when stdin and stdout are the two ends (write, read) of one pseudo-terminal master. */
+  tty: number;
 }
 
 export interface NativeProcess {
@@ -70,6 +75,7 @@ export interface NativeBinding {
   defaultLxcpath(): Promise<string>;
   version(): string;
   clockTicks(): number;
+  resizeTerminal(fd: number, cols: number, rows: number): boolean;
   configItemSupported(key: string): boolean;
 }
 

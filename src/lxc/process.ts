@@ -1,9 +1,10 @@
 import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import * as tty from 'node:tty';
 
 import { AbortError, LxcError } from './errors';
-import type { NativeAttached, NativeProcess } from './native';
+import type { NativeAttached, NativeBinding, NativeProcess } from './native';
 
 export interface ExitStatus {
   /** The command's exit status, 0-255, or null when a signal killed it. */
@@ -45,6 +46,8 @@ export interface ProcessParts {
   /** Sends a signal; false when the command has exited. */
   kill(signal: number): boolean;
   exited: Promise<ExitStatus>;
+  /** Present when the command runs on a pseudo-terminal. */
+  resize?(cols: number, rows: number): boolean;
 }
 
 /**
@@ -61,6 +64,7 @@ export class ContainerProcess {
   readonly stderr: Readable;
 
   readonly #kill: (signal: number) => boolean;
+  readonly #resize: ProcessParts['resize'];
   readonly #exit: Promise<ExitStatus>;
 
   /** @internal Built by Container.spawn() and Container.spawnExecute(). */
@@ -70,6 +74,7 @@ export class ContainerProcess {
     this.stdout = parts.stdout;
     this.stderr = parts.stderr;
     this.#kill = parts.kill;
+    this.#resize = parts.resize;
     // A command that exits without reading its input makes writes fail with EPIPE: that
     // is the command's choice and must not crash this process. write() callbacks still
     // receive the error.
@@ -88,25 +93,59 @@ export class ContainerProcess {
     return this.#kill(signalNumber(signal));
   }
 
+  /** Changes the window size of a command started with `tty`. */
+  resize(cols: number, rows: number): boolean {
+    if (!this.#resize) throw new TypeError('resize() needs a command started with the tty option');
+    return this.#resize(cols, rows);
+  }
+
   /** Resolves when the command exits (its output may still be draining). */
   wait(): Promise<ExitStatus> {
     return this.#exit;
   }
 }
 
-/** The parts of a command started by the addon's attach(): its pipes and its pidfd. */
-export function fromAttached(attached: NativeAttached, process: NativeProcess): ProcessParts {
+/** The parts of a command started by the addon's attach(): its pipes (or terminal) and its pidfd. */
+export function fromAttached(attached: NativeAttached, process: NativeProcess, binding: NativeBinding): ProcessParts {
+  const exited = process.wait().then(({ exitCode, signal }) => ({
+    exitCode,
+    signal: signal === null ? null : signalName(signal),
+  }));
+  const kill = (signal: number) => process.kill(signal);
+  if (attached.tty) {
+    return {
+      pid: attached.pid,
+      stdout: terminalOutput(attached.stdout),
+      stderr: Readable.from([]),
+      stdin: new tty.WriteStream(attached.stdin),
+      kill,
+      exited,
+      resize: (cols, rows) => binding.resizeTerminal(attached.stdout, cols, rows),
+    };
+  }
   return {
     pid: attached.pid,
     stdout: new net.Socket({ fd: attached.stdout, readable: true, writable: false }),
     stderr: new net.Socket({ fd: attached.stderr, readable: true, writable: false }),
     stdin: attached.stdin >= 0 ? new net.Socket({ fd: attached.stdin, readable: false, writable: true }) : closedWritable(),
-    kill: (signal) => process.kill(signal),
-    exited: process.wait().then(({ exitCode, signal }) => ({
-      exitCode,
-      signal: signal === null ? null : signalName(signal),
-    })),
+    kill,
+    exited,
   };
+}
+
+/**
+ * Reading a terminal master fails with EIO once the command and everything it started
+ * have closed the terminal: that is its end-of-file, so the stream ends normally.
+ */
+function terminalOutput(fd: number): Readable {
+  const master = new tty.ReadStream(fd);
+  const output = new PassThrough();
+  master.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EIO') output.destroy(err);
+  });
+  master.on('close', () => output.end());
+  master.pipe(output, { end: false });
+  return output;
 }
 
 export function signalName(signal: number): NodeJS.Signals | null {
