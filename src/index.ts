@@ -21,3 +21,5 @@ export type { LxcErrorCode, LxcErrorProps } from './lxc/errors';
 export { defaultLxcpath, isConfigKey, listContainers, lxcVersion } from './lxc/system';
 export type { ListOptions, ListWhich } from './lxc/system';
 export type { BlkioUsage, CpuStats, InterfaceStats } from './lxc/stats-parsers';
+export { inspect, listSummaries, summarize } from './lxc/inspect';
+export type { ContainerInfo, ContainerSummary } from './lxc/inspect';
