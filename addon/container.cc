@@ -230,10 +230,13 @@ Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
   return Run(info, "destroy", Runner::kOwnThread, [this, withSnapshots](lxc_container* c, Outcome& out) {
     if (!RequireDefined(c, Subject(), out)) return;
     if (c->is_running(c)) return out.Refuse("LXC_RUNNING", Subject() + " is running; stop it first");
-    if (!withSnapshots && CountSnapshots(c) > 0) {
+    int snapshots = CountSnapshots(c);
+    if (!withSnapshots && snapshots > 0) {
       return out.Refuse("LXC_HAS_SNAPSHOTS", Subject() + " has snapshots; destroy it with withSnapshots: true");
     }
-    bool ok = withSnapshots ? c->destroy_with_snapshots(c) : c->destroy(c);
+    // destroy_with_snapshots() fails when the container never had a snapshot (it cannot
+    // open the missing snaps directory), so it is only used when there are some.
+    bool ok = snapshots > 0 ? c->destroy_with_snapshots(c) : c->destroy(c);
     if (!ok) return out.Fail("LXC_DESTROY_FAILED", "destroying " + Subject() + " failed");
     // The destroyed container's config stays in memory; start afresh, so that a later
     // create() on this object begins from the defaults like any new container.

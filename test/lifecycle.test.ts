@@ -106,8 +106,8 @@ describe('container lifecycle on the busybox template', () => {
     await c.stop();
   });
 
-  test('destroy removes the container and its directory', async () => {
-    await c.destroy();
+  test('destroy removes the container and its directory, also with withSnapshots and no snapshot', async () => {
+    await c.destroy({ withSnapshots: true });
     expect(await c.defined()).toBe(false);
     expect(fs.existsSync(path.join(sandbox.lxcpath, name))).toBe(false);
     expect(await listContainers({ lxcpath: sandbox.lxcpath })).toEqual([]);
