@@ -10,6 +10,7 @@ export default class Create extends LxcCommand<typeof Create> {
     '<%= config.bin %> create db --template download -- --dist debian --release bookworm --arch amd64',
   ];
   static override strict = false;
+  static override usage = '<%= command.id %> NAME [-t TEMPLATE] [-- TEMPLATE_ARG...]';
   static override args = { name: Args.string({ description: 'container name', required: true }) };
   static override flags = {
     template: Flags.string({ char: 't', description: 'template name or path', default: 'busybox' }),

@@ -15,6 +15,7 @@ export default class Exec extends LxcCommand<typeof Exec> {
     '<%= config.bin %> exec -it web -- sh',
   ];
   static override strict = false;
+  static override usage = '<%= command.id %> NAME [FLAGS] -- COMMAND [ARG...]';
   static override args = { name: Args.string({ description: 'container name', required: true }) };
   static override flags = {
     env: Flags.string({ char: 'e', description: 'environment variable KEY=VALUE (repeatable)', multiple: true }),

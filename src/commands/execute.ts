@@ -15,6 +15,7 @@ export default class Execute extends LxcCommand<typeof Execute> {
     '<%= config.bin %> execute scratch --set lxc.net.0.type=empty -- /bin/true',
   ];
   static override strict = false;
+  static override usage = '<%= command.id %> NAME [FLAGS] -- COMMAND [ARG...]';
   static override args = { name: Args.string({ description: 'container name', required: true }) };
   static override flags = {
     env: Flags.string({ char: 'e', description: 'environment variable KEY=VALUE (repeatable)', multiple: true }),
