@@ -57,6 +57,20 @@ bool WaitForState(lxc_container* c, const std::string& state, int timeoutSeconds
   }
 }
 
+// liblxc sends the halt signal once. An init that has not yet installed its signal
+// handlers (a container started or rebooted a moment ago) ignores it, as PID 1 ignores
+// unhandled signals, and the shutdown would wait in vain. Halting is idempotent, so send
+// the signal again every second until the container stops or the time is up.
+bool ShutdownResending(lxc_container* c, int timeoutSeconds) {
+  if (timeoutSeconds == 0) return c->shutdown(c, 0);
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::seconds(timeoutSeconds);
+  for (;;) {
+    if (c->shutdown(c, 1) || !c->is_running(c)) return true;
+    if (timeoutSeconds > 0 && Clock::now() >= deadline) return false;
+  }
+}
+
 }  // namespace
 
 Napi::Function ContainerHandle::Define(Napi::Env env) {
@@ -209,7 +223,7 @@ Napi::Value ContainerHandle::Shutdown(const Napi::CallbackInfo& info) {
   int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
   return Run(info, "shutdown", Runner::kOwnThread, [this, timeout](lxc_container* c, Outcome& out) {
     if (!RequireRunning(c, Subject(), out)) return;
-    if (c->shutdown(c, timeout)) return;
+    if (ShutdownResending(c, timeout)) return;
     if (c->is_running(c)) {
       out.Fail("LXC_TIMEOUT", Subject() + " did not shut down within " + std::to_string(timeout) + " s");
     } else {

@@ -77,6 +77,9 @@ describe('container lifecycle on the busybox template', () => {
   });
 
   test('reboot restarts init with a new pid', async () => {
+    // Like lxc-stop -r, reboot sends init one signal: wait until busybox's init has set up
+    // its handlers (its getty runs once the boot scripts are done).
+    await waitFor(async () => (await c.exec(['/bin/pidof', 'getty'])).exitCode === 0, 20);
     const before = await c.initPid();
     await c.reboot();
     const observer = sandbox.container(name);
@@ -86,7 +89,7 @@ describe('container lifecycle on the busybox template', () => {
     }, 20);
   });
 
-  test('shutdown halts the container cleanly through its init', async () => {
+  test('shutdown halts the container cleanly through its init, even one that just rebooted', async () => {
     await c.shutdown({ timeout: 20 });
     expect(await c.state()).toBe('STOPPED');
   });
