@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import * as readline from 'node:readline';
 
-import { lxcts } from './helpers/cli';
+import { binRun, lxcts } from './helpers/cli';
 import { Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('cli');
@@ -192,6 +193,36 @@ test('containers made by lxc-create are managed by lxcts, and lxc-attach reaches
   expect(cli('ip', name, '--json').json()).toEqual({ name, addresses: [] });
   expect(cli('stats', name, '--json').json()).toMatchObject({ name, cpuPercent: expect.any(Number), memoryBytes: expect.any(Number) });
   expect(cli('destroy', name, '--force').status).toBe(0);
+});
+
+test('stats --watch --json prints one sample per interval until Ctrl-C, then exits 0', async () => {
+  const name = sandbox.name('watch');
+  cli('create', name);
+  isolate(name);
+  cli('start', name);
+  const child = spawn(process.execPath, [binRun, 'stats', name, '--watch', '--json', '--interval', '1'], {
+    env: { ...process.env, LXCTS_LXCPATH: sandbox.lxcpath },
+  });
+  const samples: Array<{ name: string; cpuPercent: number | null }> = [];
+  const lines = readline.createInterface({ input: child.stdout });
+  await new Promise<void>((resolve) => {
+    lines.on('line', (line) => {
+      samples.push(JSON.parse(line));
+      if (samples.length === 2) resolve();
+    });
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  expect(await exited).toBe(0);
+  expect(samples.map((s) => s.name)).toEqual([name, name]);
+  expect(samples.every((s) => typeof s.cpuPercent === 'number' && s.cpuPercent >= 0)).toBe(true);
+  cli('destroy', name, '--force');
+});
+
+test('shell completion is available', () => {
+  // oclif caches completions under LXCTS_CACHE_DIR: keep them inside the sandbox.
+  const r = lxcts(sandbox.lxcpath, ['autocomplete', 'script', 'bash'], { env: { LXCTS_CACHE_DIR: sandbox.lxcpath } });
+  expect(r.stdout).toContain('lxcts');
 });
 
 test('help has at least one example for every command', () => {

@@ -12,12 +12,16 @@ export interface CliRun {
   json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-export function lxcts(lxcpath: string, args: string[], options: { input?: string; timeout?: number } = {}): CliRun {
+export function lxcts(
+  lxcpath: string,
+  args: string[],
+  options: { input?: string; timeout?: number; env?: Record<string, string> } = {},
+): CliRun {
   const run = spawnSync(process.execPath, [binRun, ...args], {
     encoding: 'utf8',
     input: options.input ?? '',
     timeout: options.timeout ?? 60_000,
-    env: { ...process.env, LXCTS_LXCPATH: lxcpath, NO_COLOR: '1' },
+    env: { ...process.env, LXCTS_LXCPATH: lxcpath, NO_COLOR: '1', ...options.env },
   });
   return {
     status: run.status,
