@@ -1,0 +1,132 @@
+/**
+ * `.lxcts.yml`, the build file: parsed with `yaml` (which keeps every node's position) and
+ * validated with a zod schema, so that each mistake is reported at its line and column
+ * with what was expected.
+ */
+import * as path from 'node:path';
+
+import { isMap, isPair, isScalar, LineCounter, parseDocument, YAMLMap } from 'yaml';
+import { z } from 'zod';
+
+export const BUILD_FILE = '.lxcts.yml';
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)$/, 'expected a duration such as 90s, 20m or 1h')
+  .transform((text) => {
+    const [, n, unit] = /^(\d+)(ms|s|m|h)$/.exec(text)!;
+    return Number(n) * DURATION_UNITS[unit];
+  });
+
+const size = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+\s*([kmgt]i?b?)?$/i, 'expected a size such as 512M or 1G')])
+  .transform((value) => {
+    if (typeof value === 'number') return value;
+    const [, n, unit = ''] = /^(\d+)\s*([kmgt])?/i.exec(value)!;
+    return Number(n) * SIZE_UNITS[unit.toLowerCase()];
+  });
+
+/** A path relative to the checkout that stays inside it. */
+const insideCheckout = z
+  .string()
+  .min(1)
+  .refine((p) => !path.isAbsolute(p) && !path.normalize(p).split(path.sep).includes('..'), {
+    message: 'expected a path inside the checkout (relative, without ..)',
+  });
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a name of letters, digits, _ . -');
+
+const job = z.strictObject({
+  branches: z.array(z.string().min(1)).optional(),
+  steps: z.array(z.string().min(1, 'expected a command')).min(1, 'expected at least one step'),
+  artifacts: z.array(insideCheckout).optional(),
+  docs: insideCheckout.optional(),
+  timeout: duration.default(30 * 60_000),
+  limits: z.strictObject({ memory: size.optional(), pids: z.number().int().positive().optional() }).optional(),
+  network: z.boolean().default(false),
+  env: z.record(z.string(), z.string()).optional(),
+});
+
+const buildFile = z.strictObject({
+  base: name.default('host'),
+  jobs: z.record(name, job).refine((jobs) => Object.keys(jobs).length > 0, { message: 'expected at least one job' }),
+});
+
+export type BuildFile = z.output<typeof buildFile>;
+export type Job = BuildFile['jobs'][string];
+
+export interface BuildFileProblem {
+  line: number;
+  column: number;
+  /** Dotted path of the offending value, e.g. jobs.binaries.steps. */
+  at: string;
+  message: string;
+}
+
+export class BuildFileError extends Error {
+  readonly code = 'BUILD_FILE_INVALID';
+
+  constructor(
+    readonly file: string,
+    readonly problems: BuildFileProblem[],
+  ) {
+    super(`${file} is not valid:\n${problems.map((p) => `  ${file}:${p.line}:${p.column}: ${p.at ? `${p.at}: ` : ''}${p.message}`).join('\n')}`);
+    this.name = 'BuildFileError';
+  }
+}
+
+/** Parses and validates a build file's text; `file` only names it in messages. */
+export function parseBuildFile(text: string, file = BUILD_FILE): BuildFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const position = (offset: number | undefined) => {
+    const { line, col } = lineCounter.linePos(offset ?? 0);
+    return { line, column: col };
+  };
+  if (doc.errors.length > 0) {
+    throw new BuildFileError(file, doc.errors.map((e) => ({ ...position(e.pos[0]), at: '', message: e.message.split('\n')[0] })));
+  }
+  const parsed = buildFile.safeParse(doc.toJS() ?? {});
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue): BuildFileProblem => {
+    const at = issue.path.map(String).join('.');
+    let node = doc.getIn(issue.path as Array<string | number>, true) as { range?: [number, number, number] } | undefined;
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      // Point at the first unknown key itself, not at the map holding it.
+      const map = (issue.path.length ? doc.getIn(issue.path as Array<string | number>, true) : doc.contents) as YAMLMap | undefined;
+      const pair = isMap(map) ? map.items.find((p) => isPair(p) && isScalar(p.key) && issue.keys.includes(String(p.key.value))) : undefined;
+      node = (pair?.key as typeof node) ?? node;
+      message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    }
+    if (issue.code === 'invalid_type') {
+      message = `expected ${issue.expected}, got ${describeValue(doc.getIn(issue.path as Array<string | number>))}`;
+    }
+    return { ...position(node?.range?.[0] ?? parentOffset(doc, issue.path)), at, message };
+  });
+  throw new BuildFileError(file, problems);
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'a mapping' : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** For a missing key, the position of the mapping that lacks it. */
+function parentOffset(doc: ReturnType<typeof parseDocument>, keyPath: PropertyKey[]): number | undefined {
+  for (let n = keyPath.length - 1; n >= 0; n--) {
+    const node = (n === 0 ? doc.contents : doc.getIn(keyPath.slice(0, n) as Array<string | number>, true)) as { range?: [number, number, number] } | null;
+    if (node?.range) return node.range[0];
+  }
+  return 0;
+}
+
+/** Whether a job runs for a push to `branch` (no branch filter: always). */
+export function jobRunsOn(job: Job, branch: string | null): boolean {
+  return !job.branches || (branch !== null && job.branches.includes(branch));
+}

@@ -1,0 +1,58 @@
+import { BuildFileError, jobRunsOn, parseBuildFile } from '../src/ci/build-file';
+
+function problemsOf(text: string): string[] {
+  try {
+    parseBuildFile(text);
+  } catch (err) {
+    expect((err as Error).name).toBe('BuildFileError');
+    return (err as BuildFileError).problems.map((p) => `${p.line}:${p.column} ${p.at}: ${p.message}`);
+  }
+  throw new Error('expected the build file to be rejected');
+}
+
+test('the README example parses, with durations, sizes and defaults filled in', () => {
+  const file = parseBuildFile(`
+base: host
+jobs:
+  binaries:
+    branches: [main, master]
+    steps: [make build, ./bin/hello --version]
+    artifacts: [bin/*]
+    timeout: 20m
+    limits: { memory: 1G, pids: 512 }
+  docs:
+    branches: [main, master]
+    steps: [make docs]
+    docs: site/
+`);
+  expect(file.base).toBe('host');
+  expect(file.jobs.binaries).toMatchObject({ timeout: 20 * 60_000, limits: { memory: 1024 ** 3, pids: 512 }, network: false });
+  expect(file.jobs.docs).toMatchObject({ docs: 'site/', timeout: 30 * 60_000 });
+  expect(jobRunsOn(file.jobs.docs, 'main')).toBe(true);
+  expect(jobRunsOn(file.jobs.docs, 'feature')).toBe(false);
+});
+
+test('an unknown key is reported where it stands', () => {
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    artefacts: [bin/*]\n')).toEqual(['4:5 jobs.a: unknown key "artefacts"']);
+});
+
+test('a wrong type names what was expected and what was found', () => {
+  expect(problemsOf('jobs:\n  a:\n    steps: make\n')).toEqual(['3:12 jobs.a.steps: expected array, got string "make"']);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    network: yes-please\n')).toEqual(['4:14 jobs.a.network: expected boolean, got string "yes-please"']);
+});
+
+test('missing steps, an empty job list and bad durations and sizes are located', () => {
+  expect(problemsOf('jobs:\n  a:\n    branches: [main]\n')).toEqual(['3:5 jobs.a.steps: expected array, got nothing']);
+  expect(problemsOf('jobs: {}\n')).toEqual(['1:7 jobs: expected at least one job']);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    timeout: soon\n')[0]).toMatch(/^4:14 jobs\.a\.timeout: expected a duration/);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { memory: lots }\n')[0]).toMatch(/^4:23 jobs\.a\.limits\.memory: /);
+});
+
+test('a docs path outside the checkout is refused', () => {
+  expect(problemsOf('jobs:\n  d:\n    steps: [x]\n    docs: ../../etc\n')).toEqual(['4:11 jobs.d.docs: expected a path inside the checkout (relative, without ..)']);
+  expect(problemsOf('jobs:\n  d:\n    steps: [x]\n    docs: /etc\n')).toHaveLength(1);
+});
+
+test('YAML syntax errors are located too', () => {
+  expect(problemsOf('jobs:\n  a:\n    steps: [x\n')[0]).toMatch(/^\d+:\d+ : /);
+});
