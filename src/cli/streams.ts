@@ -3,11 +3,9 @@
  * forwarded, a terminal put in raw mode for interactive shells, signals passed on, and the
  * command's status turned into this process's exit code (128+N for signal N, like a shell).
  */
-import { ContainerProcess, ExitStatus, signalNumber } from '../lxc/process';
+import { ContainerProcess, ExitStatus } from '../lxc/process';
 
-export function exitCodeOf(status: ExitStatus): number {
-  return status.exitCode ?? 128 + (status.signal ? signalNumber(status.signal) : 0);
-}
+export { exitCodeOf } from '../lxc/process';
 
 function ended(stream: NodeJS.ReadableStream): Promise<void> {
   return new Promise((resolve) => {

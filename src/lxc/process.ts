@@ -30,6 +30,11 @@ export interface ProcessLimits {
   container: string;
 }
 
+/** A status as a shell reports it: the exit code, or 128+N for a command killed by signal N. */
+export function exitCodeOf(status: ExitStatus): number {
+  return status.exitCode ?? 128 + (status.signal ? signalNumber(status.signal) : 0);
+}
+
 export function signalNumber(signal: NodeJS.Signals | number): number {
   if (typeof signal === 'number' && Number.isInteger(signal) && signal >= 0 && signal < 65) return signal;
   const n = typeof signal === 'string' ? osConstants.signals[signal] : undefined;

@@ -1,0 +1,250 @@
+/**
+ * The builder: given a repository and a commit, runs the jobs its .lxcts.yml declares,
+ * each in a brand-new container, and publishes what they produce. One machine, no queue:
+ * the NSQ workers call exactly this.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Writable } from 'node:stream';
+
+import { Container } from '../lxc/container';
+import { isLxcError } from '../lxc/errors';
+import { exitCodeOf } from '../lxc/process';
+import { listContainers } from '../lxc/system';
+import { BUILD_FILE, BuildFile, Job, jobRunsOn, parseBuildFile } from './build-file';
+import { BUILD_CONTAINER_PREFIX, destroyBuildContainer, startBuildContainer } from './build-container';
+import { BuildLog } from './build-log';
+import { DataDir } from './data-dir';
+import { checkout, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
+import { limitHit } from './limits';
+import { publish } from './publish';
+import { BuildRecord, BuildStatus, BuildStore } from './store';
+import { ensureHostBase, HOST_BASE } from './bases';
+
+export interface BuildRequest {
+  /** A local path or a git URL. */
+  source: string;
+  /** Branch, tag, full ref or commit id. Default: the repository's HEAD. */
+  ref?: string;
+  /** Run only this job, whatever its branch filter says. */
+  job?: string;
+  /** Build again even when this commit's job already succeeded. */
+  force?: boolean;
+  /** Where to stream the live log (every job's), e.g. the terminal. */
+  output?: Writable;
+}
+
+export interface JobResult {
+  job: string;
+  buildId: number;
+  status: BuildStatus;
+  /** False when an earlier build of the same commit and job was reused. */
+  built: boolean;
+  exitCode: number | null;
+  message: string | null;
+  artifacts: string[];
+  logPath: string | null;
+}
+
+export interface BuilderOptions {
+  /** Bridge for jobs with `network: true`. Default: lxcbr0. */
+  bridge?: string;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class Builder {
+  constructor(
+    private readonly data: DataDir,
+    private readonly store: BuildStore,
+    private readonly options: BuilderOptions = {},
+  ) {}
+
+  /**
+   * Cleans up after builders that died (SIGKILL, power loss): their containers and
+   * workspaces go, and their builds are recorded as errors. Run it at start-up.
+   */
+  async sweep(): Promise<BuildRecord[]> {
+    const orphans = this.store.orphans(isAlive);
+    for (const build of orphans) {
+      if (build.container) await destroyBuildContainer(build.container, this.data.containers).catch(() => undefined);
+      fs.rmSync(path.join(this.data.workspaces, String(build.id)), { recursive: true, force: true });
+      this.store.finished(build.id, { status: 'error', message: 'builder died' });
+    }
+    // Containers no live build owns (a builder killed between clone and record).
+    const live = new Set(this.store.list({ status: 'running', limit: 10_000 }).map((b) => b.container));
+    for (const name of await listContainers({ lxcpath: this.data.containers })) {
+      if (name.startsWith(BUILD_CONTAINER_PREFIX) && !live.has(name)) {
+        await destroyBuildContainer(name, this.data.containers).catch(() => undefined);
+      }
+    }
+    return orphans.map((b) => this.store.get(b.id)!);
+  }
+
+  async build(request: BuildRequest): Promise<JobResult[]> {
+    const source = identify(request.source);
+    const mirror = await fetchMirror(this.data.mirrors, source);
+    const revision = await resolveRevision(mirror, request.ref);
+    const text = await readFileAt(mirror, revision.commit, BUILD_FILE);
+    if (text === null) throw new Error(`${source.repo} has no ${BUILD_FILE} at ${revision.commit.slice(0, 12)}`);
+    const file = parseBuildFile(text, `${source.repo}@${revision.commit.slice(0, 12)}:${BUILD_FILE}`);
+    const jobs = this.selectJobs(file, revision, request.job);
+    if (file.base === HOST_BASE) await ensureHostBase(this.data.bases);
+    const results: JobResult[] = [];
+    for (const [name, job] of jobs) {
+      results.push(await this.runJob({ source, mirror, revision, file, name, job, request }));
+    }
+    return results;
+  }
+
+  private selectJobs(file: BuildFile, revision: Revision, only?: string): Array<[string, Job]> {
+    if (only !== undefined) {
+      const job = file.jobs[only];
+      if (!job) throw new Error(`no job "${only}" in ${BUILD_FILE}; it has: ${Object.keys(file.jobs).join(', ')}`);
+      return [[only, job]];
+    }
+    return Object.entries(file.jobs).filter(([, job]) => jobRunsOn(job, revision.branch));
+  }
+
+  private async runJob(ctx: {
+    source: Source;
+    mirror: string;
+    revision: Revision;
+    file: BuildFile;
+    name: string;
+    job: Job;
+    request: BuildRequest;
+  }): Promise<JobResult> {
+    const { source, mirror, revision, file, name, job, request } = ctx;
+    const { record, created } = this.store.claim(
+      { repo: source.repo, cloneUrl: source.cloneUrl, commit: revision.commit, ref: revision.ref, branch: revision.branch, job: name },
+      request.force,
+    );
+    if (!created) {
+      request.output?.write(`==> ${name}: ${revision.commit.slice(0, 12)} already ${record.status} as build ${record.id}; not built again\n`);
+      return { job: name, buildId: record.id, status: record.status, built: false, exitCode: record.exitCode, message: record.message, artifacts: record.artifacts, logPath: record.logPath };
+    }
+    const id = record.id;
+    const containerName = `${BUILD_CONTAINER_PREFIX}${id}`;
+    const workspace = path.join(this.data.workspaces, String(id));
+    const log = new BuildLog(path.join(this.data.logs, `${id}.log`), request.output);
+    this.store.started(id, { logPath: log.path, container: containerName });
+    let status: BuildStatus = 'error';
+    let exitCode: number | null = null;
+    let message: string | null = null;
+    let artifacts: string[] = [];
+    let container: Container | undefined;
+    try {
+      log.note(`build ${id}: ${source.repo} ${revision.ref ?? ''} ${revision.commit} job ${name} on base ${file.base}`);
+      await checkout(mirror, revision.commit, workspace);
+      container = await startBuildContainer({
+        basesPath: this.data.bases,
+        containersPath: this.data.containers,
+        base: file.base,
+        name: containerName,
+        workspace,
+        job,
+        bridge: this.options.bridge ?? 'lxcbr0',
+      });
+      const outcome = await this.runSteps(container, job, name, revision, log);
+      ({ status, exitCode, message } = outcome);
+      if (status === 'success') {
+        const published = await publish({
+          binariesRoot: this.data.binaries,
+          docsRoot: this.data.docs,
+          repo: source.repo,
+          commit: revision.commit,
+          version: await describeCommit(mirror, revision.commit),
+          branch: revision.branch,
+          workspace,
+          mirror,
+          artifacts: job.artifacts,
+          docs: job.docs,
+          buildId: id,
+        });
+        artifacts = published.artifacts;
+        if (published.binariesDir) log.note(`published ${artifacts.length} artifact(s) to ${published.binariesDir}`);
+        if (published.docsDir) log.note(`published docs to ${published.docsDir}`);
+      }
+    } catch (err) {
+      status = 'error';
+      message = (err as Error).message;
+      if (isLxcError(err) && err.details.length > 0) message += ` (${err.details[err.details.length - 1]})`;
+    } finally {
+      // Whatever happened, the container and the checkout go.
+      if (container) await container.release();
+      await destroyBuildContainer(containerName, this.data.containers).catch((err: Error) => {
+        status = 'error';
+        message = `${message ?? ''}; cleanup failed: ${err.message}`;
+      });
+      fs.rmSync(workspace, { recursive: true, force: true });
+      log.note(`${name}: ${status}${message ? ` (${message})` : ''}`);
+      await log.close();
+      this.store.finished(id, { status, exitCode, message, artifacts });
+    }
+    return { job: name, buildId: id, status, built: true, exitCode, message, artifacts, logPath: log.path };
+  }
+
+  private async runSteps(
+    container: Container,
+    job: Job,
+    name: string,
+    revision: Revision,
+    log: BuildLog,
+  ): Promise<{ status: BuildStatus; exitCode: number | null; message: string | null }> {
+    const deadline = Date.now() + job.timeout;
+    const env = {
+      ...job.env,
+      CI: 'true',
+      LXCTS: 'true',
+      LXCTS_JOB: name,
+      LXCTS_COMMIT: revision.commit,
+      LXCTS_BRANCH: revision.branch ?? '',
+      HOME: '/root',
+    };
+    for (const [i, step] of job.steps.entries()) {
+      const label = `[${i + 1}/${job.steps.length}] ${step}`;
+      log.note(label);
+      const started = Date.now();
+      const remaining = (deadline - started) / 1000;
+      if (remaining <= 0) return { status: 'failure', exitCode: null, message: `timed out after ${job.timeout / 1000} s (wall-clock limit)` };
+      const proc = await container.spawn(['/bin/sh', '-c', step], { cwd: '/workspace', env, timeout: remaining });
+      proc.stdout.on('data', (chunk: Buffer) => log.write(chunk));
+      proc.stderr.on('data', (chunk: Buffer) => log.write(chunk));
+      const outputDone = Promise.all([once(proc.stdout), once(proc.stderr)]);
+      let exit;
+      try {
+        exit = await proc.wait();
+      } catch (err) {
+        if (isLxcError(err) && err.code === 'LXC_TIMEOUT') {
+          log.note(`${label}: killed after ${((Date.now() - started) / 1000).toFixed(2)} s`);
+          return { status: 'failure', exitCode: null, message: `step ${i + 1} timed out: the job's wall-clock limit of ${job.timeout / 1000} s was reached` };
+        }
+        throw err;
+      }
+      await outputDone;
+      const code = exitCodeOf(exit);
+      log.note(`${label}: exit ${code} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
+      if (code !== 0) {
+        const limit = await limitHit(container, job.limits);
+        const why = limit ? `: ${limit}` : '';
+        return { status: 'failure', exitCode: code, message: `step ${i + 1} (${step}) exited ${code}${why}` };
+      }
+    }
+    return { status: 'success', exitCode: 0, message: null };
+  }
+}
+
+function once(stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve) => {
+    stream.once('close', () => resolve());
+    stream.once('end', () => resolve());
+  });
+}

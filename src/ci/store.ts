@@ -1,0 +1,178 @@
+/**
+ * Build records in SQLite (better-sqlite3): one row per (repository, commit, job) attempt.
+ */
+import Database from 'better-sqlite3';
+
+export type BuildStatus = 'queued' | 'running' | 'success' | 'failure' | 'error' | 'cancelled';
+
+export interface BuildRecord {
+  id: number;
+  /** owner/name, e.g. "local/hello" or "octo/hello". */
+  repo: string;
+  cloneUrl: string;
+  commit: string;
+  ref: string | null;
+  branch: string | null;
+  job: string;
+  status: BuildStatus;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+  /** Why it failed, in a sentence: the failing step, a limit, "builder died". */
+  message: string | null;
+  logPath: string | null;
+  artifacts: string[];
+  /** The process running it (to tell a live builder's container from a dead one's). */
+  builderPid: number | null;
+  container: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS builds (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  repo TEXT NOT NULL,
+  clone_url TEXT NOT NULL,
+  commit_sha TEXT NOT NULL,
+  ref TEXT,
+  branch TEXT,
+  job TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'success', 'failure', 'error', 'cancelled')),
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  started_at TEXT,
+  finished_at TEXT,
+  exit_code INTEGER,
+  message TEXT,
+  log_path TEXT,
+  artifacts TEXT NOT NULL DEFAULT '[]',
+  builder_pid INTEGER,
+  container TEXT
+);
+CREATE INDEX IF NOT EXISTS builds_by_commit ON builds (repo, commit_sha, job);
+CREATE INDEX IF NOT EXISTS builds_by_status ON builds (status);
+`;
+
+interface Row {
+  id: number;
+  repo: string;
+  clone_url: string;
+  commit_sha: string;
+  ref: string | null;
+  branch: string | null;
+  job: string;
+  status: BuildStatus;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  exit_code: number | null;
+  message: string | null;
+  log_path: string | null;
+  artifacts: string;
+  builder_pid: number | null;
+  container: string | null;
+}
+
+function toRecord(row: Row): BuildRecord {
+  return {
+    id: row.id,
+    repo: row.repo,
+    cloneUrl: row.clone_url,
+    commit: row.commit_sha,
+    ref: row.ref,
+    branch: row.branch,
+    job: row.job,
+    status: row.status,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    exitCode: row.exit_code,
+    message: row.message,
+    logPath: row.log_path,
+    artifacts: JSON.parse(row.artifacts) as string[],
+    builderPid: row.builder_pid,
+    container: row.container,
+  };
+}
+
+export interface NewBuild {
+  repo: string;
+  cloneUrl: string;
+  commit: string;
+  ref: string | null;
+  branch: string | null;
+  job: string;
+}
+
+export class BuildStore {
+  readonly #db: Database.Database;
+
+  constructor(file: string) {
+    this.#db = new Database(file);
+    // Several builders (processes) share the file: WAL lets readers run beside a writer,
+    // and a busy timeout waits for a writer's lock instead of failing.
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  /**
+   * Claims (repo, commit, job) for a new build, atomically: returns the new record, or the
+   * existing one when that job has succeeded or is queued or running (unless `force`).
+   */
+  claim(build: NewBuild, force = false): { record: BuildRecord; created: boolean } {
+    const claim = this.#db.transaction(() => {
+      if (!force) {
+        const existing = this.#db
+          .prepare(
+            `SELECT * FROM builds WHERE repo = ? AND commit_sha = ? AND job = ? AND status IN ('success', 'queued', 'running')
+             ORDER BY id DESC LIMIT 1`,
+          )
+          .get(build.repo, build.commit, build.job) as Row | undefined;
+        if (existing) return { record: toRecord(existing), created: false };
+      }
+      const info = this.#db
+        .prepare(`INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)`)
+        .run(build.repo, build.cloneUrl, build.commit, build.ref, build.branch, build.job, process.pid);
+      return { record: this.get(Number(info.lastInsertRowid))!, created: true };
+    });
+    return claim.immediate();
+  }
+
+  get(id: number): BuildRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM builds WHERE id = ?').get(id) as Row | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  started(id: number, fields: { logPath: string; container: string }): void {
+    this.#db
+      .prepare(`UPDATE builds SET status = 'running', started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), log_path = ?, container = ?, builder_pid = ? WHERE id = ?`)
+      .run(fields.logPath, fields.container, process.pid, id);
+  }
+
+  finished(id: number, fields: { status: BuildStatus; exitCode?: number | null; message?: string | null; artifacts?: string[] }): void {
+    this.#db
+      .prepare(
+        `UPDATE builds SET status = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), exit_code = ?, message = ?, artifacts = ? WHERE id = ?`,
+      )
+      .run(fields.status, fields.exitCode ?? null, fields.message ?? null, JSON.stringify(fields.artifacts ?? []), id);
+  }
+
+  list(filter: { repo?: string; status?: BuildStatus; limit?: number } = {}): BuildRecord[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM builds WHERE (@repo IS NULL OR repo = @repo) AND (@status IS NULL OR status = @status) ORDER BY id DESC LIMIT @limit`,
+      )
+      .all({ repo: filter.repo ?? null, status: filter.status ?? null, limit: filter.limit ?? 100 }) as Row[];
+    return rows.map(toRecord);
+  }
+
+  /** Builds still queued or running whose builder process is gone. */
+  orphans(isAlive: (pid: number) => boolean): BuildRecord[] {
+    const rows = this.#db.prepare(`SELECT * FROM builds WHERE status IN ('queued', 'running')`).all() as Row[];
+    return rows.map(toRecord).filter((r) => r.builderPid === null || !isAlive(r.builderPid));
+  }
+}
