@@ -1,0 +1,32 @@
+import { Flags } from '@oclif/core';
+
+import { BuildRecord, BuildStatus } from '../../ci/store';
+import { CiCommand } from '../../cli/ci-command';
+import { renderTable } from '../../cli/format';
+
+function duration(b: BuildRecord): string {
+  if (!b.startedAt) return '-';
+  const end = b.finishedAt ? Date.parse(b.finishedAt) : Date.now();
+  return `${((end - Date.parse(b.startedAt)) / 1000).toFixed(1)} s`;
+}
+
+export default class CiBuilds extends CiCommand<typeof CiBuilds> {
+  static override summary = 'list builds, newest first';
+  static override examples = ['<%= config.bin %> ci builds', '<%= config.bin %> ci builds --repo local/hello --json'];
+  static override flags = {
+    repo: Flags.string({ description: 'only this repository (owner/name)' }),
+    status: Flags.string({ description: 'only builds with this status', options: ['queued', 'running', 'success', 'failure', 'error', 'cancelled'] }),
+    limit: Flags.integer({ description: 'at most this many', default: 50, min: 1 }),
+  };
+
+  async run(): Promise<BuildRecord[]> {
+    const builds = this.store().list({ repo: this.flags.repo, status: this.flags.status as BuildStatus | undefined, limit: this.flags.limit });
+    this.log(
+      renderTable(
+        ['ID', 'REPO', 'COMMIT', 'BRANCH', 'JOB', 'STATUS', 'DURATION', 'MESSAGE'],
+        builds.map((b) => [String(b.id), b.repo, b.commit.slice(0, 12), b.branch ?? '-', b.job, b.status, duration(b), b.message ?? '']),
+      ),
+    );
+    return builds;
+  }
+}
