@@ -1,0 +1,45 @@
+/** A CI data directory per test file, cleaned up with the lxc tools whatever happened. */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { Builder, BuilderOptions } from '../../src/ci/builder';
+import { DataDir, openDataDir } from '../../src/ci/data-dir';
+import { BuildStore } from '../../src/ci/store';
+
+export class CiSandbox {
+  readonly data: DataDir;
+  readonly store: BuildStore;
+
+  constructor(label: string) {
+    this.data = openDataDir(fs.mkdtempSync(path.join(os.tmpdir(), `lxcts-ci-${label}-`)));
+    this.store = new BuildStore(this.data.database);
+  }
+
+  builder(options?: BuilderOptions): Builder {
+    return new Builder(this.data, this.store, options);
+  }
+
+  /** Build containers and checkouts still on disk: should be none between builds. */
+  leftovers(): { containers: string[]; workspaces: string[] } {
+    return { containers: fs.readdirSync(this.data.containers), workspaces: fs.readdirSync(this.data.workspaces) };
+  }
+
+  cleanup(): void {
+    this.store.close();
+    // Clones first: a base cannot go while overlay clones depend on it.
+    for (const lxcpath of [this.data.containers, this.data.bases]) {
+      for (const name of fs.existsSync(lxcpath) ? fs.readdirSync(lxcpath) : []) {
+        for (const [cmd, args] of [['lxc-stop', ['-k']], ['lxc-destroy', ['-s']]] as const) {
+          try {
+            execFileSync(cmd, ['-P', lxcpath, '-n', name, ...args], { stdio: 'ignore', timeout: 30_000 });
+          } catch {
+            // not running / already gone
+          }
+        }
+      }
+    }
+    fs.rmSync(this.data.root, { recursive: true, force: true });
+  }
+}
