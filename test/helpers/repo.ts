@@ -1,39 +1,12 @@
-/** Git repositories made by the tests: a small C project with binaries and docs jobs. */
+/** Git repositories made by the tests, from the README's sample C project. */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-const HELLO_C = `#include <stdio.h>
-#include <string.h>
-int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "--version") == 0) { printf("hello %s\\n", VERSION); return 0; }
-  printf("hello, world\\n");
-  return 0;
-}
-`;
+/** The README's sample repository: a C program, a Makefile and its .lxcts.yml. */
+export const SAMPLE_DIR = path.resolve(__dirname, '..', '..', 'examples', 'hello-ci');
 
-const MAKEFILE = `VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
-build:
-\tmkdir -p bin
-\tcc -O2 -DVERSION='"$(VERSION)"' -o bin/hello hello.c
-docs:
-\tmkdir -p site
-\techo '<html><body><h1>hello</h1><p>$(VERSION)</p></body></html>' > site/index.html
-`;
-
-export const SAMPLE_BUILD_FILE = `base: host
-jobs:
-  binaries:
-    branches: [main]
-    steps: [make build, ./bin/hello --version]
-    artifacts: [bin/*]
-    timeout: 2m
-    limits: { memory: 512M, pids: 256 }
-  docs:
-    branches: [main]
-    steps: [make docs]
-    docs: site/
-`;
+export const SAMPLE_BUILD_FILE = fs.readFileSync(path.join(SAMPLE_DIR, '.lxcts.yml'), 'utf8');
 
 export class TestRepo {
   constructor(readonly dir: string) {}
@@ -42,8 +15,7 @@ export class TestRepo {
     fs.mkdirSync(dir, { recursive: true });
     const repo = new TestRepo(dir);
     repo.git('init', '-q', '-b', 'main');
-    repo.write('hello.c', HELLO_C);
-    repo.write('Makefile', MAKEFILE);
+    for (const file of ['hello.c', 'Makefile']) repo.write(file, fs.readFileSync(path.join(SAMPLE_DIR, file), 'utf8'));
     repo.write('.lxcts.yml', buildFile);
     repo.commit('hello');
     return repo;
