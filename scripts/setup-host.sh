@@ -13,7 +13,7 @@ fi
 log() { printf '[setup-host] %s\n' "$*"; }
 
 # Debian package names; `lxc-dev` brings lxc/lxccontainer.h and lxc.pc for pkg-config.
-packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential python3 tmux
+packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential python3 tmux git debootstrap
           dnsmasq-base iptables nftables iproute2 uidmap)
 
 missing=()
