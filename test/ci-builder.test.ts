@@ -72,6 +72,13 @@ describe('a C project with binaries and docs jobs', () => {
     expect(fs.existsSync(path.join(binaries(), first, 'bin', 'hello'))).toBe(true);
   });
 
+  test('a git URL works as well as a path, and is named by its owner and name', async () => {
+    const [r] = await ci.builder().build({ source: `file://${repo.dir}`, job: 'binaries' });
+    expect(r.status).toBe('success');
+    expect(ci.store.get(r.buildId)!.repo).toBe('repos/hello');
+    expect(fs.existsSync(path.join(ci.data.binaries, 'repos', 'hello', 'main', 'bin', 'hello'))).toBe(true);
+  });
+
   test('two builds of different commits run at once', async () => {
     const a = repo.commit('a');
     repo.git('checkout', '-q', '-b', 'other');
