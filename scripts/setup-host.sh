@@ -61,6 +61,19 @@ if [ "${CI:-}" = "true" ] || [ "${LXCTS_ISOLATE_BRIDGE:-}" = "1" ]; then
   log "bridge isolated: no NAT, no forwarding out of lxcbr0"
 fi
 
+# NSQ 1.3.0 (nsqd, nsqlookupd) for the CI pipeline: no distribution packages it, so build
+# it from the Go module proxy through scripts/nsq/go.mod (see the comment there). Reuses
+# binaries already on the PATH.
+nsq_version=1.3.0
+if ! nsqd --version 2>/dev/null | grep -q "v${nsq_version}" || ! command -v nsqlookupd >/dev/null; then
+  command -v go >/dev/null || { echo "Go is needed to build NSQ (apt-get install golang-go)" >&2; exit 1; }
+  log "building nsqd and nsqlookupd ${nsq_version} with $(go version | cut -d' ' -f3)"
+  (cd "$(dirname "$0")/nsq" && GOFLAGS=-mod=mod go build -o /usr/local/bin/ \
+    github.com/nsqio/nsq/apps/nsqd github.com/nsqio/nsq/apps/nsqlookupd)
+else
+  log "nsqd and nsqlookupd ${nsq_version} already installed"
+fi
+
 # A quick health check that says what is wrong instead of failing later in a test.
 pkg-config --exists lxc || { echo "pkg-config cannot find lxc (is lxc-dev installed?)" >&2; exit 1; }
 command -v busybox >/dev/null || { echo "busybox not found on PATH" >&2; exit 1; }
