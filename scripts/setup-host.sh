@@ -10,6 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+export PATH="$PATH:/usr/local/go/bin"
+
 log() { printf '[setup-host] %s\n' "$*"; }
 
 # Debian package names; `lxc-dev` brings lxc/lxccontainer.h and lxc.pc for pkg-config.
