@@ -32,7 +32,21 @@ export interface BuildRequest {
   force?: boolean;
   /** Where to stream the live log (every job's), e.g. the terminal. */
   output?: Writable;
+  /** The commit to build, when `ref` names the branch it was pushed to (webhooks). */
+  commit?: string;
+  /** owner/name to record, when the source's own name is not it (a webhook's full_name). */
+  repo?: string;
+  /** When the build was asked for (ms since the epoch): a newer request supersedes it. */
+  requestedAt?: number;
+  /** Aborting cancels the running step and records the build as cancelled. */
+  signal?: AbortSignal;
+  /** Build events, for the NSQ events topic and live views. */
+  onEvent?: (event: BuildEvent) => void;
 }
+
+export type BuildEvent =
+  | { type: 'queued' | 'started' | 'finished'; build: BuildRecord }
+  | { type: 'step-started' | 'step-finished'; build: BuildRecord; step: number; command: string; exitCode?: number; seconds?: number };
 
 export interface JobResult {
   job: string;
@@ -89,9 +103,17 @@ export class Builder {
   }
 
   async build(request: BuildRequest): Promise<JobResult[]> {
-    const source = identify(request.source);
+    // Builders of a dead process on this machine leave builds "running": clean them up
+    // first, or the claim below would take them for builds in progress elsewhere.
+    if (this.store.orphans(isAlive).length > 0) await this.sweep();
+    const identified = identify(request.source);
+    const source = { ...identified, repo: request.repo ?? identified.repo };
     const mirror = await fetchMirror(this.data.mirrors, source);
     const revision = await resolveRevision(mirror, request.ref);
+    if (request.commit && request.commit !== revision.commit) {
+      // A webhook names the branch and the commit pushed: build that commit, record that branch.
+      revision.commit = await resolveRevision(mirror, request.commit).then((r) => r.commit);
+    }
     const text = await readFileAt(mirror, revision.commit, BUILD_FILE);
     if (text === null) throw new Error(`${source.repo} has no ${BUILD_FILE} at ${revision.commit.slice(0, 12)}`);
     const file = parseBuildFile(text, `${source.repo}@${revision.commit.slice(0, 12)}:${BUILD_FILE}`);
@@ -124,9 +146,10 @@ export class Builder {
   }): Promise<JobResult> {
     const { source, mirror, revision, file, name, job, request } = ctx;
     const { record, created } = this.store.claim(
-      { repo: source.repo, cloneUrl: source.cloneUrl, commit: revision.commit, ref: revision.ref, branch: revision.branch, job: name },
+      { repo: source.repo, cloneUrl: source.cloneUrl, commit: revision.commit, ref: revision.ref, branch: revision.branch, job: name, requestedAt: request.requestedAt },
       request.force,
     );
+    if (created) request.onEvent?.({ type: 'queued', build: record });
     if (!created) {
       request.output?.write(`==> ${name}: ${revision.commit.slice(0, 12)} already ${record.status} as build ${record.id}; not built again\n`);
       return { job: name, buildId: record.id, status: record.status, built: false, exitCode: record.exitCode, message: record.message, artifacts: record.artifacts, logPath: record.logPath };
@@ -136,6 +159,9 @@ export class Builder {
     const workspace = path.join(this.data.workspaces, String(id));
     const log = new BuildLog(path.join(this.data.logs, `${id}.log`), request.output);
     this.store.started(id, { logPath: log.path, container: containerName });
+    const emit = (event: Omit<Extract<BuildEvent, { step: number }>, 'build'> | { type: 'started' | 'finished' }) =>
+      request.onEvent?.({ ...event, build: this.store.get(id)! } as BuildEvent);
+    emit({ type: 'started' });
     let status: BuildStatus = 'error';
     let exitCode: number | null = null;
     let message: string | null = null;
@@ -153,7 +179,7 @@ export class Builder {
         job,
         bridge: this.options.bridge ?? 'lxcbr0',
       });
-      const outcome = await this.runSteps(container, job, name, revision, log);
+      const outcome = await this.runSteps(container, job, name, revision, log, request.signal, emit);
       ({ status, exitCode, message } = outcome);
       if (status === 'success') {
         const published = await publish({
@@ -188,6 +214,7 @@ export class Builder {
       log.note(`${name}: ${status}${message ? ` (${message})` : ''}`);
       await log.close();
       this.store.finished(id, { status, exitCode, message, artifacts });
+      emit({ type: 'finished' });
     }
     return { job: name, buildId: id, status, built: true, exitCode, message, artifacts, logPath: log.path };
   }
@@ -198,6 +225,8 @@ export class Builder {
     name: string,
     revision: Revision,
     log: BuildLog,
+    signal: AbortSignal | undefined,
+    emit: (event: { type: 'step-started' | 'step-finished'; step: number; command: string; exitCode?: number; seconds?: number }) => void,
   ): Promise<{ status: BuildStatus; exitCode: number | null; message: string | null }> {
     const deadline = Date.now() + job.timeout;
     const env = {
@@ -215,7 +244,9 @@ export class Builder {
       const started = Date.now();
       const remaining = (deadline - started) / 1000;
       if (remaining <= 0) return { status: 'failure', exitCode: null, message: `timed out after ${job.timeout / 1000} s (wall-clock limit)` };
-      const proc = await container.spawn(['/bin/sh', '-c', step], { cwd: '/workspace', env, timeout: remaining });
+      if (signal?.aborted) return { status: 'cancelled', exitCode: null, message: cancelReason(signal) };
+      emit({ type: 'step-started', step: i + 1, command: step });
+      const proc = await container.spawn(['/bin/sh', '-c', step], { cwd: '/workspace', env, timeout: remaining, signal });
       proc.stdout.on('data', (chunk: Buffer) => log.write(chunk));
       proc.stderr.on('data', (chunk: Buffer) => log.write(chunk));
       const outputDone = Promise.all([once(proc.stdout), once(proc.stderr)]);
@@ -223,6 +254,10 @@ export class Builder {
       try {
         exit = await proc.wait();
       } catch (err) {
+        if ((err as Error).name === 'AbortError') {
+          log.note(`${label}: cancelled`);
+          return { status: 'cancelled', exitCode: null, message: cancelReason(signal) };
+        }
         if (isLxcError(err) && err.code === 'LXC_TIMEOUT') {
           log.note(`${label}: killed after ${((Date.now() - started) / 1000).toFixed(2)} s`);
           return { status: 'failure', exitCode: null, message: `step ${i + 1} timed out: the job's wall-clock limit of ${job.timeout / 1000} s was reached` };
@@ -231,7 +266,9 @@ export class Builder {
       }
       await outputDone;
       const code = exitCodeOf(exit);
-      log.note(`${label}: exit ${code} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
+      const seconds = (Date.now() - started) / 1000;
+      log.note(`${label}: exit ${code} in ${seconds.toFixed(2)} s`);
+      emit({ type: 'step-finished', step: i + 1, command: step, exitCode: code, seconds });
       if (code !== 0) {
         const limit = await limitHit(container, job.limits);
         const why = limit ? `: ${limit}` : '';
@@ -240,6 +277,11 @@ export class Builder {
     }
     return { status: 'success', exitCode: 0, message: null };
   }
+}
+
+function cancelReason(signal: AbortSignal | undefined): string {
+  const reason = signal?.reason as unknown;
+  return typeof reason === 'string' ? reason : reason instanceof Error && reason.message ? reason.message : 'cancelled';
 }
 
 function once(stream: NodeJS.ReadableStream): Promise<void> {

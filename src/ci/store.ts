@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS builds (
   log_path TEXT,
   artifacts TEXT NOT NULL DEFAULT '[]',
   builder_pid INTEGER,
-  container TEXT
+  container TEXT,
+  requested_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS builds_by_commit ON builds (repo, commit_sha, job);
 CREATE INDEX IF NOT EXISTS builds_by_status ON builds (status);
@@ -70,6 +71,7 @@ interface Row {
   artifacts: string;
   builder_pid: number | null;
   container: string | null;
+  requested_at: number | null;
 }
 
 function toRecord(row: Row): BuildRecord {
@@ -101,6 +103,8 @@ export interface NewBuild {
   ref: string | null;
   branch: string | null;
   job: string;
+  /** When the build was asked for (ms since the epoch), for supersede. */
+  requestedAt?: number;
 }
 
 export class BuildStore {
@@ -113,6 +117,9 @@ export class BuildStore {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(SCHEMA);
+    // Databases made before requested_at existed.
+    const columns = this.#db.prepare('PRAGMA table_info(builds)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'requested_at')) this.#db.exec('ALTER TABLE builds ADD COLUMN requested_at INTEGER');
   }
 
   close(): void {
@@ -135,8 +142,10 @@ export class BuildStore {
         if (existing) return { record: toRecord(existing), created: false };
       }
       const info = this.#db
-        .prepare(`INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)`)
-        .run(build.repo, build.cloneUrl, build.commit, build.ref, build.branch, build.job, process.pid);
+        .prepare(
+          `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, requested_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+        )
+        .run(build.repo, build.cloneUrl, build.commit, build.ref, build.branch, build.job, process.pid, build.requestedAt ?? Date.now());
       return { record: this.get(Number(info.lastInsertRowid))!, created: true };
     });
     return claim.immediate();
@@ -168,6 +177,27 @@ export class BuildStore {
       )
       .all({ repo: filter.repo ?? null, status: filter.status ?? null, limit: filter.limit ?? 100 }) as Row[];
     return rows.map(toRecord);
+  }
+
+  /**
+   * Marks older queued or running builds of the same branch and job as cancelled (their
+   * workers notice and stop them). Returns how many were superseded.
+   */
+  supersede(build: { repo: string; branch: string; job: string; commit: string; requestedAt: number }): number {
+    return this.#db
+      .prepare(
+        `UPDATE builds SET status = 'cancelled', message = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE repo = ? AND branch = ? AND job = ? AND commit_sha != ? AND status IN ('queued', 'running') AND requested_at < ?`,
+      )
+      .run(`superseded by ${build.commit.slice(0, 12)}`, build.repo, build.branch, build.job, build.commit, build.requestedAt).changes;
+  }
+
+  /** Whether a build of this branch and job was asked for after `requestedAt`. */
+  newerRequest(build: { repo: string; branch: string; job: string; requestedAt: number }): BuildRecord | undefined {
+    const row = this.#db
+      .prepare(`SELECT * FROM builds WHERE repo = ? AND branch = ? AND job = ? AND requested_at > ? ORDER BY requested_at DESC LIMIT 1`)
+      .get(build.repo, build.branch, build.job, build.requestedAt) as Row | undefined;
+    return row ? toRecord(row) : undefined;
   }
 
   /** Builds still queued or running whose builder process is gone. */
