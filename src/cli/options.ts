@@ -17,3 +17,11 @@ export function parseEnv(pairs: string[] | undefined, flag = '--env'): Record<st
   }
   return env;
 }
+
+/** "host:port" into its parts. */
+export function splitAddress(address: string): [string, number] {
+  const at = address.lastIndexOf(':');
+  const port = Number(address.slice(at + 1));
+  if (at < 0 || !Number.isInteger(port)) throw new Errors.CLIError(`expected HOST:PORT, got "${address}"`, { exit: 2 });
+  return [address.slice(0, at), port];
+}

@@ -1,0 +1,44 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { Errors, Flags } from '@oclif/core';
+
+import { DeliveryLog } from '../../ci/deliveries';
+import { loggerFor } from '../../ci/logger';
+import { SpooledPublisher } from '../../ci/nsq-http';
+import { createWebhookServer } from '../../ci/webhook';
+import { CiCommand } from '../../cli/ci-command';
+import { splitAddress } from '../../cli/options';
+
+export default class CiWebhook extends CiCommand<typeof CiWebhook> {
+  static override summary = 'receive GitHub (or Gitea, Forgejo, git hook) push webhooks and publish them to NSQ';
+  static override examples = ['<%= config.bin %> ci webhook --listen 0.0.0.0:8080 --secret-file /etc/lxcts/secret --nsqd 127.0.0.1:4151'];
+  static override flags = {
+    listen: Flags.string({ description: 'address and port to listen on', default: '127.0.0.1:8080' }),
+    'secret-file': Flags.string({ description: 'file holding the webhook secret (required: no secret, no receiver)', required: true }),
+    nsqd: Flags.string({ description: 'nsqd HTTP address to publish to', default: '127.0.0.1:4151' }),
+    topic: Flags.string({ description: 'topic of build requests', default: 'lxcts.pushes' }),
+  };
+
+  async run(): Promise<void> {
+    const secret = fs.existsSync(this.flags['secret-file']) ? fs.readFileSync(this.flags['secret-file'], 'utf8').trim() : '';
+    if (!secret) throw new Errors.CLIError(`the secret file ${this.flags['secret-file']} is missing or empty`, { exit: 1, code: 'NO_SECRET' });
+    const data = this.dataDir();
+    const log = loggerFor('webhook');
+    const deliveries = new DeliveryLog(path.join(data.root, 'deliveries.sqlite'));
+    const publisher = new SpooledPublisher(this.flags.nsqd, this.flags.topic, path.join(data.root, 'spool'), log);
+    publisher.start();
+    void publisher.flush();
+    const server = createWebhookServer({ secret, publisher, deliveries, log });
+    const [host, port] = splitAddress(this.flags.listen);
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+    log.info({ listen: this.flags.listen, nsqd: this.flags.nsqd, topic: this.flags.topic }, 'webhook receiver listening');
+    await new Promise<void>((resolve) => {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+    });
+    publisher.stop();
+    await new Promise((r) => server.close(r));
+    deliveries.close();
+    log.info('webhook receiver stopped');
+  }
+}

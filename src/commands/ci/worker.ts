@@ -1,0 +1,81 @@
+import { Flags } from '@oclif/core';
+
+import { loggerFor } from '../../ci/logger';
+import { Worker } from '../../ci/worker';
+import { CiCommand } from '../../cli/ci-command';
+import { splitAddress } from '../../cli/options';
+
+/** An nsqd HTTP address to publish to: given, or the first nsqd that nsqlookupd knows. */
+async function publishAddress(explicit: string | undefined, nsqd: string[], lookupd: string[]): Promise<string> {
+  if (explicit) return explicit;
+  if (nsqd.length > 0) {
+    const [host, port] = splitAddress(nsqd[0]);
+    return `${host}:${port + 1}`; // nsqd's HTTP port is its TCP port + 1 unless configured otherwise
+  }
+  for (const address of lookupd) {
+    const nodes = (await (await fetch(`http://${address}/nodes`)).json()) as { producers: Array<{ broadcast_address: string; http_port: number }> };
+    const node = nodes.producers[0];
+    if (node) return `${node.broadcast_address}:${node.http_port}`;
+  }
+  throw new Error('no nsqd found to publish build events to: give --publish HOST:HTTP_PORT');
+}
+
+export default class CiWorker extends CiCommand<typeof CiWorker> {
+  static override summary = 'build pushes from NSQ: one worker per channel (job kind), any number of machines';
+  static override description =
+    'Each channel of the topic gets every push; a worker builds the job named like its channel (or --job). ' +
+    'Runs until SIGTERM or Ctrl-C: then it takes no new message, lets running builds finish within --grace, ' +
+    'cancels and requeues the rest, and exits 0.';
+  static override examples = [
+    '<%= config.bin %> ci worker --nsqd 127.0.0.1:4150 --channel binaries',
+    '<%= config.bin %> ci worker --lookupd 10.0.0.5:4161 --lookupd 10.0.0.6:4161 --channel docs --concurrency 2',
+  ];
+  static override flags = {
+    lookupd: Flags.string({ description: 'nsqlookupd HTTP address (repeatable)', multiple: true }),
+    nsqd: Flags.string({ description: 'nsqd TCP address (repeatable), instead of lookupd', multiple: true }),
+    channel: Flags.string({ description: 'NSQ channel: one per job kind', required: true }),
+    job: Flags.string({ description: 'job to build (default: the channel name)' }),
+    topic: Flags.string({ description: 'topic of build requests', default: 'lxcts.pushes' }),
+    'events-topic': Flags.string({ description: 'topic build events are published to', default: 'lxcts.builds' }),
+    publish: Flags.string({ description: 'nsqd HTTP address for events and dead letters (default: found)' }),
+    concurrency: Flags.integer({ description: 'builds at once', default: 1, min: 1 }),
+    'max-attempts': Flags.integer({ description: 'deliveries before a request goes to <topic>.dead', default: 5, min: 1 }),
+    'requeue-delay': Flags.integer({ description: 'seconds before a failed attempt is retried', default: 10, min: 0 }),
+    'build-timeout': Flags.integer({ description: 'longest build in seconds (checked against nsqd --max-msg-timeout)', default: 900, min: 1 }),
+    supersede: Flags.boolean({ description: 'cancel older builds of a branch when a newer push arrives', default: true, allowNo: true }),
+    grace: Flags.integer({ description: 'seconds running builds get to finish on SIGTERM', default: 60, min: 0 }),
+    bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
+  };
+
+  async run(): Promise<void> {
+    const f = this.flags;
+    if (!f.lookupd?.length && !f.nsqd?.length) this.error('give --lookupd or --nsqd', { exit: 2 });
+    const log = loggerFor('worker').child({ channel: f.channel });
+    const builder = this.builder(f.bridge);
+    for (const build of await builder.sweep()) log.warn({ build: build.id }, 'swept a build whose builder died');
+    const worker = new Worker({
+      topic: f.topic,
+      channel: f.channel,
+      job: f.job,
+      lookupd: f.lookupd,
+      nsqd: f.nsqd,
+      publishTo: await publishAddress(f.publish, f.nsqd ?? [], f.lookupd ?? []),
+      concurrency: f.concurrency,
+      maxAttempts: f['max-attempts'],
+      requeueDelayMs: f['requeue-delay'] * 1000,
+      buildTimeoutMs: f['build-timeout'] * 1000,
+      supersede: f.supersede,
+      eventsTopic: f['events-topic'],
+      builder,
+      store: this.store(),
+      log,
+    });
+    await worker.start();
+    await new Promise<void>((resolve) => {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+    });
+    log.info({ grace: f.grace }, 'stopping');
+    await worker.stop(f.grace * 1000);
+    log.info('stopped');
+  }
+}
