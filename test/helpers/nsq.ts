@@ -76,6 +76,17 @@ export class TestNsq {
     await exited;
   }
 
+  /**
+   * Makes a channel exist before messages are published: a channel created later does not
+   * receive what was published before it (the first channel took it).
+   */
+  async createChannel(topic: string, channel: string): Promise<void> {
+    for (const what of [`topic/create?topic=${topic}`, `channel/create?topic=${topic}&channel=${channel}`]) {
+      const r = await fetch(`http://${this.nsqdHttp}/${what}`, { method: 'POST' });
+      if (!r.ok) throw new Error(`nsqd ${what}: ${r.status}`);
+    }
+  }
+
   /** Messages waiting in a topic (and its channels). */
   async depth(topic: string): Promise<number> {
     const stats = (await (await fetch(`http://${this.nsqdHttp}/stats?format=json&topic=${topic}`)).json()) as {

@@ -1,0 +1,174 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { publish } from '../src/ci/nsq-http';
+import { BuildMessage } from '../src/ci/push-event';
+import { CiSandbox } from './helpers/ci-data';
+import { binRun } from './helpers/cli';
+import { TestNsq } from './helpers/nsq';
+import { TestRepo } from './helpers/repo';
+
+// Real nsqd and nsqlookupd, real worker processes (bin/run.js ci worker), real containers.
+const TOPIC = 'lxcts.pushes';
+const nsq = new TestNsq({ lookupd: true, nsqdFlags: ['--msg-timeout=3s'] });
+const ci = new CiSandbox('pipeline');
+const workers = new Set<ChildProcess>();
+let seq = 0;
+
+beforeAll(async () => {
+  await nsq.start();
+  for (const channel of ['binaries', 'docs']) await nsq.createChannel(TOPIC, channel);
+});
+afterAll(async () => {
+  for (const w of workers) w.kill('SIGKILL');
+  await Promise.all([...workers].map((w) => (w.exitCode === null ? new Promise((r) => w.once('exit', r)) : null)));
+  await nsq.stop();
+  ci.cleanup();
+});
+
+function startWorker(channel: string, ...extra: string[]): ChildProcess {
+  const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, `worker-${channel}-${seq++}.log`), 'a');
+  const defaults = extra.includes('--build-timeout') ? [] : ['--build-timeout', '600'];
+  const child = spawn(process.execPath, [binRun, 'ci', 'worker', '--lookupd', nsq.lookupdHttp, '--channel', channel, '--requeue-delay', '1', ...defaults, ...extra], {
+    env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
+    stdio: ['ignore', log, log],
+  });
+  workers.add(child);
+  child.once('exit', () => workers.delete(child));
+  return child;
+}
+
+async function stopWorker(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill(signal);
+  return exited;
+}
+
+function request(repo: TestRepo, commit: string, overrides: Partial<BuildMessage> = {}): BuildMessage {
+  return {
+    kind: 'push',
+    delivery: `d-${process.pid}-${seq++}`,
+    repo: `test/${path.basename(repo.dir)}`,
+    cloneUrl: repo.dir,
+    ref: 'refs/heads/main',
+    before: '0'.repeat(40),
+    after: commit,
+    pusher: 'tests',
+    receivedAt: Date.now(),
+    ...overrides,
+  };
+}
+
+const push = (message: BuildMessage) => publish(nsq.nsqdHttp, TOPIC, JSON.stringify(message));
+
+async function until(check: () => boolean | Promise<boolean>, what: string, seconds = 60): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const buildsOf = (repo: string) => ci.store.list({ repo, limit: 1000 });
+const finished = (repo: string, n: number) => () => buildsOf(repo).filter((b) => !['queued', 'running'].includes(b.status)).length >= n;
+
+test('two workers found through nsqlookupd share a channel: each push is built once; a second channel builds them too', async () => {
+  const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'shared'));
+  const commits = [repo.git('rev-parse', 'HEAD'), repo.commit('two'), repo.commit('three')];
+  const a = startWorker('binaries', '--no-supersede');
+  const b = startWorker('binaries', '--no-supersede');
+  const docs = startWorker('docs', '--no-supersede');
+  // Three pushes to main, not superseding each other here.
+  for (const commit of commits) await push(request(repo, commit));
+  await until(finished('test/shared', 6), 'six builds');
+  const builds = buildsOf('test/shared');
+  const pairs = builds.map((b) => `${b.job}@${b.commit}`).sort();
+  expect(pairs).toEqual(commits.flatMap((c) => [`binaries@${c}`, `docs@${c}`]).sort());
+  expect(builds.map((b) => b.status)).toEqual(Array(6).fill('success'));
+  expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+  await Promise.all([a, b, docs].map((w) => stopWorker(w)));
+}, 120_000);
+
+const slowRepo = (name: string, seconds: number) =>
+  TestRepo.create(path.join(ci.data.root, 'repos', name), `jobs:\n  binaries:\n    steps: ["sleep ${seconds}", "echo built"]\n`);
+
+test('a build longer than the message timeout is kept alive with TOUCH and handed out once', async () => {
+  const repo = slowRepo('long', 7); // nsqd here: --msg-timeout=3s
+  const a = startWorker('binaries');
+  const b = startWorker('binaries');
+  await push(request(repo, repo.git('rev-parse', 'HEAD')));
+  await until(finished('test/long', 1), 'the long build');
+  await new Promise((r) => setTimeout(r, 2000)); // a redelivery would have started a second build by now
+  expect(buildsOf('test/long').map((b) => [b.status, b.job])).toEqual([['success', 'binaries']]);
+  await Promise.all([stopWorker(a), stopWorker(b)]);
+}, 60_000);
+
+test('kill -9 of a worker mid-build: the message goes to another worker, one success, no container left', async () => {
+  const repo = slowRepo('killed', 4);
+  const victim = startWorker('binaries');
+  await push(request(repo, repo.git('rev-parse', 'HEAD')));
+  await until(() => buildsOf('test/killed').some((b) => b.status === 'running'), 'the build to start');
+  expect(await stopWorker(victim, 'SIGKILL')).toBeNull();
+  const rescuer = startWorker('binaries');
+  await until(() => buildsOf('test/killed').some((b) => b.status === 'success'), 'the rebuild');
+  const builds = buildsOf('test/killed');
+  expect(builds.filter((b) => b.status === 'success')).toHaveLength(1);
+  expect(builds.filter((b) => b.status === 'error').map((b) => b.message)).toEqual(['builder died']);
+  expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+  await stopWorker(rescuer);
+}, 90_000);
+
+test('a newer push to a branch cancels the older build still running', async () => {
+  const repo = slowRepo('super', 20);
+  const worker = startWorker('binaries', '--concurrency', '2');
+  const older = repo.git('rev-parse', 'HEAD');
+  await push(request(repo, older));
+  await until(() => buildsOf('test/super').some((b) => b.status === 'running'), 'the older build to start');
+  repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
+  const newer = repo.commit('newer');
+  await push(request(repo, newer));
+  await until(finished('test/super', 2), 'both builds to end', 30);
+  const byCommit = Object.fromEntries(buildsOf('test/super').map((b) => [b.commit, [b.status, b.message]]));
+  expect(byCommit[older]).toEqual(['cancelled', `superseded by ${newer.slice(0, 12)}`]);
+  expect(byCommit[newer]).toEqual(['success', null]);
+  expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+  await stopWorker(worker);
+}, 60_000);
+
+test('a request that keeps failing for infrastructure reasons goes to the dead-letter topic after the attempt limit', async () => {
+  const worker = startWorker('binaries', '--max-attempts', '2');
+  const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'gone'));
+  const message = request(repo, repo.git('rev-parse', 'HEAD'), { cloneUrl: path.join(ci.data.root, 'repos', 'no-such-repo'), repo: 'test/gone' });
+  await push(message);
+  await until(async () => (await nsq.depth(`${TOPIC}.dead`)) === 1, 'the dead letter', 30);
+  await stopWorker(worker);
+});
+
+test('SIGTERM during a build: no new messages, the build is cancelled and requeued, exit 0', async () => {
+  const repo = slowRepo('term', 30);
+  const worker = startWorker('binaries', '--grace', '1');
+  await push(request(repo, repo.git('rev-parse', 'HEAD')));
+  await until(() => buildsOf('test/term').some((b) => b.status === 'running'), 'the build to start');
+  const started = Date.now();
+  expect(await stopWorker(worker, 'SIGTERM')).toBe(0);
+  expect(Date.now() - started).toBeLessThan(15_000);
+  expect(buildsOf('test/term').map((b) => b.status)).toEqual(['cancelled']);
+  expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+  // The message went back to the channel for another worker.
+  const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}&channel=binaries`)).json()) as {
+    topics: Array<{ channels: Array<{ channel_name: string; depth: number; requeue_count: number }> }>;
+  };
+  const channel = stats.topics[0].channels.find((c) => c.channel_name === 'binaries')!;
+  expect(channel.depth + channel.requeue_count).toBeGreaterThanOrEqual(1);
+}, 60_000);
+
+test('a worker refuses to start when builds could outlive nsqd\'s --max-msg-timeout, and says which flag', async () => {
+  const worker = startWorker('binaries', '--build-timeout', '7200');
+  const code = await new Promise<number | null>((r) => worker.once('exit', (c) => r(c)));
+  expect(code).toBe(1);
+  const logs = fs.readdirSync(process.env.LXCTS_TEST_LOGS ?? ci.data.root).filter((f) => f.startsWith('worker-'));
+  const text = logs.map((f) => fs.readFileSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, f), 'utf8')).join('\n');
+  expect(text).toContain('start nsqd with --max-msg-timeout=7200s');
+});
