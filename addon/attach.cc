@@ -5,7 +5,6 @@
 // libuv reads them as they fill, and a ProcessHandle (process.cc) reaps the pid through a
 // pidfd. No thread is ever blocked on the command's output or exit.
 #include <fcntl.h>
-#include <pty.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +15,7 @@
 #include <csignal>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "args.h"
@@ -85,17 +85,20 @@ int RunInTerminal(void* payload) {
   return lxc_attach_run_command(payload);
 }
 
+// Both ends are close-on-exec from the moment they exist (openpty() would leave a window
+// in which a process forked by another thread inherits the slave, and the master then
+// never reads end-of-file).
 bool OpenTerminal(UniqueFd& master, UniqueFd& slave, int cols, int rows) {
+  master = AboveStdio(UniqueFd(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)));
+  if (!master.Valid() || grantpt(master.Get()) != 0 || unlockpt(master.Get()) != 0) return false;
+  char name[128];
+  if (ptsname_r(master.Get(), name, sizeof name) != 0) return false;
+  slave = AboveStdio(UniqueFd(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)));
+  if (!slave.Valid()) return false;
   struct winsize size = {};
   size.ws_col = static_cast<unsigned short>(cols);
   size.ws_row = static_cast<unsigned short>(rows);
-  int m = -1, s = -1;
-  if (openpty(&m, &s, nullptr, nullptr, &size) != 0) return false;
-  fcntl(m, F_SETFD, FD_CLOEXEC);
-  fcntl(s, F_SETFD, FD_CLOEXEC);
-  master = AboveStdio(UniqueFd(m));
-  slave = AboveStdio(UniqueFd(s));
-  return master.Valid() && slave.Valid();
+  return ioctl(master.Get(), TIOCSWINSZ, &size) == 0;
 }
 
 bool HasPath(const std::vector<std::string>& env) {
@@ -165,9 +168,10 @@ Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
     // pidfd cannot refer to a recycled pid.
     int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
     if (pidfd < 0) {
+      int error = errno;
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
-      return out.Fail("LXC_EXEC_FAILED", std::string("pidfd_open failed: ") + strerror(errno));
+      return out.Fail("LXC_EXEC_FAILED", std::string("pidfd_open failed: ") + strerror(error));
     }
     // With a terminal, the master is both the command's input and its output; a second
     // descriptor for writing lets the two directions be closed independently.

@@ -164,6 +164,10 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
     off_t mark = log_.Mark();
     fn(container_, out);
     if (out.failure && out.failure->wantsLog) out.failure->details = log_.Since(mark);
+    if (reattachLog_) {
+      reattachLog_ = false;
+      log_.Attach(container_);
+    }
     if (reopen_) {
       reopen_ = false;
       Put();
@@ -188,8 +192,9 @@ Napi::Value ContainerHandle::Create(const Napi::CallbackInfo& info) {
     bool ok = c->create(c, tmpl.c_str(), backend.empty() ? nullptr : backend.c_str(), nullptr,
                         CreateFlags(quiet), argv.data());
     // create() replaces the in-memory config with the one the template wrote, and with it
-    // the log descriptor: point the log at our capture file again.
-    log_.Attach(c);
+    // the log descriptor: point the log at a new capture file, once this call's lines
+    // have been read from the old one.
+    reattachLog_ = true;
     if (!ok) out.Fail("LXC_CREATE_FAILED", "creating " + Subject() + " from template \"" + tmpl + "\" failed");
   });
 }

@@ -72,6 +72,7 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
   LogCapture log_;
   std::mutex busy_;
   bool reopen_ = false;  // set by an op whose outcome makes the in-memory config stale
+  bool reattachLog_ = false;  // set by an op that replaced the config (and its log fd)
   int inflight_ = 0;
   bool released_ = false;
 };

@@ -24,12 +24,20 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok || loop == nullptr) {
     throw Napi::Error::New(info.Env(), "lxcts: no event loop to watch the process on");
   }
+  context_ = std::make_unique<Napi::AsyncContext>(info.Env(), "lxcts-process");
   poll_ = new uv_poll_t;
   poll_->data = this;
-  if (uv_poll_init(loop, poll_, pidfd_) != 0 || uv_poll_start(poll_, UV_READABLE, OnReadable) != 0) {
-    delete poll_;
+  if (uv_poll_init(loop, poll_, pidfd_) != 0) {
+    delete poll_;  // never linked into the loop
     poll_ = nullptr;
     Reap();  // cannot watch: wait here rather than leave a zombie
+    return;
+  }
+  if (uv_poll_start(poll_, UV_READABLE, OnReadable) != 0) {
+    StopWatching();  // the handle is in the loop now: it must be closed, not deleted
+    pid_t r;
+    do r = waitpid(pid_, nullptr, 0); while (r < 0 && errno == EINTR);
+    exited_ = true;
     return;
   }
   self_ = Napi::Persistent(Value());
@@ -63,6 +71,7 @@ void ProcessHandle::OnReadable(uv_poll_t* poll, int status, int events) {
   auto* self = static_cast<ProcessHandle*>(poll->data);
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
+  Napi::CallbackScope callbackScope(env, *self->context_);
   self->Reap();
 }
 

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <vector>
 
 namespace lxcts {
@@ -38,6 +39,9 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   int signal_ = 0;
   std::vector<Napi::Promise::Deferred> waiters_;
   Napi::ObjectReference self_;  // keeps this object alive while the process runs
+  // Promises settled from a libuv callback need a callback scope, or their continuations
+  // wait for some unrelated JS callback to drain the microtask queue.
+  std::unique_ptr<Napi::AsyncContext> context_;
 };
 
 }  // namespace lxcts

@@ -106,6 +106,16 @@ describe('failures', () => {
     expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
   });
 
+  test('steps read end-of-file from stdin, and a daemon left in the background does not hold the build', async () => {
+    const repo = make('daemon', 'jobs:\n  t:\n    steps: ["read x || echo eof", "sleep 300 & echo started", "echo after"]\n');
+    const started = Date.now();
+    const [r] = await ci.builder().build({ source: repo.dir });
+    expect(r.status).toBe('success');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(fs.readFileSync(r.logPath!, 'utf8')).toMatch(/^eof$[\s\S]*^started$[\s\S]*^after$/m);
+    expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+  });
+
   test('the wall-clock limit stops a step and says so', async () => {
     const repo = make('slow', 'jobs:\n  slow:\n    timeout: 2s\n    steps: ["sleep 60"]\n');
     const started = Date.now();

@@ -61,6 +61,8 @@ describe('operations on a container that does not exist', () => {
   test('an unknown template fails with LXC_CREATE_FAILED and leaves nothing behind', async () => {
     const err = await failureOf(c.create({ template: 'no-such-template-lxcts' }));
     expect(err.code).toBe('LXC_CREATE_FAILED');
+    // liblxc's reason survives create() replacing the container's config.
+    expect((err.details as string[]).join('\n')).toMatch(/no-such-template-lxcts/);
     expect(await c.defined()).toBe(false);
     expect(await listContainers({ lxcpath: sandbox.lxcpath })).not.toContain(c.name);
   });

@@ -35,6 +35,16 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
   } finally {
     await base.release();
   }
+  try {
+    await configureAndStart(container, spec);
+  } catch (err) {
+    await container.release();
+    throw err;
+  }
+  return container;
+}
+
+async function configureAndStart(container: Container, spec: BuildContainerSpec): Promise<void> {
   await container.clearConfigItem('lxc.net');
   const network: Array<[string, string]> = spec.job.network
     ? [['lxc.net.0.type', 'veth'], ['lxc.net.0.link', spec.bridge], ['lxc.net.0.flags', 'up'], ['lxc.net.0.name', 'eth0']]
@@ -53,7 +63,6 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
     const lease = await container.exec(['busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '1', '-s', '/etc/lxcts/udhcpc.script'], { timeout: 30 });
     if (lease.exitCode !== 0) throw new Error(`no address from the DHCP server on bridge ${spec.bridge}: ${lease.stderr.toString().trim()}`);
   }
-  return container;
 }
 
 /** Stops and destroys a build container, whatever state it is in. */

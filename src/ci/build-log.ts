@@ -10,6 +10,9 @@ export class BuildLog {
     private readonly live?: Writable,
   ) {
     this.#file = fs.createWriteStream(path, { flags: 'a' });
+    // A full disk must not crash the builder with a container running: the live stream
+    // and the build's result still get through.
+    this.#file.on('error', () => undefined);
   }
 
   /** A line of lxcts's own (step headers, results), marked so it stands out from output. */

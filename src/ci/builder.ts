@@ -210,10 +210,15 @@ export class Builder {
         status = 'error';
         message = `${message ?? ''}; cleanup failed: ${err.message}`;
       });
-      fs.rmSync(workspace, { recursive: true, force: true });
+      try {
+        fs.rmSync(workspace, { recursive: true, force: true });
+      } catch (err) {
+        message = `${message ?? ''}; workspace not removed: ${(err as Error).message}`;
+      }
+      // The record is written whatever else fails, or the build would stay "running".
+      this.store.finished(id, { status, exitCode, message, artifacts });
       log.note(`${name}: ${status}${message ? ` (${message})` : ''}`);
       await log.close();
-      this.store.finished(id, { status, exitCode, message, artifacts });
       emit({ type: 'finished' });
     }
     return { job: name, buildId: id, status, built: true, exitCode, message, artifacts, logPath: log.path };
@@ -247,6 +252,8 @@ export class Builder {
       if (signal?.aborted) return { status: 'cancelled', exitCode: null, message: cancelReason(signal) };
       emit({ type: 'step-started', step: i + 1, command: step });
       const proc = await container.spawn(['/bin/sh', '-c', step], { cwd: '/workspace', env, timeout: remaining, signal });
+      // Steps get end-of-file on stdin, as on any CI: a prompt must not wait for the timeout.
+      proc.stdin.end();
       proc.stdout.on('data', (chunk: Buffer) => log.write(chunk));
       proc.stderr.on('data', (chunk: Buffer) => log.write(chunk));
       const outputDone = Promise.all([once(proc.stdout), once(proc.stderr)]);
@@ -264,7 +271,11 @@ export class Builder {
         }
         throw err;
       }
-      await outputDone;
+      // A daemon started in the background (`redis-server &`) keeps the output pipes open
+      // after the step exits; give the output a moment, then stop waiting for it.
+      await Promise.race([outputDone, new Promise((r) => setTimeout(r, OUTPUT_DRAIN_MS))]);
+      proc.stdout.destroy();
+      proc.stderr.destroy();
       const code = exitCodeOf(exit);
       const seconds = (Date.now() - started) / 1000;
       log.note(`${label}: exit ${code} in ${seconds.toFixed(2)} s`);
@@ -278,6 +289,8 @@ export class Builder {
     return { status: 'success', exitCode: 0, message: null };
   }
 }
+
+const OUTPUT_DRAIN_MS = 2000;
 
 function cancelReason(signal: AbortSignal | undefined): string {
   const reason = signal?.reason as unknown;

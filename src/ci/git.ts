@@ -92,9 +92,13 @@ export async function resolveRevision(mirror: string, ref?: string): Promise<Rev
   return { commit, ref: full, branch };
 }
 
-/** Checks `commit` out into `workspace` (a new directory), with its own .git. */
+/**
+ * Checks `commit` out into `workspace` (a new directory), with its own .git. No hard
+ * links: the workspace is writable by the build, and a hard-linked object would let it
+ * rewrite the mirror that later builds check out from.
+ */
 export async function checkout(mirror: string, commit: string, workspace: string): Promise<void> {
-  await git(['clone', '--quiet', '--no-checkout', mirror, workspace]);
+  await git(['clone', '--quiet', '--no-checkout', '--no-hardlinks', mirror, workspace]);
   await git(['checkout', '--quiet', '--detach', commit], workspace);
 }
 

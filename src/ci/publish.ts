@@ -29,6 +29,16 @@ export function branchSlot(branch: string): string {
   return branch.replace(/[^A-Za-z0-9_.-]/g, '-');
 }
 
+/** Whether `file` (relative to `root`) is a regular file (or directory) whose real path stays inside `root`. */
+function isRegularFileInside(root: string, file: string, directory = false): boolean {
+  const full = path.join(root, file);
+  const stat = fs.lstatSync(full, { throwIfNoEntry: false });
+  if (!stat || (directory ? !stat.isDirectory() : !stat.isFile())) return false;
+  const real = fs.realpathSync(full);
+  const realRoot = fs.realpathSync(root);
+  return real === realRoot || real.startsWith(`${realRoot}${path.sep}`);
+}
+
 async function sha256(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
@@ -79,7 +89,10 @@ export interface PublishSpec {
 export async function publish(spec: PublishSpec): Promise<Published> {
   const result: Published = { artifacts: [], binariesDir: null, docsDir: null };
   if (spec.artifacts?.length) {
-    const files = (await glob(spec.artifacts, { cwd: spec.workspace, onlyFiles: true, dot: false })).sort();
+    // Only regular files inside the checkout: a build could link to any host file, and
+    // the publisher runs as root on the host.
+    const matches = await glob(spec.artifacts, { cwd: spec.workspace, onlyFiles: true, dot: false, followSymbolicLinks: false });
+    const files = matches.filter((file) => isRegularFileInside(spec.workspace, file)).sort();
     const repoDir = path.join(spec.binariesRoot, spec.repo);
     const staging = path.join(repoDir, `.${spec.commit}.partial-${spec.buildId}`);
     fs.mkdirSync(staging, { recursive: true });
@@ -107,14 +120,15 @@ export async function publish(spec: PublishSpec): Promise<Published> {
   }
   if (spec.docs) {
     const source = path.join(spec.workspace, spec.docs);
-    if (!fs.existsSync(source) || !fs.statSync(source).isDirectory()) {
-      throw new Error(`the docs directory "${spec.docs}" was not produced`);
+    const stat = fs.lstatSync(source, { throwIfNoEntry: false });
+    if (!stat?.isDirectory() || !isRegularFileInside(spec.workspace, spec.docs, true)) {
+      throw new Error(`the docs directory "${spec.docs}" was not produced (or is a link)`);
     }
     const repoDir = path.join(spec.docsRoot, spec.repo);
     const versions = path.join(repoDir, '.versions');
     const version = path.join(versions, `${spec.commit}-${spec.buildId}`);
     fs.mkdirSync(versions, { recursive: true });
-    fs.cpSync(source, version, { recursive: true });
+    fs.cpSync(source, version, { recursive: true, filter: (from) => !fs.lstatSync(from).isSymbolicLink() });
     result.docsDir = version;
     if (spec.branch) {
       const link = path.join(repoDir, branchSlot(spec.branch));

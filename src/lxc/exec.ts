@@ -151,6 +151,12 @@ function feed(proc: ContainerProcess, input: ExecOptions['input']): void {
 /** Feeds input, reads stdout and stderr to the end, and waits for the exit status. */
 export async function collectExec(proc: ContainerProcess, input: ExecOptions['input']): Promise<ExecResult> {
   if (input !== undefined) feed(proc, input);
-  const [stdout, stderr, status] = await Promise.all([collect(proc.stdout), collect(proc.stderr), proc.wait()]);
+  const exited = proc.wait().catch((err: unknown) => {
+    // Timed out or aborted: what a surviving grandchild still writes is not waited for.
+    proc.stdout.destroy();
+    proc.stderr.destroy();
+    throw err;
+  });
+  const [stdout, stderr, status] = await Promise.all([collect(proc.stdout), collect(proc.stderr), exited]);
   return { ...status, stdout, stderr };
 }

@@ -197,12 +197,15 @@ function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limi
   if (signal?.aborted) onAbort();
   else signal?.addEventListener('abort', onAbort, { once: true });
 
-  return exited.then((status) => {
-    clearTimeout(timer);
-    clearTimeout(graceTimer);
-    signal?.removeEventListener('abort', onAbort);
-    if (stopReason) throw stopReason;
-    return status;
-  });
+  return exited
+    .finally(() => {
+      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      signal?.removeEventListener('abort', onAbort);
+    })
+    .then((status) => {
+      if (stopReason) throw stopReason;
+      return status;
+    });
 }
 
