@@ -1,11 +1,11 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { publish } from '../src/ci/nsq-http';
 import { BuildMessage } from '../src/ci/push-event';
 import { CiSandbox } from './helpers/ci-data';
-import { binRun } from './helpers/cli';
+import { binRun, lxcts } from './helpers/cli';
 import { TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
 
@@ -87,6 +87,8 @@ test('two workers found through nsqlookupd share a channel: each push is built o
   const pairs = builds.map((b) => `${b.job}@${b.commit}`).sort();
   expect(pairs).toEqual(commits.flatMap((c) => [`binaries@${c}`, `docs@${c}`]).sort());
   expect(builds.map((b) => b.status)).toEqual(Array(6).fill('success'));
+  // queued, started, finished and two step events per build, for the dashboard and anyone else.
+  expect(await nsq.depth('lxcts.builds')).toBeGreaterThanOrEqual(6 * 4);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
   await Promise.all([a, b, docs].map((w) => stopWorker(w)));
 }, 120_000);
@@ -171,4 +173,28 @@ test('a worker refuses to start when builds could outlive nsqd\'s --max-msg-time
   const logs = fs.readdirSync(process.env.LXCTS_TEST_LOGS ?? ci.data.root).filter((f) => f.startsWith('worker-'));
   const text = logs.map((f) => fs.readFileSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, f), 'utf8')).join('\n');
   expect(text).toContain('start nsqd with --max-msg-timeout=7200s');
+});
+
+test('a push to a self-hosted bare repository reaches the receiver through the installed hook', async () => {
+  const secretFile = path.join(ci.data.root, 'secret');
+  fs.writeFileSync(secretFile, 'hook-secret\n');
+  const port = 20000 + (process.pid % 20000);
+  const receiver = spawn(process.execPath, [binRun, 'ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', 'hooked'], {
+    env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
+    stdio: 'ignore',
+  });
+  workers.add(receiver);
+  try {
+    await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)), 'the receiver');
+    const bare = path.join(ci.data.root, 'repos', 'served.git');
+    execFileSync('git', ['init', '-q', '--bare', bare]);
+    const install = lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile]);
+    expect(install.status).toBe(0);
+    const work = TestRepo.create(path.join(ci.data.root, 'repos', 'served-work'));
+    const pushed = execFileSync('git', ['push', '-q', bare, 'HEAD:main'], { cwd: work.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(pushed).toBe('');
+    await until(async () => (await nsq.depth('hooked')) === 1, 'the push event');
+  } finally {
+    await stopWorker(receiver);
+  }
 });

@@ -15,6 +15,7 @@ import { BUILD_FILE, BuildFile, Job, jobRunsOn, parseBuildFile } from './build-f
 import { BUILD_CONTAINER_PREFIX, destroyBuildContainer, startBuildContainer } from './build-container';
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
+import { NoBuildFileError } from './errors';
 import { checkout, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
 import { limitHit } from './limits';
 import { publish } from './publish';
@@ -115,7 +116,7 @@ export class Builder {
       revision.commit = await resolveRevision(mirror, request.commit).then((r) => r.commit);
     }
     const text = await readFileAt(mirror, revision.commit, BUILD_FILE);
-    if (text === null) throw new Error(`${source.repo} has no ${BUILD_FILE} at ${revision.commit.slice(0, 12)}`);
+    if (text === null) throw new NoBuildFileError(`${source.repo} has no ${BUILD_FILE} at ${revision.commit.slice(0, 12)}`);
     const file = parseBuildFile(text, `${source.repo}@${revision.commit.slice(0, 12)}:${BUILD_FILE}`);
     const jobs = this.selectJobs(file, revision, request.job);
     if (file.base === HOST_BASE) await ensureHostBase(this.data.bases);

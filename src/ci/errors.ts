@@ -1,14 +1,21 @@
-/** Which failures are worth another attempt (infrastructure) and which are final. */
-import { GitError } from './git';
+/** Which failures are final for a build request, and which deserve another attempt. */
+import { BuildFileError } from './build-file';
 
 /** A build that ended in status "error": the builder, not the code, failed. */
 export class BuildError extends Error {
   readonly code = 'BUILD_ERROR';
 }
 
-export function isInfrastructureError(err: unknown): boolean {
-  if (err instanceof GitError || err instanceof BuildError) return true;
-  const e = err as { code?: string; name?: string };
-  // Containers that would not start, lxc calls that failed: the machine, not the build.
-  return typeof e?.code === 'string' && e.code.startsWith('LXC_');
+/** The commit has no build file: nothing to build, now or later. */
+export class NoBuildFileError extends Error {
+  readonly code = 'NO_BUILD_FILE';
+}
+
+/**
+ * Final: the repository itself says there is nothing (valid) to build. Anything else
+ * (git unreachable, a container that would not start, a full disk) may pass, so it is
+ * retried and, past the attempt limit, dead-lettered: nothing is dropped silently.
+ */
+export function isPermanentFailure(err: unknown): boolean {
+  return err instanceof BuildFileError || err instanceof NoBuildFileError;
 }

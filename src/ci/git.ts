@@ -60,7 +60,13 @@ export async function fetchMirror(mirrors: string, source: Source): Promise<stri
       const partial = `${dir}.partial-${process.pid}`;
       fs.rmSync(partial, { recursive: true, force: true });
       await git(['clone', '--quiet', '--mirror', source.cloneUrl, partial]);
-      fs.renameSync(partial, dir);
+      try {
+        fs.renameSync(partial, dir);
+      } catch (err) {
+        // Another process made the mirror meanwhile: use theirs.
+        fs.rmSync(partial, { recursive: true, force: true });
+        if (!fs.existsSync(path.join(dir, 'HEAD'))) throw err;
+      }
     }
   });
   mirrorLocks.set(dir, update);

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 
 import { Message, Reader } from 'nsqjs';
 
-import { BuildError, isInfrastructureError } from './errors';
+import { BuildError, isPermanentFailure } from './errors';
 import { BuildEvent, Builder } from './builder';
 import { Logger } from './logger';
 import { publish } from './nsq-http';
@@ -177,10 +177,11 @@ export class Worker {
         message.finish();
       }
     } catch (err) {
-      if (isInfrastructureError(err)) this.retryOrDeadLetter(message, request, err as Error, log);
-      else {
-        log.warn({ err: (err as Error).message }, 'build request cannot be built; acknowledged');
+      if (isPermanentFailure(err)) {
+        log.warn({ err: (err as Error).message }, 'nothing to build; acknowledged');
         message.finish();
+      } else {
+        this.retryOrDeadLetter(message, request, err as Error, log);
       }
     } finally {
       clearInterval(touch);
