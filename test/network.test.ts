@@ -8,7 +8,7 @@ const sandbox = new Sandbox('network');
 beforeAll(() => network.up());
 afterAll(async () => {
   await sandbox.cleanup();
-  network.down();
+  await network.down();
 });
 
 async function bridged(): Promise<Container> {

@@ -35,8 +35,14 @@ export class TestBridge {
     ], { stdio: 'ignore' });
   }
 
-  down(): void {
-    this.#dhcp?.kill('SIGKILL');
+  async down(): Promise<void> {
+    const dhcp = this.#dhcp;
+    if (dhcp && dhcp.exitCode === null) {
+      // dnsmasq must be gone before its directory is removed, or it writes into it again.
+      const exited = new Promise((resolve) => dhcp.once('exit', resolve));
+      dhcp.kill('SIGKILL');
+      await exited;
+    }
     try {
       execFileSync('ip', ['link', 'delete', this.name], { stdio: 'ignore' });
     } catch {
