@@ -66,15 +66,6 @@ export interface BuilderOptions {
   bridge?: string;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export class Builder {
   constructor(
     private readonly data: DataDir,
@@ -87,7 +78,7 @@ export class Builder {
    * workspaces go, and their builds are recorded as errors. Run it at start-up.
    */
   async sweep(): Promise<BuildRecord[]> {
-    const orphans = this.store.orphans(isAlive);
+    const orphans = this.store.orphans();
     for (const build of orphans) {
       if (build.container) await destroyBuildContainer(build.container, this.data.containers).catch(() => undefined);
       fs.rmSync(path.join(this.data.workspaces, String(build.id)), { recursive: true, force: true });
@@ -106,7 +97,7 @@ export class Builder {
   async build(request: BuildRequest): Promise<JobResult[]> {
     // Builders of a dead process on this machine leave builds "running": clean them up
     // first, or the claim below would take them for builds in progress elsewhere.
-    if (this.store.orphans(isAlive).length > 0) await this.sweep();
+    if (this.store.orphans().length > 0) await this.sweep();
     const identified = identify(request.source);
     const source = { ...identified, repo: request.repo ?? identified.repo };
     const mirror = await fetchMirror(this.data.mirrors, source);

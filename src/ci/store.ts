@@ -3,6 +3,8 @@
  */
 import Database from 'better-sqlite3';
 
+import { currentProcessIdentity, isProcessAlive } from './process-identity';
+
 export type BuildStatus = 'queued' | 'running' | 'success' | 'failure' | 'error' | 'cancelled';
 
 export interface BuildRecord {
@@ -25,6 +27,8 @@ export interface BuildRecord {
   artifacts: string[];
   /** The process running it (to tell a live builder's container from a dead one's). */
   builderPid: number | null;
+  /** The builder process's identity (boot id, pid, start time): see process-identity.ts. */
+  builder: string | null;
   container: string | null;
 }
 
@@ -47,7 +51,8 @@ CREATE TABLE IF NOT EXISTS builds (
   artifacts TEXT NOT NULL DEFAULT '[]',
   builder_pid INTEGER,
   container TEXT,
-  requested_at INTEGER
+  requested_at INTEGER,
+  builder TEXT
 );
 CREATE INDEX IF NOT EXISTS builds_by_commit ON builds (repo, commit_sha, job);
 CREATE INDEX IF NOT EXISTS builds_by_status ON builds (status);
@@ -72,6 +77,7 @@ interface Row {
   builder_pid: number | null;
   container: string | null;
   requested_at: number | null;
+  builder: string | null;
 }
 
 function toRecord(row: Row): BuildRecord {
@@ -92,6 +98,7 @@ function toRecord(row: Row): BuildRecord {
     logPath: row.log_path,
     artifacts: JSON.parse(row.artifacts) as string[],
     builderPid: row.builder_pid,
+    builder: row.builder,
     container: row.container,
   };
 }
@@ -119,7 +126,9 @@ export class BuildStore {
     this.#db.exec(SCHEMA);
     // Databases made before requested_at existed.
     const columns = this.#db.prepare('PRAGMA table_info(builds)').all() as Array<{ name: string }>;
-    if (!columns.some((c) => c.name === 'requested_at')) this.#db.exec('ALTER TABLE builds ADD COLUMN requested_at INTEGER');
+    for (const [name, type] of [['requested_at', 'INTEGER'], ['builder', 'TEXT']]) {
+      if (!columns.some((c) => c.name === name)) this.#db.exec(`ALTER TABLE builds ADD COLUMN ${name} ${type}`);
+    }
   }
 
   close(): void {
@@ -143,9 +152,9 @@ export class BuildStore {
       }
       const info = this.#db
         .prepare(
-          `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, requested_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+          `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
         )
-        .run(build.repo, build.cloneUrl, build.commit, build.ref, build.branch, build.job, process.pid, build.requestedAt ?? Date.now());
+        .run(build.repo, build.cloneUrl, build.commit, build.ref, build.branch, build.job, process.pid, currentProcessIdentity(), build.requestedAt ?? Date.now());
       return { record: this.get(Number(info.lastInsertRowid))!, created: true };
     });
     return claim.immediate();
@@ -158,8 +167,10 @@ export class BuildStore {
 
   started(id: number, fields: { logPath: string; container: string }): void {
     this.#db
-      .prepare(`UPDATE builds SET status = 'running', started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), log_path = ?, container = ?, builder_pid = ? WHERE id = ?`)
-      .run(fields.logPath, fields.container, process.pid, id);
+      .prepare(
+        `UPDATE builds SET status = 'running', started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), log_path = ?, container = ?, builder_pid = ?, builder = ? WHERE id = ?`,
+      )
+      .run(fields.logPath, fields.container, process.pid, currentProcessIdentity(), id);
   }
 
   finished(id: number, fields: { status: BuildStatus; exitCode?: number | null; message?: string | null; artifacts?: string[] }): void {
@@ -201,8 +212,8 @@ export class BuildStore {
   }
 
   /** Builds still queued or running whose builder process is gone. */
-  orphans(isAlive: (pid: number) => boolean): BuildRecord[] {
+  orphans(): BuildRecord[] {
     const rows = this.#db.prepare(`SELECT * FROM builds WHERE status IN ('queued', 'running')`).all() as Row[];
-    return rows.map(toRecord).filter((r) => r.builderPid === null || !isAlive(r.builderPid));
+    return rows.map(toRecord).filter((r) => !isProcessAlive(r.builder));
   }
 }
