@@ -1,13 +1,13 @@
 /** Webhook deliveries already accepted, by X-GitHub-Delivery, kept across restarts. */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+
+import { openDatabase } from './database';
 
 export class DeliveryLog {
   readonly #db: Database.Database;
 
   constructor(file: string) {
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('busy_timeout = 5000');
+    this.#db = openDatabase(file);
     this.#db.exec(`CREATE TABLE IF NOT EXISTS deliveries (
       id TEXT PRIMARY KEY,
       event TEXT NOT NULL,

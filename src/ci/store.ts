@@ -1,8 +1,9 @@
 /**
  * Build records in SQLite (better-sqlite3): one row per (repository, commit, job) attempt.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 
+import { openDatabase } from './database';
 import { currentProcessIdentity, isProcessAlive } from './process-identity';
 
 export type BuildStatus = 'queued' | 'running' | 'success' | 'failure' | 'error' | 'cancelled';
@@ -118,11 +119,7 @@ export class BuildStore {
   readonly #db: Database.Database;
 
   constructor(file: string) {
-    this.#db = new Database(file);
-    // Several builders (processes) share the file: WAL lets readers run beside a writer,
-    // and a busy timeout waits for a writer's lock instead of failing.
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('busy_timeout = 5000');
+    this.#db = openDatabase(file);
     this.#db.exec(SCHEMA);
     // Databases made before requested_at existed.
     const columns = this.#db.prepare('PRAGMA table_info(builds)').all() as Array<{ name: string }>;
