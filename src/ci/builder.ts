@@ -46,7 +46,9 @@ export interface BuildRequest {
 }
 
 export type BuildEvent =
-  | { type: 'queued' | 'started' | 'finished'; build: BuildRecord }
+  | { type: 'queued' | 'started'; build: BuildRecord }
+  /** `published` says where the worker that built it keeps binaries and docs (no shared disk is assumed). */
+  | { type: 'finished'; build: BuildRecord; published: { binaries: string | null; docs: string | null } }
   | { type: 'step-started' | 'step-finished'; build: BuildRecord; step: number; command: string; exitCode?: number; seconds?: number };
 
 export interface JobResult {
@@ -151,8 +153,13 @@ export class Builder {
     const workspace = path.join(this.data.workspaces, String(id));
     const log = new BuildLog(path.join(this.data.logs, `${id}.log`), request.output);
     this.store.started(id, { logPath: log.path, container: containerName });
-    const emit = (event: Omit<Extract<BuildEvent, { step: number }>, 'build'> | { type: 'started' | 'finished' }) =>
-      request.onEvent?.({ ...event, build: this.store.get(id)! } as BuildEvent);
+    const emit = (
+      event:
+        | Omit<Extract<BuildEvent, { step: number }>, 'build'>
+        | { type: 'started' }
+        | { type: 'finished'; published: { binaries: string | null; docs: string | null } },
+    ) => request.onEvent?.({ ...event, build: this.store.get(id)! } as BuildEvent);
+    const published = { binaries: null as string | null, docs: null as string | null };
     emit({ type: 'started' });
     let status: BuildStatus = 'error';
     let exitCode: number | null = null;
@@ -174,7 +181,7 @@ export class Builder {
       const outcome = await this.runSteps(container, job, name, revision, log, request.signal, emit);
       ({ status, exitCode, message } = outcome);
       if (status === 'success') {
-        const published = await publish({
+        const result = await publish({
           binariesRoot: this.data.binaries,
           docsRoot: this.data.docs,
           repo: source.repo,
@@ -187,9 +194,11 @@ export class Builder {
           docs: job.docs,
           buildId: id,
         });
-        artifacts = published.artifacts;
-        if (published.binariesDir) log.note(`published ${artifacts.length} artifact(s) to ${published.binariesDir}`);
-        if (published.docsDir) log.note(`published docs to ${published.docsDir}`);
+        artifacts = result.artifacts;
+        published.binaries = result.binariesDir;
+        published.docs = result.docsDir;
+        if (result.binariesDir) log.note(`published ${artifacts.length} artifact(s) to ${result.binariesDir}`);
+        if (result.docsDir) log.note(`published docs to ${result.docsDir}`);
       }
     } catch (err) {
       status = 'error';
@@ -211,7 +220,7 @@ export class Builder {
       this.store.finished(id, { status, exitCode, message, artifacts });
       log.note(`${name}: ${status}${message ? ` (${message})` : ''}`);
       await log.close();
-      emit({ type: 'finished' });
+      emit({ type: 'finished', published });
     }
     return { job: name, buildId: id, status, built: true, exitCode, message, artifacts, logPath: log.path };
   }
