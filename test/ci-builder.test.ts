@@ -95,6 +95,17 @@ describe('a C project with binaries and docs jobs', () => {
   });
 });
 
+test('two jobs of one commit publish their artifacts side by side, with one SHA256SUMS for both', async () => {
+  const repo = TestRepo.create(
+    path.join(repos, 'twojobs'),
+    'jobs:\n  a:\n    steps: ["mkdir -p out && echo A > out/a"]\n    artifacts: [out/a]\n  b:\n    steps: ["mkdir -p out && echo B > out/b"]\n    artifacts: [out/b]\n',
+  );
+  const results = await Promise.all([ci.builder().build({ source: repo.dir, job: 'a' }), ci.builder().build({ source: repo.dir, job: 'b' })]);
+  expect(results.flat().map((r) => r.status)).toEqual(['success', 'success']);
+  const dir = path.join(ci.data.binaries, 'local', 'twojobs', repo.git('rev-parse', 'HEAD'));
+  expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' })).toBe('out/a: OK\nout/b: OK\n');
+});
+
 describe('failures', () => {
   const make = (name: string, file: string) => TestRepo.create(path.join(repos, name), file);
 

@@ -181,19 +181,20 @@ export class Builder {
       const outcome = await this.runSteps(container, job, name, revision, log, request.signal, emit);
       ({ status, exitCode, message } = outcome);
       if (status === 'success') {
-        const result = await publish({
+        const version = await describeCommit(mirror, revision.commit);
+        const result = await this.store.withLock(`publish:${source.repo}`, () => publish({
           binariesRoot: this.data.binaries,
           docsRoot: this.data.docs,
           repo: source.repo,
           commit: revision.commit,
-          version: await describeCommit(mirror, revision.commit),
+          version,
           branch: revision.branch,
           workspace,
           mirror,
           artifacts: job.artifacts,
           docs: job.docs,
           buildId: id,
-        });
+        }));
         artifacts = result.artifacts;
         published.binaries = result.binariesDir;
         published.docs = result.docsDir;

@@ -1,11 +1,13 @@
 /**
  * Publishing a successful build at stable places, as Docker's "master binaries" and
  * "master docs" were:
- *   binaries/<owner>/<repo>/<sha>/   the artifacts, SHA256SUMS, commit, version
+ *   binaries/<owner>/<repo>/<sha>/   the artifacts of every job of the commit, SHA256SUMS,
+ *                                    commit, version (a link to .versions/<sha>-<build>)
  *   binaries/<owner>/<repo>/<branch> → <sha> of the newest successful build of the branch
  *   docs/<owner>/<repo>/<branch>     → the site of that build
  * Pointers are symlinks replaced with rename(2), so a reader sees the old build or the new
- * one, never a half-written one.
+ * one, never a half-written one. Callers serialise publishing per repository (the builder
+ * holds a lock), so two builds finishing at once cannot interleave.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,6 +29,16 @@ export interface Published {
 /** A branch name as one path component (feature/x → feature-x). */
 export function branchSlot(branch: string): string {
   return branch.replace(/[^A-Za-z0-9_.-]/g, '-');
+}
+
+const METADATA = ['SHA256SUMS', 'commit', 'version'];
+
+/** Every file below `dir`, as paths relative to it. */
+function listFiles(dir: string, prefix = ''): string[] {
+  return fs.readdirSync(path.join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const relative = path.join(prefix, entry.name);
+    return entry.isDirectory() ? listFiles(dir, relative) : [relative];
+  });
 }
 
 /** Whether `file` (relative to `root`) is a regular file (or directory) whose real path stays inside `root`. */
@@ -94,28 +106,32 @@ export async function publish(spec: PublishSpec): Promise<Published> {
     const matches = await glob(spec.artifacts, { cwd: spec.workspace, onlyFiles: true, dot: false, followSymbolicLinks: false });
     const files = matches.filter((file) => isRegularFileInside(spec.workspace, file)).sort();
     const repoDir = path.join(spec.binariesRoot, spec.repo);
-    const staging = path.join(repoDir, `.${spec.commit}.partial-${spec.buildId}`);
-    fs.mkdirSync(staging, { recursive: true });
-    const sums: string[] = [];
+    const versions = path.join(repoDir, '.versions');
+    const version = path.join(versions, `${spec.commit}-${spec.buildId}`);
+    const link = path.join(repoDir, spec.commit);
+    fs.mkdirSync(versions, { recursive: true });
+    // <sha> is a symlink to a version directory, replaced in one rename. Other jobs of the
+    // same commit may have published already: their files are kept, ours added.
+    const current = fs.existsSync(link) ? fs.realpathSync(link) : null;
+    if (current) fs.cpSync(current, version, { recursive: true });
+    else fs.mkdirSync(version);
     for (const file of files) {
-      fs.mkdirSync(path.dirname(path.join(staging, file)), { recursive: true });
-      fs.copyFileSync(path.join(spec.workspace, file), path.join(staging, file));
-      fs.chmodSync(path.join(staging, file), fs.statSync(path.join(spec.workspace, file)).mode & 0o777);
-      sums.push(`${await sha256(path.join(staging, file))}  ${file}`);
+      fs.mkdirSync(path.dirname(path.join(version, file)), { recursive: true });
+      fs.copyFileSync(path.join(spec.workspace, file), path.join(version, file));
+      fs.chmodSync(path.join(version, file), fs.statSync(path.join(spec.workspace, file)).mode & 0o777);
     }
-    fs.writeFileSync(path.join(staging, 'SHA256SUMS'), sums.map((l) => `${l}\n`).join(''));
-    fs.writeFileSync(path.join(staging, 'commit'), `${spec.commit}\n`);
-    fs.writeFileSync(path.join(staging, 'version'), `${spec.version}\n`);
-    const finalDir = path.join(repoDir, spec.commit);
-    // A forced rebuild of the same commit replaces the earlier copy.
-    if (fs.existsSync(finalDir)) fs.renameSync(finalDir, `${staging}.old`);
-    fs.renameSync(staging, finalDir);
-    fs.rmSync(`${staging}.old`, { recursive: true, force: true });
+    const all = listFiles(version).filter((f) => !METADATA.includes(f)).sort();
+    const sums = await Promise.all(all.map(async (file) => `${await sha256(path.join(version, file))}  ${file}\n`));
+    fs.writeFileSync(path.join(version, 'SHA256SUMS'), sums.join(''));
+    fs.writeFileSync(path.join(version, 'commit'), `${spec.commit}\n`);
+    fs.writeFileSync(path.join(version, 'version'), `${spec.version}\n`);
+    swapSymlink(link, path.join('.versions', path.basename(version)));
+    if (current && current !== version) fs.rmSync(current, { recursive: true, force: true });
     result.artifacts = files;
-    result.binariesDir = finalDir;
+    result.binariesDir = link;
     if (spec.branch) {
-      const link = path.join(repoDir, branchSlot(spec.branch));
-      if (await mayAdvance(link, spec.commit, spec.mirror, (target) => path.basename(target))) swapSymlink(link, spec.commit);
+      const branchLink = path.join(repoDir, branchSlot(spec.branch));
+      if (await mayAdvance(branchLink, spec.commit, spec.mirror, (target) => path.basename(target))) swapSymlink(branchLink, spec.commit);
     }
   }
   if (spec.docs) {

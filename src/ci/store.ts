@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS builds (
 );
 CREATE INDEX IF NOT EXISTS builds_by_commit ON builds (repo, commit_sha, job);
 CREATE INDEX IF NOT EXISTS builds_by_status ON builds (status);
+CREATE TABLE IF NOT EXISTS locks (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  acquired_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
 `;
 
 interface Row {
@@ -206,6 +211,30 @@ export class BuildStore {
       .prepare(`SELECT * FROM builds WHERE repo = ? AND branch = ? AND job = ? AND requested_at > ? ORDER BY requested_at DESC LIMIT 1`)
       .get(build.repo, build.branch, build.job, build.requestedAt) as Row | undefined;
     return row ? toRecord(row) : undefined;
+  }
+
+  /**
+   * Runs `fn` holding the lock `name`, shared by every process using this database. A
+   * lock whose holder died is taken over.
+   */
+  async withLock<T>(name: string, fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
+    const me = currentProcessIdentity() + `/${Math.random().toString(36).slice(2)}`;
+    const deadline = Date.now() + timeoutMs;
+    const take = this.#db.transaction(() => {
+      const holder = this.#db.prepare('SELECT owner FROM locks WHERE name = ?').get(name) as { owner: string } | undefined;
+      if (holder && isProcessAlive(holder.owner.split('/').slice(0, 3).join('/'))) return false;
+      this.#db.prepare('INSERT OR REPLACE INTO locks (name, owner) VALUES (?, ?)').run(name, me);
+      return true;
+    });
+    while (!take.immediate()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${name}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    try {
+      return await fn();
+    } finally {
+      this.#db.prepare('DELETE FROM locks WHERE name = ? AND owner = ?').run(name, me);
+    }
   }
 
   /** Builds still queued or running whose builder process is gone. */
