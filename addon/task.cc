@@ -106,8 +106,14 @@ Napi::Promise RunTask(Napi::Env env, Napi::Object keepAlive, TaskSpec spec, Runn
   Baton* raw = baton.release();
   std::thread([raw, settle]() mutable {
     RunWork(raw->spec, raw->outcome);
-    if (settle.BlockingCall(raw) != napi_ok) delete raw;
-    settle.Release();
+    if (settle.BlockingCall(raw) == napi_ok) {
+      settle.Release();
+      return;
+    }
+    // The environment is going away (a worker thread terminated mid-call): the function
+    // may no longer be used, not even to release it, and the baton's references belong to
+    // a dying environment. Leaking the small baton is the safe choice.
+    raw->keepAlive.SuppressDestruct();
   }).detach();
   return promise;
 }
