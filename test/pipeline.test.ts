@@ -153,6 +153,9 @@ test('a request that keeps failing for infrastructure reasons goes to the dead-l
   const message = request(repo, repo.git('rev-parse', 'HEAD'), { cloneUrl: path.join(ci.data.root, 'repos', 'no-such-repo'), repo: 'test/gone' });
   await push(message);
   await until(async () => (await nsq.depth(`${TOPIC}.dead`)) === 1, 'the dead letter', 30);
+  const [recorded] = buildsOf('test/gone');
+  expect(recorded.status).toBe('error');
+  expect(recorded.message).toMatch(/^gave up after 2 attempts: git clone failed/);
   await stopWorker(worker);
 });
 

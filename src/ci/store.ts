@@ -162,6 +162,16 @@ export class BuildStore {
     return claim.immediate();
   }
 
+  /**
+   * Records a build that could not even start (its request was dead-lettered), so that it
+   * shows up as an error instead of vanishing.
+   */
+  recordError(build: NewBuild, message: string): BuildRecord {
+    const { record } = this.claim(build, true);
+    this.finished(record.id, { status: 'error', message });
+    return this.get(record.id)!;
+  }
+
   get(id: number): BuildRecord | undefined {
     const row = this.#db.prepare('SELECT * FROM builds WHERE id = ?').get(id) as Row | undefined;
     return row ? toRecord(row) : undefined;

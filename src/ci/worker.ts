@@ -192,6 +192,14 @@ export class Worker {
     const o = this.options;
     if (message.attempts >= o.maxAttempts) {
       log.error({ err: err.message, attempts: message.attempts }, 'giving up: sent to the dead-letter topic');
+      const branch = request.ref.startsWith('refs/heads/') ? request.ref.slice('refs/heads/'.length) : null;
+      const failed = o.store.list({ repo: request.repo, limit: 1000 }).find((b) => b.commit === request.after && b.job === this.job);
+      if (!failed || !['error', 'failure'].includes(failed.status)) {
+        o.store.recordError(
+          { repo: request.repo, cloneUrl: request.cloneUrl, commit: request.after, ref: request.ref, branch, job: this.job, requestedAt: request.receivedAt },
+          `gave up after ${message.attempts} attempts: ${err.message}`,
+        );
+      }
       const letter = JSON.stringify({ request, reason: err.message, attempts: message.attempts, job: this.job, worker: os.hostname() });
       publish(o.publishTo, `${o.topic}.dead`, letter).then(
         () => message.finish(),
