@@ -76,6 +76,13 @@ else
   log "nsqd and nsqlookupd ${nsq_version} already installed"
 fi
 
+# Native modules (lxcts's addon, better-sqlite3) compile with node-gyp, which otherwise
+# downloads Node's headers: point npm at the ones installed with Node, if it has them.
+node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+if [ -f "$node_prefix/include/node/node_api.h" ] && ! npm config get nodedir 2>/dev/null | grep -q '^/'; then
+  npm config set nodedir "$node_prefix" 2>/dev/null && log "npm nodedir set to $node_prefix (offline native builds)"
+fi
+
 # A quick health check that says what is wrong instead of failing later in a test.
 pkg-config --exists lxc || { echo "pkg-config cannot find lxc (is lxc-dev installed?)" >&2; exit 1; }
 command -v busybox >/dev/null || { echo "busybox not found on PATH" >&2; exit 1; }
