@@ -113,7 +113,8 @@ describe('spawn streams', () => {
     expect(await proc.wait()).toEqual({ exitCode: 0, signal: null });
     expect(bytes).toBe(100 * 1024 * 1024);
     expect(peak - rssBefore).toBeLessThan(50 * 1024 * 1024);
-    expect(worstTimerDelay).toBeLessThan(50);
+    // Reading 100 MB on the main thread would stall it for well over 100 ms.
+    expect(worstTimerDelay).toBeLessThan(100);
   });
 
   test('a slow reader holds the command back instead of buffering its output', async () => {
