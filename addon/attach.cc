@@ -112,8 +112,8 @@ bool HasPath(const std::vector<std::string>& env) {
 
 Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
   AttachRequest request = ReadRequest(info);
-  return Run(info, "exec", Runner::kPool, [this, request](lxc_container* c, Outcome& out) mutable {
-    if (!RequireRunning(c, Subject(), out)) return;
+  return Run(info, "exec", Runner::kPool, [request](lxc_container* c, HandleState& s, Outcome& out) mutable {
+    if (!RequireRunning(c, s.Subject(), out)) return;
 
     Pipe in, stdoutPipe, stderrPipe;
     UniqueFd devNull, master, slave;
@@ -162,7 +162,7 @@ Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
     stdoutPipe.write.Reset();
     stderrPipe.write.Reset();
     devNull.Reset();
-    if (rc < 0 || pid <= 0) return out.Fail("LXC_EXEC_FAILED", "cannot attach to " + Subject());
+    if (rc < 0 || pid <= 0) return out.Fail("LXC_EXEC_FAILED", "cannot attach to " + s.Subject());
 
     // The pid is our child and stays unreaped until ProcessHandle waits for it, so the
     // pidfd cannot refer to a recycled pid.

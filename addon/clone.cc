@@ -13,39 +13,39 @@ Napi::Value ContainerHandle::Clone(const Napi::CallbackInfo& info) {
   std::string newLxcpath = OptionalStringArg(info, 1, "lxcpath");
   bool snapshot = BoolArg(info, 2);
   std::string backend = OptionalStringArg(info, 3, "backend");
-  return Run(info, "clone", Runner::kOwnThread, [=](lxc_container* c, Outcome& out) {
-    if (!RequireDefined(c, Subject(), out)) return;
-    const char* path = newLxcpath.empty() ? (lxcpath_.empty() ? nullptr : lxcpath_.c_str()) : newLxcpath.c_str();
+  return Run(info, "clone", Runner::kOwnThread, [=](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireDefined(c, s.Subject(), out)) return;
+    const char* path = newLxcpath.empty() ? (s.lxcpath.empty() ? nullptr : s.lxcpath.c_str()) : newLxcpath.c_str();
     lxc_container* existing = lxc_container_new(newName.c_str(), path);
     bool taken = existing != nullptr && existing->is_defined(existing);
     if (existing != nullptr) lxc_container_put(existing);
     if (taken) return out.Refuse("LXC_ALREADY_DEFINED", "container \"" + newName + "\" already exists");
     if (!snapshot && c->is_running(c)) {
-      return out.Refuse("LXC_RUNNING", Subject() + " is running; stop it or clone a snapshot");
+      return out.Refuse("LXC_RUNNING", s.Subject() + " is running; stop it or clone a snapshot");
     }
     int flags = snapshot ? LXC_CLONE_SNAPSHOT : 0;
     lxc_container* clone = c->clone(c, newName.c_str(), path, flags, backend.empty() ? nullptr : backend.c_str(),
                                     nullptr, 0, nullptr);
-    if (clone == nullptr) return out.Fail("LXC_CLONE_FAILED", "cloning " + Subject() + " to \"" + newName + "\" failed");
+    if (clone == nullptr) return out.Fail("LXC_CLONE_FAILED", "cloning " + s.Subject() + " to \"" + newName + "\" failed");
     lxc_container_put(clone);  // the facade opens its own handle on the clone
   });
 }
 
 Napi::Value ContainerHandle::Snapshot(const Napi::CallbackInfo& info) {
-  return Run(info, "snapshot", Runner::kOwnThread, [this](lxc_container* c, Outcome& out) {
-    if (!RequireDefined(c, Subject(), out)) return;
+  return Run(info, "snapshot", Runner::kOwnThread, [](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireDefined(c, s.Subject(), out)) return;
     int index = c->snapshot(c, nullptr);
-    if (index < 0) return out.Fail("LXC_SNAPSHOT_FAILED", "snapshotting " + Subject() + " failed");
+    if (index < 0) return out.Fail("LXC_SNAPSHOT_FAILED", "snapshotting " + s.Subject() + " failed");
     out.value = "snap" + std::to_string(index);
   });
 }
 
 Napi::Value ContainerHandle::Snapshots(const Napi::CallbackInfo& info) {
-  return Run(info, "snapshots", Runner::kPool, [this](lxc_container* c, Outcome& out) {
-    if (!RequireDefined(c, Subject(), out)) return;
+  return Run(info, "snapshots", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireDefined(c, s.Subject(), out)) return;
     struct lxc_snapshot* list = nullptr;
     int n = c->snapshot_list(c, &list);
-    if (n < 0) return out.Fail("LXC_SNAPSHOT_FAILED", "cannot list the snapshots of " + Subject());
+    if (n < 0) return out.Fail("LXC_SNAPSHOT_FAILED", "cannot list the snapshots of " + s.Subject());
     StringRecords records;
     for (int i = 0; i < n; i++) {
       auto field = [](const char* s) { return std::string(s != nullptr ? s : ""); };
@@ -63,24 +63,24 @@ Napi::Value ContainerHandle::Snapshots(const Napi::CallbackInfo& info) {
 Napi::Value ContainerHandle::RestoreSnapshot(const Napi::CallbackInfo& info) {
   std::string snapshot = StringArg(info, 0, "snapshot");
   std::string newName = OptionalStringArg(info, 1, "newName");
-  return Run(info, "restoreSnapshot", Runner::kOwnThread, [=](lxc_container* c, Outcome& out) {
-    if (!RequireDefined(c, Subject(), out)) return;
-    std::string target = newName.empty() ? name_ : newName;
-    if (target == name_ && c->is_running(c)) return out.Refuse("LXC_RUNNING", Subject() + " is running; stop it first");
+  return Run(info, "restoreSnapshot", Runner::kOwnThread, [=](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireDefined(c, s.Subject(), out)) return;
+    std::string target = newName.empty() ? s.name : newName;
+    if (target == s.name && c->is_running(c)) return out.Refuse("LXC_RUNNING", s.Subject() + " is running; stop it first");
     if (!c->snapshot_restore(c, snapshot.c_str(), target.c_str())) {
-      return out.Fail("LXC_SNAPSHOT_FAILED", "restoring snapshot \"" + snapshot + "\" of " + Subject() + " failed");
+      return out.Fail("LXC_SNAPSHOT_FAILED", "restoring snapshot \"" + snapshot + "\" of " + s.Subject() + " failed");
     }
     // Restoring in place rewrites the config on disk: reload it on next use.
-    if (target == name_) reopen_ = true;
+    if (target == s.name) s.reopen = true;
   });
 }
 
 Napi::Value ContainerHandle::DestroySnapshot(const Napi::CallbackInfo& info) {
   std::string snapshot = StringArg(info, 0, "snapshot");
-  return Run(info, "destroySnapshot", Runner::kOwnThread, [this, snapshot](lxc_container* c, Outcome& out) {
-    if (!RequireDefined(c, Subject(), out)) return;
+  return Run(info, "destroySnapshot", Runner::kOwnThread, [snapshot](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireDefined(c, s.Subject(), out)) return;
     if (!c->snapshot_destroy(c, snapshot.c_str())) {
-      out.Fail("LXC_SNAPSHOT_FAILED", "destroying snapshot \"" + snapshot + "\" of " + Subject() + " failed");
+      out.Fail("LXC_SNAPSHOT_FAILED", "destroying snapshot \"" + snapshot + "\" of " + s.Subject() + " failed");
     }
   });
 }

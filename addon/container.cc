@@ -108,40 +108,34 @@ Napi::Function ContainerHandle::Define(Napi::Env env) {
   });
 }
 
-ContainerHandle::ContainerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ContainerHandle>(info) {
-  name_ = StringArg(info, 0, "name");
-  lxcpath_ = OptionalStringArg(info, 1, "lxcpath");
+ContainerHandle::ContainerHandle(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<ContainerHandle>(info), state_(std::make_shared<HandleState>()) {
+  state_->name = StringArg(info, 0, "name");
+  state_->lxcpath = OptionalStringArg(info, 1, "lxcpath");
 }
 
-ContainerHandle::~ContainerHandle() {
-  // Tasks hold a reference to this object, so the finalizer only runs with none in flight,
-  // except when the whole environment is torn down under a running task: then leaking the
-  // container is safer than freeing it under that task's thread.
-  if (inflight_ == 0) Put();
+void HandleState::Put() {
+  if (container == nullptr) return;
+  log.Close();
+  lxc_container_put(container);
+  container = nullptr;
 }
 
-void ContainerHandle::Put() {
-  if (container_ == nullptr) return;
-  log_.Close();
-  lxc_container_put(container_);
-  container_ = nullptr;
-}
-
-bool ContainerHandle::Open(Outcome& out) {
-  if (container_ != nullptr) return true;
-  container_ = lxc_container_new(name_.c_str(), lxcpath_.empty() ? nullptr : lxcpath_.c_str());
-  if (container_ == nullptr) {
-    out.Fail("LXC_OPEN_FAILED", "cannot load container \"" + name_ + "\": its configuration could not be read");
+bool HandleState::Open(Outcome& out) {
+  if (container != nullptr) return true;
+  container = lxc_container_new(name.c_str(), lxcpath.empty() ? nullptr : lxcpath.c_str());
+  if (container == nullptr) {
+    out.Fail("LXC_OPEN_FAILED", "cannot load container \"" + name + "\": its configuration could not be read");
     return false;
   }
   // create() starts from lxc.default_config only when no config is in memory yet, and
   // attaching the log puts one there: load the defaults first, as create() would, so a
   // container made here gets the same network and settings as one made by lxc-create.
-  if (!container_->is_defined(container_)) {
+  if (!container->is_defined(container)) {
     const char* defaults = lxc_get_global_config_item("lxc.default_config");
-    if (defaults != nullptr && access(defaults, R_OK) == 0) container_->load_config(container_, defaults);
+    if (defaults != nullptr && access(defaults, R_OK) == 0) container->load_config(container, defaults);
   }
-  log_.Attach(container_);
+  log.Attach(container);
   return true;
 }
 
@@ -149,131 +143,132 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
   Napi::Env env = info.Env();
   if (released_) {
     Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-    deferred.Reject(MakeLxcError(env, op, name_, Failure{"LXC_RELEASED", "container \"" + name_ + "\" was released", {}}));
+    deferred.Reject(MakeLxcError(env, op, state_->name, Failure{"LXC_RELEASED", state_->Subject() + " was released", {}}));
     return deferred.Promise();
   }
   inflight_++;
   TaskSpec spec;
   spec.op = op;
-  spec.container = name_;
-  spec.work = [this, fn = std::move(fn)](Outcome& out) {
+  spec.container = state_->name;
+  spec.work = [state = state_, fn = std::move(fn)](Outcome& out) {
     // The facade already serialises calls; this lock keeps a misuse of the native class
     // from ever sharing the lxc_container between two threads.
-    std::lock_guard<std::mutex> lock(busy_);
-    if (!Open(out)) return;
-    off_t mark = log_.Mark();
-    fn(container_, out);
-    if (out.failure && out.failure->wantsLog) out.failure->details = log_.Since(mark);
-    if (reattachLog_) {
-      reattachLog_ = false;
-      log_.Attach(container_);
+    std::lock_guard<std::mutex> lock(state->busy);
+    if (!state->Open(out)) return;
+    off_t mark = state->log.Mark();
+    fn(state->container, *state, out);
+    if (out.failure && out.failure->wantsLog) out.failure->details = state->log.Since(mark);
+    if (state->reattachLog) {
+      state->reattachLog = false;
+      state->log.Attach(state->container);
     }
-    if (reopen_) {
-      reopen_ = false;
-      Put();
+    if (state->reopen) {
+      state->reopen = false;
+      state->Put();
     }
   };
   spec.settled = [this]() {
-    if (--inflight_ == 0 && released_) Put();
+    if (--inflight_ == 0 && released_) {
+      std::lock_guard<std::mutex> lock(state_->busy);
+      state_->Put();
+    }
   };
   return RunTask(env, Value(), std::move(spec), runner);
 }
-
-std::string ContainerHandle::Subject() const { return "container \"" + name_ + "\""; }
 
 Napi::Value ContainerHandle::Create(const Napi::CallbackInfo& info) {
   std::string tmpl = StringArg(info, 0, "template");
   std::vector<std::string> args = StringArrayArg(info, 1, "args");
   std::string backend = OptionalStringArg(info, 2, "backend");
   bool quiet = BoolArg(info, 3);
-  return Run(info, "create", Runner::kOwnThread, [this, tmpl, args, backend, quiet](lxc_container* c, Outcome& out) mutable {
-    if (c->is_defined(c)) return out.Refuse("LXC_ALREADY_DEFINED", Subject() + " already exists");
+  return Run(info, "create", Runner::kOwnThread, [tmpl, args, backend, quiet](lxc_container* c, HandleState& s, Outcome& out) mutable {
+    if (c->is_defined(c)) return out.Refuse("LXC_ALREADY_DEFINED", s.Subject() + " already exists");
     std::vector<char*> argv = ArgvOf(args);
     bool ok = c->create(c, tmpl.c_str(), backend.empty() ? nullptr : backend.c_str(), nullptr,
                         CreateFlags(quiet), argv.data());
     // create() replaces the in-memory config with the one the template wrote, and with it
     // the log descriptor: point the log at a new capture file, once this call's lines
     // have been read from the old one.
-    reattachLog_ = true;
-    if (!ok) out.Fail("LXC_CREATE_FAILED", "creating " + Subject() + " from template \"" + tmpl + "\" failed");
+    s.reattachLog = true;
+    if (!ok) out.Fail("LXC_CREATE_FAILED", "creating " + s.Subject() + " from template \"" + tmpl + "\" failed");
   });
 }
 
 Napi::Value ContainerHandle::Start(const Napi::CallbackInfo& info) {
   std::vector<std::string> args = StringArrayArg(info, 0, "args");
-  return Run(info, "start", Runner::kPool, [this, args](lxc_container* c, Outcome& out) mutable {
-    if (!RequireDefined(c, Subject(), out)) return;
-    if (c->is_running(c)) return out.Refuse("LXC_ALREADY_RUNNING", Subject() + " is already running");
+  return Run(info, "start", Runner::kPool, [args](lxc_container* c, HandleState& s, Outcome& out) mutable {
+    if (!RequireDefined(c, s.Subject(), out)) return;
+    if (c->is_running(c)) return out.Refuse("LXC_ALREADY_RUNNING", s.Subject() + " is already running");
     // Always daemonized: a foreground start refuses to run in a threaded process.
     c->want_daemonize(c, true);
     c->want_close_all_fds(c, true);
     std::vector<char*> argv = ArgvOf(args);
     if (!c->start(c, 0, args.empty() ? nullptr : argv.data())) {
-      out.Fail("LXC_START_FAILED", Subject() + " failed to start");
+      out.Fail("LXC_START_FAILED", s.Subject() + " failed to start");
       // The monitor process explains the failure in the log after start() has already
       // returned; give it a moment so those lines land in this call's details.
-      log_.WaitQuiet();
+      s.log.WaitQuiet();
     }
   });
 }
 
 Napi::Value ContainerHandle::Stop(const Napi::CallbackInfo& info) {
-  return Run(info, "stop", Runner::kPool, [this](lxc_container* c, Outcome& out) {
-    if (!RequireRunning(c, Subject(), out)) return;
-    if (!c->stop(c)) out.Fail("LXC_STOP_FAILED", "stopping " + Subject() + " failed");
+  return Run(info, "stop", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireRunning(c, s.Subject(), out)) return;
+    if (!c->stop(c)) out.Fail("LXC_STOP_FAILED", "stopping " + s.Subject() + " failed");
   });
 }
 
 Napi::Value ContainerHandle::Shutdown(const Napi::CallbackInfo& info) {
   int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
-  return Run(info, "shutdown", Runner::kOwnThread, [this, timeout](lxc_container* c, Outcome& out) {
-    if (!RequireRunning(c, Subject(), out)) return;
+  return Run(info, "shutdown", Runner::kOwnThread, [timeout](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireRunning(c, s.Subject(), out)) return;
     if (ShutdownResending(c, timeout)) return;
     if (c->is_running(c)) {
-      out.Fail("LXC_TIMEOUT", Subject() + " did not shut down within " + std::to_string(timeout) + " s");
+      out.Fail("LXC_TIMEOUT", s.Subject() + " did not shut down within " + std::to_string(timeout) + " s");
     } else {
-      out.Fail("LXC_SHUTDOWN_FAILED", "shutting down " + Subject() + " failed");
+      out.Fail("LXC_SHUTDOWN_FAILED", "shutting down " + s.Subject() + " failed");
     }
   });
 }
 
 Napi::Value ContainerHandle::Reboot(const Napi::CallbackInfo& info) {
-  return Run(info, "reboot", Runner::kPool, [this](lxc_container* c, Outcome& out) {
-    if (!RequireRunning(c, Subject(), out)) return;
-    if (!c->reboot(c)) out.Fail("LXC_REBOOT_FAILED", "rebooting " + Subject() + " failed");
+  return Run(info, "reboot", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireRunning(c, s.Subject(), out)) return;
+    if (!c->reboot(c)) out.Fail("LXC_REBOOT_FAILED", "rebooting " + s.Subject() + " failed");
   });
 }
 
 Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
   bool withSnapshots = BoolArg(info, 0);
-  return Run(info, "destroy", Runner::kOwnThread, [this, withSnapshots](lxc_container* c, Outcome& out) {
-    if (!RequireDefined(c, Subject(), out)) return;
-    if (c->is_running(c)) return out.Refuse("LXC_RUNNING", Subject() + " is running; stop it first");
+  return Run(info, "destroy", Runner::kOwnThread, [withSnapshots](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireDefined(c, s.Subject(), out)) return;
+    if (c->is_running(c)) return out.Refuse("LXC_RUNNING", s.Subject() + " is running; stop it first");
     int snapshots = CountSnapshots(c);
     if (!withSnapshots && snapshots > 0) {
-      return out.Refuse("LXC_HAS_SNAPSHOTS", Subject() + " has snapshots; destroy it with withSnapshots: true");
+      return out.Refuse("LXC_HAS_SNAPSHOTS", s.Subject() + " has snapshots; destroy it with withSnapshots: true");
     }
     // destroy_with_snapshots() fails when the container never had a snapshot (it cannot
     // open the missing snaps directory), so it is only used when there are some.
     bool ok = snapshots > 0 ? c->destroy_with_snapshots(c) : c->destroy(c);
-    if (!ok) return out.Fail("LXC_DESTROY_FAILED", "destroying " + Subject() + " failed");
+    if (!ok) return out.Fail("LXC_DESTROY_FAILED", "destroying " + s.Subject() + " failed");
     // The destroyed container's config stays in memory; start afresh, so that a later
     // create() on this object begins from the defaults like any new container.
-    reopen_ = true;
+    s.reopen = true;
   });
 }
 
 Napi::Value ContainerHandle::Freeze(const Napi::CallbackInfo& info) {
-  return Run(info, "freeze", Runner::kPool, [this](lxc_container* c, Outcome& out) {
-    if (!RequireRunning(c, Subject(), out)) return;
-    if (!c->freeze(c)) out.Fail("LXC_FREEZE_FAILED", "freezing " + Subject() + " failed");
+  return Run(info, "freeze", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireRunning(c, s.Subject(), out)) return;
+    if (!c->freeze(c)) out.Fail("LXC_FREEZE_FAILED", "freezing " + s.Subject() + " failed");
   });
 }
 
 Napi::Value ContainerHandle::Unfreeze(const Napi::CallbackInfo& info) {
-  return Run(info, "unfreeze", Runner::kPool, [this](lxc_container* c, Outcome& out) {
-    if (!RequireRunning(c, Subject(), out)) return;
-    if (!c->unfreeze(c)) out.Fail("LXC_UNFREEZE_FAILED", "unfreezing " + Subject() + " failed");
+  return Run(info, "unfreeze", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireRunning(c, s.Subject(), out)) return;
+    if (!c->unfreeze(c)) out.Fail("LXC_UNFREEZE_FAILED", "unfreezing " + s.Subject() + " failed");
   });
 }
 
@@ -285,8 +280,8 @@ Napi::Value ContainerHandle::Wait(const Napi::CallbackInfo& info) {
   // STOPPED is usually waiting for).
   TaskSpec spec;
   spec.op = "wait";
-  spec.container = name_;
-  spec.work = [name = name_, lxcpath = lxcpath_, state, timeout](Outcome& out) {
+  spec.container = state_->name;
+  spec.work = [name = state_->name, lxcpath = state_->lxcpath, state, timeout](Outcome& out) {
     lxc_container* c = lxc_container_new(name.c_str(), lxcpath.empty() ? nullptr : lxcpath.c_str());
     if (c == nullptr) return out.Fail("LXC_OPEN_FAILED", "cannot load container \"" + name + "\"");
     bool reached = WaitForState(c, state, timeout);
@@ -300,22 +295,22 @@ Napi::Value ContainerHandle::Wait(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ContainerHandle::State(const Napi::CallbackInfo& info) {
-  return Run(info, "state", Runner::kPool, [](lxc_container* c, Outcome& out) {
+  return Run(info, "state", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
     const char* state = c->state(c);  // static string: not ours to free
     out.value = std::string(state != nullptr ? state : "UNKNOWN");
   });
 }
 
 Napi::Value ContainerHandle::Running(const Napi::CallbackInfo& info) {
-  return Run(info, "running", Runner::kPool, [](lxc_container* c, Outcome& out) { out.value = c->is_running(c); });
+  return Run(info, "running", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) { out.value = c->is_running(c); });
 }
 
 Napi::Value ContainerHandle::Defined(const Napi::CallbackInfo& info) {
-  return Run(info, "defined", Runner::kPool, [](lxc_container* c, Outcome& out) { out.value = c->is_defined(c); });
+  return Run(info, "defined", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) { out.value = c->is_defined(c); });
 }
 
 Napi::Value ContainerHandle::InitPid(const Napi::CallbackInfo& info) {
-  return Run(info, "initPid", Runner::kPool, [](lxc_container* c, Outcome& out) {
+  return Run(info, "initPid", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
     pid_t pid = c->init_pid(c);
     if (pid > 0) {
       out.value = static_cast<int64_t>(pid);
@@ -327,7 +322,7 @@ Napi::Value ContainerHandle::InitPid(const Napi::CallbackInfo& info) {
 
 Napi::Value ContainerHandle::GetConfigItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
-  return Run(info, "getConfigItem", Runner::kPool, [key](lxc_container* c, Outcome& out) {
+  return Run(info, "getConfigItem", Runner::kPool, [key](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireKnownKey(key, out)) return;
     out.value = ReadConfigItem(c, key.c_str());
   });
@@ -336,7 +331,7 @@ Napi::Value ContainerHandle::GetConfigItem(const Napi::CallbackInfo& info) {
 Napi::Value ContainerHandle::SetConfigItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
   std::string value = StringArg(info, 1, "value");
-  return Run(info, "setConfigItem", Runner::kPool, [key, value](lxc_container* c, Outcome& out) {
+  return Run(info, "setConfigItem", Runner::kPool, [key, value](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireKnownKey(key, out)) return;
     if (!c->set_config_item(c, key.c_str(), value.c_str())) {
       out.Fail("LXC_INVALID_CONFIG_VALUE", "invalid value \"" + value + "\" for config key \"" + key + "\"");
@@ -346,7 +341,7 @@ Napi::Value ContainerHandle::SetConfigItem(const Napi::CallbackInfo& info) {
 
 Napi::Value ContainerHandle::ClearConfigItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
-  return Run(info, "clearConfigItem", Runner::kPool, [key](lxc_container* c, Outcome& out) {
+  return Run(info, "clearConfigItem", Runner::kPool, [key](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireKnownKey(key, out)) return;
     if (!c->clear_config_item(c, key.c_str())) {
       out.Fail("LXC_CONFIG_FAILED", "config key \"" + key + "\" cannot be cleared");
@@ -356,8 +351,8 @@ Napi::Value ContainerHandle::ClearConfigItem(const Napi::CallbackInfo& info) {
 
 Napi::Value ContainerHandle::GetRunningConfigItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
-  return Run(info, "getRunningConfigItem", Runner::kPool, [this, key](lxc_container* c, Outcome& out) {
-    if (!RequireKnownKey(key, out) || !RequireRunning(c, Subject(), out)) return;
+  return Run(info, "getRunningConfigItem", Runner::kPool, [key](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireKnownKey(key, out) || !RequireRunning(c, s.Subject(), out)) return;
     char* value = c->get_running_config_item(c, key.c_str());  // malloc'd: ours to free
     if (value == nullptr) {
       out.value = Null{};
@@ -370,7 +365,7 @@ Napi::Value ContainerHandle::GetRunningConfigItem(const Napi::CallbackInfo& info
 
 Napi::Value ContainerHandle::ConfigKeys(const Napi::CallbackInfo& info) {
   std::string prefix = OptionalStringArg(info, 0, "prefix");
-  return Run(info, "configKeys", Runner::kPool, [prefix](lxc_container* c, Outcome& out) {
+  return Run(info, "configKeys", Runner::kPool, [prefix](lxc_container* c, HandleState& s, Outcome& out) {
     const char* key = prefix.empty() ? nullptr : prefix.c_str();
     int length = c->get_keys(c, key, nullptr, 0);
     if (length < 0) return out.Fail("LXC_INVALID_CONFIG_KEY", "no config keys under \"" + prefix + "\"");
@@ -383,22 +378,22 @@ Napi::Value ContainerHandle::ConfigKeys(const Napi::CallbackInfo& info) {
 
 Napi::Value ContainerHandle::SaveConfig(const Napi::CallbackInfo& info) {
   std::string path = OptionalStringArg(info, 0, "path");
-  return Run(info, "saveConfig", Runner::kPool, [this, path](lxc_container* c, Outcome& out) {
+  return Run(info, "saveConfig", Runner::kPool, [path](lxc_container* c, HandleState& s, Outcome& out) {
     if (!c->save_config(c, path.empty() ? nullptr : path.c_str())) {
-      out.Fail("LXC_SAVE_FAILED", "saving the config of " + Subject() + " failed");
+      out.Fail("LXC_SAVE_FAILED", "saving the config of " + s.Subject() + " failed");
     }
   });
 }
 
 Napi::Value ContainerHandle::GetCgroupItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
-  return Run(info, "getCgroupItem", Runner::kPool, [this, key](lxc_container* c, Outcome& out) {
-    if (!RequireRunning(c, Subject(), out)) return;
+  return Run(info, "getCgroupItem", Runner::kPool, [key](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireRunning(c, s.Subject(), out)) return;
     int length = c->get_cgroup_item(c, key.c_str(), nullptr, 0);
-    if (length < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + Subject());
+    if (length < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + s.Subject());
     std::string text(static_cast<size_t>(length) + 1, '\0');
     int written = length > 0 ? c->get_cgroup_item(c, key.c_str(), text.data(), length + 1) : 0;
-    if (written < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + Subject());
+    if (written < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + s.Subject());
     text.resize(static_cast<size_t>(written < length ? written : length));
     out.value = TrimTrailingNewlines(std::move(text));
   });
@@ -407,10 +402,10 @@ Napi::Value ContainerHandle::GetCgroupItem(const Napi::CallbackInfo& info) {
 Napi::Value ContainerHandle::SetCgroupItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
   std::string value = StringArg(info, 1, "value");
-  return Run(info, "setCgroupItem", Runner::kPool, [this, key, value](lxc_container* c, Outcome& out) {
-    if (!RequireRunning(c, Subject(), out)) return;
+  return Run(info, "setCgroupItem", Runner::kPool, [key, value](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireRunning(c, s.Subject(), out)) return;
     if (!c->set_cgroup_item(c, key.c_str(), value.c_str())) {
-      out.Fail("LXC_CGROUP_FAILED", "cannot set cgroup item \"" + key + "\" of " + Subject() + " to \"" + value + "\"");
+      out.Fail("LXC_CGROUP_FAILED", "cannot set cgroup item \"" + key + "\" of " + s.Subject() + " to \"" + value + "\"");
     }
   });
 }
@@ -418,7 +413,10 @@ Napi::Value ContainerHandle::SetCgroupItem(const Napi::CallbackInfo& info) {
 Napi::Value ContainerHandle::Release(const Napi::CallbackInfo& info) {
   released_ = true;
   // With calls in flight, the last one to settle drops the reference.
-  if (inflight_ == 0) Put();
+  if (inflight_ == 0) {
+    std::lock_guard<std::mutex> lock(state_->busy);
+    state_->Put();
+  }
   return info.Env().Undefined();
 }
 

@@ -9,6 +9,7 @@
 #include <napi.h>
 
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -17,23 +18,38 @@
 
 namespace lxcts {
 
+// Everything a task may touch off the main thread. Tasks hold it by shared_ptr, so it
+// outlives the JS object when an environment is torn down (a worker thread terminated)
+// while a task still runs; the last owner puts the liblxc reference.
+struct HandleState {
+  std::string name;
+  std::string lxcpath;  // empty: liblxc's default lxcpath
+  lxc_container* container = nullptr;
+  LogCapture log;
+  std::mutex busy;            // calls never share the lxc_container between threads
+  bool reopen = false;        // set by an op whose outcome makes the in-memory config stale
+  bool reattachLog = false;   // set by an op that replaced the config (and its log fd)
+
+  ~HandleState() { Put(); }
+  std::string Subject() const { return "container \"" + name + "\""; }  // for messages
+  bool Open(Outcome& out);
+  void Put();
+};
+
 class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
 
   explicit ContainerHandle(const Napi::CallbackInfo& info);
-  ~ContainerHandle() override;
+  ~ContainerHandle() override = default;
 
  private:
-  using Op = std::function<void(lxc_container* c, Outcome& out)>;
+  using Op = std::function<void(lxc_container* c, HandleState& s, Outcome& out)>;
 
   // Queues `op` on a worker; opens the liblxc container on first use (off the main
   // thread, since lxc_container_new reads the config from disk) and attaches the liblxc
   // log lines of the call to a failure.
   Napi::Value Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn);
-  bool Open(Outcome& out);
-  void Put();
-  std::string Subject() const;  // `container "name"`, for messages
 
   Napi::Value Create(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -66,14 +82,8 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
   Napi::Value RestoreSnapshot(const Napi::CallbackInfo& info);
   Napi::Value DestroySnapshot(const Napi::CallbackInfo& info);
 
-  std::string name_;
-  std::string lxcpath_;  // empty: liblxc's default lxcpath
-  lxc_container* container_ = nullptr;
-  LogCapture log_;
-  std::mutex busy_;
-  bool reopen_ = false;  // set by an op whose outcome makes the in-memory config stale
-  bool reattachLog_ = false;  // set by an op that replaced the config (and its log fd)
-  int inflight_ = 0;
+  std::shared_ptr<HandleState> state_;
+  int inflight_ = 0;  // main thread only
   bool released_ = false;
 };
 

@@ -8,10 +8,10 @@
 namespace lxcts {
 
 Napi::Value ContainerHandle::Interfaces(const Napi::CallbackInfo& info) {
-  return Run(info, "interfaces", Runner::kPool, [this](lxc_container* c, Outcome& out) {
-    if (!RequireRunning(c, Subject(), out)) return;
+  return Run(info, "interfaces", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireRunning(c, s.Subject(), out)) return;
     char** names = c->get_interfaces(c);
-    if (names == nullptr) return out.Fail("LXC_NETWORK_FAILED", "cannot list the interfaces of " + Subject());
+    if (names == nullptr) return out.Fail("LXC_NETWORK_FAILED", "cannot list the interfaces of " + s.Subject());
     out.value = TakeStringArray(names);
   });
 }
@@ -19,8 +19,8 @@ Napi::Value ContainerHandle::Interfaces(const Napi::CallbackInfo& info) {
 Napi::Value ContainerHandle::IpAddresses(const Napi::CallbackInfo& info) {
   std::string interface = OptionalStringArg(info, 0, "interface");
   std::string family = OptionalStringArg(info, 1, "family");
-  return Run(info, "ipAddresses", Runner::kPool, [this, interface, family](lxc_container* c, Outcome& out) {
-    if (!RequireRunning(c, Subject(), out)) return;
+  return Run(info, "ipAddresses", Runner::kPool, [interface, family](lxc_container* c, HandleState& s, Outcome& out) {
+    if (!RequireRunning(c, s.Subject(), out)) return;
     // scope 0: global addresses only (no link-local fe80::).
     char** ips = c->get_ips(c, interface.empty() ? nullptr : interface.c_str(),
                             family.empty() ? nullptr : family.c_str(), 0);
