@@ -168,7 +168,10 @@ export class Builder {
     let container: Container | undefined;
     try {
       log.note(`build ${id}: ${source.repo} ${revision.ref ?? ''} ${revision.commit} job ${name} on base ${file.base}`);
+      let phaseStart = performance.now();
       await checkout(mirror, revision.commit, workspace);
+      const checkoutMs = performance.now() - phaseStart;
+      phaseStart = performance.now();
       container = await startBuildContainer({
         basesPath: this.data.bases,
         containersPath: this.data.containers,
@@ -178,6 +181,8 @@ export class Builder {
         job,
         bridge: this.options.bridge ?? 'lxcbr0',
       });
+      // Where a build's first seconds go, for people and for bench/ (workload 7).
+      log.note(`checkout ${checkoutMs.toFixed(1)} ms, container ${containerName} ready in ${(performance.now() - phaseStart).toFixed(1)} ms`);
       const outcome = await this.runSteps(container, job, name, revision, log, request.signal, emit);
       ({ status, exitCode, message } = outcome);
       if (status === 'success') {

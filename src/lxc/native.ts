@@ -2,6 +2,7 @@
  * The exact shape of the native addon (addon/addon.cc), and the code that loads it.
  * Everything here is internal: the public API is Container and the functions in system.ts.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { LxcError } from './errors';
@@ -79,7 +80,18 @@ export interface NativeBinding {
   configItemSupported(key: string): boolean;
 }
 
-const packageRoot = path.resolve(__dirname, '..', '..');
+/**
+ * The directory of lxcts's package.json, found upwards from here: dist/lxc/ when installed,
+ * deeper when this file is compiled elsewhere (the bench's build/bench/src/lxc/).
+ */
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..');
+  }
+}
+
+const packageRoot = findPackageRoot(__dirname);
 
 /** Where the addon may be, in the order tried. */
 export function addonCandidates(): string[] {

@@ -1,0 +1,70 @@
+/**
+ * npm run bench [-- --smoke] [-- --out DIR]
+ *
+ * Builds the peers, makes the containers they share, runs every workload of issue 7, and
+ * writes bench/results/latest.md and latest.json. Exits 1 when a peer is missing or a
+ * workload failed (the report is still written and says which); missed targets are
+ * reported, not failures.
+ */
+import { parseArgs } from 'node:util';
+
+import { lxcVersion } from '../src';
+import { runCiPipeline } from './lib/ci-pipeline';
+import { Fixtures, makeFixtures } from './lib/fixtures';
+import { RESULTS } from './lib/paths';
+import { buildPeers } from './lib/peers';
+import { checkTargets, machine, peerList, Report, writeReport } from './lib/report';
+import { FULL, Result, runInterleaved, runMemory, runStall, SMOKE } from './lib/workloads';
+
+const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, out: { type: 'string', default: RESULTS } } });
+  const scale = values.smoke ? SMOKE : FULL;
+  progress('building the peers');
+  const peers = await buildPeers();
+  for (const p of peers) progress('missing' in p ? `${p.id}: MISSING (${p.missing})` : `${p.id}: ${p.version}`);
+
+  const results: Result[] = [];
+  let fixtures: Fixtures | undefined;
+  // Ctrl-C still removes the containers; a second one gives up on that.
+  const interrupted = () => {
+    progress('interrupted: removing the bench containers');
+    void (fixtures?.cleanup() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  try {
+    progress('making the containers');
+    fixtures = await makeFixtures();
+    results.push(...(await runInterleaved(peers, fixtures, scale, progress)));
+    results.push(await runStall(peers, fixtures, scale));
+    progress('event-loop stall');
+    results.push(...(await runMemory(peers, fixtures, scale, progress)));
+  } finally {
+    await fixtures?.cleanup();
+  }
+  results.push(...(await runCiPipeline(values.smoke ? { latencyPushes: 1, throughputBuilds: 2 } : { latencyPushes: 15, throughputBuilds: 16 }, progress)));
+  process.removeListener('SIGINT', interrupted);
+
+  const report: Report = {
+    date: new Date().toISOString(),
+    mode: values.smoke ? 'smoke' : 'full',
+    machine: machine(lxcVersion()),
+    peers: peerList(peers),
+    results,
+    targets: checkTargets(results),
+  };
+  const written = writeReport(report, values.out!);
+  progress(`wrote ${written.markdown} and ${written.json}`);
+  const broken = [...peers.filter((p) => 'missing' in p).map((p) => `peer ${p.id} is missing`), ...results.filter((r) => r.error && !r.error.startsWith('n/a') && !r.error.startsWith('missing')).map((r) => `${r.workload} (${r.peer}) failed`)];
+  for (const b of broken) progress(b);
+  return broken.length ? 1 : 0;
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (err: Error) => {
+    progress(`failed: ${err.message}`);
+    process.exitCode = 1;
+  },
+);
