@@ -2,7 +2,9 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-export const binRun = path.resolve(__dirname, '..', '..', 'bin', 'run.js');
+import { ROOT } from './root';
+
+export const binRun = path.join(ROOT, 'bin', 'run.js');
 
 export interface CliRun {
   status: number | null;

@@ -3,8 +3,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { ROOT } from './root';
+
 /** The README's sample repository: a C program, a Makefile and its .lxcts.yml. */
-export const SAMPLE_DIR = path.resolve(__dirname, '..', '..', 'examples', 'hello-ci');
+export const SAMPLE_DIR = path.join(ROOT, 'examples', 'hello-ci');
 
 export const SAMPLE_BUILD_FILE = fs.readFileSync(path.join(SAMPLE_DIR, '.lxcts.yml'), 'utf8');
 
