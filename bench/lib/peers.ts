@@ -60,10 +60,13 @@ const builders: Record<PeerId, () => Promise<{ command: string[]; version: strin
   },
   async 'go-lxc'() {
     const out = path.join(BIN, 'go-lxc-peer');
+    // go.mod replaces go-lxc with Debian's copy: the module proxy does not serve it.
+    const pkg = await run('dpkg-query', ['-W', '-f=${Version}', 'golang-gopkg-lxc-go-lxc.v2-dev']).catch(() => {
+      throw new Error("go-lxc's source is not installed (fix: apt-get install golang-gopkg-lxc-go-lxc.v2-dev, or sudo bash scripts/setup-host.sh)");
+    });
     const env = { ...process.env, PATH: GO_PATH };
     await run('go', ['build', '-o', out, '.'], { cwd: path.join(PEERS_SRC, 'go'), env });
-    const mod = await run('go', ['list', '-m', '-f', '{{.Version}}', 'gopkg.in/lxc/go-lxc.v2'], { cwd: path.join(PEERS_SRC, 'go'), env });
-    return { command: [out], version: `go-lxc ${mod}, ${await run('go', ['env', 'GOVERSION'], { env })}` };
+    return { command: [out], version: `go-lxc ${pkg} (Debian), ${await run('go', ['env', 'GOVERSION'], { env })}` };
   },
   async python() {
     const version = await run(SYSTEM_PYTHON, ['-c', 'import lxc, sys; print(sys.version.split()[0])']).catch(() => {
