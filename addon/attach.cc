@@ -113,8 +113,8 @@ bool HasPath(const std::vector<std::string>& env) {
 Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
   AttachRequest request = ReadRequest(info);
   return Run(info, "exec", Runner::kPool, [request](lxc_container* c, HandleState& s, Outcome& out) mutable {
-    if (!RequireRunning(c, s.Subject(), out)) return;
-
+    // Not checked first: asking the monitor whether the container runs costs a round
+    // trip on every exec; attach() finds out anyway, and a failure is explained below.
     Pipe in, stdoutPipe, stderrPipe;
     UniqueFd devNull, master, slave;
     if (request.tty) {
@@ -162,7 +162,10 @@ Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
     stdoutPipe.write.Reset();
     stderrPipe.write.Reset();
     devNull.Reset();
-    if (rc < 0 || pid <= 0) return out.Fail("LXC_EXEC_FAILED", "cannot attach to " + s.Subject());
+    if (rc < 0 || pid <= 0) {
+      if (!RequireRunning(c, s.Subject(), out)) return;
+      return out.Fail("LXC_EXEC_FAILED", "cannot attach to " + s.Subject());
+    }
 
     // The pid is our child and stays unreaped until ProcessHandle waits for it, so the
     // pidfd cannot refer to a recycled pid.

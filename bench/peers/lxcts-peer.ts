@@ -3,7 +3,7 @@
  * API, as an application would use it. "In flight" here means promises, not threads: one
  * Node thread drives them all.
  *
- *   node build/bench/bench/peers/lxcts-peer.js <workload> --lxcpath P --name N [options]
+ *   node bench/out/bench/peers/lxcts-peer.js <workload> --lxcpath P --name N [options]
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 

@@ -7,6 +7,7 @@ import { ContainerProcess, fromAttached } from './process';
 import { blkioUsage, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
 import { BlkioUsage, CpuStats, InterfaceStats, parseNetDev } from './stats-parsers';
 import { native, NativeContainer } from './native';
+import { HandlePool } from './handle-pool';
 import { SerialQueue } from './serial-queue';
 import {
   checkConfigText,
@@ -101,6 +102,8 @@ export interface SnapshotInfo {
 
 const DEFAULT_SHUTDOWN_SECONDS = 60;
 const IP_POLL_MS = 200;
+/** Commands a Container object starts at once; more wait for a handle (see #attachHandles). */
+const ATTACH_HANDLES = 8;
 
 /**
  * One LXC container, by name and lxcpath. The container need not exist yet: `create()`
@@ -122,12 +125,23 @@ export class Container {
 
   readonly #native: NativeContainer;
   readonly #queue = new SerialQueue();
+  /**
+   * exec and spawn attach through handles of their own, so that commands start in
+   * parallel (a liblxc handle is never used by two threads at once) and a long queue of
+   * other calls does not wait behind them.
+   */
+  readonly #attachHandles: HandlePool<NativeContainer>;
   #released = false;
 
   constructor(name: string, options: ContainerOptions = {}) {
     this.name = checkName(name);
     this.lxcpath = checkLxcpath(expectOptions<ContainerOptions>(options, 'Container options').lxcpath);
     this.#native = new (native().NativeContainer)(this.name, this.lxcpath ?? null);
+    this.#attachHandles = new HandlePool(
+      () => new (native().NativeContainer)(this.name, this.lxcpath ?? null),
+      (n) => n.release(),
+      ATTACH_HANDLES,
+    );
   }
 
   /** Creates the container's config and rootfs from a template. */
@@ -343,8 +357,8 @@ export class Container {
       limits = checkSpawnOptions(options, pipeStdin);
       if (limits.signal?.aborted) throw new AbortError(undefined, { cause: limits.signal.reason });
       const nativeOptions = limits.native;
-      return (n) => n.attach(args, nativeOptions);
-    });
+      return () => this.#attachHandles.use((n) => n.attach(args, nativeOptions));
+    }, { queued: 'after' });
     const { timeout, signal } = limits!;
     const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd), binding);
     return new ContainerProcess(parts, { timeout, signal, op, container: this.name });
@@ -462,7 +476,10 @@ export class Container {
   release(): Promise<void> {
     if (this.#released) return this.#queue.drained();
     this.#released = true;
-    return this.#queue.run(async () => this.#native.release());
+    return this.#queue.run(async () => {
+      this.#native.release();
+      await this.#attachHandles.release();
+    });
   }
 
   get released(): boolean {
@@ -476,7 +493,7 @@ export class Container {
   #call<T>(
     op: string,
     prepare: () => (n: NativeContainer) => Promise<T>,
-    { queued = true } = {},
+    { queued = true }: { queued?: boolean | 'after' } = {},
   ): Promise<T> {
     const callSite: { stack?: string } = {};
     Error.captureStackTrace(callSite, this.#call);
@@ -492,7 +509,8 @@ export class Container {
       return Promise.reject(err);
     }
     const run = () => invoke(this.#native);
-    const result = queued ? this.#queue.run(run) : run();
+    // 'after': behind the calls queued so far, without holding up the ones queued later.
+    const result = queued === 'after' ? this.#queue.drained().then(run) : queued ? this.#queue.run(run) : run();
     return result.catch((err: unknown) => {
       throw withCallerStack(err, callSite.stack);
     });

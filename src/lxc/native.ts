@@ -82,7 +82,7 @@ export interface NativeBinding {
 
 /**
  * The directory of lxcts's package.json, found upwards from here: dist/lxc/ when installed,
- * deeper when this file is compiled elsewhere (the bench's build/bench/src/lxc/).
+ * deeper when this file is compiled elsewhere (the bench's bench/out/src/lxc/).
  */
 function findPackageRoot(from: string): string {
   for (let dir = from; ; dir = path.dirname(dir)) {

@@ -1,6 +1,6 @@
 /**
  * The checkout's root, found upwards from here: test/helpers/ under jest, deeper when the
- * bench compiles these helpers into build/bench/test/helpers/.
+ * bench compiles these helpers into bench/out/test/helpers/.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
