@@ -99,7 +99,8 @@ function cell(r: Result | undefined): string {
   if (!r) return '';
   if (!r.summary) return r.error?.startsWith('n/a') ? 'n/a' : 'missing';
   const s = r.summary;
-  const main = Number.isNaN(s.p95) ? fmt(s.median) : `${fmt(s.median)} / ${fmt(s.p95)}`;
+  // The stall has no p95 of its own: a histogram gives p99 and max.
+  const main = Number.isNaN(s.p95) ? `${fmt(s.median)} (p99 ${fmt(s.p99)}, max ${fmt(s.max)})` : `${fmt(s.median)} / ${fmt(s.p95)}`;
   return r.ratioToC !== undefined && r.peer !== 'c' ? `${main} (${x(r.ratioToC)})` : main;
 }
 
@@ -124,11 +125,12 @@ export function toMarkdown(report: Report): string {
   const memory = report.results.filter((r) => r.workload.startsWith('memory') && r.extra);
   if (memory.length) {
     lines.push('', '## Memory', '');
-    row(['peer', 'RSS before → after', 'growth', 'fds before → after']);
-    row(['---', '---:', '---:', '---:']);
+    row(['peer', 'RSS before → after', 'growth', 'fds before → after', 'JS heap in use before → after (heap size after)']);
+    row(['---', '---:', '---:', '---:', '---:']);
     for (const r of memory) {
       const m = r.extra as Record<string, number>;
-      row([PEER_LABELS[r.peer], `${fmt(m.rssBeforeKb / 1024)} → ${fmt(m.rssAfterKb / 1024)} MB`, `${fmt(m.rssGrowthKb / 1024)} MB`, `${m.fdsBefore} → ${m.fdsAfter}`]);
+      const heap = m.heapUsedAfterKb === undefined ? '' : `${fmt(m.heapUsedBeforeKb / 1024)} → ${fmt(m.heapUsedAfterKb / 1024)} MB (${fmt(m.heapTotalAfterKb / 1024)} MB)`;
+      row([PEER_LABELS[r.peer], `${fmt(m.rssBeforeKb / 1024)} → ${fmt(m.rssAfterKb / 1024)} MB`, `${fmt(m.rssGrowthKb / 1024)} MB`, `${m.fdsBefore} → ${m.fdsAfter}`, heap]);
     }
   }
   lines.push('', '## Peers', '');

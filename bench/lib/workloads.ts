@@ -178,9 +178,9 @@ export async function runMemory(peers: Peer[], fixtures: Fixtures, scale: Scale,
         result.error = `n/a: ${out.unsupported}`;
         continue;
       }
-      const { rssBeforeKb, rssAfterKb, fdsBefore, fdsAfter } = out as Record<string, number>;
+      const { rssBeforeKb, rssAfterKb, fdsBefore, fdsAfter, heapUsedBeforeKb, heapUsedAfterKb, heapTotalAfterKb } = out as Record<string, number>;
       result.summary = summarize(out.samples as number[]);
-      result.extra = { rssBeforeKb, rssAfterKb, rssGrowthKb: rssAfterKb - rssBeforeKb, fdsBefore, fdsAfter };
+      result.extra = { rssBeforeKb, rssAfterKb, rssGrowthKb: rssAfterKb - rssBeforeKb, fdsBefore, fdsAfter, heapUsedBeforeKb, heapUsedAfterKb, heapTotalAfterKb };
     } catch (err) {
       result.error = (err as Error).message;
     }

@@ -101,9 +101,23 @@ async function memory(c: Container, args: PeerArgs): Promise<object> {
   global.gc?.();
   const rssBeforeKb = rssKb();
   const fdsBefore = fdCount();
+  // RSS also counts the heap V8 keeps after collecting (its young generation grows with the
+  // allocation rate): what is still in use tells a leak from that.
+  const heapUsedBeforeKb = process.memoryUsage().heapUsed / 1024;
   const { samples, wallMs } = await timed(args.iterations, args.concurrency, op);
   global.gc?.();
-  return { samples, wallMs, rssBeforeKb, rssAfterKb: rssKb(), fdsBefore, fdsAfter: fdCount() };
+  const { heapUsed, heapTotal } = process.memoryUsage();
+  return {
+    samples,
+    wallMs,
+    rssBeforeKb,
+    rssAfterKb: rssKb(),
+    fdsBefore,
+    fdsAfter: fdCount(),
+    heapUsedBeforeKb,
+    heapUsedAfterKb: heapUsed / 1024,
+    heapTotalAfterKb: heapTotal / 1024,
+  };
 }
 
 /**
