@@ -2,7 +2,8 @@
 //
 // Concurrency contract: the TypeScript facade (src/lxc/container.ts) never has two calls
 // that use the lxc_container in flight at once, because liblxc objects are not safe to
-// share between threads that fork. `wait` is the exception and uses a handle of its own.
+// share between threads that fork. `wait` uses a handle of its own, and exec/spawn attach
+// through a pool of further handles (src/lxc/handle-pool.ts), each used by one call at once.
 #pragma once
 
 #include <lxc/lxccontainer.h>
