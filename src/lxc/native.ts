@@ -91,7 +91,7 @@ function findPackageRoot(from: string): string {
   }
 }
 
-const packageRoot = findPackageRoot(__dirname);
+export const packageRoot = findPackageRoot(__dirname);
 
 /** Where the addon may be, in the order tried. */
 export function addonCandidates(): string[] {

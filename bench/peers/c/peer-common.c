@@ -459,3 +459,38 @@ int parse_usage_usec(const char *stat, unsigned long long *out)
 	}
 	return -1;
 }
+
+op_fn choose_op(const struct peer_opts *o, const struct peer_ops *ops, struct phases *ph)
+{
+	switch (o->workload) {
+	case W_EXEC:
+	case W_MEMORY: return ops->exec;
+	case W_EXEC_OUTPUT: return ops->exec_output;
+	case W_LIFECYCLE:
+		phases_init(ph, o->iterations, "clone", "start", "stop", "destroy");
+		return ops->lifecycle;
+	case W_READS:
+		phases_init(ph, o->iterations, "state", "ips", "cpu", "memory");
+		return ops->reads;
+	}
+	die("unknown workload");
+	return NULL;
+}
+
+void print_result(const struct peer_opts *o, struct run_result *res, struct phases *ph,
+		  struct read_values *v)
+{
+	switch (o->workload) {
+	case W_EXEC:
+	case W_EXEC_OUTPUT: print_exec_json(res); break;
+	case W_MEMORY: print_memory_json(res); break;
+	case W_LIFECYCLE: print_lifecycle_json(res, ph); break;
+	case W_READS: print_reads_json(res, ph, v); break;
+	}
+	if (fflush(stdout) != 0)
+		die("write to stdout failed");
+	series_free(&res->samples);
+	if (o->workload == W_LIFECYCLE || o->workload == W_READS)
+		phases_free(ph);
+	read_values_clear(v);
+}

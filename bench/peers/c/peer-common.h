@@ -130,6 +130,20 @@ void print_lifecycle_json(const struct run_result *res, const struct phases *ph)
 void print_reads_json(const struct run_result *res, const struct phases *ph,
 		      const struct read_values *v);
 
+/* ------------------------------------------------------ the two peers' main */
+
+/* What each workload runs in one peer (memory runs exec). */
+struct peer_ops {
+	op_fn exec, exec_output, lifecycle, reads;
+};
+
+/* The operation of o->workload; names the phases of lifecycle and reads. */
+op_fn choose_op(const struct peer_opts *o, const struct peer_ops *ops, struct phases *ph);
+
+/* Prints the workload's JSON line (dies if stdout fails), then frees res, ph and v. */
+void print_result(const struct peer_opts *o, struct run_result *res, struct phases *ph,
+		  struct read_values *v);
+
 /* ----------------------------------------------------------- text parsing */
 
 /* A cgroup value: a leading integer ("12345\n"); 0 or -1. */

@@ -357,20 +357,8 @@ int main(int argc, char **argv)
 	}
 	devnull_fd = open_devnull();
 
-	op_fn fn = NULL;
-	switch (opts.workload) {
-	case W_EXEC:
-	case W_MEMORY: fn = op_exec; break;
-	case W_EXEC_OUTPUT: fn = op_exec_output; break;
-	case W_LIFECYCLE:
-		fn = op_lifecycle;
-		phases_init(&phases, opts.iterations, "clone", "start", "stop", "destroy");
-		break;
-	case W_READS:
-		fn = op_reads;
-		phases_init(&phases, opts.iterations, "state", "ips", "cpu", "memory");
-		break;
-	}
+	const struct peer_ops ops = {op_exec, op_exec_output, op_lifecycle, op_reads};
+	op_fn fn = choose_op(&opts, &ops, &phases);
 
 	long C = opts.concurrency;
 	struct ctx *ctxs = xcalloc((size_t)C, sizeof(*ctxs));
@@ -389,20 +377,7 @@ int main(int argc, char **argv)
 	free(ctxs);
 	free(ptrs);
 
-	switch (opts.workload) {
-	case W_EXEC:
-	case W_EXEC_OUTPUT: print_exec_json(&res); break;
-	case W_MEMORY: break;
-	case W_LIFECYCLE: print_lifecycle_json(&res, &phases); break;
-	case W_READS: print_reads_json(&res, &phases, &values); break;
-	}
-	if (fflush(stdout) != 0)
-		die("write to stdout failed");
-
-	series_free(&res.samples);
-	if (opts.workload == W_LIFECYCLE || opts.workload == W_READS)
-		phases_free(&phases);
-	read_values_clear(&values);
+	print_result(&opts, &res, &phases, &values);
 	close(devnull_fd);
 	return 0;
 }
