@@ -29,6 +29,13 @@ export function lxcts(
     status: run.status,
     stdout: run.stdout,
     stderr: run.stderr,
-    json: () => JSON.parse(run.stdout),
+    json: () => {
+      try {
+        return JSON.parse(run.stdout);
+      } catch {
+        // Say what the command did, not just that its output was not JSON.
+        throw new Error(`lxcts ${args.join(' ')} exited ${run.status}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
+      }
+    },
   };
 }
