@@ -5,6 +5,9 @@
       "sources": [
         "addon/addon.cc",
         "addon/attach.cc",
+        "addon/attach_client.cc",
+        "addon/attach_command.cc",
+        "addon/attach_wire.cc",
         "addon/clone.cc",
         "addon/container.cc",
         "addon/errors.cc",
@@ -23,6 +26,15 @@
         "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
       "cflags_cc": [ "-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter" ],
+      "include_dirs": [ "<!@(pkg-config --cflags-only-I lxc | sed 's/-I//g')" ],
+      "libraries": [ "<!@(pkg-config --libs lxc)" ]
+    },
+    {
+      "target_name": "lxcts-attach",
+      "type": "executable",
+      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc" ],
+      "cflags_cc": [ "-std=c++17", "-Wall", "-Wextra", "-pthread" ],
+      "ldflags": [ "-pthread" ],
       "include_dirs": [ "<!@(pkg-config --cflags-only-I lxc | sed 's/-I//g')" ],
       "libraries": [ "<!@(pkg-config --libs lxc)" ]
     },

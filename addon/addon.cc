@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "attach_client.h"
 #include "container.h"
 #include "list.h"
 #include "process.h"
@@ -28,6 +29,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New<Version>(env, "version"));
   exports.Set("resizeTerminal", Napi::Function::New<ResizeTerminal>(env, "resizeTerminal"));
   exports.Set("clockTicks", Napi::Function::New<ClockTicks>(env, "clockTicks"));
+  exports.Set("attachRemote", Napi::Function::New<AttachRemote>(env, "attachRemote"));
+  exports.Set("setAttachHelper", Napi::Function::New<SetAttachHelper>(env, "setAttachHelper"));
+  exports.Set("attachHelperPid", Napi::Function::New<AttachHelperPid>(env, "attachHelperPid"));
   exports.Set("configItemSupported", Napi::Function::New<ConfigItemSupported>(env, "configItemSupported"));
   return exports;
 }

@@ -4,11 +4,17 @@
 
 #include <napi.h>
 
+#include <memory>
+
+#include "attach_client.h"
+
 namespace lxcts {
 
 struct AddonData {
   // The JS LxcError class, handed over once by src/lxc/native.ts through setErrorClass().
   Napi::FunctionReference errorClass;
+  // The lxcts-attach helper exec and spawn go through; none when its path was not given.
+  std::unique_ptr<AttachClient> attachClient;
 };
 
 inline AddonData* GetAddonData(Napi::Env env) {

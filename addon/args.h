@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "strings.h"
+
 namespace lxcts {
 
 inline std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
@@ -40,14 +42,6 @@ inline int64_t IntegerArg(const Napi::CallbackInfo& info, size_t i, const char* 
 
 inline bool BoolArg(const Napi::CallbackInfo& info, size_t i) {
   return info[i].IsBoolean() && info[i].As<Napi::Boolean>().Value();
-}
-
-// NULL-terminated argv view over `strings`, which must outlive it.
-inline std::vector<char*> ArgvOf(std::vector<std::string>& strings) {
-  std::vector<char*> argv;
-  for (std::string& s : strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  return argv;
 }
 
 }  // namespace lxcts

@@ -1,14 +1,28 @@
 #include "process.h"
 
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 
 #include "args.h"
+#include "attach_wire.h"
+#include "errors.h"
 
 namespace lxcts {
+namespace {
+
+// What a closed poll handle still owns until libuv's close callback: the descriptors,
+// which must stay open while the handle is in the loop.
+struct Closing {
+  uv_poll_t poll;
+  int fds[2];
+};
+
+}  // namespace
 
 Napi::Function ProcessHandle::Define(Napi::Env env) {
   return DefineClass(env, "NativeProcess", {
@@ -20,27 +34,23 @@ Napi::Function ProcessHandle::Define(Napi::Env env) {
 ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessHandle>(info) {
   pid_ = static_cast<pid_t>(IntegerArg(info, 0, "pid"));
   pidfd_ = static_cast<int>(IntegerArg(info, 1, "pidfd"));
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok || loop == nullptr) {
-    throw Napi::Error::New(info.Env(), "lxcts: no event loop to watch the process on");
-  }
+  if (info[2].IsNumber()) statusFd_ = static_cast<int>(IntegerArg(info, 2, "status"));
   context_ = std::make_unique<Napi::AsyncContext>(info.Env(), "lxcts-process");
-  poll_ = new uv_poll_t;
-  poll_->data = this;
-  if (uv_poll_init(loop, poll_, pidfd_) != 0) {
-    delete poll_;  // never linked into the loop
-    poll_ = nullptr;
-    Reap();  // cannot watch: wait here rather than leave a zombie
+  if (Watch(statusFd_ >= 0 ? statusFd_ : pidfd_)) {
+    self_ = Napi::Persistent(Value());
     return;
   }
-  if (uv_poll_start(poll_, UV_READABLE, OnReadable) != 0) {
-    StopWatching();  // the handle is in the loop now: it must be closed, not deleted
+  if (statusFd_ < 0) {
+    // Cannot watch: wait here rather than leave a zombie.
+    int status = 0;
     pid_t r;
-    do r = waitpid(pid_, nullptr, 0); while (r < 0 && errno == EINTR);
-    exited_ = true;
-    return;
+    do r = waitpid(pid_, &status, 0); while (r < 0 && errno == EINTR);
+    if (r > 0) Record(status);
+  } else {
+    lost_ = true;
   }
-  self_ = Napi::Persistent(Value());
+  exited_ = true;
+  StopWatching();
 }
 
 ProcessHandle::~ProcessHandle() {
@@ -49,22 +59,47 @@ ProcessHandle::~ProcessHandle() {
   StopWatching();
 }
 
+// Watches `fd` for readability; false when libuv cannot.
+bool ProcessHandle::Watch(int fd) {
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(Env(), &loop) != napi_ok || loop == nullptr) return false;
+  auto* closing = new Closing{};
+  closing->fds[0] = closing->fds[1] = -1;
+  if (uv_poll_init(loop, &closing->poll, fd) != 0) {
+    delete closing;  // never linked into the loop
+    return false;
+  }
+  poll_ = &closing->poll;
+  poll_->data = this;
+  if (uv_poll_start(poll_, UV_READABLE, OnReadable) != 0) {
+    StopWatching();
+    return false;
+  }
+  return true;
+}
+
 void ProcessHandle::StopWatching() {
   if (poll_ != nullptr) {
     uv_poll_stop(poll_);
-    // libuv requires the handle to stay valid until its close callback; the pidfd must
-    // stay open until then too.
-    poll_->data = reinterpret_cast<void*>(static_cast<intptr_t>(pidfd_));
+    // libuv requires the handle to stay valid until its close callback, and the
+    // descriptors must stay open until then too.
+    auto* closing = reinterpret_cast<Closing*>(poll_);
+    closing->fds[0] = pidfd_;
+    closing->fds[1] = statusFd_;
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) {
-      close(static_cast<int>(reinterpret_cast<intptr_t>(handle->data)));
-      delete reinterpret_cast<uv_poll_t*>(handle);
+      auto* closing = reinterpret_cast<Closing*>(handle);
+      for (int fd : closing->fds) {
+        if (fd >= 0) close(fd);
+      }
+      delete closing;
     });
     poll_ = nullptr;
-    pidfd_ = -1;
-  } else if (pidfd_ >= 0) {
-    close(pidfd_);
-    pidfd_ = -1;
+  } else {
+    if (pidfd_ >= 0) close(pidfd_);
+    if (statusFd_ >= 0) close(statusFd_);
   }
+  pidfd_ = -1;
+  statusFd_ = -1;
 }
 
 void ProcessHandle::OnReadable(uv_poll_t* poll, int status, int events) {
@@ -72,23 +107,57 @@ void ProcessHandle::OnReadable(uv_poll_t* poll, int status, int events) {
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
   Napi::CallbackScope callbackScope(env, *self->context_);
-  self->Reap();
+  if (self->statusFd_ >= 0) {
+    self->ReadStatus();
+  } else if (self->lost_) {
+    self->Exited();  // the pidfd of a command the dead helper started: it has ended
+  } else {
+    self->Reap();
+  }
 }
 
 void ProcessHandle::Reap() {
   int status = 0;
   pid_t r;
-  // Readable means exited; with no watch (poll failed), block: the command is ours to wait for.
-  do {
-    r = waitpid(pid_, &status, poll_ != nullptr ? WNOHANG : 0);
-  } while (r < 0 && errno == EINTR);
+  do r = waitpid(pid_, &status, WNOHANG); while (r < 0 && errno == EINTR);
   if (r == 0) return;  // spurious wake-up
-  exited_ = true;
-  if (r > 0 && WIFEXITED(status)) {
+  if (r > 0) Record(status);  // r < 0 (someone else reaped it): report neither code nor signal
+  Exited();
+}
+
+void ProcessHandle::Record(int status) {
+  if (WIFEXITED(status)) {
     exitCode_ = WEXITSTATUS(status);
-  } else if (r > 0 && WIFSIGNALED(status)) {
+  } else if (WIFSIGNALED(status)) {
     signal_ = WTERMSIG(status);
-  }  // r < 0 (someone else reaped it): report neither code nor signal
+  }
+}
+
+void ProcessHandle::ReadStatus() {
+  ExitReport report;
+  ssize_t n;
+  do n = recv(statusFd_, &report, sizeof report, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // spurious wake-up
+  if (n == static_cast<ssize_t>(sizeof report)) {
+    exitCode_ = report.exitCode;
+    signal_ = report.signal;
+    return Exited();
+  }
+  // The helper died before the command ended (or before it could say how).
+  lost_ = true;
+  uv_poll_stop(poll_);
+  close(statusFd_);
+  statusFd_ = -1;
+  int pidfd = pidfd_;
+  auto* closing = reinterpret_cast<Closing*>(poll_);
+  closing->fds[0] = closing->fds[1] = -1;
+  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<Closing*>(handle); });
+  poll_ = nullptr;
+  if (!Watch(pidfd)) Exited();
+}
+
+void ProcessHandle::Exited() {
+  exited_ = true;
   StopWatching();
   std::vector<Napi::Promise::Deferred> waiters = std::move(waiters_);
   for (auto& deferred : waiters) Settle(deferred);
@@ -97,6 +166,13 @@ void ProcessHandle::Reap() {
 
 void ProcessHandle::Settle(Napi::Promise::Deferred& deferred) {
   Napi::Env env = Env();
+  if (lost_) {
+    Failure failure{"LXC_EXEC_FAILED",
+                    "the lxcts-attach helper ended before it reported how command " + std::to_string(pid_) + " exited",
+                    {}, false};
+    deferred.Reject(MakeLxcError(env, "exec", "", failure));
+    return;
+  }
   Napi::Object result = Napi::Object::New(env);
   result.Set("exitCode", exitCode_ >= 0 ? Napi::Number::New(env, exitCode_) : env.Null());
   result.Set("signal", signal_ > 0 ? Napi::Number::New(env, signal_) : env.Null());

@@ -1,4 +1,4 @@
-// Taking ownership of the NULL-terminated string arrays liblxc allocates.
+// NULL-terminated string arrays: the ones liblxc allocates, and the ones it is given.
 #pragma once
 
 #include <cstdlib>
@@ -18,6 +18,14 @@ inline std::vector<std::string> TakeStringArray(char** array) {
   }
   free(array);
   return out;
+}
+
+// NULL-terminated argv view over `strings`, which must outlive it.
+inline std::vector<char*> ArgvOf(std::vector<std::string>& strings) {
+  std::vector<char*> argv;
+  for (std::string& s : strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  return argv;
 }
 
 }  // namespace lxcts

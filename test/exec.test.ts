@@ -1,10 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 
 import { Container } from '../src';
 import { largestTimerDelay } from './helpers/event-loop';
+import { attachHelperPath, native } from '../src/lxc/native';
+import { fdCount, zombieChildren } from './helpers/procfs';
 import { failureOf, openFdCount, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('exec');
@@ -17,16 +19,6 @@ beforeAll(async () => {
 afterAll(() => sandbox.cleanup());
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
-
-/** Children of this process that are zombies (exited, never reaped). */
-function zombieChildren(): number[] {
-  const out = execFileSync('ps', ['-o', 'pid=,stat=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-  return out
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter(([pid, stat]) => pid && stat?.startsWith('Z'))
-    .map(([pid]) => Number(pid));
-}
 
 describe('exit status', () => {
   test.each([0, 3, 255])('exit %i is reported exactly', async (code) => {
@@ -185,18 +177,36 @@ describe('concurrency, zombies and descriptors', () => {
     }
   });
 
-  test('1,000 execs leave the fd count and the child processes where they were', async () => {
-    await c.exec(['/bin/true']);
-    const fdsBefore = openFdCount();
-    for (let i = 0; i < 1000; i++) {
-      const r = await c.exec(['/bin/true']);
-      if (r.exitCode !== 0) throw new Error(`exec ${i} exited ${r.exitCode}`);
+  test.each([
+    ['the lxcts-attach helper', true],
+    ['this process (no helper)', false],
+  ])('1,000 execs through %s leave the fd count and the child processes where they were', async (_via, viaHelper) => {
+    const binding = native();
+    const helperPath = attachHelperPath();
+    binding.setAttachHelper(viaHelper ? helperPath : null);
+    try {
+      await c.exec(['/bin/true']);
+      const helper = binding.attachHelperPid();
+      expect(helper !== null).toBe(viaHelper);
+      const fdsBefore = openFdCount();
+      const helperFdsBefore = helper === null ? 0 : fdCount(helper);
+      for (let i = 0; i < 1000; i++) {
+        const r = await c.exec(['/bin/true']);
+        if (r.exitCode !== 0) throw new Error(`exec ${i} exited ${r.exitCode}`);
+      }
+      // The last pidfd is closed in libuv's close callback, one loop turn after exit.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Not more: streams of earlier tests may still be closing, so fewer is fine.
+      expect(openFdCount()).toBeLessThanOrEqual(fdsBefore);
+      expect(zombieChildren()).toEqual([]);
+      if (helper !== null) {
+        expect(binding.attachHelperPid()).toBe(helper); // one helper served them all
+        expect(fdCount(helper)).toBeLessThanOrEqual(helperFdsBefore);
+        expect(zombieChildren(helper)).toEqual([]);
+      }
+    } finally {
+      binding.setAttachHelper(helperPath);
     }
-    // The last pidfd is closed in libuv's close callback, one loop turn after exit.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    // Not more: streams of earlier tests may still be closing, so fewer is fine.
-    expect(openFdCount()).toBeLessThanOrEqual(fdsBefore);
-    expect(zombieChildren()).toEqual([]);
   }, 120_000);
 
   test('after an exec, Ctrl-C (SIGINT) still reaches this process, even with its stdin closed', async () => {
@@ -204,14 +214,17 @@ describe('concurrency, zombies and descriptors', () => {
     const script = path.join(sandbox.lxcpath, 'sigint-child.js');
     fs.writeFileSync(
       script,
-      `const { Container } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist'))});
+      `const dist = ${JSON.stringify(path.resolve(__dirname, '..', 'dist'))};
+       if (process.argv[2] === 'in-process') require(dist + '/lxc/native').native().setAttachHelper(null);
+       const { Container } = require(dist);
        const c = new Container(${JSON.stringify(c.name)}, { lxcpath: ${JSON.stringify(sandbox.lxcpath)} });
        c.exec(['/bin/true']).then((r) => { console.log('ready ' + r.exitCode); setInterval(() => {}, 1000); });`,
     );
-    for (const closeStdin of [false, true]) {
+    // The trap is in liblxc's attach, so it matters where attach runs: here, not in the helper.
+    for (const [closeStdin, mode] of [[false, 'in-process'], [true, 'in-process'], [true, 'helper']] as const) {
       const child = closeStdin
-        ? spawn('/bin/sh', ['-c', `exec "${process.execPath}" "${script}" <&-`], { stdio: ['pipe', 'pipe', 'inherit'] })
-        : spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] });
+        ? spawn('/bin/sh', ['-c', `exec "${process.execPath}" "${script}" ${mode} <&-`], { stdio: ['pipe', 'pipe', 'inherit'] })
+        : spawn(process.execPath, [script, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, sig) => resolve(sig)));
       await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready 0') && resolve()));
       child.kill('SIGINT');

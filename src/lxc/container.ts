@@ -357,10 +357,14 @@ export class Container {
       limits = checkSpawnOptions(options, pipeStdin);
       if (limits.signal?.aborted) throw new AbortError(undefined, { cause: limits.signal.reason });
       const nativeOptions = limits.native;
-      return () => this.#attachHandles.use((n) => n.attach(args, nativeOptions));
+      // Through the lxcts-attach helper, so that liblxc forks it rather than this whole
+      // process (addon/attach_server.cc); in-process when the helper cannot take it.
+      return () =>
+        binding.attachRemote(this.name, this.lxcpath ?? null, args, nativeOptions) ??
+        this.#attachHandles.use((n) => n.attach(args, nativeOptions));
     }, { queued: 'after' });
     const { timeout, signal } = limits!;
-    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd), binding);
+    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.status), binding);
     return new ContainerProcess(parts, { timeout, signal, op, container: this.name });
   }
 

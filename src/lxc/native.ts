@@ -56,6 +56,8 @@ export interface NativeAttachOptions {
 export interface NativeAttached {
   pid: number;
   pidfd: number;
+  /** The lxcts-attach helper's status socket for this command; -1 when this process is its parent. */
+  status: number;
   stdin: number;
   stdout: number;
   stderr: number;
@@ -70,7 +72,13 @@ export interface NativeProcess {
 
 export interface NativeBinding {
   NativeContainer: new (name: string, lxcpath: string | null) => NativeContainer;
-  NativeProcess: new (pid: number, pidfd: number) => NativeProcess;
+  NativeProcess: new (pid: number, pidfd: number, status: number) => NativeProcess;
+  /** Attaches through the lxcts-attach helper; null when it cannot take the request (attach in-process then). */
+  attachRemote(name: string, lxcpath: string | null, argv: string[], options: NativeAttachOptions): Promise<NativeAttached> | null;
+  /** Where the helper is; null stops using it (tests use this to run the in-process path). */
+  setAttachHelper(path: string | null): void;
+  /** The running helper's pid, or null before the first exec. */
+  attachHelperPid(): number | null;
   setErrorClass(errorClass: typeof LxcError): void;
   listContainers(lxcpath: string | null, which: 'all' | 'active' | 'defined'): Promise<string[]>;
   defaultLxcpath(): Promise<string>;
@@ -112,6 +120,8 @@ function load(): NativeBinding {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const binding = require(candidate) as NativeBinding;
       binding.setErrorClass(LxcError);
+      const attachHelper = path.join(path.dirname(candidate), 'lxcts-attach');
+      if (fs.existsSync(attachHelper)) binding.setAttachHelper(attachHelper);
       loadedFrom = candidate;
       return binding;
     } catch (err) {
@@ -132,6 +142,12 @@ let cached: NativeBinding | undefined;
 export function executeHelperPath(): string {
   native();
   return path.join(path.dirname(loadedFrom!), 'lxcts-execute');
+}
+
+/** The lxcts-attach helper, built beside the addon (see addon/attach_server.cc). */
+export function attachHelperPath(): string {
+  native();
+  return path.join(path.dirname(loadedFrom!), 'lxcts-attach');
 }
 
 /** The addon, loaded on first use so that importing lxcts never throws. */

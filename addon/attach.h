@@ -1,0 +1,20 @@
+// Pieces of ContainerHandle::Attach (attach.cc) that the attach client (attach_client.cc)
+// shares: reading the request from JavaScript and describing the started command.
+#pragma once
+
+#include <napi.h>
+#include <sys/types.h>
+
+#include "attach_command.h"
+#include "task.h"
+
+namespace lxcts {
+
+// (argv, options) at info[first] and info[first + 1], as src/lxc/native.ts declares them.
+AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first);
+
+// { pid, pidfd, status, stdin, stdout, stderr, tty }: takes the parent's ends from `stdio`.
+// `statusFd` is -1 for a command this process reaps itself.
+NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio);
+
+}  // namespace lxcts

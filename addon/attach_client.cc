@@ -1,0 +1,214 @@
+#include "attach_client.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "addon_data.h"
+#include "args.h"
+#include "attach.h"
+#include "attach_wire.h"
+#include "errors.h"
+
+extern char** environ;
+
+namespace lxcts {
+namespace {
+
+Napi::Object ToObject(Napi::Env env, const NumberRecord& record) {
+  Napi::Object object = Napi::Object::New(env);
+  for (const auto& [key, n] : record) object.Set(key, Napi::Number::New(env, static_cast<double>(n)));
+  return object;
+}
+
+Napi::Value Rejected(Napi::Env env, const std::string& name, Failure failure) {
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  deferred.Reject(MakeLxcError(env, "exec", name, failure));
+  return deferred.Promise();
+}
+
+// One request waiting for the helper's AttachReply on its reply socket.
+class PendingAttach {
+ public:
+  static Napi::Value Start(Napi::Env env, UniqueFd reply, AttachStdio stdio, std::string name) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+      return Rejected(env, name, {"LXC_EXEC_FAILED", "no event loop to read the helper's answer on", {}, false});
+    }
+    auto* pending = new PendingAttach(env, std::move(reply), std::move(stdio), std::move(name));
+    Napi::Promise promise = pending->deferred_.Promise();
+    if (uv_poll_init(loop, &pending->poll_, pending->reply_.Get()) != 0) {
+      Napi::Value error = Rejected(env, pending->name_, {"LXC_EXEC_FAILED", "cannot watch the helper's answer", {}, false});
+      delete pending;  // never linked into the loop; the helper sees its reply socket close
+      return error;
+    }
+    pending->poll_.data = pending;
+    if (uv_poll_start(&pending->poll_, UV_READABLE, OnReadable) != 0) {
+      pending->Fail("cannot watch the helper's answer");
+      pending->Close();
+    }
+    return promise;
+  }
+
+ private:
+  PendingAttach(Napi::Env env, UniqueFd reply, AttachStdio stdio, std::string name)
+      : env_(env), deferred_(Napi::Promise::Deferred::New(env)), reply_(std::move(reply)), stdio_(std::move(stdio)),
+        name_(std::move(name)), context_(env, "lxcts-attach") {}
+
+  static void OnReadable(uv_poll_t* poll, int status, int events) {
+    auto* self = static_cast<PendingAttach*>(poll->data);
+    std::string data;
+    std::vector<UniqueFd> fds;
+    ssize_t n = ReceiveWithFds(self->reply_.Get(), data, sizeof(AttachReply), fds);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // spurious wake-up
+    Napi::HandleScope scope(self->env_);
+    Napi::CallbackScope callbackScope(self->env_, self->context_);
+    if (n != static_cast<ssize_t>(sizeof(AttachReply))) {
+      self->Fail("the lxcts-attach helper ended before it answered");
+    } else {
+      AttachReply reply;
+      memcpy(&reply, data.data(), sizeof reply);
+      reply.code[sizeof reply.code - 1] = '\0';
+      reply.message[sizeof reply.message - 1] = '\0';
+      if (reply.pid > 0 && fds.size() == 1) {
+        // The reply socket stays open: the helper writes the exit status to it.
+        NumberRecord attached = AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_);
+        self->deferred_.Resolve(ToObject(self->env_, attached));
+      } else if (reply.pid > 0) {
+        self->Fail("the lxcts-attach helper answered without the command's pidfd");
+      } else {
+        self->deferred_.Reject(MakeLxcError(self->env_, "exec", self->name_, {reply.code, reply.message, {}, false}));
+      }
+    }
+    self->Close();
+  }
+
+  void Fail(const std::string& message) {
+    deferred_.Reject(MakeLxcError(env_, "exec", name_, {"LXC_EXEC_FAILED", message, {}, false}));
+  }
+
+  void Close() {
+    uv_poll_stop(&poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_),
+             [](uv_handle_t* handle) { delete static_cast<PendingAttach*>(handle->data); });
+  }
+
+  uv_poll_t poll_;
+  Napi::Env env_;
+  Napi::Promise::Deferred deferred_;
+  UniqueFd reply_;     // closed with this object unless handed to JavaScript
+  AttachStdio stdio_;  // the parent's ends, likewise
+  std::string name_;
+  Napi::AsyncContext context_;
+};
+
+}  // namespace
+
+AttachClient::~AttachClient() { Stop(); }
+
+void AttachClient::Stop() {
+  control_.Reset();  // the helper's workers read end-of-file and it exits
+  if (pid_ > 0) {
+    pid_t r;
+    do r = waitpid(pid_, nullptr, 0); while (r < 0 && errno == EINTR);
+    pid_ = -1;
+  }
+}
+
+bool AttachClient::Spawn() {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return false;
+  UniqueFd ours(pair[0]);
+  UniqueFd theirs(pair[1]);
+  // dup2 onto the same number would leave close-on-exec set.
+  if (theirs.Get() == 3) theirs = UniqueFd(fcntl(theirs.Get(), F_DUPFD_CLOEXEC, 4));
+  if (!theirs.Valid()) return false;
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  // Not Node's stdio: a pipe to whoever runs Node must not stay open in the helper.
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, theirs.Get(), 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // A session of its own: Ctrl-C in a terminal running Node must not kill the helper (the
+  // CLI forwards signals to the commands itself). Node ignores SIGPIPE: reset every signal.
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char name[] = "lxcts-attach";
+  char* argv[] = {name, nullptr};
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, helperPath_.c_str(), &actions, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return false;
+  pid_ = pid;
+  control_ = std::move(ours);
+  return true;
+}
+
+UniqueFd AttachClient::Send(const std::string& request, const AttachStdio& stdio) {
+  if (unavailable_ || request.size() > sizeof(RequestHeader) + kMaxRequestBytes) return UniqueFd();
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (!control_.Valid() && !Spawn()) {
+      unavailable_ = true;
+      return UniqueFd();
+    }
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) return UniqueFd();
+    UniqueFd ours(pair[0]);
+    UniqueFd theirs(pair[1]);
+    int fds[kRequestFds] = {theirs.Get(), stdio.childIn.Get(), stdio.ChildOut(), stdio.ChildErr()};
+    if (SendWithFds(control_.Get(), request.data(), request.size(), fds, kRequestFds)) return ours;
+    // Full (every worker busy and the queue long): the caller attaches in-process.
+    if (errno != EPIPE && errno != ECONNRESET && errno != ENOTCONN) return UniqueFd();
+    Stop();  // the helper died: reap it and start another
+  }
+  return UniqueFd();
+}
+
+Napi::Value AttachRemote(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "name");
+  std::string lxcpath = OptionalStringArg(info, 1, "lxcpath");
+  AttachRequest request = ReadAttachRequest(info, 2);
+  AttachClient* client = GetAddonData(env)->attachClient.get();
+  if (client == nullptr) return env.Null();
+  std::string payload = EncodeRequest(name, lxcpath, request);
+  AttachStdio stdio;
+  std::string error;
+  if (!OpenAttachStdio(request, stdio, error)) return Rejected(env, name, {"LXC_EXEC_FAILED", error, {}, false});
+  UniqueFd reply = client->Send(payload, stdio);
+  if (!reply.Valid()) return env.Null();
+  stdio.CloseChildEnds();  // the helper has its copies
+  return PendingAttach::Start(env, std::move(reply), std::move(stdio), name);
+}
+
+Napi::Value SetAttachHelper(const Napi::CallbackInfo& info) {
+  std::string path = OptionalStringArg(info, 0, "path");
+  GetAddonData(info.Env())->attachClient = path.empty() ? nullptr : std::make_unique<AttachClient>(path);
+  return info.Env().Undefined();
+}
+
+Napi::Value AttachHelperPid(const Napi::CallbackInfo& info) {
+  AttachClient* client = GetAddonData(info.Env())->attachClient.get();
+  pid_t pid = client == nullptr ? -1 : client->HelperPid();
+  return pid > 0 ? Napi::Number::New(info.Env(), pid) : info.Env().Null();
+}
+
+}  // namespace lxcts

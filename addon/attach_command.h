@@ -1,0 +1,57 @@
+// What starting a command inside a container needs, shared by the addon (attach.cc and
+// attach_client.cc) and the lxcts-attach helper (attach_server.cc). Nothing here touches
+// JavaScript: the helper is a plain program.
+#pragma once
+
+#include <lxc/lxccontainer.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fds.h"
+
+namespace lxcts {
+
+struct AttachRequest {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // KEY=VALUE
+  bool clearEnv = true;
+  bool pipeStdin = false;
+  std::string cwd;
+  int64_t uid = -1;
+  int64_t gid = -1;
+  bool tty = false;  // a pseudo-terminal instead of pipes, for interactive shells
+  int cols = 80;
+  int rows = 24;
+};
+
+// The command's standard streams: the ends it gets, and the ends this process keeps.
+struct AttachStdio {
+  bool tty = false;
+  // With a terminal, childIn is its slave side and stands for all three.
+  UniqueFd childIn, childOut, childErr;
+  // -1 where there is none. With a terminal, parentIn and parentOut are two descriptors of
+  // the master, so that the two directions can be closed independently.
+  UniqueFd parentIn, parentOut, parentErr;
+
+  int ChildOut() const { return tty ? childIn.Get() : childOut.Get(); }
+  int ChildErr() const { return tty ? childIn.Get() : childErr.Get(); }
+  // Once the command has its copies, ours must go, or the reader never sees end-of-file.
+  void CloseChildEnds() {
+    childIn.Reset();
+    childOut.Reset();
+    childErr.Reset();
+  }
+};
+
+// Opens pipes (stdin from /dev/null unless piped) or a pseudo-terminal, all close-on-exec
+// and above fd 2. On failure, `error` says what could not be opened.
+bool OpenAttachStdio(const AttachRequest& request, AttachStdio& stdio, std::string& error);
+
+// c->attach() with the request's command and options and the given child ends. Returns the
+// command's pid (a child of this process), or -1.
+pid_t AttachCommand(lxc_container* c, AttachRequest& request, int in, int out, int err);
+
+}  // namespace lxcts

@@ -1,0 +1,73 @@
+// The protocol between the addon (attach_client.cc) and the lxcts-attach helper
+// (attach_server.cc).
+//
+// One SOCK_SEQPACKET control socket joins the two; the helper's end is its fd 3. Per
+// command, the addon makes a SOCK_SEQPACKET socketpair and sends one end along with the
+// request, so that each command has its own channel and no reply is ever matched up:
+//
+//   control: RequestHeader + strings      fds: reply socket, stdin, stdout, stderr
+//   reply:   AttachReply                  fd:  the command's pidfd, when it started
+//   reply:   ExitReport                   once the helper has reaped the command
+//
+// The helper then closes its end. Both ends run the same build, so there is no
+// versioning beyond a magic number that catches a stale helper binary.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attach_command.h"
+#include "fds.h"
+
+namespace lxcts {
+
+constexpr uint32_t kWireMagic = 0x6c787432;  // "lxt2"
+// Above this, the addon attaches in-process instead: a datagram must fit the socket buffer.
+constexpr size_t kMaxRequestBytes = 64 * 1024;
+constexpr size_t kRequestFds = 4;
+
+struct RequestHeader {
+  uint32_t magic;
+  uint32_t flags;
+  int64_t uid;
+  int64_t gid;
+  int32_t cols;
+  int32_t rows;
+  uint32_t argc;
+  uint32_t envc;
+  // Followed by NUL-terminated strings: name, lxcpath ("" for liblxc's default), cwd,
+  // argv[argc], env[envc].
+};
+
+// RequestHeader.flags
+constexpr uint32_t kClearEnv = 1;
+constexpr uint32_t kPipeStdin = 2;
+constexpr uint32_t kTty = 4;
+
+struct AttachReply {
+  int32_t pid;  // > 0: the command runs and its pidfd came with this; otherwise code and message say why
+  char code[32];
+  char message[480];
+};
+
+struct ExitReport {
+  int32_t exitCode;  // -1 when a signal ended the command
+  int32_t signal;    // 0 when it exited
+};
+
+std::string EncodeRequest(const std::string& name, const std::string& lxcpath, const AttachRequest& request);
+bool DecodeRequest(const std::string& data, std::string& name, std::string& lxcpath, AttachRequest& request);
+
+AttachReply MakeReply(int32_t pid, const std::string& code, const std::string& message);
+
+// One datagram with `fds` attached; false with errno set when it was not sent whole.
+bool SendWithFds(int socket, const void* data, size_t size, const int* fds, size_t count);
+// One datagram into `data` (resized to what arrived) and the descriptors that came with
+// it, close-on-exec. Returns the byte count, 0 at end-of-file, -1 with errno set.
+ssize_t ReceiveWithFds(int socket, std::string& data, size_t capacity, std::vector<UniqueFd>& fds);
+
+}  // namespace lxcts
