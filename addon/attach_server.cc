@@ -7,8 +7,10 @@
 // small program. It runs as long as the addon keeps its end of the control socket (fd 3)
 // open, and exits at end-of-file.
 //
-// Threads: kWorkers threads receive requests from the control socket, each one attaching
-// one command at a time with a liblxc handle nobody else is using; one thread reaps the
+// Threads: workers receive requests from the control socket, each one attaching one
+// command at a time with a liblxc handle nobody else is using. There is one worker at
+// first and another whenever all are busy, up to kMaxWorkers: every thread makes each fork
+// a little dearer, so there are only as many as the load needs. One more thread reaps the
 // commands (they are this process's children) and reports their exit statuses. Being
 // multi-threaded also avoids a liblxc 5.0.2 leak of one pidfd per attach, which only
 // single-threaded callers hit (see README, "liblxc findings").
@@ -24,6 +26,7 @@
 #include <lxc/lxccontainer.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -41,7 +44,7 @@ namespace lxcts {
 namespace {
 
 constexpr int kControlFd = 3;
-constexpr int kWorkers = 8;
+constexpr int kMaxWorkers = 8;
 
 // liblxc handles by container, reused while the container's config file is unchanged
 // (what a long-lived handle in the addon would see too, but without going stale when the
@@ -82,7 +85,7 @@ class HandleCache {
       if (entries_.size() >= kMaxContainers) Clear();
       found = entries_.emplace(key, std::move(entry)).first;
     }
-    if (found->second.idle.size() >= kWorkers) return Drop(c);
+    if (found->second.idle.size() >= kMaxWorkers) return Drop(c);
     found->second.idle.push_back(c);
   }
 
@@ -174,9 +177,18 @@ class Reaper {
   UniqueFd epoll_;
 };
 
+// How many workers there are and how many wait for a request.
+struct Workers {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int total = 0;
+  int idle = 0;
+};
+
 struct Server {
   HandleCache& handles;
   Reaper& reaper;
+  Workers& workers;
 };
 
 AttachReply Attach(Server& server, const std::string& name, const std::string& lxcpath, AttachRequest& request,
@@ -228,16 +240,35 @@ void ServeOne(Server& server, const std::string& data, std::vector<UniqueFd>& fd
   if (answer.pid > 0) server.reaper.Watch(answer.pid, std::move(pidfd), std::move(reply));
 }
 
+void ServeRequests(Server& server);
+
+// Called by a worker that has just taken a request: if it was the last idle one, another
+// starts, so that the next request does not wait behind this one.
+void TookRequest(Server& server) {
+  std::lock_guard<std::mutex> lock(server.workers.mutex);
+  server.workers.idle--;
+  if (server.workers.idle > 0 || server.workers.total >= kMaxWorkers) return;
+  server.workers.total++;
+  server.workers.idle++;
+  std::thread(ServeRequests, std::ref(server)).detach();
+}
+
 void ServeRequests(Server& server) {
   std::string data;
   for (;;) {
     std::vector<UniqueFd> fds;
     ssize_t n = ReceiveWithFds(kControlFd, data, sizeof(RequestHeader) + kMaxRequestBytes, fds);
-    if (n == 0) return;  // the addon closed its end
-    if (n < 0 && errno != EMSGSIZE) return;
-    if (n < 0) data.clear();  // answered as malformed
+    if (n == 0 || (n < 0 && errno != EMSGSIZE)) break;  // the addon closed its end
+    if (n < 0) data.clear();                            // answered as malformed
+    TookRequest(server);
     ServeOne(server, data, fds);
+    std::lock_guard<std::mutex> lock(server.workers.mutex);
+    server.workers.idle++;
   }
+  std::lock_guard<std::mutex> lock(server.workers.mutex);
+  server.workers.total--;
+  server.workers.idle--;
+  server.workers.changed.notify_all();
 }
 
 }  // namespace
@@ -249,12 +280,15 @@ int main() {
   signal(SIGPIPE, SIG_IGN);
   auto* handles = new HandleCache();
   auto* reaper = new Reaper();
+  auto* workers = new Workers();
   if (!reaper->Ready()) return 1;
-  Server server{*handles, *reaper};
+  auto* server = new Server{*handles, *reaper, *workers};
   std::thread(&Reaper::Run, reaper).detach();
-  std::vector<std::thread> workers;
-  for (int i = 0; i < kWorkers; i++) workers.emplace_back(ServeRequests, std::ref(server));
-  for (std::thread& worker : workers) worker.join();
+  std::unique_lock<std::mutex> lock(workers->mutex);
+  workers->total = workers->idle = 1;
+  std::thread(ServeRequests, std::ref(*server)).detach();
+  // Once the addon has closed its end, every worker finishes what it is doing and leaves.
+  workers->changed.wait(lock, [workers] { return workers->total == 0; });
   // Commands still running are left to run, as they would be if Node had attached them
   // and exited; whoever started them has gone.
   _exit(0);

@@ -46,12 +46,12 @@ export function parsePeerArgs(argv: string[]): PeerArgs {
   };
 }
 
-/** VmRSS of this process, in kB. */
-export function rssKb(): number {
-  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+/** VmRSS of a process (this one by default), in kB. */
+export function rssKb(pid: number | 'self' = 'self'): number {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
   return Number(line?.split(/\s+/)[1]);
 }
 
-export function fdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
+export function fdCount(pid: number | 'self' = 'self'): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
