@@ -116,8 +116,12 @@ class PendingAttach {
 AttachClient::~AttachClient() { Stop(); }
 
 void AttachClient::Stop() {
-  control_.Reset();  // the helper's workers read end-of-file and it exits
+  control_.Reset();  // the helper's idle workers read end-of-file
   if (pid_ > 0) {
+    // A worker may be stuck in an attach (to a frozen container, say), and this runs when
+    // the environment goes away: never wait on that. The commands themselves are separate
+    // processes and keep running.
+    kill(pid_, SIGKILL);
     pid_t r;
     do r = waitpid(pid_, nullptr, 0); while (r < 0 && errno == EINTR);
     pid_ = -1;

@@ -26,7 +26,7 @@ class AttachClient {
   explicit AttachClient(std::string helperPath) : helperPath_(std::move(helperPath)) {}
   AttachClient(const AttachClient&) = delete;
   AttachClient& operator=(const AttachClient&) = delete;
-  // Closes the control socket, which makes the helper exit, and reaps it.
+  // Stops the helper (commands it started keep running) and reaps it.
   ~AttachClient();
 
   // Sends one request with the child's ends of `stdio`. Returns our end of the command's
