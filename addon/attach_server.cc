@@ -38,6 +38,7 @@
 
 #include "attach_command.h"
 #include "attach_wire.h"
+#include "container_state.h"
 #include "fds.h"
 
 namespace lxcts {
@@ -200,13 +201,9 @@ AttachReply Attach(Server& server, const std::string& name, const std::string& l
   AttachReply reply;
   if (pid < 0) {
     // Not checked first, as in the addon: a failed attach is explained afterwards.
-    if (c->is_running(c)) {
-      reply = MakeReply(0, "LXC_EXEC_FAILED", "cannot attach to " + subject);
-    } else if (c->is_defined(c)) {
-      reply = MakeReply(0, "LXC_NOT_RUNNING", subject + " is not running");
-    } else {
-      reply = MakeReply(0, "LXC_NOT_DEFINED", subject + " does not exist");
-    }
+    std::string code, message;
+    reply = NotRunning(c, subject, code, message) ? MakeReply(0, code, message)
+                                                  : MakeReply(0, "LXC_EXEC_FAILED", "cannot attach to " + subject);
   } else {
     pidfd.Reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
     if (pidfd.Valid()) {

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "container_state.h"
 #include "task.h"
 
 namespace lxcts {
@@ -17,12 +18,9 @@ inline bool RequireDefined(lxc_container* c, const std::string& subject, Outcome
 }
 
 inline bool RequireRunning(lxc_container* c, const std::string& subject, Outcome& out) {
-  if (c->is_running(c)) return true;
-  if (!c->is_defined(c)) {
-    out.Refuse("LXC_NOT_DEFINED", subject + " does not exist");
-  } else {
-    out.Refuse("LXC_NOT_RUNNING", subject + " is not running");
-  }
+  std::string code, message;
+  if (!NotRunning(c, subject, code, message)) return true;
+  out.Refuse(std::move(code), std::move(message));
   return false;
 }
 

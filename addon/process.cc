@@ -143,17 +143,14 @@ void ProcessHandle::ReadStatus() {
     signal_ = report.signal;
     return Exited();
   }
-  // The helper died before the command ended (or before it could say how).
+  // The helper died before the command ended (or before it could say how): stop watching
+  // (which closes the status socket) but keep the pidfd, which tells when the command ends.
   lost_ = true;
-  uv_poll_stop(poll_);
-  close(statusFd_);
-  statusFd_ = -1;
   int pidfd = pidfd_;
-  auto* closing = reinterpret_cast<Closing*>(poll_);
-  closing->fds[0] = closing->fds[1] = -1;
-  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<Closing*>(handle); });
-  poll_ = nullptr;
-  if (!Watch(pidfd)) Exited();
+  pidfd_ = -1;
+  StopWatching();
+  pidfd_ = pidfd;
+  if (!Watch(pidfd_)) Exited();
 }
 
 void ProcessHandle::Exited() {

@@ -120,9 +120,9 @@ function load(): NativeBinding {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const binding = require(candidate) as NativeBinding;
       binding.setErrorClass(LxcError);
-      const attachHelper = path.join(path.dirname(candidate), 'lxcts-attach');
-      if (fs.existsSync(attachHelper)) binding.setAttachHelper(attachHelper);
       loadedFrom = candidate;
+      const attachHelper = besideAddon('lxcts-attach');
+      if (fs.existsSync(attachHelper)) binding.setAttachHelper(attachHelper);
       return binding;
     } catch (err) {
       failures.push(`  ${candidate}: ${(err as Error).message.split('\n')[0]}`);
@@ -138,16 +138,21 @@ function load(): NativeBinding {
 
 let cached: NativeBinding | undefined;
 
+/** A file node-gyp built beside the loaded addon. */
+function besideAddon(file: string): string {
+  return path.join(path.dirname(loadedFrom!), file);
+}
+
 /** The lxcts-execute helper, built beside the addon (see addon/execute_helper.cc). */
 export function executeHelperPath(): string {
   native();
-  return path.join(path.dirname(loadedFrom!), 'lxcts-execute');
+  return besideAddon('lxcts-execute');
 }
 
 /** The lxcts-attach helper, built beside the addon (see addon/attach_server.cc). */
 export function attachHelperPath(): string {
   native();
-  return path.join(path.dirname(loadedFrom!), 'lxcts-attach');
+  return besideAddon('lxcts-attach');
 }
 
 /** The addon, loaded on first use so that importing lxcts never throws. */
