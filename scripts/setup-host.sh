@@ -17,7 +17,7 @@ log() { printf '[setup-host] %s\n' "$*"; }
 # Debian package names; `lxc-dev` brings lxc/lxccontainer.h and lxc.pc for pkg-config.
 # The bench's peers (bench/): python3-lxc, and go-lxc's source (the Go module proxy
 # refuses gopkg.in/lxc/go-lxc.v2, so bench/peers/go/go.mod points at Debian's copy).
-packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential python3 tmux git debootstrap
+packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential python3 tmux git debootstrap rsync openssl curl
           dnsmasq-base iptables nftables iproute2 uidmap python3-lxc golang-gopkg-lxc-go-lxc.v2-dev)
 
 missing=()
