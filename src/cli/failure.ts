@@ -3,6 +3,7 @@
  * where one exists, liblxc's log lines, and the exit status (1 for failures, 2 for usage).
  */
 import { isLxcError, LxcErrorCode } from '../lxc/errors';
+import { missingToolSuggestion } from '../lxc/missing-tools';
 
 export interface CliFailure {
   message: string;
@@ -44,7 +45,7 @@ export function describeFailure(err: unknown): CliFailure {
     return {
       message: err.message,
       code: err.code,
-      suggestion: suggestionFor(err.code, err.container),
+      suggestion: missingToolSuggestion(err.details) ?? suggestionFor(err.code, err.container),
       details: err.details,
       exit: USAGE_CODES.has(err.code) ? 2 : 1,
     };
