@@ -27,7 +27,7 @@ command_of() {
   ' "$here/README.md"
 }
 
-clone="$(mktemp -d /tmp/lxcts-fresh-XXXXXX)"
+clone="$(mktemp -d /tmp/fresh-check.XXXXXX)"
 git clone --quiet "$here" "$clone" || exit 1
 echo "fresh clone of $(git -C "$here" rev-parse --short HEAD) in $clone"
 if [ -n "$(git -C "$here" status --porcelain)" ]; then
