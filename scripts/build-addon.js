@@ -40,8 +40,30 @@ if (pkgConfig.error || pkgConfig.status !== 0) {
        '  Fix: sudo bash scripts/setup-host.sh   (or: apt-get install lxc-dev pkg-config build-essential)');
 }
 
+// A repeated `npm install` must not recompile an addon that is already built from these
+// very sources, for this Node ABI and this liblxc: the stamp records what the build used.
+const outputs = ['lxcts.node', 'lxcts-attach', 'lxcts-execute'].map((f) => path.join(root, 'build', 'Release', f));
+const stampFile = path.join(root, 'build', 'lxcts-build-stamp');
+function sourcesStamp() {
+  const hash = require('node:crypto').createHash('sha256');
+  const lxcVersion = spawnSync('pkg-config', ['--modversion', 'lxc'], { encoding: 'utf8' }).stdout.trim();
+  hash.update(`node-abi ${process.versions.modules} napi ${process.versions.napi} lxc ${lxcVersion}\n`);
+  const addonDir = path.join(root, 'addon');
+  for (const file of ['binding.gyp', ...fs.readdirSync(addonDir).sort().map((f) => path.join('addon', f))]) {
+    hash.update(`${file}\n`).update(fs.readFileSync(path.join(root, file)));
+  }
+  return hash.digest('hex');
+}
+const stamp = sourcesStamp();
+const force = process.argv.includes('--force');
+if (!force && outputs.every((f) => fs.existsSync(f)) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp) {
+  console.log('lxcts: addon already built from these sources (npm run build:addon -- --force rebuilds it)');
+  process.exit(0);
+}
+
 const args = [nodeGypScript(), 'rebuild'];
 const nodedir = localNodedir();
 if (nodedir) args.push(`--nodedir=${nodedir}`);
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) fail(`building the addon failed (node-gyp exited with ${result.status})`);
+fs.writeFileSync(stampFile, stamp);
