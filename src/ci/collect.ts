@@ -68,6 +68,17 @@ function why(err: unknown): string {
   throw err;
 }
 
+/** Why `name` in `parent` could not be opened as a directory (O_DIRECTORY says ENOTDIR for a link too). */
+async function whyNotDir(parent: FileHandle, name: string, err: unknown): Promise<string> {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOTDIR' || code === 'ELOOP') {
+    const stat = await fsp.lstat(at(parent, name)).catch(() => null);
+    if (stat?.isSymbolicLink()) return 'a symbolic link: not published';
+    if (stat) return 'not a directory';
+  }
+  return why(err);
+}
+
 /**
  * A directory of the build's output, opened without following links, from which files
  * are copied by descriptor. Close it when done.
@@ -95,8 +106,9 @@ export class OutputReader {
     let dir = this.root;
     try {
       for (const part of components(relative)) {
-        const next = await fsp.open(at(dir, part), OPEN_DIR).catch((err: unknown) => {
-          throw Object.assign(new Error(why(err)), { refusal: true });
+        const parent = dir;
+        const next = await fsp.open(at(parent, part), OPEN_DIR).catch(async (err: unknown) => {
+          throw Object.assign(new Error(await whyNotDir(parent, part, err)), { refusal: true });
         });
         if (dir !== this.root) await dir.close();
         dir = next;
@@ -186,7 +198,7 @@ async function walk(
     try {
       sub = await fsp.open(at(dir, entry.name), OPEN_DIR);
     } catch (err) {
-      into.refused.push({ path: path.posix.join(shownPrefix, relative), reason: why(err) });
+      into.refused.push({ path: path.posix.join(shownPrefix, relative), reason: await whyNotDir(dir, entry.name, err) });
       continue;
     }
     try {

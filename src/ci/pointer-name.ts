@@ -40,7 +40,12 @@ export function encodePointerName(branch: string): string {
 export function decodePointerName(name: string): string {
   if (!/^(?:[A-Za-z0-9_.-]|%[0-9A-F]{2})+$/.test(name) || name.startsWith('.')) throw new Error(`not a pointer name: ${JSON.stringify(name)}`);
   const bytes = Buffer.from(name.replace(/%([0-9A-F]{2})|./g, (m, hex: string | undefined) => (hex ? String.fromCharCode(parseInt(hex, 16)) : m)), 'latin1');
-  const branch = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  let branch: string;
+  try {
+    branch = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`not a pointer name: ${JSON.stringify(name)}`);
+  }
   if (encodePointerName(branch) !== name) throw new Error(`not a pointer name: ${JSON.stringify(name)}`);
   return branch;
 }

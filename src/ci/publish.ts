@@ -154,7 +154,7 @@ export async function publish(spec: PublishSpec): Promise<Published> {
         throw new UserFailure(
           refused === 'no longer there'
             ? `the docs directory "${spec.docs}" was not produced by the build`
-            : `the docs directory "${spec.docs}" is not a directory in the checkout (${refused})`,
+            : `the docs directory "${spec.docs}" is not a directory the build produced (${refused})`,
         );
       }
       result.notes.push(...collected.refused.map(describe));
