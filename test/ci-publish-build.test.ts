@@ -1,0 +1,149 @@
+/**
+ * Publishing from real builds: the build container is stopped before anything is
+ * collected, a hostile build's output is published safely, and the user's mistakes are
+ * failures, not infrastructure errors.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { CiSandbox } from './helpers/ci-data';
+import { TestRepo } from './helpers/repo';
+
+const ci = new CiSandbox('publish');
+const repos = path.join(ci.data.root, 'repos');
+// A root-only host file the build wants published, holding a unique marker.
+const secretDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-secret-'));
+const secret = path.join(secretDir, 'secret');
+const marker = `HOST-SECRET-${randomBytes(12).toString('hex')}`;
+const token = `lxcts-flipper-${randomBytes(6).toString('hex')}`;
+fs.chmodSync(secretDir, 0o700);
+fs.writeFileSync(secret, `${marker}\n`, { mode: 0o600 });
+
+afterAll(() => {
+  // The flipper runs in the build container, which the builder destroys; should a broken
+  // builder leave one, it goes here.
+  for (const line of processesWith(token)) {
+    try {
+      process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  ci.cleanup();
+  fs.rmSync(secretDir, { recursive: true, force: true });
+});
+
+function filesContaining(dir: string, text: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return filesContaining(full, text);
+    return entry.isFile() && fs.readFileSync(full, 'utf8').includes(text) ? [full] : [];
+  });
+}
+
+function processesWith(text: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(text) && !line.includes('ps -eo'));
+}
+
+test('a background process left by the build is dead before its output is collected, and no host byte is published', async () => {
+  // The flipper swaps out/f between a file and a link to the host's secret, forever.
+  const flip = `: ${token}; while :; do echo safe > out/f.t; mv -f out/f.t out/f; ln -sf ${secret} out/f.l; mv -f out/f.l out/f; done`;
+  const repo = TestRepo.create(
+    path.join(repos, 'flipper'),
+    [
+      'jobs:',
+      '  flip:',
+      '    steps:',
+      '      - mkdir -p out site && echo safe > out/f && echo site > site/index.html',
+      `      - 'setsid nohup sh -c "${flip}" > /dev/null 2>&1 < /dev/null &'`,
+      // The flipper is running when the steps end: it has made out/f a link at least once.
+      '      - for i in $(seq 200); do [ -L out/f ] && exit 0; sleep 0.05; done; exit 1',
+      '    artifacts: [out/*]',
+      '    docs: site',
+      '',
+    ].join('\n'),
+  );
+  const [r] = await ci.builder().build({ source: repo.dir });
+  expect([r.status, r.message]).toEqual(['success', null]);
+  const log = fs.readFileSync(r.logPath!, 'utf8');
+  // Stopped (every process killed) before anything was collected.
+  const stopped = log.indexOf(`build container lxcts-build-${r.buildId} stopped`);
+  expect(stopped).toBeGreaterThan(-1);
+  expect(log.indexOf('published')).toBeGreaterThan(stopped);
+  // out/f is frozen as one of the two states: the file (published) or the link (refused).
+  const published = path.join(ci.data.binaries, 'local', 'flipper', repo.git('rev-parse', 'HEAD'), 'out', 'f');
+  if (r.artifacts.includes('out/f')) expect(fs.readFileSync(published, 'utf8')).toBe('safe\n');
+  else expect(log).toContain('not published: out/f: a symbolic link: not published');
+  expect(filesContaining(ci.data.binaries, marker)).toEqual([]);
+  expect(filesContaining(ci.data.docs, marker)).toEqual([]);
+  expect(processesWith(token)).toEqual([]);
+  expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+});
+
+test('a setuid file is published without the bit; links and hard links are not published, with a note in the log', async () => {
+  const repo = TestRepo.create(
+    path.join(repos, 'modes'),
+    [
+      'jobs:',
+      '  modes:',
+      '    steps:',
+      '      - mkdir -p bin site && printf "#!/bin/sh\\necho hi\\n" > bin/tool && chmod 4755 bin/tool && cp bin/tool site/tool && chmod 4755 site/tool',
+      `      - echo hi > site/index.html && ln -s ${secret} bin/secret && ln -s ${secret} site/secret.html`,
+      '      - echo shared > bin/shared && ln bin/shared site/shared.html',
+      // A hard link to a file outside the workspace cannot even be made from the build (another mount).
+      '      - if ln /etc/passwd bin/passwd; then exit 1; fi',
+      '    artifacts: [bin/*]',
+      '    docs: site',
+      '',
+    ].join('\n'),
+  );
+  const [r] = await ci.builder().build({ source: repo.dir });
+  expect([r.status, r.message]).toEqual(['success', null]);
+  expect(r.artifacts).toEqual(['bin/tool']);
+  const commit = repo.git('rev-parse', 'HEAD');
+  const tool = path.join(ci.data.binaries, 'local', 'modes', commit, 'bin', 'tool');
+  expect(fs.statSync(tool).mode & 0o7777).toBe(0o755);
+  const site = path.join(ci.data.docs, 'local', 'modes', 'main');
+  expect(fs.statSync(path.join(site, 'tool')).mode & 0o7777).toBe(0o755);
+  expect(fs.readdirSync(site).sort()).toEqual(['index.html', 'tool']);
+  const log = fs.readFileSync(r.logPath!, 'utf8');
+  for (const note of [
+    'not published: bin/secret: a symbolic link: not published',
+    'not published: site/secret.html: a symbolic link: not published',
+    'not published: bin/shared: has 2 hard links (one may be outside the workspace): not published',
+    'not published: site/shared.html: has 2 hard links (one may be outside the workspace): not published',
+  ]) {
+    expect(log).toContain(note);
+  }
+});
+
+test("the user's mistakes at publish time are failures with a message, not errors", async () => {
+  const repo = TestRepo.create(
+    path.join(repos, 'mistakes'),
+    [
+      'jobs:',
+      '  nodocs:',
+      '    steps: [mkdir -p bin && echo x > bin/x]',
+      '    artifacts: [bin/*]',
+      '    docs: site/',
+      '  noartifact:',
+      '    steps: [mkdir -p bin && echo x > bin/x]',
+      '    artifacts: [bin/*, { path: "dist/*.tar.gz", required: true }]',
+      '',
+    ].join('\n'),
+  );
+  const results = await ci.builder().build({ source: repo.dir });
+  expect(results.map((r) => [r.job, r.status, r.message])).toEqual([
+    ['nodocs', 'failure', 'the docs directory "site/" was not produced by the build'],
+    ['noartifact', 'failure', 'the required artifact "dist/*.tar.gz" matched no file'],
+  ]);
+  // Nothing of a failed build is published.
+  expect(fs.existsSync(path.join(ci.data.binaries, 'local', 'mistakes', repo.git('rev-parse', 'HEAD')))).toBe(false);
+  expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+});
