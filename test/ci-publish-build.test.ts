@@ -147,3 +147,26 @@ test("the user's mistakes at publish time are failures with a message, not error
   expect(fs.existsSync(path.join(ci.data.binaries, 'local', 'mistakes', repo.git('rev-parse', 'HEAD')))).toBe(false);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
 });
+
+test('a forced push moves the branch pointers to a head that does not descend from them; an unforced one does not', async () => {
+  const repo = TestRepo.create(
+    path.join(repos, 'rewritten'),
+    'jobs:\n  both:\n    steps: ["mkdir -p bin site && echo $LXCTS_COMMIT > bin/id && cp bin/id site/index.html"]\n    artifacts: [bin/*]\n    docs: site\n',
+  );
+  const first = repo.git('rev-parse', 'HEAD');
+  const second = repo.commit('second');
+  const binaries = path.join(ci.data.binaries, 'local', 'rewritten');
+  const docs = path.join(ci.data.docs, 'local', 'rewritten');
+  const pointers = () => [fs.readlinkSync(path.join(binaries, 'main')), fs.readFileSync(path.join(docs, 'main', 'index.html'), 'utf8').trim()];
+  await ci.builder().build({ source: repo.dir });
+  expect(pointers()).toEqual([second, second]);
+  // History rewritten: main is now first + rewrite, a sibling of second.
+  repo.git('reset', '-q', '--hard', first);
+  const rewritten = repo.commit('rewrite');
+  const [unforced] = await ci.builder().build({ source: repo.dir });
+  expect(unforced.status).toBe('success');
+  expect(pointers()).toEqual([second, second]);
+  expect(fs.readFileSync(unforced.logPath!, 'utf8')).toContain(`the binaries pointer of main did not move: ${rewritten.slice(0, 12)} does not descend from ${second.slice(0, 12)}`);
+  await ci.builder().build({ source: repo.dir, force: true, forced: true });
+  expect(pointers()).toEqual([rewritten, rewritten]);
+});

@@ -166,6 +166,14 @@ describe('collecting from a hostile workspace', () => {
   });
 });
 
+test('a tree deeper than the walk goes is cut there with a note, not an error', async () => {
+  const deep = Array.from({ length: 100 }, () => 'd').join('/');
+  const { spec } = setup({ 'site/index.html': 'x', [`site/${deep}/f`]: 'x' });
+  const result = await publish(spec({ docs: 'site' }));
+  expect(fs.readFileSync(path.join(result.docsDir!, 'index.html'), 'utf8')).toBe('x');
+  expect(result.notes).toEqual([`not published: site/${Array.from({ length: 64 }, () => 'd').join('/')}: more than 64 directories deep: not published`]);
+});
+
 describe("the user's mistakes fail the build and publish nothing", () => {
   test('a docs directory the build did not produce', async () => {
     const { spec, binaries, docs } = setup({ 'bin/a': 'a' });

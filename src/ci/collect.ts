@@ -31,6 +31,8 @@ const OPEN_DIR = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 // O_NONBLOCK: a FIFO swapped in after the type check must not hang the collector.
 const OPEN_FILE = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 const CHUNK = 1 << 20;
+/** Each level holds a descriptor open: a build's 100,000 nested directories must not exhaust them. */
+export const MAX_DEPTH = 64;
 
 /** A path that was not published, and why (for the build log). */
 export interface Refusal {
@@ -185,7 +187,12 @@ async function walk(
   visit: (dir: FileHandle, entry: fs.Dirent, relative: string) => Promise<void>,
   into: Collected,
   shownPrefix = '',
+  depth = 0,
 ): Promise<void> {
+  if (depth >= MAX_DEPTH) {
+    into.refused.push({ path: path.posix.join(shownPrefix, prefix), reason: `more than ${MAX_DEPTH} directories deep: not published` });
+    return;
+  }
   const entries = await fsp.readdir(`/proc/self/fd/${dir.fd}`, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const entry of entries) {
@@ -202,7 +209,7 @@ async function walk(
       continue;
     }
     try {
-      await walk(sub, relative, visit, into, shownPrefix);
+      await walk(sub, relative, visit, into, shownPrefix, depth + 1);
     } finally {
       await sub.close();
     }
