@@ -155,6 +155,17 @@ describe('collecting from a hostile workspace', () => {
     expect(fs.readdirSync(result.docsDir!)).toEqual(['index.html']);
   });
 
+  test('a file name with a newline cannot add a line to SHA256SUMS', async () => {
+    const { spec, binaries } = setup({ 'bin/a': 'a', [`bin/x\n${'0'.repeat(64)}  a`]: 'x', 'bin/back\\slash': 'b' });
+    const result = await publish(spec({ artifacts: [{ path: 'bin/*', required: true }] }));
+    expect(result.artifacts).toHaveLength(3);
+    const version = path.join(binaries, 'a'.repeat(40));
+    const sums = fs.readFileSync(path.join(version, 'SHA256SUMS'), 'utf8');
+    expect(sums.split('\n').filter(Boolean)).toHaveLength(3);
+    expect(sums).not.toMatch(/^0{64}/m);
+    expect(execFileSync('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: version, encoding: 'utf8' }).split('\n').filter(Boolean)).toHaveLength(3);
+  });
+
   test('an artifact under a linked directory is not reached through the link', async () => {
     const secret = hostSecret();
     const { workspace, spec } = setup({ 'keep': 'x' });

@@ -159,7 +159,8 @@ export class OutputReader {
           if (!matches(relative)) return;
           if (entry.isFile()) await copyEntry(dir, entry.name, relative, destination, into);
           else into.refused.push({ path: relative, reason: entry.isSymbolicLink() ? 'a symbolic link: not published' : 'not a regular file: not published' });
-        }, into);
+          // Globs do not match below hidden directories (.git): not walked either.
+        }, into, '', 0, (name) => !name.startsWith('.'));
       } finally {
         await opened.dir.close();
       }
@@ -188,6 +189,7 @@ async function walk(
   into: Collected,
   shownPrefix = '',
   depth = 0,
+  enter: (name: string) => boolean = () => true,
 ): Promise<void> {
   if (depth >= MAX_DEPTH) {
     into.refused.push({ path: path.posix.join(shownPrefix, prefix), reason: `more than ${MAX_DEPTH} directories deep: not published` });
@@ -201,6 +203,7 @@ async function walk(
       await visit(dir, entry, relative);
       continue;
     }
+    if (!enter(entry.name)) continue;
     let sub: FileHandle;
     try {
       sub = await fsp.open(at(dir, entry.name), OPEN_DIR);
@@ -209,7 +212,7 @@ async function walk(
       continue;
     }
     try {
-      await walk(sub, relative, visit, into, shownPrefix, depth + 1);
+      await walk(sub, relative, visit, into, shownPrefix, depth + 1, enter);
     } finally {
       await sub.close();
     }

@@ -86,11 +86,21 @@ function artifactMatcher(specs: ArtifactSpec[]): { bases: string[]; matches: (p:
   return { bases, matchers, matches: (p) => matchers.some((m) => m(p)) };
 }
 
+/**
+ * One SHA256SUMS line, escaped as GNU sha256sum does: a build-chosen file name holding a
+ * newline must not add a line of its own choosing.
+ */
+export function checksumLine(file: string, sum: string): string {
+  if (!/[\\\n\r]/.test(file)) return `${sum}  ${file}\n`;
+  const escaped = file.replace(/[\\\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : '\\r'));
+  return `\\${sum}  ${escaped}\n`;
+}
+
 async function writeMetadata(dir: string, collected: Collected, commit: string, version: string): Promise<void> {
   const sums = [...collected.files]
     .filter(([file]) => !METADATA.has(file))
     .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([file, sum]) => `${sum}  ${file}\n`);
+    .map(([file, sum]) => checksumLine(file, sum));
   fs.writeFileSync(path.join(dir, 'SHA256SUMS'), sums.join(''), { mode: 0o644 });
   fs.writeFileSync(path.join(dir, 'commit'), `${commit}\n`, { mode: 0o644 });
   fs.writeFileSync(path.join(dir, 'version'), `${version}\n`, { mode: 0o644 });
