@@ -128,6 +128,8 @@ describe('collecting from a hostile workspace', () => {
     const version = path.join(binaries, 'a'.repeat(40));
     expect([modeOf(path.join(version, 'bin/suid')), modeOf(path.join(version, 'bin/sgid')), modeOf(path.join(version, 'bin/open'))]).toEqual([0o755, 0o755, 0o644]);
     expect([modeOf(path.join(result.docsDir!, 'tool')), modeOf(path.join(result.docsDir!, 'page.html'))]).toEqual([0o755, 0o644]);
+    // The directories are readable by a web server, as the files are.
+    expect([modeOf(fs.realpathSync(version)), modeOf(path.join(fs.realpathSync(version), 'bin')), modeOf(result.docsDir!)]).toEqual([0o755, 0o755, 0o755]);
     expect(fs.existsSync(docs)).toBe(true);
     // SHA256SUMS was computed from what was written.
     expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: version, encoding: 'utf8' })).toBe('bin/open: OK\nbin/sgid: OK\nbin/suid: OK\n');
@@ -215,6 +217,9 @@ describe("the user's mistakes fail the build and publish nothing", () => {
       'the required artifact "**/*.so" matched no file that could be published (bin/b.so: a symbolic link: not published)',
     ]);
     expect(fs.existsSync(path.join(binaries, 'b'.repeat(40)))).toBe(false);
+    // A staging directory left by a publisher that died goes at the next publish.
+    fs.mkdirSync(path.join(binaries, '.versions', '.staging-left-by-a-crash'));
+    await publish(spec({ artifacts: [{ path: 'bin/*', required: false }] }));
     expect(fs.readdirSync(path.join(binaries, '.versions')).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 });

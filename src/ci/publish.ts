@@ -121,8 +121,7 @@ export async function publish(spec: PublishSpec): Promise<Published> {
     let binaries: { repoDir: string; stage: string; collected: Collected } | null = null;
     if (spec.artifacts?.length) {
       const repoDir = path.join(spec.binariesRoot, spec.repo);
-      fs.mkdirSync(path.join(repoDir, '.versions'), { recursive: true });
-      const stage = fs.mkdtempSync(path.join(repoDir, '.versions', `.staging-${spec.commit}-${spec.buildId}-`));
+      const stage = newStage(repoDir, spec);
       staging.push(stage);
       const collected = emptyCollection();
       // Other jobs of the same commit may have published already: their files are kept
@@ -155,8 +154,7 @@ export async function publish(spec: PublishSpec): Promise<Published> {
     let docs: { repoDir: string; stage: string } | null = null;
     if (spec.docs) {
       const repoDir = path.join(spec.docsRoot, spec.repo);
-      fs.mkdirSync(path.join(repoDir, '.versions'), { recursive: true });
-      const stage = fs.mkdtempSync(path.join(repoDir, '.versions', `.staging-${spec.commit}-${spec.buildId}-`));
+      const stage = newStage(repoDir, spec);
       staging.push(stage);
       const collected = emptyCollection();
       const refused = await reader.copyTree(spec.docs, stage, collected);
@@ -219,6 +217,25 @@ export async function publish(spec: PublishSpec): Promise<Published> {
     await reader.close();
     for (const dir of staging) fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const STAGING = '.staging-';
+
+/**
+ * A new, empty staging directory in `<repoDir>/.versions`. Staging directories left there
+ * by a publisher that died are removed first: publishing holds the repository's lock, so
+ * no other one is in use.
+ */
+function newStage(repoDir: string, spec: PublishSpec): string {
+  const versions = path.join(repoDir, '.versions');
+  fs.mkdirSync(versions, { recursive: true, mode: 0o755 });
+  for (const name of fs.readdirSync(versions)) {
+    if (name.startsWith(STAGING)) fs.rmSync(path.join(versions, name), { recursive: true, force: true });
+  }
+  const stage = fs.mkdtempSync(path.join(versions, `${STAGING}${spec.commit}-${spec.buildId}-`));
+  // mkdtemp makes it 0700; once renamed into place, it is what readers (a web server) open.
+  fs.chmodSync(stage, 0o755);
+  return stage;
 }
 
 function pointerRequest(spec: PublishSpec, branch: string) {
