@@ -56,3 +56,18 @@ test('a docs path outside the checkout is refused', () => {
 test('YAML syntax errors are located too', () => {
   expect(problemsOf('jobs:\n  a:\n    steps: [x\n')[0]).toMatch(/^\d+:\d+ : /);
 });
+
+test('artifacts are globs or { path, required }; both become { path, required }, and mistakes are located', () => {
+  const file = parseBuildFile('jobs:\n  a:\n    steps: [x]\n    artifacts: [bin/*, { path: "dist/*.tar.gz", required: true }, { path: lib/ }]\n');
+  expect(file.jobs.a.artifacts).toEqual([
+    { path: 'bin/*', required: false },
+    { path: 'dist/*.tar.gz', required: true },
+    { path: 'lib/', required: false },
+  ]);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    artifacts: [{ path: ../x, required: true }]\n')).toEqual([
+    '4:25 jobs.a.artifacts.0.path: expected a path inside the checkout (relative, without ..)',
+  ]);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    artifacts: [{ pth: bin/* }]\n')).toEqual([
+    '4:17 jobs.a.artifacts.0: expected a path glob, or { path: <glob>, required: true }',
+  ]);
+});

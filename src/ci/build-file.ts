@@ -37,12 +37,22 @@ const insideCheckout = z
     message: 'expected a path inside the checkout (relative, without ..)',
   });
 
+/**
+ * An artifact: a glob (`bin/*`), or `{ path: bin/*, required: true }` when matching no
+ * file must fail the build. Both become `{ path, required }`.
+ */
+const artifact = z
+  .union([insideCheckout, z.strictObject({ path: insideCheckout, required: z.boolean().default(false) })], {
+    error: 'expected a path glob, or { path: <glob>, required: true }',
+  })
+  .transform((value) => (typeof value === 'string' ? { path: value, required: false } : value));
+
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a name of letters, digits, _ . -');
 
 const job = z.strictObject({
   branches: z.array(z.string().min(1)).optional(),
   steps: z.array(z.string().min(1, 'expected a command')).min(1, 'expected at least one step'),
-  artifacts: z.array(insideCheckout).optional(),
+  artifacts: z.array(artifact).optional(),
   docs: insideCheckout.optional(),
   timeout: duration.default(30 * 60_000),
   limits: z.strictObject({ memory: size.optional(), pids: z.number().int().positive().optional() }).optional(),

@@ -15,7 +15,7 @@ import { BUILD_FILE, BuildFile, Job, jobRunsOn, parseBuildFile } from './build-f
 import { BUILD_CONTAINER_PREFIX, destroyBuildContainer, startBuildContainer } from './build-container';
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
-import { NoBuildFileError } from './errors';
+import { isUserFailure, NoBuildFileError } from './errors';
 import { checkout, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
 import { limitHit } from './limits';
 import { publish } from './publish';
@@ -39,6 +39,8 @@ export interface BuildRequest {
   repo?: string;
   /** When the build was asked for (ms since the epoch): a newer request supersedes it. */
   requestedAt?: number;
+  /** The push was a force-push: branch pointers follow it even to a non-descendant. */
+  forced?: boolean;
   /** Aborting cancels the running step and records the build as cancelled. */
   signal?: AbortSignal;
   /** Build events, for the NSQ events topic and live views. */
@@ -185,6 +187,10 @@ export class Builder {
       log.note(`checkout ${checkoutMs.toFixed(1)} ms, container ${containerName} ready in ${(performance.now() - phaseStart).toFixed(1)} ms`);
       const outcome = await this.runSteps(container, job, name, revision, log, request.signal, emit);
       ({ status, exitCode, message } = outcome);
+      // Nothing of the build may run while its output is read: a process left in the
+      // background could swap a file for a link to a host file under the collector.
+      await stopBeforeCollecting(container);
+      log.note(`build container ${containerName} stopped`);
       if (status === 'success') {
         const version = await describeCommit(mirror, revision.commit);
         const result = await this.store.withLock(`publish:${source.repo}`, () => publish({
@@ -199,15 +205,19 @@ export class Builder {
           artifacts: job.artifacts,
           docs: job.docs,
           buildId: id,
+          requestedAt: request.requestedAt ?? Date.parse(record.createdAt),
+          forced: request.forced ?? false,
         }));
         artifacts = result.artifacts;
         published.binaries = result.binariesDir;
         published.docs = result.docsDir;
+        for (const note of result.notes) log.note(note);
         if (result.binariesDir) log.note(`published ${artifacts.length} artifact(s) to ${result.binariesDir}`);
         if (result.docsDir) log.note(`published docs to ${result.docsDir}`);
       }
     } catch (err) {
-      status = 'error';
+      // The user's mistake found while publishing is final, like a failing step.
+      status = isUserFailure(err) ? 'failure' : 'error';
       message = (err as Error).message;
       if (isLxcError(err) && err.details.length > 0) message += ` (${err.details[err.details.length - 1]})`;
     } finally {
@@ -298,6 +308,12 @@ export class Builder {
 }
 
 const OUTPUT_DRAIN_MS = 2000;
+
+/** Kills every process of the build (stop is a SIGKILL of the container's init). */
+async function stopBeforeCollecting(container: Container): Promise<void> {
+  if (await container.running()) await container.stop();
+  if (await container.running()) throw new Error('the build container did not stop; its output was not collected');
+}
 
 function cancelReason(signal: AbortSignal | undefined): string {
   const reason = signal?.reason as unknown;

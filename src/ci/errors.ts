@@ -19,3 +19,16 @@ export class NoBuildFileError extends Error {
 export function isPermanentFailure(err: unknown): boolean {
   return err instanceof BuildFileError || err instanceof NoBuildFileError;
 }
+
+/**
+ * The user's mistake, found after the steps ran (a docs directory not produced, a
+ * required artifact glob that matched nothing): the build is a `failure` with this
+ * message, final like a failing step, never retried as an infrastructure error.
+ */
+export class UserFailure extends Error {
+  readonly code = 'USER_FAILURE';
+}
+
+export function isUserFailure(err: unknown): err is UserFailure {
+  return (err as { code?: unknown } | null)?.code === 'USER_FAILURE';
+}

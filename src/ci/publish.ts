@@ -5,83 +5,42 @@
  *                                    commit, version (a link to .versions/<sha>-<build>)
  *   binaries/<owner>/<repo>/<branch> → <sha> of the newest successful build of the branch
  *   docs/<owner>/<repo>/<branch>     → the site of that build
- * Pointers are symlinks replaced with rename(2), so a reader sees the old build or the new
- * one, never a half-written one. Callers serialise publishing per repository (the builder
- * holds a lock), so two builds finishing at once cannot interleave.
+ * <branch> is the branch name encoded as one path component (pointer-name.ts); when a
+ * pointer moves is pointers.ts's business (forward, or anywhere on a forced push, never
+ * back to an older request).
+ *
+ * The builder calls this after the build container has stopped, so nothing of the build
+ * runs while its output is read; and the output is read as hostile anyway (collect.ts:
+ * no link followed, copies from descriptors, modes made sane). Everything is first
+ * collected into a staging directory: a user's mistake (docs not produced, a required
+ * artifact missing) publishes nothing. Staging directories are renamed into place and
+ * pointers swapped with rename(2), so a reader sees the old build or the new one, never a
+ * half-written one. Callers serialise publishing per repository (the builder holds a lock).
  */
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 
-import { glob } from 'tinyglobby';
+import picomatch from 'picomatch';
 
-const execFileAsync = promisify(execFile);
+import { Collected, OutputReader, Refusal } from './collect';
+import { UserFailure } from './errors';
+import { encodePointerName } from './pointer-name';
+import { movePointer, PointerOutcome, swapSymlink } from './pointers';
+
+export interface ArtifactSpec {
+  /** A glob relative to the checkout (a directory stands for everything below it). */
+  path: string;
+  /** Matching no file is the user's mistake: the build fails. */
+  required: boolean;
+}
 
 export interface Published {
   /** Artifact paths, relative to the checkout. */
   artifacts: string[];
   binariesDir: string | null;
   docsDir: string | null;
-}
-
-/** A branch name as one path component (feature/x → feature-x). */
-export function branchSlot(branch: string): string {
-  return branch.replace(/[^A-Za-z0-9_.-]/g, '-');
-}
-
-const METADATA = ['SHA256SUMS', 'commit', 'version'];
-
-/** Every file below `dir`, as paths relative to it. */
-function listFiles(dir: string, prefix = ''): string[] {
-  return fs.readdirSync(path.join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
-    const relative = path.join(prefix, entry.name);
-    return entry.isDirectory() ? listFiles(dir, relative) : [relative];
-  });
-}
-
-/** Whether `file` (relative to `root`) is a regular file (or directory) whose real path stays inside `root`. */
-function isRegularFileInside(root: string, file: string, directory = false): boolean {
-  const full = path.join(root, file);
-  const stat = fs.lstatSync(full, { throwIfNoEntry: false });
-  if (!stat || (directory ? !stat.isDirectory() : !stat.isFile())) return false;
-  const real = fs.realpathSync(full);
-  const realRoot = fs.realpathSync(root);
-  return real === realRoot || real.startsWith(`${realRoot}${path.sep}`);
-}
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** Points `link` at `target` atomically (a new symlink renamed over the old one). */
-function swapSymlink(link: string, target: string): void {
-  const temporary = `${link}.new-${process.pid}-${Date.now()}`;
-  fs.symlinkSync(target, temporary);
-  fs.renameSync(temporary, link);
-}
-
-/**
- * Whether the branch pointer `link` may move to `commit`: when it points nowhere yet, or
- * at an ancestor of `commit`. An older commit finishing late never moves it back.
- */
-async function mayAdvance(link: string, commit: string, mirror: string, commitOf: (target: string) => string | null): Promise<boolean> {
-  let current: string | null;
-  try {
-    current = commitOf(fs.readlinkSync(link));
-  } catch {
-    return true;
-  }
-  if (!current || current === commit) return true;
-  try {
-    await execFileAsync('git', ['--git-dir', mirror, 'merge-base', '--is-ancestor', current, commit]);
-    return true;
-  } catch {
-    return false;
-  }
+  /** What was not published and why, and pointers that did not move: for the build log. */
+  notes: string[];
 }
 
 export interface PublishSpec {
@@ -93,69 +52,192 @@ export interface PublishSpec {
   branch: string | null;
   workspace: string;
   mirror: string;
-  artifacts?: string[];
+  artifacts?: ArtifactSpec[];
   docs?: string;
   buildId: number;
+  /** When the build was requested (ms since the epoch): orders pointer moves. */
+  requestedAt: number;
+  /** The push rewrote the branch: its pointers may move to a non-descendant. */
+  forced: boolean;
+}
+
+const METADATA = new Set(['SHA256SUMS', 'commit', 'version']);
+
+function emptyCollection(): Collected {
+  return { files: new Map(), refused: [] };
+}
+
+function describe(refused: Refusal): string {
+  return `not published: ${refused.path}: ${refused.reason}`;
+}
+
+/** The directories a glob can match below, and a matcher for the paths it names. */
+function artifactMatcher(specs: ArtifactSpec[]): { bases: string[]; matches: (p: string) => boolean; matchers: Array<(p: string) => boolean> } {
+  const matchers = specs.map(({ path: pattern }) => {
+    const scan = picomatch.scan(pattern);
+    // A plain path may name a directory: everything below it is meant.
+    return picomatch(scan.isGlob ? pattern : [pattern, `${pattern.replace(/\/+$/, '')}/**`], { dot: false });
+  });
+  const bases = specs.map(({ path: pattern }) => {
+    const scan = picomatch.scan(pattern);
+    const base = scan.isGlob ? scan.base : path.posix.dirname(pattern.replace(/\/+$/, ''));
+    return base === '.' ? '' : base;
+  });
+  return { bases, matchers, matches: (p) => matchers.some((m) => m(p)) };
+}
+
+/**
+ * One SHA256SUMS line, escaped as GNU sha256sum does: a build-chosen file name holding a
+ * newline must not add a line of its own choosing.
+ */
+export function checksumLine(file: string, sum: string): string {
+  if (!/[\\\n\r]/.test(file)) return `${sum}  ${file}\n`;
+  const escaped = file.replace(/[\\\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : '\\r'));
+  return `\\${sum}  ${escaped}\n`;
+}
+
+async function writeMetadata(dir: string, collected: Collected, commit: string, version: string): Promise<void> {
+  const sums = [...collected.files]
+    .filter(([file]) => !METADATA.has(file))
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([file, sum]) => checksumLine(file, sum));
+  fs.writeFileSync(path.join(dir, 'SHA256SUMS'), sums.join(''), { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'commit'), `${commit}\n`, { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'version'), `${version}\n`, { mode: 0o644 });
+}
+
+function pointerNote(what: string, branch: string, outcome: PointerOutcome): string | null {
+  return outcome.moved ? null : `the ${what} pointer of ${branch} did not move: ${outcome.why}`;
 }
 
 export async function publish(spec: PublishSpec): Promise<Published> {
-  const result: Published = { artifacts: [], binariesDir: null, docsDir: null };
-  if (spec.artifacts?.length) {
-    // Only regular files inside the checkout: a build could link to any host file, and
-    // the publisher runs as root on the host.
-    const matches = await glob(spec.artifacts, { cwd: spec.workspace, onlyFiles: true, dot: false, followSymbolicLinks: false });
-    const files = matches.filter((file) => isRegularFileInside(spec.workspace, file)).sort();
-    const repoDir = path.join(spec.binariesRoot, spec.repo);
-    const versions = path.join(repoDir, '.versions');
-    const version = path.join(versions, `${spec.commit}-${spec.buildId}`);
-    const link = path.join(repoDir, spec.commit);
-    fs.mkdirSync(versions, { recursive: true });
-    // <sha> is a symlink to a version directory, replaced in one rename. Other jobs of the
-    // same commit may have published already: their files are kept, ours added.
-    const current = fs.existsSync(link) ? fs.realpathSync(link) : null;
-    if (current) fs.cpSync(current, version, { recursive: true });
-    else fs.mkdirSync(version);
-    for (const file of files) {
-      fs.mkdirSync(path.dirname(path.join(version, file)), { recursive: true });
-      fs.copyFileSync(path.join(spec.workspace, file), path.join(version, file));
-      fs.chmodSync(path.join(version, file), fs.statSync(path.join(spec.workspace, file)).mode & 0o777);
+  const result: Published = { artifacts: [], binariesDir: null, docsDir: null, notes: [] };
+  // A branch name that cannot be a pointer fails the build before anything is published.
+  if (spec.branch) encodePointerName(spec.branch);
+  const staging: string[] = [];
+  const reader = await OutputReader.open(spec.workspace);
+  try {
+    // 1. Collect: nothing is visible yet, so a user's mistake found here publishes nothing.
+    let binaries: { repoDir: string; stage: string; collected: Collected } | null = null;
+    if (spec.artifacts?.length) {
+      const repoDir = path.join(spec.binariesRoot, spec.repo);
+      const stage = newStage(repoDir, spec);
+      staging.push(stage);
+      const collected = emptyCollection();
+      // Other jobs of the same commit may have published already: their files are kept
+      // (copied first, so that this job's file of the same name replaces theirs).
+      const link = path.join(repoDir, spec.commit);
+      if (fs.existsSync(link)) {
+        const previous = await OutputReader.open(fs.realpathSync(link));
+        try {
+          await previous.copyTree('', stage, collected);
+        } finally {
+          await previous.close();
+        }
+      }
+      const ours = emptyCollection();
+      const { bases, matchers, matches } = artifactMatcher(spec.artifacts);
+      await reader.copyMatching(bases, matches, stage, ours);
+      for (const [i, artifact] of spec.artifacts.entries()) {
+        if (!artifact.required || [...ours.files.keys()].some((file) => matchers[i](file))) continue;
+        const refused = ours.refused.filter((r) => matchers[i](r.path));
+        throw new UserFailure(
+          `the required artifact "${artifact.path}" matched no file` +
+            (refused.length ? ` that could be published (${refused.map((r) => `${r.path}: ${r.reason}`).join('; ')})` : ''),
+        );
+      }
+      for (const [file, sum] of ours.files) collected.files.set(file, sum);
+      result.notes.push(...ours.refused.map(describe));
+      result.artifacts = [...ours.files.keys()].sort();
+      binaries = { repoDir, stage, collected };
     }
-    const all = listFiles(version).filter((f) => !METADATA.includes(f)).sort();
-    const sums = await Promise.all(all.map(async (file) => `${await sha256(path.join(version, file))}  ${file}\n`));
-    fs.writeFileSync(path.join(version, 'SHA256SUMS'), sums.join(''));
-    fs.writeFileSync(path.join(version, 'commit'), `${spec.commit}\n`);
-    fs.writeFileSync(path.join(version, 'version'), `${spec.version}\n`);
-    swapSymlink(link, path.join('.versions', path.basename(version)));
-    if (current && current !== version) fs.rmSync(current, { recursive: true, force: true });
-    result.artifacts = files;
-    result.binariesDir = link;
-    if (spec.branch) {
-      const branchLink = path.join(repoDir, branchSlot(spec.branch));
-      if (await mayAdvance(branchLink, spec.commit, spec.mirror, (target) => path.basename(target))) swapSymlink(branchLink, spec.commit);
+    let docs: { repoDir: string; stage: string } | null = null;
+    if (spec.docs) {
+      const repoDir = path.join(spec.docsRoot, spec.repo);
+      const stage = newStage(repoDir, spec);
+      staging.push(stage);
+      const collected = emptyCollection();
+      const refused = await reader.copyTree(spec.docs, stage, collected);
+      if (refused) {
+        throw new UserFailure(
+          refused === 'no longer there'
+            ? `the docs directory "${spec.docs}" was not produced by the build`
+            : `the docs directory "${spec.docs}" is not a directory the build produced (${refused})`,
+        );
+      }
+      result.notes.push(...collected.refused.map(describe));
+      docs = { repoDir, stage };
     }
-  }
-  if (spec.docs) {
-    const source = path.join(spec.workspace, spec.docs);
-    const stat = fs.lstatSync(source, { throwIfNoEntry: false });
-    if (!stat?.isDirectory() || !isRegularFileInside(spec.workspace, spec.docs, true)) {
-      throw new Error(`the docs directory "${spec.docs}" was not produced (or is a link)`);
-    }
-    const repoDir = path.join(spec.docsRoot, spec.repo);
-    const versions = path.join(repoDir, '.versions');
-    const version = path.join(versions, `${spec.commit}-${spec.buildId}`);
-    fs.mkdirSync(versions, { recursive: true });
-    fs.cpSync(source, version, { recursive: true, filter: (from) => !fs.lstatSync(from).isSymbolicLink() });
-    result.docsDir = version;
-    if (spec.branch) {
-      const link = path.join(repoDir, branchSlot(spec.branch));
-      const commitOf = (target: string) => path.basename(target).split('-')[0] ?? null;
-      if (await mayAdvance(link, spec.commit, spec.mirror, commitOf)) {
-        const previous = fs.existsSync(link) ? fs.readlinkSync(link) : null;
-        swapSymlink(link, path.join('.versions', path.basename(version)));
-        // The old site goes once nothing points at it; open files stay readable until closed.
-        if (previous && path.resolve(repoDir, previous) !== version) fs.rmSync(path.resolve(repoDir, previous), { recursive: true, force: true });
+
+    // 2. Publish: rename into place, then swap the pointers.
+    if (binaries) {
+      const { repoDir, stage, collected } = binaries;
+      await writeMetadata(stage, collected, spec.commit, spec.version);
+      const name = `${spec.commit}-${spec.buildId}`;
+      const version = path.join(repoDir, '.versions', name);
+      fs.renameSync(stage, version);
+      const link = path.join(repoDir, spec.commit);
+      const current = fs.existsSync(link) ? fs.realpathSync(link) : null;
+      swapSymlink(link, path.join('.versions', name));
+      if (current && current !== version) fs.rmSync(current, { recursive: true, force: true });
+      result.binariesDir = link;
+      if (spec.branch) {
+        const outcome = await movePointer({
+          ...pointerRequest(spec, spec.branch),
+          dir: repoDir,
+          target: spec.commit,
+          commitOfTarget: (target) => path.basename(target),
+        });
+        const note = pointerNote('binaries', spec.branch, outcome);
+        if (note) result.notes.push(note);
       }
     }
+    if (docs) {
+      const { repoDir, stage } = docs;
+      const version = path.join(repoDir, '.versions', `${spec.commit}-${spec.buildId}`);
+      fs.renameSync(stage, version);
+      result.docsDir = version;
+      if (spec.branch) {
+        const outcome = await movePointer({
+          ...pointerRequest(spec, spec.branch),
+          dir: repoDir,
+          target: path.join('.versions', path.basename(version)),
+          commitOfTarget: (target) => path.basename(target).split('-')[0] ?? null,
+        });
+        // The old site goes once nothing points at it; open files stay readable until closed.
+        if (outcome.moved && outcome.previous && path.resolve(repoDir, outcome.previous) !== version) {
+          fs.rmSync(path.resolve(repoDir, outcome.previous), { recursive: true, force: true });
+        }
+        const note = pointerNote('docs', spec.branch, outcome);
+        if (note) result.notes.push(note);
+      }
+    }
+    return result;
+  } finally {
+    await reader.close();
+    for (const dir of staging) fs.rmSync(dir, { recursive: true, force: true });
   }
-  return result;
+}
+
+const STAGING = '.staging-';
+
+/**
+ * A new, empty staging directory in `<repoDir>/.versions`. Staging directories left there
+ * by a publisher that died are removed first: publishing holds the repository's lock, so
+ * no other one is in use.
+ */
+function newStage(repoDir: string, spec: PublishSpec): string {
+  const versions = path.join(repoDir, '.versions');
+  fs.mkdirSync(versions, { recursive: true, mode: 0o755 });
+  for (const name of fs.readdirSync(versions)) {
+    if (name.startsWith(STAGING)) fs.rmSync(path.join(versions, name), { recursive: true, force: true });
+  }
+  const stage = fs.mkdtempSync(path.join(versions, `${STAGING}${spec.commit}-${spec.buildId}-`));
+  // mkdtemp makes it 0700; once renamed into place, it is what readers (a web server) open.
+  fs.chmodSync(stage, 0o755);
+  return stage;
+}
+
+function pointerRequest(spec: PublishSpec, branch: string) {
+  return { branch, commit: spec.commit, requestedAt: spec.requestedAt, buildId: spec.buildId, forced: spec.forced, mirror: spec.mirror };
 }

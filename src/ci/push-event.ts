@@ -18,6 +18,8 @@ export const buildRequestSchema = z.object({
   pusher: z.string(),
   /** Time the webhook was received (ms since the epoch): for latency and supersede. */
   receivedAt: z.number(),
+  /** A force-push (GitHub's `forced`): branch pointers may move to a non-descendant. */
+  forced: z.boolean().optional(),
 });
 
 export type BuildMessage = z.infer<typeof buildRequestSchema>;
@@ -27,6 +29,7 @@ const pushSchema = z.object({
   before: z.string(),
   after: z.string(),
   deleted: z.boolean().optional(),
+  forced: z.boolean().optional(),
   repository: z.object({ full_name: z.string(), clone_url: z.string() }),
   pusher: z.object({ name: z.string() }).optional(),
   sender: z.object({ login: z.string() }).optional(),
@@ -65,6 +68,7 @@ export function toBuildMessage(event: string, delivery: string, payload: unknown
         after: p.after,
         pusher: p.pusher?.name ?? p.sender?.login ?? 'unknown',
         receivedAt,
+        forced: p.forced === true,
       },
     };
   }

@@ -157,6 +157,7 @@ export class Worker {
         commit: request.after,
         job: this.job,
         requestedAt: request.receivedAt,
+        forced: request.forced ?? false,
         signal: running.abort.signal,
         onEvent: (event) => this.publishEvent(event, running),
       }).catch((err: unknown) => {
