@@ -1,10 +1,17 @@
 /**
  * The fresh container a job runs in: an overlay snapshot clone of its base, with the
  * checkout bind-mounted at /workspace, limits set, and no network unless asked for.
+ * It is unprivileged like its base: the checkout is handed to the container's root (the
+ * first id of the base's range) rather than mounted idmapped, so whatever the build makes
+ * there belongs to that unprivileged host uid, never to host root.
  */
+import * as path from 'node:path';
+
 import { Container } from '../lxc/container';
 import { LxcError } from '../lxc/errors';
+import { baseIdRange, shiftOwnership } from './bases';
 import { Job } from './build-file';
+import { letRangeSearch } from './id-range';
 import { limitConfig } from './limits';
 
 export const BUILD_CONTAINER_PREFIX = 'lxcts-build-';
@@ -31,7 +38,18 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
         container: spec.base,
       });
     }
-    container = await base.clone(spec.name, { snapshot: true, backend: 'overlay', lxcpath: spec.containersPath });
+    const range = baseIdRange(spec.basesPath, spec.base);
+    letRangeSearch([spec.basesPath, spec.containersPath, path.dirname(spec.workspace)], commonAncestor(spec.basesPath, spec.containersPath, path.dirname(spec.workspace)), range);
+    const [cloned, shifted] = await Promise.allSettled([
+      base.clone(spec.name, { snapshot: true, backend: 'overlay', lxcpath: spec.containersPath }),
+      shiftOwnership(spec.workspace, range),
+    ]);
+    if (cloned.status === 'rejected') throw cloned.reason;
+    container = cloned.value;
+    if (shifted.status === 'rejected') {
+      await container.release();
+      throw shifted.reason;
+    }
   } finally {
     await base.release();
   }
@@ -63,6 +81,14 @@ async function configureAndStart(container: Container, spec: BuildContainerSpec)
     const lease = await container.exec(['busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '1', '-s', '/etc/lxcts/udhcpc.script'], { timeout: 30 });
     if (lease.exitCode !== 0) throw new Error(`no address from the DHCP server on bridge ${spec.bridge}: ${lease.stderr.toString().trim()}`);
   }
+}
+
+/** The deepest directory the paths share: the data directory, in the builder's layout. */
+function commonAncestor(...dirs: string[]): string {
+  const split = dirs.map((d) => path.resolve(d).split(path.sep));
+  let n = 0;
+  while (n < split[0].length && split.every((s) => s[n] === split[0][n])) n++;
+  return split[0].slice(0, n).join(path.sep) || path.sep;
 }
 
 /** Stops and destroys a build container, whatever state it is in. */
