@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Container } from '../src';
-import { createTemplateBase, HOST_BASE } from '../src/ci/bases';
+import { createTemplateBase, deleteBase, HOST_BASE } from '../src/ci/bases';
 import { JobResult } from '../src/ci/builder';
 import { buildIdRange, IdRange } from '../src/ci/id-range';
 import { CiSandbox } from './helpers/ci-data';
@@ -253,6 +253,9 @@ describe('bases', () => {
     expectStatus(old, 'error');
     expect(old.message).toMatch(/base "bb" was made by an older lxcts and would run builds privileged; make it again: lxcts ci base delete bb/);
     expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+    // Its rootfs belongs to the range, yet deleting the base still removes all of it.
+    await deleteBase(ci.data.bases, 'bb');
+    expect(fs.existsSync(path.join(ci.data.bases, 'bb'))).toBe(false);
   });
 });
 
