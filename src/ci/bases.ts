@@ -243,7 +243,13 @@ export async function createTemplateBase(basesPath: string, name: string, templa
     try {
       const rootfs = (await base.getConfigItem('lxc.rootfs.path')).replace(/^dir:/, '');
       await shiftOwnership(rootfs, range);
-      for (const [key, value] of [...idmapConfig(range), ...hardeningConfig(writeSeccompProfile(dir))]) await base.setConfigItem(key, value);
+      const items: Array<[string, string]> = [
+        ...idmapConfig(range),
+        // As LXC's userns.conf: a container in a user namespace cannot move its tty bind mounts.
+        ['lxc.tty.dir', ''],
+        ...hardeningConfig(writeSeccompProfile(dir)),
+      ];
+      for (const [key, value] of items) await base.setConfigItem(key, value);
       await base.saveConfig();
       writeMarker(dir, range);
     } catch (err) {
