@@ -50,7 +50,9 @@ function hostRootDevice(): string {
 }
 
 test('a step runs as root of an unprivileged user namespace, with seccomp, no_new_privs and dropped capabilities', async () => {
-  const { status } = await build('jobs:\n  status:\n    steps: ["grep -E \'^(CapEff|Seccomp|NoNewPrivs):\' /proc/self/status", "cat /proc/self/uid_map /proc/self/gid_map"]\n');
+  const { status } = await build(
+    'jobs:\n  status:\n    steps: ["grep -E \'^(CapEff|Seccomp|NoNewPrivs):\' /proc/self/status", "cat /proc/self/uid_map /proc/self/gid_map", "cat /sys/fs/cgroup/devices/devices.list || true"]\n',
+  );
   expectStatus(status, 'success');
   const field = (name: string) => new RegExp(`^${name}:\\s*(\\S+)$`, 'm').exec(status.log)?.[1];
   expect(field('Seccomp')).toBe('2');
@@ -63,6 +65,11 @@ test('a step runs as root of an unprivileged user namespace, with seccomp, no_ne
   for (const bit of [16, 17, 22, 25, 27, 31, 32, 33, 34]) expect([bit, has(bit)]).toEqual([bit, 0n]);
   // net_admin and net_raw stay (udhcpc), as does what ordinary builds use (chown, setuid).
   for (const bit of [0, 7, 12, 13]) expect([bit, has(bit)]).toEqual([bit, 1n]);
+  // The device cgroup (v1 hosts) allows the standard character devices and nothing else.
+  if (fs.existsSync('/sys/fs/cgroup/devices/devices.list')) {
+    const devices = status.log.split('\n').filter((l) => /^[abc] \S+ [rwm]+$/.test(l));
+    expect(devices).toEqual(['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 136:* rwm', 'c 10:229 rwm']);
+  }
 });
 
 test('mknod of the host disk fails, so it can be neither mounted nor read (host /etc/shadow included)', async () => {
