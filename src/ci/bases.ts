@@ -174,6 +174,7 @@ async function makeHostBase(basesPath: string, range: IdRange): Promise<void> {
     } finally {
       await base.release();
     }
+    keepRootOwned(partial);
     writeSeccompProfile(partial);
     writeMarker(partial, range);
     if (fs.existsSync(dir) && !isCurrent(readMarker(dir), range)) retire(basesPath, HOST_BASE);
@@ -186,6 +187,16 @@ async function makeHostBase(basesPath: string, range: IdRange): Promise<void> {
   } finally {
     fs.rmSync(partial, { recursive: true, force: true });
   }
+}
+
+/**
+ * liblxc gives the directory of a container with an id map to the mapped root. A base's
+ * directory holds its config: owned by the range, a process that got out of a build as
+ * that uid could swap the config for a privileged one. Only its rootfs needs the range.
+ */
+function keepRootOwned(dir: string): void {
+  fs.chownSync(dir, 0, 0);
+  fs.chmodSync(dir, 0o755);
 }
 
 /**
@@ -251,6 +262,7 @@ export async function createTemplateBase(basesPath: string, name: string, templa
       ];
       for (const [key, value] of items) await base.setConfigItem(key, value);
       await base.saveConfig();
+      keepRootOwned(dir);
       writeMarker(dir, range);
     } catch (err) {
       await base.destroy().catch(() => undefined);
