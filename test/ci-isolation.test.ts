@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Container } from '../src';
 import { createTemplateBase, deleteBase, HOST_BASE } from '../src/ci/bases';
 import { JobResult } from '../src/ci/builder';
-import { buildIdRange, IdRange } from '../src/ci/id-range';
+import { buildIdRange, IdRange, letRangeSearch } from '../src/ci/id-range';
 import { CiSandbox } from './helpers/ci-data';
 import { TestRepo } from './helpers/repo';
 
@@ -276,6 +276,27 @@ describe('the id range', () => {
 
   test("is root's first range of 65536 ids in /etc/subuid and /etc/subgid", () => {
     expect(buildIdRange(files('alice:100000:65536\nroot:10:100\nroot:200000:65536\n', '0:300000:70000\n'))).toEqual({ uid: 200000, gid: 300000, count: 65536 });
+  });
+
+  test("lxcts's own directories are opened to the range's group for search only; the operator's are named, not changed", () => {
+    const outer = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-search-'));
+    try {
+      const data = path.join(outer, 'data');
+      fs.mkdirSync(path.join(data, 'workspaces'), { recursive: true, mode: 0o700 });
+      fs.chmodSync(data, 0o700);
+      fs.chmodSync(outer, 0o755);
+      letRangeSearch([path.join(data, 'workspaces')], data, range);
+      for (const dir of [data, path.join(data, 'workspaces')]) {
+        const stat = fs.statSync(dir);
+        expect([stat.uid, stat.gid, (stat.mode & 0o777).toString(8)]).toEqual([0, range.gid, '710']);
+      }
+      // Above the data directory: not lxcts's to change.
+      fs.chmodSync(outer, 0o700);
+      expect(() => letRangeSearch([path.join(data, 'workspaces')], data, range)).toThrow(`cannot pass through ${outer}; allow it with: chmod o+x ${outer}`);
+      expect(fs.statSync(outer).mode & 0o777).toBe(0o700);
+    } finally {
+      fs.rmSync(outer, { recursive: true, force: true });
+    }
   });
 
   test('a missing range is refused with a message that names the fix', () => {

@@ -79,13 +79,15 @@ function searchable(stat: fs.Stats, range: IdRange): boolean {
  */
 export function letRangeSearch(dirs: string[], owned: string, range: IdRange): void {
   const top = path.resolve(owned);
+  // A system directory (/, /var) is never taken for lxcts's own, whatever the paths share.
+  const mayChange = top.split(path.sep).filter(Boolean).length >= 2;
   const seen = new Set<string>();
   for (const start of dirs) {
     for (let dir = path.resolve(start); !seen.has(dir); dir = path.dirname(dir)) {
       seen.add(dir);
       const stat = fs.statSync(dir);
       if (!searchable(stat, range)) {
-        const ours = dir === top || dir.startsWith(`${top}${path.sep}`);
+        const ours = mayChange && (dir === top || dir.startsWith(`${top}${path.sep}`));
         if (!ours || stat.uid !== 0 || (stat.mode & 0o070) !== 0) {
           throw new SearchPermissionError(
             `build containers run as uid ${range.uid} and gid ${range.gid} on the host and cannot pass through ${dir}; allow it with: chmod o+x ${dir}`,
