@@ -267,8 +267,11 @@ describe('bases', () => {
 });
 
 describe('the id range', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
   const files = (subuid: string, subgid: string) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-subid-'));
+    dirs.push(dir);
     fs.writeFileSync(path.join(dir, 'subuid'), subuid);
     fs.writeFileSync(path.join(dir, 'subgid'), subgid);
     return { subuid: path.join(dir, 'subuid'), subgid: path.join(dir, 'subgid') };
