@@ -65,6 +65,21 @@ if [ "${CI:-}" = "true" ] || [ "${LXCTS_ISOLATE_BRIDGE:-}" = "1" ]; then
   log "bridge isolated: no NAT, no forwarding out of lxcbr0"
 fi
 
+# Build containers are unprivileged: their root is a range of 65536 host uids and gids that
+# root owns in /etc/subuid and /etc/subgid (liblxc's setuid newuidmap/newgidmap check it).
+# Keep root's range if it has one of 65536 ids in both files; otherwise give root the first
+# free block at or above 100000 in both (usermod refuses overlaps and records the range, so
+# useradd never hands it to a user).
+ci_ids=65536
+has_range() { awk -F: -v n="$ci_ids" '($1 == "root" || $1 == "0") && $3 >= n { found = 1 } END { exit !found }' "$1"; }
+if has_range /etc/subuid && has_range /etc/subgid; then
+  log "root already has subordinate uid and gid ranges for build containers"
+else
+  start=$(cat /etc/subuid /etc/subgid | awk -F: 'BEGIN { end = 100000 } NF == 3 && $2 + $3 > end { end = $2 + $3 } END { print end }')
+  usermod --add-subuids "${start}-$((start + ci_ids - 1))" --add-subgids "${start}-$((start + ci_ids - 1))" root
+  log "root's subordinate ids for build containers: ${start}-$((start + ci_ids - 1)) (/etc/subuid, /etc/subgid)"
+fi
+
 # NSQ 1.3.0 (nsqd, nsqlookupd) for the CI pipeline: no distribution packages it, so build
 # it from the Go module proxy through scripts/nsq/go.mod (see the comment there). Reuses
 # binaries already on the PATH.

@@ -21,6 +21,7 @@ import { limitHit } from './limits';
 import { publish } from './publish';
 import { BuildRecord, BuildStatus, BuildStore } from './store';
 import { ensureHostBase, HOST_BASE } from './bases';
+import { buildIdRange } from './id-range';
 
 export interface BuildRequest {
   /** A local path or a git URL. */
@@ -75,7 +76,11 @@ export class Builder {
     private readonly data: DataDir,
     private readonly store: BuildStore,
     private readonly options: BuilderOptions = {},
-  ) {}
+  ) {
+    // Builds run unprivileged: without root's id range, refuse now (a worker at start-up),
+    // with the fix, rather than fail every build.
+    buildIdRange();
+  }
 
   /**
    * Cleans up after builders that died (SIGKILL, power loss): their containers and
