@@ -18,10 +18,15 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
     job: Flags.string({ char: 'j', description: 'run only this job' }),
     force: Flags.boolean({ char: 'f', description: 'build again even if this commit\'s job already succeeded' }),
     bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
+    'allow-private-hosts': Flags.boolean({
+      description: 'fetch a URL whose host is or resolves to a loopback, private or link-local address',
+      default: false,
+    }),
   };
 
   async run(): Promise<JobResult[]> {
-    const builder = this.builder(this.flags.bridge);
+    // The operator's own command line: any local path may be built (workers allow only --allow-local).
+    const builder = this.builder(this.flags.bridge, { sources: { allowLocal: 'any', allowPrivateHosts: this.flags['allow-private-hosts'] } });
     const swept = await builder.sweep();
     for (const build of swept) this.logToStderr(`swept build ${build.id} (${build.repo} ${build.job}): builder died`);
     const results = await builder.build({
