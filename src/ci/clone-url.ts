@@ -74,6 +74,8 @@ export function parseCloneUrl(source: string): ParsedCloneUrl {
   if (source === '') refuse('the clone URL is empty');
   if (source.startsWith('-')) refuse(`clone URL ${shown} starts with "-"`);
   if (source.length > 4096) refuse('the clone URL is longer than 4096 characters');
+  // git's <transport>::<address> form (ext::, fd::) runs commands or uses descriptors.
+  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(source)) refuse(`clone URL ${shown}: git's <transport>:: syntax is not accepted`);
   if (source.startsWith('/')) {
     if (UNSAFE_PATH.test(source)) refuse(`local path ${shown} has control characters or "::"`);
     return { transport: 'file', url: path.resolve(source), host: null, port: null, path: path.resolve(source) };
