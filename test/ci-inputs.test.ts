@@ -299,7 +299,7 @@ describe('requests that must not build', () => {
   });
 });
 
-test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .), recording nothing anywhere', async () => {
+test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .) and refused sources, recording nothing anywhere', async () => {
   const nsq = await new TestNsq().start();
   const data = new CiSandbox('inputs-worker');
   const escape = `/tmp/lxcts-escape-${process.pid}`;
@@ -310,6 +310,10 @@ test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .), r
     const after = repo.git('rev-parse', 'HEAD');
     const message = (repoName: string) => ({ kind: 'push', delivery: `d-${repoName}`, repo: repoName, cloneUrl: repo.dir, ref: 'refs/heads/main', before: sha('0'), after, pusher: 'x', receivedAt: Date.now() });
     for (const name of [`../../../..${escape}`, '../../../../tmp/x', '', '.']) await publish(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify(message(name)));
+    // Valid names, refused sources: the lxcts checkout itself (not under --allow-local), and nsqd's HTTP port.
+    for (const cloneUrl of [ROOT, `https://${nsq.nsqdHttp}/stats`]) {
+      await publish(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify({ ...message('octo/hello'), cloneUrl, delivery: `d-${cloneUrl}` }));
+    }
     const log = path.join(data.data.root, 'worker.log');
     worker = spawn(process.execPath, [binRun, 'ci', 'worker', '--nsqd', nsq.nsqdTcp, '--channel', 'binaries', '--publish', nsq.nsqdHttp, '--build-timeout', '60', '--allow-local', path.join(data.data.root, 'repos')], {
       env: { ...process.env, LXCTS_DATA_DIR: data.data.root },
@@ -318,10 +322,14 @@ test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .), r
     const deadline = Date.now() + 30_000;
     for (;;) {
       const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=binaries`)).json()) as {
-        topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; message_count: number }> }>;
+        topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number; requeue_count: number }> }>;
       };
       const channel = stats.topics[0]?.channels[0];
-      if (channel && channel.depth === 0 && channel.in_flight_count === 0) break;
+      if (channel && channel.depth + channel.in_flight_count + channel.deferred_count === 0) {
+        // Acknowledged at once, never retried.
+        expect(channel.requeue_count).toBe(0);
+        break;
+      }
       if (Date.now() > deadline) throw new Error(`messages not consumed: ${fs.readFileSync(log, 'utf8')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
