@@ -257,13 +257,16 @@ describe('requests that must not build', () => {
     expect(toBuildMessage('push', 'd', event('o/r'))).toHaveProperty('build');
   });
 
-  test('the builder refuses a hostile repository before touching the data directory', async () => {
+  test('the builder refuses a hostile repository or ref before touching the data directory', async () => {
     const repo = TestRepo.create(path.join(tmp('builder'), 'hello'));
     const data = new CiSandbox('inputs-builder');
     try {
       const builder = data.builder({ sources: { allowLocal: 'any', allowPrivateHosts: false } });
       for (const name of ['../../../../tmp/x', '', '.']) {
         await expect(builder.build({ source: repo.dir, repo: name, ref: 'refs/heads/main' })).rejects.toMatchObject({ code: 'INVALID_NAME' });
+      }
+      for (const ref of ['-u=x', '--upload-pack=touch x', 'refs/heads/a..b', 'refs/heads/x.lock']) {
+        await expect(builder.build({ source: repo.dir, ref })).rejects.toMatchObject({ code: 'INVALID_NAME' });
       }
       for (const dir of [data.data.mirrors, data.data.binaries, data.data.docs, data.data.workspaces]) expect(tree(dir)).toEqual([]);
       expect(data.store.list({ limit: 10 })).toEqual([]);

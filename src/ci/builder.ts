@@ -16,7 +16,7 @@ import { BUILD_CONTAINER_PREFIX, destroyBuildContainer, startBuildContainer } fr
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { NoBuildFileError } from './errors';
-import { checkout, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
+import { checkout, checkRevisionName, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
 import { SourcePolicy, STRICT_POLICY } from './clone-url';
 import { limitHit } from './limits';
 import { publish } from './publish';
@@ -106,6 +106,9 @@ export class Builder {
     // Builders of a dead process on this machine leave builds "running": clean them up
     // first, or the claim below would take them for builds in progress elsewhere.
     if (this.store.orphans().length > 0) await this.sweep();
+    // Names are checked before anything is fetched or written for them.
+    if (request.ref !== undefined) checkRevisionName(request.ref);
+    if (request.commit !== undefined) checkRevisionName(request.commit);
     // A push names its repository; a source given alone (ci build) is identified from itself.
     const source: Source = request.repo !== undefined ? { repo: request.repo, cloneUrl: request.source } : identify(request.source);
     const mirror = await fetchMirror(this.data.mirrors, source, this.options.sources ?? STRICT_POLICY, (name, fn) =>

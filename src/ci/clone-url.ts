@@ -232,7 +232,7 @@ export async function checkCloneUrl(source: string, policy: SourcePolicy): Promi
     if (bad.length > 0 || addresses.length === 0) {
       refuse(
         `clone URL host ${host} refused: it is or resolves to a loopback, private, link-local or otherwise non-public address ` +
-          `(${bad.join(', ') || 'none'}); a worker allows those only with --allow-private-hosts`,
+          `(${bad.join(', ') || 'none'}); refused unless --allow-private-hosts`,
       );
     }
   }

@@ -161,18 +161,26 @@ export interface Revision {
   branch: string | null;
 }
 
+const ABBREVIATED_COMMIT = /^[0-9a-f]{7,64}$/i;
+
+/**
+ * Checks a revision as `ci build --ref` or a push names it (a commit id, a full ref, or a
+ * branch or tag name) before anything is fetched for it. Throws InvalidNameError.
+ */
+export function checkRevisionName(ref: string): void {
+  if (ABBREVIATED_COMMIT.test(ref)) return;
+  const problem = ref.startsWith('refs/') ? refProblem(ref) : branchProblem(ref);
+  if (problem) throw new InvalidNameError(problem);
+}
+
 /** Resolves a branch, tag, full ref or commit id (default: the repository's HEAD). */
 export async function resolveRevision(mirror: string, ref?: string): Promise<Revision> {
   let full: string | null;
+  if (ref !== undefined) checkRevisionName(ref);
   if (ref === undefined) full = await git(['--git-dir', mirror, 'symbolic-ref', '--quiet', 'HEAD']);
-  else if (/^[0-9a-f]{7,64}$/i.test(ref)) full = null;
-  else if (ref.startsWith('refs/')) {
-    const problem = refProblem(ref);
-    if (problem) throw new InvalidNameError(problem);
-    full = ref;
-  } else {
-    const problem = branchProblem(ref);
-    if (problem) throw new InvalidNameError(problem);
+  else if (ABBREVIATED_COMMIT.test(ref)) full = null;
+  else if (ref.startsWith('refs/')) full = ref;
+  else {
     const heads = await git(['--git-dir', mirror, 'for-each-ref', '--format=%(refname)', '--', `refs/heads/${ref}`, `refs/tags/${ref}`]);
     full = heads.split('\n').find(Boolean) ?? null;
     if (!full) throw new GitError(`no branch or tag named "${ref}"`);
