@@ -209,6 +209,23 @@ describe('what reaches git', () => {
     expect(fs.existsSync(marker)).toBe(true);
   });
 
+  test('an allowed bare repository owned by another user (a git account) is fetched', async () => {
+    const owner = tmp('owned');
+    const bare = path.join(owner, "it's hello.git"); // a quote in the path, for the upload-pack command
+    const work = TestRepo.create(path.join(owner, 'work'));
+    execFileSync('git', ['clone', '-q', '--bare', work.dir, bare]);
+    execFileSync('chown', ['-R', 'nobody', bare]);
+    const policy = { allowLocal: [owner], allowPrivateHosts: false };
+    const mirrors = tmp('owned-mirrors');
+    const mirror = await fetchMirror(mirrors, identify(bare), policy, noLock);
+    await expect(resolveRevision(mirror, 'main')).resolves.toMatchObject({ commit: work.git('rev-parse', 'HEAD') });
+    // And the next fetch (remote update) too.
+    const second = work.commit('second');
+    execFileSync('git', ['-c', 'safe.directory=*', '--git-dir', bare, 'fetch', '-q', work.dir, 'main:main']);
+    expect(await fetchMirror(mirrors, identify(bare), policy, noLock)).toBe(mirror);
+    await expect(resolveRevision(mirror, 'main')).resolves.toMatchObject({ commit: second });
+  });
+
   test('every git call restricts protocols and ignores global config; refs starting with "-" are refused', async () => {
     const argv = gitArgv(['fetch']);
     expect(argv).toEqual(expect.arrayContaining(['-c', 'protocol.allow=never', '-c', 'protocol.https.allow=always', '-c', 'http.followRedirects=false', '-c', 'core.hooksPath=/dev/null']));

@@ -125,7 +125,13 @@ export async function fetchMirror(mirrors: string, source: Source, policy: Sourc
   parseFullName(source.repo);
   const checked = await checkCloneUrl(source.cloneUrl, policy);
   const dir = mirrorPath(mirrors, source.repo, checked.url);
-  const call: GitCall = { allowFile: checked.transport === 'file', config: pinAddresses(checked) };
+  const local = checked.transport === 'file';
+  // A local repository the policy allowed may belong to another user (a git account's
+  // /srv/git): git 2.39's upload-pack refuses those ("dubious ownership"; later gits no
+  // longer check there, upload-pack being safe in untrusted repositories), and neither the
+  // global config nor our -c settings reach it. So it gets its own -c.
+  const uploadPack = local ? ['git', '-c', `safe.directory=${checked.url}`, 'upload-pack'].map(shellQuote).join(' ') : null;
+  const call: GitCall = { allowFile: local, config: [...pinAddresses(checked), ...(uploadPack ? [`remote.origin.uploadpack=${uploadPack}`] : [])] };
   await lock(`mirror:${dir}`, async () => {
     if (fs.existsSync(path.join(dir, 'HEAD'))) {
       // The mirror's remote is the URL it was cloned from, the one just checked.
@@ -133,14 +139,22 @@ export async function fetchMirror(mirrors: string, source: Source, policy: Sourc
       return;
     }
     fs.mkdirSync(path.dirname(dir), { recursive: true });
+    // Clones a killed process left: nobody else clones this mirror while we hold its lock.
+    for (const stale of fs.readdirSync(path.dirname(dir)).filter((f) => f.startsWith(`${path.basename(dir)}.partial-`))) {
+      fs.rmSync(path.join(path.dirname(dir), stale), { recursive: true, force: true });
+    }
     const partial = `${dir}.partial-${process.pid}`;
-    fs.rmSync(partial, { recursive: true, force: true });
     // --no-local: a local source is read through git's transport, never hard-linked or
     // copied (its objects directory could hold symlinks to any file).
-    await git(['clone', '--quiet', '--mirror', '--no-local', '--', checked.url, partial], call);
+    await git(['clone', '--quiet', '--mirror', '--no-local', ...(uploadPack ? [`--upload-pack=${uploadPack}`] : []), '--', checked.url, partial], call);
     fs.renameSync(partial, dir);
   });
   return dir;
+}
+
+/** One word for sh -c. */
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -220,5 +234,20 @@ export async function readFileAt(mirror: string, commit: string, file: string): 
     return await git(['--git-dir', mirror, 'cat-file', 'blob', '--end-of-options', `${commit}:${file}`]);
   } catch {
     return null;
+  }
+}
+
+/**
+ * Whether `ancestor` is an ancestor of `commit` (or the same), for branch pointers that
+ * must never move back. Both are full commit ids.
+ */
+export async function isAncestor(mirror: string, ancestor: string, commit: string): Promise<boolean> {
+  assertCommitId(ancestor);
+  assertCommitId(commit);
+  try {
+    await git(['--git-dir', mirror, 'merge-base', '--is-ancestor', '--end-of-options', ancestor, commit]);
+    return true;
+  } catch {
+    return false;
   }
 }
