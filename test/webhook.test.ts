@@ -17,7 +17,8 @@ const pushExample = examples.find((e) => e.name === 'push')!.examples.find((p) =
 const pingExample = examples.find((e) => e.name === 'ping')!.examples[0];
 /** The example push with a commit id of its own: a new push, not a replay of an earlier test's. */
 let pushes = 0;
-const freshPush = () => ({ ...pushExample, after: (++pushes).toString(16).padStart(40, 'c') });
+const freshPush = (): Record<string, unknown> & { after: string; repository: { pushed_at: number } } =>
+  ({ ...pushExample, after: (++pushes).toString(16).padStart(40, 'c') }) as never;
 
 const SECRET = "It's a Secret to Everybody";
 const TOPIC = 'lxcts.pushes';
@@ -124,9 +125,13 @@ test('a body replayed under a new delivery id is not published again, even after
   await startServer();
   expect((await deliver('push', push)).body).toEqual({ accepted: true, duplicate: true, replay: true });
   expect(await nsq.depth(TOPIC)).toBe(before + 1);
-  // Another push of the same branch (a new after) is a new push.
+  // Another push of the same branch (a new after) is a new push, and so is the same
+  // (before, after) pushed again later (force-pushed back and forth): pushed_at differs.
   expect((await deliver('push', { ...push, before: push.after, after: 'e'.repeat(40) })).status).toBe(202);
-  expect(await nsq.depth(TOPIC)).toBe(before + 2);
+  const again = { ...push, repository: { ...push.repository, pushed_at: push.repository.pushed_at + 60 } };
+  expect((await deliver('push', again)).status).toBe(202);
+  expect((await deliver('push', again)).body).toEqual({ accepted: true, duplicate: true, replay: true });
+  expect(await nsq.depth(TOPIC)).toBe(before + 3);
 });
 
 test.each([

@@ -2,7 +2,10 @@
  * Webhook deliveries already accepted, kept across restarts: by X-GitHub-Delivery, and by
  * the push they carry. The signature covers the body but not the delivery header, so a
  * body replayed under a new delivery id is recognised by its (repository, ref, before,
- * after): it builds nothing new and, published again, would cancel newer builds.
+ * after): it builds nothing new and, published again, would cancel newer builds. When the
+ * server says when the push happened (repository.pushed_at), that is part of the key too:
+ * force-pushing a branch back and forth (A to B, B to A, A to B) makes the same
+ * (before, after) twice, and the second is a real push.
  */
 import type Database from 'better-sqlite3';
 
@@ -13,6 +16,8 @@ export interface PushKey {
   ref: string;
   before: string;
   after: string;
+  /** repository.pushed_at, when the event has it. */
+  pushedAt?: string;
 }
 
 /** new: publish it; redelivery: this delivery id was seen; replay: this push was seen under another id. */
@@ -33,8 +38,9 @@ export class DeliveryLog {
       ref TEXT NOT NULL,
       before TEXT NOT NULL,
       after TEXT NOT NULL,
+      pushed_at TEXT NOT NULL,
       delivery TEXT NOT NULL,
-      PRIMARY KEY (repo, ref, before, after)
+      PRIMARY KEY (repo, ref, before, after, pushed_at)
     )`);
   }
 
@@ -44,8 +50,8 @@ export class DeliveryLog {
       if (this.#db.prepare('INSERT OR IGNORE INTO deliveries (id, event) VALUES (?, ?)').run(id, event).changes === 0) return 'redelivery';
       if (!push) return 'new';
       const inserted = this.#db
-        .prepare('INSERT OR IGNORE INTO pushes (repo, ref, before, after, delivery) VALUES (?, ?, ?, ?, ?)')
-        .run(push.repo, push.ref, push.before, push.after, id).changes;
+        .prepare('INSERT OR IGNORE INTO pushes (repo, ref, before, after, pushed_at, delivery) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(push.repo, push.ref, push.before, push.after, push.pushedAt ?? '', id).changes;
       return inserted === 1 ? 'new' : 'replay';
     }).immediate();
   }

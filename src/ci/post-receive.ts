@@ -30,7 +30,8 @@ export function pushPayload(repoDir: string, oldSha: string, newSha: string, ref
     after: newSha,
     created: oldSha === ZERO_SHA,
     deleted: newSha === ZERO_SHA,
-    repository: { name, full_name: fullName, clone_url: real, owner: { name: 'local' } },
+    // pushed_at, as GitHub sends it: the same (before, after) pushed again later is a new push.
+    repository: { name, full_name: fullName, clone_url: real, owner: { name: 'local' }, pushed_at: Math.floor(Date.now() / 1000) },
     pusher: { name: pusher },
     sender: { login: pusher },
   };

@@ -57,7 +57,7 @@ const pushSchema = z.object({
   before: z.string(),
   after: z.string(),
   deleted: z.boolean().optional(),
-  repository: z.object({ full_name: z.string(), clone_url: z.string() }),
+  repository: z.object({ full_name: z.string(), clone_url: z.string(), pushed_at: z.union([z.number(), z.string()]).optional() }),
   pusher: z.object({ name: z.string() }).optional(),
   sender: z.object({ login: z.string() }).optional(),
 });
@@ -74,14 +74,16 @@ const pullRequestSchema = z.object({
 });
 
 export type EventOutcome =
-  | { build: BuildMessage }
+  /** pushedAt: repository.pushed_at, when the server sends it (GitHub, the lxcts hook). */
+  | { build: BuildMessage; pushedAt?: string }
   | { ignore: string }
   /** The event says it is a push or pull request but cannot be built as one (answered 422). */
   | { invalid: string };
 
-function checked(build: BuildMessage): EventOutcome {
+function checked(build: BuildMessage, pushedAt?: string | number): EventOutcome {
   const problem = buildRequestProblem(build);
-  return problem ? { invalid: problem } : { build };
+  if (problem) return { invalid: problem };
+  return pushedAt === undefined ? { build } : { build, pushedAt: String(pushedAt) };
 }
 
 /** Turns a GitHub-format event into a build request, or says why there is nothing to build. */
@@ -104,7 +106,7 @@ export function toBuildMessage(event: string, delivery: string, payload: unknown
       after: p.after,
       pusher: p.pusher?.name ?? p.sender?.login ?? 'unknown',
       receivedAt,
-    });
+    }, p.repository.pushed_at);
   }
   if (event === 'pull_request') {
     const pr = pullRequestSchema.safeParse(payload);

@@ -97,7 +97,7 @@ export function createWebhookServer(options: WebhookOptions): http.Server {
       return [202, { accepted: false, ignored: outcome.ignore }];
     }
     const { repo, ref, before, after } = outcome.build;
-    const seen = options.deliveries.record(delivery, event, { repo, ref, before, after });
+    const seen = options.deliveries.record(delivery, event, { repo, ref, before, after, pushedAt: outcome.pushedAt });
     if (seen === 'redelivery') {
       log.info({ event, delivery }, 'redelivery ignored');
       return [200, { accepted: true, duplicate: true }];
