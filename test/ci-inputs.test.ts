@@ -408,3 +408,71 @@ test('three processes sharing a data directory fetch one mirror 25 times each an
   expect(refs(mirror)).toBe(refs(path.join(repo.dir, '.git')));
   expect(refs(mirror).trim().split('\n')).toHaveLength(4);
 }, 120_000);
+
+test('a self-hosted bare repository: the hook\'s push is built under the name `ci build` gives it, by a worker allowed its directory only', async () => {
+  const nsq = await new TestNsq().start();
+  const data = new CiSandbox('inputs-hook');
+  const children: ChildProcess[] = [];
+  const spawnCli = (label: string, args: string[]) => {
+    const log = fs.openSync(path.join(data.data.root, `${label}.log`), 'a');
+    const child = spawn(process.execPath, [binRun, ...args], { env: { ...process.env, LXCTS_DATA_DIR: data.data.root }, stdio: ['ignore', log, log] });
+    children.push(child);
+    return child;
+  };
+  const until = async (check: () => boolean | Promise<boolean>, what: string) => {
+    const deadline = Date.now() + 60_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  try {
+    for (const channel of ['binaries', 'docs']) await nsq.createChannel('lxcts.pushes', channel);
+    const secretFile = path.join(data.data.root, 'secret');
+    fs.writeFileSync(secretFile, 'hook-secret\n');
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port: p } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(p));
+      });
+    });
+    spawnCli('webhook', ['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp]);
+    await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)), 'the receiver');
+    const served = path.join(data.data.root, 'srv');
+    const bare = path.join(served, 'hello.git');
+    execFileSync('git', ['init', '-q', '--bare', bare]);
+    const install = execFileSync(process.execPath, [binRun, 'ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], { encoding: 'utf8' });
+    expect(install).toContain(`--allow-local ${served}`);
+    // binaries: allowed the hooked repositories' directory; docs: allowed nothing local.
+    const worker = ['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--build-timeout', '60'];
+    spawnCli('binaries', [...worker, '--channel', 'binaries', '--allow-local', served]);
+    spawnCli('docs', [...worker, '--channel', 'docs']);
+    const work = TestRepo.create(path.join(data.data.root, 'work'));
+    execFileSync('git', ['push', '-q', bare, 'HEAD:main'], { cwd: work.dir, stdio: 'ignore' });
+    const repo = identify(bare).repo;
+    expect(repo).toMatch(/^local\/hello-[0-9a-f]{8}$/);
+    await until(() => data.store.list({ repo, limit: 10 }).some((b) => b.status === 'success'), 'the binaries build');
+    expect(fs.existsSync(path.join(data.data.binaries, repo, 'main', 'bin', 'hello'))).toBe(true);
+    // The docs worker refused the local path: acknowledged, nothing recorded or published.
+    await until(async () => {
+      const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=docs`)).json()) as {
+        topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number }> }>;
+      };
+      const c = stats.topics[0].channels[0];
+      return c.depth + c.in_flight_count + c.deferred_count === 0;
+    }, 'the docs worker to take the push');
+    expect(data.store.list({ repo, limit: 10 }).map((b) => b.job)).toEqual(['binaries']);
+    expect(fs.readFileSync(path.join(data.data.root, 'docs.log'), 'utf8')).toMatch(/allows no local paths/);
+    expect(tree(data.data.docs)).toEqual([]);
+  } finally {
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+    await nsq.stop();
+    data.cleanup();
+  }
+}, 120_000);
