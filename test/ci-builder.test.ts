@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { identify } from '../src/ci/git';
 import { binRun } from './helpers/cli';
 import { CiSandbox } from './helpers/ci-data';
 import { TestBridge } from './helpers/bridge';
@@ -22,8 +23,9 @@ async function until(check: () => boolean, what: string, seconds = 30): Promise<
 describe('a C project with binaries and docs jobs', () => {
   let repo: TestRepo;
   let first: string;
-  const binaries = () => path.join(ci.data.binaries, 'local', 'hello');
-  const docs = () => path.join(ci.data.docs, 'local', 'hello');
+  // A local repository is local/<directory name>-<hash of its real path>.
+  const binaries = () => path.join(ci.data.binaries, identify(repo.dir).repo);
+  const docs = () => path.join(ci.data.docs, identify(repo.dir).repo);
 
   beforeAll(() => {
     repo = TestRepo.create(path.join(repos, 'hello'));
@@ -72,11 +74,11 @@ describe('a C project with binaries and docs jobs', () => {
     expect(fs.existsSync(path.join(binaries(), first, 'bin', 'hello'))).toBe(true);
   });
 
-  test('a git URL works as well as a path, and is named by its owner and name', async () => {
+  test('a file:// URL is the same repository as its path', async () => {
     const [r] = await ci.builder().build({ source: `file://${repo.dir}`, job: 'binaries' });
     expect(r.status).toBe('success');
-    expect(ci.store.get(r.buildId)!.repo).toBe('repos/hello');
-    expect(fs.existsSync(path.join(ci.data.binaries, 'repos', 'hello', 'main', 'bin', 'hello'))).toBe(true);
+    expect(ci.store.get(r.buildId)!.repo).toBe(identify(repo.dir).repo);
+    expect(fs.existsSync(path.join(binaries(), 'main', 'bin', 'hello'))).toBe(true);
   });
 
   test('two builds of different commits run at once', async () => {
@@ -102,7 +104,7 @@ test('two jobs of one commit publish their artifacts side by side, with one SHA2
   );
   const results = await Promise.all([ci.builder().build({ source: repo.dir, job: 'a' }), ci.builder().build({ source: repo.dir, job: 'b' })]);
   expect(results.flat().map((r) => r.status)).toEqual(['success', 'success']);
-  const dir = path.join(ci.data.binaries, 'local', 'twojobs', repo.git('rev-parse', 'HEAD'));
+  const dir = path.join(ci.data.binaries, identify(repo.dir).repo, repo.git('rev-parse', 'HEAD'));
   expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' })).toBe('out/a: OK\nout/b: OK\n');
 });
 

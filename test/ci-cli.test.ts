@@ -2,12 +2,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { localRepository } from '../src/ci/names';
 import { CiSandbox } from './helpers/ci-data';
 import { lxcts } from './helpers/cli';
 import { TestRepo } from './helpers/repo';
 
 const ci = new CiSandbox('cli');
 afterAll(() => ci.cleanup());
+/** The sample's repository name here: local/hello-<hash of this test's path>. */
+const sampleRepo = localRepository(path.join(fs.realpathSync(ci.data.root), 'hello'));
 const run = (...args: string[]) => lxcts('/nonexistent', args, { env: { LXCTS_DATA_DIR: ci.data.root } });
 
 test('the README\'s CI sample, pasted into a shell, builds binaries and docs', () => {
@@ -16,7 +19,12 @@ test('the README\'s CI sample, pasted into a shell, builds binaries and docs', (
   expect(block).toBeDefined();
   // Same commands, in this test's own places.
   const sample = path.join(ci.data.root, 'hello');
-  const script = block!.replaceAll('/tmp/hello', sample).replaceAll('/var/lib/lxcts', ci.data.root);
+  expect(block).toContain(localRepository('/tmp/hello'));
+  // A local repository is named by its real path: /tmp/hello's name in the README, this test's here.
+  const script = block!
+    .replaceAll(localRepository('/tmp/hello'), sampleRepo)
+    .replaceAll('/tmp/hello', sample)
+    .replaceAll('/var/lib/lxcts', ci.data.root);
   const result = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
     cwd: path.resolve(__dirname, '..'),
     encoding: 'utf8',
@@ -30,12 +38,13 @@ test('the README\'s CI sample, pasted into a shell, builds binaries and docs', (
   expect(result.stdout).toMatch(/^docs: success$/m);
   expect(result.stdout).toMatch(/^hello, world$/m);
   expect(result.stdout).toContain('<h1>hello</h1>');
+  expect(result.stdout).toContain(`repository ${sampleRepo}: binaries under ${path.join(ci.data.binaries, sampleRepo)}`);
 });
 
 test('ci builds and ci logs show the records; a failing build exits 1', () => {
   const builds = run('ci', 'builds', '--json').json();
   expect(builds.map((b: { job: string; status: string }) => [b.job, b.status])).toEqual([['docs', 'success'], ['binaries', 'success']]);
-  const table = run('ci', 'builds', '--repo', 'local/hello');
+  const table = run('ci', 'builds', '--repo', sampleRepo);
   expect(table.stdout.split('\n')[0]).toMatch(/^ID +REPO +COMMIT +BRANCH +JOB +STATUS +DURATION +MESSAGE$/);
   const log = run('ci', 'logs', String(builds[1].id));
   expect(log.stdout).toContain('==> [2/2] ./bin/hello --version: exit 0');

@@ -36,7 +36,8 @@ afterAll(async () => {
 
 function startWorker(channel: string, ...extra: string[]): ChildProcess {
   const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, `worker-${channel}-${seq++}.log`), 'a');
-  const defaults = extra.includes('--build-timeout') ? [] : ['--build-timeout', '600'];
+  // The tests' repositories are local paths: workers take those only under --allow-local.
+  const defaults = [...(extra.includes('--build-timeout') ? [] : ['--build-timeout', '600']), '--allow-local', path.join(ci.data.root, 'repos')];
   const child = spawn(process.execPath, [binRun, 'ci', 'worker', '--lookupd', nsq.lookupdHttp, '--channel', channel, '--requeue-delay', '1', ...defaults, ...extra], {
     env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
     stdio: ['ignore', log, log],

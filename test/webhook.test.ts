@@ -15,6 +15,10 @@ import { TestNsq } from './helpers/nsq';
 const examples = require('@octokit/webhooks-examples') as Array<{ name: string; examples: Array<Record<string, unknown>> }>;
 const pushExample = examples.find((e) => e.name === 'push')!.examples.find((p) => !(p as { deleted?: boolean }).deleted)!;
 const pingExample = examples.find((e) => e.name === 'ping')!.examples[0];
+/** The example push with a commit id of its own: a new push, not a replay of an earlier test's. */
+let pushes = 0;
+const freshPush = (): Record<string, unknown> & { after: string; repository: { pushed_at: number } } =>
+  ({ ...pushExample, after: (++pushes).toString(16).padStart(40, 'c') }) as never;
 
 const SECRET = "It's a Secret to Everybody";
 const TOPIC = 'lxcts.pushes';
@@ -76,7 +80,7 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
 test('a signed push is accepted and becomes one small message on the topic', async () => {
   const before = await nsq.depth(TOPIC);
   const started = Date.now();
-  const r = await deliver('push', pushExample);
+  const r = await deliver('push', freshPush());
   expect(r).toEqual({ status: 202, body: { accepted: true, spooled: false } });
   expect(Date.now() - started).toBeLessThan(1000);
   expect(await nsq.depth(TOPIC)).toBe(before + 1);
@@ -102,12 +106,51 @@ test('a body over 25 MB is 413; malformed JSON and a wrong content type are 400'
 
 test('a redelivery is recognised, even after a restart of the receiver', async () => {
   const before = await nsq.depth(TOPIC);
-  expect((await deliver('push', pushExample, { delivery: 'replayed-1' })).status).toBe(202);
-  expect(await deliver('push', pushExample, { delivery: 'replayed-1' })).toEqual({ status: 200, body: { accepted: true, duplicate: true } });
+  const push = freshPush();
+  expect((await deliver('push', push, { delivery: 'replayed-1' })).status).toBe(202);
+  expect(await deliver('push', push, { delivery: 'replayed-1' })).toEqual({ status: 200, body: { accepted: true, duplicate: true } });
   await stopServer();
   await startServer();
-  expect((await deliver('push', pushExample, { delivery: 'replayed-1' })).body).toEqual({ accepted: true, duplicate: true });
+  expect((await deliver('push', push, { delivery: 'replayed-1' })).body).toEqual({ accepted: true, duplicate: true });
   expect(await nsq.depth(TOPIC)).toBe(before + 1);
+});
+
+test('a body replayed under a new delivery id is not published again, even after a restart', async () => {
+  const before = await nsq.depth(TOPIC);
+  const push = freshPush();
+  expect((await deliver('push', push)).status).toBe(202);
+  // Same signed body, a new X-GitHub-Delivery (the signature does not cover that header).
+  expect(await deliver('push', push)).toEqual({ status: 200, body: { accepted: true, duplicate: true, replay: true } });
+  await stopServer();
+  await startServer();
+  expect((await deliver('push', push)).body).toEqual({ accepted: true, duplicate: true, replay: true });
+  expect(await nsq.depth(TOPIC)).toBe(before + 1);
+  // Another push of the same branch (a new after) is a new push, and so is the same
+  // (before, after) pushed again later (force-pushed back and forth): pushed_at differs.
+  expect((await deliver('push', { ...push, before: push.after, after: 'e'.repeat(40) })).status).toBe(202);
+  const again = { ...push, repository: { ...push.repository, pushed_at: push.repository.pushed_at + 60 } };
+  expect((await deliver('push', again)).status).toBe(202);
+  expect((await deliver('push', again)).body).toEqual({ accepted: true, duplicate: true, replay: true });
+  expect(await nsq.depth(TOPIC)).toBe(before + 3);
+});
+
+test.each([
+  ['full_name ../../../../tmp/x', { repository: { ...pushExample.repository as object, full_name: '../../../../tmp/x' } }, /repository|owner/],
+  ['full_name ""', { repository: { ...pushExample.repository as object, full_name: '' } }, /owner\/name/],
+  ['full_name .', { repository: { ...pushExample.repository as object, full_name: '.' } }, /owner\/name/],
+  ['ref refs/heads/-u=x', { ref: 'refs/heads/-u=x' }, /starts with "-"/],
+  ['ref refs/heads/a..b', { ref: 'refs/heads/a..b' }, /not a valid git ref/],
+  ['after HEAD', { after: 'HEAD' }, /not a full commit id/],
+  ['before --upload-pack=x', { before: '--upload-pack=x' }, /not a full commit id/],
+  ['clone_url -u=...', { repository: { ...pushExample.repository as object, clone_url: '-u=touch /tmp/pwned' } }, /starts with "-"/],
+  ['clone_url ext::', { repository: { ...pushExample.repository as object, clone_url: 'ext::sh -c id' } }, /transport/],
+  ['no repository', { repository: undefined }, /not a push payload/],
+])('a signed push with %s is 422 with the reason and publishes nothing', async (_what, change, reason) => {
+  const before = await nsq.depth(TOPIC);
+  const r = await deliver('push', { ...freshPush(), ...change });
+  expect(r.status).toBe(422);
+  expect(r.body.error).toMatch(reason);
+  expect(await nsq.depth(TOPIC)).toBe(before);
 });
 
 test('a push that deletes a branch builds nothing', async () => {
@@ -122,7 +165,7 @@ test('a push that deletes a branch builds nothing', async () => {
 test('while nsqd is down the event is spooled, accepted, and published once nsqd is back', async () => {
   const before = await nsq.depth(TOPIC);
   await nsq.stopNsqd();
-  const r = await deliver('push', pushExample);
+  const r = await deliver('push', freshPush());
   expect(r).toEqual({ status: 202, body: { accepted: true, spooled: true } });
   expect(publisher.pending()).toBe(1);
   await nsq.startNsqd();

@@ -68,7 +68,7 @@ class Pipeline {
   async workers(count: number): Promise<void> {
     await stop(this.#workers);
     this.#workers = Array.from({ length: count }, (_, i) =>
-      this.#spawn(`worker-${count}-${i}`, ['ci', 'worker', '--nsqd', this.nsq.nsqdTcp, '--publish', this.nsq.nsqdHttp, '--channel', CHANNEL, '--topic', TOPIC, '--requeue-delay', '1']),
+      this.#spawn(`worker-${count}-${i}`, ['ci', 'worker', '--nsqd', this.nsq.nsqdTcp, '--publish', this.nsq.nsqdHttp, '--channel', CHANNEL, '--topic', TOPIC, '--requeue-delay', '1', '--allow-local', path.dirname(this.repo.dir)]),
     );
     await until(async () => (await this.clients()) === count, `${count} worker(s) on the channel`, 30);
   }

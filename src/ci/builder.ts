@@ -16,7 +16,8 @@ import { BUILD_CONTAINER_PREFIX, destroyBuildContainer, startBuildContainer } fr
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { isUserFailure, NoBuildFileError } from './errors';
-import { checkout, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
+import { checkout, checkRevisionName, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
+import { SourcePolicy, STRICT_POLICY } from './clone-url';
 import { limitHit } from './limits';
 import { publish } from './publish';
 import { BuildRecord, BuildStatus, BuildStore } from './store';
@@ -69,7 +70,12 @@ export interface JobResult {
 export interface BuilderOptions {
   /** Bridge for jobs with `network: true`. Default: lxcbr0. */
   bridge?: string;
+  /** Which clone URLs may be fetched. Default: public https, ssh and git hosts only. */
+  sources?: SourcePolicy;
 }
+
+/** A first clone of a big repository may hold a mirror's lock that long. */
+const MIRROR_LOCK_TIMEOUT_MS = 60 * 60_000;
 
 export class Builder {
   constructor(
@@ -107,9 +113,14 @@ export class Builder {
     // Builders of a dead process on this machine leave builds "running": clean them up
     // first, or the claim below would take them for builds in progress elsewhere.
     if (this.store.orphans().length > 0) await this.sweep();
-    const identified = identify(request.source);
-    const source = { ...identified, repo: request.repo ?? identified.repo };
-    const mirror = await fetchMirror(this.data.mirrors, source);
+    // Names are checked before anything is fetched or written for them.
+    if (request.ref !== undefined) checkRevisionName(request.ref);
+    if (request.commit !== undefined) checkRevisionName(request.commit);
+    // A push names its repository; a source given alone (ci build) is identified from itself.
+    const source: Source = request.repo !== undefined ? { repo: request.repo, cloneUrl: request.source } : identify(request.source);
+    const mirror = await fetchMirror(this.data.mirrors, source, this.options.sources ?? STRICT_POLICY, (name, fn) =>
+      this.store.withLock(name, fn, MIRROR_LOCK_TIMEOUT_MS),
+    );
     const revision = await resolveRevision(mirror, request.ref);
     if (request.commit && request.commit !== revision.commit) {
       // A webhook names the branch and the commit pushed: build that commit, record that branch.

@@ -1,5 +1,7 @@
 /** Which failures are final for a build request, and which deserve another attempt. */
 import { BuildFileError } from './build-file';
+import { RefusedSourceError } from './clone-url';
+import { InvalidNameError } from './names';
 
 /** A build that ended in status "error": the builder, not the code, failed. */
 export class BuildError extends Error {
@@ -12,12 +14,13 @@ export class NoBuildFileError extends Error {
 }
 
 /**
- * Final: the repository itself says there is nothing (valid) to build. Anything else
+ * Final: the repository itself says there is nothing (valid) to build, or the request
+ * names a repository, ref or clone URL this worker refuses. Anything else
  * (git unreachable, a container that would not start, a full disk) may pass, so it is
  * retried and, past the attempt limit, dead-lettered: nothing is dropped silently.
  */
 export function isPermanentFailure(err: unknown): boolean {
-  return err instanceof BuildFileError || err instanceof NoBuildFileError;
+  return err instanceof BuildFileError || err instanceof NoBuildFileError || err instanceof RefusedSourceError || err instanceof InvalidNameError;
 }
 
 /**

@@ -12,15 +12,12 @@
  *   - any other build only moves it forward, to a descendant of the current commit.
  * Callers serialise moves per repository (the builder holds a lock).
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 
+import { isAncestor as gitIsAncestor } from './git';
 import { encodePointerName } from './pointer-name';
-
-const execFileAsync = promisify(execFile);
 
 export interface PointerRecord {
   commit: string;
@@ -75,13 +72,9 @@ export function readPointerRecord(dir: string, branch: string): PointerRecord | 
   }
 }
 
+/** Through git.ts's hardened git; a pointer record that names no commit id is no ancestor. */
 async function isAncestor(mirror: string, ancestor: string, commit: string): Promise<boolean> {
-  try {
-    await execFileAsync('git', ['--git-dir', mirror, 'merge-base', '--is-ancestor', '--end-of-options', ancestor, commit]);
-    return true;
-  } catch {
-    return false;
-  }
+  return gitIsAncestor(mirror, ancestor, commit).catch(() => false);
 }
 
 /** Moves the branch pointer when the rules above allow it. */

@@ -7,22 +7,31 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { sign } from '@octokit/webhooks-methods';
 
+import { localRepository } from './names';
 import { ZERO_SHA } from './push-event';
 
+/**
+ * The push event of one ref update. The repository is named as `lxcts ci build` names the
+ * same path (local/<dir>-<hash of the real path>), so hook builds and manual builds share
+ * their records and published places; the clone URL is the real path, which the workers
+ * must allow (--allow-local with this repository's directory or a parent).
+ */
 export function pushPayload(repoDir: string, oldSha: string, newSha: string, ref: string, pusher: string): Record<string, unknown> {
-  const name = path.basename(repoDir).replace(/\.git$/, '');
+  const real = fs.realpathSync(repoDir);
+  const fullName = localRepository(real);
+  const name = fullName.slice('local/'.length);
   return {
     ref,
     before: oldSha,
     after: newSha,
     created: oldSha === ZERO_SHA,
     deleted: newSha === ZERO_SHA,
-    repository: { name, full_name: `local/${name}`, clone_url: repoDir, owner: { name: 'local' } },
+    // pushed_at, as GitHub sends it: the same (before, after) pushed again later is a new push.
+    repository: { name, full_name: fullName, clone_url: real, owner: { name: 'local' }, pushed_at: Math.floor(Date.now() / 1000) },
     pusher: { name: pusher },
     sender: { login: pusher },
   };

@@ -4,9 +4,33 @@
  */
 import { z } from 'zod';
 
+import { parseCloneUrl } from './clone-url';
+import { fullNameProblem, isCommitId, pushRefProblem } from './names';
+
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
 
-export const buildRequestSchema = z.object({
+/**
+ * Why a build request cannot be built, or null: every name in it is checked against
+ * GitHub's and git's rules before anything makes a path or an argument of it.
+ */
+export function buildRequestProblem(r: { repo: string; cloneUrl: string; ref: string; before: string; after: string; delivery: string }): string | null {
+  // eslint-disable-next-line no-control-regex
+  if (r.delivery.length > 200 || /[\x00-\x1f\x7f]/.test(r.delivery)) return 'the delivery id is longer than 200 characters or has control characters';
+  const name = fullNameProblem(r.repo);
+  if (name) return name;
+  const ref = pushRefProblem(r.ref);
+  if (ref) return ref;
+  if (!isCommitId(r.before)) return `before ${JSON.stringify(r.before.slice(0, 80))} is not a full commit id`;
+  if (!isCommitId(r.after) || r.after === ZERO_SHA) return `after ${JSON.stringify(r.after.slice(0, 80))} is not a full commit id`;
+  try {
+    parseCloneUrl(r.cloneUrl);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return null;
+}
+
+const requestFields = z.object({
   kind: z.enum(['push', 'pull_request']),
   delivery: z.string(),
   /** owner/name */
@@ -22,7 +46,13 @@ export const buildRequestSchema = z.object({
   forced: z.boolean().optional(),
 });
 
-export type BuildMessage = z.infer<typeof buildRequestSchema>;
+/** A message from the topic: its shape, then its names (a worker drops what fails, recording nothing). */
+export const buildRequestSchema = requestFields.superRefine((request, ctx) => {
+  const problem = buildRequestProblem(request);
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
+
+export type BuildMessage = z.infer<typeof requestFields>;
 
 const pushSchema = z.object({
   ref: z.string(),
@@ -30,7 +60,7 @@ const pushSchema = z.object({
   after: z.string(),
   deleted: z.boolean().optional(),
   forced: z.boolean().optional(),
-  repository: z.object({ full_name: z.string(), clone_url: z.string() }),
+  repository: z.object({ full_name: z.string(), clone_url: z.string(), pushed_at: z.union([z.number(), z.string()]).optional() }),
   pusher: z.object({ name: z.string() }).optional(),
   sender: z.object({ login: z.string() }).optional(),
 });
@@ -47,49 +77,57 @@ const pullRequestSchema = z.object({
 });
 
 export type EventOutcome =
-  | { build: BuildMessage }
-  | { ignore: string };
+  /** pushedAt: repository.pushed_at, when the server sends it (GitHub, the lxcts hook). */
+  | { build: BuildMessage; pushedAt?: string }
+  | { ignore: string }
+  /** The event says it is a push or pull request but cannot be built as one (answered 422). */
+  | { invalid: string };
+
+function checked(build: BuildMessage, pushedAt?: string | number): EventOutcome {
+  const problem = buildRequestProblem(build);
+  if (problem) return { invalid: problem };
+  return pushedAt === undefined ? { build } : { build, pushedAt: String(pushedAt) };
+}
 
 /** Turns a GitHub-format event into a build request, or says why there is nothing to build. */
 export function toBuildMessage(event: string, delivery: string, payload: unknown, receivedAt = Date.now()): EventOutcome {
   if (event === 'push') {
     const push = pushSchema.safeParse(payload);
-    if (!push.success) return { ignore: 'not a push payload' };
+    if (!push.success) return { invalid: `not a push payload: ${push.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
     const p = push.data;
-    if (p.deleted || p.after === ZERO_SHA) return { ignore: `branch deleted: ${p.ref}` };
-    return {
-      build: {
-        kind: 'push',
-        delivery,
-        repo: p.repository.full_name,
-        cloneUrl: p.repository.clone_url,
-        ref: p.ref,
-        before: p.before,
-        after: p.after,
-        pusher: p.pusher?.name ?? p.sender?.login ?? 'unknown',
-        receivedAt,
-        forced: p.forced === true,
-      },
-    };
+    if (p.deleted || p.after === ZERO_SHA) {
+      const ref = pushRefProblem(p.ref);
+      return ref ? { invalid: ref } : { ignore: `branch deleted: ${p.ref}` };
+    }
+    return checked({
+      kind: 'push',
+      delivery,
+      repo: p.repository.full_name,
+      cloneUrl: p.repository.clone_url,
+      ref: p.ref,
+      before: p.before,
+      after: p.after,
+      pusher: p.pusher?.name ?? p.sender?.login ?? 'unknown',
+      receivedAt,
+      forced: p.forced === true,
+    }, p.repository.pushed_at);
   }
   if (event === 'pull_request') {
     const pr = pullRequestSchema.safeParse(payload);
-    if (!pr.success) return { ignore: 'not a pull_request payload' };
+    if (!pr.success) return { invalid: `not a pull_request payload: ${pr.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
     const p = pr.data;
     if (!['opened', 'synchronize', 'reopened'].includes(p.action)) return { ignore: `pull request ${p.action}` };
-    return {
-      build: {
-        kind: 'pull_request',
-        delivery,
-        repo: p.repository.full_name,
-        cloneUrl: p.repository.clone_url,
-        ref: `refs/pull/${p.number}/head`,
-        before: p.pull_request.base.sha,
-        after: p.pull_request.head.sha,
-        pusher: p.pull_request.user.login,
-        receivedAt,
-      },
-    };
+    return checked({
+      kind: 'pull_request',
+      delivery,
+      repo: p.repository.full_name,
+      cloneUrl: p.repository.clone_url,
+      ref: `refs/pull/${p.number}/head`,
+      before: p.pull_request.base.sha,
+      after: p.pull_request.head.sha,
+      pusher: p.pull_request.user.login,
+      receivedAt,
+    });
   }
   return { ignore: `event ${event} is not built` };
 }

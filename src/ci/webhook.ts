@@ -1,7 +1,8 @@
 /**
  * The webhook receiver: POST /hooks/github takes GitHub's push, ping and pull_request
  * events (Gitea and Forgejo send the same format), checks the X-Hub-Signature-256 HMAC in
- * constant time, de-duplicates by X-GitHub-Delivery, and publishes a small build request
+ * constant time, refuses (422) events whose names or clone URL are invalid, de-duplicates
+ * by X-GitHub-Delivery and by push (repository, ref, before, after), and publishes a small build request
  * to NSQ through the spool. It answers at once; building is the workers' business.
  */
 import * as http from 'node:http';
@@ -86,13 +87,25 @@ export function createWebhookServer(options: WebhookOptions): http.Server {
     if (event === 'ping') return [200, { ok: true, pong: true }];
     if (!delivery) throw new HttpError(400, 'missing X-GitHub-Delivery');
     const outcome = toBuildMessage(event, delivery, payload);
+    if ('invalid' in outcome) {
+      // Names that would reach paths or git's argv: refused here, nothing published.
+      log.warn({ event, delivery, reason: outcome.invalid }, 'invalid event refused');
+      throw new HttpError(422, outcome.invalid);
+    }
     if ('ignore' in outcome) {
       log.info({ event, delivery, reason: outcome.ignore }, 'event ignored');
       return [202, { accepted: false, ignored: outcome.ignore }];
     }
-    if (!options.deliveries.record(delivery, event)) {
+    const { repo, ref, before, after } = outcome.build;
+    const seen = options.deliveries.record(delivery, event, { repo, ref, before, after, pushedAt: outcome.pushedAt });
+    if (seen === 'redelivery') {
       log.info({ event, delivery }, 'redelivery ignored');
       return [200, { accepted: true, duplicate: true }];
+    }
+    if (seen === 'replay') {
+      // Same body, new X-GitHub-Delivery (which the signature does not cover).
+      log.warn({ event, delivery, repo, ref, after }, 'push already accepted under another delivery id; not published again');
+      return [200, { accepted: true, duplicate: true, replay: true }];
     }
     try {
       await options.publisher.enqueue(JSON.stringify(outcome.build));

@@ -17,8 +17,9 @@ export class CiSandbox {
     this.store = new BuildStore(this.data.database);
   }
 
+  /** A builder that, like `ci build PATH`, takes any local repository (the tests' own). */
   builder(options?: BuilderOptions): Builder {
-    return new Builder(this.data, this.store, options);
+    return new Builder(this.data, this.store, { sources: { allowLocal: 'any', allowPrivateHosts: false }, ...options });
   }
 
   /** Build containers and checkouts still on disk: should be none between builds. */

@@ -1,13 +1,16 @@
 import { Args, Flags } from '@oclif/core';
 
 import { JobResult } from '../../ci/builder';
+import { repositoryPath } from '../../ci/names';
 import { CiCommand } from '../../cli/ci-command';
 
 export default class CiBuild extends CiCommand<typeof CiBuild> {
   static override summary = 'build a commit: every job of its .lxcts.yml in a fresh container';
   static override description =
     'The log streams live. Binaries land in <data-dir>/binaries/<owner>/<repo>/<sha>/ and docs in ' +
-    '<data-dir>/docs/<owner>/<repo>/<branch>/. Exits 0 only if every job succeeded.';
+    '<data-dir>/docs/<owner>/<repo>/<branch>/; a local path is the repository local/<directory name>-<hash of its real path>. ' +
+    'Any local path given here is built (it is your own command line); URLs must be https, ssh or git on a public address ' +
+    'unless --allow-private-hosts. Exits 0 only if every job succeeded.';
   static override examples = [
     '<%= config.bin %> ci build ./hello',
     '<%= config.bin %> ci build https://git.example.com/octo/hello.git --ref main --job binaries',
@@ -18,10 +21,15 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
     job: Flags.string({ char: 'j', description: 'run only this job' }),
     force: Flags.boolean({ char: 'f', description: 'build again even if this commit\'s job already succeeded' }),
     bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
+    'allow-private-hosts': Flags.boolean({
+      description: 'fetch a URL whose host is or resolves to a loopback, private or link-local address',
+      default: false,
+    }),
   };
 
   async run(): Promise<JobResult[]> {
-    const builder = this.builder(this.flags.bridge);
+    // The operator's own command line: any local path may be built (workers allow only --allow-local).
+    const builder = this.builder(this.flags.bridge, { sources: { allowLocal: 'any', allowPrivateHosts: this.flags['allow-private-hosts'] } });
     const swept = await builder.sweep();
     for (const build of swept) this.logToStderr(`swept build ${build.id} (${build.repo} ${build.job}): builder died`);
     const results = await builder.build({
@@ -32,6 +40,12 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
       output: this.jsonEnabled() ? undefined : process.stdout,
     });
     for (const r of results) this.log(`${r.job}: ${r.status}${r.message ? ` (${r.message})` : ''}${r.built ? '' : ' [not rebuilt]'}`);
+    const repo = results.length > 0 ? this.store().get(results[0].buildId)?.repo : undefined;
+    if (repo) {
+      // Local repositories are named by their real path (local/<dir>-<hash>): say where things went.
+      const data = this.dataDir();
+      this.log(`repository ${repo}: binaries under ${repositoryPath(data.binaries, repo)}, docs under ${repositoryPath(data.docs, repo)}`);
+    }
     if (results.some((r) => r.status !== 'success')) process.exitCode = 1;
     return results;
   }

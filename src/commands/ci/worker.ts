@@ -45,13 +45,21 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     supersede: Flags.boolean({ description: 'cancel older builds of a branch when a newer push arrives', default: true, allowNo: true }),
     grace: Flags.integer({ description: 'seconds running builds get to finish on SIGTERM', default: 60, min: 0 }),
     bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
+    'allow-local': Flags.string({
+      description: 'build local repositories (paths, file://) under this directory, e.g. where hooked bare repositories live (repeatable)',
+      multiple: true,
+    }),
+    'allow-private-hosts': Flags.boolean({
+      description: 'fetch from hosts that are or resolve to loopback, private or link-local addresses (a git server on the LAN)',
+      default: false,
+    }),
   };
 
   async run(): Promise<void> {
     const f = this.flags;
     if (!f.lookupd?.length && !f.nsqd?.length) this.error('give --lookupd or --nsqd', { exit: 2 });
     const log = loggerFor('worker').child({ channel: f.channel });
-    const builder = this.builder(f.bridge);
+    const builder = this.builder(f.bridge, { sources: { allowLocal: f['allow-local'] ?? [], allowPrivateHosts: f['allow-private-hosts'] } });
     for (const build of await builder.sweep()) log.warn({ build: build.id }, 'swept a build whose builder died');
     const worker = new Worker({
       topic: f.topic,

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 
 import { Args, Errors, Flags } from '@oclif/core';
 
+import { localRepository } from '../../../ci/names';
 import { CiCommand } from '../../../cli/ci-command';
 
 export default class CiHookInstall extends CiCommand<typeof CiHookInstall> {
@@ -14,7 +15,7 @@ export default class CiHookInstall extends CiCommand<typeof CiHookInstall> {
     'secret-file': Flags.string({ description: 'file holding the shared secret', required: true }),
   };
 
-  async run(): Promise<{ hook: string }> {
+  async run(): Promise<{ hook: string; repo: string; allowLocal: string }> {
     const repo = path.resolve(this.args.repo);
     if (!fs.existsSync(path.join(repo, 'HEAD')) || !fs.existsSync(path.join(repo, 'hooks'))) {
       throw new Errors.CLIError(`${repo} is not a bare git repository`, { exit: 1, code: 'NOT_A_REPOSITORY' });
@@ -32,6 +33,10 @@ export default class CiHookInstall extends CiCommand<typeof CiHookInstall> {
       { mode: 0o755 },
     );
     this.log(`installed ${hook}`);
-    return { hook };
+    // The hook sends the repository's real path as its clone URL: workers refuse local
+    // paths unless told where they may be.
+    const real = fs.realpathSync(repo);
+    this.log(`pushes are built as ${localRepository(real)}; start workers with --allow-local ${path.dirname(real)} (or ${real})`);
+    return { hook, repo: localRepository(real), allowLocal: path.dirname(real) };
   }
 }
