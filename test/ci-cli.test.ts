@@ -27,6 +27,9 @@ test('the README\'s CI sample, pasted into a shell, builds binaries and docs', (
     .replaceAll('/var/lib/lxcts', ci.data.root);
   const result = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
     cwd: path.resolve(__dirname, '..'),
+    // stdin from /dev/null: Debian's bash may read /etc/bash.bashrc (which fails under -u)
+    // when its stdin is a socket; the runner's own stdin must not decide the result.
+    stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
     env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
     timeout: 120_000,

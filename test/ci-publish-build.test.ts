@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { identify } from '../src/ci/git';
 import { publish as publishToNsq } from '../src/ci/nsq-http';
 import { BuildMessage } from '../src/ci/push-event';
 import { CiSandbox } from './helpers/ci-data';
@@ -18,6 +19,8 @@ import { TestRepo } from './helpers/repo';
 
 const ci = new CiSandbox('publish');
 const repos = path.join(ci.data.root, 'repos');
+/** A local repository's published name: local/<dir>-<hash of its real path>. */
+const localName = (repo: TestRepo) => identify(repo.dir).repo;
 // A root-only host file the build wants published, holding a unique marker.
 const secretDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-secret-'));
 const secret = path.join(secretDir, 'secret');
@@ -81,7 +84,7 @@ test('a background process left by the build is dead before its output is collec
   expect(stopped).toBeGreaterThan(-1);
   expect(log.indexOf('published')).toBeGreaterThan(stopped);
   // out/f is frozen as one of the two states: the file (published) or the link (refused).
-  const published = path.join(ci.data.binaries, 'local', 'flipper', repo.git('rev-parse', 'HEAD'), 'out', 'f');
+  const published = path.join(ci.data.binaries, localName(repo), repo.git('rev-parse', 'HEAD'), 'out', 'f');
   if (r.artifacts.includes('out/f')) expect(fs.readFileSync(published, 'utf8')).toBe('safe\n');
   else expect(log).toContain('not published: out/f: a symbolic link: not published');
   expect(filesContaining(ci.data.binaries, marker)).toEqual([]);
@@ -111,9 +114,9 @@ test('a setuid file is published without the bit; links and hard links are not p
   expect([r.status, r.message]).toEqual(['success', null]);
   expect(r.artifacts).toEqual(['bin/tool']);
   const commit = repo.git('rev-parse', 'HEAD');
-  const tool = path.join(ci.data.binaries, 'local', 'modes', commit, 'bin', 'tool');
+  const tool = path.join(ci.data.binaries, localName(repo), commit, 'bin', 'tool');
   expect(fs.statSync(tool).mode & 0o7777).toBe(0o755);
-  const site = path.join(ci.data.docs, 'local', 'modes', 'main');
+  const site = path.join(ci.data.docs, localName(repo), 'main');
   expect(fs.statSync(path.join(site, 'tool')).mode & 0o7777).toBe(0o755);
   expect(fs.readdirSync(site).sort()).toEqual(['index.html', 'tool']);
   const log = fs.readFileSync(r.logPath!, 'utf8');
@@ -148,7 +151,7 @@ test("the user's mistakes at publish time are failures with a message, not error
     ['noartifact', 'failure', 'the required artifact "dist/*.tar.gz" matched no file'],
   ]);
   // Nothing of a failed build is published.
-  expect(fs.existsSync(path.join(ci.data.binaries, 'local', 'mistakes', repo.git('rev-parse', 'HEAD')))).toBe(false);
+  expect(fs.existsSync(path.join(ci.data.binaries, localName(repo), repo.git('rev-parse', 'HEAD')))).toBe(false);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
 });
 
@@ -159,8 +162,8 @@ test('a forced push moves the branch pointers to a head that does not descend fr
   );
   const first = repo.git('rev-parse', 'HEAD');
   const second = repo.commit('second');
-  const binaries = path.join(ci.data.binaries, 'local', 'rewritten');
-  const docs = path.join(ci.data.docs, 'local', 'rewritten');
+  const binaries = path.join(ci.data.binaries, localName(repo));
+  const docs = path.join(ci.data.docs, localName(repo));
   const pointers = () => [fs.readlinkSync(path.join(binaries, 'main')), fs.readFileSync(path.join(docs, 'main', 'index.html'), 'utf8').trim()];
   await ci.builder().build({ source: repo.dir });
   expect(pointers()).toEqual([second, second]);
@@ -183,7 +186,7 @@ describe('through a worker', () => {
     await nsq.start();
     await nsq.createChannel(TOPIC, 'docs');
     const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, 'worker-docs.log'), 'a');
-    worker = spawn(process.execPath, [binRun, 'ci', 'worker', '--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--channel', 'docs', '--max-attempts', '2', '--requeue-delay', '1', '--build-timeout', '600'], {
+    worker = spawn(process.execPath, [binRun, 'ci', 'worker', '--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--channel', 'docs', '--allow-local', repos, '--max-attempts', '2', '--requeue-delay', '1', '--build-timeout', '600'], {
       env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
       stdio: ['ignore', log, log],
     });
