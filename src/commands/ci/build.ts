@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 
-import { JobResult } from '../../ci/builder';
+import { JobResult, SkippedJob } from '../../ci/builder';
 import { CiCommand } from '../../cli/ci-command';
 
 export default class CiBuild extends CiCommand<typeof CiBuild> {
@@ -20,19 +20,24 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
     bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
   };
 
-  async run(): Promise<JobResult[]> {
+  async run(): Promise<Array<JobResult | (SkippedJob & { status: 'skipped' })>> {
     const builder = this.builder(this.flags.bridge);
     const swept = await builder.sweep();
     for (const build of swept) this.logToStderr(`swept build ${build.id} (${build.repo} ${build.job}): builder died`);
+    const skipped: SkippedJob[] = [];
     const results = await builder.build({
       source: this.args.source,
       ref: this.flags.ref,
       job: this.flags.job,
       force: this.flags.force,
       output: this.jsonEnabled() ? undefined : process.stdout,
+      onSkipped: (s) => skipped.push(s),
     });
+    // Which jobs ran (or were already built), and why the others did not.
     for (const r of results) this.log(`${r.job}: ${r.status}${r.message ? ` (${r.message})` : ''}${r.built ? '' : ' [not rebuilt]'}`);
+    for (const s of skipped) this.log(`${s.job}: not run (${s.reason})`);
+    if (results.length === 0) this.log('no job runs for this commit');
     if (results.some((r) => r.status !== 'success')) process.exitCode = 1;
-    return results;
+    return [...results, ...skipped.map((s) => ({ ...s, status: 'skipped' as const }))];
   }
 }
