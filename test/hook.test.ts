@@ -208,3 +208,20 @@ test('when the lxcts command is gone, the hook script itself keeps the ref updat
   expect(await published()).toBe(before + 1);
   await stopProcess(receiver);
 }, 60_000);
+
+test('a receiver answering 503 keeps the event spooled; flush says why and exits 1', async () => {
+  // A receiver in trouble, as a proxy in front of a stopped one answers (its own process:
+  // git push and the CLI run synchronously here).
+  const port = await freePort();
+  const busy = spawn(process.execPath, ['-e', `require('http').createServer((q, s) => s.writeHead(503).end('try later')).listen(${port}, '127.0.0.1')`], { stdio: 'ignore' });
+  procs.add(busy);
+  await until(() => fetch(`http://127.0.0.1:${port}/`).then((r) => r.status === 503, () => false), 'the busy receiver');
+  const { bare, work } = served('busy', port);
+  expect(gitPush(work, bare)).toContain('answered 503 try later');
+  process.kill(await retrierPid(bare), 'SIGKILL');
+  const flushed = lxcts('/nonexistent', ['ci', 'hook', 'flush', bare]);
+  expect(flushed.status).toBe(1);
+  expect(flushed.stdout).toContain('0 delivered, 1 still spooled');
+  expect(flushed.stderr).toContain(`not delivered: http://127.0.0.1:${port}/hooks/github answered 503 try later`);
+  expect(spooled(bare)).toHaveLength(1);
+}, 60_000);
