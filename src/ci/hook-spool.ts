@@ -146,8 +146,8 @@ export class HookSpool {
         status = response.status;
         answer = (await response.text()).trim().slice(0, 300);
       } catch (err) {
-        const cause = (err as { cause?: { code?: string } }).cause?.code;
-        report.error = `${target.url} unreachable (${cause ?? (err as Error).message})`;
+        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+        report.error = `${target.url} unreachable (${cause?.code ?? cause?.message ?? (err as Error).message})`;
         break;
       }
       if (status >= 200 && status < 300) {
