@@ -6,6 +6,7 @@ import { publish } from '../src/ci/nsq-http';
 import { BuildMessage } from '../src/ci/push-event';
 import { CiSandbox } from './helpers/ci-data';
 import { binRun, lxcts } from './helpers/cli';
+import { lxctsOnPath } from './helpers/lxcts-shim';
 import { TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
 
@@ -200,12 +201,24 @@ test('a push to a self-hosted bare repository reaches the receiver through the i
     await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)), 'the receiver');
     const bare = path.join(ci.data.root, 'repos', 'served.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
-    const install = lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile]);
+    // The hook runs the lxcts found on PATH at install time, as an installed package's would be.
+    const { PATH } = lxctsOnPath(path.join(ci.data.root, 'shim-bin'));
+    const install = lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], { env: { PATH } });
     expect(install.status).toBe(0);
     const work = TestRepo.create(path.join(ci.data.root, 'repos', 'served-work'));
     const pushed = execFileSync('git', ['push', '-q', bare, 'HEAD:main'], { cwd: work.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(pushed).toBe('');
-    await until(async () => (await nsq.depth('hooked')) === 1, 'the push event');
+    // The receiver made the channels before publishing: the event waits in each of them.
+    const channelDepths = async () => {
+      const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=hooked`)).json()) as {
+        topics: Array<{ channels: Array<{ channel_name: string; depth: number }> }>;
+      };
+      return Object.fromEntries((stats.topics[0]?.channels ?? []).map((c) => [c.channel_name, c.depth]));
+    };
+    await until(async () => {
+      const depths = await channelDepths();
+      return depths.binaries === 1 && depths.docs === 1;
+    }, 'the push event', 20);
   } finally {
     await stopWorker(receiver);
   }

@@ -11,7 +11,7 @@ import { Container } from '../lxc/container';
 import { isLxcError } from '../lxc/errors';
 import { exitCodeOf } from '../lxc/process';
 import { listContainers } from '../lxc/system';
-import { BUILD_FILE, BuildFile, Job, jobRunsOn, parseBuildFile } from './build-file';
+import { BUILD_FILE, BuildFile, BuildFileError, Job, jobRunsOn, parseBuildFile } from './build-file';
 import { BUILD_CONTAINER_PREFIX, destroyBuildContainer, startBuildContainer } from './build-container';
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
@@ -29,8 +29,20 @@ export interface BuildRequest {
   source: string;
   /** Branch, tag, full ref or commit id. Default: the repository's HEAD. */
   ref?: string;
-  /** Run only this job, whatever its branch filter says. */
+  /** Run only this job, whatever its branch filter says (unless `honourBranches`). */
   job?: string;
+  /**
+   * `job` too runs only on the branches its `branches:` lists (workers: a push builds only
+   * what the build file asks for). Jobs left out are reported through `onSkipped`.
+   */
+  honourBranches?: boolean;
+  /**
+   * A newer push to the same branch came before this one started: build nothing, and record
+   * each job that would have run as cancelled "superseded by <sha>".
+   */
+  supersededBy?: string;
+  /** Each job of the build file that does not run for this push, and why. */
+  onSkipped?: (skipped: SkippedJob) => void;
   /** Build again even when this commit's job already succeeded. */
   force?: boolean;
   /** Where to stream the live log (every job's), e.g. the terminal. */
@@ -54,6 +66,12 @@ export type BuildEvent =
   /** `published` says where the worker that built it keeps binaries and docs (no shared disk is assumed). */
   | { type: 'finished'; build: BuildRecord; published: { binaries: string | null; docs: string | null } }
   | { type: 'step-started' | 'step-finished'; build: BuildRecord; step: number; command: string; exitCode?: number; seconds?: number };
+
+export interface SkippedJob {
+  job: string;
+  /** e.g. "branches: [main] does not include feature". */
+  reason: string;
+}
 
 export interface JobResult {
   job: string;
@@ -128,8 +146,20 @@ export class Builder {
     }
     const text = await readFileAt(mirror, revision.commit, BUILD_FILE);
     if (text === null) throw new NoBuildFileError(`${source.repo} has no ${BUILD_FILE} at ${revision.commit.slice(0, 12)}`);
-    const file = parseBuildFile(text, `${source.repo}@${revision.commit.slice(0, 12)}:${BUILD_FILE}`);
-    const jobs = this.selectJobs(file, revision, request.job);
+    let file: BuildFile;
+    try {
+      file = parseBuildFile(text, `${source.repo}@${revision.commit.slice(0, 12)}:${BUILD_FILE}`);
+    } catch (err) {
+      // When a job is named (every worker names its own), the invalid file is that job's
+      // failure, recorded with the located error: a push never vanishes without a record.
+      if (!(err instanceof BuildFileError) || request.job === undefined) throw err;
+      return [this.recordOutcome(source, revision, request.job, request, 'failure', err.message)];
+    }
+    const jobs = this.selectJobs(file, revision, request);
+    if (request.supersededBy) {
+      const message = `superseded by ${request.supersededBy.slice(0, 12)}`;
+      return jobs.map(([name]) => this.recordOutcome(source, revision, name, request, 'cancelled', message));
+    }
     if (file.base === HOST_BASE) await ensureHostBase(this.data.bases);
     const results: JobResult[] = [];
     for (const [name, job] of jobs) {
@@ -138,13 +168,35 @@ export class Builder {
     return results;
   }
 
-  private selectJobs(file: BuildFile, revision: Revision, only?: string): Array<[string, Job]> {
+  private selectJobs(file: BuildFile, revision: Revision, request: BuildRequest): Array<[string, Job]> {
+    const only = request.job;
+    const runs = ([name, job]: [string, Job]): boolean => {
+      if (jobRunsOn(job, revision.branch)) return true;
+      const where = revision.branch === null ? `${revision.ref ?? revision.commit.slice(0, 12)} (not a branch)` : revision.branch;
+      request.onSkipped?.({ job: name, reason: `branches: [${job.branches!.join(', ')}] does not include ${where}` });
+      return false;
+    };
     if (only !== undefined) {
       const job = file.jobs[only];
       if (!job) throw new Error(`no job "${only}" in ${BUILD_FILE}; it has: ${Object.keys(file.jobs).join(', ')}`);
-      return [[only, job]];
+      return !request.honourBranches || runs([only, job]) ? [[only, job]] : [];
     }
-    return Object.entries(file.jobs).filter(([, job]) => jobRunsOn(job, revision.branch));
+    return Object.entries(file.jobs).filter(runs);
+  }
+
+  /** A job decided without running it (invalid build file, superseded): recorded final at once. */
+  private recordOutcome(source: Source, revision: Revision, name: string, request: BuildRequest, status: BuildStatus, message: string): JobResult {
+    const { record, created } = this.store.claim(
+      { repo: source.repo, cloneUrl: source.cloneUrl, commit: revision.commit, ref: revision.ref, branch: revision.branch, job: name, requestedAt: request.requestedAt },
+      request.force,
+    );
+    if (!created) {
+      return { job: name, buildId: record.id, status: record.status, built: false, exitCode: record.exitCode, message: record.message, artifacts: record.artifacts, logPath: record.logPath };
+    }
+    request.onEvent?.({ type: 'queued', build: record });
+    this.store.finished(record.id, { status, message });
+    request.onEvent?.({ type: 'finished', build: this.store.get(record.id)!, published: { binaries: null, docs: null } });
+    return { job: name, buildId: record.id, status, built: true, exitCode: null, message, artifacts: [], logPath: null };
   }
 
   private async runJob(ctx: {

@@ -1,7 +1,10 @@
 /**
  * Publishing to nsqd over its HTTP API, with a disk spool in front: every message is
  * written to the spool first and removed once nsqd has it, so nothing accepted is lost
- * while nsqd is down or when this process dies.
+ * while nsqd is down or when this process dies. Before the first message reaches an nsqd,
+ * the topic and every configured channel are created there: nsqd hands a topic's
+ * messages only to the channels that exist when they are published, so a channel whose
+ * first worker connects later would never see them.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -19,17 +22,44 @@ export async function publish(nsqdHttp: string, topic: string, body: string): Pr
   if (!response.ok) throw new Error(`nsqd ${nsqdHttp} answered ${response.status}: ${(await response.text()).trim()}`);
 }
 
+async function post(nsqdHttp: string, what: string): Promise<void> {
+  const response = await fetch(`http://${nsqdHttp}/${what}`, { method: 'POST', signal: AbortSignal.timeout(5000) });
+  if (!response.ok) throw new Error(`nsqd ${nsqdHttp} ${what.split('?')[0]}: ${response.status} ${(await response.text()).trim()}`);
+}
+
+/**
+ * Creates `topic` and its `channels` on nsqd (both calls are idempotent). A channel made
+ * this way is durable (nsqd keeps it in its metadata file) and receives every message
+ * published from now on, whether or not a worker of it has ever connected.
+ */
+export async function createTopology(nsqdHttp: string, topic: string, channels: readonly string[]): Promise<void> {
+  await post(nsqdHttp, `topic/create?topic=${encodeURIComponent(topic)}`);
+  for (const channel of channels) {
+    await post(nsqdHttp, `channel/create?topic=${encodeURIComponent(topic)}&channel=${encodeURIComponent(channel)}`);
+  }
+}
+
+/** What nsqd accepts as a topic or (durable) channel name. */
+export const NSQ_NAME = /^[.a-zA-Z0-9_-]{1,64}$/;
+
 export class SpooledPublisher {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  /** Whether the topic and channels are known to exist on nsqd (reset when nsqd fails). */
+  #topologyReady = false;
 
+  /** `channels`: created with the topic before anything is published (see createTopology). */
   constructor(
     private readonly nsqdHttp: string,
     private readonly topic: string,
     private readonly spoolDir: string,
     private readonly log: Logger,
     private readonly retryMs = 1000,
+    private readonly channels: readonly string[] = [],
   ) {
+    for (const name of [topic, ...channels]) {
+      if (!NSQ_NAME.test(name)) throw new Error(`"${name}" is not a valid NSQ topic or channel name (1-64 of . a-z A-Z 0-9 _ -)`);
+    }
     fs.mkdirSync(spoolDir, { recursive: true });
   }
 
@@ -40,6 +70,19 @@ export class SpooledPublisher {
     fs.writeFileSync(partial, body);
     fs.renameSync(partial, path.join(this.spoolDir, name));
     await this.flush();
+  }
+
+  /**
+   * Creates the topic and channels now (at start-up), so they exist even before the first
+   * push; when nsqd is down, this happens before the first message is sent instead.
+   */
+  async prepare(): Promise<void> {
+    try {
+      await createTopology(this.nsqdHttp, this.topic, this.channels);
+      this.#topologyReady = true;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'nsqd unreachable; topic and channels will be created before the first publish');
+    }
   }
 
   /** Sends every spooled message, oldest first; stops at the first failure. */
@@ -54,9 +97,15 @@ export class SpooledPublisher {
     for (const name of fs.readdirSync(this.spoolDir).filter((n) => !n.startsWith('.')).sort()) {
       const file = path.join(this.spoolDir, name);
       try {
+        if (!this.#topologyReady) {
+          await createTopology(this.nsqdHttp, this.topic, this.channels);
+          this.#topologyReady = true;
+        }
         await publish(this.nsqdHttp, this.topic, fs.readFileSync(file, 'utf8'));
         fs.rmSync(file, { force: true });
       } catch (err) {
+        // nsqd may come back empty (a new machine, a lost data path): create them again.
+        this.#topologyReady = false;
         this.log.warn({ err: (err as Error).message, spooled: this.pending() }, 'nsqd unreachable; keeping messages spooled');
         return;
       }

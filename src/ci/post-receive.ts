@@ -1,16 +1,14 @@
 /**
  * The post-receive hook that `lxcts ci hook install` puts in a bare repository: for every
  * ref pushed, it sends the same signed push event GitHub would, so the whole pipeline
- * works from a self-hosted git server.
- *   post-receive.js --url URL --secret-file FILE   (ref updates on stdin, as git gives them)
+ * works from a self-hosted git server. The hook script runs `lxcts ci hook notify`, which
+ * calls notify() below; delivery and the spool are in hook-spool.ts.
  */
-import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { parseArgs } from 'node:util';
+import * as path from 'node:path';
 
-import { sign } from '@octokit/webhooks-methods';
-
+import { HookSpool, RETRY_FOR_MS } from './hook-spool';
 import { localRepository } from './names';
 import { ZERO_SHA } from './push-event';
 
@@ -37,27 +35,69 @@ export function pushPayload(repoDir: string, oldSha: string, newSha: string, ref
   };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { url: { type: 'string' }, 'secret-file': { type: 'string' } } });
-  if (!values.url || !values['secret-file']) throw new Error('usage: post-receive.js --url URL --secret-file FILE');
-  const secret = fs.readFileSync(values['secret-file'], 'utf8').trim();
-  const input = fs.readFileSync(0, 'utf8');
-  for (const line of input.split('\n').filter(Boolean)) {
-    const [oldSha, newSha, ref] = line.split(' ');
-    const body = JSON.stringify(pushPayload(process.cwd(), oldSha, newSha, ref, os.userInfo().username));
-    const response = await fetch(values.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-github-event': 'push',
-        'x-github-delivery': randomUUID(),
-        'x-hub-signature-256': await sign(secret, body),
-      },
-      body,
-      signal: AbortSignal.timeout(10_000),
-    });
-    process.stderr.write(`lxcts: ${ref} ${newSha.slice(0, 12)}: ${response.status} ${await response.text()}\n`);
+/** A ref update line as git gives it on a hook's stdin: `<old> <new> <ref>`. */
+const UPDATE = /^([0-9a-f]{40}|[0-9a-f]{64}) ([0-9a-f]{40}|[0-9a-f]{64}) (refs\/\S+)$/;
+
+/** Where the hook script keeps ref updates when it cannot find lxcts at all. */
+export const UNSENT_FILE = path.join('lxcts', 'unsent', 'ref-updates');
+
+/**
+ * Spools ref updates the hook script had to keep itself (lxcts was missing when they were
+ * pushed), so that they are sent like any other push.
+ */
+export function adoptUnsent(spool: HookSpool, pusher: string): number {
+  const file = path.join(spool.repo, UNSENT_FILE);
+  if (!fs.existsSync(file)) return 0;
+  const taken = `${file}.${process.pid}`;
+  fs.renameSync(file, taken);
+  const n = spoolUpdates(spool, fs.readFileSync(taken, 'utf8'), pusher);
+  fs.rmSync(taken, { force: true });
+  return n;
+}
+
+function spoolUpdates(spool: HookSpool, updates: string, pusher: string): number {
+  let n = 0;
+  for (const line of updates.split('\n')) {
+    const m = UPDATE.exec(line.trim());
+    if (!m) continue;
+    spool.add(JSON.stringify(pushPayload(spool.repo, m[1], m[2], m[3], pusher)));
+    n++;
   }
+  return n;
+}
+
+/**
+ * What the post-receive hook does: every ref update becomes a signed push event, written to
+ * the repository's spool first, then everything spooled is sent oldest first. What cannot
+ * be sent now stays spooled, and a detached `lxcts ci hook flush REPO --retry` (started
+ * with `lxctsBin`, when given) keeps trying. Returns lines for the pusher's terminal.
+ */
+export async function notify(repoDir: string, updates: string, lxctsBin: string | null): Promise<string[]> {
+  const spool = new HookSpool(repoDir);
+  const pusher = os.userInfo().username;
+  adoptUnsent(spool, pusher);
+  spoolUpdates(spool, updates, pusher);
+  const report = await spool.flush();
+  const lines = (report?.lines ?? []).map((l) => `lxcts: ${l}`);
+  const pending = spool.pending().length;
+  if (pending > 0) {
+    const why = report ? report.error : 'another delivery of this repository is in progress';
+    let next = `run: lxcts ci hook flush ${repoDir}`;
+    if (lxctsBin) {
+      spool.startRetrying(lxctsBin);
+      next = `retrying in the background for up to ${RETRY_FOR_MS / 3_600_000} h, or ${next}`;
+    }
+    lines.push(`lxcts: the CI has not got ${pending} push event(s) yet (${why}); kept in ${spool.spool}: ${next}`);
+  }
+  return lines;
+}
+
+/** Hooks installed by older versions run this file directly: their pushes are spooled too. */
+async function main(): Promise<void> {
+  const repo = path.resolve(process.env.GIT_DIR ?? '.');
+  const lines = await notify(repo, fs.readFileSync(0, 'utf8'), path.resolve(__dirname, '..', '..', 'bin', 'run.js'));
+  for (const line of lines) process.stderr.write(`${line}\n`);
+  process.stderr.write(`lxcts: this hook runs a file inside an lxcts installation; run lxcts ci hook install ${repo} again\n`);
 }
 
 if (require.main === module) {

@@ -5,8 +5,17 @@
  * push, and a worker builds the job its channel is named after. Messages are kept alive
  * with TOUCH while the build runs and finished once the build has a final status; an
  * infrastructure error is requeued (without backing off the whole reader) and, after the
- * last attempt, sent to a dead-letter topic.
+ * last attempt, sent to a dead-letter topic. A job's `branches:` is honoured.
+ *
+ * Supersede: besides its job channel, each worker reads every push through a channel of
+ * its own (`<channel>.watch-<random>#ephemeral`, memory-only, gone with the worker). A worker
+ * busy with a build does not take the next message of its job channel (maxInFlight =
+ * concurrency), but it still sees a newer push to the same branch there and cancels the
+ * older build at once; the older push, if it had not started, is recorded as cancelled
+ * "superseded by <sha>" when it comes. This works with one worker per channel and across
+ * machines (no shared database needed), and holds no job message back from idle workers.
  */
+import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 
 import { Message, Reader } from 'nsqjs';
@@ -14,7 +23,7 @@ import { Message, Reader } from 'nsqjs';
 import { BuildError, isPermanentFailure } from './errors';
 import { BuildEvent, Builder } from './builder';
 import { Logger } from './logger';
-import { publish } from './nsq-http';
+import { createTopology, publish } from './nsq-http';
 import { buildRequestSchema, BuildMessage } from './push-event';
 import { BuildStore } from './store';
 
@@ -45,14 +54,33 @@ export interface WorkerOptions {
 
 interface Running {
   message: Message;
+  /** Set once the message is parsed. */
+  request?: BuildMessage;
   abort: AbortController;
   buildIds: Set<number>;
   done: Promise<void>;
 }
 
+/** The branch a ref names, or null (tags, pull requests). */
+function branchOf(ref: string): string | null {
+  return ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : null;
+}
+
+/** Resolves once nsqjs has written a message's FIN or REQ (it does so on the next tick). */
+function responded(message: Message): Promise<void> {
+  if ((message as unknown as { hasResponded: boolean }).hasResponded) return Promise.resolve();
+  return new Promise((resolve) => message.once('respond', () => resolve()));
+}
+
 export class Worker {
   #reader: Reader | undefined;
+  /** Every push, for supersede (see the top of this file). */
+  #watcher: Reader | undefined;
   readonly #running = new Set<Running>();
+  /** The newest push seen per repo and branch: pushes older than it are superseded. */
+  readonly #newest = new Map<string, { after: string; receivedAt: number }>();
+  /** REQs sent on shutdown, to be on the wire before the connection closes. */
+  readonly #requeued: Promise<void>[] = [];
   #stopping = false;
   #watch: NodeJS.Timeout | undefined;
 
@@ -65,13 +93,17 @@ export class Worker {
   async start(): Promise<void> {
     const o = this.options;
     await this.checkMessageTimeout();
+    // Durable from now on, on the nsqd we publish to: pushes made while this worker is down
+    // are kept for it. (The receiver's --channel does the same before its first publish.)
+    await createTopology(o.publishTo, o.topic, [o.channel]).catch((err: Error) =>
+      o.log.warn({ err: err.message }, 'could not create the channel on nsqd ahead of time'),
+    );
+    const discovery = { lookupdHTTPAddresses: o.lookupd ?? [], nsqdTCPAddresses: o.nsqd ?? [], lookupdPollInterval: 1 };
     this.#reader = new Reader(o.topic, o.channel, {
-      lookupdHTTPAddresses: o.lookupd ?? [],
-      nsqdTCPAddresses: o.nsqd ?? [],
+      ...discovery,
       maxInFlight: o.concurrency,
       // Attempts are counted here, to dead-letter with a reason instead of discarding.
       maxAttempts: 0,
-      lookupdPollInterval: 1,
       requeueDelay: o.requeueDelayMs / 1000,
     } as ConstructorParameters<typeof Reader>[2]);
     // Without a listener, nsqjs's E_TOUCH_FAILED / E_FIN_FAILED would crash the process.
@@ -79,6 +111,17 @@ export class Worker {
     this.#reader.on('nsqd_connected', (host: string, port: number) => o.log.info({ nsqd: `${host}:${port}` }, 'connected'));
     this.#reader.on('message', (message: Message) => this.onMessage(message));
     this.#reader.connect();
+    if (o.supersede) {
+      const channel = `${o.channel.slice(0, 30)}.watch-${randomBytes(4).toString('hex')}#ephemeral`;
+      this.#watcher = new Reader(o.topic, channel, { ...discovery, maxInFlight: 100 } as ConstructorParameters<typeof Reader>[2]);
+      this.#watcher.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error (supersede watch)'));
+      this.#watcher.on('message', (message: Message) => {
+        message.finish();
+        const parsed = buildRequestSchema.safeParse(message.json());
+        if (parsed.success) this.noteNewest(parsed.data);
+      });
+      this.#watcher.connect();
+    }
     // Builds cancelled by another worker (supersede) are noticed here.
     this.#watch = setInterval(() => this.stopCancelledBuilds(), 500);
     o.log.info({ topic: o.topic, channel: o.channel, job: this.job, concurrency: o.concurrency }, 'worker started');
@@ -116,7 +159,40 @@ export class Worker {
       await all;
     }
     clearInterval(this.#watch);
+    // nsqjs writes a REQ on the next tick, and close() destroys the socket at once: without
+    // this wait the REQ was lost and the message came back only after nsqd's --msg-timeout.
+    await Promise.all(this.#requeued);
+    await new Promise((r) => setTimeout(r, 100));
     this.#reader?.close();
+    this.#watcher?.close();
+  }
+
+  /**
+   * Remembers the newest push of each branch, and cancels this worker's running build of
+   * an older push to that branch ("superseded by <sha>").
+   */
+  private noteNewest(request: BuildMessage): void {
+    const branch = branchOf(request.ref);
+    if (!branch || !this.options.supersede) return;
+    const key = `${request.repo}\0${branch}`;
+    const known = this.#newest.get(key);
+    if (!known || known.receivedAt < request.receivedAt) this.#newest.set(key, { after: request.after, receivedAt: request.receivedAt });
+    for (const r of this.#running) {
+      const older = r.request;
+      if (!older || older.repo !== request.repo || older.ref !== request.ref || r.abort.signal.aborted) continue;
+      if (older.receivedAt < request.receivedAt && older.after !== request.after) {
+        this.options.log.info({ repo: older.repo, branch, older: older.after.slice(0, 12), newer: request.after.slice(0, 12) }, 'newer push: cancelling the older build');
+        r.abort.abort(`superseded by ${request.after.slice(0, 12)}`);
+      }
+    }
+  }
+
+  /** A newer push to the same branch and job than `request`, seen here or recorded on this machine. */
+  private newerThan(request: BuildMessage, branch: string): string | undefined {
+    const seen = this.#newest.get(`${request.repo}\0${branch}`);
+    if (seen && seen.receivedAt > request.receivedAt && seen.after !== request.after) return seen.after;
+    const recorded = this.options.store.newerRequest({ repo: request.repo, branch, job: this.job, requestedAt: request.receivedAt });
+    return recorded && recorded.commit !== request.after ? recorded.commit : undefined;
   }
 
   private onMessage(message: Message): void {
@@ -135,46 +211,56 @@ export class Worker {
       message.finish();
       return;
     }
+    running.request = request;
+    this.noteNewest(request);
     const log = o.log.child({ delivery: request.delivery, repo: request.repo, after: request.after.slice(0, 12), attempt: message.attempts });
     // Keep the message ours while the build runs: TOUCH well before nsqd's timeout.
     const touch = setInterval(() => message.touch(), Math.max(500, Math.min(30_000, (message as unknown as { msgTimeout: number }).msgTimeout / 2 || 30_000)));
     try {
-      const branch = request.ref.startsWith('refs/heads/') ? request.ref.slice('refs/heads/'.length) : null;
+      const branch = branchOf(request.ref);
+      let supersededBy: string | undefined;
       if (branch && o.supersede) {
-        const newer = o.store.newerRequest({ repo: request.repo, branch, job: this.job, requestedAt: request.receivedAt });
-        if (newer) {
-          log.info({ newer: newer.commit.slice(0, 12) }, 'superseded by a newer push before it started');
-          message.finish();
-          return;
+        supersededBy = this.newerThan(request, branch);
+        if (supersededBy) {
+          log.info({ newer: supersededBy.slice(0, 12) }, 'superseded by a newer push before it started');
+        } else {
+          // Builds of this machine's other workers of the channel (they watch the store).
+          const cancelled = o.store.supersede({ repo: request.repo, branch, job: this.job, commit: request.after, requestedAt: request.receivedAt });
+          if (cancelled > 0) log.info({ cancelled }, 'older builds of this branch superseded');
         }
-        const cancelled = o.store.supersede({ repo: request.repo, branch, job: this.job, commit: request.after, requestedAt: request.receivedAt });
-        if (cancelled > 0) log.info({ cancelled }, 'older builds of this branch superseded');
       }
+      const skipped: string[] = [];
       const results = await o.builder.build({
         source: request.cloneUrl,
         repo: request.repo,
         ref: request.ref,
         commit: request.after,
         job: this.job,
+        honourBranches: true,
+        supersededBy,
         requestedAt: request.receivedAt,
         forced: request.forced ?? false,
         signal: running.abort.signal,
         onEvent: (event) => this.publishEvent(event, running),
+        onSkipped: (s) => skipped.push(s.reason),
       }).catch((err: unknown) => {
         if ((err as Error).message?.startsWith(`no job "${this.job}"`)) return [];
         throw err;
       });
       const [result] = results;
       if (!result) {
-        log.info({ job: this.job }, 'no such job for this push; acknowledged');
+        if (skipped.length > 0) log.info({ job: this.job, why: skipped[0] }, 'job not run for this push; acknowledged');
+        else log.info({ job: this.job }, 'no such job for this push; acknowledged');
         message.finish();
-      } else if (result.status === 'cancelled' && this.#stopping) {
+      } else if (result.status === 'cancelled' && this.#stopping && !result.message?.startsWith('superseded')) {
         log.info({ build: result.buildId }, 'cancelled by shutdown; requeued for another worker');
+        // No delay, no backoff: another worker should take it now.
+        this.#requeued.push(responded(message));
         message.requeue(0, false);
       } else if (result.status === 'error') {
         this.retryOrDeadLetter(message, request, new BuildError(result.message ?? 'build error'), log);
       } else {
-        log.info({ build: result.buildId, status: result.status, built: result.built }, 'build finished');
+        log.info({ build: result.buildId, status: result.status, built: result.built, message: result.message }, 'build finished');
         message.finish();
       }
     } catch (err) {

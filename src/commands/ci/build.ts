@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 
-import { JobResult } from '../../ci/builder';
+import { JobResult, SkippedJob } from '../../ci/builder';
 import { repositoryPath } from '../../ci/names';
 import { CiCommand } from '../../cli/ci-command';
 
@@ -27,19 +27,24 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
     }),
   };
 
-  async run(): Promise<JobResult[]> {
+  async run(): Promise<Array<JobResult | (SkippedJob & { status: 'skipped' })>> {
     // The operator's own command line: any local path may be built (workers allow only --allow-local).
     const builder = this.builder(this.flags.bridge, { sources: { allowLocal: 'any', allowPrivateHosts: this.flags['allow-private-hosts'] } });
     const swept = await builder.sweep();
     for (const build of swept) this.logToStderr(`swept build ${build.id} (${build.repo} ${build.job}): builder died`);
+    const skipped: SkippedJob[] = [];
     const results = await builder.build({
       source: this.args.source,
       ref: this.flags.ref,
       job: this.flags.job,
       force: this.flags.force,
       output: this.jsonEnabled() ? undefined : process.stdout,
+      onSkipped: (s) => skipped.push(s),
     });
+    // Which jobs ran (or were already built), and why the others did not.
     for (const r of results) this.log(`${r.job}: ${r.status}${r.message ? ` (${r.message})` : ''}${r.built ? '' : ' [not rebuilt]'}`);
+    for (const s of skipped) this.log(`${s.job}: not run (${s.reason})`);
+    if (results.length === 0) this.log('no job runs for this commit');
     const repo = results.length > 0 ? this.store().get(results[0].buildId)?.repo : undefined;
     if (repo) {
       // Local repositories are named by their real path (local/<dir>-<hash>): say where things went.
@@ -47,6 +52,6 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
       this.log(`repository ${repo}: binaries under ${repositoryPath(data.binaries, repo)}, docs under ${repositoryPath(data.docs, repo)}`);
     }
     if (results.some((r) => r.status !== 'success')) process.exitCode = 1;
-    return results;
+    return [...results, ...skipped.map((s) => ({ ...s, status: 'skipped' as const }))];
   }
 }

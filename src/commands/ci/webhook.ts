@@ -12,12 +12,26 @@ import { splitAddress } from '../../cli/options';
 
 export default class CiWebhook extends CiCommand<typeof CiWebhook> {
   static override summary = 'receive GitHub (or Gitea, Forgejo, git hook) push webhooks and publish them to NSQ';
-  static override examples = ['<%= config.bin %> ci webhook --listen 0.0.0.0:8080 --secret-file /etc/lxcts/secret --nsqd 127.0.0.1:4151'];
+  static override description =
+    'Every push is published to --topic. The topic and each --channel (default: binaries and docs) are created on nsqd ' +
+    'before the first publish: list every channel your workers use, or a channel whose first worker connects later ' +
+    'misses the pushes made before.';
+  static override examples = [
+    '<%= config.bin %> ci webhook --listen 0.0.0.0:8080 --secret-file /etc/lxcts/secret --nsqd 127.0.0.1:4151',
+    '<%= config.bin %> ci webhook --secret-file /etc/lxcts/secret --channel binaries --channel docs --channel lint',
+  ];
   static override flags = {
     listen: Flags.string({ description: 'address and port to listen on', default: '127.0.0.1:8080' }),
     'secret-file': Flags.string({ description: 'file holding the webhook secret (required: no secret, no receiver)', required: true }),
     nsqd: Flags.string({ description: 'nsqd HTTP address to publish to', default: '127.0.0.1:4151' }),
     topic: Flags.string({ description: 'topic of build requests', default: 'lxcts.pushes' }),
+    channel: Flags.string({
+      description:
+        'a worker channel (job kind) that must get every push (repeatable): created on nsqd with the topic before the first publish, ' +
+        'so pushes made before its first worker connects are kept for it',
+      multiple: true,
+      default: ['binaries', 'docs'],
+    }),
   };
 
   async run(): Promise<void> {
@@ -26,13 +40,19 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
     const data = this.dataDir();
     const log = loggerFor('webhook');
     const deliveries = new DeliveryLog(path.join(data.root, 'deliveries.sqlite'));
-    const publisher = new SpooledPublisher(this.flags.nsqd, this.flags.topic, path.join(data.root, 'spool'), log);
+    let publisher: SpooledPublisher;
+    try {
+      publisher = new SpooledPublisher(this.flags.nsqd, this.flags.topic, path.join(data.root, 'spool'), log, 1000, this.flags.channel);
+    } catch (err) {
+      throw new Errors.CLIError((err as Error).message, { exit: 2, code: 'BAD_NSQ_NAME' });
+    }
+    await publisher.prepare();
     publisher.start();
     void publisher.flush();
     const server = createWebhookServer({ secret, publisher, deliveries, log });
     const [host, port] = splitAddress(this.flags.listen);
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
-    log.info({ listen: this.flags.listen, nsqd: this.flags.nsqd, topic: this.flags.topic }, 'webhook receiver listening');
+    log.info({ listen: this.flags.listen, nsqd: this.flags.nsqd, topic: this.flags.topic, channels: this.flags.channel }, 'webhook receiver listening');
     await new Promise<void>((resolve) => {
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
     });

@@ -1,0 +1,247 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { sign } from '@octokit/webhooks-methods';
+
+import { publish } from '../src/ci/nsq-http';
+import { BuildMessage } from '../src/ci/push-event';
+import { CiSandbox } from './helpers/ci-data';
+import { binRun, lxcts } from './helpers/cli';
+import { freePort, TestNsq } from './helpers/nsq';
+import { TestRepo } from './helpers/repo';
+
+// "Nothing lost, nothing silent", with real nsqd + nsqlookupd (the README's many-machine
+// setup), real worker and receiver processes and real containers. nsqd's --msg-timeout is
+// long (60 s) so that a message coming back by timeout is unmistakable.
+const nsq = new TestNsq({ lookupd: true, nsqdFlags: ['--msg-timeout=60s'] });
+const ci = new CiSandbox('noloss');
+const procs = new Set<ChildProcess>();
+let seq = 0;
+
+beforeAll(() => nsq.start());
+async function killAll(): Promise<void> {
+  const running = [...procs].filter((p) => p.exitCode === null && p.signalCode === null);
+  for (const p of running) p.kill('SIGKILL');
+  await Promise.all(running.map((p) => new Promise((r) => p.once('exit', r))));
+}
+afterEach(killAll);
+afterAll(async () => {
+  await killAll();
+  await nsq.stop();
+  ci.cleanup();
+});
+
+function start(args: string[], label: string): ChildProcess {
+  const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, `${label}-${seq++}.log`), 'a');
+  const child = spawn(process.execPath, [binRun, ...args], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, stdio: ['ignore', log, log] });
+  procs.add(child);
+  child.once('exit', () => procs.delete(child));
+  return child;
+}
+
+function startWorker(topic: string, channel: string, ...extra: string[]): ChildProcess {
+  return start(
+    ['ci', 'worker', '--lookupd', nsq.lookupdHttp, '--topic', topic, '--channel', channel, '--requeue-delay', '1', '--build-timeout', '600', ...extra],
+    `worker-${channel}`,
+  );
+}
+
+async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill(signal);
+  return exited;
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, seconds = 60): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface ChannelStats {
+  channel_name: string;
+  depth: number;
+  in_flight_count: number;
+  clients: unknown[];
+}
+
+async function channelsOf(topic: string): Promise<ChannelStats[]> {
+  const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${topic}`)).json()) as {
+    topics: Array<{ topic_name: string; channels: ChannelStats[] }> | null;
+  };
+  return (stats.topics ?? []).find((t) => t.topic_name === topic)?.channels ?? [];
+}
+
+/** The worker's job channel and its supersede watch channel are both subscribed. */
+async function workersReady(topic: string, channel: string, clients = 1): Promise<void> {
+  await until(async () => {
+    const channels = await channelsOf(topic);
+    const job = channels.find((c) => c.channel_name === channel);
+    const watches = channels.filter((c) => c.channel_name.startsWith(`${channel}.watch-`) && c.clients.length > 0);
+    return (job?.clients.length ?? 0) >= clients && watches.length >= clients;
+  }, `${clients} worker(s) of ${channel} on ${topic}`, 30);
+}
+
+async function idle(topic: string, channel: string): Promise<boolean> {
+  const c = (await channelsOf(topic)).find((x) => x.channel_name === channel);
+  return c !== undefined && c.depth === 0 && c.in_flight_count === 0;
+}
+
+function request(repo: TestRepo, commit: string, overrides: Partial<BuildMessage> = {}): BuildMessage {
+  return {
+    kind: 'push',
+    delivery: `d-${process.pid}-${seq++}`,
+    repo: `test/${path.basename(repo.dir)}`,
+    cloneUrl: repo.dir,
+    ref: 'refs/heads/main',
+    before: '0'.repeat(40),
+    after: commit,
+    pusher: 'tests',
+    receivedAt: Date.now(),
+    ...overrides,
+  };
+}
+
+const buildsOf = (repo: string) => ci.store.list({ repo, limit: 1000 });
+const final = (repo: string) => buildsOf(repo).filter((b) => !['queued', 'running'].includes(b.status));
+const makeRepo = (name: string, file?: string) => TestRepo.create(path.join(ci.data.root, 'repos', name), file);
+const slowFile = (seconds: number) => `jobs:\n  binaries:\n    steps: ["sleep ${seconds}", "echo built"]\n`;
+
+test('a push published before the docs worker ever connected is still built by it (receiver creates every channel first)', async () => {
+  const topic = 'fresh.pushes';
+  const secretFile = path.join(ci.data.root, 'secret');
+  fs.writeFileSync(secretFile, 'no-loss-secret\n');
+  const port = await freePort();
+  // The receiver starts before any worker: it alone knows the channels (default: binaries, docs).
+  start(['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', topic], 'receiver');
+  await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver');
+  const repo = makeRepo('fresh');
+  const commits = [repo.git('rev-parse', 'HEAD'), repo.commit('two')];
+  for (const [i, after] of commits.entries()) {
+    const body = JSON.stringify({
+      ref: 'refs/heads/main',
+      before: i === 0 ? '0'.repeat(40) : commits[i - 1],
+      after,
+      repository: { full_name: 'test/fresh', clone_url: repo.dir },
+      pusher: { name: 'tests' },
+    });
+    const response = await fetch(`http://127.0.0.1:${port}/hooks/github`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `fresh-${i}`, 'x-hub-signature-256': await sign('no-loss-secret', body) },
+      body,
+    });
+    expect(response.status).toBe(202);
+  }
+  // The binaries worker comes first and builds both; the docs worker connects only afterwards.
+  startWorker(topic, 'binaries', '--no-supersede');
+  await until(() => final('test/fresh').filter((b) => b.job === 'binaries').length === 2, 'the binaries builds', 90);
+  startWorker(topic, 'docs', '--no-supersede');
+  await until(() => final('test/fresh').filter((b) => b.job === 'docs').length === 2, 'the docs builds', 90);
+  const pairs = final('test/fresh').map((b) => `${b.job}@${b.commit}:${b.status}`).sort();
+  expect(pairs).toEqual(commits.flatMap((c) => [`binaries@${c}:success`, `docs@${c}:success`]).sort());
+}, 180_000);
+
+test('SIGTERM requeues the running build\'s message at once: another worker gets it within the requeue delay, not nsqd\'s 60 s timeout', async () => {
+  const topic = 'term.pushes';
+  const repo = makeRepo('term', slowFile(120));
+  const first = startWorker(topic, 'binaries', '--grace', '0');
+  await workersReady(topic, 'binaries');
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
+  await until(() => buildsOf('test/term').some((b) => b.status === 'running'), 'the build to start');
+  const second = startWorker(topic, 'binaries', '--grace', '0');
+  await workersReady(topic, 'binaries', 2);
+  const signalled = Date.now();
+  expect(await stop(first)).toBe(0);
+  // The second worker starts its own build of the same push (a new record: the first was cancelled).
+  await until(() => buildsOf('test/term').filter((b) => b.status === 'running').length === 1 && buildsOf('test/term').length === 2, 'the second worker\'s build', 55);
+  const elapsed = Date.now() - signalled;
+  // --requeue-delay 1 s and --grace 0, plus slack for stopping a container and starting the next.
+  expect(elapsed).toBeLessThan(20_000);
+  expect(buildsOf('test/term').map((b) => [b.status, b.message])).toEqual([['running', null], ['cancelled', 'worker stopping']]);
+  expect(await stop(second)).toBe(0);
+  expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+}, 120_000);
+
+test('one worker per channel: a newer push to the branch cancels the running build ("superseded by <sha>") and is built', async () => {
+  const topic = 'super.pushes';
+  const repo = makeRepo('super', slowFile(120));
+  const worker = startWorker(topic, 'binaries'); // concurrency 1, as in the README
+  await workersReady(topic, 'binaries');
+  const older = repo.git('rev-parse', 'HEAD');
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
+  await until(() => buildsOf('test/super').some((b) => b.status === 'running'), 'the older build to start');
+  repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
+  const newer = repo.commit('newer');
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer)));
+  // Without supersede, the older build would hold the only slot for its 120 s.
+  await until(() => final('test/super').length === 2, 'both builds to end', 40);
+  const byCommit = Object.fromEntries(buildsOf('test/super').map((b) => [b.commit, [b.status, b.message]]));
+  expect(byCommit[older]).toEqual(['cancelled', `superseded by ${newer.slice(0, 12)}`]);
+  expect(byCommit[newer]).toEqual(['success', null]);
+  await until(() => ci.leftovers().containers.length + ci.leftovers().workspaces.length === 0, 'the cleanup', 20);
+  expect(await stop(worker)).toBe(0);
+}, 120_000);
+
+test('a push superseded before it started is recorded as cancelled "superseded by <sha>"', async () => {
+  const topic = 'queued.pushes';
+  const repo = makeRepo('queued', slowFile(120));
+  const worker = startWorker(topic, 'binaries');
+  await workersReady(topic, 'binaries');
+  const [x1, x2] = [repo.git('rev-parse', 'HEAD'), repo.commit('x2')];
+  repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
+  const x3 = repo.commit('x3');
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x1)));
+  await until(() => buildsOf('test/queued').some((b) => b.status === 'running'), 'the first build to start');
+  // x2 waits in nsqd behind the running build; x3 comes right after it.
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x2)));
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x3, { receivedAt: Date.now() + 1 })));
+  await until(() => final('test/queued').length === 3, 'all three pushes to be recorded', 40);
+  const byCommit = Object.fromEntries(buildsOf('test/queued').map((b) => [b.commit, [b.status, b.message]]));
+  expect(byCommit[x1][0]).toBe('cancelled');
+  expect(byCommit[x1][1]).toMatch(/^superseded by /);
+  expect(byCommit[x2]).toEqual(['cancelled', `superseded by ${x3.slice(0, 12)}`]);
+  expect(byCommit[x3]).toEqual(['success', null]);
+  expect(await stop(worker)).toBe(0);
+}, 120_000);
+
+test('workers honour branches: a push to another branch builds nothing; ci build says which jobs did not run and why', async () => {
+  const topic = 'branches.pushes';
+  const repo = makeRepo('branches'); // the README's sample: both jobs say branches: [main]
+  repo.git('checkout', '-q', '-b', 'feature');
+  const feature = repo.commit('feature work');
+  repo.git('checkout', '-q', 'main');
+  const main = repo.commit('main work');
+  const worker = startWorker(topic, 'binaries');
+  await workersReady(topic, 'binaries');
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, feature, { ref: 'refs/heads/feature' })));
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, main)));
+  await until(() => final('test/branches').length >= 1, 'the main build', 90);
+  await until(() => idle(topic, 'binaries'), 'both pushes to be handled', 30);
+  expect(buildsOf('test/branches').map((b) => [b.commit, b.branch, b.status])).toEqual([[main, 'main', 'success']]);
+  expect(fs.existsSync(path.join(ci.data.binaries, 'test', 'branches', feature))).toBe(false);
+  expect(await stop(worker)).toBe(0);
+
+  const cli = lxcts('/nonexistent', ['ci', 'build', repo.dir, '--ref', 'feature'], { env: { LXCTS_DATA_DIR: ci.data.root } });
+  expect(cli.status).toBe(0);
+  expect(cli.stdout).toContain('binaries: not run (branches: [main] does not include feature)');
+  expect(cli.stdout).toContain('docs: not run (branches: [main] does not include feature)');
+}, 150_000);
+
+test('a push with an invalid build file leaves a failure record with the located error, and is not retried', async () => {
+  const topic = 'invalid.pushes';
+  const repo = makeRepo('invalid', 'jobs:\n  binaries:\n    steps: make\n');
+  const worker = startWorker(topic, 'binaries');
+  await workersReady(topic, 'binaries');
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
+  await until(() => final('test/invalid').length === 1, 'the failure record', 30);
+  await until(() => idle(topic, 'binaries'), 'the message to be finished', 10);
+  const [record] = buildsOf('test/invalid');
+  expect(record).toMatchObject({ job: 'binaries', status: 'failure', branch: 'main' });
+  expect(record.message).toContain('.lxcts.yml:3:12: jobs.binaries.steps: expected array, got string "make"');
+  expect(await nsq.depth(`${topic}.dead`)).toBe(0);
+  expect(await stop(worker)).toBe(0);
+}, 60_000);
