@@ -2,10 +2,13 @@
  * The fresh container a job runs in: an overlay snapshot clone of its base, with the
  * checkout bind-mounted at /workspace, limits set, and no network unless asked for.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import { Container } from '../lxc/container';
 import { LxcError } from '../lxc/errors';
 import { Job } from './build-file';
-import { limitConfig } from './limits';
+import { limitConfig, Limits } from './limits';
 
 export const BUILD_CONTAINER_PREFIX = 'lxcts-build-';
 
@@ -16,8 +19,13 @@ export interface BuildContainerSpec {
   name: string;
   workspace: string;
   job: Job;
+  limits: Limits;
+  /** Where the overlay's upper directory goes (on the build's size-limited scratch filesystem). */
+  upper: string;
   /** Bridge for jobs with `network: true`. */
   bridge: string;
+  /** Host-side name of the veth of a `network: true` build, which the firewall rules key on. */
+  hostInterface: string;
 }
 
 export async function startBuildContainer(spec: BuildContainerSpec): Promise<Container> {
@@ -36,6 +44,7 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
     await base.release();
   }
   try {
+    await moveUpper(container, spec.upper);
     await configureAndStart(container, spec);
   } catch (err) {
     await container.release();
@@ -44,15 +53,35 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
   return container;
 }
 
+/**
+ * Points the clone's overlay upper directory at `upper`: liblxc's clone made it inside the
+ * container's directory (delta0, with olwork beside it), where writes are limited by nothing.
+ * liblxc mounts overlay:<lower>:<upper> with the work directory at <upper>/../olwork, which
+ * must be on the same filesystem, so both are made there, owned like the originals (an
+ * unprivileged clone's are owned by its root).
+ */
+async function moveUpper(container: Container, upper: string): Promise<void> {
+  const rootfs = await container.getConfigItem('lxc.rootfs.path');
+  const match = /^overlay(?:fs)?:(.+):(\/[^:]+)$/.exec(rootfs);
+  if (!match) throw new Error(`unexpected rootfs of an overlay clone: ${rootfs}`);
+  const [, lower, oldUpper] = match;
+  for (const [from, to] of [[oldUpper, upper], [path.join(path.dirname(oldUpper), 'olwork'), path.join(path.dirname(upper), 'olwork')]]) {
+    const stat = fs.statSync(from, { throwIfNoEntry: false });
+    fs.mkdirSync(to, { mode: stat ? stat.mode & 0o7777 : 0o755 });
+    if (stat) fs.chownSync(to, stat.uid, stat.gid);
+  }
+  await container.setConfigItem('lxc.rootfs.path', `overlay:${lower}:${upper}`);
+}
+
 async function configureAndStart(container: Container, spec: BuildContainerSpec): Promise<void> {
   await container.clearConfigItem('lxc.net');
   const network: Array<[string, string]> = spec.job.network
-    ? [['lxc.net.0.type', 'veth'], ['lxc.net.0.link', spec.bridge], ['lxc.net.0.flags', 'up'], ['lxc.net.0.name', 'eth0']]
+    ? [['lxc.net.0.type', 'veth'], ['lxc.net.0.link', spec.bridge], ['lxc.net.0.flags', 'up'], ['lxc.net.0.name', 'eth0'], ['lxc.net.0.veth.pair', spec.hostInterface]]
     : [['lxc.net.0.type', 'empty']];
   for (const [key, value] of [
     ['lxc.mount.entry', `${spec.workspace} workspace none rw,bind,create=dir 0 0`] as [string, string],
     ...network,
-    ...limitConfig(spec.job.limits),
+    ...limitConfig(spec.limits),
   ]) {
     await container.setConfigItem(key, value);
   }

@@ -1,7 +1,7 @@
 /** Base of the `lxcts ci` commands: the data directory and the build store. */
 import { Command, Flags } from '@oclif/core';
 
-import { Builder } from '../ci/builder';
+import { Builder, BuilderOptions } from '../ci/builder';
 import { DataDir, defaultDataDir, openDataDir } from '../ci/data-dir';
 import { BuildStore } from '../ci/store';
 import { LxcCommand } from './base-command';
@@ -27,8 +27,8 @@ export abstract class CiCommand<T extends typeof Command> extends LxcCommand<T> 
     return this.#store;
   }
 
-  protected builder(bridge?: string): Builder {
-    return new Builder(this.dataDir(), this.store(), { bridge });
+  protected builder(options: BuilderOptions = {}): Builder {
+    return new Builder(this.dataDir(), this.store(), options);
   }
 
   override async finally(err: Error | undefined): Promise<void> {

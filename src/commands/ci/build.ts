@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 
 import { JobResult } from '../../ci/builder';
 import { CiCommand } from '../../cli/ci-command';
+import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 
 export default class CiBuild extends CiCommand<typeof CiBuild> {
   static override summary = 'build a commit: every job of its .lxcts.yml in a fresh container';
@@ -18,10 +19,11 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
     job: Flags.string({ char: 'j', description: 'run only this job' }),
     force: Flags.boolean({ char: 'f', description: 'build again even if this commit\'s job already succeeded' }),
     bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
+    ...limitFlags,
   };
 
   async run(): Promise<JobResult[]> {
-    const builder = this.builder(this.flags.bridge);
+    const builder = this.builder({ bridge: this.flags.bridge, ceilings: ceilingsFrom(this.flags) });
     const swept = await builder.sweep();
     for (const build of swept) this.logToStderr(`swept build ${build.id} (${build.repo} ${build.job}): builder died`);
     const results = await builder.build({

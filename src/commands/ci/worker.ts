@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core';
 import { loggerFor } from '../../ci/logger';
 import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
+import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 import { splitAddress } from '../../cli/options';
 
 /** An nsqd HTTP address to publish to: given, or the first nsqd that nsqlookupd knows. */
@@ -45,13 +46,14 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     supersede: Flags.boolean({ description: 'cancel older builds of a branch when a newer push arrives', default: true, allowNo: true }),
     grace: Flags.integer({ description: 'seconds running builds get to finish on SIGTERM', default: 60, min: 0 }),
     bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
+    ...limitFlags,
   };
 
   async run(): Promise<void> {
     const f = this.flags;
     if (!f.lookupd?.length && !f.nsqd?.length) this.error('give --lookupd or --nsqd', { exit: 2 });
     const log = loggerFor('worker').child({ channel: f.channel });
-    const builder = this.builder(f.bridge);
+    const builder = this.builder({ bridge: f.bridge, ceilings: ceilingsFrom(f) });
     for (const build of await builder.sweep()) log.warn({ build: build.id }, 'swept a build whose builder died');
     const worker = new Worker({
       topic: f.topic,
