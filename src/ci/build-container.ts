@@ -61,8 +61,9 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
  * unprivileged clone's are owned by its root).
  */
 async function moveUpper(container: Container, upper: string): Promise<void> {
+  // liblxc answers "<lower>:<upper>" here, without the "overlay:" it stores.
   const rootfs = await container.getConfigItem('lxc.rootfs.path');
-  const match = /^overlay(?:fs)?:(.+):(\/[^:]+)$/.exec(rootfs);
+  const match = /^(?:overlay(?:fs)?:)?(\/.+):(\/[^:]+)$/.exec(rootfs);
   if (!match) throw new Error(`unexpected rootfs of an overlay clone: ${rootfs}`);
   const [, lower, oldUpper] = match;
   for (const [from, to] of [[oldUpper, upper], [path.join(path.dirname(oldUpper), 'olwork'), path.join(path.dirname(upper), 'olwork')]]) {
