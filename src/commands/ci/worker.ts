@@ -53,7 +53,8 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     const f = this.flags;
     if (!f.lookupd?.length && !f.nsqd?.length) this.error('give --lookupd or --nsqd', { exit: 2 });
     const log = loggerFor('worker').child({ channel: f.channel });
-    const builder = this.builder({ bridge: f.bridge, ceilings: ceilingsFrom(f) });
+    // No job may outlast the worker's longest build (unless --max-timeout says otherwise).
+    const builder = this.builder({ bridge: f.bridge, ceilings: { ...ceilingsFrom(f), timeout: f['max-timeout'] ?? f['build-timeout'] * 1000 } });
     for (const build of await builder.sweep()) log.warn({ build: build.id }, 'swept a build whose builder died');
     const worker = new Worker({
       topic: f.topic,
