@@ -64,6 +64,8 @@ test('limits: memory, pids, cpus, disk and log are read with their units; anythi
   const file = parseBuildFile('jobs:\n  a:\n    steps: [x]\n    limits: { memory: 3G, pids: 200, cpus: 1.5, disk: 10GiB, log: 512k }\n');
   expect(file.jobs.a.limits).toEqual({ memory: 3 * 1024 ** 3, pids: 200, cpus: 1.5, disk: 10 * 1024 ** 3, log: 512 * 1024 });
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { disk: lots }\n')[0]).toMatch(/^4:21 jobs\.a\.limits\.disk: expected a size such as 512M or 1G/);
-  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { cpus: 0 }\n')[0]).toMatch(/jobs\.a\.limits\.cpus/);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { cpus: 0 }\n')[0]).toMatch(/jobs\.a\.limits\.cpus: expected at least 0\.01 CPUs/);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { memory: 1 }\n')[0]).toMatch(/jobs\.a\.limits\.memory: expected at least 32M/);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { disk: 1k }\n')[0]).toMatch(/jobs\.a\.limits\.disk: expected at least 16M/);
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { swap: 1G }\n')[0]).toMatch(/unknown key "swap"/);
 });

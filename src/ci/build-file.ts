@@ -20,15 +20,21 @@ const duration = z
 const size = z
   .union([z.number().int().positive(), z.string().regex(SIZE_PATTERN, 'expected a size such as 512M or 1G')])
   .transform((value) => (typeof value === 'number' ? value : parseSize(value)!))
-  .refine((bytes) => bytes > 0, { message: 'expected a size above zero' });
+  .refine((bytes) => bytes > 0 && Number.isSafeInteger(bytes), { message: 'expected a size above zero and below 8 PiB' });
 
-/** What a job may ask for beyond the defaults (limits.ts), up to the worker's ceilings. */
+const atLeast = (min: number, text: string) => size.refine((bytes) => bytes >= min, { message: `expected at least ${text}` });
+
+/**
+ * What a job may ask for beyond the defaults (limits.ts), up to the worker's ceilings.
+ * The minimums keep a container startable: below them a build would fail as if the
+ * machine were broken, not as the user's mistake it is.
+ */
 const limits = z.strictObject({
-  memory: size.optional(),
-  pids: z.number().int().positive().optional(),
-  cpus: z.number().positive().optional(),
-  disk: size.optional(),
-  log: size.optional(),
+  memory: atLeast(32 * 1024 ** 2, '32M').optional(),
+  pids: z.number().int().min(8, 'expected at least 8 processes').optional(),
+  cpus: z.number().min(0.01, 'expected at least 0.01 CPUs').optional(),
+  disk: atLeast(16 * 1024 ** 2, '16M').optional(),
+  log: atLeast(1024, '1K').optional(),
 });
 
 /** A path relative to the checkout that stays inside it. */
