@@ -4,6 +4,7 @@
  * the process table or the log is stopped with a message naming the limit.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -126,6 +127,18 @@ test('filling the disk fails the step naming the limit; writes to / and /workspa
   expect(before - lowest).toBeLessThan(limit + 32 * MiB);
   expect(scratchLeftovers()).toEqual(clean);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+});
+
+test('a checkout bigger than the disk limit fails the build as the user\'s mistake, naming the limit', async () => {
+  const repo = make('bigrepo', 'jobs:\n  small:\n    limits: { disk: 16M }\n    steps: ["echo never"]\n');
+  repo.write('blob.bin', '');
+  fs.writeFileSync(path.join(repo.dir, 'blob.bin'), crypto.randomBytes(24 * MiB));
+  repo.commit('too big');
+  const [r] = await ci.builder().build({ source: repo.dir });
+  expect(r.status).toBe('failure');
+  expect(r.message).toMatch(/^disk limit \(16777216 bytes, 16 MiB\) reached: the checkout does not fit \(.*No space left on device/);
+  expect(fs.readFileSync(r.logPath!, 'utf8')).not.toMatch(/^never$/m);
+  expect(scratchLeftovers()).toEqual(clean);
 });
 
 test('a fork bomb under the default limits is stopped at the pids limit, and the host carries on', async () => {

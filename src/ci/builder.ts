@@ -18,7 +18,7 @@ import { DataDir } from './data-dir';
 import { NoBuildFileError } from './errors';
 import { checkout, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
 import { buildFirewallFor, buildInterface, installBuildFirewall } from './build-firewall';
-import { DEFAULT_LIMITS, diskFull, LimitAboveCeilingError, limitHit, Limits, resolveLimits } from './limits';
+import { CheckoutTooBigError, DEFAULT_LIMITS, LimitAboveCeilingError, limitHit, Limits, resolveLimits } from './limits';
 import { ScratchDisk, sweepScratch } from './scratch-disk';
 import { publish } from './publish';
 import { BuildRecord, BuildStatus, BuildStore } from './store';
@@ -190,7 +190,9 @@ export class Builder {
       workspace = scratch.workspace;
       const scratchMs = performance.now() - phaseStart;
       phaseStart = performance.now();
-      await checkout(mirror, revision.commit, workspace);
+      await checkout(mirror, revision.commit, workspace).catch((err: Error) => {
+        throw /No space left on device/.test(err.message) ? new CheckoutTooBigError(limits!.disk, err) : err;
+      });
       const checkoutMs = performance.now() - phaseStart;
       phaseStart = performance.now();
       const firewall = buildFirewallFor(this.data.root);
@@ -234,11 +236,9 @@ export class Builder {
       }
     } catch (err) {
       // The user's mistakes are failures: limits above the ceilings, a checkout too big for the disk limit.
-      const tooBig = scratch && limits && diskFull(scratch.dir);
-      status = err instanceof LimitAboveCeilingError || tooBig ? 'failure' : 'error';
+      status = err instanceof LimitAboveCeilingError || err instanceof CheckoutTooBigError ? 'failure' : 'error';
       message = (err as Error).message;
       if (isLxcError(err) && err.details.length > 0) message += ` (${err.details[err.details.length - 1]})`;
-      if (tooBig) message = `disk limit (${limits!.disk} bytes) reached: ${message}`;
     } finally {
       // Whatever happened, the container and the checkout go.
       if (container) await container.release();

@@ -74,6 +74,16 @@ export class LimitAboveCeilingError extends Error {
   }
 }
 
+/** The checkout alone does not fit in the job's disk limit: the user's mistake too. */
+export class CheckoutTooBigError extends Error {
+  readonly code = 'DISK_LIMIT';
+
+  constructor(bytes: number, cause: Error) {
+    super(`disk limit (${bytes} bytes, ${formatBytes(bytes)}) reached: the checkout does not fit (${cause.message.split('\n')[0]})`);
+    this.name = 'CheckoutTooBigError';
+  }
+}
+
 /**
  * The limits a job runs with: what it asked for, else the default (lowered to the ceiling
  * when the operator set a ceiling below it); a request above a ceiling is refused.
