@@ -3,7 +3,7 @@
  * sets none, a job cannot ask past the operator's ceilings, and filling disk, memory,
  * the process table or the log is stopped with a message naming the limit.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -183,6 +183,18 @@ test('a job asking past the operator\'s ceilings fails at once, naming each limi
   expect(code).toBe(1);
   expect(out).toContain('big: failure (timeout asks for 18000 s, above this worker\'s ceiling of 14400 s (--max-timeout))');
   expect(out).not.toMatch(/memory/);
+});
+
+test('a ceiling flag that is not a size, a number or a duration is a usage error (exit 2) naming the flag', () => {
+  for (const [flag, value, expected] of [
+    ['--max-disk', 'lots', '--max-disk expects a size such as 512M, 8G or 1T, got "lots"'],
+    ['--max-cpus', '0', '--max-cpus expects a number of CPUs such as 2 or 0.5, got "0"'],
+    ['--max-timeout', '5', '--max-timeout expects a duration such as 90m or 3h, got "5"'],
+  ]) {
+    const run = spawnSync(process.execPath, [binRun, 'ci', 'build', repos, flag, value], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(expected);
+  }
 });
 
 test('a ceiling below a default lowers the default: a job that sets no timeout is stopped at the ceiling', async () => {

@@ -2,14 +2,19 @@
  * The operator's ceilings on what a job may ask for (`ci worker`, `ci build`), named as
  * Incus and Docker users would expect. Unset: the ceilings of src/ci/limits.ts.
  */
-import { Flags } from '@oclif/core';
+import { Errors, Flags } from '@oclif/core';
 
 import { DEFAULT_CEILINGS, formatBytes, Limits, parseDuration, parseSize } from '../ci/limits';
+
+/** A bad flag value is a usage error: exit status 2, like the other flags'. */
+function usage(message: string): Error {
+  return new Errors.CLIError(message, { exit: 2 });
+}
 
 function size(flag: string) {
   return async (text: string): Promise<number> => {
     const bytes = parseSize(text);
-    if (!bytes) throw new Error(`--${flag} expects a size such as 512M, 8G or 1T, got "${text}"`);
+    if (!bytes) throw usage(`--${flag} expects a size such as 512M, 8G or 1T, got "${text}"`);
     return bytes;
   };
 }
@@ -21,7 +26,7 @@ export const limitFlags = {
     description: 'most CPUs a job may ask for, fractions allowed (default: this machine\'s CPUs)',
     parse: async (text) => {
       const cpus = Number(text);
-      if (!(cpus > 0)) throw new Error(`--max-cpus expects a number of CPUs such as 2 or 0.5, got "${text}"`);
+      if (!(cpus > 0)) throw usage(`--max-cpus expects a number of CPUs such as 2 or 0.5, got "${text}"`);
       return cpus;
     },
     helpGroup: 'LIMITS',
@@ -32,7 +37,7 @@ export const limitFlags = {
     description: `longest timeout a job may ask for, e.g. 90m or 3h (default ${DEFAULT_CEILINGS.timeout / 3_600_000}h)`,
     parse: async (text) => {
       const ms = parseDuration(text);
-      if (!ms) throw new Error(`--max-timeout expects a duration such as 90m or 3h, got "${text}"`);
+      if (!ms) throw usage(`--max-timeout expects a duration such as 90m or 3h, got "${text}"`);
       return ms;
     },
     helpGroup: 'LIMITS',
