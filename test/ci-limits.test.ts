@@ -129,6 +129,14 @@ test('filling the disk fails the step naming the limit; writes to / and /workspa
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
 });
 
+test('running out of files (inodes) on the scratch filesystem is the disk limit too', async () => {
+  const repo = make('manyfiles', 'jobs:\n  files:\n    limits: { disk: 16M }\n    steps: ["mkdir /workspace/d && cd /workspace/d && i=0 && while [ $i -lt 100000 ]; do : > f$i || exit 1; i=$((i+1)); done"]\n');
+  const [r] = await ci.builder().build({ source: repo.dir });
+  expect(r.status).toBe('failure');
+  expect(r.message).toMatch(/exited \d+: disk limit \(16777216 bytes, 16 MiB\) reached/);
+  expect(scratchLeftovers()).toEqual(clean);
+});
+
 test('a checkout bigger than the disk limit fails the build as the user\'s mistake, naming the limit', async () => {
   const repo = make('bigrepo', 'jobs:\n  small:\n    limits: { disk: 16M }\n    steps: ["echo never"]\n');
   repo.write('blob.bin', '');

@@ -190,11 +190,11 @@ async function counter(container: Container, key: string, field: string): Promis
 /** A filesystem counts as full when less than this is left (ext4 keeps a little aside). */
 const FULL_BELOW = 1 * MiB;
 
-/** Whether the scratch filesystem a build writes to is (nearly) full. */
+/** Whether the scratch filesystem a build writes to is (nearly) full, of bytes or of files. */
 export function diskFull(scratchDir: string): boolean {
   try {
     const stats = fs.statfsSync(scratchDir);
-    return stats.bavail * stats.bsize < FULL_BELOW;
+    return stats.bavail * stats.bsize < FULL_BELOW || stats.ffree === 0;
   } catch {
     return false;
   }
