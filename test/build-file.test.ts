@@ -27,7 +27,10 @@ jobs:
 `);
   expect(file.base).toBe('host');
   expect(file.jobs.binaries).toMatchObject({ timeout: 20 * 60_000, limits: { memory: 1024 ** 3, pids: 512 }, network: false });
-  expect(file.jobs.docs).toMatchObject({ docs: 'site/', timeout: 30 * 60_000 });
+  // No timeout or limits given: the builder applies the defaults of limits.ts (and the worker's ceilings).
+  expect(file.jobs.docs).toMatchObject({ docs: 'site/' });
+  expect(file.jobs.docs.timeout).toBeUndefined();
+  expect(file.jobs.docs.limits).toBeUndefined();
   expect(jobRunsOn(file.jobs.docs, 'main')).toBe(true);
   expect(jobRunsOn(file.jobs.docs, 'feature')).toBe(false);
 });
@@ -70,4 +73,14 @@ test('artifacts are globs or { path, required }; both become { path, required },
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    artifacts: [{ pth: bin/* }]\n')).toEqual([
     '4:17 jobs.a.artifacts.0: expected a path glob, or { path: <glob>, required: true }',
   ]);
+});
+
+test('limits: memory, pids, cpus, disk and log are read with their units; anything else is refused where it stands', () => {
+  const file = parseBuildFile('jobs:\n  a:\n    steps: [x]\n    limits: { memory: 3G, pids: 200, cpus: 1.5, disk: 10GiB, log: 512k }\n');
+  expect(file.jobs.a.limits).toEqual({ memory: 3 * 1024 ** 3, pids: 200, cpus: 1.5, disk: 10 * 1024 ** 3, log: 512 * 1024 });
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { disk: lots }\n')[0]).toMatch(/^4:21 jobs\.a\.limits\.disk: expected a size such as 512M or 1G/);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { cpus: 0 }\n')[0]).toMatch(/jobs\.a\.limits\.cpus: expected at least 0\.01 CPUs/);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { memory: 1 }\n')[0]).toMatch(/jobs\.a\.limits\.memory: expected at least 32M/);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { disk: 1k }\n')[0]).toMatch(/jobs\.a\.limits\.disk: expected at least 16M/);
+  expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { swap: 1G }\n')[0]).toMatch(/unknown key "swap"/);
 });

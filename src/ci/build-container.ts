@@ -6,6 +6,7 @@
  * there belongs to that unprivileged host uid, never to host root.
  */
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -14,7 +15,7 @@ import { LxcError } from '../lxc/errors';
 import { baseIdRange } from './bases';
 import { Job } from './build-file';
 import { IdRange, letRangeSearch } from './id-range';
-import { limitConfig } from './limits';
+import { limitConfig, Limits } from './limits';
 
 export const BUILD_CONTAINER_PREFIX = 'lxcts-build-';
 
@@ -25,8 +26,13 @@ export interface BuildContainerSpec {
   name: string;
   workspace: string;
   job: Job;
+  limits: Limits;
+  /** Where the overlay's upper directory goes (on the build's size-limited scratch filesystem). */
+  upper: string;
   /** Bridge for jobs with `network: true`. */
   bridge: string;
+  /** Host-side name of the veth of a `network: true` build, which the firewall rules key on. */
+  hostInterface: string;
 }
 
 export async function startBuildContainer(spec: BuildContainerSpec): Promise<Container> {
@@ -56,6 +62,7 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
     await base.release();
   }
   try {
+    await moveUpper(container, spec.upper);
     await configureAndStart(container, spec);
   } catch (err) {
     await container.release();
@@ -64,15 +71,36 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
   return container;
 }
 
+/**
+ * Points the clone's overlay upper directory at `upper`: liblxc's clone made it inside the
+ * container's directory (delta0, with olwork beside it), where writes are limited by nothing.
+ * liblxc mounts overlay:<lower>:<upper> with the work directory at <upper>/../olwork, which
+ * must be on the same filesystem, so both are made there, owned like the originals (an
+ * unprivileged clone's are owned by its root).
+ */
+async function moveUpper(container: Container, upper: string): Promise<void> {
+  // liblxc answers "<lower>:<upper>" here, without the "overlay:" it stores.
+  const rootfs = await container.getConfigItem('lxc.rootfs.path');
+  const match = /^(?:overlay(?:fs)?:)?(\/.+):(\/[^:]+)$/.exec(rootfs);
+  if (!match) throw new Error(`unexpected rootfs of an overlay clone: ${rootfs}`);
+  const [, lower, oldUpper] = match;
+  for (const [from, to] of [[oldUpper, upper], [path.join(path.dirname(oldUpper), 'olwork'), path.join(path.dirname(upper), 'olwork')]]) {
+    const stat = fs.statSync(from, { throwIfNoEntry: false });
+    fs.mkdirSync(to, { mode: stat ? stat.mode & 0o7777 : 0o755 });
+    if (stat) fs.chownSync(to, stat.uid, stat.gid);
+  }
+  await container.setConfigItem('lxc.rootfs.path', `overlay:${lower}:${upper}`);
+}
+
 async function configureAndStart(container: Container, spec: BuildContainerSpec): Promise<void> {
   await container.clearConfigItem('lxc.net');
   const network: Array<[string, string]> = spec.job.network
-    ? [['lxc.net.0.type', 'veth'], ['lxc.net.0.link', spec.bridge], ['lxc.net.0.flags', 'up'], ['lxc.net.0.name', 'eth0']]
+    ? [['lxc.net.0.type', 'veth'], ['lxc.net.0.link', spec.bridge], ['lxc.net.0.flags', 'up'], ['lxc.net.0.name', 'eth0'], ['lxc.net.0.veth.pair', spec.hostInterface]]
     : [['lxc.net.0.type', 'empty']];
   for (const [key, value] of [
     ['lxc.mount.entry', `${spec.workspace} workspace none rw,bind,create=dir 0 0`] as [string, string],
     ...network,
-    ...limitConfig(spec.job.limits),
+    ...limitConfig(spec.limits),
   ]) {
     await container.setConfigItem(key, value);
   }

@@ -8,26 +8,34 @@ import * as path from 'node:path';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, YAMLMap } from 'yaml';
 import { z } from 'zod';
 
-export const BUILD_FILE = '.lxcts.yml';
+import { DURATION_PATTERN, parseDuration, parseSize, SIZE_PATTERN } from './limits';
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+export const BUILD_FILE = '.lxcts.yml';
 
 const duration = z
   .string()
-  .regex(/^\d+(ms|s|m|h)$/, 'expected a duration such as 90s, 20m or 1h')
-  .transform((text) => {
-    const [, n, unit] = /^(\d+)(ms|s|m|h)$/.exec(text)!;
-    return Number(n) * DURATION_UNITS[unit];
-  });
+  .regex(DURATION_PATTERN, 'expected a duration such as 90s, 20m or 1h')
+  .transform((text) => parseDuration(text)!);
 
 const size = z
-  .union([z.number().int().positive(), z.string().regex(/^\d+\s*([kmgt]i?b?)?$/i, 'expected a size such as 512M or 1G')])
-  .transform((value) => {
-    if (typeof value === 'number') return value;
-    const [, n, unit = ''] = /^(\d+)\s*([kmgt])?/i.exec(value)!;
-    return Number(n) * SIZE_UNITS[unit.toLowerCase()];
-  });
+  .union([z.number().int().positive(), z.string().regex(SIZE_PATTERN, 'expected a size such as 512M or 1G')])
+  .transform((value) => (typeof value === 'number' ? value : parseSize(value)!))
+  .refine((bytes) => bytes > 0 && Number.isSafeInteger(bytes), { message: 'expected a size above zero and below 8 PiB' });
+
+const atLeast = (min: number, text: string) => size.refine((bytes) => bytes >= min, { message: `expected at least ${text}` });
+
+/**
+ * What a job may ask for beyond the defaults (limits.ts), up to the worker's ceilings.
+ * The minimums keep a container startable: below them a build would fail as if the
+ * machine were broken, not as the user's mistake it is.
+ */
+const limits = z.strictObject({
+  memory: atLeast(32 * 1024 ** 2, '32M').optional(),
+  pids: z.number().int().min(8, 'expected at least 8 processes').optional(),
+  cpus: z.number().min(0.01, 'expected at least 0.01 CPUs').optional(),
+  disk: atLeast(16 * 1024 ** 2, '16M').optional(),
+  log: atLeast(1024, '1K').optional(),
+});
 
 /** A path relative to the checkout that stays inside it. */
 const insideCheckout = z
@@ -54,8 +62,9 @@ const job = z.strictObject({
   steps: z.array(z.string().min(1, 'expected a command')).min(1, 'expected at least one step'),
   artifacts: z.array(artifact).optional(),
   docs: insideCheckout.optional(),
-  timeout: duration.default(30 * 60_000),
-  limits: z.strictObject({ memory: size.optional(), pids: z.number().int().positive().optional() }).optional(),
+  /** Absent: the default of limits.ts. */
+  timeout: duration.optional(),
+  limits: limits.optional(),
   network: z.boolean().default(false),
   env: z.record(z.string(), z.string()).optional(),
 });

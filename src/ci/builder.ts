@@ -18,7 +18,9 @@ import { DataDir } from './data-dir';
 import { isUserFailure, NoBuildFileError } from './errors';
 import { checkout, checkRevisionName, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
 import { SourcePolicy, STRICT_POLICY } from './clone-url';
-import { limitHit } from './limits';
+import { buildFirewallFor, buildInterface, installBuildFirewall } from './build-firewall';
+import { CheckoutTooBigError, DEFAULT_LIMITS, LimitAboveCeilingError, limitHit, Limits, resolveLimits } from './limits';
+import { ScratchDisk, sweepScratch } from './scratch-disk';
 import { publish } from './publish';
 import { BuildRecord, BuildStatus, BuildStore } from './store';
 import { ensureHostBase, HOST_BASE } from './bases';
@@ -90,6 +92,8 @@ export interface BuilderOptions {
   bridge?: string;
   /** Which clone URLs may be fetched. Default: public https, ssh and git hosts only. */
   sources?: SourcePolicy;
+  /** The most a job may ask for (the operator's --max-* flags); unset: limits.ts's defaults. */
+  ceilings?: Partial<Limits>;
 }
 
 /** A first clone of a big repository may hold a mirror's lock that long. */
@@ -114,7 +118,6 @@ export class Builder {
     const orphans = this.store.orphans();
     for (const build of orphans) {
       if (build.container) await destroyBuildContainer(build.container, this.data.containers).catch(() => undefined);
-      fs.rmSync(path.join(this.data.workspaces, String(build.id)), { recursive: true, force: true });
       this.store.finished(build.id, { status: 'error', message: 'builder died' });
     }
     // Containers no live build owns (a builder killed between clone and record).
@@ -124,6 +127,9 @@ export class Builder {
         await destroyBuildContainer(name, this.data.containers).catch(() => undefined);
       }
     }
+    // Then their scratch filesystems (mounts, loop devices, images), once no container uses them.
+    const running = new Set(this.store.list({ status: 'running', limit: 10_000 }).map((b) => String(b.id)));
+    await sweepScratch(this.data.workspaces, running);
     return orphans.map((b) => this.store.get(b.id)!);
   }
 
@@ -220,8 +226,16 @@ export class Builder {
     }
     const id = record.id;
     const containerName = `${BUILD_CONTAINER_PREFIX}${id}`;
-    const workspace = path.join(this.data.workspaces, String(id));
-    const log = new BuildLog(path.join(this.data.logs, `${id}.log`), request.output);
+    let workspace = path.join(this.data.workspaces, String(id));
+    // A job asking for more than the ceilings fails below, once its log exists to say so.
+    let limits: Limits | undefined;
+    let limitsRefused: unknown;
+    try {
+      limits = resolveLimits({ ...job.limits, timeout: job.timeout }, this.options.ceilings);
+    } catch (err) {
+      limitsRefused = err;
+    }
+    const log = new BuildLog(path.join(this.data.logs, `${id}.log`), request.output, limits?.log ?? DEFAULT_LIMITS.log);
     this.store.started(id, { logPath: log.path, container: containerName });
     const emit = (
       event:
@@ -236,12 +250,23 @@ export class Builder {
     let message: string | null = null;
     let artifacts: string[] = [];
     let container: Container | undefined;
+    let scratch: ScratchDisk | undefined;
     try {
       log.note(`build ${id}: ${source.repo} ${revision.ref ?? ''} ${revision.commit} job ${name} on base ${file.base}`);
+      if (!limits) throw limitsRefused;
       let phaseStart = performance.now();
-      await checkout(mirror, revision.commit, workspace);
+      // The checkout and the container's writes share one size-limited filesystem: the disk limit.
+      scratch = await ScratchDisk.create(this.data.workspaces, String(id), limits.disk);
+      workspace = scratch.workspace;
+      const scratchMs = performance.now() - phaseStart;
+      phaseStart = performance.now();
+      await checkout(mirror, revision.commit, workspace).catch((err: Error) => {
+        throw /No space left on device/.test(err.message) ? new CheckoutTooBigError(limits!.disk, err) : err;
+      });
       const checkoutMs = performance.now() - phaseStart;
       phaseStart = performance.now();
+      const firewall = buildFirewallFor(this.data.root);
+      if (job.network) await installBuildFirewall(firewall, this.options.bridge ?? 'lxcbr0');
       container = await startBuildContainer({
         basesPath: this.data.bases,
         containersPath: this.data.containers,
@@ -249,11 +274,14 @@ export class Builder {
         name: containerName,
         workspace,
         job,
+        limits,
+        upper: scratch.upper,
         bridge: this.options.bridge ?? 'lxcbr0',
+        hostInterface: buildInterface(firewall, id),
       });
       // Where a build's first seconds go, for people and for bench/ (workload 7).
-      log.note(`checkout ${checkoutMs.toFixed(1)} ms, container ${containerName} ready in ${(performance.now() - phaseStart).toFixed(1)} ms`);
-      const outcome = await this.runSteps(container, job, name, revision, log, request.signal, emit);
+      log.note(`scratch disk ${scratchMs.toFixed(1)} ms, checkout ${checkoutMs.toFixed(1)} ms, container ${containerName} ready in ${(performance.now() - phaseStart).toFixed(1)} ms`);
+      const outcome = await this.runSteps(container, job, limits, scratch.dir, name, revision, log, request.signal, emit);
       ({ status, exitCode, message } = outcome);
       // Nothing of the build may run while its output is read: a process left in the
       // background could swap a file for a link to a host file under the collector.
@@ -284,8 +312,9 @@ export class Builder {
         if (result.docsDir) log.note(`published docs to ${result.docsDir}`);
       }
     } catch (err) {
-      // The user's mistake found while publishing is final, like a failing step.
-      status = isUserFailure(err) ? 'failure' : 'error';
+      // The user's mistakes are final, like a failing step: limits above the ceilings, a
+      // checkout too big for the disk limit, output missing at publish time.
+      status = isUserFailure(err) || err instanceof LimitAboveCeilingError || err instanceof CheckoutTooBigError ? 'failure' : 'error';
       message = (err as Error).message;
       if (isLxcError(err) && err.details.length > 0) message += ` (${err.details[err.details.length - 1]})`;
     } finally {
@@ -296,7 +325,8 @@ export class Builder {
         message = `${message ?? ''}; cleanup failed: ${err.message}`;
       });
       try {
-        fs.rmSync(workspace, { recursive: true, force: true });
+        if (scratch) await scratch.remove();
+        else fs.rmSync(workspace, { recursive: true, force: true });
       } catch (err) {
         message = `${message ?? ''}; workspace not removed: ${(err as Error).message}`;
       }
@@ -312,13 +342,15 @@ export class Builder {
   private async runSteps(
     container: Container,
     job: Job,
+    limits: Limits,
+    scratchDir: string,
     name: string,
     revision: Revision,
     log: BuildLog,
     signal: AbortSignal | undefined,
     emit: (event: { type: 'step-started' | 'step-finished'; step: number; command: string; exitCode?: number; seconds?: number }) => void,
   ): Promise<{ status: BuildStatus; exitCode: number | null; message: string | null }> {
-    const deadline = Date.now() + job.timeout;
+    const deadline = Date.now() + limits.timeout;
     const env = {
       ...job.env,
       CI: 'true',
@@ -333,7 +365,7 @@ export class Builder {
       log.note(label);
       const started = Date.now();
       const remaining = (deadline - started) / 1000;
-      if (remaining <= 0) return { status: 'failure', exitCode: null, message: `timed out after ${job.timeout / 1000} s (wall-clock limit)` };
+      if (remaining <= 0) return { status: 'failure', exitCode: null, message: `timed out after ${limits.timeout / 1000} s (wall-clock limit)` };
       if (signal?.aborted) return { status: 'cancelled', exitCode: null, message: cancelReason(signal) };
       emit({ type: 'step-started', step: i + 1, command: step });
       const proc = await container.spawn(['/bin/sh', '-c', step], { cwd: '/workspace', env, timeout: remaining, signal });
@@ -352,7 +384,8 @@ export class Builder {
         }
         if (isLxcError(err) && err.code === 'LXC_TIMEOUT') {
           log.note(`${label}: killed after ${((Date.now() - started) / 1000).toFixed(2)} s`);
-          return { status: 'failure', exitCode: null, message: `step ${i + 1} timed out: the job's wall-clock limit of ${job.timeout / 1000} s was reached` };
+          const limit = await limitHit(container, limits, scratchDir);
+          return { status: 'failure', exitCode: null, message: `step ${i + 1} timed out: the job's wall-clock limit of ${limits.timeout / 1000} s was reached${limit ? ` (${limit})` : ''}` };
         }
         throw err;
       }
@@ -366,7 +399,7 @@ export class Builder {
       log.note(`${label}: exit ${code} in ${seconds.toFixed(2)} s`);
       emit({ type: 'step-finished', step: i + 1, command: step, exitCode: code, seconds });
       if (code !== 0) {
-        const limit = await limitHit(container, job.limits);
+        const limit = await limitHit(container, limits, scratchDir);
         const why = limit ? `: ${limit}` : '';
         return { status: 'failure', exitCode: code, message: `step ${i + 1} (${step}) exited ${code}${why}` };
       }

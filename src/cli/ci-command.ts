@@ -27,8 +27,8 @@ export abstract class CiCommand<T extends typeof Command> extends LxcCommand<T> 
     return this.#store;
   }
 
-  protected builder(bridge?: string, options: BuilderOptions = {}): Builder {
-    return new Builder(this.dataDir(), this.store(), { bridge, ...options });
+  protected builder(options: BuilderOptions = {}): Builder {
+    return new Builder(this.dataDir(), this.store(), options);
   }
 
   override async finally(err: Error | undefined): Promise<void> {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { buildFirewallFor } from '../../src/ci/build-firewall';
 import { Builder, BuilderOptions } from '../../src/ci/builder';
 import { DataDir, openDataDir } from '../../src/ci/data-dir';
 import { BuildStore } from '../../src/ci/store';
@@ -40,6 +41,13 @@ export class CiSandbox {
           }
         }
       }
+    }
+    // The firewall tables of this data directory, if a network: true build installed them.
+    const { table } = buildFirewallFor(this.data.root);
+    try {
+      execFileSync('nft', ['-f', '-'], { input: `add table bridge ${table}\ndelete table bridge ${table}\nadd table inet ${table}\ndelete table inet ${table}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
+    } catch {
+      // no nft: no tables either
     }
     fs.rmSync(this.data.root, { recursive: true, force: true });
   }

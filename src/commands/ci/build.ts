@@ -3,6 +3,7 @@ import { Args, Flags } from '@oclif/core';
 import { JobResult, SkippedJob } from '../../ci/builder';
 import { repositoryPath } from '../../ci/names';
 import { CiCommand } from '../../cli/ci-command';
+import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 
 export default class CiBuild extends CiCommand<typeof CiBuild> {
   static override summary = 'build a commit: every job of its .lxcts.yml in a fresh container';
@@ -25,11 +26,16 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
       description: 'fetch a URL whose host is or resolves to a loopback, private or link-local address',
       default: false,
     }),
+    ...limitFlags,
   };
 
   async run(): Promise<Array<JobResult | (SkippedJob & { status: 'skipped' })>> {
     // The operator's own command line: any local path may be built (workers allow only --allow-local).
-    const builder = this.builder(this.flags.bridge, { sources: { allowLocal: 'any', allowPrivateHosts: this.flags['allow-private-hosts'] } });
+    const builder = this.builder({
+      bridge: this.flags.bridge,
+      ceilings: ceilingsFrom(this.flags),
+      sources: { allowLocal: 'any', allowPrivateHosts: this.flags['allow-private-hosts'] },
+    });
     const swept = await builder.sweep();
     for (const build of swept) this.logToStderr(`swept build ${build.id} (${build.repo} ${build.job}): builder died`);
     const skipped: SkippedJob[] = [];

@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core';
 import { loggerFor } from '../../ci/logger';
 import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
+import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 import { splitAddress } from '../../cli/options';
 
 /** An nsqd HTTP address to publish to: given, or the first nsqd that nsqlookupd knows. */
@@ -53,13 +54,19 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       description: 'fetch from hosts that are or resolve to loopback, private or link-local addresses (a git server on the LAN)',
       default: false,
     }),
+    ...limitFlags,
   };
 
   async run(): Promise<void> {
     const f = this.flags;
     if (!f.lookupd?.length && !f.nsqd?.length) this.error('give --lookupd or --nsqd', { exit: 2 });
     const log = loggerFor('worker').child({ channel: f.channel });
-    const builder = this.builder(f.bridge, { sources: { allowLocal: f['allow-local'] ?? [], allowPrivateHosts: f['allow-private-hosts'] } });
+    // No job may outlast the worker's longest build (unless --max-timeout says otherwise).
+    const builder = this.builder({
+      bridge: f.bridge,
+      ceilings: { ...ceilingsFrom(f), timeout: f['max-timeout'] ?? f['build-timeout'] * 1000 },
+      sources: { allowLocal: f['allow-local'] ?? [], allowPrivateHosts: f['allow-private-hosts'] },
+    });
     for (const build of await builder.sweep()) log.warn({ build: build.id }, 'swept a build whose builder died');
     const worker = new Worker({
       topic: f.topic,
