@@ -14,6 +14,7 @@ import { BuildStore } from '../src/ci/store';
 import { CiSandbox } from './helpers/ci-data';
 import { binRun } from './helpers/cli';
 import { TestNsq } from './helpers/nsq';
+import { lxctsOnPath } from './helpers/lxcts-shim';
 import { TestRepo } from './helpers/repo';
 import { ROOT } from './helpers/root';
 
@@ -441,10 +442,15 @@ test('a self-hosted bare repository: the hook\'s push is built under the name `c
     const served = path.join(data.data.root, 'srv');
     const bare = path.join(served, 'hello.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
-    const install = execFileSync(process.execPath, [binRun, 'ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], { encoding: 'utf8' });
+    // The hook runs a stable lxcts from PATH, as an installed package provides.
+    const shim = lxctsOnPath(path.join(data.data.root, 'shim-bin'));
+    const install = execFileSync(process.execPath, [binRun, 'ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: shim.PATH },
+    });
     expect(install).toContain(`--allow-local ${served}`);
     // binaries: allowed the hooked repositories' directory; docs: allowed nothing local.
-    const worker = ['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--build-timeout', '60'];
+    const worker = ['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--build-timeout', '600'];
     spawnCli('binaries', [...worker, '--channel', 'binaries', '--allow-local', served]);
     spawnCli('docs', [...worker, '--channel', 'docs']);
     const work = TestRepo.create(path.join(data.data.root, 'work'));

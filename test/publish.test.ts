@@ -318,7 +318,7 @@ describe('branch pointers', () => {
     expect('build' in outcome && outcome.build.forced).toBe(true);
     const plain = toBuildMessage('push', 'd2', { ...payload, forced: undefined }, 5);
     expect('build' in plain && plain.build.forced).toBe(false);
-    const old = { kind: 'push', delivery: 'd', repo: 'o/r', cloneUrl: 'x', ref: 'refs/heads/main', before: 'b', after: 'c', pusher: 'p', receivedAt: 1 };
+    const old = { kind: 'push', delivery: 'd', repo: 'o/r', cloneUrl: 'https://example.com/o/r.git', ref: 'refs/heads/main', before: 'b'.repeat(40), after: 'c'.repeat(40), pusher: 'p', receivedAt: 1 };
     expect(buildRequestSchema.parse(old).forced ?? false).toBe(false);
     expect(buildRequestSchema.parse(JSON.parse(JSON.stringify('build' in outcome ? outcome.build : {}))).forced).toBe(true);
   });

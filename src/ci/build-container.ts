@@ -74,9 +74,9 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
 /**
  * Points the clone's overlay upper directory at `upper`: liblxc's clone made it inside the
  * container's directory (delta0, with olwork beside it), where writes are limited by nothing.
- * liblxc mounts overlay:<lower>:<upper> with the work directory at <upper>/../olwork, which
- * must be on the same filesystem, so both are made there, owned like the originals (an
- * unprivileged clone's are owned by its root).
+ * liblxc mounts overlay:<lower>:<upper> with work directories beside <upper>, which must be
+ * on the same filesystem, so all are made there, owned like the originals (an unprivileged
+ * clone's are owned by its root).
  */
 async function moveUpper(container: Container, upper: string): Promise<void> {
   // liblxc answers "<lower>:<upper>" here, without the "overlay:" it stores.
@@ -84,8 +84,15 @@ async function moveUpper(container: Container, upper: string): Promise<void> {
   const match = /^(?:overlay(?:fs)?:)?(\/.+):(\/[^:]+)$/.exec(rootfs);
   if (!match) throw new Error(`unexpected rootfs of an overlay clone: ${rootfs}`);
   const [, lower, oldUpper] = match;
-  for (const [from, to] of [[oldUpper, upper], [path.join(path.dirname(oldUpper), 'olwork'), path.join(path.dirname(upper), 'olwork')]]) {
-    const stat = fs.statSync(from, { throwIfNoEntry: false });
+  // liblxc 5.0.2's ovl_mount also makes <upper>/../work, as the container's root in an
+  // unprivileged container: made here too, or it is refused in the root-owned mount point.
+  const upperStat = fs.statSync(oldUpper, { throwIfNoEntry: false });
+  for (const [from, to] of [
+    [oldUpper, upper],
+    [path.join(path.dirname(oldUpper), 'olwork'), path.join(path.dirname(upper), 'olwork')],
+    [path.join(path.dirname(oldUpper), 'work'), path.join(path.dirname(upper), 'work')],
+  ]) {
+    const stat = fs.statSync(from, { throwIfNoEntry: false }) ?? upperStat;
     fs.mkdirSync(to, { mode: stat ? stat.mode & 0o7777 : 0o755 });
     if (stat) fs.chownSync(to, stat.uid, stat.gid);
   }

@@ -17,7 +17,7 @@ import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { isUserFailure, NoBuildFileError } from './errors';
 import { checkout, checkRevisionName, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
-import { SourcePolicy, STRICT_POLICY } from './clone-url';
+import { checkCloneUrl, SourcePolicy, STRICT_POLICY } from './clone-url';
 import { buildFirewallFor, buildInterface, installBuildFirewall } from './build-firewall';
 import { CheckoutTooBigError, DEFAULT_LIMITS, LimitAboveCeilingError, limitHit, Limits, resolveLimits } from './limits';
 import { ScratchDisk, sweepScratch } from './scratch-disk';
@@ -131,6 +131,14 @@ export class Builder {
     const running = new Set(this.store.list({ status: 'running', limit: 10_000 }).map((b) => String(b.id)));
     await sweepScratch(this.data.workspaces, running);
     return orphans.map((b) => this.store.get(b.id)!);
+  }
+
+  /**
+   * Rejects (RefusedSourceError) when this builder's source policy refuses `cloneUrl`:
+   * workers ask before a push may cancel or supersede anything.
+   */
+  async checkSource(cloneUrl: string): Promise<void> {
+    await checkCloneUrl(cloneUrl, this.options.sources ?? STRICT_POLICY);
   }
 
   async build(request: BuildRequest): Promise<JobResult[]> {

@@ -118,7 +118,8 @@ export class Worker {
       this.#watcher.on('message', (message: Message) => {
         message.finish();
         const parsed = buildRequestSchema.safeParse(message.json());
-        if (parsed.success) this.noteNewest(parsed.data);
+        // A push this worker would refuse to build must not cancel the builds it runs.
+        if (parsed.success) void this.refusal(parsed.data).then((refused) => refused === null && this.noteNewest(parsed.data));
       });
       this.#watcher.connect();
     }
@@ -187,6 +188,19 @@ export class Worker {
     }
   }
 
+  /**
+   * Why the builder's source policy refuses the push's clone URL, or null; a lookup that
+   * failed (DNS down) is not a refusal: the build retries it.
+   */
+  private async refusal(request: BuildMessage): Promise<string | null> {
+    try {
+      await this.options.builder.checkSource(request.cloneUrl);
+      return null;
+    } catch (err) {
+      return isPermanentFailure(err) ? (err as Error).message : null;
+    }
+  }
+
   /** A newer push to the same branch and job than `request`, seen here or recorded on this machine. */
   private newerThan(request: BuildMessage, branch: string): string | undefined {
     const seen = this.#newest.get(`${request.repo}\0${branch}`);
@@ -208,6 +222,12 @@ export class Worker {
       request = buildRequestSchema.parse(message.json());
     } catch (err) {
       o.log.error({ id: message.id, err: (err as Error).message }, 'not a build request; dropped');
+      message.finish();
+      return;
+    }
+    const refused = await this.refusal(request);
+    if (refused !== null) {
+      o.log.warn({ delivery: request.delivery, repo: request.repo, err: refused }, 'source refused by this worker; acknowledged, nothing recorded');
       message.finish();
       return;
     }
