@@ -155,7 +155,15 @@ const PATH_MAX = 4096;
 /** Room for what is added on the way (container=lxc, the resolved program path). */
 const EXEC_SLACK = 4096 + 64;
 
+let cachedStackLimit: number | undefined;
+
+/** This process's stack limit, which the attached command inherits; read once (exec is hot). */
 function stackLimit(): number {
+  cachedStackLimit ??= readStackLimit();
+  return cachedStackLimit;
+}
+
+function readStackLimit(): number {
   try {
     const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max stack size'));
     const soft = line?.split(/\s{2,}/)[1];
