@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Container, isConfigKey } from '../src';
+import { attachHelperPath, native } from '../src/lxc/native';
 import { lxcts } from './helpers/cli';
 import { failureOf, failureOfSync, Sandbox } from './helpers/sandbox';
 
@@ -122,6 +123,30 @@ describe('item 1: no injection through lxcpath, names or template args', () => {
     expect(err.message).toContain('template args');
     expect(fs.existsSync(elsewhere)).toBe(false);
     expect(await c.defined()).toBe(false);
+  });
+
+  test.each([
+    ['--rootfs', 'ELSEWHERE'],
+    ['--rootfs=ELSEWHERE'],
+    ['--root', 'ELSEWHERE'],
+    ['--path', 'ELSEWHERE'],
+    ['--pa=ELSEWHERE'],
+  ])('template args redefining what liblxc passes (%p ...) are refused: the template writes nothing there', async (...args: string[]) => {
+    const elsewhere = fs.mkdtempSync(path.join(sandbox.lxcpath, 'elsewhere-'));
+    const c = sandbox.container(sandbox.name('redef'));
+    const err = await failureOf(c.create({ template: 'busybox', args: args.map((a) => a.replace('ELSEWHERE', elsewhere)) }));
+    expect(err).toBeInstanceOf(TypeError);
+    expect(fs.readdirSync(elsewhere)).toEqual([]);
+    expect(await c.defined()).toBe(false);
+  });
+
+  test('template args of the template\'s own stay accepted', async () => {
+    const c = sandbox.container(sandbox.name('own'));
+    await c.clearConfigItem('lxc.net');
+    await c.setConfigItem('lxc.net.0.type', 'empty');
+    await c.create({ template: 'busybox', args: ['--busybox-path', '/usr/bin/busybox'] });
+    expect(await c.defined()).toBe(true);
+    await c.destroy();
   });
 
   test.each(['a b', '$(x)', 'a*', 'a"b', 'a:b', 'a,b', "a'b", 'a;b', 'é'])(
@@ -241,6 +266,17 @@ describe('item 11: smaller ones', () => {
     expect(r.stdout.toString()).toBe('');
     expect(r.stderr.toString()).toContain('lxcts: cannot change to directory "/no/such/dir": No such file or directory');
     expect((await running.exec(['/bin/pwd'], { cwd: '/tmp' })).stdout.toString()).toBe('/tmp\n');
+  });
+
+  test('the same without the lxcts-attach helper (attached from this process)', async () => {
+    native().setAttachHelper(null);
+    try {
+      const r = await running.exec(['/bin/pwd'], { cwd: '/no/such/dir' });
+      expect(r.exitCode).toBe(126);
+      expect(r.stderr.toString()).toContain('cannot change to directory "/no/such/dir"');
+    } finally {
+      native().setAttachHelper(attachHelperPath());
+    }
   });
 
   test('a cwd the command\'s user cannot enter fails the same way', async () => {

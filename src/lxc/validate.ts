@@ -154,9 +154,30 @@ export function checkLxcpath(value: unknown): string | undefined {
  */
 const TEMPLATE_ARG_FORBIDDEN = /[\x00-\x20\x7f*?[]/;
 
+/**
+ * Options liblxc itself passes to every template (where the container lives, its name,
+ * its id maps). Given again by the caller, they would win (getopt keeps the last), and
+ * the template would write a rootfs or config anywhere on the host. getopt also accepts
+ * any unambiguous abbreviation of a long option ("--root" is "--rootfs").
+ */
+const LIBLXC_TEMPLATE_OPTIONS = ['path', 'rootfs', 'name', 'mapped-uid', 'mapped-gid'];
+
+function redefinesLiblxcOption(arg: string): string | undefined {
+  if (!arg.startsWith('--') || arg.length < 3) return undefined;
+  const option = arg.slice(2).split('=')[0];
+  return LIBLXC_TEMPLATE_OPTIONS.find((reserved) => option.length > 0 && reserved.startsWith(option));
+}
+
 export function checkTemplateArgs(value: unknown): string[] {
   const args = expectStringArray(value, 'template args');
   args.forEach((arg, i) => {
+    const reserved = redefinesLiblxcOption(arg);
+    if (reserved) {
+      throw new TypeError(
+        `Expected template args without --${reserved} but received ${JSON.stringify(arg)} at index ${i}` +
+          ' (liblxc passes --path, --rootfs, --name and the id maps to the template itself)',
+      );
+    }
     const bad = TEMPLATE_ARG_FORBIDDEN.exec(arg);
     if (bad) {
       throw new TypeError(
