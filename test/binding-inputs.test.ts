@@ -357,5 +357,6 @@ describe('item 11: smaller ones', () => {
     expect(r.stdout).toBe(`${running.name} --json\n`);
     const missing = lxcts(sandbox.lxcpath, ['exec', '--', running.name, '/bin/true']);
     expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('missing the container name: it goes before --');
   });
 });

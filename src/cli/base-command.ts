@@ -44,7 +44,13 @@ export abstract class LxcCommand<T extends typeof Command> extends Command {
       enableJsonFlag: ctor.enableJsonFlag,
       flags: ctor.flags,
       strict: ctor.strict,
-    }, own);
+    }, own).catch((err: Error) => {
+      // oclif's own hint here ("use -- for the beginning of arguments") says the opposite.
+      if (at >= 0 && /^Missing \d+ required arg/.test(err.message)) {
+        throw new Errors.CLIError(`missing the container name: it goes before --, e.g. lxcts ${this.id} NAME -- ...`, { exit: 2 });
+      }
+      throw err;
+    });
     this.flags = flags as CommandFlags<T>;
     this.args = args as CommandArgs<T>;
   }
