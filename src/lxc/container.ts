@@ -586,16 +586,16 @@ function withCallerStack(err: unknown, callerStack: string | undefined): unknown
 }
 
 /**
- * Makes a missing lxcpath (mode 0755, as lxc-create does) so that liblxc can create the
- * container's directory in it. liblxc's default lxcpath is left to liblxc.
+ * Makes a missing lxcpath (mode 0755, as lxc-create does, liblxc's default one too) so that
+ * liblxc can create the container's directory in it.
  */
 async function makeLxcpath(lxcpath: string | undefined, op: string, container: string): Promise<void> {
-  if (lxcpath === undefined) return;
+  const dir = lxcpath ?? (await native().defaultLxcpath());
   try {
-    await mkdir(lxcpath, { recursive: true, mode: 0o755 });
+    await mkdir(dir, { recursive: true, mode: 0o755 });
   } catch (err) {
     const code = op === 'clone' ? 'LXC_CLONE_FAILED' : 'LXC_CREATE_FAILED';
-    throw new LxcError(`cannot make the lxcpath ${lxcpath}: ${(err as Error).message}`, { code, op, container });
+    throw new LxcError(`cannot make the lxcpath ${dir}: ${(err as Error).message}`, { code, op, container });
   }
 }
 
