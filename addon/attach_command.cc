@@ -91,7 +91,7 @@ int RunCommand(void* payload) {
   // As a shell reports it: 127 for a program that is not there, 126 for one that cannot
   // run (not executable, E2BIG, ENAMETOOLONG...), with the reason instead of silence.
   Complain("run", run->command.program, error);
-  return error == ENOENT || error == ENOTDIR ? 127 : 126;
+  return error == ENOENT ? 127 : 126;
 }
 
 bool HasPath(const std::vector<std::string>& env) {
