@@ -44,13 +44,54 @@ bool OpenTerminal(AttachStdio& stdio, int cols, int rows) {
   return stdio.parentIn.Valid();
 }
 
-// Runs in the attached child, inside the container, before the command: makes the
-// terminal on fd 0 its controlling terminal, so that Ctrl-C typed into it becomes SIGINT
-// for the command's foreground job, and job control works.
-int RunInTerminal(void* payload) {
-  setsid();
-  ioctl(STDIN_FILENO, TIOCSCTTY, 0);
-  return lxc_attach_run_command(payload);
+// What the attached child needs to start the command.
+struct RunPayload {
+  lxc_attach_command_t command;
+  const char* cwd;  // nullptr: where liblxc left the child
+  bool terminal;
+};
+
+// "lxcts: cannot <what> "<subject>": <reason>" on the command's stderr. No allocation:
+// this runs in a child forked from a threaded process, where malloc's lock may be held.
+void Complain(const char* what, const char* subject, int error) {
+  char line[512];
+  size_t used = 0;
+  for (const char* part : {"lxcts: cannot ", what, " \"", subject, "\": ", strerrordesc_np(error), "\n"}) {
+    if (part == nullptr) part = "unknown error";
+    size_t room = sizeof line - used - 1;
+    size_t n = strnlen(part, room);
+    memcpy(line + used, part, n);
+    used += n;
+  }
+  if (line[used - 1] != '\n') line[used - 1] = '\n';  // a long subject is cut, the line still ends
+  ssize_t ignored = write(STDERR_FILENO, line, used);
+  (void)ignored;
+}
+
+// Runs in the attached child, inside the container, as the command's user.
+int RunCommand(void* payload) {
+  auto* run = static_cast<RunPayload*>(payload);
+  if (run->terminal) {
+    // The terminal on fd 0 becomes the controlling terminal, so that Ctrl-C typed into it
+    // becomes SIGINT for the command's foreground job, and job control works.
+    setsid();
+    ioctl(STDIN_FILENO, TIOCSCTTY, 0);
+  }
+  // liblxc changes to initial_cwd before it drops to the command's uid and, when that
+  // fails, only logs a warning and runs the command in "/" (lxc-attach does the same with
+  // its own working directory). A command asked to run somewhere must not run elsewhere:
+  // it fails as `docker exec -w` does, with 126 and the reason. Done again here, as the
+  // command's user, so that a directory that user cannot enter fails too.
+  if (run->cwd != nullptr && chdir(run->cwd) != 0) {
+    Complain("change to directory", run->cwd, errno);
+    return 126;
+  }
+  execvp(run->command.program, run->command.argv);
+  int error = errno;
+  // As a shell reports it: 127 for a program that is not there, 126 for one that cannot
+  // run (not executable, E2BIG, ENAMETOOLONG...), with the reason instead of silence.
+  Complain("run", run->command.program, error);
+  return error == ENOENT ? 127 : 126;
 }
 
 bool HasPath(const std::vector<std::string>& env) {
@@ -101,9 +142,9 @@ pid_t AttachCommand(lxc_container* c, AttachRequest& request, int in, int out, i
   options.stdout_fd = out;
   options.stderr_fd = err;
 
-  lxc_attach_command_t command = {argv[0], argv.data()};
+  RunPayload run = {{argv[0], argv.data()}, request.cwd.empty() ? nullptr : request.cwd.c_str(), request.tty};
   pid_t pid = -1;
-  int rc = c->attach(c, request.tty ? RunInTerminal : lxc_attach_run_command, &command, &options, &pid);
+  int rc = c->attach(c, RunCommand, &run, &options, &pid);
   return rc < 0 || pid <= 0 ? -1 : pid;
 }
 

@@ -26,16 +26,30 @@ export abstract class LxcCommand<T extends typeof Command> extends Command {
   protected flags!: CommandFlags<T>;
   protected args!: CommandArgs<T>;
   #containers: Container[] = [];
+  /** The words after the first `--` of a command that takes them (strict = false). */
+  #afterDashes: string[] | undefined;
 
   override async init(): Promise<void> {
     await super.init();
     const ctor = this.ctor as typeof LxcCommand;
+    // The words after `--` belong to the command run in the container (or the template):
+    // oclif is not shown them, so they can never be taken for this command's own name or
+    // flags, and its parser (quadratic in the number of words) only sees the few before.
+    const at = ctor.strict === false ? this.argv.indexOf('--') : -1;
+    this.#afterDashes = at < 0 ? undefined : this.argv.slice(at + 1);
+    const own = at < 0 ? this.argv : this.argv.slice(0, at);
     const { args, flags } = await this.parse({
       args: ctor.args,
       baseFlags: ctor.baseFlags,
       enableJsonFlag: ctor.enableJsonFlag,
       flags: ctor.flags,
       strict: ctor.strict,
+    }, own).catch((err: Error) => {
+      // oclif's own hint here ("use -- for the beginning of arguments") says the opposite.
+      if (at >= 0 && /^Missing \d+ required arg/.test(err.message)) {
+        throw new Errors.CLIError(`missing the container name: it goes before --, e.g. lxcts ${this.id} NAME -- ...`, { exit: 2 });
+      }
+      throw err;
     });
     this.flags = flags as CommandFlags<T>;
     this.args = args as CommandArgs<T>;
@@ -62,12 +76,16 @@ export abstract class LxcCommand<T extends typeof Command> extends Command {
 
   /** The words after `--` on the command line; a usage error when there are none. */
   protected commandAfterDashes(what: string): string[] {
-    const at = this.argv.indexOf('--');
-    const words = at < 0 ? [] : this.argv.slice(at + 1);
-    if (at < 0 || words.length === 0) {
+    const words = this.#afterDashes ?? [];
+    if (words.length === 0) {
       throw new Errors.CLIError(`missing ${what}: put it after --, e.g. lxcts ${this.id} NAME -- /bin/sh -c 'echo hi'`, { exit: 2 });
     }
     return words;
+  }
+
+  /** The words after `--`, or none. */
+  protected wordsAfterDashes(): string[] {
+    return this.#afterDashes ?? [];
   }
 
   override async catch(err: Error & { exitCode?: number }): Promise<void> {

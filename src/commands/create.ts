@@ -20,7 +20,7 @@ export default class Create extends LxcCommand<typeof Create> {
   async run(): Promise<{ name: string; template: string; state: string }> {
     const { name } = this.args;
     const { template, backend } = this.flags;
-    const templateArgs = this.argv.includes('--') ? this.argv.slice(this.argv.indexOf('--') + 1) : [];
+    const templateArgs = this.wordsAfterDashes();
     const container = this.container(name);
     if (!this.jsonEnabled()) ux.action.start(`Creating ${name} from template ${template}`);
     await container.create({ template, args: templateArgs, backend: backend as never });

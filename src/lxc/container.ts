@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 
 import { AbortError, LxcError } from './errors';
-import { checkArgv, checkExecInput, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
+import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
 import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
 import { ContainerProcess, fromAttached } from './process';
 import { blkioUsage, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
@@ -13,11 +13,13 @@ import {
   checkConfigText,
   checkLxcpath,
   checkName,
+  checkTemplateArgs,
   expectBoolean,
-  expectOptionalString,
+  expectOptionalStringWithoutNul,
   expectOptions,
   expectString,
   expectStringArray,
+  expectStringWithoutNul,
   timeoutSeconds,
 } from './validate';
 
@@ -39,14 +41,22 @@ export const CONTAINER_STATES: readonly ContainerState[] = [
 export type Backend = 'dir' | 'overlay' | 'overlayfs' | 'btrfs' | 'zfs' | 'lvm' | 'loop' | 'rbd' | 'best';
 
 export interface ContainerOptions {
-  /** Directory holding the containers. Default: liblxc's lxcpath (/var/lib/lxc for root). */
+  /**
+   * Directory holding the containers. Default: liblxc's lxcpath (/var/lib/lxc for root).
+   * Made absolute; whitespace, control characters and characters that config files,
+   * templates or overlay mounts read specially are refused (TypeError). create() and
+   * clone() make it (mode 0755) when it does not exist, as lxc-create does.
+   */
   lxcpath?: string;
 }
 
 export interface CreateOptions {
   /** Template name (e.g. "busybox", "download") or an absolute path to a template script. */
   template: string;
-  /** Arguments passed to the template, e.g. ["--dist", "debian"]. */
+  /**
+   * Arguments passed to the template, e.g. ["--dist", "debian"]. Templates expand them
+   * unquoted, so whitespace, control characters and * ? [ are refused (TypeError).
+   */
   args?: string[];
   /** Storage backend for the rootfs. Default: "dir". */
   backend?: Backend;
@@ -132,6 +142,9 @@ export class Container {
    */
   readonly #attachHandles: HandlePool<NativeContainer>;
   #released = false;
+  #releasing: Promise<void> | undefined;
+  /** Calls of several steps (see #steps) that release() lets finish. */
+  readonly #inflight = new Set<Promise<unknown>>();
 
   constructor(name: string, options: ContainerOptions = {}) {
     this.name = checkName(name);
@@ -148,12 +161,15 @@ export class Container {
   create(options: CreateOptions): Promise<void> {
     return this.#call('create', () => {
       const o = expectOptions<CreateOptions>(options, 'create options');
-      const template = expectString(o.template, 'template');
+      const template = expectStringWithoutNul(o.template, 'template');
       if (template.length === 0) throw new TypeError('Expected a template name but received an empty string');
-      const args = expectStringArray(o.args, 'template args');
-      const backend = expectOptionalString(o.backend, 'backend') ?? null;
+      const args = checkTemplateArgs(o.args);
+      const backend = expectOptionalStringWithoutNul(o.backend, 'backend') ?? null;
       const quiet = expectBoolean(o.quiet, 'quiet', true);
-      return (n) => n.create(template, args, backend, quiet);
+      return async (n) => {
+        await makeLxcpath(this.lxcpath, 'create', this.name);
+        return n.create(template, args, backend, quiet);
+      };
     });
   }
 
@@ -276,7 +292,7 @@ export class Container {
   /** Writes the in-memory config to the container's config file, or to `path`. */
   saveConfig(path?: string): Promise<void> {
     return this.#call('saveConfig', () => {
-      const p = expectOptionalString(path, 'config path') ?? null;
+      const p = expectOptionalStringWithoutNul(path, 'config path') ?? null;
       return (n) => n.saveConfig(p);
     });
   }
@@ -284,14 +300,14 @@ export class Container {
   /** Reads a cgroup file of the running container, e.g. "memory.usage_in_bytes". */
   getCgroupItem(key: string): Promise<string> {
     return this.#call('getCgroupItem', () => {
-      const k = checkConfigText(key, 'key', 'getCgroupItem', this.name);
+      const k = checkCgroupKey(key, 'getCgroupItem', this.name);
       return (n) => n.getCgroupItem(k);
     });
   }
 
   setCgroupItem(key: string, value: string): Promise<void> {
     return this.#call('setCgroupItem', () => {
-      const k = checkConfigText(key, 'key', 'setCgroupItem', this.name);
+      const k = checkCgroupKey(key, 'setCgroupItem', this.name);
       const v = checkConfigText(value, 'value', 'setCgroupItem', this.name);
       return (n) => n.setCgroupItem(k, v);
     });
@@ -352,9 +368,11 @@ export class Container {
   async #spawn(op: string, argv: string[], options: SpawnOptions, pipeStdin: boolean): Promise<ContainerProcess> {
     const binding = native();
     let limits: ReturnType<typeof checkSpawnOptions> | undefined;
-    const attached = await this.#call(op, () => {
+    // Tracked like a call of several steps: release() must not close the handles under it.
+    const attached = await this.#steps(op, () => this.#call(op, () => {
       const args = checkArgv(argv);
       limits = checkSpawnOptions(options, pipeStdin);
+      checkExecSize(args, limits.native, op, this.name);
       if (limits.signal?.aborted) throw new AbortError(undefined, { cause: limits.signal.reason });
       const nativeOptions = limits.native;
       // Through the lxcts-attach helper, so that liblxc forks it rather than this whole
@@ -362,7 +380,7 @@ export class Container {
       return () =>
         binding.attachRemote(this.name, this.lxcpath ?? null, args, nativeOptions) ??
         this.#attachHandles.use((n) => n.attach(args, nativeOptions));
-    }, { queued: 'after' });
+    }, { queued: 'after', step: true }));
     const { timeout, signal } = limits!;
     const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.status), binding);
     return new ContainerProcess(parts, { timeout, signal, op, container: this.name });
@@ -372,17 +390,21 @@ export class Container {
    * The container's global IP addresses (no loopback, no link-local). With `timeout`,
    * waits until at least one appears.
    */
-  async ipAddresses(options: IpAddressOptions = {}): Promise<string[]> {
+  ipAddresses(options: IpAddressOptions = {}): Promise<string[]> {
+    return this.#steps('ipAddresses', () => this.#ipAddresses(options));
+  }
+
+  async #ipAddresses(options: IpAddressOptions): Promise<string[]> {
     const o = expectOptions<IpAddressOptions>(options, 'ipAddresses options');
-    const family = expectOptionalString(o.family, 'family') ?? null;
+    const family = expectOptionalStringWithoutNul(o.family, 'family') ?? null;
     if (family !== null && family !== 'inet' && family !== 'inet6') {
       throw new TypeError(`Expected "inet" or "inet6" for family but received "${family}"`);
     }
-    const iface = expectOptionalString(o.interface, 'interface') ?? null;
+    const iface = expectOptionalStringWithoutNul(o.interface, 'interface') ?? null;
     const timeout = o.timeout === undefined ? 0 : timeoutSeconds(o.timeout, 'ipAddresses timeout', 0);
     const deadline = timeout < 0 ? Infinity : Date.now() + timeout * 1000;
     for (;;) {
-      const ips = await this.#call('ipAddresses', () => (n) => n.ipAddresses(iface, family));
+      const ips = await this.#call('ipAddresses', () => (n) => n.ipAddresses(iface, family), { step: true });
       if (ips.length > 0 || o.timeout === undefined) return ips;
       if (Date.now() >= deadline) {
         throw new LxcError(`container "${this.name}" got no IP address within ${o.timeout} s`, {
@@ -411,17 +433,17 @@ export class Container {
 
   /** CPU time used by the container since it started, in nanoseconds. */
   cpuStats(): Promise<CpuStats> {
-    return cpuStats((key) => this.getCgroupItem(key), this.name, native().clockTicks());
+    return this.#steps('cpuStats', () => cpuStats(this.#cgroupRead, this.name, native().clockTicks()));
   }
 
   /** Memory in use by the container, in bytes. */
   memoryUsage(): Promise<number> {
-    return memoryUsage((key) => this.getCgroupItem(key), this.name);
+    return this.#steps('memoryUsage', () => memoryUsage(this.#cgroupRead, this.name));
   }
 
   /** The container's memory limit in bytes, or null when it has none. */
   memoryLimit(): Promise<number | null> {
-    return memoryLimit((key) => this.getCgroupItem(key), this.name);
+    return this.#steps('memoryLimit', () => memoryLimit(this.#cgroupRead, this.name));
   }
 
   /** Sets the running container's memory limit (null removes it). Not saved to the config. */
@@ -429,13 +451,19 @@ export class Container {
     if (bytes !== null && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0)) {
       throw new TypeError(`Expected a positive integer number of bytes or null for the memory limit but received ${String(bytes)}`);
     }
-    await setMemoryLimit((key) => this.getCgroupItem(key), (key, value) => this.setCgroupItem(key, value), this.name, bytes);
+    const write = (key: string, value: string) =>
+      this.#call('setCgroupItem', () => (n) => n.setCgroupItem(key, value), { step: true });
+    await this.#steps('setMemoryLimit', () => setMemoryLimit(this.#cgroupRead, write, this.name, bytes));
   }
 
   /** Bytes read from and written to block devices by the container. */
   blkioUsage(): Promise<BlkioUsage> {
-    return blkioUsage((key) => this.getCgroupItem(key), this.name);
+    return this.#steps('blkioUsage', () => blkioUsage(this.#cgroupRead, this.name));
   }
+
+  /** getCgroupItem() as a step of a call already made (the keys are the stats module's own). */
+  readonly #cgroupRead = (key: string): Promise<string> =>
+    this.#call('getCgroupItem', () => (n) => n.getCgroupItem(key), { step: true });
 
   /** Copies (or snapshots) this container under a new name and returns the copy. */
   async clone(newName: string, options: CloneOptions = {}): Promise<Container> {
@@ -443,8 +471,11 @@ export class Container {
     const o = expectOptions<CloneOptions>(options, 'clone options');
     const lxcpath = checkLxcpath(o.lxcpath) ?? this.lxcpath;
     const snapshot = expectBoolean(o.snapshot, 'snapshot', false);
-    const backend = expectOptionalString(o.backend, 'backend') ?? null;
-    await this.#call('clone', () => (n) => n.clone(target, lxcpath ?? null, snapshot, backend));
+    const backend = expectOptionalStringWithoutNul(o.backend, 'backend') ?? null;
+    await this.#call('clone', () => async (n) => {
+      await makeLxcpath(lxcpath, 'clone', this.name);
+      return n.clone(target, lxcpath ?? null, snapshot, backend);
+    });
     return new Container(target, { lxcpath });
   }
 
@@ -460,7 +491,7 @@ export class Container {
   /** Restores a snapshot over this container, or as a new container named `newName`. */
   restoreSnapshot(snapshot: string, newName?: string): Promise<void> {
     return this.#call('restoreSnapshot', () => {
-      const name = expectString(snapshot, 'snapshot');
+      const name = checkName(snapshot, 'snapshot', 'restoreSnapshot');
       const target = newName === undefined ? null : checkName(newName);
       return (n) => n.restoreSnapshot(name, target);
     });
@@ -468,7 +499,7 @@ export class Container {
 
   destroySnapshot(snapshot: string): Promise<void> {
     return this.#call('destroySnapshot', () => {
-      const name = expectString(snapshot, 'snapshot');
+      const name = checkName(snapshot, 'snapshot', 'destroySnapshot');
       return (n) => n.destroySnapshot(name);
     });
   }
@@ -478,16 +509,44 @@ export class Container {
    * Later calls fail with LXC_RELEASED. The container itself is untouched.
    */
   release(): Promise<void> {
-    if (this.#released) return this.#queue.drained();
+    if (this.#releasing) return this.#releasing;
     this.#released = true;
-    return this.#queue.run(async () => {
-      this.#native.release();
-      await this.#attachHandles.release();
-    });
+    this.#releasing = (async () => {
+      // Calls made before release() may still queue steps (cpuStats reads two files,
+      // ipAddresses polls): the handle goes once they have all finished.
+      while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+      await this.#queue.run(async () => {
+        this.#native.release();
+        await this.#attachHandles.release();
+      });
+    })();
+    return this.#releasing;
   }
 
   get released(): boolean {
     return this.#released;
+  }
+
+  /**
+   * A call made of several native steps. Once made, it runs to the end even if release()
+   * comes next (the documented "once queued calls finish"); release() waits for it.
+   */
+  #steps<T>(op: string, run: () => Promise<T>): Promise<T> {
+    if (this.#released) return Promise.reject(this.#releasedError(op));
+    let result: Promise<T>;
+    try {
+      result = run();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#inflight.add(result);
+    const forget = () => this.#inflight.delete(result);
+    result.then(forget, forget);
+    return result;
+  }
+
+  #releasedError(op: string): LxcError {
+    return new LxcError(`container "${this.name}" was released`, { code: 'LXC_RELEASED', op, container: this.name });
   }
 
   /**
@@ -497,15 +556,12 @@ export class Container {
   #call<T>(
     op: string,
     prepare: () => (n: NativeContainer) => Promise<T>,
-    { queued = true }: { queued?: boolean | 'after' } = {},
+    { queued = true, step = false }: { queued?: boolean | 'after'; step?: boolean } = {},
   ): Promise<T> {
     const callSite: { stack?: string } = {};
     Error.captureStackTrace(callSite, this.#call);
-    if (this.#released) {
-      return Promise.reject(
-        new LxcError(`container "${this.name}" was released`, { code: 'LXC_RELEASED', op, container: this.name }),
-      );
-    }
+    // A step of a call made before release() goes ahead: release() waits for that call.
+    if (this.#released && !step) return Promise.reject(this.#releasedError(op));
     let invoke: (n: NativeContainer) => Promise<T>;
     try {
       invoke = prepare();
@@ -527,4 +583,27 @@ function withCallerStack(err: unknown, callerStack: string | undefined): unknown
     err.stack = `${err.name}: ${err.message}\n${frames}`;
   }
   return err;
+}
+
+/**
+ * Makes a missing lxcpath (mode 0755, as lxc-create does, liblxc's default one too) so that
+ * liblxc can create the container's directory in it.
+ */
+async function makeLxcpath(lxcpath: string | undefined, op: string, container: string): Promise<void> {
+  const dir = lxcpath ?? (await native().defaultLxcpath());
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    const code = op === 'clone' ? 'LXC_CLONE_FAILED' : 'LXC_CREATE_FAILED';
+    throw new LxcError(`cannot make the lxcpath ${dir}: ${(err as Error).message}`, { code, op, container });
+  }
+}
+
+/** Cgroup keys name a file in the container's cgroup ("memory.max"): no path may reach further. */
+function checkCgroupKey(key: unknown, op: string, container: string): string {
+  const k = checkConfigText(key, 'key', op, container);
+  if (k.includes('/')) {
+    throw new LxcError(`invalid cgroup key ${JSON.stringify(k)}: it contains "/"`, { code: 'LXC_INVALID_CONFIG_KEY', op, container });
+  }
+  return k;
 }

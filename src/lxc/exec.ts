@@ -3,16 +3,22 @@
  */
 import { Readable } from 'node:stream';
 
+import * as fs from 'node:fs';
+
+import { LxcError } from './errors';
 import type { NativeAttachOptions } from './native';
 import type { ContainerProcess, ExitStatus } from './process';
-import { describe, expectBoolean, expectOptionalString, expectOptions } from './validate';
+import { describe, expectBoolean, expectOptionalStringWithoutNul, expectOptions, expectStringArray } from './validate';
 
 export interface SpawnOptions {
-  /** Extra environment variables: { KEY: 'value' } or ['KEY=value']. */
-  env?: Record<string, string> | string[];
+  /** Extra environment variables: { KEY: 'value' }, a Map, or ['KEY=value']. */
+  env?: Record<string, string> | Map<string, string> | string[];
   /** Start from an empty environment (plus PATH) instead of this process's. Default: true. */
   clearEnv?: boolean;
-  /** Working directory inside the container. */
+  /**
+   * Working directory inside the container (an absolute path). When it cannot be entered,
+   * the command does not run: it exits with 126 and a message on stderr, as `docker exec -w` does.
+   */
   cwd?: string;
   uid?: number;
   gid?: number;
@@ -39,28 +45,42 @@ export interface ExecResult extends ExitStatus {
 }
 
 export function checkArgv(argv: unknown): string[] {
-  if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string')) {
+  if (!Array.isArray(argv) || argv.length === 0) {
     throw new TypeError(`Expected a non-empty array of strings for argv but received ${describe(argv)}`);
   }
-  if (argv.some((a: string) => a.includes('\0'))) throw new TypeError('argv must not contain NUL characters');
-  if (argv[0].length === 0) throw new TypeError('argv[0] must name a program');
-  return [...argv];
+  const args = expectStringArray(argv, 'argv');
+  if (args[0].length === 0) throw new TypeError('argv[0] must name a program');
+  return args;
+}
+
+function envEntries(env: unknown): [string, unknown][] {
+  if (Array.isArray(env)) {
+    return expectStringArray(env, 'env').map((e) => {
+      const i = e.indexOf('=');
+      if (i < 0) throw new TypeError(`Expected KEY=value strings in env but received ${describe(e)}`);
+      return [e.slice(0, i), e.slice(i + 1)];
+    });
+  }
+  if (env instanceof Map) return [...env.entries()];
+  return Object.entries(expectOptions<Record<string, string>>(env, 'env'));
 }
 
 function checkEnv(env: unknown): string[] {
   if (env === undefined) return [];
-  const entries: [string, unknown][] = Array.isArray(env)
-    ? env.map((e) => {
-        if (typeof e !== 'string' || !e.includes('=')) throw new TypeError(`Expected KEY=value strings in env but received ${describe(e)}`);
-        const i = e.indexOf('=');
-        return [e.slice(0, i), e.slice(i + 1)];
-      })
-    : Object.entries(expectOptions<Record<string, string>>(env, 'env'));
-  return entries.map(([key, value]) => {
-    if (key.length === 0 || key.includes('=') || key.includes('\0')) throw new TypeError(`Invalid environment variable name ${JSON.stringify(key)}`);
+  return envEntries(env).map(([key, value]) => {
+    if (typeof key !== 'string' || key.length === 0 || key.includes('=') || key.includes('\0')) {
+      throw new TypeError(`Invalid environment variable name ${typeof key === 'string' ? JSON.stringify(key) : describe(key)}`);
+    }
     if (typeof value !== 'string' || value.includes('\0')) throw new TypeError(`Expected a string value for env.${key} but received ${describe(value)}`);
     return `${key}=${value}`;
   });
+}
+
+function checkCwd(value: unknown): string | null {
+  const cwd = expectOptionalStringWithoutNul(value, 'cwd');
+  if (cwd === undefined) return null;
+  if (!cwd.startsWith('/')) throw new TypeError(`Expected an absolute path for cwd but received ${JSON.stringify(cwd)}`);
+  return cwd;
 }
 
 function checkId(value: unknown, what: string): number | null {
@@ -116,7 +136,7 @@ export function checkSpawnOptions(options: unknown, pipeStdin: boolean): Checked
       env: checkEnv(o.env),
       clearEnv: expectBoolean(o.clearEnv, 'clearEnv', true),
       pipeStdin,
-      cwd: expectOptionalString(o.cwd, 'cwd') ?? null,
+      cwd: checkCwd(o.cwd),
       uid: checkId(o.uid, 'uid'),
       gid: checkId(o.gid, 'gid'),
       ...checkTty(o.tty),
@@ -124,6 +144,69 @@ export function checkSpawnOptions(options: unknown, pipeStdin: boolean): Checked
     timeout: checkTimeout(o.timeout),
     signal: checkSignal(o.signal),
   };
+}
+
+/** Linux's limits on what one execve() takes (fs/exec.c, include/uapi/linux/binfmts.h). */
+const MAX_ARG_STRLEN = 32 * 4096;
+const ARG_MAX_FLOOR = 32 * 4096;
+const STACK_LIMIT_CAP = ((8 * 1024 * 1024) / 4) * 3;
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+/** Room for what is added on the way (container=lxc, the resolved program path). */
+const EXEC_SLACK = 4096 + 64;
+
+let cachedStackLimit: number | undefined;
+
+/** This process's stack limit, which the attached command inherits; read once (exec is hot). */
+function stackLimit(): number {
+  cachedStackLimit ??= readStackLimit();
+  return cachedStackLimit;
+}
+
+function readStackLimit(): number {
+  try {
+    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max stack size'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === 'unlimited' ? Infinity : Number(soft);
+  } catch {
+    return Infinity;
+  }
+}
+
+/**
+ * The command would fail in execve() with E2BIG or ENAMETOOLONG: refused here with the
+ * reason, since inside the container all it could report is an exit status. The
+ * kernel's rules: one string holds at most 128 KiB; all strings and their pointers at
+ * most a quarter of the stack limit (within [128 KiB, 6 MiB]); a path component holds 255
+ * bytes and a path 4095. Near the limit, where what liblxc adds decides, the command
+ * exits 126 with the reason on stderr instead.
+ */
+export function checkExecSize(argv: string[], options: NativeAttachOptions, op: string, container: string): void {
+  const fail = (reason: string) => {
+    throw new LxcError(`cannot run ${JSON.stringify(argv[0].slice(0, 80))} in container "${container}": ${reason}`, {
+      code: 'LXC_EXEC_FAILED',
+      op,
+      container,
+    });
+  };
+  const program = Buffer.from(argv[0]);
+  if (program.length >= PATH_MAX) fail(`the program path is ${program.length} bytes, over the limit of ${PATH_MAX - 1} (ENAMETOOLONG)`);
+  const longest = Math.max(...argv[0].split('/').map((part) => Buffer.byteLength(part)));
+  if (longest > NAME_MAX) fail(`a part of the program path is ${longest} bytes, over the limit of ${NAME_MAX} (ENAMETOOLONG)`);
+  const env = options.clearEnv ? options.env : [...options.env, ...Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`)];
+  let bytes = 0;
+  for (const s of [...argv, ...env]) {
+    const size = Buffer.byteLength(s) + 1;
+    if (size > MAX_ARG_STRLEN) {
+      fail(`one ${argv.includes(s) ? 'argument' : 'environment variable'} is ${size - 1} bytes, over the kernel's limit of ${MAX_ARG_STRLEN - 1} for one string (E2BIG, argument list too long)`);
+    }
+    bytes += size;
+  }
+  const limit = Math.max(Math.min(STACK_LIMIT_CAP, stackLimit() / 4), ARG_MAX_FLOOR);
+  const total = bytes + (argv.length + env.length + 2) * 8 + EXEC_SLACK;
+  if (total > limit) {
+    fail(`the arguments and environment take ${total} bytes, over the kernel's limit of ${limit} for one command (E2BIG, argument list too long)`);
+  }
 }
 
 export function checkExecInput(options: unknown): ExecOptions['input'] {

@@ -182,7 +182,7 @@ function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limi
   const timer =
     timeout === undefined
       ? undefined
-      : setTimeout(
+      : longTimeout(
           () =>
             stop(
               new LxcError(`command in container "${container}" timed out after ${timeout} s`, {
@@ -199,7 +199,7 @@ function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limi
 
   return exited
     .finally(() => {
-      clearTimeout(timer);
+      timer?.clear();
       clearTimeout(graceTimer);
       signal?.removeEventListener('abort', onAbort);
     })
@@ -209,3 +209,21 @@ function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limi
     });
 }
 
+
+/** Node's timers hold at most 2^31-1 ms (24.8 days); a longer delay fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * setTimeout for any delay: longer ones are a chain of timers of at most MAX_TIMER_MS,
+ * each scheduled when the previous one fires. An infinite delay never fires.
+ */
+export function longTimeout(fn: () => void, ms: number): { clear(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (remaining: number) => {
+    if (remaining === Infinity) return;
+    if (remaining <= MAX_TIMER_MS) timer = setTimeout(fn, Math.max(remaining, 0));
+    else timer = setTimeout(() => arm(remaining - MAX_TIMER_MS), MAX_TIMER_MS);
+  };
+  arm(ms);
+  return { clear: () => clearTimeout(timer) };
+}

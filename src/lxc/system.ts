@@ -33,5 +33,6 @@ export function defaultLxcpath(): Promise<string> {
 
 /** Whether liblxc accepts `key` as a config key. */
 export function isConfigKey(key: string): boolean {
-  return typeof key === 'string' && native().configItemSupported(key);
+  // C would read the key up to a NUL and judge only that part.
+  return typeof key === 'string' && !key.includes('\0') && native().configItemSupported(key);
 }
