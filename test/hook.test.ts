@@ -141,7 +141,7 @@ test('receiver down: the push is spooled; once it is back, ci hook flush deliver
   fs.copyFileSync(path.join(bare, 'lxcts', 'spool', spooled(bare)[0]), kept);
 
   const receiver = await startReceiver(port);
-  const worker = start(['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--topic', TOPIC, '--channel', 'binaries', '--publish', nsq.nsqdHttp, '--build-timeout', '600'], 'worker');
+  const worker = start(['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--topic', TOPIC, '--channel', 'binaries', '--publish', nsq.nsqdHttp, '--build-timeout', '600', '--allow-local', ci.data.root], 'worker');
   const before = await published();
   const flushed = lxcts('/nonexistent', ['ci', 'hook', 'flush', bare], { env: { LXCTS_DATA_DIR: ci.data.root } });
   expect(flushed.stdout).toContain('1 delivered, 0 still spooled');

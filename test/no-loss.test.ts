@@ -42,7 +42,9 @@ function start(args: string[], label: string): ChildProcess {
 
 function startWorker(topic: string, channel: string, ...extra: string[]): ChildProcess {
   return start(
-    ['ci', 'worker', '--lookupd', nsq.lookupdHttp, '--topic', topic, '--channel', channel, '--requeue-delay', '1', '--build-timeout', '600', ...extra],
+    // The test repositories are local: the worker must be allowed their directory.
+    ['ci', 'worker', '--lookupd', nsq.lookupdHttp, '--topic', topic, '--channel', channel, '--requeue-delay', '1', '--build-timeout', '600',
+      '--allow-local', path.join(ci.data.root, 'repos'), ...extra],
     `worker-${channel}`,
   );
 }
@@ -183,6 +185,31 @@ test('one worker per channel: a newer push to the branch cancels the running bui
   expect(byCommit[older]).toEqual(['cancelled', `superseded by ${newer.slice(0, 12)}`]);
   expect(byCommit[newer]).toEqual(['success', null]);
   await until(() => ci.leftovers().containers.length + ci.leftovers().workspaces.length === 0, 'the cleanup', 20);
+  expect(await stop(worker)).toBe(0);
+}, 120_000);
+
+test('a newer push whose clone URL the worker refuses cancels nothing', async () => {
+  const topic = 'refused.pushes';
+  const repo = makeRepo('refused', slowFile(120));
+  const worker = startWorker(topic, 'binaries');
+  await workersReady(topic, 'binaries');
+  const older = repo.git('rev-parse', 'HEAD');
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
+  await until(() => buildsOf('test/refused').some((b) => b.status === 'running'), 'the build to start');
+  // Same repository and branch, newer, but from a path outside --allow-local (and then a
+  // private address): the job channel and the watch channel both see it.
+  const outside = makeRepo('refused-outside').dir.replace(path.join(ci.data.root, 'repos'), path.join(ci.data.root, 'elsewhere'));
+  fs.mkdirSync(path.dirname(outside), { recursive: true });
+  fs.renameSync(path.join(ci.data.root, 'repos', 'refused-outside'), outside);
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, 'a'.repeat(40), { cloneUrl: outside })));
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, 'b'.repeat(40), { cloneUrl: 'https://127.0.0.1:9/test/refused.git' })));
+  // Then an acceptable newer push: it is the one that supersedes the running build.
+  repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
+  const newer = repo.commit('newer');
+  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer, { receivedAt: Date.now() + 1 })));
+  await until(() => final('test/refused').length === 2 && idle(topic, 'binaries'), 'the builds to end and the refused pushes to be acknowledged', 40);
+  const byCommit = Object.fromEntries(buildsOf('test/refused').map((b) => [b.commit, [b.status, b.message]]));
+  expect(byCommit).toEqual({ [older]: ['cancelled', `superseded by ${newer.slice(0, 12)}`], [newer]: ['success', null] });
   expect(await stop(worker)).toBe(0);
 }, 120_000);
 
