@@ -9,6 +9,9 @@ import * as path from 'node:path';
 
 import { Container } from '../../src';
 
+// Kept importable from here: most suites take them with the Sandbox.
+export { failureOf, failureOfSync } from './failure';
+
 export class Sandbox {
   readonly lxcpath: string;
   readonly #containers: Container[] = [];
@@ -63,25 +66,6 @@ function quiet(command: string, args: string[]): void {
   } catch {
     // Not running / already gone: cleanup is best effort by design.
   }
-}
-
-/** Rejections as values, so a test can assert on `code` without instanceof. */
-export async function failureOf(promise: Promise<unknown>): Promise<Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Record<string, unknown>;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
-
-export function failureOfSync(fn: () => unknown): Record<string, unknown> {
-  try {
-    fn();
-  } catch (err) {
-    return err as Record<string, unknown>;
-  }
-  throw new Error('expected the call to throw, but it returned');
 }
 
 export function openFdCount(): number {
