@@ -25,6 +25,7 @@ fi
 if [ ! -x "$home/bin/node" ]; then
   if ! python3 -m pip --version >/dev/null 2>&1; then
     log "installing python3-pip (to download Node.js from PyPI)"
+    apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip
   fi
   work=$(mktemp -d)
