@@ -14,7 +14,7 @@ chown nobody "$home"
 trap 'rm -rf "$home"' EXIT
 
 # Everything below runs in a private mount namespace: the hiding ends with it.
-exec unshare --mount --propagation private bash -s "$root" "$home" <<'INNER'
+unshare --mount --propagation private bash -s "$root" "$home" <<'INNER'
 set -euo pipefail
 root=$1 home=$2
 hide() { for f in "$@"; do [ -e "$f" ] && mount --bind /dev/null "$f"; done; return 0; }
