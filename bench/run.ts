@@ -41,7 +41,7 @@ async function main(): Promise<number> {
   progress('building the peers');
   const built = await buildPeers(selected);
   const peers: Peer[] = PEER_IDS.map((id) => built.find((p) => p.id === id) ?? { id, missing: `${SKIPPED} (--peers ${values.peers})` });
-  for (const p of peers) progress('missing' in p ? `${p.id}: MISSING (${p.missing})` : `${p.id}: ${p.version}`);
+  for (const p of peers) progress(!('missing' in p) ? `${p.id}: ${p.version}` : p.missing.startsWith(SKIPPED) ? `${p.id}: ${p.missing}` : `${p.id}: MISSING (${p.missing})`);
 
   const results: Result[] = [];
   let fixtures: Fixtures | undefined;
