@@ -1,5 +1,9 @@
 /**
- * npm run bench [-- --smoke] [-- --out DIR]
+ * npm run bench [-- --smoke] [-- --out DIR] [-- --peers lxcts,c]
+ *
+ * --peers builds and runs only the peers named (default: all); the others are reported as
+ * skipped, not missing. `npm test` runs `--smoke --peers lxcts`: the suite without
+ * compiling the C, Go and Python peers.
  *
  * Builds the peers, makes the containers they share, runs every workload of issue 7, and
  * writes bench/results/latest.md and latest.json. Exits 1 when a peer is missing or a
@@ -12,18 +16,32 @@ import { lxcVersion } from '../src';
 import { runCiPipeline } from './lib/ci-pipeline';
 import { Fixtures, makeFixtures } from './lib/fixtures';
 import { RESULTS } from './lib/paths';
-import { buildPeers } from './lib/peers';
+import { buildPeers, Peer, PEER_IDS, PeerId } from './lib/peers';
 import { checkTargets, machine, peerList, Report, writeReport } from './lib/report';
 import { FULL, Result, runInterleaved, runMemory, runStall, SMOKE } from './lib/workloads';
 
 const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
+/** A peer left out with --peers: reported, but neither missing nor a failure. */
+const SKIPPED = 'skipped';
+
+function selectPeers(list: string): PeerId[] {
+  const ids = list.split(',').map((id) => id.trim()).filter(Boolean);
+  const unknown = ids.filter((id) => !(PEER_IDS as readonly string[]).includes(id));
+  if (unknown.length > 0 || ids.length === 0) throw new Error(`--peers takes a comma-separated list of ${PEER_IDS.join(', ')}; got "${list}"`);
+  return PEER_IDS.filter((id) => ids.includes(id));
+}
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, out: { type: 'string', default: RESULTS } } });
+  const { values } = parseArgs({
+    options: { smoke: { type: 'boolean', default: false }, out: { type: 'string', default: RESULTS }, peers: { type: 'string', default: PEER_IDS.join(',') } },
+  });
   const scale = values.smoke ? SMOKE : FULL;
+  const selected = selectPeers(values.peers!);
   progress('building the peers');
-  const peers = await buildPeers();
-  for (const p of peers) progress('missing' in p ? `${p.id}: MISSING (${p.missing})` : `${p.id}: ${p.version}`);
+  const built = await buildPeers(selected);
+  const peers: Peer[] = PEER_IDS.map((id) => built.find((p) => p.id === id) ?? { id, missing: `${SKIPPED} (--peers ${values.peers})` });
+  for (const p of peers) progress(!('missing' in p) ? `${p.id}: ${p.version}` : p.missing.startsWith(SKIPPED) ? `${p.id}: ${p.missing}` : `${p.id}: MISSING (${p.missing})`);
 
   const results: Result[] = [];
   let fixtures: Fixtures | undefined;
@@ -56,7 +74,7 @@ async function main(): Promise<number> {
   };
   const written = writeReport(report, values.out!);
   progress(`wrote ${written.markdown} and ${written.json}`);
-  const broken = [...peers.filter((p) => 'missing' in p).map((p) => `peer ${p.id} is missing`), ...results.filter((r) => r.error && !r.error.startsWith('n/a') && !r.error.startsWith('missing')).map((r) => `${r.workload} (${r.peer}) failed`)];
+  const broken = [...peers.filter((p) => 'missing' in p && !p.missing.startsWith(SKIPPED)).map((p) => `peer ${p.id} is missing`), ...results.filter((r) => r.error && !r.error.startsWith('n/a') && !r.error.startsWith('missing')).map((r) => `${r.workload} (${r.peer}) failed`)];
   for (const b of broken) progress(b);
   return broken.length ? 1 : 0;
 }

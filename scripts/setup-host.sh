@@ -17,8 +17,12 @@ log() { printf '[setup-host] %s\n' "$*"; }
 # Debian package names; `lxc-dev` brings lxc/lxccontainer.h and lxc.pc for pkg-config.
 # The bench's peers (bench/): python3-lxc, and go-lxc's source (the Go module proxy
 # refuses gopkg.in/lxc/go-lxc.v2, so bench/peers/go/go.mod points at Debian's copy).
+# vagrant, vagrant-libvirt: the test suite runs `vagrant validate` on vagrant/Vagrantfile (no VM
+# is started; the libvirt plugin lets it check that provider's settings too).
 packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential python3 tmux git debootstrap rsync openssl curl
-          dnsmasq-base iptables nftables iproute2 uidmap python3-lxc golang-gopkg-lxc-go-lxc.v2-dev)
+          dnsmasq-base iptables nftables iproute2 uidmap python3-lxc golang-gopkg-lxc-go-lxc.v2-dev vagrant vagrant-libvirt)
+# Go builds NSQ and actionlint below: Debian's, unless a Go is already there (CI runners bring theirs).
+command -v go >/dev/null || packages+=(golang-go)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -31,6 +35,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   log "packages already installed"
+fi
+
+# Node.js 20 or newer. Debian 12 has 18 (and no newer one, backports included): install
+# Node's official build from PyPI then (scripts/install-node.sh says how), so that bare
+# machines and the Vagrant box share this one path.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  log "Node.js ${node_major/#0/(none)} is older than 20: installing Node.js 22 into /usr/local"
+  bash "$(dirname "$0")/install-node.sh" /usr/local
+  hash -r
+  case "$(command -v node)" in
+    /usr/local/bin/node) ;;
+    *) echo "Node.js 22 is in /usr/local/bin, but $(command -v node) comes first on the PATH: put /usr/local/bin first" >&2; exit 1 ;;
+  esac
+else
+  log "Node.js $(node --version) already installed"
 fi
 
 # The lxc-net bridge (lxcbr0 with dnsmasq). Hosts without systemd as PID 1 never run
@@ -91,6 +111,16 @@ if ! nsqd --version 2>/dev/null | grep -q "v${nsq_version}" || ! command -v nsql
     github.com/nsqio/nsq/apps/nsqd github.com/nsqio/nsq/apps/nsqlookupd)
 else
   log "nsqd and nsqlookupd ${nsq_version} already installed"
+fi
+
+# actionlint checks .github/workflows in the test suite; built from the Go module proxy.
+# 1.7.7 is built by Debian 12's Go (1.19; checked); 1.7.12 needs Go 1.25.
+actionlint_version=1.7.7
+if ! actionlint -version 2>/dev/null | grep -qx "v${actionlint_version}"; then
+  log "building actionlint ${actionlint_version}"
+  GOBIN=/usr/local/bin go install "github.com/rhysd/actionlint/cmd/actionlint@v${actionlint_version}"
+else
+  log "actionlint ${actionlint_version} already installed"
 fi
 
 # Native modules (lxcts's addon, better-sqlite3) compile with node-gyp, which otherwise

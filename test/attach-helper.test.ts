@@ -12,6 +12,7 @@ import { Container } from '../src';
 import { attachHelperPath, native } from '../src/lxc/native';
 import { alive, parentPid, zombieChildren } from './helpers/procfs';
 import { failureOf, Sandbox } from './helpers/sandbox';
+import { waitFor } from './helpers/wait';
 
 const sandbox = new Sandbox('attach');
 let c: Container;
@@ -21,13 +22,6 @@ beforeAll(async () => {
   await c.start();
 });
 afterAll(() => sandbox.cleanup());
-
-async function until(condition: () => boolean, what: string, ms = 5000): Promise<void> {
-  for (const start = Date.now(); !condition(); ) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 test('commands are children of the helper, which runs in a session of its own', async () => {
   const proc = await c.spawn(['sleep', '30']);
@@ -63,7 +57,7 @@ test('when the helper dies, running commands fail their wait once they end, and 
   const helper = native().attachHelperPid()!;
   expect(parentPid(proc.pid)).toBe(helper);
   process.kill(helper, 'SIGKILL');
-  await until(() => !alive(helper), 'the helper is gone');
+  await waitFor(() => !alive(helper), 'the helper to be gone', { seconds: 5, everyMs: 20 });
   // The command lives on, and can still be signalled through its pidfd.
   expect(alive(proc.pid)).toBe(true);
   let settled = false;
@@ -97,7 +91,7 @@ test('the helper exits with the process that started it', async () => {
   const [helper, exitCode] = out.trim().split(' ').map(Number);
   expect(exitCode).toBe(0);
   expect(helper).toBeGreaterThan(0);
-  await until(() => !alive(helper), `helper ${helper} exits`);
+  await waitFor(() => !alive(helper), `helper ${helper} to exit`, { seconds: 5, everyMs: 20 });
 });
 
 test('a helper binary that cannot run leaves exec working in-process', async () => {

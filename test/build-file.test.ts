@@ -1,3 +1,4 @@
+/** @tier unit */
 import { BuildFileError, jobRunsOn, parseBuildFile } from '../src/ci/build-file';
 
 function problemsOf(text: string): string[] {

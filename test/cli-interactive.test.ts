@@ -4,6 +4,7 @@ import * as path from 'node:path';
 
 import { binRun } from './helpers/cli';
 import { Sandbox } from './helpers/sandbox';
+import { waitFor } from './helpers/wait';
 
 // A real pseudo-terminal: tmux runs `lxcts exec -it`, types into it and reads its screen.
 const sandbox = new Sandbox('interactive');
@@ -13,13 +14,8 @@ const rcFile = path.join(sandbox.lxcpath, 'exit-status');
 const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 const screen = () => tmux('capture-pane', '-p', '-t', session);
 
-async function until(check: () => boolean, what: string, seconds = 15): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; screen:\n${screen()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Waits for what the screen should show; a timeout prints the screen. */
+const until = (check: () => boolean, what: string) => waitFor(check, () => `${what}; screen:\n${screen()}`, { everyMs: 100 });
 
 beforeAll(async () => {
   const c = await sandbox.busybox('shell');

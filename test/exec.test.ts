@@ -7,7 +7,7 @@ import { Container } from '../src';
 import { largestTimerDelay } from './helpers/event-loop';
 import { attachHelperPath, native } from '../src/lxc/native';
 import { fdCount, zombieChildren } from './helpers/procfs';
-import { failureOf, openFdCount, Sandbox } from './helpers/sandbox';
+import { failureOf, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('exec');
 let c: Container;
@@ -188,7 +188,7 @@ describe('concurrency, zombies and descriptors', () => {
       await c.exec(['/bin/true']);
       const helper = binding.attachHelperPid();
       expect(helper !== null).toBe(viaHelper);
-      const fdsBefore = openFdCount();
+      const fdsBefore = fdCount();
       const helperFdsBefore = helper === null ? 0 : fdCount(helper);
       for (let i = 0; i < 1000; i++) {
         const r = await c.exec(['/bin/true']);
@@ -197,7 +197,7 @@ describe('concurrency, zombies and descriptors', () => {
       // The last pidfd is closed in libuv's close callback, one loop turn after exit.
       await new Promise((resolve) => setTimeout(resolve, 50));
       // Not more: streams of earlier tests may still be closing, so fewer is fine.
-      expect(openFdCount()).toBeLessThanOrEqual(fdsBefore);
+      expect(fdCount()).toBeLessThanOrEqual(fdsBefore);
       expect(zombieChildren()).toEqual([]);
       if (helper !== null) {
         expect(binding.attachHelperPid()).toBe(helper); // one helper served them all

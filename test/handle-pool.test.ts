@@ -1,3 +1,4 @@
+/** @tier unit */
 import { HandlePool } from '../src/lxc/handle-pool';
 
 function pool(max: number) {

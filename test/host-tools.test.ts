@@ -32,6 +32,7 @@ const TOOLS: Record<string, string> = {
   openssl: 'openssl', // the README's secret
   curl: 'curl',
   python3: 'python3',
+  vagrant: 'vagrant', // vagrant validate on vagrant/Vagrantfile (test/unit/project-files.test.ts)
 };
 
 /** Debian's essential packages are on every installation; nothing needs to install them. */

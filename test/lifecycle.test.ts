@@ -3,17 +3,10 @@ import * as path from 'node:path';
 
 import { Container, listContainers } from '../src';
 import { Sandbox } from './helpers/sandbox';
+import { waitFor } from './helpers/wait';
 
 const sandbox = new Sandbox('lifecycle');
 afterAll(() => sandbox.cleanup());
-
-async function waitFor(check: () => Promise<boolean>, seconds: number): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${seconds} s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('container lifecycle on the busybox template', () => {
   const name = sandbox.name('life');
@@ -79,14 +72,14 @@ describe('container lifecycle on the busybox template', () => {
   test('reboot restarts init with a new pid', async () => {
     // Like lxc-stop -r, reboot sends init one signal: wait until busybox's init has set up
     // its handlers (its getty runs once the boot scripts are done).
-    await waitFor(async () => (await c.exec(['/bin/pidof', 'getty'])).exitCode === 0, 20);
+    await waitFor(async () => (await c.exec(['/bin/pidof', 'getty'])).exitCode === 0, "busybox's getty", { seconds: 20, everyMs: 100 });
     const before = await c.initPid();
     await c.reboot();
     const observer = sandbox.container(name);
     await waitFor(async () => {
       const pid = await observer.initPid();
       return pid !== null && pid !== before && (await observer.state()) === 'RUNNING';
-    }, 20);
+    }, 'a new init, running', { seconds: 20, everyMs: 100 });
   });
 
   test('shutdown halts the container cleanly through its init, even one that just rebooted', async () => {

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 
 import { Container } from '../src';
 
-import { openFdCount, Sandbox } from './helpers/sandbox';
+import { fdCount } from './helpers/procfs';
+import { Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('leaks');
 afterAll(() => sandbox.cleanup());
@@ -30,7 +31,7 @@ test('500 operations and 50 released objects leave the open fd count where it wa
   await c.start();
   // Warm up: libuv's pool threads and liblxc's lazily opened files.
   for (let i = 0; i < 20; i++) await c.state();
-  const before = openFdCount();
+  const before = fdCount();
 
   for (let i = 0; i < 100; i++) {
     await Promise.all([
@@ -48,5 +49,5 @@ test('500 operations and 50 released objects leave the open fd count where it wa
     await other.release();
   }
   await c.stop();
-  expect(openFdCount()).toBeLessThanOrEqual(before);
+  expect(fdCount()).toBeLessThanOrEqual(before);
 });

@@ -1,3 +1,4 @@
+/** @tier unit */
 import {
   parseBlkioServiceBytes,
   parseCpuacctStat,

@@ -15,6 +15,7 @@ import { CiSandbox } from '../../test/helpers/ci-data';
 import { binRun } from '../../test/helpers/cli';
 import { freePort, TestNsq } from '../../test/helpers/nsq';
 import { TestRepo } from '../../test/helpers/repo';
+import { waitFor } from '../../test/helpers/wait';
 import { Progress, Result } from './workloads';
 import { summarize } from './stats';
 
@@ -52,7 +53,7 @@ class Pipeline {
     const port = await freePort();
     this.#spawn('webhook', ['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', this.nsq.nsqdHttp, '--topic', TOPIC]);
     this.#url = `http://127.0.0.1:${port}/hooks/github`;
-    await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true, 'the webhook receiver', 15);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true, 'the webhook receiver', { seconds: 15 });
   }
 
   #spawn(label: string, args: string[]): ChildProcess {
@@ -70,7 +71,7 @@ class Pipeline {
     this.#workers = Array.from({ length: count }, (_, i) =>
       this.#spawn(`worker-${count}-${i}`, ['ci', 'worker', '--nsqd', this.nsq.nsqdTcp, '--publish', this.nsq.nsqdHttp, '--channel', CHANNEL, '--topic', TOPIC, '--requeue-delay', '1', '--allow-local', path.dirname(this.repo.dir)]),
     );
-    await until(async () => (await this.clients()) === count, `${count} worker(s) on the channel`, 30);
+    await waitFor(async () => (await this.clients()) === count, `${count} worker(s) on the channel`, { seconds: 30 });
   }
 
   async clients(): Promise<number> {
@@ -106,10 +107,10 @@ class Pipeline {
   async finished(commits: string[], seconds = 120): Promise<Array<{ commit: string; status: string; logPath: string | null }>> {
     const wanted = new Set(commits);
     let done: Array<{ commit: string; status: string; logPath: string | null }> = [];
-    await until(() => {
+    await waitFor(() => {
       done = this.ci.store.list({ repo: REPO, limit: 10_000 }).filter((b) => wanted.has(b.commit) && !['queued', 'running'].includes(b.status));
       return done.length >= wanted.size;
-    }, `${wanted.size} build(s)`, seconds, 10);
+    }, `${wanted.size} build(s)`, { seconds, everyMs: 10 });
     const failed = done.filter((b) => b.status !== 'success');
     if (failed.length) throw new Error(`${failed.length} build(s) did not succeed: ${failed.map((b) => `${b.commit.slice(0, 8)} ${b.status}`).join(', ')}`);
     return done;
@@ -135,13 +136,6 @@ async function stop(children: ChildProcess[]): Promise<void> {
   await Promise.all(running.map((c) => new Promise((r) => c.once('exit', r))));
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, seconds: number, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** What the build log says: when the first step ran (ms since the epoch) and the container's readiness. */
 function readLog(logPath: string): { firstStepAtMs: number; containerReadyMs: number } {

@@ -136,7 +136,7 @@ export function toMarkdown(report: Report): string {
   lines.push('', '## Peers', '');
   row(['peer', 'version']);
   row(['---', '---']);
-  for (const p of report.peers) row([PEER_LABELS[p.id], p.version ?? `**missing**: ${p.missing}`]);
+  for (const p of report.peers) row([PEER_LABELS[p.id], p.version ?? (p.missing?.startsWith('skipped') ? p.missing : `**missing**: ${p.missing}`)]);
   const failures = report.results.filter((r) => r.error && !r.error.startsWith('n/a') && !r.error.startsWith('missing'));
   if (failures.length) {
     lines.push('', '## Failures', '');

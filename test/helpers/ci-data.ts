@@ -1,5 +1,4 @@
 /** A CI data directory per test file, cleaned up with the lxc tools whatever happened. */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +7,7 @@ import { buildFirewallFor } from '../../src/ci/build-firewall';
 import { Builder, BuilderOptions } from '../../src/ci/builder';
 import { DataDir, openDataDir } from '../../src/ci/data-dir';
 import { BuildStore } from '../../src/ci/store';
+import { containersIn, destroyWithTools } from './lxc-tools';
 
 export class CiSandbox {
   readonly data: DataDir;
@@ -32,15 +32,7 @@ export class CiSandbox {
     this.store.close();
     // Clones first: a base cannot go while overlay clones depend on it.
     for (const lxcpath of [this.data.containers, this.data.bases]) {
-      for (const name of fs.existsSync(lxcpath) ? fs.readdirSync(lxcpath) : []) {
-        for (const [cmd, args] of [['lxc-stop', ['-k']], ['lxc-destroy', ['-s']]] as const) {
-          try {
-            execFileSync(cmd, ['-P', lxcpath, '-n', name, ...args], { stdio: 'ignore', timeout: 30_000 });
-          } catch {
-            // not running / already gone
-          }
-        }
-      }
+      for (const name of containersIn(lxcpath)) destroyWithTools(lxcpath, name);
     }
     // The firewall tables of this data directory, if a network: true build installed them.
     const { table } = buildFirewallFor(this.data.root);

@@ -5,6 +5,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { waitFor } from './wait';
+
 /** A port nothing listens on right now (on 127.0.0.1). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -17,18 +19,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitForHttp(url: string, seconds = 10): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not come up`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function waitForHttp(url: string): Promise<void> {
+  return waitFor(async () => (await fetch(url).catch(() => undefined))?.ok === true, `${url} to come up`, { seconds: 10 });
 }
 
 export class TestNsq {

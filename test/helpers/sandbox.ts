@@ -2,12 +2,15 @@
  * A private lxcpath per test file, with unique container names and a cleanup that works
  * even when the code under test is broken: it uses the lxc-* tools, not lxcts.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Container } from '../../src';
+import { containersIn, destroyAllWithTools } from './lxc-tools';
+
+// Kept importable from here: most suites take them with the Sandbox.
+export { failureOf, failureOfSync } from './failure';
 
 export class Sandbox {
   readonly lxcpath: string;
@@ -43,47 +46,14 @@ export class Sandbox {
 
   /** Names of the containers that have a directory in this lxcpath. */
   leftovers(): string[] {
-    if (!fs.existsSync(this.lxcpath)) return [];
-    return fs.readdirSync(this.lxcpath).filter((n) => fs.existsSync(path.join(this.lxcpath, n, 'config')));
+    return containersIn(this.lxcpath);
   }
 
   async cleanup(): Promise<void> {
     await Promise.allSettled(this.#containers.map((c) => c.release()));
-    for (const name of this.leftovers()) {
-      quiet('lxc-stop', ['-P', this.lxcpath, '-n', name, '-k']);
-      quiet('lxc-destroy', ['-P', this.lxcpath, '-n', name, '-s']);
-    }
-    fs.rmSync(this.lxcpath, { recursive: true, force: true });
+    destroyAllWithTools(this.lxcpath);
   }
 }
 
-function quiet(command: string, args: string[]): void {
-  try {
-    execFileSync(command, args, { stdio: 'ignore', timeout: 30_000 });
-  } catch {
-    // Not running / already gone: cleanup is best effort by design.
-  }
-}
-
-/** Rejections as values, so a test can assert on `code` without instanceof. */
-export async function failureOf(promise: Promise<unknown>): Promise<Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Record<string, unknown>;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
-
-export function failureOfSync(fn: () => unknown): Record<string, unknown> {
-  try {
-    fn();
-  } catch (err) {
-    return err as Record<string, unknown>;
-  }
-  throw new Error('expected the call to throw, but it returned');
-}
-
-export function openFdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
+// The one fd counter is procfs.fdCount; this name stays for the suites that use it.
+export { fdCount as openFdCount } from './procfs';

@@ -1,0 +1,94 @@
+/**
+ * @tier unit
+ * The CI's git helpers against real repositories in a temporary directory: mirrors,
+ * revisions, checkouts, and refs written by someone else.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { checkout, describeCommit, fetchMirror, identify, readFileAt, resolveRevision } from '../../src/ci/git';
+import { failureOf } from '../helpers/failure';
+import { TestRepo } from '../helpers/repo';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-git-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test.each([
+  ['https://github.com/octo/hello.git', 'octo/hello'],
+  ['https://github.com/octo/hello', 'octo/hello'],
+  ['git@github.com:octo/hello.git', 'octo/hello'],
+  ['ssh://git@example.test:2222/team/tool.git/', 'team/tool'],
+])('identify(%s) is %s, cloned from where it says', (url, repo) => {
+  expect(identify(url)).toEqual({ repo, cloneUrl: url });
+});
+
+test('a local path is local/<dir>, made absolute', () => {
+  expect(identify('some/dir/project.git')).toEqual({ repo: 'local/project', cloneUrl: path.resolve('some/dir/project.git') });
+});
+
+describe('a mirror of a repository with a branch and a tag', () => {
+  let repo: TestRepo;
+  let mirrors: string;
+  let mirror: string;
+  let first: string;
+  let second: string;
+
+  beforeAll(async () => {
+    repo = TestRepo.create(path.join(tmp, 'hello'));
+    first = repo.git('rev-parse', 'HEAD');
+    repo.git('tag', 'v1.0');
+    repo.write('NEWS', 'second\n');
+    second = repo.commit('second');
+    repo.git('branch', 'feature/x', first);
+    mirrors = path.join(tmp, 'mirrors');
+    fs.mkdirSync(mirrors);
+    mirror = await fetchMirror(mirrors, identify(repo.dir));
+  });
+
+  test('resolves HEAD, a branch, a tag, a full ref and a commit id', async () => {
+    expect(await resolveRevision(mirror)).toEqual({ commit: second, ref: 'refs/heads/main', branch: 'main' });
+    expect(await resolveRevision(mirror, 'feature/x')).toEqual({ commit: first, ref: 'refs/heads/feature/x', branch: 'feature/x' });
+    expect(await resolveRevision(mirror, 'v1.0')).toEqual({ commit: first, ref: 'refs/tags/v1.0', branch: null });
+    expect(await resolveRevision(mirror, first.slice(0, 12))).toEqual({ commit: first, ref: null, branch: null });
+    expect(await describeCommit(mirror, second)).toMatch(/^v1\.0-1-g[0-9a-f]+$/);
+  });
+
+  test('refs that look like options or do not exist are a GitError, never an option to git', async () => {
+    for (const ref of ['--output=/tmp/pwned', '-h', 'nope']) {
+      const err = await failureOf(resolveRevision(mirror, ref));
+      expect(err).toMatchObject({ name: 'GitError', code: 'GIT_FAILED' });
+    }
+    expect(fs.existsSync('/tmp/pwned')).toBe(false);
+  });
+
+  test('a second fetch picks up new commits; concurrent fetches of one mirror do not collide', async () => {
+    repo.write('NEWS', 'third\n');
+    const third = repo.commit('third');
+    const dirs = await Promise.all([1, 2, 3].map(() => fetchMirror(mirrors, identify(repo.dir))));
+    expect(new Set(dirs)).toEqual(new Set([mirror]));
+    expect((await resolveRevision(mirror, 'main')).commit).toBe(third);
+  });
+
+  test('a checkout has the commit\'s files and no hard link into the mirror', async () => {
+    const workspace = path.join(tmp, 'ws');
+    await checkout(mirror, first, workspace);
+    expect(fs.existsSync(path.join(workspace, 'hello.c'))).toBe(true);
+    expect(fs.existsSync(path.join(workspace, 'NEWS'))).toBe(false);
+    const objects = path.join(workspace, '.git', 'objects');
+    const files = fs.readdirSync(objects, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(fs.statSync(path.join(f.parentPath, f.name)).nlink).toBe(1);
+  });
+
+  test('readFileAt reads a file at a commit, and null for one that is not there', async () => {
+    expect(await readFileAt(mirror, second, 'NEWS')).toBe('second');
+    expect(await readFileAt(mirror, first, 'NEWS')).toBeNull();
+  });
+});
+
+test('a source that is not a repository is a GitError that says why', async () => {
+  const err = await failureOf(fetchMirror(path.join(tmp, 'm2'), identify(path.join(tmp, 'nothing-here'))));
+  expect(err).toMatchObject({ code: 'GIT_FAILED' });
+  expect(String(err.message)).toMatch(/^git clone failed: /);
+});
