@@ -1,4 +1,5 @@
 /** A CI data directory per test file, cleaned up with the lxc tools whatever happened. */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -7,12 +7,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { checkout, describeCommit, fetchMirror, identify, readFileAt, resolveRevision } from '../../src/ci/git';
+import { SourcePolicy } from '../../src/ci/clone-url';
+import { checkout, CrossProcessLock, describeCommit, fetchMirror, identify, readFileAt, resolveRevision } from '../../src/ci/git';
+import { BuildStore } from '../../src/ci/store';
 import { failureOf } from '../helpers/failure';
 import { TestRepo } from '../helpers/repo';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-git-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+// The operator's own `ci build PATH`: local repositories allowed; mirrors locked through the store.
+const policy: SourcePolicy = { allowLocal: 'any', allowPrivateHosts: false };
+const store = new BuildStore(':memory:');
+const lock: CrossProcessLock = (name, fn) => store.withLock(name, fn);
+afterAll(() => {
+  store.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 test.each([
   ['https://github.com/octo/hello.git', 'octo/hello'],
@@ -23,8 +32,11 @@ test.each([
   expect(identify(url)).toEqual({ repo, cloneUrl: url });
 });
 
-test('a local path is local/<dir>, made absolute', () => {
-  expect(identify('some/dir/project.git')).toEqual({ repo: 'local/project', cloneUrl: path.resolve('some/dir/project.git') });
+test('a local path is local/<dir>-<hash of its real path>; one that does not exist is a GitError', () => {
+  const dir = path.join(tmp, 'project.git');
+  fs.mkdirSync(dir);
+  expect(identify(path.relative(process.cwd(), dir))).toEqual({ repo: expect.stringMatching(/^local\/project-[0-9a-f]{8}$/), cloneUrl: fs.realpathSync(dir) });
+  expect(() => identify(path.join(tmp, 'missing'))).toThrow('does not exist');
 });
 
 describe('a mirror of a repository with a branch and a tag', () => {
@@ -43,7 +55,7 @@ describe('a mirror of a repository with a branch and a tag', () => {
     repo.git('branch', 'feature/x', first);
     mirrors = path.join(tmp, 'mirrors');
     fs.mkdirSync(mirrors);
-    mirror = await fetchMirror(mirrors, identify(repo.dir));
+    mirror = await fetchMirror(mirrors, identify(repo.dir), policy, lock);
   });
 
   test('resolves HEAD, a branch, a tag, a full ref and a commit id', async () => {
@@ -54,18 +66,18 @@ describe('a mirror of a repository with a branch and a tag', () => {
     expect(await describeCommit(mirror, second)).toMatch(/^v1\.0-1-g[0-9a-f]+$/);
   });
 
-  test('refs that look like options or do not exist are a GitError, never an option to git', async () => {
-    for (const ref of ['--output=/tmp/pwned', '-h', 'nope']) {
-      const err = await failureOf(resolveRevision(mirror, ref));
-      expect(err).toMatchObject({ name: 'GitError', code: 'GIT_FAILED' });
+  test('refs that look like options are refused by name; one that does not exist is a GitError', async () => {
+    for (const ref of ['--output=/tmp/pwned', '-h']) {
+      expect(await failureOf(resolveRevision(mirror, ref))).toMatchObject({ name: 'InvalidNameError', code: 'INVALID_NAME' });
     }
+    expect(await failureOf(resolveRevision(mirror, 'nope'))).toMatchObject({ name: 'GitError', code: 'GIT_FAILED' });
     expect(fs.existsSync('/tmp/pwned')).toBe(false);
   });
 
   test('a second fetch picks up new commits; concurrent fetches of one mirror do not collide', async () => {
     repo.write('NEWS', 'third\n');
     const third = repo.commit('third');
-    const dirs = await Promise.all([1, 2, 3].map(() => fetchMirror(mirrors, identify(repo.dir))));
+    const dirs = await Promise.all([1, 2, 3].map(() => fetchMirror(mirrors, identify(repo.dir), policy, lock)));
     expect(new Set(dirs)).toEqual(new Set([mirror]));
     expect((await resolveRevision(mirror, 'main')).commit).toBe(third);
   });
@@ -88,7 +100,9 @@ describe('a mirror of a repository with a branch and a tag', () => {
 });
 
 test('a source that is not a repository is a GitError that says why', async () => {
-  const err = await failureOf(fetchMirror(path.join(tmp, 'm2'), identify(path.join(tmp, 'nothing-here'))));
+  const empty = path.join(tmp, 'not-a-repository');
+  fs.mkdirSync(empty);
+  const err = await failureOf(fetchMirror(path.join(tmp, 'm2'), identify(empty), policy, lock));
   expect(err).toMatchObject({ code: 'GIT_FAILED' });
   expect(String(err.message)).toMatch(/^git clone failed: /);
 });

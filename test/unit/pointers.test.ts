@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { fetchMirror, identify } from '../../src/ci/git';
+import { BuildStore } from '../../src/ci/store';
 import { decodePointerName, encodePointerName } from '../../src/ci/pointer-name';
 import { movePointer, PointerMove, readPointerRecord } from '../../src/ci/pointers';
 import { failureOfSync } from '../helpers/failure';
@@ -27,7 +28,12 @@ beforeAll(async () => {
   child = repo.commit('child');
   repo.git('checkout', '-q', '-b', 'other', base);
   sibling = repo.commit('sibling');
-  mirror = await fetchMirror(path.join(tmp, 'mirrors'), identify(repo.dir));
+  const store = new BuildStore(':memory:');
+  try {
+    mirror = await fetchMirror(path.join(tmp, 'mirrors'), identify(repo.dir), { allowLocal: 'any', allowPrivateHosts: false }, (name, fn) => store.withLock(name, fn));
+  } finally {
+    store.close();
+  }
 });
 
 let seq = 0;

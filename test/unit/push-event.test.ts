@@ -57,8 +57,8 @@ test.each([
   ['a repository that is a string', push({ repository: 'octo/hello' })],
   ['an after that is a number', push({ after: 5 })],
   ['a prototype-polluting key', JSON.parse('{"__proto__": {"ref": "refs/heads/x"}}')],
-])('a push payload that is %s is ignored, not thrown', (_label, payload) => {
-  expect(toBuildMessage('push', 'd', payload)).toEqual({ ignore: 'not a push payload' });
+])('a push payload that is %s is invalid, not thrown', (_label, payload) => {
+  expect(toBuildMessage('push', 'd', payload)).toEqual({ invalid: expect.stringMatching(/^not a push payload/) });
   expect(({} as Record<string, unknown>).ref).toBeUndefined();
 });
 
