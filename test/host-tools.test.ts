@@ -32,6 +32,8 @@ const TOOLS: Record<string, string> = {
   openssl: 'openssl', // the README's secret
   curl: 'curl',
   python3: 'python3',
+  'mkfs.ext4': 'e2fsprogs', // the CI's per-build scratch filesystem (the disk limit)
+  losetup: 'mount',
   vagrant: 'vagrant', // vagrant validate on vagrant/Vagrantfile (test/unit/project-files.test.ts)
 };
 
