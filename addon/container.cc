@@ -128,7 +128,7 @@ bool HandleState::Open(Outcome& out) {
   return true;
 }
 
-Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn) {
+Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn, bool open) {
   Napi::Env env = info.Env();
   if (released_) {
     Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
@@ -139,18 +139,14 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
   TaskSpec spec;
   spec.op = op;
   spec.container = state_->name;
-  spec.work = [state = state_, fn = std::move(fn)](Outcome& out) {
+  spec.work = [state = state_, fn = std::move(fn), open](Outcome& out) {
     // The facade already serialises calls; this lock keeps a misuse of the native class
     // from ever sharing the lxc_container between two threads.
     std::lock_guard<std::mutex> lock(state->busy);
-    if (!state->Open(out)) return;
+    if (open && !state->Open(out)) return;
     off_t mark = state->log.Mark();
     fn(state->container, *state, out);
     if (out.failure && out.failure->wantsLog) out.failure->details = state->log.Since(mark);
-    if (state->reattachLog) {
-      state->reattachLog = false;
-      state->log.Attach(state->container);
-    }
     if (state->reopen) {
       state->reopen = false;
       state->Put();
@@ -228,7 +224,7 @@ Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
     // Start afresh, so that a later create() on this object begins from the defaults like
     // any new container.
     s.reopen = true;
-  });
+  }, /*open=*/false);
 }
 
 Napi::Value ContainerHandle::Freeze(const Napi::CallbackInfo& info) {

@@ -109,7 +109,8 @@ const char* OrNull(const std::string& s) { return s.empty() ? nullptr : s.c_str(
 // call's log lines captured.
 class Handle {
  public:
-  Handle(const std::string& name, const std::string& lxcpath) : c_(lxc_container_new(name.c_str(), OrNull(lxcpath))) {}
+  Handle() = default;
+  Handle(const std::string& name, const std::string& lxcpath) { Reopen(name, lxcpath); }
   ~Handle() { Reset(); }
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
@@ -137,7 +138,7 @@ class Handle {
   std::vector<std::string> LogLines() const { return log_.Since(mark_); }
 
  private:
-  lxc_container* c_;
+  lxc_container* c_ = nullptr;
   LogCapture log_;
   off_t mark_ = 0;
 };
@@ -150,20 +151,23 @@ int CountSnapshots(lxc_container* c) {
   return n < 0 ? 0 : n;
 }
 
-// Opens `name`, takes its lock and removes what a killed creator left. On false, `answer`
-// says why. `cleared` tells whether there was such a leftover.
+// liblxc's lxcpath when none is given (what lxc_container_new would use).
+std::string ResolveLxcpath(const std::string& lxcpath) {
+  if (!lxcpath.empty()) return lxcpath;
+  const char* value = lxc_get_global_config_item("lxc.lxcpath");  // thread-local: copy it
+  return value != nullptr ? std::string(value) : std::string();
+}
+
+// Takes the lock of `name`, then opens it and removes what a killed creator left. Opening
+// comes after the lock: a config file that another caller is deleting cannot be read.
+// On false, `answer` says why. `cleared` tells whether there was such a leftover.
 bool OpenLocked(const std::string& name, const std::string& lxcpath, Handle& h, ContainerLock& lock, Answer& answer,
                 bool* cleared = nullptr) {
-  if (h.get() == nullptr) {
-    answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + ": its configuration could not be read");
-    return false;
-  }
-  std::string resolved = h.get()->config_path, error;
-  if (!lock.Acquire(resolved, name, error)) {
+  std::string error;
+  if (!lock.Acquire(ResolveLxcpath(lxcpath), name, error)) {
     answer.Fail("LXC_LOCK_FAILED", error);
     return false;
   }
-  // Whatever the previous holder did is on disk now, not in the handle opened before.
   h.Reopen(name, lxcpath);
   if (h.get() == nullptr) {
     answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + ": its configuration could not be read");
@@ -191,7 +195,7 @@ bool OpenLocked(const std::string& name, const std::string& lxcpath, Handle& h, 
 
 Answer Start(const std::string& name, const std::string& lxcpath, std::vector<std::string> args) {
   Answer answer;
-  Handle h(name, lxcpath);
+  Handle h;
   ContainerLock lock;
   if (!OpenLocked(name, lxcpath, h, lock, answer)) return answer;
   lxc_container* c = h.get();
@@ -216,7 +220,7 @@ Answer Start(const std::string& name, const std::string& lxcpath, std::vector<st
 Answer Create(const std::string& name, const std::string& lxcpath, const std::string& tmpl, const std::string& backend,
               bool quiet, std::vector<std::string> args) {
   Answer answer;
-  Handle h(name, lxcpath);
+  Handle h;
   ContainerLock lock;
   if (!OpenLocked(name, lxcpath, h, lock, answer)) return answer;
   lxc_container* c = h.get();
@@ -236,7 +240,7 @@ Answer Create(const std::string& name, const std::string& lxcpath, const std::st
 
 Answer Destroy(const std::string& name, const std::string& lxcpath, bool withSnapshots) {
   Answer answer;
-  Handle h(name, lxcpath);
+  Handle h;
   ContainerLock lock;
   bool cleared = false;
   if (!OpenLocked(name, lxcpath, h, lock, answer, &cleared)) return answer;
@@ -264,14 +268,11 @@ Answer Destroy(const std::string& name, const std::string& lxcpath, bool withSna
 Answer Clone(const std::string& name, const std::string& lxcpath, const std::string& newName, std::string newLxcpath,
              bool snapshot, const std::string& backend) {
   Answer answer;
-  Handle source(name, lxcpath);
-  if (source.get() == nullptr) return answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name));
-  if (newLxcpath.empty()) newLxcpath = source.get()->config_path;
-  Handle target(newName, newLxcpath);
-  if (target.get() == nullptr) return answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(newName));
+  Handle source, target;
+  if (newLxcpath.empty()) newLxcpath = ResolveLxcpath(lxcpath);
   // Both locks, always in the same order, so that a clone a→b and a clone b→a cannot
   // each hold one and wait for the other.
-  std::string sourceKey = std::string(source.get()->config_path) + "/" + name;
+  std::string sourceKey = ResolveLxcpath(lxcpath) + "/" + name;
   std::string targetKey = newLxcpath + "/" + newName;
   if (sourceKey == targetKey) return answer.Refuse("LXC_ALREADY_DEFINED", Subject(newName) + " already exists");
   ContainerLock first, second;
