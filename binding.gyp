@@ -10,6 +10,7 @@
         "addon/attach_wire.cc",
         "addon/clone.cc",
         "addon/container.cc",
+        "addon/container_lock.cc",
         "addon/errors.cc",
         "addon/lifecycle_client.cc",
         "addon/list.cc",

@@ -10,6 +10,7 @@
 #include "addon_data.h"
 #include "args.h"
 #include "config_item.h"
+#include "container_lock.h"
 #include "lifecycle_client.h"
 #include "preconditions.h"
 
@@ -112,6 +113,15 @@ void HandleState::Put() {
 
 bool HandleState::Open(Outcome& out) {
   if (container != nullptr) return true;
+  // A create or clone killed midway left a half-made container: remove it (under the
+  // container's lock, in lxcts-lifecycle) before reading its config, so that this handle
+  // sees what a new container would.
+  const char* defaultPath = lxcpath.empty() ? lxc_get_global_config_item("lxc.lxcpath") : nullptr;
+  if (AbandonedPartial(defaultPath != nullptr ? std::string(defaultPath) : lxcpath, name)) {
+    RunLifecycle({"clear", {name, lxcpath}, nullptr, false, "LXC_DESTROY_FAILED", Subject()}, out);
+    if (out.failure && out.failure->code != "LXC_BUSY") return false;
+    out.failure.reset();
+  }
   container = lxc_container_new(name.c_str(), lxcpath.empty() ? nullptr : lxcpath.c_str());
   if (container == nullptr) {
     out.Fail("LXC_OPEN_FAILED", "cannot load container \"" + name + "\": its configuration could not be read");

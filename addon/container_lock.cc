@@ -48,18 +48,34 @@ bool ContainerLock::Acquire(const std::string& lxcpath, const std::string& name,
   return true;
 }
 
-Leftover ClearLeftover(lxc_container* c, std::string& error) {
-  std::string dir = ContainerDir(c);
+namespace {
+
+enum class Marker { kNone, kHeld, kAbandoned };
+
+Marker PartialMarkerState(const std::string& dir) {
   UniqueFd partial(open((dir + "/partial").c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-  if (!partial.Valid()) return Leftover::kNone;
+  if (!partial.Valid()) return Marker::kNone;
   // liblxc 5.0 itself treats any partial file as a create in progress (its F_OFD_GETLK
   // check cannot tell), so a killed create's container stays forever: ask the kernel
   // whether anybody still holds the marker's lock.
   struct flock lk = {};
   lk.l_type = F_WRLCK;
   lk.l_whence = SEEK_SET;
-  if (fcntl(partial.Get(), F_OFD_GETLK, &lk) != 0 || lk.l_type != F_UNLCK) return Leftover::kBusy;
-  partial.Reset();
+  if (fcntl(partial.Get(), F_OFD_GETLK, &lk) != 0 || lk.l_type != F_UNLCK) return Marker::kHeld;
+  return Marker::kAbandoned;
+}
+
+}  // namespace
+
+bool AbandonedPartial(const std::string& lxcpath, const std::string& name) {
+  return PartialMarkerState(lxcpath + "/" + name) == Marker::kAbandoned;
+}
+
+Leftover ClearLeftover(lxc_container* c, std::string& error) {
+  std::string dir = ContainerDir(c);
+  Marker marker = PartialMarkerState(dir);
+  if (marker == Marker::kNone) return Leftover::kNone;
+  if (marker == Marker::kHeld) return Leftover::kBusy;
   // Nothing of a killed creator runs any more (lxcts-lifecycle kills its process group),
   // and its rootfs mounts lived in a mount namespace that died with it.
   if (c->is_defined(c) && c->destroy(c)) return Leftover::kCleared;

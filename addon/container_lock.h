@@ -41,6 +41,11 @@ enum class Leftover {
   kFailed,   // a dead creator's container could not be removed (`error` says why)
 };
 
+// Whether `<lxcpath>/<name>` holds a `partial` marker nobody holds locked: what a killed
+// create() or clone() leaves (a live one keeps it locked). Needs no lock; cheap when there
+// is no marker (one failed open).
+bool AbandonedPartial(const std::string& lxcpath, const std::string& name);
+
 // Call with the container's lock held, on a freshly opened `c`; `c` is stale afterwards
 // when the result is kCleared.
 Leftover ClearLeftover(lxc_container* c, std::string& error);

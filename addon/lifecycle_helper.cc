@@ -19,6 +19,7 @@
 //     create  NAME LXCPATH TEMPLATE BACKEND QUIET(0|1) [-- TEMPLATE ARG...]
 //     destroy NAME LXCPATH WITH_SNAPSHOTS(0|1)
 //     clone   NAME LXCPATH NEW_NAME NEW_LXCPATH SNAPSHOT(0|1) BACKEND
+//     clear   NAME LXCPATH      (only removes what a killed create or clone left)
 //
 // LXCPATH, BACKEND and NEW_LXCPATH may be empty for liblxc's default. fd 4 (start, create,
 // clone) holds the caller's in-memory config, as saved by liblxc; it replaces the one on
@@ -347,6 +348,13 @@ int Main(int argc, char** argv) {
   std::string op = argv[2], name = argv[3], lxcpath = argv[4];
   if (op == "start") return Send(Start(name, lxcpath, Rest(argc, argv, 5)));
   if (op == "create" && argc >= 8) return Send(Create(name, lxcpath, argv[5], argv[6], Flag(argv[7]), Rest(argc, argv, 8)));
+  if (op == "clear") {
+    Answer answer;
+    Handle h;
+    ContainerLock lock;
+    OpenLocked(name, lxcpath, h, lock, answer);
+    return Send(answer);
+  }
   if (op == "destroy" && argc >= 6) return Send(Destroy(name, lxcpath, Flag(argv[5])));
   if (op == "clone" && argc >= 9) return Send(Clone(name, lxcpath, argv[5], argv[6], Flag(argv[7]), argv[8]));
   return Send(Answer().Fail("LXC_INTERNAL", "lxcts-lifecycle: unknown operation or missing arguments: " + op));
