@@ -349,6 +349,26 @@ describe('a caller killed with SIGKILL midway', () => {
     await expectNothingLeftOf([name]);
   }, 60_000);
 
+  test('when the lxcts-lifecycle helper itself is killed during create(), the call fails and its template dies too', async () => {
+    const name = sandbox.name('kh');
+    const dir = path.join(sandbox.lxcpath, name);
+    const c = sandbox.container(name);
+    await c.clearConfigItem('lxc.net');
+    await c.setConfigItem('lxc.net.0.type', 'empty');
+    const creating = outcome(c.create({ template: SLOW_TEMPLATE }));
+    await settled(() => fs.existsSync(path.join(dir, 'template-running')), 30_000);
+    const helpers = processesMatching('lxcts-lifecycle').filter((pid) => commandLine(pid).includes(` create ${name} `));
+    expect(helpers).toHaveLength(1);
+    process.kill(helpers[0], 'SIGKILL');
+    expect(await creating).toBe('LXC_CREATE_FAILED');
+    await settled(() => processesMatching(TOKEN).length === 0, 2_000);
+    expect(processesMatching(TOKEN)).toEqual([]);
+
+    await createBusybox(name);
+    await withContainer(name, (again) => again.destroy());
+    await expectNothingLeftOf([name]);
+  }, 60_000);
+
   test('during a copy clone(), rsync dies with it, and the next clone() to that name makes a full copy', async () => {
     const source = sandbox.name('ks');
     const target = sandbox.name('kt');
