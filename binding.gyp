@@ -10,7 +10,9 @@
         "addon/attach_wire.cc",
         "addon/clone.cc",
         "addon/container.cc",
+        "addon/container_lock.cc",
         "addon/errors.cc",
+        "addon/lifecycle_client.cc",
         "addon/list.cc",
         "addon/config_item.cc",
         "addon/log_capture.cc",
@@ -35,6 +37,14 @@
       "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc" ],
       "cflags_cc": [ "-std=c++17", "-Wall", "-Wextra", "-pthread" ],
       "ldflags": [ "-pthread" ],
+      "include_dirs": [ "<!@(pkg-config --cflags-only-I lxc | sed 's/-I//g')" ],
+      "libraries": [ "<!@(pkg-config --libs lxc)" ]
+    },
+    {
+      "target_name": "lxcts-lifecycle",
+      "type": "executable",
+      "sources": [ "addon/lifecycle_helper.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc" ],
+      "cflags_cc": [ "-std=c++17", "-Wall", "-Wextra" ],
       "include_dirs": [ "<!@(pkg-config --cflags-only-I lxc | sed 's/-I//g')" ],
       "libraries": [ "<!@(pkg-config --libs lxc)" ]
     },

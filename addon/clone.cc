@@ -4,6 +4,7 @@
 
 #include "args.h"
 #include "container.h"
+#include "lifecycle_client.h"
 #include "preconditions.h"
 
 namespace lxcts {
@@ -14,20 +15,9 @@ Napi::Value ContainerHandle::Clone(const Napi::CallbackInfo& info) {
   bool snapshot = BoolArg(info, 2);
   std::string backend = OptionalStringArg(info, 3, "backend");
   return Run(info, "clone", Runner::kOwnThread, [=](lxc_container* c, HandleState& s, Outcome& out) {
-    if (!RequireDefined(c, s.Subject(), out)) return;
-    const char* path = newLxcpath.empty() ? (s.lxcpath.empty() ? nullptr : s.lxcpath.c_str()) : newLxcpath.c_str();
-    lxc_container* existing = lxc_container_new(newName.c_str(), path);
-    bool taken = existing != nullptr && existing->is_defined(existing);
-    if (existing != nullptr) lxc_container_put(existing);
-    if (taken) return out.Refuse("LXC_ALREADY_DEFINED", "container \"" + newName + "\" already exists");
-    if (!snapshot && c->is_running(c)) {
-      return out.Refuse("LXC_RUNNING", s.Subject() + " is running; stop it or clone a snapshot");
-    }
-    int flags = snapshot ? LXC_CLONE_SNAPSHOT : 0;
-    lxc_container* clone = c->clone(c, newName.c_str(), path, flags, backend.empty() ? nullptr : backend.c_str(),
-                                    nullptr, 0, nullptr);
-    if (clone == nullptr) return out.Fail("LXC_CLONE_FAILED", "cloning " + s.Subject() + " to \"" + newName + "\" failed");
-    lxc_container_put(clone);  // the facade opens its own handle on the clone
+    // In the lxcts-lifecycle helper (see container.cc), from this handle's config.
+    std::string path = newLxcpath.empty() ? s.lxcpath : newLxcpath;
+    RunLifecycle({"clone", {s.name, s.lxcpath, newName, path, snapshot ? "1" : "0", backend}, c, false, "LXC_CLONE_FAILED", s.Subject()}, out);
   });
 }
 

@@ -10,14 +10,12 @@
 #include "addon_data.h"
 #include "args.h"
 #include "config_item.h"
+#include "container_lock.h"
+#include "lifecycle_client.h"
 #include "preconditions.h"
 
 namespace lxcts {
 namespace {
-
-// Flags for create(): LXC_CREATE_QUIET sends the template's output to /dev/null instead of
-// the Node process's own stdout.
-int CreateFlags(bool quiet) { return quiet ? LXC_CREATE_QUIET : 0; }
 
 std::string TrimTrailingNewlines(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
@@ -28,14 +26,6 @@ bool RequireKnownKey(const std::string& key, Outcome& out) {
   if (IsKnownConfigKey(key)) return true;
   out.Refuse("LXC_INVALID_CONFIG_KEY", "unknown config key \"" + key + "\"");
   return false;
-}
-
-int CountSnapshots(lxc_container* c) {
-  struct lxc_snapshot* snapshots = nullptr;
-  int n = c->snapshot_list(c, &snapshots);
-  for (int i = 0; i < n; i++) snapshots[i].free(&snapshots[i]);
-  free(snapshots);
-  return n < 0 ? 0 : n;
 }
 
 // liblxc's wait() alone is not enough: for a container that is not running it never
@@ -123,6 +113,15 @@ void HandleState::Put() {
 
 bool HandleState::Open(Outcome& out) {
   if (container != nullptr) return true;
+  // A create or clone killed midway left a half-made container: remove it (under the
+  // container's lock, in lxcts-lifecycle) before reading its config, so that this handle
+  // sees what a new container would.
+  const char* defaultPath = lxcpath.empty() ? lxc_get_global_config_item("lxc.lxcpath") : nullptr;
+  if (AbandonedPartial(defaultPath != nullptr ? std::string(defaultPath) : lxcpath, name)) {
+    RunLifecycle({"clear", {name, lxcpath}, nullptr, false, "LXC_DESTROY_FAILED", Subject()}, out);
+    if (out.failure && out.failure->code != "LXC_BUSY") return false;
+    out.failure.reset();
+  }
   container = lxc_container_new(name.c_str(), lxcpath.empty() ? nullptr : lxcpath.c_str());
   if (container == nullptr) {
     out.Fail("LXC_OPEN_FAILED", "cannot load container \"" + name + "\": its configuration could not be read");
@@ -139,7 +138,7 @@ bool HandleState::Open(Outcome& out) {
   return true;
 }
 
-Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn) {
+Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn, bool open) {
   Napi::Env env = info.Env();
   if (released_) {
     Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
@@ -150,18 +149,14 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
   TaskSpec spec;
   spec.op = op;
   spec.container = state_->name;
-  spec.work = [state = state_, fn = std::move(fn)](Outcome& out) {
+  spec.work = [state = state_, fn = std::move(fn), open](Outcome& out) {
     // The facade already serialises calls; this lock keeps a misuse of the native class
     // from ever sharing the lxc_container between two threads.
     std::lock_guard<std::mutex> lock(state->busy);
-    if (!state->Open(out)) return;
+    if (open && !state->Open(out)) return;
     off_t mark = state->log.Mark();
     fn(state->container, *state, out);
     if (out.failure && out.failure->wantsLog) out.failure->details = state->log.Since(mark);
-    if (state->reattachLog) {
-      state->reattachLog = false;
-      state->log.Attach(state->container);
-    }
     if (state->reopen) {
       state->reopen = false;
       state->Put();
@@ -176,39 +171,32 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
   return RunTask(env, Value(), std::move(spec), runner);
 }
 
+// create, start, destroy and clone (clone.cc) run in the lxcts-lifecycle helper
+// (lifecycle_helper.cc): liblxc forks the caller for them and, for start, moves it into
+// the container's monitor cgroup; and there they hold the container's lock from check to
+// act. Own threads: a call may wait for that lock behind a long create or clone.
+
 Napi::Value ContainerHandle::Create(const Napi::CallbackInfo& info) {
   std::string tmpl = StringArg(info, 0, "template");
   std::vector<std::string> args = StringArrayArg(info, 1, "args");
   std::string backend = OptionalStringArg(info, 2, "backend");
   bool quiet = BoolArg(info, 3);
-  return Run(info, "create", Runner::kOwnThread, [tmpl, args, backend, quiet](lxc_container* c, HandleState& s, Outcome& out) mutable {
-    if (c->is_defined(c)) return out.Refuse("LXC_ALREADY_DEFINED", s.Subject() + " already exists");
-    std::vector<char*> argv = ArgvOf(args);
-    bool ok = c->create(c, tmpl.c_str(), backend.empty() ? nullptr : backend.c_str(), nullptr,
-                        CreateFlags(quiet), argv.data());
-    // create() replaces the in-memory config with the one the template wrote, and with it
-    // the log descriptor: point the log at a new capture file, once this call's lines
-    // have been read from the old one.
-    s.reattachLog = true;
-    if (!ok) out.Fail("LXC_CREATE_FAILED", "creating " + s.Subject() + " from template \"" + tmpl + "\" failed");
+  return Run(info, "create", Runner::kOwnThread, [tmpl, args, backend, quiet](lxc_container* c, HandleState& s, Outcome& out) {
+    LifecycleCall call{"create", {s.name, s.lxcpath, tmpl, backend, quiet ? "1" : "0", "--"}, c, !quiet, "LXC_CREATE_FAILED", s.Subject()};
+    call.args.insert(call.args.end(), args.begin(), args.end());
+    RunLifecycle(call, out);
+    // The container on disk is not the one in memory any more (or is gone): reload it.
+    s.reopen = true;
   });
 }
 
 Napi::Value ContainerHandle::Start(const Napi::CallbackInfo& info) {
   std::vector<std::string> args = StringArrayArg(info, 0, "args");
-  return Run(info, "start", Runner::kPool, [args](lxc_container* c, HandleState& s, Outcome& out) mutable {
-    if (!RequireDefined(c, s.Subject(), out)) return;
-    if (c->is_running(c)) return out.Refuse("LXC_ALREADY_RUNNING", s.Subject() + " is already running");
-    // Always daemonized: a foreground start refuses to run in a threaded process.
-    c->want_daemonize(c, true);
-    c->want_close_all_fds(c, true);
-    std::vector<char*> argv = ArgvOf(args);
-    if (!c->start(c, 0, args.empty() ? nullptr : argv.data())) {
-      out.Fail("LXC_START_FAILED", s.Subject() + " failed to start");
-      // The monitor process explains the failure in the log after start() has already
-      // returned; give it a moment so those lines land in this call's details.
-      s.log.WaitQuiet();
-    }
+  return Run(info, "start", Runner::kOwnThread, [args](lxc_container* c, HandleState& s, Outcome& out) {
+    // The helper starts with this handle's config, unsaved changes included.
+    LifecycleCall call{"start", {s.name, s.lxcpath, "--"}, c, false, "LXC_START_FAILED", s.Subject()};
+    call.args.insert(call.args.end(), args.begin(), args.end());
+    RunLifecycle(call, out);
   });
 }
 
@@ -242,20 +230,11 @@ Napi::Value ContainerHandle::Reboot(const Napi::CallbackInfo& info) {
 Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
   bool withSnapshots = BoolArg(info, 0);
   return Run(info, "destroy", Runner::kOwnThread, [withSnapshots](lxc_container* c, HandleState& s, Outcome& out) {
-    if (!RequireDefined(c, s.Subject(), out)) return;
-    if (c->is_running(c)) return out.Refuse("LXC_RUNNING", s.Subject() + " is running; stop it first");
-    int snapshots = CountSnapshots(c);
-    if (!withSnapshots && snapshots > 0) {
-      return out.Refuse("LXC_HAS_SNAPSHOTS", s.Subject() + " has snapshots; destroy it with withSnapshots: true");
-    }
-    // destroy_with_snapshots() fails when the container never had a snapshot (it cannot
-    // open the missing snaps directory), so it is only used when there are some.
-    bool ok = snapshots > 0 ? c->destroy_with_snapshots(c) : c->destroy(c);
-    if (!ok) return out.Fail("LXC_DESTROY_FAILED", "destroying " + s.Subject() + " failed");
-    // The destroyed container's config stays in memory; start afresh, so that a later
-    // create() on this object begins from the defaults like any new container.
+    RunLifecycle({"destroy", {s.name, s.lxcpath, withSnapshots ? "1" : "0"}, nullptr, false, "LXC_DESTROY_FAILED", s.Subject()}, out);
+    // Start afresh, so that a later create() on this object begins from the defaults like
+    // any new container.
     s.reopen = true;
-  });
+  }, /*open=*/false);
 }
 
 Napi::Value ContainerHandle::Freeze(const Napi::CallbackInfo& info) {

@@ -29,7 +29,6 @@ struct HandleState {
   LogCapture log;
   std::mutex busy;            // calls never share the lxc_container between threads
   bool reopen = false;        // set by an op whose outcome makes the in-memory config stale
-  bool reattachLog = false;   // set by an op that replaced the config (and its log fd)
 
   ~HandleState() { Put(); }
   std::string Subject() const { return "container \"" + name + "\""; }  // for messages
@@ -49,8 +48,10 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
 
   // Queues `op` on a worker; opens the liblxc container on first use (off the main
   // thread, since lxc_container_new reads the config from disk) and attaches the liblxc
-  // log lines of the call to a failure.
-  Napi::Value Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn);
+  // log lines of the call to a failure. With `open` false, `fn` gets the container only if
+  // it is already open (else null): for calls that do not need it (destroy runs in the
+  // lifecycle helper, and must not fail because another caller is deleting the config).
+  Napi::Value Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn, bool open = true);
 
   Napi::Value Create(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);

@@ -42,7 +42,7 @@ if (pkgConfig.error || pkgConfig.status !== 0) {
 
 // A repeated `npm install` must not recompile an addon that is already built from these
 // very sources, for this Node ABI and this liblxc: the stamp records what the build used.
-const outputs = ['lxcts.node', 'lxcts-attach', 'lxcts-execute'].map((f) => path.join(root, 'build', 'Release', f));
+const outputs = ['lxcts.node', 'lxcts-attach', 'lxcts-execute', 'lxcts-lifecycle'].map((f) => path.join(root, 'build', 'Release', f));
 const stampFile = path.join(root, 'build', 'lxcts-build-stamp');
 function sourcesStamp() {
   const hash = require('node:crypto').createHash('sha256');

@@ -32,6 +32,8 @@ export type LxcErrorCode =
   | 'LXC_NETWORK_FAILED'
   | 'LXC_TIMEOUT'
   | 'LXC_RELEASED'
+  | 'LXC_BUSY'
+  | 'LXC_LOCK_FAILED'
   | 'LXC_INTERNAL';
 
 export interface LxcErrorProps {

@@ -1,0 +1,366 @@
+// lxcts-lifecycle: runs one create, start, destroy or clone for the addon
+// (lifecycle_client.cc), the way lxc-create, lxc-start, lxc-destroy and lxc-copy would.
+//
+// Why a process of its own, spawned per call:
+// - start: liblxc records the calling process as the container's monitor and moves it
+//   into lxc.monitor.NAME in every cgroup v1 hierarchy. Called from Node, that moved Node
+//   itself (its memory then charged to a container) and left one cgroup per start and
+//   hierarchy behind. Here it moves this short-lived process, as it moves lxc-start.
+// - create and clone: liblxc forks the caller for the template and for rsync. Forking
+//   Node copies its whole address space and stalls every thread; this process is small.
+//   It is also the leader of a process group holding the template or rsync, which it
+//   kills when Node dies (see OnParentDeath), so nothing keeps writing a half-made
+//   container nobody waits for.
+// - all four: the check and the act happen under the container's lock (container_lock.h),
+//   so two callers on one name get one answer each, in some order.
+//
+//   lxcts-lifecycle PARENT_PID OP NAME LXCPATH ARG...
+//     start   NAME LXCPATH [-- INIT ARG...]
+//     create  NAME LXCPATH TEMPLATE BACKEND QUIET(0|1) [-- TEMPLATE ARG...]
+//     destroy NAME LXCPATH WITH_SNAPSHOTS(0|1)
+//     clone   NAME LXCPATH NEW_NAME NEW_LXCPATH SNAPSHOT(0|1) BACKEND
+//     clear   NAME LXCPATH      (only removes what a killed create or clone left)
+//
+// LXCPATH, BACKEND and NEW_LXCPATH may be empty for liblxc's default. fd 4 (start, create,
+// clone) holds the caller's in-memory config, as saved by liblxc; it replaces the one on
+// disk for this call, as the addon's own handle would have used it. fd 3 receives the
+// answer: a first line "ok", "refuse CODE MESSAGE" or "fail CODE MESSAGE", then liblxc's
+// log lines of the call, one per line.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lxc/lxccontainer.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "container_lock.h"
+#include "log_capture.h"
+#include "strings.h"
+
+namespace lxcts {
+namespace {
+
+constexpr int kAnswerFd = 3;
+constexpr int kConfigFd = 4;
+
+// What this process does when Node dies (SIGTERM through PR_SET_PDEATHSIG).
+enum Phase : int {
+  kPreparing = 0,  // nothing started yet: just go
+  kForking = 1,    // a template or rsync runs in our process group: kill it with us
+  kFinishing = 2,  // start or destroy: a half-done one is worse than a finished one
+};
+volatile sig_atomic_t g_phase = kPreparing;
+
+void OnParentDeath(int) {
+  if (g_phase == kFinishing) return;
+  // We lead the process group (the addon spawns us with POSIX_SPAWN_SETSID): this kills
+  // the template, its children and rsync, and us. The `partial` marker is then unlocked
+  // and the next lifecycle call removes the half-made container (ClearLeftover).
+  if (g_phase == kForking) kill(0, SIGKILL);
+  _exit(1);
+}
+
+struct Answer {
+  std::string kind = "ok";  // ok, refuse, fail
+  std::string code;
+  std::string message;
+  std::vector<std::string> details;
+
+  Answer& Refuse(std::string c, std::string m) {
+    kind = "refuse";
+    code = std::move(c);
+    message = std::move(m);
+    return *this;
+  }
+  Answer& Fail(std::string c, std::string m) {
+    kind = "fail";
+    code = std::move(c);
+    message = std::move(m);
+    return *this;
+  }
+};
+
+int Send(const Answer& answer) {
+  std::string text = answer.kind;
+  if (answer.kind != "ok") text += " " + answer.code + " " + answer.message;
+  text += "\n";
+  for (const std::string& line : answer.details) text += line + "\n";
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = write(kAnswerFd, p, left);
+    if (n < 0) return 2;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+std::string Subject(const std::string& name) { return "container \"" + name + "\""; }
+
+const char* OrNull(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+
+// A liblxc handle on the container, with the config the caller had in memory and this
+// call's log lines captured.
+class Handle {
+ public:
+  Handle() = default;
+  Handle(const std::string& name, const std::string& lxcpath) { Reopen(name, lxcpath); }
+  ~Handle() { Reset(); }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  lxc_container* get() const { return c_; }
+  void Reset() {
+    log_.Close();
+    if (c_ != nullptr) lxc_container_put(c_);
+    c_ = nullptr;
+  }
+  void Reopen(const std::string& name, const std::string& lxcpath) {
+    Reset();
+    c_ = lxc_container_new(name.c_str(), OrNull(lxcpath));
+  }
+  // Replaces the config read from disk by the caller's (fd 4).
+  bool UseCallersConfig() {
+    c_->clear_config(c_);
+    return c_->load_config(c_, ("/proc/self/fd/" + std::to_string(kConfigFd)).c_str());
+  }
+  void CaptureLog() {
+    log_.Attach(c_);
+    mark_ = log_.Mark();
+  }
+  void WaitQuiet() const { log_.WaitQuiet(); }
+  std::vector<std::string> LogLines() const { return log_.Since(mark_); }
+
+ private:
+  lxc_container* c_ = nullptr;
+  LogCapture log_;
+  off_t mark_ = 0;
+};
+
+int CountSnapshots(lxc_container* c) {
+  struct lxc_snapshot* snapshots = nullptr;
+  int n = c->snapshot_list(c, &snapshots);
+  for (int i = 0; i < n; i++) snapshots[i].free(&snapshots[i]);
+  free(snapshots);
+  return n < 0 ? 0 : n;
+}
+
+// liblxc's lxcpath when none is given (what lxc_container_new would use).
+std::string ResolveLxcpath(const std::string& lxcpath) {
+  if (!lxcpath.empty()) return lxcpath;
+  const char* value = lxc_get_global_config_item("lxc.lxcpath");  // thread-local: copy it
+  return value != nullptr ? std::string(value) : std::string();
+}
+
+// Takes the lock of `name`, then opens it and removes what a killed creator left. Opening
+// comes after the lock: a config file that another caller is deleting cannot be read.
+// On false, `answer` says why. `cleared` tells whether there was such a leftover.
+bool OpenLocked(const std::string& name, const std::string& lxcpath, Handle& h, ContainerLock& lock, Answer& answer,
+                bool* cleared = nullptr) {
+  std::string error;
+  if (!lock.Acquire(ResolveLxcpath(lxcpath), name, error)) {
+    answer.Fail("LXC_LOCK_FAILED", error);
+    return false;
+  }
+  h.Reopen(name, lxcpath);
+  if (h.get() == nullptr) {
+    answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + ": its configuration could not be read");
+    return false;
+  }
+  switch (ClearLeftover(h.get(), error)) {
+    case Leftover::kNone:
+      if (cleared != nullptr) *cleared = false;
+      return true;
+    case Leftover::kCleared:
+      if (cleared != nullptr) *cleared = true;
+      h.Reopen(name, lxcpath);
+      if (h.get() != nullptr) return true;
+      answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + " after removing its half-made container");
+      return false;
+    case Leftover::kBusy:
+      answer.Refuse("LXC_BUSY", Subject(name) + " is being created by another process");
+      return false;
+    case Leftover::kFailed:
+      answer.Fail("LXC_DESTROY_FAILED", error);
+      return false;
+  }
+  return false;
+}
+
+Answer Start(const std::string& name, const std::string& lxcpath, std::vector<std::string> args) {
+  Answer answer;
+  Handle h;
+  ContainerLock lock;
+  if (!OpenLocked(name, lxcpath, h, lock, answer)) return answer;
+  lxc_container* c = h.get();
+  if (!c->is_defined(c)) return answer.Refuse("LXC_NOT_DEFINED", Subject(name) + " does not exist");
+  if (c->is_running(c)) return answer.Refuse("LXC_ALREADY_RUNNING", Subject(name) + " is already running");
+  if (!h.UseCallersConfig()) return answer.Fail("LXC_START_FAILED", "cannot read the config of " + Subject(name));
+  h.CaptureLog();
+  c->want_daemonize(c, true);
+  // The monitor liblxc forks from us keeps none of our descriptors (the answer file).
+  c->want_close_all_fds(c, true);
+  std::vector<char*> argv = ArgvOf(args);
+  g_phase = kFinishing;
+  if (!c->start(c, 0, args.empty() ? nullptr : argv.data())) {
+    // The monitor explains the failure in the log after start() has returned.
+    h.WaitQuiet();
+    answer.Fail("LXC_START_FAILED", Subject(name) + " failed to start");
+    answer.details = h.LogLines();
+  }
+  return answer;
+}
+
+Answer Create(const std::string& name, const std::string& lxcpath, const std::string& tmpl, const std::string& backend,
+              bool quiet, std::vector<std::string> args) {
+  Answer answer;
+  Handle h;
+  ContainerLock lock;
+  if (!OpenLocked(name, lxcpath, h, lock, answer)) return answer;
+  lxc_container* c = h.get();
+  if (c->is_defined(c)) return answer.Refuse("LXC_ALREADY_DEFINED", Subject(name) + " already exists");
+  if (!h.UseCallersConfig()) return answer.Fail("LXC_CREATE_FAILED", "cannot read the config for " + Subject(name));
+  h.CaptureLog();
+  std::vector<char*> argv = ArgvOf(args);
+  g_phase = kForking;
+  bool ok = c->create(c, tmpl.c_str(), OrNull(backend), nullptr, quiet ? LXC_CREATE_QUIET : 0, argv.data());
+  g_phase = kFinishing;
+  if (!ok) {
+    answer.Fail("LXC_CREATE_FAILED", "creating " + Subject(name) + " from template \"" + tmpl + "\" failed");
+    answer.details = h.LogLines();
+  }
+  return answer;
+}
+
+Answer Destroy(const std::string& name, const std::string& lxcpath, bool withSnapshots) {
+  Answer answer;
+  Handle h;
+  ContainerLock lock;
+  bool cleared = false;
+  if (!OpenLocked(name, lxcpath, h, lock, answer, &cleared)) return answer;
+  // A half-made container left by a killed create was what the caller wanted gone.
+  if (cleared) return answer;
+  lxc_container* c = h.get();
+  if (!c->is_defined(c)) return answer.Refuse("LXC_NOT_DEFINED", Subject(name) + " does not exist");
+  if (c->is_running(c)) return answer.Refuse("LXC_RUNNING", Subject(name) + " is running; stop it first");
+  int snapshots = CountSnapshots(c);
+  if (!withSnapshots && snapshots > 0) {
+    return answer.Refuse("LXC_HAS_SNAPSHOTS", Subject(name) + " has snapshots; destroy it with withSnapshots: true");
+  }
+  h.CaptureLog();
+  g_phase = kFinishing;
+  // destroy_with_snapshots() fails when the container never had a snapshot (it cannot
+  // open the missing snaps directory), so it is only used when there are some.
+  bool ok = snapshots > 0 ? c->destroy_with_snapshots(c) : c->destroy(c);
+  if (!ok) {
+    answer.Fail("LXC_DESTROY_FAILED", "destroying " + Subject(name) + " failed");
+    answer.details = h.LogLines();
+  }
+  return answer;
+}
+
+Answer Clone(const std::string& name, const std::string& lxcpath, const std::string& newName, std::string newLxcpath,
+             bool snapshot, const std::string& backend) {
+  Answer answer;
+  Handle source, target;
+  if (newLxcpath.empty()) newLxcpath = ResolveLxcpath(lxcpath);
+  // Both locks, always in the same order, so that a clone a→b and a clone b→a cannot
+  // each hold one and wait for the other.
+  std::string sourceKey = ResolveLxcpath(lxcpath) + "/" + name;
+  std::string targetKey = newLxcpath + "/" + newName;
+  if (sourceKey == targetKey) return answer.Refuse("LXC_ALREADY_DEFINED", Subject(newName) + " already exists");
+  ContainerLock first, second;
+  bool sourceFirst = sourceKey < targetKey;
+  Handle& h1 = sourceFirst ? source : target;
+  Handle& h2 = sourceFirst ? target : source;
+  const std::string& n1 = sourceFirst ? name : newName;
+  const std::string& n2 = sourceFirst ? newName : name;
+  const std::string& p1 = sourceFirst ? lxcpath : newLxcpath;
+  const std::string& p2 = sourceFirst ? newLxcpath : lxcpath;
+  if (!OpenLocked(n1, p1, h1, first, answer) || !OpenLocked(n2, p2, h2, second, answer)) return answer;
+  lxc_container* c = source.get();
+  if (!c->is_defined(c)) return answer.Refuse("LXC_NOT_DEFINED", Subject(name) + " does not exist");
+  lxc_container* t = target.get();
+  if (t->is_defined(t)) return answer.Refuse("LXC_ALREADY_DEFINED", Subject(newName) + " already exists");
+  if (!snapshot && c->is_running(c)) {
+    return answer.Refuse("LXC_RUNNING", Subject(name) + " is running; stop it or clone a snapshot");
+  }
+  if (!source.UseCallersConfig()) return answer.Fail("LXC_CLONE_FAILED", "cannot read the config of " + Subject(name));
+  target.Reset();  // liblxc opens the clone itself
+  source.CaptureLog();
+  // liblxc's clone has no `partial` marker of its own: a clone killed while rsync copies
+  // would leave a defined container with half a rootfs.
+  PartialMarker marker;
+  bool marked = marker.Mark(newLxcpath, newName);
+  g_phase = kForking;
+  lxc_container* clone = c->clone(c, newName.c_str(), newLxcpath.c_str(), snapshot ? LXC_CLONE_SNAPSHOT : 0,
+                                  OrNull(backend), nullptr, 0, nullptr);
+  g_phase = kFinishing;
+  if (clone != nullptr) {
+    lxc_container_put(clone);
+    marker.Done();
+    return answer;
+  }
+  answer.Fail("LXC_CLONE_FAILED", "cloning " + Subject(name) + " to \"" + newName + "\" failed");
+  answer.details = source.LogLines();
+  // liblxc removes a failed clone; our marker may keep its directory.
+  marker.Done();
+  if (marked) {
+    Handle leftover(newName, newLxcpath);
+    std::string dir = newLxcpath + "/" + newName;
+    struct stat st;
+    if (leftover.get() != nullptr && !leftover.get()->is_defined(leftover.get()) && lstat(dir.c_str(), &st) == 0) {
+      rmdir(dir.c_str());  // only when empty: never more than the marker put there
+    }
+  }
+  return answer;
+}
+
+bool Flag(const char* arg) { return std::strcmp(arg, "1") == 0; }
+
+// The arguments after "--", if any, from index `from`.
+std::vector<std::string> Rest(int argc, char** argv, int from) {
+  std::vector<std::string> rest;
+  if (from < argc && std::strcmp(argv[from], "--") == 0) from++;
+  for (int i = from; i < argc; i++) rest.emplace_back(argv[i]);
+  return rest;
+}
+
+int Main(int argc, char** argv) {
+  for (int fd : {kAnswerFd, kConfigFd}) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // When the Node process (the thread that spawned us) dies, OnParentDeath decides.
+  struct sigaction sa = {};
+  sa.sa_handler = OnParentDeath;
+  sigaction(SIGTERM, &sa, nullptr);
+  // As in Node: a container's monitor must not die writing to a caller that went away.
+  signal(SIGPIPE, SIG_IGN);
+  if (argc < 5) return Send(Answer().Fail("LXC_INTERNAL", "usage: lxcts-lifecycle PARENT_PID OP NAME LXCPATH ARG..."));
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != static_cast<pid_t>(std::atol(argv[1]))) return 1;  // Node died before prctl
+
+  std::string op = argv[2], name = argv[3], lxcpath = argv[4];
+  if (op == "start") return Send(Start(name, lxcpath, Rest(argc, argv, 5)));
+  if (op == "create" && argc >= 8) return Send(Create(name, lxcpath, argv[5], argv[6], Flag(argv[7]), Rest(argc, argv, 8)));
+  if (op == "clear") {
+    Answer answer;
+    Handle h;
+    ContainerLock lock;
+    OpenLocked(name, lxcpath, h, lock, answer);
+    return Send(answer);
+  }
+  if (op == "destroy" && argc >= 6) return Send(Destroy(name, lxcpath, Flag(argv[5])));
+  if (op == "clone" && argc >= 9) return Send(Clone(name, lxcpath, argv[5], argv[6], Flag(argv[7]), argv[8]));
+  return Send(Answer().Fail("LXC_INTERNAL", "lxcts-lifecycle: unknown operation or missing arguments: " + op));
+}
+
+}  // namespace
+}  // namespace lxcts
+
+int main(int argc, char** argv) { return lxcts::Main(argc, argv); }
