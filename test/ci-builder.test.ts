@@ -48,6 +48,9 @@ describe('a C project with binaries and docs jobs', () => {
     expect(log).toMatch(/^==> \[1\/2\] make build: exit 0 in \d+\.\d\d s$/m);
     expect(log).toContain(`hello ${first.slice(0, 7)}`);
     expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+    // liblxc's per-name lock files of the build containers go too (names are never reused).
+    const locks = path.join('/run/lxc/lock', path.resolve(ci.data.containers));
+    expect(fs.existsSync(locks) ? fs.readdirSync(locks) : []).toEqual([]);
   });
 
   test('the same commit is not built again unless forced', async () => {

@@ -149,4 +149,8 @@ export async function destroyBuildContainer(name: string, containersPath: string
   } finally {
     await container.release();
   }
+  // liblxc keeps a lock file per container name (for root: /run/lxc/lock/<lxcpath>/.<name>)
+  // and never removes it; build names are never reused, so a worker would pile up one
+  // file per build in /run.
+  fs.rmSync(path.join('/run/lxc/lock', path.resolve(containersPath), `.${name}`), { force: true });
 }

@@ -26,8 +26,13 @@ export function containersIn(lxcpath: string): string[] {
   return fs.readdirSync(lxcpath).filter((n) => fs.existsSync(path.join(lxcpath, n, 'config')));
 }
 
-/** Kills and destroys every container in `lxcpath`, then removes the directory. */
+/**
+ * Kills and destroys every container in `lxcpath`, then removes the directory and the lock
+ * files liblxc keeps for it under /run/lxc/lock (one per container, never removed by liblxc).
+ */
 export function destroyAllWithTools(lxcpath: string): void {
   for (const name of containersIn(lxcpath)) destroyWithTools(lxcpath, name);
   fs.rmSync(lxcpath, { recursive: true, force: true });
+  const locks = path.join('/run/lxc/lock', path.resolve(lxcpath));
+  if (path.resolve(lxcpath) !== '/') fs.rmSync(locks, { recursive: true, force: true });
 }
