@@ -10,6 +10,7 @@ import * as path from 'node:path';
 
 import { Container, listContainers } from '../src';
 import { failureOf, Sandbox } from './helpers/sandbox';
+import { at } from './helpers/must';
 
 const SEED = 0x13ab05e;
 
@@ -27,7 +28,7 @@ function random(seed: number): () => number {
 
 const next = random(SEED);
 const int = (n: number) => Math.floor(next() * n);
-const pick = <T>(items: readonly T[]): T => items[int(items.length)];
+const pick = <T>(items: readonly T[]): T => at(items, int(items.length));
 
 /** Pieces a careless or hostile caller puts in strings. */
 const PIECES = [
@@ -206,7 +207,7 @@ describe(`fuzzed inputs (seed ${SEED.toString(16)})`, () => {
   );
 
   const dirs = ['/', '/tmp', '/etc', '/bin', '/root', '/no/such', 'tmp', ''];
-  test.each(Array.from({ length: 60 }, (_, i) => (i < dirs.length ? dirs[i] : `${pick(dirs)}${pick(['', '/'])}${fuzz(2)}`)))(
+  test.each(Array.from({ length: 60 }, (_, i) => dirs[i] ?? `${pick(dirs)}${pick(['', '/'])}${fuzz(2)}`))(
     'cwd %j: runs there, or fails with 126 and the reason, or a TypeError; never elsewhere',
     async (cwd) => {
       const outcome = await rejection(

@@ -464,8 +464,8 @@ test('a self-hosted bare repository: the hook\'s push is built under the name `c
       const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=docs`)).json()) as {
         topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number }> }>;
       };
-      const c = stats.topics[0].channels[0];
-      return c.depth + c.in_flight_count + c.deferred_count === 0;
+      const c = stats.topics[0]?.channels[0];
+      return c !== undefined && c.depth + c.in_flight_count + c.deferred_count === 0;
     }, 'the docs worker to take the push');
     expect(data.store.list({ repo, limit: 10 }).map((b) => b.job)).toEqual(['binaries']);
     expect(fs.readFileSync(path.join(data.data.root, 'docs.log'), 'utf8')).toMatch(/allows no local paths/);

@@ -14,6 +14,7 @@ import { DEFAULT_LIMITS } from '../src/ci/limits';
 import { binRun } from './helpers/cli';
 import { CiSandbox } from './helpers/ci-data';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
 
 const ci = new CiSandbox('limits');
 const repos = path.join(ci.data.root, 'repos');
@@ -28,7 +29,7 @@ function scratchLeftovers(): { mounts: string[]; loops: string[]; files: string[
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])
-    .filter((p) => p?.startsWith(`${ci.data.root}/`));
+    .filter((p): p is string => p?.startsWith(`${ci.data.root}/`) === true);
   const loops = fs
     .readdirSync('/sys/block')
     .filter((d) => d.startsWith('loop'))
@@ -58,7 +59,7 @@ async function until(check: () => boolean, what: string, seconds = 30): Promise<
  */
 async function buildReadingCgroup(builder: Builder, repo: TestRepo, keys: string[]): Promise<{ result: JobResult; values: string[] }> {
   let reading: Promise<string[]> | undefined;
-  const [result] = await builder.build({
+  const results = await builder.build({
     source: repo.dir,
     onEvent: (event) => {
       if (event.type !== 'step-started' || event.step !== 1 || reading) return;
@@ -66,7 +67,7 @@ async function buildReadingCgroup(builder: Builder, repo: TestRepo, keys: string
       reading = Promise.all(keys.map((k) => container.getCgroupItem(k).then((v) => v.trim()))).finally(() => container.release());
     },
   });
-  return { result, values: await reading! };
+  return { result: at(results, 0), values: await must(reading, 'the cgroup reading of step 1') };
 }
 
 test('a job that sets no limits gets the defaults: memory, pids, CPU, disk', async () => {
@@ -112,12 +113,13 @@ test('filling the disk fails the step naming the limit; writes to / and /workspa
   const before = free();
   let lowest = before;
   const sampler = setInterval(() => (lowest = Math.min(lowest, free())), 20);
-  let r;
+  let results;
   try {
-    [r] = await ci.builder().build({ source: repo.dir });
+    results = await ci.builder().build({ source: repo.dir });
   } finally {
     clearInterval(sampler);
   }
+  const r = at(results, 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(/^step 2 \(dd .*\) exited 1: disk limit \(67108864 bytes, 64 MiB\) reached/);
   const log = fs.readFileSync(r.logPath!, 'utf8');
@@ -131,7 +133,7 @@ test('filling the disk fails the step naming the limit; writes to / and /workspa
 
 test('running out of files (inodes) on the scratch filesystem is the disk limit too', async () => {
   const repo = make('manyfiles', 'jobs:\n  files:\n    limits: { disk: 16M }\n    steps: ["mkdir /workspace/d && cd /workspace/d && i=0 && while [ $i -lt 100000 ]; do : > f$i || exit 1; i=$((i+1)); done"]\n');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(/exited \d+: disk limit \(16777216 bytes, 16 MiB\) reached/);
   expect(scratchLeftovers()).toEqual(clean);
@@ -142,7 +144,7 @@ test('a checkout bigger than the disk limit fails the build as the user\'s mista
   repo.write('blob.bin', '');
   fs.writeFileSync(path.join(repo.dir, 'blob.bin'), crypto.randomBytes(24 * MiB));
   repo.commit('too big');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(/^disk limit \(16777216 bytes, 16 MiB\) reached: the checkout does not fit \(.*No space left on device/);
   expect(fs.readFileSync(r.logPath!, 'utf8')).not.toMatch(/^never$/m);
@@ -151,7 +153,7 @@ test('a checkout bigger than the disk limit fails the build as the user\'s mista
 
 test('a fork bomb under the default limits is stopped at the pids limit, and the host carries on', async () => {
   const repo = make('forkbomb', 'jobs:\n  bomb:\n    timeout: 60s\n    steps: ["f() { f | f & }; f; sleep 3; exit 3"]\n');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(new RegExp(`pids limit \\(${DEFAULT_LIMITS.pids}\\) reached`));
   // The host can still start processes, and nothing of the build is left.
@@ -163,14 +165,14 @@ test('a fork bomb under the default limits is stopped at the pids limit, and the
 test('filling memory under the default limit fails the step naming the limit', async () => {
   // tail keeps its last 2.5 GiB in memory: over the 2 GiB default.
   const repo = make('fillmemory', 'jobs:\n  greedy:\n    steps: ["head -c 3G /dev/zero | tail -c 2500M > /dev/null"]\n');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(new RegExp(`memory limit \\(${DEFAULT_LIMITS.memory} bytes\\) exceeded`));
 });
 
 test('a job asking past the operator\'s ceilings fails at once, naming each limit and its ceiling', async () => {
   const repo = make('greedyask', 'jobs:\n  big:\n    timeout: 5h\n    limits: { memory: 4G, disk: 8G, cpus: 1 }\n    steps: ["echo never"]\n');
-  const [r] = await ci.builder({ ceilings: { memory: 1024 ** 3, disk: 16 * 1024 ** 3 } }).build({ source: repo.dir });
+  const r = at(await ci.builder({ ceilings: { memory: 1024 ** 3, disk: 16 * 1024 ** 3 } }).build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toBe(
     'limits.memory asks for 4 GiB, above this worker\'s ceiling of 1 GiB (--max-memory); ' +
@@ -198,7 +200,7 @@ test('a ceiling flag that is not a size, a number or a duration is a usage error
     ['--max-disk', 'lots', '--max-disk expects a size such as 512M, 8G or 1T, got "lots"'],
     ['--max-cpus', '0', '--max-cpus expects a number of CPUs such as 2 or 0.5, got "0"'],
     ['--max-timeout', '5', '--max-timeout expects a duration such as 90m or 3h, got "5"'],
-  ]) {
+  ] as const) {
     const run = spawnSync(process.execPath, [binRun, 'ci', 'build', repos, flag, value], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, encoding: 'utf8' });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(expected);
@@ -217,7 +219,7 @@ test('a ceiling below a default lowers the default: a job that sets no timeout i
 
 test('a log past its limit is truncated and says by how much; the build goes on', async () => {
   const repo = make('chatty', 'jobs:\n  chatty:\n    limits: { log: 64K }\n    steps: ["head -c 1048576 /dev/zero | tr \'\\\\0\' x", "echo after"]\n');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('success');
   const log = fs.readFileSync(r.logPath!, 'utf8');
   expect(fs.statSync(r.logPath!).size).toBeLessThan(64 * 1024 + 4096);

@@ -14,6 +14,7 @@ import { buildFirewallFor, buildInterface, removeBuildFirewall, rulesetFor } fro
 import { CiSandbox } from './helpers/ci-data';
 import { TestBridge } from './helpers/bridge';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
 
 const run = promisify(execFile);
 const ci = new CiSandbox('network');
@@ -81,8 +82,8 @@ test('a network: true build gets its lease and reaches no host service and nothi
     `if busybox ping -c 1 -W 2 ${bridge.hostAddress} >/dev/null; then echo "REACHED ping"; else echo "blocked ping"; fi`,
   ];
   const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'net'), `jobs:\n  online:\n    network: true\n    steps:\n${steps.map((s) => `      - ${JSON.stringify(s)}\n`).join('')}`);
-  const [r] = await ci.builder({ bridge: bridge.name }).build({ source: repo.dir });
-  const log = fs.readFileSync(r.logPath!, 'utf8');
+  const r = at(await ci.builder({ bridge: bridge.name }).build({ source: repo.dir }), 0);
+  const log = fs.readFileSync(must(r.logPath, 'the build log'), 'utf8');
   expect(r.status).toBe('success');
   // DHCP went through: the build has an address from the bridge's DHCP server.
   const leased = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(log)?.[1];

@@ -16,6 +16,7 @@ import { CiSandbox } from './helpers/ci-data';
 import { binRun } from './helpers/cli';
 import { TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
 
 const ci = new CiSandbox('publish');
 const repos = path.join(ci.data.root, 'repos');
@@ -76,7 +77,7 @@ test('a background process left by the build is dead before its output is collec
       '',
     ].join('\n'),
   );
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect([r.status, r.message]).toEqual(['success', null]);
   const log = fs.readFileSync(r.logPath!, 'utf8');
   // Stopped (every process killed) before anything was collected.
@@ -110,7 +111,7 @@ test('a setuid file is published without the bit; links and hard links are not p
       '',
     ].join('\n'),
   );
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect([r.status, r.message]).toEqual(['success', null]);
   expect(r.artifacts).toEqual(['bin/tool']);
   const commit = repo.git('rev-parse', 'HEAD');
@@ -170,7 +171,7 @@ test('a forced push moves the branch pointers to a head that does not descend fr
   // History rewritten: main is now first + rewrite, a sibling of second.
   repo.git('reset', '-q', '--hard', first);
   const rewritten = repo.commit('rewrite');
-  const [unforced] = await ci.builder().build({ source: repo.dir });
+  const unforced = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(unforced.status).toBe('success');
   expect(pointers()).toEqual([second, second]);
   expect(fs.readFileSync(unforced.logPath!, 'utf8')).toContain(`the binaries pointer of main did not move: ${rewritten.slice(0, 12)} does not descend from ${second.slice(0, 12)}`);
@@ -218,7 +219,7 @@ describe('through a worker', () => {
     const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}&channel=docs`)).json()) as {
       topics: Array<{ channels: Array<{ channel_name: string; depth: number; in_flight_count: number; deferred_count: number; message_count: number; requeue_count: number }> }>;
     };
-    return stats.topics[0].channels.find((c) => c.channel_name === 'docs')!;
+    return must(stats.topics[0]?.channels.find((c) => c.channel_name === 'docs'), 'the docs channel');
   }
 
   test('a missing docs directory is a failure, acknowledged at once: not retried, not dead-lettered', async () => {

@@ -1,5 +1,6 @@
 /** @tier unit */
 import { HandlePool } from '../src/lxc/handle-pool';
+import { at } from './helpers/must';
 
 function pool(max: number) {
   const made: number[] = [];
@@ -26,7 +27,7 @@ test('makes handles only up to max; later callers wait their turn in order and r
   await new Promise((r) => setImmediate(r));
   expect(made).toEqual([1, 2]);
   expect(order).toEqual(['0:1', '1:2']);
-  gates[1].open();
+  at(gates, 1).open();
   await uses[1];
   await new Promise((r) => setImmediate(r));
   expect(order).toEqual(['0:1', '1:2', '2:2']);

@@ -7,6 +7,7 @@ import { binRun, lxcts } from './helpers/cli';
 import { lxctsOnPath } from './helpers/lxcts-shim';
 import { freePort, TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
+import { at } from './helpers/must';
 
 // The self-hosted hook with real bare repositories, real `git push`, a real receiver
 // process, nsqd and a worker: a push made while the receiver is down is not lost.
@@ -138,7 +139,7 @@ test('receiver down: the push is spooled; once it is back, ci hook flush deliver
   // This test is about the explicit flush: stop the background retry the push started.
   process.kill(await retrierPid(bare), 'SIGKILL');
   const kept = path.join(ci.data.root, 'kept.json');
-  fs.copyFileSync(path.join(bare, 'lxcts', 'spool', spooled(bare)[0]), kept);
+  fs.copyFileSync(path.join(bare, 'lxcts', 'spool', at(spooled(bare), 0)), kept);
 
   const receiver = await startReceiver(port);
   const worker = start(['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--topic', TOPIC, '--channel', 'binaries', '--publish', nsq.nsqdHttp, '--build-timeout', '600', '--allow-local', ci.data.root], 'worker');
@@ -158,7 +159,7 @@ test('receiver down: the push is spooled; once it is back, ci hook flush deliver
   await until(() => builds().some((b) => b.status === 'success'), 'the build', 90);
   await new Promise((r) => setTimeout(r, 1000));
   expect(builds().map((b) => [b.job, b.status])).toEqual([['binaries', 'success']]);
-  expect(fs.existsSync(path.join(ci.data.binaries, builds()[0].repo, commit, 'bin', 'hello'))).toBe(true);
+  expect(fs.existsSync(path.join(ci.data.binaries, at(builds(), 0).repo, commit, 'bin', 'hello'))).toBe(true);
   await Promise.all([stopProcess(worker), stopProcess(receiver)]);
 }, 150_000);
 

@@ -10,6 +10,7 @@ import { CiSandbox } from './helpers/ci-data';
 import { binRun, lxcts } from './helpers/cli';
 import { freePort, TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
 
 // "Nothing lost, nothing silent", with real nsqd + nsqlookupd (the README's many-machine
 // setup), real worker and receiver processes and real containers. nsqd's --msg-timeout is
@@ -228,8 +229,9 @@ test('a push superseded before it started is recorded as cancelled "superseded b
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x3, { receivedAt: Date.now() + 1 })));
   await until(() => final('test/queued').length === 3, 'all three pushes to be recorded', 40);
   const byCommit = Object.fromEntries(buildsOf('test/queued').map((b) => [b.commit, [b.status, b.message]]));
-  expect(byCommit[x1][0]).toBe('cancelled');
-  expect(byCommit[x1][1]).toMatch(/^superseded by /);
+  const [x1Status, x1Message] = must(byCommit[x1], `the build of ${x1}`);
+  expect(x1Status).toBe('cancelled');
+  expect(x1Message).toMatch(/^superseded by /);
   expect(byCommit[x2]).toEqual(['cancelled', `superseded by ${x3.slice(0, 12)}`]);
   expect(byCommit[x3]).toEqual(['success', null]);
   expect(await stop(worker)).toBe(0);
@@ -266,7 +268,7 @@ test('a push with an invalid build file leaves a failure record with the located
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
   await until(() => final('test/invalid').length === 1, 'the failure record', 30);
   await until(() => idle(topic, 'binaries'), 'the message to be finished', 10);
-  const [record] = buildsOf('test/invalid');
+  const record = at(buildsOf('test/invalid'), 0);
   expect(record).toMatchObject({ job: 'binaries', status: 'failure', branch: 'main' });
   expect(record.message).toContain('.lxcts.yml:3:12: jobs.binaries.steps: expected array, got string "make"');
   expect(await nsq.depth(`${topic}.dead`)).toBe(0);

@@ -9,6 +9,7 @@ import { binRun, lxcts } from './helpers/cli';
 import { lxctsOnPath } from './helpers/lxcts-shim';
 import { TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
 
 // Real nsqd and nsqlookupd, real worker processes (bin/run.js ci worker), real containers.
 const TOPIC = 'lxcts.pushes';
@@ -155,7 +156,7 @@ test('a request that keeps failing for infrastructure reasons goes to the dead-l
   const message = request(repo, repo.git('rev-parse', 'HEAD'), { cloneUrl: path.join(ci.data.root, 'repos', 'no-such-repo'), repo: 'test/gone' });
   await push(message);
   await until(async () => (await nsq.depth(`${TOPIC}.dead`)) === 1, 'the dead letter', 30);
-  const [recorded] = buildsOf('test/gone');
+  const recorded = at(buildsOf('test/gone'), 0);
   expect(recorded.status).toBe('error');
   expect(recorded.message).toMatch(/^gave up after 2 attempts: git clone failed/);
   await stopWorker(worker);
@@ -175,7 +176,7 @@ test('SIGTERM during a build: no new messages, the build is cancelled and requeu
   const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}&channel=binaries`)).json()) as {
     topics: Array<{ channels: Array<{ channel_name: string; depth: number; requeue_count: number }> }>;
   };
-  const channel = stats.topics[0].channels.find((c) => c.channel_name === 'binaries')!;
+  const channel = must(stats.topics[0]?.channels.find((c) => c.channel_name === 'binaries'), 'the binaries channel');
   expect(channel.depth + channel.requeue_count).toBeGreaterThanOrEqual(1);
 }, 60_000);
 

@@ -140,10 +140,10 @@ async function stop(children: ChildProcess[]): Promise<void> {
 /** What the build log says: when the first step ran (ms since the epoch) and the container's readiness. */
 function readLog(logPath: string): { firstStepAtMs: number; containerReadyMs: number } {
   const log = fs.readFileSync(logPath, 'utf8');
-  const ns = /^(\d{18,20})$/m.exec(log);
-  const ready = /container \S+ ready in ([\d.]+) ms/.exec(log);
-  if (!ns || !ready) throw new Error(`build log ${logPath} lacks the first step's clock or the container note`);
-  return { firstStepAtMs: Number(BigInt(ns[1]) / 1000n) / 1000, containerReadyMs: Number(ready[1]) };
+  const [, ns] = /^(\d{18,20})$/m.exec(log) ?? [];
+  const [, readyMs] = /container \S+ ready in ([\d.]+) ms/.exec(log) ?? [];
+  if (ns === undefined || readyMs === undefined) throw new Error(`build log ${logPath} lacks the first step's clock or the container note`);
+  return { firstStepAtMs: Number(BigInt(ns) / 1000n) / 1000, containerReadyMs: Number(readyMs) };
 }
 
 export async function runCiPipeline(scale: CiScale, progress: Progress): Promise<Result[]> {
@@ -166,22 +166,24 @@ export async function runCiPipeline(scale: CiScale, progress: Progress): Promise
       const sentAt = wallMs();
       await pipeline.push(commit, 'main');
       const [build] = await pipeline.finished([commit]);
-      const log = readLog(build.logPath!);
+      if (!build?.logPath) throw new Error(`the build of ${commit} has no log`);
+      const log = readLog(build.logPath);
       latencies.push(log.firstStepAtMs - sentAt);
       ready.push(log.containerReadyMs);
     }
     latency.summary = summarize(latencies);
     fresh.summary = summarize(ready);
     progress('CI: webhook to first step');
-    for (const [i, workers] of [1, 2].entries()) {
+    for (const [i, r] of throughput.entries()) {
+      const workers = i + 1;
       await pipeline.workers(workers);
       const commits = Array.from({ length: scale.throughputBuilds }, (_, j) => pipeline.newCommit(`w${workers}-${j}`, `throughput ${workers}/${j}`));
       const t0 = wallMs();
       for (const [j, commit] of commits.entries()) await pipeline.push(commit, `w${workers}-${j}`);
       await pipeline.finished(commits, 600);
       const perMinute = commits.length / ((wallMs() - t0) / 60_000);
-      throughput[i].summary = summarize([perMinute]);
-      throughput[i].extra = { builds: commits.length };
+      r.summary = summarize([perMinute]);
+      r.extra = { builds: commits.length };
       progress(`CI: builds per minute with ${workers} worker(s)`);
     }
   } catch (err) {

@@ -119,8 +119,10 @@ export function runPeer(peer: { id: PeerId; command: string[] }, request: PeerRe
     ...(request.bytes === undefined ? [] : ['--bytes', String(request.bytes)]),
     ...(request.prefix === undefined ? [] : ['--prefix', request.prefix]),
   ];
+  const [command, ...commandArgs] = peer.command;
+  if (command === undefined) return Promise.reject(new Error(`${peer.id}: no command to run`));
   return new Promise((resolve, reject) => {
-    const child = spawn(peer.command[0], [...peer.command.slice(1), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, [...commandArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

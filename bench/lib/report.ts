@@ -120,7 +120,7 @@ export function toMarkdown(report: Report): string {
   const workloads = [...new Set(report.results.map((r) => r.workload))];
   for (const w of workloads) {
     const rs = report.results.filter((r) => r.workload === w);
-    row([w, rs[0].unit, ...PEER_IDS.map((id) => cell(rs.find((r) => r.peer === id)))]);
+    row([w, rs[0]?.unit ?? '', ...PEER_IDS.map((id) => cell(rs.find((r) => r.peer === id)))]);
   }
   const memory = report.results.filter((r) => r.workload.startsWith('memory') && r.extra);
   if (memory.length) {
@@ -128,9 +128,10 @@ export function toMarkdown(report: Report): string {
     row(['peer', 'RSS before → after', 'growth', 'fds before → after', 'JS heap in use before → after (heap size after)']);
     row(['---', '---:', '---:', '---:', '---:']);
     for (const r of memory) {
-      const m = r.extra as Record<string, number>;
-      const heap = m.heapUsedAfterKb === undefined ? '' : `${fmt(m.heapUsedBeforeKb / 1024)} → ${fmt(m.heapUsedAfterKb / 1024)} MB (${fmt(m.heapTotalAfterKb / 1024)} MB)`;
-      row([PEER_LABELS[r.peer], `${fmt(m.rssBeforeKb / 1024)} → ${fmt(m.rssAfterKb / 1024)} MB`, `${fmt(m.rssGrowthKb / 1024)} MB`, `${m.fdsBefore} → ${m.fdsAfter}`, heap]);
+      const m = r.extra as Record<string, number | undefined>;
+      const mb = (key: string) => fmt((m[key] ?? NaN) / 1024); // a figure the peer did not report shows as "–"
+      const heap = m.heapUsedAfterKb === undefined ? '' : `${mb('heapUsedBeforeKb')} → ${mb('heapUsedAfterKb')} MB (${mb('heapTotalAfterKb')} MB)`;
+      row([PEER_LABELS[r.peer], `${mb('rssBeforeKb')} → ${mb('rssAfterKb')} MB`, `${mb('rssGrowthKb')} MB`, `${m.fdsBefore} → ${m.fdsAfter}`, heap]);
     }
   }
   lines.push('', '## Peers', '');
@@ -149,7 +150,7 @@ export function toMarkdown(report: Report): string {
 export function writeReport(report: Report, dir: string): { markdown: string; json: string } {
   fs.mkdirSync(dir, { recursive: true });
   const out = { markdown: path.join(dir, 'latest.md'), json: path.join(dir, 'latest.json') };
-  for (const [file, text] of [[out.markdown, toMarkdown(report)], [out.json, `${JSON.stringify(report, null, 2)}\n`]]) {
+  for (const [file, text] of [[out.markdown, toMarkdown(report)], [out.json, `${JSON.stringify(report, null, 2)}\n`]] as const) {
     fs.writeFileSync(`${file}.tmp`, text);
     fs.renameSync(`${file}.tmp`, file);
   }

@@ -116,7 +116,9 @@ export async function runInterleaved(peers: Peer[], fixtures: Fixtures, scale: S
   const values = new Map<PeerId, unknown>();
   for (let round = 0; round < scale.rounds; round++) {
     for (const c of CASES) {
-      const order = present.map((_, i) => present[(i + round) % present.length]);
+      // Each round starts with the next peer, so that none always runs first.
+      const start = round % present.length;
+      const order = [...present.slice(start), ...present.slice(0, start)];
       for (const peer of order) {
         if (errors.has(`${c.workload}/${peer.id}`)) continue;
         try {
@@ -179,6 +181,7 @@ export async function runMemory(peers: Peer[], fixtures: Fixtures, scale: Scale,
         continue;
       }
       const { rssBeforeKb, rssAfterKb, fdsBefore, fdsAfter, heapUsedBeforeKb, heapUsedAfterKb, heapTotalAfterKb } = out as Record<string, number>;
+      if (rssBeforeKb === undefined || rssAfterKb === undefined) throw new Error(`${peer.id} did not report its RSS`);
       result.summary = summarize(out.samples as number[]);
       result.extra = { rssBeforeKb, rssAfterKb, rssGrowthKb: rssAfterKb - rssBeforeKb, fdsBefore, fdsAfter, heapUsedBeforeKb, heapUsedAfterKb, heapTotalAfterKb };
     } catch (err) {

@@ -32,10 +32,11 @@ export function parsePeerArgs(argv: string[]): PeerArgs {
     if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${key} must be an integer ≥ ${min}, not "${values[key]}"`);
     return n;
   };
-  if (positionals.length !== 1) throw new Error('usage: <workload> --lxcpath PATH --name NAME [options]');
+  const [workload, ...extra] = positionals;
+  if (workload === undefined || extra.length > 0) throw new Error('usage: <workload> --lxcpath PATH --name NAME [options]');
   if (!values.lxcpath || !values.name) throw new Error('--lxcpath and --name are required');
   return {
-    workload: positionals[0],
+    workload,
     lxcpath: values.lxcpath,
     name: values.name,
     iterations: count('iterations', 1),

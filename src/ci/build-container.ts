@@ -81,9 +81,8 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
 async function moveUpper(container: Container, upper: string): Promise<void> {
   // liblxc answers "<lower>:<upper>" here, without the "overlay:" it stores.
   const rootfs = await container.getConfigItem('lxc.rootfs.path');
-  const match = /^(?:overlay(?:fs)?:)?(\/.+):(\/[^:]+)$/.exec(rootfs);
-  if (!match) throw new Error(`unexpected rootfs of an overlay clone: ${rootfs}`);
-  const [, lower, oldUpper] = match;
+  const [, lower, oldUpper] = /^(?:overlay(?:fs)?:)?(\/.+):(\/[^:]+)$/.exec(rootfs) ?? [];
+  if (lower === undefined || oldUpper === undefined) throw new Error(`unexpected rootfs of an overlay clone: ${rootfs}`);
   // liblxc 5.0.2's ovl_mount also makes <upper>/../work, as the container's root in an
   // unprivileged container: made here too, or it is refused in the root-owned mount point.
   const upperStat = fs.statSync(oldUpper, { throwIfNoEntry: false });
@@ -91,7 +90,7 @@ async function moveUpper(container: Container, upper: string): Promise<void> {
     [oldUpper, upper],
     [path.join(path.dirname(oldUpper), 'olwork'), path.join(path.dirname(upper), 'olwork')],
     [path.join(path.dirname(oldUpper), 'work'), path.join(path.dirname(upper), 'work')],
-  ]) {
+  ] as const) {
     const stat = fs.statSync(from, { throwIfNoEntry: false }) ?? upperStat;
     fs.mkdirSync(to, { mode: stat ? stat.mode & 0o7777 : 0o755 });
     if (stat) fs.chownSync(to, stat.uid, stat.gid);
@@ -134,10 +133,10 @@ async function giveToContainerRoot(workspace: string, range: IdRange): Promise<v
 
 /** The deepest directory the paths share: the data directory, in the builder's layout. */
 function commonAncestor(...dirs: string[]): string {
-  const split = dirs.map((d) => path.resolve(d).split(path.sep));
+  const [first = [], ...rest] = dirs.map((d) => path.resolve(d).split(path.sep));
   let n = 0;
-  while (n < split[0].length && split.every((s) => s[n] === split[0][n])) n++;
-  return split[0].slice(0, n).join(path.sep) || path.sep;
+  while (n < first.length && rest.every((s) => s[n] === first[n])) n++;
+  return first.slice(0, n).join(path.sep) || path.sep;
 }
 
 /** Stops and destroys a build container, whatever state it is in. */

@@ -118,14 +118,16 @@ export const DURATION_PATTERN = /^(\d+)(ms|s|m|h)$/;
 
 /** "512M", "1G", "4GiB", "100k" or plain bytes; binary units. Null when not a size. */
 export function parseSize(text: string): number | null {
-  const match = SIZE_PATTERN.exec(text.trim());
-  return match ? Number(match[1]) * SIZE_UNITS[(match[2] ?? '').toLowerCase()] : null;
+  const [, digits, unit = ''] = SIZE_PATTERN.exec(text.trim()) ?? [];
+  const factor = SIZE_UNITS[unit.toLowerCase()];
+  return digits !== undefined && factor !== undefined ? Number(digits) * factor : null;
 }
 
 /** "90s", "20m", "1h", "500ms", in ms. Null when not a duration. */
 export function parseDuration(text: string): number | null {
-  const match = DURATION_PATTERN.exec(text.trim());
-  return match ? Number(match[1]) * DURATION_UNITS[match[2]] : null;
+  const [, digits, unit = ''] = DURATION_PATTERN.exec(text.trim()) ?? [];
+  const factor = DURATION_UNITS[unit];
+  return digits !== undefined && factor !== undefined ? Number(digits) * factor : null;
 }
 
 export function formatBytes(bytes: number): string {

@@ -45,15 +45,15 @@ export function repositoryProblem(name: string): string | null {
 
 /** Why `fullName` (owner/name) is not acceptable, or null. */
 export function fullNameProblem(fullName: string): string | null {
-  const parts = fullName.split('/');
-  if (parts.length !== 2) return `repository ${JSON.stringify(fullName)} is not owner/name`;
-  return ownerProblem(parts[0]) ?? repositoryProblem(parts[1]);
+  const [owner, name, ...more] = fullName.split('/');
+  if (owner === undefined || name === undefined || more.length > 0) return `repository ${JSON.stringify(fullName)} is not owner/name`;
+  return ownerProblem(owner) ?? repositoryProblem(name);
 }
 
 export function parseFullName(fullName: string): { owner: string; name: string } {
   const problem = fullNameProblem(fullName);
-  if (problem) throw new InvalidNameError(problem);
   const [owner, name] = fullName.split('/');
+  if (problem || owner === undefined || name === undefined) throw new InvalidNameError(problem ?? `repository ${JSON.stringify(fullName)} is not owner/name`);
   return { owner, name };
 }
 

@@ -51,7 +51,7 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
     for (const r of results) this.log(`${r.job}: ${r.status}${r.message ? ` (${r.message})` : ''}${r.built ? '' : ' [not rebuilt]'}`);
     for (const s of skipped) this.log(`${s.job}: not run (${s.reason})`);
     if (results.length === 0) this.log('no job runs for this commit');
-    const repo = results.length > 0 ? this.store().get(results[0].buildId)?.repo : undefined;
+    const repo = results[0] ? this.store().get(results[0].buildId)?.repo : undefined;
     if (repo) {
       // Local repositories are named by their real path (local/<dir>-<hash>): say where things went.
       const data = this.dataDir();
