@@ -34,6 +34,7 @@ const TOOLS: Record<string, string> = {
   python3: 'python3',
   'mkfs.ext4': 'e2fsprogs', // the CI's per-build scratch filesystem (the disk limit)
   losetup: 'mount',
+  'clang-format': 'clang-format', // npm run lint checks the addon's C++ layout
   vagrant: 'vagrant', // vagrant validate on vagrant/Vagrantfile (test/unit/project-files.test.ts)
 };
 
