@@ -37,7 +37,7 @@ async function main(): Promise<number> {
     options: { smoke: { type: 'boolean', default: false }, out: { type: 'string', default: RESULTS }, peers: { type: 'string', default: PEER_IDS.join(',') } },
   });
   const scale = values.smoke ? SMOKE : FULL;
-  const selected = selectPeers(values.peers!);
+  const selected = selectPeers(values.peers);
   progress('building the peers');
   const built = await buildPeers(selected);
   const peers: Peer[] = PEER_IDS.map((id) => built.find((p) => p.id === id) ?? { id, missing: `${SKIPPED} (--peers ${values.peers})` });
@@ -72,7 +72,7 @@ async function main(): Promise<number> {
     results,
     targets: checkTargets(results),
   };
-  const written = writeReport(report, values.out!);
+  const written = writeReport(report, values.out);
   progress(`wrote ${written.markdown} and ${written.json}`);
   const broken = [...peers.filter((p) => 'missing' in p && !p.missing.startsWith(SKIPPED)).map((p) => `peer ${p.id} is missing`), ...results.filter((r) => r.error && !r.error.startsWith('n/a') && !r.error.startsWith('missing')).map((r) => `${r.workload} (${r.peer}) failed`)];
   for (const b of broken) progress(b);

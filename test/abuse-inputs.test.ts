@@ -58,6 +58,7 @@ function describeValue(v: unknown): string {
 const rules = {
   name: (s: string) =>
     /^[A-Za-z0-9._+-]+$/.test(s) && s !== '.' && s !== '..' && !s.startsWith('-') && Buffer.byteLength(s) <= 64,
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this rule refuses
   lxcpath: (s: string) => s.length > 0 && !/[\x00-\x20\x7f"'\\$`*?[\]:,;&|<>(){}#]/.test(s),
   configText: (s: string) => !/[\n\r\0]/.test(s),
   arg: (s: string) => !s.includes('\0'),
@@ -232,7 +233,7 @@ describe(`fuzzed inputs (seed ${SEED.toString(16)})`, () => {
     // root, so the effective ids of its applets are not what exec() chose.
     const field = which === 'uid' ? 'Uid' : 'Gid';
     const outcome = await rejection(
-      running.exec(['/bin/cat', '/proc/self/status'], { [which as string]: id }).then((r) => {
+      running.exec(['/bin/cat', '/proc/self/status'], { [which]: id }).then((r) => {
         expect(r.exitCode).toBe(0);
         expect(new RegExp(`^${field}:\\t(\\d+)`, 'm').exec(r.stdout.toString())?.[1]).toBe(String(id));
       }),

@@ -438,7 +438,7 @@ test('a self-hosted bare repository: the hook\'s push is built under the name `c
       });
     });
     spawnCli('webhook', ['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp]);
-    await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)), 'the receiver');
+    await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver');
     const served = path.join(data.data.root, 'srv');
     const bare = path.join(served, 'hello.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);

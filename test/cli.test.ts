@@ -1,4 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 import { binRun, lxcts } from './helpers/cli';
@@ -226,7 +228,7 @@ test('shell completion is available', () => {
 });
 
 test('help has at least one example for every command', () => {
-  const manifest = require('../oclif.manifest.json') as { commands: Record<string, { examples?: string[] }> };
+  const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'oclif.manifest.json'), 'utf8')) as { commands: Record<string, { examples?: string[] }> };
   const commands = Object.entries(manifest.commands);
   expect(commands.length).toBeGreaterThanOrEqual(20);
   expect(commands.filter(([, c]) => (c.examples ?? []).length === 0).map(([id]) => id)).toEqual([]);

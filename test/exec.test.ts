@@ -226,7 +226,7 @@ describe('concurrency, zombies and descriptors', () => {
         ? spawn('/bin/sh', ['-c', `exec "${process.execPath}" "${script}" ${mode} <&-`], { stdio: ['pipe', 'pipe', 'inherit'] })
         : spawn(process.execPath, [script, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, sig) => resolve(sig)));
-      await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready 0') && resolve()));
+      await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('ready 0') && resolve()));
       child.kill('SIGINT');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       expect(await exited).toBe('SIGINT');

@@ -199,7 +199,7 @@ test('a push to a self-hosted bare repository reaches the receiver through the i
   });
   workers.add(receiver);
   try {
-    await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)), 'the receiver');
+    await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver');
     const bare = path.join(ci.data.root, 'repos', 'served.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
     // The hook runs the lxcts found on PATH at install time, as an installed package's would be.

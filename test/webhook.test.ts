@@ -12,6 +12,7 @@ import { createWebhookServer } from '../src/ci/webhook';
 import { TestNsq } from './helpers/nsq';
 
 // Real payloads GitHub sends, from @octokit/webhooks-examples.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a package of JSON files, without types
 const examples = require('@octokit/webhooks-examples') as Array<{ name: string; examples: Array<Record<string, unknown>> }>;
 const pushExample = examples.find((e) => e.name === 'push')!.examples.find((p) => !(p as { deleted?: boolean }).deleted)!;
 const pingExample = examples.find((e) => e.name === 'ping')!.examples[0];

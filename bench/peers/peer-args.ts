@@ -43,7 +43,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs {
     warmup: count('warmup', 0),
     concurrency: count('concurrency', 1),
     bytes: count('bytes', 0),
-    prefix: values.prefix!,
+    prefix: values.prefix,
   };
 }
 

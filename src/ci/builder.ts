@@ -250,7 +250,11 @@ export class Builder {
         | Omit<Extract<BuildEvent, { step: number }>, 'build'>
         | { type: 'started' }
         | { type: 'finished'; published: { binaries: string | null; docs: string | null } },
-    ) => request.onEvent?.({ ...event, build: this.store.get(id)! } as BuildEvent);
+    ) => {
+      const build = this.store.get(id);
+      if (!build) throw new Error(`build ${id} is not in the store`);
+      request.onEvent?.({ ...event, build });
+    };
     const published = { binaries: null as string | null, docs: null as string | null };
     emit({ type: 'started' });
     let status: BuildStatus = 'error';
@@ -269,7 +273,7 @@ export class Builder {
       const scratchMs = performance.now() - phaseStart;
       phaseStart = performance.now();
       await checkout(mirror, revision.commit, workspace).catch((err: Error) => {
-        throw /No space left on device/.test(err.message) ? new CheckoutTooBigError(limits!.disk, err) : err;
+        throw /No space left on device/.test(err.message) ? new CheckoutTooBigError(limits.disk, err) : err;
       });
       const checkoutMs = performance.now() - phaseStart;
       phaseStart = performance.now();

@@ -105,7 +105,7 @@ export class Worker {
       // Attempts are counted here, to dead-letter with a reason instead of discarding.
       maxAttempts: 0,
       requeueDelay: o.requeueDelayMs / 1000,
-    } as ConstructorParameters<typeof Reader>[2]);
+    });
     // Without a listener, nsqjs's E_TOUCH_FAILED / E_FIN_FAILED would crash the process.
     this.#reader.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error'));
     this.#reader.on('nsqd_connected', (host: string, port: number) => o.log.info({ nsqd: `${host}:${port}` }, 'connected'));
@@ -113,7 +113,7 @@ export class Worker {
     this.#reader.connect();
     if (o.supersede) {
       const channel = `${o.channel.slice(0, 30)}.watch-${randomBytes(4).toString('hex')}#ephemeral`;
-      this.#watcher = new Reader(o.topic, channel, { ...discovery, maxInFlight: 100 } as ConstructorParameters<typeof Reader>[2]);
+      this.#watcher = new Reader(o.topic, channel, { ...discovery, maxInFlight: 100 });
       this.#watcher.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error (supersede watch)'));
       this.#watcher.on('message', (message: Message) => {
         message.finish();

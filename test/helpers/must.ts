@@ -11,6 +11,7 @@ export function must<T>(value: T | null | undefined, what: string): T {
 
 /** `items[index]`, or an error saying how many items there were. */
 export function at<T>(items: readonly T[], index: number): T {
-  if (index < 0 || index >= items.length) throw new Error(`expected an item at index ${index}, got ${items.length} item(s)`);
-  return items[index] as T;
+  // By entries, not items[index]: an item may itself be undefined, and no cast is needed.
+  for (const [i, item] of items.entries()) if (i === index) return item;
+  throw new Error(`expected an item at index ${index}, got ${items.length} item(s)`);
 }
