@@ -8,18 +8,12 @@ import { CiSandbox } from './helpers/ci-data';
 import { TestBridge } from './helpers/bridge';
 import { TestRepo } from './helpers/repo';
 import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('builder');
 const repos = path.join(ci.data.root, 'repos');
 afterAll(() => ci.cleanup());
 
-async function until(check: () => boolean, what: string, seconds = 30): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('a C project with binaries and docs jobs', () => {
   let repo: TestRepo;
@@ -183,7 +177,7 @@ test('a builder killed with SIGKILL mid-build leaves a container that the next s
     env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
     stdio: 'ignore',
   });
-  await until(() => ci.leftovers().containers.length === 1 && ci.store.list({ status: 'running' }).length === 1, 'the build to start');
+  await waitFor(() => ci.leftovers().containers.length === 1 && ci.store.list({ status: 'running' }).length === 1, 'the build to start', { seconds: 30, everyMs: 100 });
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   const orphan = at(ci.store.list({ status: 'running' }), 0);

@@ -17,6 +17,7 @@ import { TestNsq } from './helpers/nsq';
 import { lxctsOnPath } from './helpers/lxcts-shim';
 import { TestRepo } from './helpers/repo';
 import { ROOT } from './helpers/root';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('inputs');
 afterAll(() => ci.cleanup());
@@ -340,20 +341,20 @@ test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .) an
       env: { ...process.env, LXCTS_DATA_DIR: data.data.root },
       stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')],
     });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=binaries`)).json()) as {
-        topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number; requeue_count: number }> }>;
-      };
-      const channel = stats.topics[0]?.channels[0];
-      if (channel && channel.depth + channel.in_flight_count + channel.deferred_count === 0) {
+    await waitFor(
+      async () => {
+        const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=binaries`)).json()) as {
+          topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number; requeue_count: number }> }>;
+        };
+        const channel = stats.topics[0]?.channels[0];
+        if (!channel || channel.depth + channel.in_flight_count + channel.deferred_count !== 0) return false;
         // Acknowledged at once, never retried.
         expect(channel.requeue_count).toBe(0);
-        break;
-      }
-      if (Date.now() > deadline) throw new Error(`messages not consumed: ${fs.readFileSync(log, 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+        return true;
+      },
+      () => `the messages to be consumed; the worker's log:\n${fs.readFileSync(log, 'utf8')}`,
+      { seconds: 30, everyMs: 200 },
+    );
     expect(fs.readFileSync(log, 'utf8')).toMatch(/dropped/);
     for (const dir of [data.data.mirrors, data.data.binaries, data.data.docs, data.data.workspaces]) expect(tree(dir)).toEqual([]);
     expect(fs.existsSync(escape)).toBe(false);
@@ -420,13 +421,6 @@ test('a self-hosted bare repository: the hook\'s push is built under the name `c
     children.push(child);
     return child;
   };
-  const until = async (check: () => boolean | Promise<boolean>, what: string) => {
-    const deadline = Date.now() + 60_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
   try {
     for (const channel of ['binaries', 'docs']) await nsq.createChannel('lxcts.pushes', channel);
     const secretFile = path.join(data.data.root, 'secret');
@@ -438,7 +432,7 @@ test('a self-hosted bare repository: the hook\'s push is built under the name `c
       });
     });
     spawnCli('webhook', ['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp]);
-    await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver');
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver', { seconds: 60, everyMs: 200 });
     const served = path.join(data.data.root, 'srv');
     const bare = path.join(served, 'hello.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
@@ -457,16 +451,16 @@ test('a self-hosted bare repository: the hook\'s push is built under the name `c
     execFileSync('git', ['push', '-q', bare, 'HEAD:main'], { cwd: work.dir, stdio: 'ignore' });
     const repo = identify(bare).repo;
     expect(repo).toMatch(/^local\/hello-[0-9a-f]{8}$/);
-    await until(() => data.store.list({ repo, limit: 10 }).some((b) => b.status === 'success'), 'the binaries build');
+    await waitFor(() => data.store.list({ repo, limit: 10 }).some((b) => b.status === 'success'), 'the binaries build', { seconds: 60, everyMs: 200 });
     expect(fs.existsSync(path.join(data.data.binaries, repo, 'main', 'bin', 'hello'))).toBe(true);
     // The docs worker refused the local path: acknowledged, nothing recorded or published.
-    await until(async () => {
+    await waitFor(async () => {
       const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=docs`)).json()) as {
         topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number }> }>;
       };
       const c = stats.topics[0]?.channels[0];
       return c !== undefined && c.depth + c.in_flight_count + c.deferred_count === 0;
-    }, 'the docs worker to take the push');
+    }, 'the docs worker to take the push', { seconds: 60, everyMs: 200 });
     expect(data.store.list({ repo, limit: 10 }).map((b) => b.job)).toEqual(['binaries']);
     expect(fs.readFileSync(path.join(data.data.root, 'docs.log'), 'utf8')).toMatch(/allows no local paths/);
     expect(tree(data.data.docs)).toEqual([]);

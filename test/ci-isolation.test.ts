@@ -15,6 +15,7 @@ import { buildIdRange, IdRange, letRangeSearch } from '../src/ci/id-range';
 import { CiSandbox } from './helpers/ci-data';
 import { TestRepo } from './helpers/repo';
 import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('isolation');
 const repos = path.join(ci.data.root, 'repos');
@@ -172,22 +173,21 @@ test('a setuid-root binary built in the workspace gives nobody root, neither ins
   const outcome = building.then(() => null, (err: Error) => err);
   // While the build waits in its last step, look at the binary from the host.
   let root = '';
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const running = at(ci.store.list({ status: 'running' }), 0);
-    if (running?.container) {
+  await waitFor(
+    async () => {
+      const running = ci.store.list({ status: 'running' })[0];
+      if (!running?.container) return false;
       const c = new Container(running.container, { lxcpath: ci.data.containers });
       const pid = await c.initPid().catch(() => null);
       await c.release();
       const binary = pid ? `/proc/${pid}/root/workspace/suid` : '';
-      if (binary && fs.existsSync(binary) && (fs.statSync(binary).mode & 0o4000) !== 0) {
-        root = `/proc/${pid}/root`;
-        break;
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(root).not.toBe('');
+      if (!binary || !fs.existsSync(binary) || (fs.statSync(binary).mode & 0o4000) === 0) return false;
+      root = `/proc/${pid}/root`;
+      return true;
+    },
+    'the set-uid binary in the running build',
+    { seconds: 60, everyMs: 100 },
+  );
   const stat = fs.statSync(`${root}/workspace/suid`);
   expect([stat.uid, stat.gid]).toEqual([range.uid, range.gid]);
   // Even copied out with its owner and mode (as a careless publisher would), it runs as the range's uid, never as 0.

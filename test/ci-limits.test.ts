@@ -15,6 +15,7 @@ import { binRun } from './helpers/cli';
 import { CiSandbox } from './helpers/ci-data';
 import { TestRepo } from './helpers/repo';
 import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('limits');
 const repos = path.join(ci.data.root, 'repos');
@@ -45,13 +46,6 @@ function scratchLeftovers(): { mounts: string[]; loops: string[]; files: string[
 
 const clean = { mounts: [], loops: [], files: [] };
 
-async function until(check: () => boolean, what: string, seconds = 30): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /**
  * Builds `repo` and reads cgroup items of its container from the host while its first
@@ -233,7 +227,7 @@ test('a log past its limit is truncated and says by how much; the build goes on'
 test('a builder killed mid-build leaves a mounted scratch filesystem that the next start sweeps', async () => {
   const repo = make('killed', 'jobs:\n  long:\n    steps: ["sleep 60"]\n');
   const child = spawn(process.execPath, [binRun, 'ci', 'build', repo.dir], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, stdio: 'ignore' });
-  await until(() => ci.store.list({ status: 'running' }).length === 1 && scratchLeftovers().mounts.length === 1 && ci.leftovers().containers.length === 1, 'the build to start').catch((err) => {
+  await waitFor(() => ci.store.list({ status: 'running' }).length === 1 && scratchLeftovers().mounts.length === 1 && ci.leftovers().containers.length === 1, 'the build to start', { seconds: 30, everyMs: 100 }).catch((err) => {
     throw new Error(`${err}: ${JSON.stringify([ci.store.list({ status: 'running' }), scratchLeftovers(), ci.leftovers()])}`);
   });
   child.kill('SIGKILL');

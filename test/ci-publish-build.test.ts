@@ -17,6 +17,7 @@ import { binRun } from './helpers/cli';
 import { TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
 import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('publish');
 const repos = path.join(ci.data.root, 'repos');
@@ -208,13 +209,6 @@ describe('through a worker', () => {
       ref: 'refs/heads/main', before: '0'.repeat(40), after: commit, pusher: 'tests', receivedAt: Date.now(), ...extra,
     } satisfies BuildMessage));
   const buildsOf = (repo: string) => ci.store.list({ repo, limit: 100 });
-  async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
   async function channel(): Promise<{ depth: number; in_flight_count: number; deferred_count: number; message_count: number; requeue_count: number }> {
     const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}&channel=docs`)).json()) as {
       topics: Array<{ channels: Array<{ channel_name: string; depth: number; in_flight_count: number; deferred_count: number; message_count: number; requeue_count: number }> }>;
@@ -226,11 +220,11 @@ describe('through a worker', () => {
     const repo = TestRepo.create(path.join(repos, 'worker-nodocs'), 'jobs:\n  docs:\n    steps: ["echo no docs"]\n    docs: site/\n');
     const before = await channel();
     await push(repo, repo.git('rev-parse', 'HEAD'));
-    await until(() => buildsOf('test/worker-nodocs').some((b) => !['queued', 'running'].includes(b.status)), 'the build to finish');
-    await until(async () => {
+    await waitFor(() => buildsOf('test/worker-nodocs').some((b) => !['queued', 'running'].includes(b.status)), 'the build to finish', { seconds: 60, everyMs: 200 });
+    await waitFor(async () => {
       const c = await channel();
       return c.message_count === before.message_count + 1 && c.in_flight_count === 0 && c.deferred_count === 0 && c.depth === 0;
-    }, 'the message to be finished');
+    }, 'the message to be finished', { seconds: 60, everyMs: 200 });
     expect(buildsOf('test/worker-nodocs').map((b) => [b.status, b.message])).toEqual([['failure', 'the docs directory "site/" was not produced by the build']]);
     expect((await channel()).requeue_count).toBe(before.requeue_count);
     expect(await nsq.depth(`${TOPIC}.dead`)).toBe(0);
@@ -242,12 +236,12 @@ describe('through a worker', () => {
     const second = repo.commit('second');
     const site = () => fs.readFileSync(path.join(ci.data.docs, 'test', 'worker-forced', 'main', 'index.html'), 'utf8').trim();
     await push(repo, second);
-    await until(() => buildsOf('test/worker-forced').some((b) => b.status === 'success'), 'the first build');
+    await waitFor(() => buildsOf('test/worker-forced').some((b) => b.status === 'success'), 'the first build', { seconds: 60, everyMs: 200 });
     expect(site()).toBe(second);
     repo.git('reset', '-q', '--hard', first);
     const rewritten = repo.commit('rewritten');
     await push(repo, rewritten, { before: second, forced: true });
-    await until(() => buildsOf('test/worker-forced').filter((b) => b.status === 'success').length === 2, 'the forced build');
+    await waitFor(() => buildsOf('test/worker-forced').filter((b) => b.status === 'success').length === 2, 'the forced build', { seconds: 60, everyMs: 200 });
     expect(site()).toBe(rewritten);
   });
 });

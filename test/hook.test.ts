@@ -8,6 +8,7 @@ import { lxctsOnPath } from './helpers/lxcts-shim';
 import { freePort, TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
 import { at } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 // The self-hosted hook with real bare repositories, real `git push`, a real receiver
 // process, nsqd and a worker: a push made while the receiver is down is not lost.
@@ -51,17 +52,10 @@ function start(args: string[], label: string): ChildProcess {
   return child;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, seconds = 30): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function startReceiver(port: number): Promise<ChildProcess> {
   const receiver = start(['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', TOPIC], 'receiver');
-  await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver');
+  await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver', { seconds: 30, everyMs: 100 });
   return receiver;
 }
 
@@ -103,7 +97,7 @@ const spooled = (bare: string) => (fs.existsSync(path.join(bare, 'lxcts', 'spool
 /** The detached retrier's pid, from the lock it holds (boot id/pid/start time). */
 async function retrierPid(bare: string): Promise<number> {
   const lock = path.join(bare, 'lxcts', 'retry.lock');
-  await until(() => fs.existsSync(lock) && fs.readFileSync(lock, 'utf8').includes('/'), 'the background retry to start', 15);
+  await waitFor(() => fs.existsSync(lock) && fs.readFileSync(lock, 'utf8').includes('/'), 'the background retry to start', { seconds: 15, everyMs: 100 });
   const pid = Number(fs.readFileSync(lock, 'utf8').split('/')[1]);
   retriers.add(pid);
   return pid;
@@ -156,7 +150,7 @@ test('receiver down: the push is spooled; once it is back, ci hook flush deliver
   expect(await published()).toBe(before + 1);
 
   const builds = () => ci.store.list({ limit: 1000 }).filter((b) => b.commit === commit);
-  await until(() => builds().some((b) => b.status === 'success'), 'the build', 90);
+  await waitFor(() => builds().some((b) => b.status === 'success'), 'the build', { seconds: 90, everyMs: 100 });
   await new Promise((r) => setTimeout(r, 1000));
   expect(builds().map((b) => [b.job, b.status])).toEqual([['binaries', 'success']]);
   expect(fs.existsSync(path.join(ci.data.binaries, at(builds(), 0).repo, commit, 'bin', 'hello'))).toBe(true);
@@ -172,9 +166,9 @@ test('receiver down: the background retry delivers the push when the receiver is
   const before = await published();
   const receiver = await startReceiver(port);
   // Backoff 1, 2, 4, 8... s: the retry after the receiver came up is at most ~2x later.
-  await until(() => spooled(bare).length === 0, 'the background retry to deliver', 40);
+  await waitFor(() => spooled(bare).length === 0, 'the background retry to deliver', { seconds: 40, everyMs: 100 });
   expect(await published()).toBe(before + 1);
-  await until(() => !fs.existsSync(path.join(bare, 'lxcts', 'retry.lock')), 'the retrier to exit', 10);
+  await waitFor(() => !fs.existsSync(path.join(bare, 'lxcts', 'retry.lock')), 'the retrier to exit', { seconds: 10, everyMs: 100 });
 
   // Receiver down again: a push waits; the next push (receiver up) sends both, in order.
   await stopProcess(receiver);
@@ -216,7 +210,7 @@ test('a receiver answering 503 keeps the event spooled; flush says why and exits
   const port = await freePort();
   const busy = spawn(process.execPath, ['-e', `require('http').createServer((q, s) => s.writeHead(503).end('try later')).listen(${port}, '127.0.0.1')`], { stdio: 'ignore' });
   procs.add(busy);
-  await until(() => fetch(`http://127.0.0.1:${port}/`).then((r) => r.status === 503, () => false), 'the busy receiver');
+  await waitFor(() => fetch(`http://127.0.0.1:${port}/`).then((r) => r.status === 503, () => false), 'the busy receiver', { seconds: 30, everyMs: 100 });
   const { bare, work } = served('busy', port);
   expect(gitPush(work, bare)).toContain('answered 503 try later');
   process.kill(await retrierPid(bare), 'SIGKILL');

@@ -10,6 +10,7 @@ import { loggerFor } from '../src/ci/logger';
 import { SpooledPublisher } from '../src/ci/nsq-http';
 import { createWebhookServer } from '../src/ci/webhook';
 import { TestNsq } from './helpers/nsq';
+import { waitFor } from './helpers/wait';
 
 // Real payloads GitHub sends, from @octokit/webhooks-examples.
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- a package of JSON files, without types
@@ -70,13 +71,6 @@ async function deliver(
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('a signed push is accepted and becomes one small message on the topic', async () => {
   const before = await nsq.depth(TOPIC);
@@ -170,7 +164,7 @@ test('while nsqd is down the event is spooled, accepted, and published once nsqd
   expect(r).toEqual({ status: 202, body: { accepted: true, spooled: true } });
   expect(publisher.pending()).toBe(1);
   await nsq.startNsqd();
-  await until(async () => publisher.pending() === 0, 'the spool to drain');
+  await waitFor(async () => publisher.pending() === 0, 'the spool to drain', { seconds: 10, everyMs: 100 });
   expect(await nsq.depth(TOPIC)).toBe(before + 1);
 });
 
