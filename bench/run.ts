@@ -26,7 +26,10 @@ const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const SKIPPED = 'skipped';
 
 function selectPeers(list: string): PeerId[] {
-  const ids = list.split(',').map((id) => id.trim()).filter(Boolean);
+  const ids = list
+    .split(',')
+    .map((id) => id.trim())
+    .filter(Boolean);
   const unknown = ids.filter((id) => !(PEER_IDS as readonly string[]).includes(id));
   if (unknown.length > 0 || ids.length === 0) throw new Error(`--peers takes a comma-separated list of ${PEER_IDS.join(', ')}; got "${list}"`);
   return PEER_IDS.filter((id) => ids.includes(id));
@@ -41,7 +44,8 @@ async function main(): Promise<number> {
   progress('building the peers');
   const built = await buildPeers(selected);
   const peers: Peer[] = PEER_IDS.map((id) => built.find((p) => p.id === id) ?? { id, missing: `${SKIPPED} (--peers ${values.peers})` });
-  for (const p of peers) progress(!('missing' in p) ? `${p.id}: ${p.version}` : p.missing.startsWith(SKIPPED) ? `${p.id}: ${p.missing}` : `${p.id}: MISSING (${p.missing})`);
+  for (const p of peers)
+    progress(!('missing' in p) ? `${p.id}: ${p.version}` : p.missing.startsWith(SKIPPED) ? `${p.id}: ${p.missing}` : `${p.id}: MISSING (${p.missing})`);
 
   const results: Result[] = [];
   let fixtures: Fixtures | undefined;
@@ -74,7 +78,10 @@ async function main(): Promise<number> {
   };
   const written = writeReport(report, values.out);
   progress(`wrote ${written.markdown} and ${written.json}`);
-  const broken = [...peers.filter((p) => 'missing' in p && !p.missing.startsWith(SKIPPED)).map((p) => `peer ${p.id} is missing`), ...results.filter((r) => r.error && !r.error.startsWith('n/a') && !r.error.startsWith('missing')).map((r) => `${r.workload} (${r.peer}) failed`)];
+  const broken = [
+    ...peers.filter((p) => 'missing' in p && !p.missing.startsWith(SKIPPED)).map((p) => `peer ${p.id} is missing`),
+    ...results.filter((r) => r.error && !r.error.startsWith('n/a') && !r.error.startsWith('missing')).map((r) => `${r.workload} (${r.peer}) failed`),
+  ];
   for (const b of broken) progress(b);
   return broken.length ? 1 : 0;
 }

@@ -55,7 +55,9 @@ test('missing steps, an empty job list and bad durations and sizes are located',
 });
 
 test('a docs path outside the checkout is refused', () => {
-  expect(problemsOf('jobs:\n  d:\n    steps: [x]\n    docs: ../../etc\n')).toEqual(['4:11 jobs.d.docs: expected a path inside the checkout (relative, without ..)']);
+  expect(problemsOf('jobs:\n  d:\n    steps: [x]\n    docs: ../../etc\n')).toEqual([
+    '4:11 jobs.d.docs: expected a path inside the checkout (relative, without ..)',
+  ]);
   expect(problemsOf('jobs:\n  d:\n    steps: [x]\n    docs: /etc\n')).toHaveLength(1);
 });
 

@@ -14,7 +14,6 @@ const ci = new CiSandbox('builder');
 const repos = path.join(ci.data.root, 'repos');
 afterAll(() => ci.cleanup());
 
-
 describe('a C project with binaries and docs jobs', () => {
   let repo: TestRepo;
   let first: string;
@@ -29,7 +28,10 @@ describe('a C project with binaries and docs jobs', () => {
 
   test('builds in fresh containers and publishes binaries with checksums, commit and version', async () => {
     const results = await ci.builder().build({ source: repo.dir });
-    expect(results.map((r) => [r.job, r.status, r.built])).toEqual([['binaries', 'success', true], ['docs', 'success', true]]);
+    expect(results.map((r) => [r.job, r.status, r.built])).toEqual([
+      ['binaries', 'success', true],
+      ['docs', 'success', true],
+    ]);
     expect(results[0]?.artifacts).toEqual(['bin/hello']);
     const dir = path.join(binaries(), first);
     expect(execFileSync(path.join(dir, 'bin', 'hello'), { encoding: 'utf8' })).toBe('hello, world\n');
@@ -39,7 +41,7 @@ describe('a C project with binaries and docs jobs', () => {
     expect(fs.readlinkSync(path.join(binaries(), 'main'))).toBe(first);
     expect(fs.readFileSync(path.join(docs(), 'main', 'index.html'), 'utf8')).toContain(first.slice(0, 7));
     // The log has each step's command, duration and exit code.
-    const log = fs.readFileSync(must(results[0]?.logPath, 'the first job\'s log'), 'utf8');
+    const log = fs.readFileSync(must(results[0]?.logPath, "the first job's log"), 'utf8');
     expect(log).toMatch(/^==> \[1\/2\] make build: exit 0 in \d+\.\d\d s$/m);
     expect(log).toContain(`hello ${first.slice(0, 7)}`);
     expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
@@ -47,7 +49,10 @@ describe('a C project with binaries and docs jobs', () => {
 
   test('the same commit is not built again unless forced', async () => {
     const again = await ci.builder().build({ source: repo.dir });
-    expect(again.map((r) => [r.status, r.built])).toEqual([['success', false], ['success', false]]);
+    expect(again.map((r) => [r.status, r.built])).toEqual([
+      ['success', false],
+      ['success', false],
+    ]);
     const forced = await ci.builder().build({ source: repo.dir, job: 'docs', force: true });
     expect(forced.map((r) => [r.job, r.status, r.built])).toEqual([['docs', 'success', true]]);
   });
@@ -167,7 +172,10 @@ describe('network', () => {
       `jobs:\n  offline:\n    steps: ["${leased}"]\n  online:\n    network: true\n    steps: ["${leased}"]\n`,
     );
     const results = await ci.builder({ bridge: bridge.name }).build({ source: repo.dir });
-    expect(results.map((r) => [r.job, r.status])).toEqual([['offline', 'failure'], ['online', 'success']]);
+    expect(results.map((r) => [r.job, r.status])).toEqual([
+      ['offline', 'failure'],
+      ['online', 'success'],
+    ]);
   });
 });
 
@@ -177,7 +185,10 @@ test('a builder killed with SIGKILL mid-build leaves a container that the next s
     env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
     stdio: 'ignore',
   });
-  await waitFor(() => ci.leftovers().containers.length === 1 && ci.store.list({ status: 'running' }).length === 1, 'the build to start', { seconds: 30, everyMs: 100 });
+  await waitFor(() => ci.leftovers().containers.length === 1 && ci.store.list({ status: 'running' }).length === 1, 'the build to start', {
+    seconds: 30,
+    everyMs: 100,
+  });
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   const orphan = at(ci.store.list({ status: 'running' }), 0);

@@ -37,7 +37,10 @@ async function build(job: string, buildFile: string, files: Record<string, strin
   for (const [file, text] of Object.entries(files)) repo.write(file, text);
   repo.commit('attack');
   const results = await ci.builder().build({ source: repo.dir });
-  const result = must(results.find((r) => r.job === job), `a result for job ${job} (got ${results.map((r) => r.job).join(', ') || 'none'})`);
+  const result = must(
+    results.find((r) => r.job === job),
+    `a result for job ${job} (got ${results.map((r) => r.job).join(', ') || 'none'})`,
+  );
   return { ...result, log: fs.readFileSync(must(result.logPath, `a build log for job ${job}`), 'utf8') };
 }
 
@@ -48,20 +51,30 @@ function expectStatus(r: { status: string; message: string | null; log: string }
 
 /** major:minor of the host's root filesystem, as this process sees it. */
 function hostRootDevice(): string {
-  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
+  const line = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[4] === '/');
   return must(line?.split(' ')[2], 'the root filesystem in /proc/self/mountinfo');
 }
 
 test('a step runs as root of an unprivileged user namespace, with seccomp, no_new_privs and dropped capabilities', async () => {
-  const status = await build('status', 
+  const status = await build(
+    'status',
     'jobs:\n  status:\n    steps: ["grep -E \'^(CapEff|Seccomp|NoNewPrivs):\' /proc/self/status", "cat /proc/self/uid_map /proc/self/gid_map", "cat /sys/fs/cgroup/devices/devices.list || true"]\n',
   );
   expectStatus(status, 'success');
   const field = (name: string) => new RegExp(`^${name}:\\s*(\\S+)$`, 'm').exec(status.log)?.[1];
   expect(field('Seccomp')).toBe('2');
   expect(field('NoNewPrivs')).toBe('1');
-  const maps = status.log.split('\n').filter((l) => /^\s*0\s+\d+\s+\d+\s*$/.test(l)).map((l) => l.trim().split(/\s+/).map(Number));
-  expect(maps).toEqual([[0, range.uid, 65536], [0, range.gid, 65536]]);
+  const maps = status.log
+    .split('\n')
+    .filter((l) => /^\s*0\s+\d+\s+\d+\s*$/.test(l))
+    .map((l) => l.trim().split(/\s+/).map(Number));
+  expect(maps).toEqual([
+    [0, range.uid, 65536],
+    [0, range.gid, 65536],
+  ]);
   const caps = BigInt(`0x${field('CapEff')}`);
   const has = (bit: number) => (caps >> BigInt(bit)) & 1n;
   // sys_module, sys_rawio, sys_boot, sys_time, mknod, setfcap, mac_override, mac_admin, syslog: gone.
@@ -71,18 +84,33 @@ test('a step runs as root of an unprivileged user namespace, with seccomp, no_ne
   // The device cgroup (v1 hosts) allows the standard character devices and nothing else.
   if (fs.existsSync('/sys/fs/cgroup/devices/devices.list')) {
     const devices = status.log.split('\n').filter((l) => /^[abc] \S+ [rwm]+$/.test(l));
-    expect(devices).toEqual(['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 136:* rwm', 'c 10:229 rwm']);
+    expect(devices).toEqual([
+      'c 1:3 rwm',
+      'c 1:5 rwm',
+      'c 1:7 rwm',
+      'c 5:0 rwm',
+      'c 5:1 rwm',
+      'c 5:2 rwm',
+      'c 1:8 rwm',
+      'c 1:9 rwm',
+      'c 136:* rwm',
+      'c 10:229 rwm',
+    ]);
   }
 });
 
 test('mknod of the host disk fails, so it can be neither mounted nor read (host /etc/shadow included)', async () => {
   const [major, minor] = hostRootDevice().split(':');
-  const disk = await build('disk', 
+  const disk = await build(
+    'disk',
     `jobs:\n  disk:\n    steps: ["mkdir -p /mnt/h && mknod /tmp/hostdisk b ${major} ${minor} && mount -o ro -t ext4 /tmp/hostdisk /mnt/h && cat /mnt/h/etc/shadow"]\n`,
   );
   expectStatus(disk, 'failure');
   expect(disk.log).toMatch(/mknod: \/tmp\/hostdisk: Operation not permitted/);
-  const shadowRoot = fs.readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith('root:'))!;
+  const shadowRoot = fs
+    .readFileSync('/etc/shadow', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('root:'))!;
   expect(disk.log).not.toContain(shadowRoot);
 });
 
@@ -155,7 +183,23 @@ test('seccomp refuses module loading, kexec, bpf, io_uring, keyrings, handles an
   const calls = await build('calls', 'jobs:\n  calls:\n    steps: ["cc -o /tmp/calls calls.c && /tmp/calls"]\n', { 'calls.c': SYSCALLS_C });
   expectStatus(calls, 'success');
   const seen = Object.fromEntries([...calls.log.matchAll(/^syscall (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
-  const refused = ['init_module', 'finit_module', 'delete_module', 'kexec_load', 'kexec_file_load', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'keyctl', 'add_key', 'request_key', 'open_by_handle_at', 'clone_newuser', 'unshare_newuser'];
+  const refused = [
+    'init_module',
+    'finit_module',
+    'delete_module',
+    'kexec_load',
+    'kexec_file_load',
+    'bpf',
+    'perf_event_open',
+    'userfaultfd',
+    'io_uring_setup',
+    'keyctl',
+    'add_key',
+    'request_key',
+    'open_by_handle_at',
+    'clone_newuser',
+    'unshare_newuser',
+  ];
   expect(seen).toEqual({ ...Object.fromEntries(refused.map((s) => [s, 'EPERM'])), clone3: 'ENOSYS' });
 });
 
@@ -170,7 +214,10 @@ test('a setuid-root binary built in the workspace gives nobody root, neither ins
   repo.write('suid.c', '#include <stdio.h>\n#include <unistd.h>\nint main(void) { printf("euid %d\\n", (int)geteuid()); return 0; }\n');
   repo.commit('suid');
   const building = ci.builder().build({ source: repo.dir });
-  const outcome = building.then(() => null, (err: Error) => err);
+  const outcome = building.then(
+    () => null,
+    (err: Error) => err,
+  );
   // While the build waits in its last step, look at the binary from the host.
   let root = '';
   await waitFor(
@@ -210,14 +257,18 @@ test('a setuid-root binary built in the workspace gives nobody root, neither ins
 });
 
 test('a fork bomb stops at the pids limit and the build is cleaned up', async () => {
-  const bomb = await build('bomb', 'jobs:\n  bomb:\n    timeout: 60s\n    limits: { pids: 100 }\n    steps: ["bomb() { bomb | bomb & }; bomb; sleep 3; exit 1"]\n');
+  const bomb = await build(
+    'bomb',
+    'jobs:\n  bomb:\n    timeout: 60s\n    limits: { pids: 100 }\n    steps: ["bomb() { bomb | bomb & }; bomb; sleep 3; exit 1"]\n',
+  );
   expectStatus(bomb, 'failure');
   expect(bomb.message).toMatch(/pids limit \(100\) reached/);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
 });
 
 test('real toolchains work unprivileged: cc, git and sh in a workspace owned by the container root', async () => {
-  const tools = await build('tools', 
+  const tools = await build(
+    'tools',
     'jobs:\n  tools:\n    steps:\n' +
       '      - stat -c "%u:%g" /workspace /workspace/hello.c\n' +
       '      - make build && ./bin/hello && ./bin/hello --version\n' +
@@ -240,7 +291,13 @@ describe('bases', () => {
     // What an older lxcts left: the same base without the id map and without the marker.
     fs.rmSync(path.join(dir, 'lxcts-base.json'));
     const config = fs.readFileSync(path.join(dir, 'config'), 'utf8');
-    fs.writeFileSync(path.join(dir, 'config'), config.split('\n').filter((l) => !l.startsWith('lxc.idmap')).join('\n'));
+    fs.writeFileSync(
+      path.join(dir, 'config'),
+      config
+        .split('\n')
+        .filter((l) => !l.startsWith('lxc.idmap'))
+        .join('\n'),
+    );
     const map = await build('map', 'jobs:\n  map:\n    steps: ["cat /proc/self/uid_map"]\n');
     expectStatus(map, 'success');
     expect(map.log).toMatch(new RegExp(`^\\s*0\\s+${range.uid}\\s+65536\\s*$`, 'm'));

@@ -46,7 +46,6 @@ function scratchLeftovers(): { mounts: string[]; loops: string[]; files: string[
 
 const clean = { mounts: [], loops: [], files: [] };
 
-
 /**
  * Builds `repo` and reads cgroup items of its container from the host while its first
  * step runs (a step may not see its own cgroup files, depending on the base's mounts).
@@ -65,15 +64,18 @@ async function buildReadingCgroup(builder: Builder, repo: TestRepo, keys: string
 }
 
 test('a job that sets no limits gets the defaults: memory, pids, CPU, disk', async () => {
-  const repo = make('defaults', [
-    'jobs:',
-    '  show:',
-    '    steps:',
-    '      - sleep 1',
-    // overlayfs reports its upper directory's filesystem: the container's / is limited too.
-    '      - echo "disk $(df -B1 --output=size /workspace | tail -n 1) $(df -B1 --output=size / | tail -n 1)"',
-    '',
-  ].join('\n'));
+  const repo = make(
+    'defaults',
+    [
+      'jobs:',
+      '  show:',
+      '    steps:',
+      '      - sleep 1',
+      // overlayfs reports its upper directory's filesystem: the container's / is limited too.
+      '      - echo "disk $(df -B1 --output=size /workspace | tail -n 1) $(df -B1 --output=size / | tail -n 1)"',
+      '',
+    ].join('\n'),
+  );
   const { result: r, values } = await buildReadingCgroup(ci.builder(), repo, ['memory.limit_in_bytes', 'pids.max', 'cpu.cfs_quota_us', 'cpu.cfs_period_us']);
   expect(r.status).toBe('success');
   expect(values).toEqual([String(DEFAULT_LIMITS.memory), String(DEFAULT_LIMITS.pids), String(DEFAULT_LIMITS.cpus * 100_000), '100000']);
@@ -89,17 +91,20 @@ test('a job that sets no limits gets the defaults: memory, pids, CPU, disk', asy
 
 test('filling the disk fails the step naming the limit; writes to / and /workspace share it; the host loses at most the limit', async () => {
   const limit = 64 * MiB;
-  const repo = make('filldisk', [
-    'jobs:',
-    '  fill:',
-    '    limits: { disk: 64M }',
-    '    steps:',
-    // The container's own files count too: they live in the overlay upper, on the same filesystem.
-    '      - dd if=/dev/zero of=/root/first bs=1M count=40 status=none',
-    '      - dd if=/dev/zero of=/workspace/second bs=1M count=400 status=none',
-    '      - echo never',
-    '',
-  ].join('\n'));
+  const repo = make(
+    'filldisk',
+    [
+      'jobs:',
+      '  fill:',
+      '    limits: { disk: 64M }',
+      '    steps:',
+      // The container's own files count too: they live in the overlay upper, on the same filesystem.
+      '      - dd if=/dev/zero of=/root/first bs=1M count=40 status=none',
+      '      - dd if=/dev/zero of=/workspace/second bs=1M count=400 status=none',
+      '      - echo never',
+      '',
+    ].join('\n'),
+  );
   const free = () => {
     const s = fs.statfsSync(ci.data.root);
     return s.bavail * s.bsize;
@@ -126,14 +131,17 @@ test('filling the disk fails the step naming the limit; writes to / and /workspa
 });
 
 test('running out of files (inodes) on the scratch filesystem is the disk limit too', async () => {
-  const repo = make('manyfiles', 'jobs:\n  files:\n    limits: { disk: 16M }\n    steps: ["mkdir /workspace/d && cd /workspace/d && i=0 && while [ $i -lt 100000 ]; do : > f$i || exit 1; i=$((i+1)); done"]\n');
+  const repo = make(
+    'manyfiles',
+    'jobs:\n  files:\n    limits: { disk: 16M }\n    steps: ["mkdir /workspace/d && cd /workspace/d && i=0 && while [ $i -lt 100000 ]; do : > f$i || exit 1; i=$((i+1)); done"]\n',
+  );
   const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(/exited \d+: disk limit \(16777216 bytes, 16 MiB\) reached/);
   expect(scratchLeftovers()).toEqual(clean);
 });
 
-test('a checkout bigger than the disk limit fails the build as the user\'s mistake, naming the limit', async () => {
+test("a checkout bigger than the disk limit fails the build as the user's mistake, naming the limit", async () => {
   const repo = make('bigrepo', 'jobs:\n  small:\n    limits: { disk: 16M }\n    steps: ["echo never"]\n');
   repo.write('blob.bin', '');
   fs.writeFileSync(path.join(repo.dir, 'blob.bin'), crypto.randomBytes(24 * MiB));
@@ -164,13 +172,13 @@ test('filling memory under the default limit fails the step naming the limit', a
   expect(r.message).toMatch(new RegExp(`memory limit \\(${DEFAULT_LIMITS.memory} bytes\\) exceeded`));
 });
 
-test('a job asking past the operator\'s ceilings fails at once, naming each limit and its ceiling', async () => {
+test("a job asking past the operator's ceilings fails at once, naming each limit and its ceiling", async () => {
   const repo = make('greedyask', 'jobs:\n  big:\n    timeout: 5h\n    limits: { memory: 4G, disk: 8G, cpus: 1 }\n    steps: ["echo never"]\n');
   const r = at(await ci.builder({ ceilings: { memory: 1024 ** 3, disk: 16 * 1024 ** 3 } }).build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toBe(
-    'limits.memory asks for 4 GiB, above this worker\'s ceiling of 1 GiB (--max-memory); ' +
-      'timeout asks for 18000 s, above this worker\'s ceiling of 10800 s (--max-timeout)',
+    "limits.memory asks for 4 GiB, above this worker's ceiling of 1 GiB (--max-memory); " +
+      "timeout asks for 18000 s, above this worker's ceiling of 10800 s (--max-timeout)",
   );
   expect(fs.readFileSync(r.logPath!, 'utf8')).not.toMatch(/^never$/m);
   expect(ci.store.get(r.buildId)!.status).toBe('failure');
@@ -185,7 +193,7 @@ test('a job asking past the operator\'s ceilings fails at once, naming each limi
   cli.stderr.on('data', (c: Buffer) => (out += c.toString()));
   const code = await new Promise((resolve) => cli.once('exit', resolve));
   expect(code).toBe(1);
-  expect(out).toContain('big: failure (timeout asks for 18000 s, above this worker\'s ceiling of 14400 s (--max-timeout))');
+  expect(out).toContain("big: failure (timeout asks for 18000 s, above this worker's ceiling of 14400 s (--max-timeout))");
   expect(out).not.toMatch(/memory/);
 });
 
@@ -195,7 +203,10 @@ test('a ceiling flag that is not a size, a number or a duration is a usage error
     ['--max-cpus', '0', '--max-cpus expects a number of CPUs such as 2 or 0.5, got "0"'],
     ['--max-timeout', '5', '--max-timeout expects a duration such as 90m or 3h, got "5"'],
   ] as const) {
-    const run = spawnSync(process.execPath, [binRun, 'ci', 'build', repos, flag, value], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [binRun, 'ci', 'build', repos, flag, value], {
+      env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
+      encoding: 'utf8',
+    });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(expected);
   }
@@ -227,7 +238,11 @@ test('a log past its limit is truncated and says by how much; the build goes on'
 test('a builder killed mid-build leaves a mounted scratch filesystem that the next start sweeps', async () => {
   const repo = make('killed', 'jobs:\n  long:\n    steps: ["sleep 60"]\n');
   const child = spawn(process.execPath, [binRun, 'ci', 'build', repo.dir], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, stdio: 'ignore' });
-  await waitFor(() => ci.store.list({ status: 'running' }).length === 1 && scratchLeftovers().mounts.length === 1 && ci.leftovers().containers.length === 1, 'the build to start', { seconds: 30, everyMs: 100 }).catch((err) => {
+  await waitFor(
+    () => ci.store.list({ status: 'running' }).length === 1 && scratchLeftovers().mounts.length === 1 && ci.leftovers().containers.length === 1,
+    'the build to start',
+    { seconds: 30, everyMs: 100 },
+  ).catch((err) => {
     throw new Error(`${err}: ${JSON.stringify([ci.store.list({ status: 'running' }), scratchLeftovers(), ci.leftovers()])}`);
   });
   child.kill('SIGKILL');

@@ -52,10 +52,17 @@ function start(args: string[], label: string): ChildProcess {
   return child;
 }
 
-
 async function startReceiver(port: number): Promise<ChildProcess> {
   const receiver = start(['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', TOPIC], 'receiver');
-  await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver', { seconds: 30, everyMs: 100 });
+  await waitFor(
+    () =>
+      fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'the receiver',
+    { seconds: 30, everyMs: 100 },
+  );
   return receiver;
 }
 
@@ -92,7 +99,8 @@ function gitPush(work: TestRepo, bare: string): string {
   return r.stderr;
 }
 
-const spooled = (bare: string) => (fs.existsSync(path.join(bare, 'lxcts', 'spool')) ? fs.readdirSync(path.join(bare, 'lxcts', 'spool')).filter((n) => n.endsWith('.json')) : []);
+const spooled = (bare: string) =>
+  fs.existsSync(path.join(bare, 'lxcts', 'spool')) ? fs.readdirSync(path.join(bare, 'lxcts', 'spool')).filter((n) => n.endsWith('.json')) : [];
 
 /** The detached retrier's pid, from the lock it holds (boot id/pid/start time). */
 async function retrierPid(bare: string): Promise<number> {
@@ -119,7 +127,9 @@ test('ci hook install refuses without a stable lxcts, and says what it wrote', (
   expect(hook).toContain(`LXCTS='${shim.bin}'`);
   // Not a path inside this checkout's build output, which moves or goes away.
   expect(hook).not.toContain('dist/');
-  expect(execFileSync('git', ['config', '--file', path.join(bare, 'config'), 'lxcts.url'], { encoding: 'utf8' }).trim()).toBe('http://127.0.0.1:1/hooks/github');
+  expect(execFileSync('git', ['config', '--file', path.join(bare, 'config'), 'lxcts.url'], { encoding: 'utf8' }).trim()).toBe(
+    'http://127.0.0.1:1/hooks/github',
+  );
 });
 
 test('receiver down: the push is spooled; once it is back, ci hook flush delivers it and a worker builds it, once', async () => {
@@ -136,7 +146,25 @@ test('receiver down: the push is spooled; once it is back, ci hook flush deliver
   fs.copyFileSync(path.join(bare, 'lxcts', 'spool', at(spooled(bare), 0)), kept);
 
   const receiver = await startReceiver(port);
-  const worker = start(['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--topic', TOPIC, '--channel', 'binaries', '--publish', nsq.nsqdHttp, '--build-timeout', '600', '--allow-local', ci.data.root], 'worker');
+  const worker = start(
+    [
+      'ci',
+      'worker',
+      '--nsqd',
+      nsq.nsqdTcp,
+      '--topic',
+      TOPIC,
+      '--channel',
+      'binaries',
+      '--publish',
+      nsq.nsqdHttp,
+      '--build-timeout',
+      '600',
+      '--allow-local',
+      ci.data.root,
+    ],
+    'worker',
+  );
   const before = await published();
   const flushed = lxcts('/nonexistent', ['ci', 'hook', 'flush', bare], { env: { LXCTS_DATA_DIR: ci.data.root } });
   expect(flushed.stdout).toContain('1 delivered, 0 still spooled');
@@ -192,7 +220,11 @@ test('when the lxcts command is gone, the hook script itself keeps the ref updat
   const bare = path.join(ci.data.root, 'repos', 'gone.git');
   execFileSync('git', ['init', '-q', '--bare', bare]);
   const own = lxctsOnPath(path.join(ci.data.root, 'own-bin'));
-  expect(lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], { env: { PATH: own.PATH } }).status).toBe(0);
+  expect(
+    lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], {
+      env: { PATH: own.PATH },
+    }).status,
+  ).toBe(0);
   fs.rmSync(own.bin);
   const work = TestRepo.create(path.join(ci.data.root, 'repos', 'gone-work'));
   expect(gitPush(work, bare)).toContain(`lxcts: ${own.bin} not found: push kept in ${bare}/lxcts/unsent/ref-updates`);
@@ -208,9 +240,19 @@ test('a receiver answering 503 keeps the event spooled; flush says why and exits
   // A receiver in trouble, as a proxy in front of a stopped one answers (its own process:
   // git push and the CLI run synchronously here).
   const port = await freePort();
-  const busy = spawn(process.execPath, ['-e', `require('http').createServer((q, s) => s.writeHead(503).end('try later')).listen(${port}, '127.0.0.1')`], { stdio: 'ignore' });
+  const busy = spawn(process.execPath, ['-e', `require('http').createServer((q, s) => s.writeHead(503).end('try later')).listen(${port}, '127.0.0.1')`], {
+    stdio: 'ignore',
+  });
   procs.add(busy);
-  await waitFor(() => fetch(`http://127.0.0.1:${port}/`).then((r) => r.status === 503, () => false), 'the busy receiver', { seconds: 30, everyMs: 100 });
+  await waitFor(
+    () =>
+      fetch(`http://127.0.0.1:${port}/`).then(
+        (r) => r.status === 503,
+        () => false,
+      ),
+    'the busy receiver',
+    { seconds: 30, everyMs: 100 },
+  );
   const { bare, work } = served('busy', port);
   expect(gitPush(work, bare)).toContain('answered 503 try later');
   process.kill(await retrierPid(bare), 'SIGKILL');

@@ -45,8 +45,23 @@ function start(args: string[], label: string): ChildProcess {
 function startWorker(topic: string, channel: string, ...extra: string[]): ChildProcess {
   return start(
     // The test repositories are local: the worker must be allowed their directory.
-    ['ci', 'worker', '--lookupd', nsq.lookupdHttp, '--topic', topic, '--channel', channel, '--requeue-delay', '1', '--build-timeout', '600',
-      '--allow-local', path.join(ci.data.root, 'repos'), ...extra],
+    [
+      'ci',
+      'worker',
+      '--lookupd',
+      nsq.lookupdHttp,
+      '--topic',
+      topic,
+      '--channel',
+      channel,
+      '--requeue-delay',
+      '1',
+      '--build-timeout',
+      '600',
+      '--allow-local',
+      path.join(ci.data.root, 'repos'),
+      ...extra,
+    ],
     `worker-${channel}`,
   );
 }
@@ -57,7 +72,6 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pr
   child.kill(signal);
   return exited;
 }
-
 
 interface ChannelStats {
   channel_name: string;
@@ -75,12 +89,16 @@ async function channelsOf(topic: string): Promise<ChannelStats[]> {
 
 /** The worker's job channel and its supersede watch channel are both subscribed. */
 async function workersReady(topic: string, channel: string, clients = 1): Promise<void> {
-  await waitFor(async () => {
-    const channels = await channelsOf(topic);
-    const job = channels.find((c) => c.channel_name === channel);
-    const watches = channels.filter((c) => c.channel_name.startsWith(`${channel}.watch-`) && c.clients.length > 0);
-    return (job?.clients.length ?? 0) >= clients && watches.length >= clients;
-  }, `${clients} worker(s) of ${channel} on ${topic}`, { seconds: 30, everyMs: 100 });
+  await waitFor(
+    async () => {
+      const channels = await channelsOf(topic);
+      const job = channels.find((c) => c.channel_name === channel);
+      const watches = channels.filter((c) => c.channel_name.startsWith(`${channel}.watch-`) && c.clients.length > 0);
+      return (job?.clients.length ?? 0) >= clients && watches.length >= clients;
+    },
+    `${clients} worker(s) of ${channel} on ${topic}`,
+    { seconds: 30, everyMs: 100 },
+  );
 }
 
 async function idle(topic: string, channel: string): Promise<boolean> {
@@ -115,7 +133,15 @@ test('a push published before the docs worker ever connected is still built by i
   const port = await freePort();
   // The receiver starts before any worker: it alone knows the channels (default: binaries, docs).
   start(['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', topic], 'receiver');
-  await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver', { seconds: 60, everyMs: 100 });
+  await waitFor(
+    () =>
+      fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'the receiver',
+    { seconds: 60, everyMs: 100 },
+  );
   const repo = makeRepo('fresh');
   const commits = [repo.git('rev-parse', 'HEAD'), repo.commit('two')];
   for (const [i, after] of commits.entries()) {
@@ -128,7 +154,12 @@ test('a push published before the docs worker ever connected is still built by i
     });
     const response = await fetch(`http://127.0.0.1:${port}/hooks/github`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `fresh-${i}`, 'x-hub-signature-256': await sign('no-loss-secret', body) },
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-github-delivery': `fresh-${i}`,
+        'x-hub-signature-256': await sign('no-loss-secret', body),
+      },
       body,
     });
     expect(response.status).toBe(202);
@@ -138,11 +169,13 @@ test('a push published before the docs worker ever connected is still built by i
   await waitFor(() => final('test/fresh').filter((b) => b.job === 'binaries').length === 2, 'the binaries builds', { seconds: 90, everyMs: 100 });
   startWorker(topic, 'docs', '--no-supersede');
   await waitFor(() => final('test/fresh').filter((b) => b.job === 'docs').length === 2, 'the docs builds', { seconds: 90, everyMs: 100 });
-  const pairs = final('test/fresh').map((b) => `${b.job}@${b.commit}:${b.status}`).sort();
+  const pairs = final('test/fresh')
+    .map((b) => `${b.job}@${b.commit}:${b.status}`)
+    .sort();
   expect(pairs).toEqual(commits.flatMap((c) => [`binaries@${c}:success`, `docs@${c}:success`]).sort());
 }, 180_000);
 
-test('SIGTERM requeues the running build\'s message at once: another worker gets it within the requeue delay, not nsqd\'s 60 s timeout', async () => {
+test("SIGTERM requeues the running build's message at once: another worker gets it within the requeue delay, not nsqd's 60 s timeout", async () => {
   const topic = 'term.pushes';
   const repo = makeRepo('term', slowFile(120));
   const first = startWorker(topic, 'binaries', '--grace', '0');
@@ -154,11 +187,18 @@ test('SIGTERM requeues the running build\'s message at once: another worker gets
   const signalled = Date.now();
   expect(await stop(first)).toBe(0);
   // The second worker starts its own build of the same push (a new record: the first was cancelled).
-  await waitFor(() => buildsOf('test/term').filter((b) => b.status === 'running').length === 1 && buildsOf('test/term').length === 2, 'the second worker\'s build', { seconds: 55, everyMs: 100 });
+  await waitFor(
+    () => buildsOf('test/term').filter((b) => b.status === 'running').length === 1 && buildsOf('test/term').length === 2,
+    "the second worker's build",
+    { seconds: 55, everyMs: 100 },
+  );
   const elapsed = Date.now() - signalled;
   // --requeue-delay 1 s and --grace 0, plus slack for stopping a container and starting the next.
   expect(elapsed).toBeLessThan(20_000);
-  expect(buildsOf('test/term').map((b) => [b.status, b.message])).toEqual([['running', null], ['cancelled', 'worker stopping']]);
+  expect(buildsOf('test/term').map((b) => [b.status, b.message])).toEqual([
+    ['running', null],
+    ['cancelled', 'worker stopping'],
+  ]);
   expect(await stop(second)).toBe(0);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
 }, 120_000);
@@ -202,7 +242,10 @@ test('a newer push whose clone URL the worker refuses cancels nothing', async ()
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const newer = repo.commit('newer');
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer, { receivedAt: Date.now() + 1 })));
-  await waitFor(() => final('test/refused').length === 2 && idle(topic, 'binaries'), 'the builds to end and the refused pushes to be acknowledged', { seconds: 40, everyMs: 100 });
+  await waitFor(() => final('test/refused').length === 2 && idle(topic, 'binaries'), 'the builds to end and the refused pushes to be acknowledged', {
+    seconds: 40,
+    everyMs: 100,
+  });
   const byCommit = Object.fromEntries(buildsOf('test/refused').map((b) => [b.commit, [b.status, b.message]]));
   expect(byCommit).toEqual({ [older]: ['cancelled', `superseded by ${newer.slice(0, 12)}`], [newer]: ['success', null] });
   expect(await stop(worker)).toBe(0);

@@ -41,10 +41,14 @@ function startWorker(channel: string, ...extra: string[]): ChildProcess {
   const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, `worker-${channel}-${seq++}.log`), 'a');
   // The tests' repositories are local paths: workers take those only under --allow-local.
   const defaults = [...(extra.includes('--build-timeout') ? [] : ['--build-timeout', '600']), '--allow-local', path.join(ci.data.root, 'repos')];
-  const child = spawn(process.execPath, [binRun, 'ci', 'worker', '--lookupd', nsq.lookupdHttp, '--channel', channel, '--requeue-delay', '1', ...defaults, ...extra], {
-    env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
-    stdio: ['ignore', log, log],
-  });
+  const child = spawn(
+    process.execPath,
+    [binRun, 'ci', 'worker', '--lookupd', nsq.lookupdHttp, '--channel', channel, '--requeue-delay', '1', ...defaults, ...extra],
+    {
+      env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
+      stdio: ['ignore', log, log],
+    },
+  );
   workers.add(child);
   child.once('exit', () => workers.delete(child));
   return child;
@@ -73,7 +77,6 @@ function request(repo: TestRepo, commit: string, overrides: Partial<BuildMessage
 }
 
 const push = (message: BuildMessage) => publish(nsq.nsqdHttp, TOPIC, JSON.stringify(message));
-
 
 const buildsOf = (repo: string) => ci.store.list({ repo, limit: 1000 });
 const finished = (repo: string, n: number) => () => buildsOf(repo).filter((b) => !['queued', 'running'].includes(b.status)).length >= n;
@@ -140,7 +143,10 @@ test('a newer push to a branch cancels the older build still running', async () 
   expect(byCommit[older]).toEqual(['cancelled', `superseded by ${newer.slice(0, 12)}`]);
   expect(byCommit[newer]).toEqual(['success', null]);
   // The cancelled build's container goes as soon as its worker has stopped the step.
-  await waitFor(() => ci.leftovers().containers.length + ci.leftovers().workspaces.length === 0, 'the cancelled build\'s cleanup', { seconds: 20, everyMs: 200 });
+  await waitFor(() => ci.leftovers().containers.length + ci.leftovers().workspaces.length === 0, "the cancelled build's cleanup", {
+    seconds: 20,
+    everyMs: 200,
+  });
   await stopWorker(worker);
 }, 60_000);
 
@@ -170,11 +176,14 @@ test('SIGTERM during a build: no new messages, the build is cancelled and requeu
   const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}&channel=binaries`)).json()) as {
     topics: Array<{ channels: Array<{ channel_name: string; depth: number; requeue_count: number }> }>;
   };
-  const channel = must(stats.topics[0]?.channels.find((c) => c.channel_name === 'binaries'), 'the binaries channel');
+  const channel = must(
+    stats.topics[0]?.channels.find((c) => c.channel_name === 'binaries'),
+    'the binaries channel',
+  );
   expect(channel.depth + channel.requeue_count).toBeGreaterThanOrEqual(1);
 }, 60_000);
 
-test('a worker refuses to start when builds could outlive nsqd\'s --max-msg-timeout, and says which flag', async () => {
+test("a worker refuses to start when builds could outlive nsqd's --max-msg-timeout, and says which flag", async () => {
   const worker = startWorker('binaries', '--build-timeout', '7200');
   const code = await new Promise<number | null>((r) => worker.once('exit', (c) => r(c)));
   expect(code).toBe(1);
@@ -187,18 +196,32 @@ test('a push to a self-hosted bare repository reaches the receiver through the i
   const secretFile = path.join(ci.data.root, 'secret');
   fs.writeFileSync(secretFile, 'hook-secret\n');
   const port = 20000 + (process.pid % 20000);
-  const receiver = spawn(process.execPath, [binRun, 'ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', 'hooked'], {
-    env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
-    stdio: 'ignore',
-  });
+  const receiver = spawn(
+    process.execPath,
+    [binRun, 'ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', 'hooked'],
+    {
+      env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
+      stdio: 'ignore',
+    },
+  );
   workers.add(receiver);
   try {
-    await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver', { seconds: 60, everyMs: 200 });
+    await waitFor(
+      () =>
+        fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'the receiver',
+      { seconds: 60, everyMs: 200 },
+    );
     const bare = path.join(ci.data.root, 'repos', 'served.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
     // The hook runs the lxcts found on PATH at install time, as an installed package's would be.
     const { PATH } = lxctsOnPath(path.join(ci.data.root, 'shim-bin'));
-    const install = lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], { env: { PATH } });
+    const install = lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], {
+      env: { PATH },
+    });
     expect(install.status).toBe(0);
     const work = TestRepo.create(path.join(ci.data.root, 'repos', 'served-work'));
     const pushed = execFileSync('git', ['push', '-q', bare, 'HEAD:main'], { cwd: work.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -210,10 +233,14 @@ test('a push to a self-hosted bare repository reaches the receiver through the i
       };
       return Object.fromEntries((stats.topics[0]?.channels ?? []).map((c) => [c.channel_name, c.depth]));
     };
-    await waitFor(async () => {
-      const depths = await channelDepths();
-      return depths.binaries === 1 && depths.docs === 1;
-    }, 'the push event', { seconds: 20, everyMs: 200 });
+    await waitFor(
+      async () => {
+        const depths = await channelDepths();
+        return depths.binaries === 1 && depths.docs === 1;
+      },
+      'the push event',
+      { seconds: 20, everyMs: 200 },
+    );
   } finally {
     await stopWorker(receiver);
   }

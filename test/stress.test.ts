@@ -31,7 +31,10 @@ test('20 rounds of 16 concurrent state, config, start and stop calls on shared o
     await Promise.all(
       Array.from({ length: 16 }, (_, i) => {
         const c = at(shared, (i + round) % shared.length);
-        return at(calls, (i * 3 + round) % calls.length)(c).catch((err: { code?: string; message?: string }) => {
+        return at(
+          calls,
+          (i * 3 + round) % calls.length,
+        )(c).catch((err: { code?: string; message?: string }) => {
           if (!RACE_OUTCOMES.has(err.code ?? '')) unexpected.push(`${err.code}: ${err.message}`);
         });
       }),

@@ -69,7 +69,22 @@ class Pipeline {
   async workers(count: number): Promise<void> {
     await stop(this.#workers);
     this.#workers = Array.from({ length: count }, (_, i) =>
-      this.#spawn(`worker-${count}-${i}`, ['ci', 'worker', '--nsqd', this.nsq.nsqdTcp, '--publish', this.nsq.nsqdHttp, '--channel', CHANNEL, '--topic', TOPIC, '--requeue-delay', '1', '--allow-local', path.dirname(this.repo.dir)]),
+      this.#spawn(`worker-${count}-${i}`, [
+        'ci',
+        'worker',
+        '--nsqd',
+        this.nsq.nsqdTcp,
+        '--publish',
+        this.nsq.nsqdHttp,
+        '--channel',
+        CHANNEL,
+        '--topic',
+        TOPIC,
+        '--requeue-delay',
+        '1',
+        '--allow-local',
+        path.dirname(this.repo.dir),
+      ]),
     );
     await waitFor(async () => (await this.clients()) === count, `${count} worker(s) on the channel`, { seconds: 30 });
   }
@@ -107,10 +122,14 @@ class Pipeline {
   async finished(commits: string[], seconds = 120): Promise<Array<{ commit: string; status: string; logPath: string | null }>> {
     const wanted = new Set(commits);
     let done: Array<{ commit: string; status: string; logPath: string | null }> = [];
-    await waitFor(() => {
-      done = this.ci.store.list({ repo: REPO, limit: 10_000 }).filter((b) => wanted.has(b.commit) && !['queued', 'running'].includes(b.status));
-      return done.length >= wanted.size;
-    }, `${wanted.size} build(s)`, { seconds, everyMs: 10 });
+    await waitFor(
+      () => {
+        done = this.ci.store.list({ repo: REPO, limit: 10_000 }).filter((b) => wanted.has(b.commit) && !['queued', 'running'].includes(b.status));
+        return done.length >= wanted.size;
+      },
+      `${wanted.size} build(s)`,
+      { seconds, everyMs: 10 },
+    );
     const failed = done.filter((b) => b.status !== 'success');
     if (failed.length) throw new Error(`${failed.length} build(s) did not succeed: ${failed.map((b) => `${b.commit.slice(0, 8)} ${b.status}`).join(', ')}`);
     return done;
@@ -135,7 +154,6 @@ async function stop(children: ChildProcess[]): Promise<void> {
   for (const c of running) c.kill('SIGKILL');
   await Promise.all(running.map((c) => new Promise((r) => c.once('exit', r))));
 }
-
 
 /** What the build log says: when the first step ran (ms since the epoch) and the container's readiness. */
 function readLog(logPath: string): { firstStepAtMs: number; containerReadyMs: number } {

@@ -111,11 +111,16 @@ export type PeerOutput = Record<string, unknown> & { unsupported?: string };
 export function runPeer(peer: { id: PeerId; command: string[] }, request: PeerRequest, timeoutMs = 600_000): Promise<PeerOutput> {
   const args = [
     request.workload,
-    '--lxcpath', request.lxcpath,
-    '--name', request.name,
-    '--iterations', String(request.iterations),
-    '--warmup', String(request.warmup),
-    '--concurrency', String(request.concurrency ?? 1),
+    '--lxcpath',
+    request.lxcpath,
+    '--name',
+    request.name,
+    '--iterations',
+    String(request.iterations),
+    '--warmup',
+    String(request.warmup),
+    '--concurrency',
+    String(request.concurrency ?? 1),
     ...(request.bytes === undefined ? [] : ['--bytes', String(request.bytes)]),
     ...(request.prefix === undefined ? [] : ['--prefix', request.prefix]),
   ];

@@ -108,13 +108,25 @@ export function toMarkdown(report: Report): string {
   const lines: string[] = [];
   const row = (cells: string[]) => lines.push(`| ${cells.join(' | ')} |`);
   lines.push(`# lxcts benchmarks (${report.mode} run, ${report.date})`, '');
-  lines.push(`Machine: ${Object.entries(report.machine).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
-  if (report.mode === 'smoke') lines.push('**Smoke run: each workload once. These numbers mean nothing; the run only shows that every workload still works.**', '');
+  lines.push(
+    `Machine: ${Object.entries(report.machine)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.`,
+    '',
+  );
+  if (report.mode === 'smoke')
+    lines.push('**Smoke run: each workload once. These numbers mean nothing; the run only shows that every workload still works.**', '');
   lines.push('## Targets', '');
   row(['target', 'measured', 'met']);
   row(['---', '---', '---']);
   for (const t of report.targets) row([t.target, t.measured, t.met === null ? '? not measured' : t.met ? '✅ met' : '❌ missed']);
-  lines.push('', '## Results', '', 'Median / p95 (ratio of the median to C\'s). One interleaved run: every peer ran each workload in turn, round after round.', '');
+  lines.push(
+    '',
+    '## Results',
+    '',
+    "Median / p95 (ratio of the median to C's). One interleaved run: every peer ran each workload in turn, round after round.",
+    '',
+  );
   row(['workload', 'unit', ...PEER_IDS.map((id) => PEER_LABELS[id])]);
   row(['---', '---', ...PEER_IDS.map(() => '---:')]);
   const workloads = [...new Set(report.results.map((r) => r.workload))];
@@ -150,7 +162,10 @@ export function toMarkdown(report: Report): string {
 export function writeReport(report: Report, dir: string): { markdown: string; json: string } {
   fs.mkdirSync(dir, { recursive: true });
   const out = { markdown: path.join(dir, 'latest.md'), json: path.join(dir, 'latest.json') };
-  for (const [file, text] of [[out.markdown, toMarkdown(report)], [out.json, `${JSON.stringify(report, null, 2)}\n`]] as const) {
+  for (const [file, text] of [
+    [out.markdown, toMarkdown(report)],
+    [out.json, `${JSON.stringify(report, null, 2)}\n`],
+  ] as const) {
     fs.writeFileSync(`${file}.tmp`, text);
     fs.renameSync(`${file}.tmp`, file);
   }

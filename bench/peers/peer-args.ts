@@ -49,7 +49,10 @@ export function parsePeerArgs(argv: string[]): PeerArgs {
 
 /** VmRSS of a process (this one by default), in kB. */
 export function rssKb(pid: number | 'self' = 'self'): number {
-  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  const line = fs
+    .readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
   return Number(line?.split(/\s+/)[1]);
 }
 

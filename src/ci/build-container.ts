@@ -47,7 +47,11 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
       });
     }
     const range = baseIdRange(spec.basesPath, spec.base);
-    letRangeSearch([spec.basesPath, spec.containersPath, path.dirname(spec.workspace)], commonAncestor(spec.basesPath, spec.containersPath, path.dirname(spec.workspace)), range);
+    letRangeSearch(
+      [spec.basesPath, spec.containersPath, path.dirname(spec.workspace)],
+      commonAncestor(spec.basesPath, spec.containersPath, path.dirname(spec.workspace)),
+      range,
+    );
     const [cloned, shifted] = await Promise.allSettled([
       base.clone(spec.name, { snapshot: true, backend: 'overlay', lxcpath: spec.containersPath }),
       giveToContainerRoot(spec.workspace, range),
@@ -101,7 +105,13 @@ async function moveUpper(container: Container, upper: string): Promise<void> {
 async function configureAndStart(container: Container, spec: BuildContainerSpec): Promise<void> {
   await container.clearConfigItem('lxc.net');
   const network: Array<[string, string]> = spec.job.network
-    ? [['lxc.net.0.type', 'veth'], ['lxc.net.0.link', spec.bridge], ['lxc.net.0.flags', 'up'], ['lxc.net.0.name', 'eth0'], ['lxc.net.0.veth.pair', spec.hostInterface]]
+    ? [
+        ['lxc.net.0.type', 'veth'],
+        ['lxc.net.0.link', spec.bridge],
+        ['lxc.net.0.flags', 'up'],
+        ['lxc.net.0.name', 'eth0'],
+        ['lxc.net.0.veth.pair', spec.hostInterface],
+      ]
     : [['lxc.net.0.type', 'empty']];
   for (const [key, value] of [
     ['lxc.mount.entry', `${spec.workspace} workspace none rw,bind,create=dir 0 0`] as [string, string],
@@ -114,7 +124,9 @@ async function configureAndStart(container: Container, spec: BuildContainerSpec)
   // sleep is init: steps run beside it through exec, and stop ends them all.
   await container.start({ args: ['/bin/sleep', 'infinity'] });
   if (spec.job.network) {
-    const lease = await container.exec(['busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '1', '-s', '/etc/lxcts/udhcpc.script'], { timeout: 30 });
+    const lease = await container.exec(['busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '1', '-s', '/etc/lxcts/udhcpc.script'], {
+      timeout: 30,
+    });
     if (lease.exitCode !== 0) throw new Error(`no address from the DHCP server on bridge ${spec.bridge}: ${lease.stderr.toString().trim()}`);
   }
 }

@@ -67,7 +67,10 @@ export class LimitAboveCeilingError extends Error {
   constructor(readonly limits: Array<{ name: LimitName; asked: number; ceiling: number }>) {
     super(
       limits
-        .map(({ name, asked, ceiling }) => `${WHERE[name].key} asks for ${formatLimit(name, asked)}, above this worker's ceiling of ${formatLimit(name, ceiling)} (${WHERE[name].flag})`)
+        .map(
+          ({ name, asked, ceiling }) =>
+            `${WHERE[name].key} asks for ${formatLimit(name, asked)}, above this worker's ceiling of ${formatLimit(name, ceiling)} (${WHERE[name].flag})`,
+        )
         .join('; '),
     );
     this.name = 'LimitAboveCeilingError';
@@ -131,7 +134,12 @@ export function parseDuration(text: string): number | null {
 }
 
 export function formatBytes(bytes: number): string {
-  for (const [unit, size] of [['TiB', 1024 * GiB], ['GiB', GiB], ['MiB', MiB], ['KiB', 1024]] as const) {
+  for (const [unit, size] of [
+    ['TiB', 1024 * GiB],
+    ['GiB', GiB],
+    ['MiB', MiB],
+    ['KiB', 1024],
+  ] as const) {
     if (bytes >= size && bytes % (size / 1024) === 0) return `${+(bytes / size).toFixed(2)} ${unit}`;
   }
   return `${bytes} bytes`;
@@ -210,6 +218,7 @@ export async function limitHit(container: Container, limits: Limits, scratchDir?
   const kills = (await counter(container, 'memory.oom_control', 'oom_kill')) + (await counter(container, 'memory.events', 'oom_kill'));
   if (kills > 0) return `memory limit (${limits.memory} bytes) exceeded`;
   if ((await counter(container, 'pids.events', 'max')) > 0) return `pids limit (${limits.pids}) reached`;
-  if (scratchDir && diskFull(scratchDir)) return `disk limit (${limits.disk} bytes, ${formatBytes(limits.disk)}) reached: no space left for the workspace and the container's files`;
+  if (scratchDir && diskFull(scratchDir))
+    return `disk limit (${limits.disk} bytes, ${formatBytes(limits.disk)}) reached: no space left for the workspace and the container's files`;
   return null;
 }

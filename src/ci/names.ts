@@ -91,7 +91,11 @@ export function localRepository(realPath: string): string {
   const hash = createHash('sha256').update(realPath).digest('hex').slice(0, 8);
   const base = path.basename(realPath).replace(/\.git$/, '');
   // Characters GitHub would not take become "-"; a leading dot is dropped (no hidden or ".." names).
-  const readable = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.]+/, '').slice(0, 90) || 'repository';
+  const readable =
+    base
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^[.]+/, '')
+      .slice(0, 90) || 'repository';
   return `local/${readable}-${hash}`;
 }
 

@@ -182,7 +182,10 @@ export class Worker {
       const older = r.request;
       if (!older || older.repo !== request.repo || older.ref !== request.ref || r.abort.signal.aborted) continue;
       if (older.receivedAt < request.receivedAt && older.after !== request.after) {
-        this.options.log.info({ repo: older.repo, branch, older: older.after.slice(0, 12), newer: request.after.slice(0, 12) }, 'newer push: cancelling the older build');
+        this.options.log.info(
+          { repo: older.repo, branch, older: older.after.slice(0, 12), newer: request.after.slice(0, 12) },
+          'newer push: cancelling the older build',
+        );
         r.abort.abort(`superseded by ${request.after.slice(0, 12)}`);
       }
     }
@@ -250,23 +253,25 @@ export class Worker {
         }
       }
       const skipped: string[] = [];
-      const results = await o.builder.build({
-        source: request.cloneUrl,
-        repo: request.repo,
-        ref: request.ref,
-        commit: request.after,
-        job: this.job,
-        honourBranches: true,
-        supersededBy,
-        requestedAt: request.receivedAt,
-        forced: request.forced ?? false,
-        signal: running.abort.signal,
-        onEvent: (event) => this.publishEvent(event, running),
-        onSkipped: (s) => skipped.push(s.reason),
-      }).catch((err: unknown) => {
-        if ((err as Error).message?.startsWith(`no job "${this.job}"`)) return [];
-        throw err;
-      });
+      const results = await o.builder
+        .build({
+          source: request.cloneUrl,
+          repo: request.repo,
+          ref: request.ref,
+          commit: request.after,
+          job: this.job,
+          honourBranches: true,
+          supersededBy,
+          requestedAt: request.receivedAt,
+          forced: request.forced ?? false,
+          signal: running.abort.signal,
+          onEvent: (event) => this.publishEvent(event, running),
+          onSkipped: (s) => skipped.push(s.reason),
+        })
+        .catch((err: unknown) => {
+          if ((err as Error).message?.startsWith(`no job "${this.job}"`)) return [];
+          throw err;
+        });
       const [result] = results;
       if (!result) {
         if (skipped.length > 0) log.info({ job: this.job, why: skipped[0] }, 'job not run for this push; acknowledged');

@@ -18,9 +18,9 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
   ];
   static override args = { source: Args.string({ description: 'local path or git URL of the repository', required: true }) };
   static override flags = {
-    ref: Flags.string({ char: 'r', description: 'branch, tag or commit (default: the repository\'s HEAD)' }),
+    ref: Flags.string({ char: 'r', description: "branch, tag or commit (default: the repository's HEAD)" }),
     job: Flags.string({ char: 'j', description: 'run only this job' }),
-    force: Flags.boolean({ char: 'f', description: 'build again even if this commit\'s job already succeeded' }),
+    force: Flags.boolean({ char: 'f', description: "build again even if this commit's job already succeeded" }),
     bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
     'allow-private-hosts': Flags.boolean({
       description: 'fetch a URL whose host is or resolves to a loopback, private or link-local address',
