@@ -26,8 +26,8 @@ function isUnit(file) {
   return head !== null && /@tier\s+unit\b/.test(head[0]);
 }
 
-const escape = (file) => `^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
-const unitFiles = testFiles(TEST_ROOT).filter(isUnit).map(escape);
+const anchored = (file) => `^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+const unitFiles = testFiles(TEST_ROOT).filter(isUnit).map(anchored);
 
 const shared = {
   testEnvironment: 'node',

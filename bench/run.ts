@@ -26,7 +26,10 @@ const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const SKIPPED = 'skipped';
 
 function selectPeers(list: string): PeerId[] {
-  const ids = list.split(',').map((id) => id.trim()).filter(Boolean);
+  const ids = list
+    .split(',')
+    .map((id) => id.trim())
+    .filter(Boolean);
   const unknown = ids.filter((id) => !(PEER_IDS as readonly string[]).includes(id));
   if (unknown.length > 0 || ids.length === 0) throw new Error(`--peers takes a comma-separated list of ${PEER_IDS.join(', ')}; got "${list}"`);
   return PEER_IDS.filter((id) => ids.includes(id));
@@ -37,11 +40,12 @@ async function main(): Promise<number> {
     options: { smoke: { type: 'boolean', default: false }, out: { type: 'string', default: RESULTS }, peers: { type: 'string', default: PEER_IDS.join(',') } },
   });
   const scale = values.smoke ? SMOKE : FULL;
-  const selected = selectPeers(values.peers!);
+  const selected = selectPeers(values.peers);
   progress('building the peers');
   const built = await buildPeers(selected);
   const peers: Peer[] = PEER_IDS.map((id) => built.find((p) => p.id === id) ?? { id, missing: `${SKIPPED} (--peers ${values.peers})` });
-  for (const p of peers) progress(!('missing' in p) ? `${p.id}: ${p.version}` : p.missing.startsWith(SKIPPED) ? `${p.id}: ${p.missing}` : `${p.id}: MISSING (${p.missing})`);
+  for (const p of peers)
+    progress(!('missing' in p) ? `${p.id}: ${p.version}` : p.missing.startsWith(SKIPPED) ? `${p.id}: ${p.missing}` : `${p.id}: MISSING (${p.missing})`);
 
   const results: Result[] = [];
   let fixtures: Fixtures | undefined;
@@ -72,9 +76,12 @@ async function main(): Promise<number> {
     results,
     targets: checkTargets(results),
   };
-  const written = writeReport(report, values.out!);
+  const written = writeReport(report, values.out);
   progress(`wrote ${written.markdown} and ${written.json}`);
-  const broken = [...peers.filter((p) => 'missing' in p && !p.missing.startsWith(SKIPPED)).map((p) => `peer ${p.id} is missing`), ...results.filter((r) => r.error && !r.error.startsWith('n/a') && !r.error.startsWith('missing')).map((r) => `${r.workload} (${r.peer}) failed`)];
+  const broken = [
+    ...peers.filter((p) => 'missing' in p && !p.missing.startsWith(SKIPPED)).map((p) => `peer ${p.id} is missing`),
+    ...results.filter((r) => r.error && !r.error.startsWith('n/a') && !r.error.startsWith('missing')).map((r) => `${r.workload} (${r.peer}) failed`),
+  ];
   for (const b of broken) progress(b);
   return broken.length ? 1 : 0;
 }

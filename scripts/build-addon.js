@@ -36,8 +36,10 @@ function localNodedir() {
 
 const pkgConfig = spawnSync('pkg-config', ['--exists', 'lxc']);
 if (pkgConfig.error || pkgConfig.status !== 0) {
-  fail('liblxc development files not found (pkg-config lxc failed).\n' +
-       '  Fix: sudo bash scripts/setup-host.sh   (or: apt-get install lxc-dev pkg-config build-essential)');
+  fail(
+    'liblxc development files not found (pkg-config lxc failed).\n' +
+      '  Fix: sudo bash scripts/setup-host.sh   (or: apt-get install lxc-dev pkg-config build-essential)',
+  );
 }
 
 // A repeated `npm install` must not recompile an addon that is already built from these
@@ -49,7 +51,13 @@ function sourcesStamp() {
   const lxcVersion = spawnSync('pkg-config', ['--modversion', 'lxc'], { encoding: 'utf8' }).stdout.trim();
   hash.update(`node-abi ${process.versions.modules} napi ${process.versions.napi} lxc ${lxcVersion}\n`);
   const addonDir = path.join(root, 'addon');
-  for (const file of ['binding.gyp', ...fs.readdirSync(addonDir).sort().map((f) => path.join('addon', f))]) {
+  for (const file of [
+    'binding.gyp',
+    ...fs
+      .readdirSync(addonDir)
+      .sort()
+      .map((f) => path.join('addon', f)),
+  ]) {
     hash.update(`${file}\n`).update(fs.readFileSync(path.join(root, file)));
   }
   return hash.digest('hex');

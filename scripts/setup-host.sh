@@ -17,10 +17,11 @@ log() { printf '[setup-host] %s\n' "$*"; }
 # Debian package names; `lxc-dev` brings lxc/lxccontainer.h and lxc.pc for pkg-config.
 # The bench's peers (bench/): python3-lxc, and go-lxc's source (the Go module proxy
 # refuses gopkg.in/lxc/go-lxc.v2, so bench/peers/go/go.mod points at Debian's copy).
+# clang-format: `npm run lint` (part of `npm test`) checks the addon's C++ layout with it.
 # vagrant, vagrant-libvirt: the test suite runs `vagrant validate` on vagrant/Vagrantfile (no VM
 # is started; the libvirt plugin lets it check that provider's settings too).
 packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential python3 tmux git debootstrap rsync openssl curl
-          dnsmasq-base iptables nftables iproute2 uidmap python3-lxc golang-gopkg-lxc-go-lxc.v2-dev vagrant vagrant-libvirt)
+          dnsmasq-base iptables nftables iproute2 uidmap python3-lxc golang-gopkg-lxc-go-lxc.v2-dev clang-format vagrant vagrant-libvirt)
 # Go builds NSQ and actionlint below: Debian's, unless a Go is already there (CI runners bring theirs).
 command -v go >/dev/null || packages+=(golang-go)
 

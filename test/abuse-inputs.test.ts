@@ -10,6 +10,7 @@ import * as path from 'node:path';
 
 import { Container, listContainers } from '../src';
 import { failureOf, Sandbox } from './helpers/sandbox';
+import { at } from './helpers/must';
 
 const SEED = 0x13ab05e;
 
@@ -27,13 +28,52 @@ function random(seed: number): () => number {
 
 const next = random(SEED);
 const int = (n: number) => Math.floor(next() * n);
-const pick = <T>(items: readonly T[]): T => items[int(items.length)];
+const pick = <T>(items: readonly T[]): T => at(items, int(items.length));
 
 /** Pieces a careless or hostile caller puts in strings. */
 const PIECES = [
-  'a', 'Z', '9', 'web', '.', '..', '_', '-', '+', '/', ' ', '\t', '\n', '\r', '\0', '\x7f', '\x1b',
-  '$(touch /tmp/x)', '`id`', '$HOME', '*', '?', '[a]', '"', "'", '\\', ':', ',', ';', '&', '|', '#', '=',
-  '%s', '~', 'é', '😀', '\u2028', '\u00a0', 'lxc.hook.pre-start = /bin/true', 'x'.repeat(70), 'y'.repeat(300),
+  'a',
+  'Z',
+  '9',
+  'web',
+  '.',
+  '..',
+  '_',
+  '-',
+  '+',
+  '/',
+  ' ',
+  '\t',
+  '\n',
+  '\r',
+  '\0',
+  '\x7f',
+  '\x1b',
+  '$(touch /tmp/x)',
+  '`id`',
+  '$HOME',
+  '*',
+  '?',
+  '[a]',
+  '"',
+  "'",
+  '\\',
+  ':',
+  ',',
+  ';',
+  '&',
+  '|',
+  '#',
+  '=',
+  '%s',
+  '~',
+  'é',
+  '😀',
+  '\u2028',
+  '\u00a0',
+  'lxc.hook.pre-start = /bin/true',
+  'x'.repeat(70),
+  'y'.repeat(300),
 ] as const;
 
 function fuzz(maxPieces = 4): string {
@@ -50,13 +90,13 @@ function cases(n: number, fixed: string[], maxPieces?: number): string[] {
 const NOT_STRINGS: unknown[] = [undefined, null, 0, 1.5, NaN, true, {}, [], ['a'], new Map(), Symbol('s'), () => 'x', 10n];
 
 function describeValue(v: unknown): string {
-  return typeof v === 'symbol' || typeof v === 'bigint' || typeof v === 'function' ? String(v) : JSON.stringify(v) ?? String(v);
+  return typeof v === 'symbol' || typeof v === 'bigint' || typeof v === 'function' ? String(v) : (JSON.stringify(v) ?? String(v));
 }
 
 /** What the binding promises, written independently of src/lxc/validate.ts. */
 const rules = {
-  name: (s: string) =>
-    /^[A-Za-z0-9._+-]+$/.test(s) && s !== '.' && s !== '..' && !s.startsWith('-') && Buffer.byteLength(s) <= 64,
+  name: (s: string) => /^[A-Za-z0-9._+-]+$/.test(s) && s !== '.' && s !== '..' && !s.startsWith('-') && Buffer.byteLength(s) <= 64,
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this rule refuses
   lxcpath: (s: string) => s.length > 0 && !/[\x00-\x20\x7f"'\\$`*?[\]:,;&|<>(){}#]/.test(s),
   configText: (s: string) => !/[\n\r\0]/.test(s),
   arg: (s: string) => !s.includes('\0'),
@@ -167,10 +207,12 @@ describe(`fuzzed inputs (seed ${SEED.toString(16)})`, () => {
     'argv /bin/sh -c <print each argument> sh %j: each argument arrives whole, or a TypeError',
     async (...args: string[]) => {
       const argv = ['/bin/sh', '-c', 'for a; do printf "%s\\0" "$a"; done', 'sh', ...args];
-      const result = await rejection(running.exec(argv).then((r) => {
-        expect(r.exitCode).toBe(0);
-        expect(r.stdout.toString()).toBe(args.map((a) => `${a}\0`).join(''));
-      }));
+      const result = await rejection(
+        running.exec(argv).then((r) => {
+          expect(r.exitCode).toBe(0);
+          expect(r.stdout.toString()).toBe(args.map((a) => `${a}\0`).join(''));
+        }),
+      );
       if (args.every(rules.arg)) expect(result).toBeUndefined();
       else expect(result).toBeInstanceOf(TypeError);
     },
@@ -206,7 +248,7 @@ describe(`fuzzed inputs (seed ${SEED.toString(16)})`, () => {
   );
 
   const dirs = ['/', '/tmp', '/etc', '/bin', '/root', '/no/such', 'tmp', ''];
-  test.each(Array.from({ length: 60 }, (_, i) => (i < dirs.length ? dirs[i] : `${pick(dirs)}${pick(['', '/'])}${fuzz(2)}`)))(
+  test.each(Array.from({ length: 60 }, (_, i) => dirs[i] ?? `${pick(dirs)}${pick(['', '/'])}${fuzz(2)}`))(
     'cwd %j: runs there, or fails with 126 and the reason, or a TypeError; never elsewhere',
     async (cwd) => {
       const outcome = await rejection(
@@ -224,14 +266,17 @@ describe(`fuzzed inputs (seed ${SEED.toString(16)})`, () => {
     },
   );
 
-  test.each([-1, 0, 1, 1000, 65534, 1.5, NaN, Infinity, -Infinity, 2 ** 32 - 2, 2 ** 32 - 1, 2 ** 32, 1e20, '1000', null, true, {}].flatMap(
-    (id) => [[describeValue(id), id, 'uid'], [describeValue(id), id, 'gid']],
-  ))('%s as %s: the command runs as that id, or a TypeError', async (_label, id, which) => {
+  test.each(
+    [-1, 0, 1, 1000, 65534, 1.5, NaN, Infinity, -Infinity, 2 ** 32 - 2, 2 ** 32 - 1, 2 ** 32, 1e20, '1000', null, true, {}].flatMap((id) => [
+      [describeValue(id), id, 'uid'],
+      [describeValue(id), id, 'gid'],
+    ]),
+  )('%s as %s: the command runs as that id, or a TypeError', async (_label, id, which) => {
     // The real id, from the kernel: the busybox template makes busybox setuid and setgid
     // root, so the effective ids of its applets are not what exec() chose.
     const field = which === 'uid' ? 'Uid' : 'Gid';
     const outcome = await rejection(
-      running.exec(['/bin/cat', '/proc/self/status'], { [which as string]: id }).then((r) => {
+      running.exec(['/bin/cat', '/proc/self/status'], { [which]: id }).then((r) => {
         expect(r.exitCode).toBe(0);
         expect(new RegExp(`^${field}:\\t(\\d+)`, 'm').exec(r.stdout.toString())?.[1]).toBe(String(id));
       }),
@@ -241,7 +286,24 @@ describe(`fuzzed inputs (seed ${SEED.toString(16)})`, () => {
   });
 
   const timeouts: unknown[] = [
-    -1, 0, NaN, '5', null, true, {}, 1e-9, 0.01, 0.05, 30, 2 ** 31 / 1000, 2 ** 31, 2 ** 31 + 1, 1e12, Number.MAX_VALUE, Infinity, -Infinity,
+    -1,
+    0,
+    NaN,
+    '5',
+    null,
+    true,
+    {},
+    1e-9,
+    0.01,
+    0.05,
+    30,
+    2 ** 31 / 1000,
+    2 ** 31,
+    2 ** 31 + 1,
+    1e12,
+    Number.MAX_VALUE,
+    Infinity,
+    -Infinity,
   ];
   test.each(timeouts.map((t) => [describeValue(t), t]))(
     'exec timeout %s: LXC_TIMEOUT only when shorter than the command, never at once for a long one; else a TypeError',

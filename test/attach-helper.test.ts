@@ -88,7 +88,7 @@ test('the helper exits with the process that started it', async () => {
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   expect(code).toBe(0);
-  const [helper, exitCode] = out.trim().split(' ').map(Number);
+  const [helper = NaN, exitCode] = out.trim().split(' ').map(Number);
   expect(exitCode).toBe(0);
   expect(helper).toBeGreaterThan(0);
   await waitFor(() => !alive(helper), `helper ${helper} to exit`, { seconds: 5, everyMs: 20 });

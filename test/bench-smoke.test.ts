@@ -18,7 +18,11 @@ import type { Report } from '../bench/lib/report';
 
 const ROOT = path.resolve(__dirname, '..');
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-bench-smoke-'));
-const benchDirs = () => fs.readdirSync(os.tmpdir()).filter((d) => /^lxcts-(bench|ci-bench)-/.test(d)).sort();
+const benchDirs = () =>
+  fs
+    .readdirSync(os.tmpdir())
+    .filter((d) => /^lxcts-(bench|ci-bench)-/.test(d))
+    .sort();
 
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
@@ -41,14 +45,20 @@ function keepForCi(log: string): void {
 test('npm run bench:run -- --smoke --peers lxcts: lxcts runs every workload, no other peer is built; the report says so', () => {
   const before = benchDirs();
   const peersBefore = peerBinaries();
-  const run = spawnSync('npm', ['run', '--silent', 'bench:run', '--', '--smoke', '--peers', 'lxcts', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 900_000 });
+  const run = spawnSync('npm', ['run', '--silent', 'bench:run', '--', '--smoke', '--peers', 'lxcts', '--out', out], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
   keepForCi(`${run.stderr}\n${run.stdout}`);
   const why = `${run.stderr}\n${run.stdout}`.slice(-4000);
   expect({ status: run.status, why }).toEqual({ status: 0, why: expect.any(String) });
 
   const report = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8')) as Report;
   expect(report.mode).toBe('smoke');
-  expect(report.peers.map((p) => [p.id, p.missing?.replace(/ .*/, '') ?? 'present'])).toEqual(PEER_IDS.map((id) => [id, id === 'lxcts' ? 'present' : 'skipped']));
+  expect(report.peers.map((p) => [p.id, p.missing?.replace(/ .*/, '') ?? 'present'])).toEqual(
+    PEER_IDS.map((id) => [id, id === 'lxcts' ? 'present' : 'skipped']),
+  );
   // Not one peer program was compiled (or even touched).
   expect(peerBinaries()).toEqual(peersBefore);
 
@@ -56,10 +66,25 @@ test('npm run bench:run -- --smoke --peers lxcts: lxcts runs every workload, no 
   const ours = report.results.filter((r) => r.peer === 'lxcts');
   expect(ours.filter((r) => !r.summary && !r.error?.startsWith('n/a'))).toEqual([]);
   const workloads = new Set(ours.map((r) => r.workload));
-  for (const w of ['exec /bin/true, sequential', 'exec /bin/true, 8 in flight', 'exec /bin/true, 64 in flight', 'exec with 1 MB of stdout', 'exec with 100 MB of stdout', 'lifecycle: overlay clone + start + stop + destroy', 'reads: ips']) {
+  for (const w of [
+    'exec /bin/true, sequential',
+    'exec /bin/true, 8 in flight',
+    'exec /bin/true, 64 in flight',
+    'exec with 1 MB of stdout',
+    'exec with 100 MB of stdout',
+    'lifecycle: overlay clone + start + stop + destroy',
+    'reads: ips',
+  ]) {
     expect(workloads).toContain(w);
   }
-  for (const prefix of ['event-loop stall', 'memory', 'CI: signed webhook', 'CI: fresh build container', 'CI: trivial builds per minute, 1 worker', 'CI: trivial builds per minute, 2 workers']) {
+  for (const prefix of [
+    'event-loop stall',
+    'memory',
+    'CI: signed webhook',
+    'CI: fresh build container',
+    'CI: trivial builds per minute, 1 worker',
+    'CI: trivial builds per minute, 2 workers',
+  ]) {
     expect(ours.some((r) => r.workload.startsWith(prefix) && r.summary && r.summary.median >= 0)).toBe(true);
   }
   // lxcts really read the running container: its state and its one address.
@@ -70,7 +95,15 @@ test('npm run bench:run -- --smoke --peers lxcts: lxcts runs every workload, no 
   // nothing); the comparisons with the other peers are not measured.
   expect(report.targets).toHaveLength(9);
   const measured = report.targets.filter((t) => t.met !== null).map((t) => t.target);
-  expect(measured).toEqual(expect.arrayContaining(['fresh build container p50 ≤ 80 ms', 'webhook to first step p50 ≤ 300 ms', 'event-loop stall p99 < 20 ms', 'RSS growth < 10 MB over the execs', 'no fd growth over the execs']));
+  expect(measured).toEqual(
+    expect.arrayContaining([
+      'fresh build container p50 ≤ 80 ms',
+      'webhook to first step p50 ≤ 300 ms',
+      'event-loop stall p99 < 20 ms',
+      'RSS growth < 10 MB over the execs',
+      'no fd growth over the execs',
+    ]),
+  );
   const markdown = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');
   for (const w of workloads) expect(markdown).toContain(`| ${w} |`);
 

@@ -125,22 +125,19 @@ describe('item 1: no injection through lxcpath, names or template args', () => {
     expect(await c.defined()).toBe(false);
   });
 
-  test.each([
-    ['--rootfs', 'ELSEWHERE'],
-    ['--rootfs=ELSEWHERE'],
-    ['--root', 'ELSEWHERE'],
-    ['--path', 'ELSEWHERE'],
-    ['--pa=ELSEWHERE'],
-  ])('template args redefining what liblxc passes (%p ...) are refused: the template writes nothing there', async (...args: string[]) => {
-    const elsewhere = fs.mkdtempSync(path.join(sandbox.lxcpath, 'elsewhere-'));
-    const c = sandbox.container(sandbox.name('redef'));
-    const err = await failureOf(c.create({ template: 'busybox', args: args.map((a) => a.replace('ELSEWHERE', elsewhere)) }));
-    expect(err).toBeInstanceOf(TypeError);
-    expect(fs.readdirSync(elsewhere)).toEqual([]);
-    expect(await c.defined()).toBe(false);
-  });
+  test.each([['--rootfs', 'ELSEWHERE'], ['--rootfs=ELSEWHERE'], ['--root', 'ELSEWHERE'], ['--path', 'ELSEWHERE'], ['--pa=ELSEWHERE']])(
+    'template args redefining what liblxc passes (%p ...) are refused: the template writes nothing there',
+    async (...args: string[]) => {
+      const elsewhere = fs.mkdtempSync(path.join(sandbox.lxcpath, 'elsewhere-'));
+      const c = sandbox.container(sandbox.name('redef'));
+      const err = await failureOf(c.create({ template: 'busybox', args: args.map((a) => a.replace('ELSEWHERE', elsewhere)) }));
+      expect(err).toBeInstanceOf(TypeError);
+      expect(fs.readdirSync(elsewhere)).toEqual([]);
+      expect(await c.defined()).toBe(false);
+    },
+  );
 
-  test('template args of the template\'s own stay accepted', async () => {
+  test("template args of the template's own stay accepted", async () => {
     const c = sandbox.container(sandbox.name('own'));
     await c.clearConfigItem('lxc.net');
     await c.setConfigItem('lxc.net.0.type', 'empty');
@@ -177,7 +174,7 @@ describe('item 1: no injection through lxcpath, names or template args', () => {
   });
 });
 
-describe('item 6: timeouts beyond Node\'s 24.8-day timer limit', () => {
+describe("item 6: timeouts beyond Node's 24.8-day timer limit", () => {
   test('exec and spawn with a timeout above 2,147,483 s run the command (no LXC_TIMEOUT at once)', async () => {
     for (const timeout of [2_147_484, 3e6, 1e12]) {
       const r = await running.exec(sh('sleep 0.2; echo done'), { timeout });
@@ -190,7 +187,7 @@ describe('item 6: timeouts beyond Node\'s 24.8-day timer limit', () => {
     expect(await proc.wait()).toEqual({ exitCode: 7, signal: null });
   });
 
-  test('the CLI\'s exec --timeout above that limit runs the command', () => {
+  test("the CLI's exec --timeout above that limit runs the command", () => {
     const r = lxcts(sandbox.lxcpath, ['exec', running.name, '--timeout', '3000000', '--', '/bin/sh', '-c', 'sleep 0.2; echo ok']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('ok\n');
@@ -279,7 +276,7 @@ describe('item 11: smaller ones', () => {
     }
   });
 
-  test('a cwd the command\'s user cannot enter fails the same way', async () => {
+  test("a cwd the command's user cannot enter fails the same way", async () => {
     await running.exec(sh('mkdir -p /tmp/closed && chmod 700 /tmp/closed'));
     const r = await running.exec(['/bin/pwd'], { cwd: '/tmp/closed', uid: 1000, gid: 1000 });
     expect(r.exitCode).toBe(126);
@@ -307,7 +304,12 @@ describe('item 11: smaller ones', () => {
   });
 
   test('env given as a Map is applied', async () => {
-    const r = await running.exec(sh('echo "$A-$B"'), { env: new Map([['A', '1'], ['B', 'two']]) });
+    const r = await running.exec(sh('echo "$A-$B"'), {
+      env: new Map([
+        ['A', '1'],
+        ['B', 'two'],
+      ]),
+    });
     expect(r.stdout.toString()).toBe('1-two\n');
   });
 

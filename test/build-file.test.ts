@@ -1,5 +1,6 @@
 /** @tier unit */
 import { BuildFileError, jobRunsOn, parseBuildFile } from '../src/ci/build-file';
+import { must } from './helpers/must';
 
 function problemsOf(text: string): string[] {
   try {
@@ -29,11 +30,12 @@ jobs:
   expect(file.base).toBe('host');
   expect(file.jobs.binaries).toMatchObject({ timeout: 20 * 60_000, limits: { memory: 1024 ** 3, pids: 512 }, network: false });
   // No timeout or limits given: the builder applies the defaults of limits.ts (and the worker's ceilings).
-  expect(file.jobs.docs).toMatchObject({ docs: 'site/' });
-  expect(file.jobs.docs.timeout).toBeUndefined();
-  expect(file.jobs.docs.limits).toBeUndefined();
-  expect(jobRunsOn(file.jobs.docs, 'main')).toBe(true);
-  expect(jobRunsOn(file.jobs.docs, 'feature')).toBe(false);
+  const docs = must(file.jobs.docs, 'the docs job');
+  expect(docs).toMatchObject({ docs: 'site/' });
+  expect(docs.timeout).toBeUndefined();
+  expect(docs.limits).toBeUndefined();
+  expect(jobRunsOn(docs, 'main')).toBe(true);
+  expect(jobRunsOn(docs, 'feature')).toBe(false);
 });
 
 test('an unknown key is reported where it stands', () => {
@@ -53,7 +55,9 @@ test('missing steps, an empty job list and bad durations and sizes are located',
 });
 
 test('a docs path outside the checkout is refused', () => {
-  expect(problemsOf('jobs:\n  d:\n    steps: [x]\n    docs: ../../etc\n')).toEqual(['4:11 jobs.d.docs: expected a path inside the checkout (relative, without ..)']);
+  expect(problemsOf('jobs:\n  d:\n    steps: [x]\n    docs: ../../etc\n')).toEqual([
+    '4:11 jobs.d.docs: expected a path inside the checkout (relative, without ..)',
+  ]);
   expect(problemsOf('jobs:\n  d:\n    steps: [x]\n    docs: /etc\n')).toHaveLength(1);
 });
 
@@ -63,7 +67,7 @@ test('YAML syntax errors are located too', () => {
 
 test('artifacts are globs or { path, required }; both become { path, required }, and mistakes are located', () => {
   const file = parseBuildFile('jobs:\n  a:\n    steps: [x]\n    artifacts: [bin/*, { path: "dist/*.tar.gz", required: true }, { path: lib/ }]\n');
-  expect(file.jobs.a.artifacts).toEqual([
+  expect(file.jobs.a?.artifacts).toEqual([
     { path: 'bin/*', required: false },
     { path: 'dist/*.tar.gz', required: true },
     { path: 'lib/', required: false },
@@ -78,7 +82,7 @@ test('artifacts are globs or { path, required }; both become { path, required },
 
 test('limits: memory, pids, cpus, disk and log are read with their units; anything else is refused where it stands', () => {
   const file = parseBuildFile('jobs:\n  a:\n    steps: [x]\n    limits: { memory: 3G, pids: 200, cpus: 1.5, disk: 10GiB, log: 512k }\n');
-  expect(file.jobs.a.limits).toEqual({ memory: 3 * 1024 ** 3, pids: 200, cpus: 1.5, disk: 10 * 1024 ** 3, log: 512 * 1024 });
+  expect(file.jobs.a?.limits).toEqual({ memory: 3 * 1024 ** 3, pids: 200, cpus: 1.5, disk: 10 * 1024 ** 3, log: 512 * 1024 });
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { disk: lots }\n')[0]).toMatch(/^4:21 jobs\.a\.limits\.disk: expected a size such as 512M or 1G/);
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { cpus: 0 }\n')[0]).toMatch(/jobs\.a\.limits\.cpus: expected at least 0\.01 CPUs/);
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { memory: 1 }\n')[0]).toMatch(/jobs\.a\.limits\.memory: expected at least 32M/);

@@ -7,18 +7,12 @@ import { binRun } from './helpers/cli';
 import { CiSandbox } from './helpers/ci-data';
 import { TestBridge } from './helpers/bridge';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('builder');
 const repos = path.join(ci.data.root, 'repos');
 afterAll(() => ci.cleanup());
-
-async function until(check: () => boolean, what: string, seconds = 30): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('a C project with binaries and docs jobs', () => {
   let repo: TestRepo;
@@ -34,8 +28,11 @@ describe('a C project with binaries and docs jobs', () => {
 
   test('builds in fresh containers and publishes binaries with checksums, commit and version', async () => {
     const results = await ci.builder().build({ source: repo.dir });
-    expect(results.map((r) => [r.job, r.status, r.built])).toEqual([['binaries', 'success', true], ['docs', 'success', true]]);
-    expect(results[0].artifacts).toEqual(['bin/hello']);
+    expect(results.map((r) => [r.job, r.status, r.built])).toEqual([
+      ['binaries', 'success', true],
+      ['docs', 'success', true],
+    ]);
+    expect(results[0]?.artifacts).toEqual(['bin/hello']);
     const dir = path.join(binaries(), first);
     expect(execFileSync(path.join(dir, 'bin', 'hello'), { encoding: 'utf8' })).toBe('hello, world\n');
     expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' })).toBe('bin/hello: OK\n');
@@ -44,7 +41,7 @@ describe('a C project with binaries and docs jobs', () => {
     expect(fs.readlinkSync(path.join(binaries(), 'main'))).toBe(first);
     expect(fs.readFileSync(path.join(docs(), 'main', 'index.html'), 'utf8')).toContain(first.slice(0, 7));
     // The log has each step's command, duration and exit code.
-    const log = fs.readFileSync(results[0].logPath!, 'utf8');
+    const log = fs.readFileSync(must(results[0]?.logPath, "the first job's log"), 'utf8');
     expect(log).toMatch(/^==> \[1\/2\] make build: exit 0 in \d+\.\d\d s$/m);
     expect(log).toContain(`hello ${first.slice(0, 7)}`);
     expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
@@ -55,7 +52,10 @@ describe('a C project with binaries and docs jobs', () => {
 
   test('the same commit is not built again unless forced', async () => {
     const again = await ci.builder().build({ source: repo.dir });
-    expect(again.map((r) => [r.status, r.built])).toEqual([['success', false], ['success', false]]);
+    expect(again.map((r) => [r.status, r.built])).toEqual([
+      ['success', false],
+      ['success', false],
+    ]);
     const forced = await ci.builder().build({ source: repo.dir, job: 'docs', force: true });
     expect(forced.map((r) => [r.job, r.status, r.built])).toEqual([['docs', 'success', true]]);
   });
@@ -78,7 +78,7 @@ describe('a C project with binaries and docs jobs', () => {
   });
 
   test('a file:// URL is the same repository as its path', async () => {
-    const [r] = await ci.builder().build({ source: `file://${repo.dir}`, job: 'binaries' });
+    const r = at(await ci.builder().build({ source: `file://${repo.dir}`, job: 'binaries' }), 0);
     expect(r.status).toBe('success');
     expect(ci.store.get(r.buildId)!.repo).toBe(identify(repo.dir).repo);
     expect(fs.existsSync(path.join(binaries(), 'main', 'bin', 'hello'))).toBe(true);
@@ -93,7 +93,7 @@ describe('a C project with binaries and docs jobs', () => {
       ci.builder().build({ source: repo.dir, ref: a, job: 'binaries' }),
       ci.builder().build({ source: repo.dir, ref: b, job: 'binaries' }),
     ]);
-    expect([ra[0].status, rb[0].status]).toEqual(['success', 'success']);
+    expect([ra[0]?.status, rb[0]?.status]).toEqual(['success', 'success']);
     expect(fs.existsSync(path.join(binaries(), a, 'bin', 'hello'))).toBe(true);
     expect(fs.existsSync(path.join(binaries(), b, 'bin', 'hello'))).toBe(true);
     expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
@@ -116,7 +116,7 @@ describe('failures', () => {
 
   test('a failing step fails the job with its exit code; later steps do not run', async () => {
     const repo = make('failing', 'jobs:\n  test:\n    steps: ["echo before", "exit 3", "echo never"]\n');
-    const [r] = await ci.builder().build({ source: repo.dir });
+    const r = at(await ci.builder().build({ source: repo.dir }), 0);
     expect(r).toMatchObject({ status: 'failure', exitCode: 3, message: 'step 2 (exit 3) exited 3' });
     expect(fs.readFileSync(r.logPath!, 'utf8')).not.toContain('never');
     expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
@@ -125,7 +125,7 @@ describe('failures', () => {
   test('steps read end-of-file from stdin, and a daemon left in the background does not hold the build', async () => {
     const repo = make('daemon', 'jobs:\n  t:\n    steps: ["read x || echo eof", "sleep 300 & echo started", "echo after"]\n');
     const started = Date.now();
-    const [r] = await ci.builder().build({ source: repo.dir });
+    const r = at(await ci.builder().build({ source: repo.dir }), 0);
     expect(r.status).toBe('success');
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(fs.readFileSync(r.logPath!, 'utf8')).toMatch(/^eof$[\s\S]*^started$[\s\S]*^after$/m);
@@ -135,7 +135,7 @@ describe('failures', () => {
   test('the wall-clock limit stops a step and says so', async () => {
     const repo = make('slow', 'jobs:\n  slow:\n    timeout: 2s\n    steps: ["sleep 60"]\n');
     const started = Date.now();
-    const [r] = await ci.builder().build({ source: repo.dir });
+    const r = at(await ci.builder().build({ source: repo.dir }), 0);
     expect(r.status).toBe('failure');
     expect(r.message).toMatch(/wall-clock limit of 2 s/);
     expect(Date.now() - started).toBeLessThan(30_000);
@@ -144,14 +144,14 @@ describe('failures', () => {
 
   test('a greedy step is killed by the memory limit, and the message says which limit', async () => {
     const repo = make('greedy', 'jobs:\n  greedy:\n    limits: { memory: 64M }\n    steps: ["head -c 400M /dev/zero | tail -c 300M > /dev/null"]\n');
-    const [r] = await ci.builder().build({ source: repo.dir });
+    const r = at(await ci.builder().build({ source: repo.dir }), 0);
     expect(r.status).toBe('failure');
     expect(r.message).toMatch(/memory limit \(67108864 bytes\) exceeded/);
   });
 
   test('the pids limit is enforced', async () => {
     const repo = make('forky', 'jobs:\n  forky:\n    limits: { pids: 20 }\n    steps: ["for i in $(seq 40); do sleep 5 & done; wait"]\n');
-    const [r] = await ci.builder().build({ source: repo.dir });
+    const r = at(await ci.builder().build({ source: repo.dir }), 0);
     expect(r.status).toBe('failure');
     expect(r.message).toMatch(/pids limit \(20\) reached/);
   });
@@ -175,7 +175,10 @@ describe('network', () => {
       `jobs:\n  offline:\n    steps: ["${leased}"]\n  online:\n    network: true\n    steps: ["${leased}"]\n`,
     );
     const results = await ci.builder({ bridge: bridge.name }).build({ source: repo.dir });
-    expect(results.map((r) => [r.job, r.status])).toEqual([['offline', 'failure'], ['online', 'success']]);
+    expect(results.map((r) => [r.job, r.status])).toEqual([
+      ['offline', 'failure'],
+      ['online', 'success'],
+    ]);
   });
 });
 
@@ -185,10 +188,13 @@ test('a builder killed with SIGKILL mid-build leaves a container that the next s
     env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
     stdio: 'ignore',
   });
-  await until(() => ci.leftovers().containers.length === 1 && ci.store.list({ status: 'running' }).length === 1, 'the build to start');
+  await waitFor(() => ci.leftovers().containers.length === 1 && ci.store.list({ status: 'running' }).length === 1, 'the build to start', {
+    seconds: 30,
+    everyMs: 100,
+  });
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
-  const [orphan] = ci.store.list({ status: 'running' });
+  const orphan = at(ci.store.list({ status: 'running' }), 0);
   expect(ci.leftovers().containers).toEqual([orphan.container]);
 
   const swept = await ci.builder().sweep();

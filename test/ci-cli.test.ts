@@ -13,7 +13,7 @@ afterAll(() => ci.cleanup());
 const sampleRepo = localRepository(path.join(fs.realpathSync(ci.data.root), 'hello'));
 const run = (...args: string[]) => lxcts('/nonexistent', args, { env: { LXCTS_DATA_DIR: ci.data.root } });
 
-test('the README\'s CI sample, pasted into a shell, builds binaries and docs', () => {
+test("the README's CI sample, pasted into a shell, builds binaries and docs", () => {
   const readme = fs.readFileSync(path.resolve(__dirname, '..', 'README.md'), 'utf8');
   const block = /<!-- ci-sample -->\n```sh\n([\s\S]*?)```\n<!-- \/ci-sample -->/.exec(readme)?.[1];
   expect(block).toBeDefined();
@@ -21,10 +21,7 @@ test('the README\'s CI sample, pasted into a shell, builds binaries and docs', (
   const sample = path.join(ci.data.root, 'hello');
   expect(block).toContain(localRepository('/tmp/hello'));
   // A local repository is named by its real path: /tmp/hello's name in the README, this test's here.
-  const script = block!
-    .replaceAll(localRepository('/tmp/hello'), sampleRepo)
-    .replaceAll('/tmp/hello', sample)
-    .replaceAll('/var/lib/lxcts', ci.data.root);
+  const script = block!.replaceAll(localRepository('/tmp/hello'), sampleRepo).replaceAll('/tmp/hello', sample).replaceAll('/var/lib/lxcts', ci.data.root);
   const result = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
     cwd: path.resolve(__dirname, '..'),
     // stdin from /dev/null: Debian's bash may read /etc/bash.bashrc (which fails under -u)
@@ -46,7 +43,10 @@ test('the README\'s CI sample, pasted into a shell, builds binaries and docs', (
 
 test('ci builds and ci logs show the records; a failing build exits 1', () => {
   const builds = run('ci', 'builds', '--json').json();
-  expect(builds.map((b: { job: string; status: string }) => [b.job, b.status])).toEqual([['docs', 'success'], ['binaries', 'success']]);
+  expect(builds.map((b: { job: string; status: string }) => [b.job, b.status])).toEqual([
+    ['docs', 'success'],
+    ['binaries', 'success'],
+  ]);
   const table = run('ci', 'builds', '--repo', sampleRepo);
   expect(table.stdout.split('\n')[0]).toMatch(/^ID +REPO +COMMIT +BRANCH +JOB +STATUS +DURATION +MESSAGE$/);
   const log = run('ci', 'logs', String(builds[1].id));

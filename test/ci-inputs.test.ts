@@ -17,6 +17,7 @@ import { TestNsq } from './helpers/nsq';
 import { lxctsOnPath } from './helpers/lxcts-shim';
 import { TestRepo } from './helpers/repo';
 import { ROOT } from './helpers/root';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('inputs');
 afterAll(() => ci.cleanup());
@@ -26,22 +27,53 @@ const noLock = <T>(_name: string, fn: () => Promise<T>) => fn();
 
 /** Every file below `dir` (relative), empty directories included as "dir/". */
 function tree(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).map((e) => path.relative(dir, path.join((e as unknown as { parentPath?: string }).parentPath ?? e.path, e.name)) + (e.isDirectory() ? '/' : ''));
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .map((e) => path.relative(dir, path.join((e as unknown as { parentPath?: string }).parentPath ?? e.path, e.name)) + (e.isDirectory() ? '/' : ''));
 }
 
 describe('owner and repository names', () => {
   test.each([
-    'octo/hello', 'Codertocat/Hello-World', 'a/b', 'octo-cat/hello.js', 'octo/.github', 'octo/_x_', 'octo/a..b',
+    'octo/hello',
+    'Codertocat/Hello-World',
+    'a/b',
+    'octo-cat/hello.js',
+    'octo/.github',
+    'octo/_x_',
+    'octo/a..b',
     // Gitea and Forgejo owners may have "." and "_" between alphanumerics.
-    'my.org/repo', 'my_org/repo', `${'a'.repeat(39)}/${'r'.repeat(100)}`,
+    'my.org/repo',
+    'my_org/repo',
+    `${'a'.repeat(39)}/${'r'.repeat(100)}`,
   ])('%s is accepted', (name) => {
     expect(fullNameProblem(name)).toBeNull();
   });
 
   test.each([
-    '../../../../tmp/x', '', '.', '..', 'octo', 'octo/', '/hello', 'octo/.', 'octo/..', 'octo/a/b', '-octo/hello', 'octo-/hello',
-    'oc--to/hello', '.octo/hello', 'octo./hello', 'octo/hel lo', 'octo/héllo', 'octo/a\nb', 'octo/a\\b', 'oc~to/x',
-    `${'a'.repeat(41)}/x`, `octo/${'r'.repeat(101)}`, 'octo/-u=x', 'octo/a:b',
+    '../../../../tmp/x',
+    '',
+    '.',
+    '..',
+    'octo',
+    'octo/',
+    '/hello',
+    'octo/.',
+    'octo/..',
+    'octo/a/b',
+    '-octo/hello',
+    'octo-/hello',
+    'oc--to/hello',
+    '.octo/hello',
+    'octo./hello',
+    'octo/hel lo',
+    'octo/héllo',
+    'octo/a\nb',
+    'octo/a\\b',
+    'oc~to/x',
+    `${'a'.repeat(41)}/x`,
+    `octo/${'r'.repeat(101)}`,
+    'octo/-u=x',
+    'octo/a:b',
   ])('%j is refused', (name) => {
     expect(fullNameProblem(name)).not.toBeNull();
   });
@@ -98,10 +130,63 @@ describe('refs follow git check-ref-format', () => {
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
   }
-  const pieces = ['refs/', 'heads/', 'tags/', 'main', 'a', 'x', '/', '//', '.', '..', '.lock', 'lock', '@', '@{', '{', '}', '~', '^', ':', '?', '*',
-    '[', ']', '\\', ' ', '\t', '\x01', '\x7f', '-', '--', 'é', '😀', '=', '+', '#', '%', ',', 'HEAD'];
+  const pieces = [
+    'refs/',
+    'heads/',
+    'tags/',
+    'main',
+    'a',
+    'x',
+    '/',
+    '//',
+    '.',
+    '..',
+    '.lock',
+    'lock',
+    '@',
+    '@{',
+    '{',
+    '}',
+    '~',
+    '^',
+    ':',
+    '?',
+    '*',
+    '[',
+    ']',
+    '\\',
+    ' ',
+    '\t',
+    '\x01',
+    '\x7f',
+    '-',
+    '--',
+    'é',
+    '😀',
+    '=',
+    '+',
+    '#',
+    '%',
+    ',',
+    'HEAD',
+  ];
   const next = random(11);
-  const corpus = new Set<string>(['refs/heads/main', 'refs/heads/feature/x', 'refs/heads/-u=x', 'refs/tags/v1.0', 'refs/heads/a.lock/b', '@', 'refs/@', 'refs/heads/@{x}', 'refs/heads/.x', 'refs/heads/x.', 'refs/heads/x/', '/refs/heads/x', 'refs', 'refs/heads/ü']);
+  const corpus = new Set<string>([
+    'refs/heads/main',
+    'refs/heads/feature/x',
+    'refs/heads/-u=x',
+    'refs/tags/v1.0',
+    'refs/heads/a.lock/b',
+    '@',
+    'refs/@',
+    'refs/heads/@{x}',
+    'refs/heads/.x',
+    'refs/heads/x.',
+    'refs/heads/x/',
+    '/refs/heads/x',
+    'refs',
+    'refs/heads/ü',
+  ]);
   while (corpus.size < 1500) {
     const n = 1 + Math.floor(next() * 6);
     let ref = next() < 0.7 ? 'refs/' : '';
@@ -144,32 +229,88 @@ describe('clone URLs', () => {
   });
 
   test.each([
-    '-u=touch /tmp/pwned', '--upload-pack=touch /tmp/pwned', 'ext::sh -c touch% /tmp/pwned', 'fd::3', 'http://127.0.0.1:4151/stats',
-    'ftp://example.org/x', 'relative/path', './hello', '', 'ssh://-oProxyCommand=touch%20x/y', 'ssh://-oProxyCommand@host/y',
-    '-oProxyCommand=x:y', 'https://exa mple.org/x', 'https://example.org\\@127.0.0.1/x', 'file://host/x', '/tmp/a\nb',
-    'https://example.org/x\n', 'git@-oProxyCommand=x:y',
+    '-u=touch /tmp/pwned',
+    '--upload-pack=touch /tmp/pwned',
+    'ext::sh -c touch% /tmp/pwned',
+    'fd::3',
+    'http://127.0.0.1:4151/stats',
+    'ftp://example.org/x',
+    'relative/path',
+    './hello',
+    '',
+    'ssh://-oProxyCommand=touch%20x/y',
+    'ssh://-oProxyCommand@host/y',
+    '-oProxyCommand=x:y',
+    'https://exa mple.org/x',
+    'https://example.org\\@127.0.0.1/x',
+    'file://host/x',
+    '/tmp/a\nb',
+    'https://example.org/x\n',
+    'git@-oProxyCommand=x:y',
   ])('%j is refused before anything resolves or runs it', (url) => {
     expect(() => parseCloneUrl(url)).toThrow(expect.objectContaining({ code: 'REFUSED_SOURCE' }));
   });
 
   test('private, loopback, link-local, CGNAT, unspecified and multicast addresses are private; public ones are not', () => {
-    for (const a of ['127.0.0.1', '127.9.9.9', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0',
-      '224.0.0.1', '255.255.255.255', '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '64:ff9b::10.0.0.1']) {
+    for (const a of [
+      '127.0.0.1',
+      '127.9.9.9',
+      '10.1.2.3',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '224.0.0.1',
+      '255.255.255.255',
+      '::1',
+      '::',
+      'fe80::1',
+      'fc00::1',
+      'fd12:3456::1',
+      'ff02::1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '64:ff9b::10.0.0.1',
+    ]) {
       expect([a, isPrivateAddress(a)]).toEqual([a, true]);
     }
-    for (const a of ['140.82.112.3', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8']) expect([a, isPrivateAddress(a)]).toEqual([a, false]);
+    for (const a of ['140.82.112.3', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])
+      expect([a, isPrivateAddress(a)]).toEqual([a, false]);
   });
 
   test('hosts that are or resolve to private addresses are refused unless allowed (real DNS: localhost and IP literals)', async () => {
-    const refused = ['https://localhost/octo/hello.git', 'https://127.0.0.1/x', 'https://[::1]/x', 'https://10.0.0.8/x', 'https://169.254.169.254/latest',
-      'https://100.64.1.1/x', 'https://0.0.0.0/x', 'https://224.0.0.1/x', 'https://[fd00::1]/x', 'https://[::ffff:127.0.0.1]/x', 'git://127.0.0.1/x',
-      'ssh://localhost/x', 'git@127.0.0.1:x.git', 'ssh://2130706433/x', 'https://2130706433/x', 'https://0x7f.1/x'];
+    const refused = [
+      'https://localhost/octo/hello.git',
+      'https://127.0.0.1/x',
+      'https://[::1]/x',
+      'https://10.0.0.8/x',
+      'https://169.254.169.254/latest',
+      'https://100.64.1.1/x',
+      'https://0.0.0.0/x',
+      'https://224.0.0.1/x',
+      'https://[fd00::1]/x',
+      'https://[::ffff:127.0.0.1]/x',
+      'git://127.0.0.1/x',
+      'ssh://localhost/x',
+      'git@127.0.0.1:x.git',
+      'ssh://2130706433/x',
+      'https://2130706433/x',
+      'https://0x7f.1/x',
+    ];
     for (const url of refused) {
-      await expect(checkCloneUrl(url, STRICT_POLICY)).rejects.toMatchObject({ code: 'REFUSED_SOURCE', message: expect.stringMatching(/--allow-private-hosts/) });
+      await expect(checkCloneUrl(url, STRICT_POLICY)).rejects.toMatchObject({
+        code: 'REFUSED_SOURCE',
+        message: expect.stringMatching(/--allow-private-hosts/),
+      });
       await expect(checkCloneUrl(url, { allowLocal: [], allowPrivateHosts: true })).resolves.toMatchObject({ addresses: expect.any(Array) });
     }
     // A public IP literal needs no DNS and is accepted.
-    await expect(checkCloneUrl('https://140.82.112.3/octo/hello.git', STRICT_POLICY)).resolves.toMatchObject({ transport: 'https', addresses: ['140.82.112.3'] });
+    await expect(checkCloneUrl('https://140.82.112.3/octo/hello.git', STRICT_POLICY)).resolves.toMatchObject({
+      transport: 'https',
+      addresses: ['140.82.112.3'],
+    });
   });
 
   test('local paths and file:// only under --allow-local directories, symlinks resolved', async () => {
@@ -178,7 +319,10 @@ describe('clone URLs', () => {
     fs.mkdirSync(path.join(allowed, 'hello.git'));
     fs.symlinkSync(outside, path.join(allowed, 'escape'));
     const policy = { allowLocal: [allowed], allowPrivateHosts: false };
-    await expect(checkCloneUrl(path.join(allowed, 'hello.git'), policy)).resolves.toMatchObject({ transport: 'file', url: path.join(fs.realpathSync(allowed), 'hello.git') });
+    await expect(checkCloneUrl(path.join(allowed, 'hello.git'), policy)).resolves.toMatchObject({
+      transport: 'file',
+      url: path.join(fs.realpathSync(allowed), 'hello.git'),
+    });
     await expect(checkCloneUrl(`file://${allowed}/hello.git`, policy)).resolves.toMatchObject({ transport: 'file' });
     for (const url of [outside, path.join(allowed, 'escape'), path.join(allowed, '..'), `${allowed}-sibling/x`, ROOT, `file://${ROOT}`]) {
       await expect(checkCloneUrl(url, policy)).rejects.toMatchObject({ code: 'REFUSED_SOURCE' });
@@ -194,8 +338,9 @@ describe('what reaches git', () => {
     const dir = tmp('argv');
     const marker = path.join(dir, 'pwned');
     for (const url of ['-u=touch pwned', '--upload-pack=touch pwned']) {
-      await expect(fetchMirror(ci.data.mirrors, { repo: 'octo/hello', cloneUrl: url }, { allowLocal: 'any', allowPrivateHosts: true }, noLock))
-        .rejects.toMatchObject({ code: 'REFUSED_SOURCE' });
+      await expect(
+        fetchMirror(ci.data.mirrors, { repo: 'octo/hello', cloneUrl: url }, { allowLocal: 'any', allowPrivateHosts: true }, noLock),
+      ).rejects.toMatchObject({ code: 'REFUSED_SOURCE' });
     }
     expect(tree(ci.data.mirrors)).toEqual([]);
     const hostile = '--upload-pack=touch pwned';
@@ -229,7 +374,18 @@ describe('what reaches git', () => {
 
   test('every git call restricts protocols and ignores global config; refs starting with "-" are refused', async () => {
     const argv = gitArgv(['fetch']);
-    expect(argv).toEqual(expect.arrayContaining(['-c', 'protocol.allow=never', '-c', 'protocol.https.allow=always', '-c', 'http.followRedirects=false', '-c', 'core.hooksPath=/dev/null']));
+    expect(argv).toEqual(
+      expect.arrayContaining([
+        '-c',
+        'protocol.allow=never',
+        '-c',
+        'protocol.https.allow=always',
+        '-c',
+        'http.followRedirects=false',
+        '-c',
+        'core.hooksPath=/dev/null',
+      ]),
+    );
     expect(argv).not.toContain('protocol.file.allow=always');
     const repo = TestRepo.create(path.join(tmp('refs'), 'hello'));
     const mirror = await fetchMirror(ci.data.mirrors, identify(repo.dir), { allowLocal: 'any', allowPrivateHosts: false }, noLock);
@@ -239,7 +395,7 @@ describe('what reaches git', () => {
     await expect(resolveRevision(mirror, 'main')).resolves.toMatchObject({ ref: 'refs/heads/main', branch: 'main' });
   });
 
-  test('a global git config cannot add url rewrites, credential helpers or hooks to the CI\'s git', async () => {
+  test("a global git config cannot add url rewrites, credential helpers or hooks to the CI's git", async () => {
     const home = tmp('home');
     const marker = path.join(home, 'helper-ran');
     const repo = TestRepo.create(path.join(tmp('global'), 'hello'));
@@ -253,25 +409,55 @@ describe('what reaches git', () => {
       expect(fs.existsSync(path.join(mirror, 'HEAD'))).toBe(true);
       expect(fs.existsSync(marker)).toBe(false);
     } finally {
-      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
     }
   });
 });
 
 describe('requests that must not build', () => {
-  const base = { kind: 'push', delivery: 'd-1', repo: 'octo/hello', cloneUrl: 'https://github.com/octo/hello.git', ref: 'refs/heads/main', before: sha('0'), after: sha('a'), pusher: 'x', receivedAt: 1 };
+  const base = {
+    kind: 'push',
+    delivery: 'd-1',
+    repo: 'octo/hello',
+    cloneUrl: 'https://github.com/octo/hello.git',
+    ref: 'refs/heads/main',
+    before: sha('0'),
+    after: sha('a'),
+    pusher: 'x',
+    receivedAt: 1,
+  };
 
   test('the message schema refuses hostile names, refs, commit ids and URLs', () => {
     expect(buildRequestSchema.safeParse(base).success).toBe(true);
-    for (const bad of [{ repo: '../../../../tmp/x' }, { repo: '' }, { repo: '.' }, { ref: 'refs/heads/-u=x' }, { ref: 'refs/heads/a..b' }, { ref: 'main' },
-      { after: 'HEAD' }, { before: '-u=x' }, { after: sha('0') }, { cloneUrl: '-u=x' }, { cloneUrl: 'ext::sh -c x' }, { delivery: 'a\nb' }]) {
+    for (const bad of [
+      { repo: '../../../../tmp/x' },
+      { repo: '' },
+      { repo: '.' },
+      { ref: 'refs/heads/-u=x' },
+      { ref: 'refs/heads/a..b' },
+      { ref: 'main' },
+      { after: 'HEAD' },
+      { before: '-u=x' },
+      { after: sha('0') },
+      { cloneUrl: '-u=x' },
+      { cloneUrl: 'ext::sh -c x' },
+      { delivery: 'a\nb' },
+    ]) {
       expect([bad, buildRequestSchema.safeParse({ ...base, ...bad }).success]).toEqual([bad, false]);
     }
   });
 
   test('a push event with a hostile full_name is invalid, not ignored', () => {
-    const event = (full_name: string) => ({ ref: 'refs/heads/main', before: sha('0'), after: sha('b'), repository: { full_name, clone_url: 'https://github.com/o/r.git' } });
-    for (const name of ['../../../../tmp/x', '', '.']) expect(toBuildMessage('push', 'd', event(name))).toEqual({ invalid: expect.stringMatching(/not|owner/) });
+    const event = (full_name: string) => ({
+      ref: 'refs/heads/main',
+      before: sha('0'),
+      after: sha('b'),
+      repository: { full_name, clone_url: 'https://github.com/o/r.git' },
+    });
+    for (const name of ['../../../../tmp/x', '', '.'])
+      expect(toBuildMessage('push', 'd', event(name))).toEqual({ invalid: expect.stringMatching(/not|owner/) });
     expect(toBuildMessage('push', 'd', event('o/r'))).toHaveProperty('build');
   });
 
@@ -304,7 +490,13 @@ describe('requests that must not build', () => {
     const data = new CiSandbox('inputs-ssrf');
     try {
       const strict = data.builder();
-      for (const url of [`http://127.0.0.1:${port}/stats`, `https://127.0.0.1:${port}/o/r.git`, `git://127.0.0.1:${port}/o/r.git`, `https://localhost:${port}/o/r.git`, `ssh://127.0.0.1:${port}/o/r.git`]) {
+      for (const url of [
+        `http://127.0.0.1:${port}/stats`,
+        `https://127.0.0.1:${port}/o/r.git`,
+        `git://127.0.0.1:${port}/o/r.git`,
+        `https://localhost:${port}/o/r.git`,
+        `ssh://127.0.0.1:${port}/o/r.git`,
+      ]) {
         await expect(strict.build({ source: url, repo: 'o/r', ref: 'refs/heads/main', commit: sha('a') })).rejects.toMatchObject({ code: 'REFUSED_SOURCE' });
       }
       expect(connections).toBe(0);
@@ -329,31 +521,59 @@ test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .) an
     await nsq.createChannel('lxcts.pushes', 'binaries');
     const repo = TestRepo.create(path.join(data.data.root, 'repos', 'hello'));
     const after = repo.git('rev-parse', 'HEAD');
-    const message = (repoName: string) => ({ kind: 'push', delivery: `d-${repoName}`, repo: repoName, cloneUrl: repo.dir, ref: 'refs/heads/main', before: sha('0'), after, pusher: 'x', receivedAt: Date.now() });
+    const message = (repoName: string) => ({
+      kind: 'push',
+      delivery: `d-${repoName}`,
+      repo: repoName,
+      cloneUrl: repo.dir,
+      ref: 'refs/heads/main',
+      before: sha('0'),
+      after,
+      pusher: 'x',
+      receivedAt: Date.now(),
+    });
     for (const name of [`../../../..${escape}`, '../../../../tmp/x', '', '.']) await publish(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify(message(name)));
     // Valid names, refused sources: the lxcts checkout itself (not under --allow-local), and nsqd's HTTP port.
     for (const cloneUrl of [ROOT, `https://${nsq.nsqdHttp}/stats`]) {
       await publish(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify({ ...message('octo/hello'), cloneUrl, delivery: `d-${cloneUrl}` }));
     }
     const log = path.join(data.data.root, 'worker.log');
-    worker = spawn(process.execPath, [binRun, 'ci', 'worker', '--nsqd', nsq.nsqdTcp, '--channel', 'binaries', '--publish', nsq.nsqdHttp, '--build-timeout', '60', '--allow-local', path.join(data.data.root, 'repos')], {
-      env: { ...process.env, LXCTS_DATA_DIR: data.data.root },
-      stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')],
-    });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=binaries`)).json()) as {
-        topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number; requeue_count: number }> }>;
-      };
-      const channel = stats.topics[0]?.channels[0];
-      if (channel && channel.depth + channel.in_flight_count + channel.deferred_count === 0) {
+    worker = spawn(
+      process.execPath,
+      [
+        binRun,
+        'ci',
+        'worker',
+        '--nsqd',
+        nsq.nsqdTcp,
+        '--channel',
+        'binaries',
+        '--publish',
+        nsq.nsqdHttp,
+        '--build-timeout',
+        '60',
+        '--allow-local',
+        path.join(data.data.root, 'repos'),
+      ],
+      {
+        env: { ...process.env, LXCTS_DATA_DIR: data.data.root },
+        stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')],
+      },
+    );
+    await waitFor(
+      async () => {
+        const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=binaries`)).json()) as {
+          topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number; requeue_count: number }> }>;
+        };
+        const channel = stats.topics[0]?.channels[0];
+        if (!channel || channel.depth + channel.in_flight_count + channel.deferred_count !== 0) return false;
         // Acknowledged at once, never retried.
         expect(channel.requeue_count).toBe(0);
-        break;
-      }
-      if (Date.now() > deadline) throw new Error(`messages not consumed: ${fs.readFileSync(log, 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+        return true;
+      },
+      () => `the messages to be consumed; the worker's log:\n${fs.readFileSync(log, 'utf8')}`,
+      { seconds: 30, everyMs: 200 },
+    );
     expect(fs.readFileSync(log, 'utf8')).toMatch(/dropped/);
     for (const dir of [data.data.mirrors, data.data.binaries, data.data.docs, data.data.workspaces]) expect(tree(dir)).toEqual([]);
     expect(fs.existsSync(escape)).toBe(false);
@@ -370,7 +590,7 @@ test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .) an
   }
 }, 60_000);
 
-test('three processes sharing a data directory fetch one mirror 25 times each and never collide on git\'s locks', async () => {
+test("three processes sharing a data directory fetch one mirror 25 times each and never collide on git's locks", async () => {
   const repo = TestRepo.create(path.join(tmp('race'), 'hello'));
   const mirrors = tmp('race-mirrors');
   const database = path.join(mirrors, 'locks.sqlite');
@@ -402,15 +622,20 @@ test('three processes sharing a data directory fetch one mirror 25 times each an
       child.once('exit', (code) => resolve({ code, stderr }));
     });
   const results = await Promise.all([run(), run(), run()]);
-  expect(results).toEqual([{ code: 0, stderr: '' }, { code: 0, stderr: '' }, { code: 0, stderr: '' }]);
+  expect(results).toEqual([
+    { code: 0, stderr: '' },
+    { code: 0, stderr: '' },
+    { code: 0, stderr: '' },
+  ]);
   // The mirror ends up exactly like the source.
   const mirror = mirrorPath(mirrors, identify(repo.dir).repo, fs.realpathSync(repo.dir));
-  const refs = (gitDir: string) => execFileSync('git', ['--git-dir', gitDir, 'for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads/'], { encoding: 'utf8' });
+  const refs = (gitDir: string) =>
+    execFileSync('git', ['--git-dir', gitDir, 'for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads/'], { encoding: 'utf8' });
   expect(refs(mirror)).toBe(refs(path.join(repo.dir, '.git')));
   expect(refs(mirror).trim().split('\n')).toHaveLength(4);
 }, 120_000);
 
-test('a self-hosted bare repository: the hook\'s push is built under the name `ci build` gives it, by a worker allowed its directory only', async () => {
+test("a self-hosted bare repository: the hook's push is built under the name `ci build` gives it, by a worker allowed its directory only", async () => {
   const nsq = await new TestNsq().start();
   const data = new CiSandbox('inputs-hook');
   const children: ChildProcess[] = [];
@@ -419,13 +644,6 @@ test('a self-hosted bare repository: the hook\'s push is built under the name `c
     const child = spawn(process.execPath, [binRun, ...args], { env: { ...process.env, LXCTS_DATA_DIR: data.data.root }, stdio: ['ignore', log, log] });
     children.push(child);
     return child;
-  };
-  const until = async (check: () => boolean | Promise<boolean>, what: string) => {
-    const deadline = Date.now() + 60_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
   };
   try {
     for (const channel of ['binaries', 'docs']) await nsq.createChannel('lxcts.pushes', channel);
@@ -438,16 +656,28 @@ test('a self-hosted bare repository: the hook\'s push is built under the name `c
       });
     });
     spawnCli('webhook', ['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp]);
-    await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)), 'the receiver');
+    await waitFor(
+      () =>
+        fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'the receiver',
+      { seconds: 60, everyMs: 200 },
+    );
     const served = path.join(data.data.root, 'srv');
     const bare = path.join(served, 'hello.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
     // The hook runs a stable lxcts from PATH, as an installed package provides.
     const shim = lxctsOnPath(path.join(data.data.root, 'shim-bin'));
-    const install = execFileSync(process.execPath, [binRun, 'ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], {
-      encoding: 'utf8',
-      env: { ...process.env, PATH: shim.PATH },
-    });
+    const install = execFileSync(
+      process.execPath,
+      [binRun, 'ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: shim.PATH },
+      },
+    );
     expect(install).toContain(`--allow-local ${served}`);
     // binaries: allowed the hooked repositories' directory; docs: allowed nothing local.
     const worker = ['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--build-timeout', '600'];
@@ -457,16 +687,20 @@ test('a self-hosted bare repository: the hook\'s push is built under the name `c
     execFileSync('git', ['push', '-q', bare, 'HEAD:main'], { cwd: work.dir, stdio: 'ignore' });
     const repo = identify(bare).repo;
     expect(repo).toMatch(/^local\/hello-[0-9a-f]{8}$/);
-    await until(() => data.store.list({ repo, limit: 10 }).some((b) => b.status === 'success'), 'the binaries build');
+    await waitFor(() => data.store.list({ repo, limit: 10 }).some((b) => b.status === 'success'), 'the binaries build', { seconds: 60, everyMs: 200 });
     expect(fs.existsSync(path.join(data.data.binaries, repo, 'main', 'bin', 'hello'))).toBe(true);
     // The docs worker refused the local path: acknowledged, nothing recorded or published.
-    await until(async () => {
-      const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=docs`)).json()) as {
-        topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number }> }>;
-      };
-      const c = stats.topics[0].channels[0];
-      return c.depth + c.in_flight_count + c.deferred_count === 0;
-    }, 'the docs worker to take the push');
+    await waitFor(
+      async () => {
+        const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=docs`)).json()) as {
+          topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number }> }>;
+        };
+        const c = stats.topics[0]?.channels[0];
+        return c !== undefined && c.depth + c.in_flight_count + c.deferred_count === 0;
+      },
+      'the docs worker to take the push',
+      { seconds: 60, everyMs: 200 },
+    );
     expect(data.store.list({ repo, limit: 10 }).map((b) => b.job)).toEqual(['binaries']);
     expect(fs.readFileSync(path.join(data.data.root, 'docs.log'), 'utf8')).toMatch(/allows no local paths/);
     expect(tree(data.data.docs)).toEqual([]);

@@ -14,6 +14,8 @@ import { JobResult } from '../src/ci/builder';
 import { buildIdRange, IdRange, letRangeSearch } from '../src/ci/id-range';
 import { CiSandbox } from './helpers/ci-data';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('isolation');
 const repos = path.join(ci.data.root, 'repos');
@@ -29,13 +31,17 @@ afterAll(() => {
 });
 
 let seq = 0;
-/** Builds a repository made of `files` and this build file; returns the results by job. */
-async function build(buildFile: string, files: Record<string, string> = {}): Promise<Record<string, JobResult & { log: string }>> {
+/** Builds a repository made of `files` and this build file; returns the result of `job`, with its log. */
+async function build(job: string, buildFile: string, files: Record<string, string> = {}): Promise<JobResult & { log: string }> {
   const repo = TestRepo.create(path.join(repos, `r${seq++}`), buildFile);
   for (const [file, text] of Object.entries(files)) repo.write(file, text);
   repo.commit('attack');
   const results = await ci.builder().build({ source: repo.dir });
-  return Object.fromEntries(results.map((r) => [r.job, { ...r, log: fs.readFileSync(r.logPath!, 'utf8') }]));
+  const result = must(
+    results.find((r) => r.job === job),
+    `a result for job ${job} (got ${results.map((r) => r.job).join(', ') || 'none'})`,
+  );
+  return { ...result, log: fs.readFileSync(must(result.logPath, `a build log for job ${job}`), 'utf8') };
 }
 
 /** Like expect(r.status).toBe(status), but a failure shows the build's log. */
@@ -45,20 +51,30 @@ function expectStatus(r: { status: string; message: string | null; log: string }
 
 /** major:minor of the host's root filesystem, as this process sees it. */
 function hostRootDevice(): string {
-  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
-  return line!.split(' ')[2];
+  const line = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[4] === '/');
+  return must(line?.split(' ')[2], 'the root filesystem in /proc/self/mountinfo');
 }
 
 test('a step runs as root of an unprivileged user namespace, with seccomp, no_new_privs and dropped capabilities', async () => {
-  const { status } = await build(
+  const status = await build(
+    'status',
     'jobs:\n  status:\n    steps: ["grep -E \'^(CapEff|Seccomp|NoNewPrivs):\' /proc/self/status", "cat /proc/self/uid_map /proc/self/gid_map", "cat /sys/fs/cgroup/devices/devices.list || true"]\n',
   );
   expectStatus(status, 'success');
   const field = (name: string) => new RegExp(`^${name}:\\s*(\\S+)$`, 'm').exec(status.log)?.[1];
   expect(field('Seccomp')).toBe('2');
   expect(field('NoNewPrivs')).toBe('1');
-  const maps = status.log.split('\n').filter((l) => /^\s*0\s+\d+\s+\d+\s*$/.test(l)).map((l) => l.trim().split(/\s+/).map(Number));
-  expect(maps).toEqual([[0, range.uid, 65536], [0, range.gid, 65536]]);
+  const maps = status.log
+    .split('\n')
+    .filter((l) => /^\s*0\s+\d+\s+\d+\s*$/.test(l))
+    .map((l) => l.trim().split(/\s+/).map(Number));
+  expect(maps).toEqual([
+    [0, range.uid, 65536],
+    [0, range.gid, 65536],
+  ]);
   const caps = BigInt(`0x${field('CapEff')}`);
   const has = (bit: number) => (caps >> BigInt(bit)) & 1n;
   // sys_module, sys_rawio, sys_boot, sys_time, mknod, setfcap, mac_override, mac_admin, syslog: gone.
@@ -68,29 +84,44 @@ test('a step runs as root of an unprivileged user namespace, with seccomp, no_ne
   // The device cgroup (v1 hosts) allows the standard character devices and nothing else.
   if (fs.existsSync('/sys/fs/cgroup/devices/devices.list')) {
     const devices = status.log.split('\n').filter((l) => /^[abc] \S+ [rwm]+$/.test(l));
-    expect(devices).toEqual(['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 136:* rwm', 'c 10:229 rwm']);
+    expect(devices).toEqual([
+      'c 1:3 rwm',
+      'c 1:5 rwm',
+      'c 1:7 rwm',
+      'c 5:0 rwm',
+      'c 5:1 rwm',
+      'c 5:2 rwm',
+      'c 1:8 rwm',
+      'c 1:9 rwm',
+      'c 136:* rwm',
+      'c 10:229 rwm',
+    ]);
   }
 });
 
 test('mknod of the host disk fails, so it can be neither mounted nor read (host /etc/shadow included)', async () => {
   const [major, minor] = hostRootDevice().split(':');
-  const { disk } = await build(
+  const disk = await build(
+    'disk',
     `jobs:\n  disk:\n    steps: ["mkdir -p /mnt/h && mknod /tmp/hostdisk b ${major} ${minor} && mount -o ro -t ext4 /tmp/hostdisk /mnt/h && cat /mnt/h/etc/shadow"]\n`,
   );
   expectStatus(disk, 'failure');
   expect(disk.log).toMatch(/mknod: \/tmp\/hostdisk: Operation not permitted/);
-  const shadowRoot = fs.readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith('root:'))!;
+  const shadowRoot = fs
+    .readFileSync('/etc/shadow', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('root:'))!;
   expect(disk.log).not.toContain(shadowRoot);
 });
 
 test("the container's own /etc/shadow is not the host's", async () => {
-  const { shadow } = await build('jobs:\n  shadow:\n    steps: ["cat /etc/shadow"]\n');
+  const shadow = await build('shadow', 'jobs:\n  shadow:\n    steps: ["cat /etc/shadow"]\n');
   expectStatus(shadow, 'failure');
   expect(shadow.log).toMatch(/cat: \/etc\/shadow: No such file or directory/);
 });
 
 test('the read-only host /usr cannot be remounted read-write nor written', async () => {
-  const { remount } = await build(`jobs:\n  remount:\n    steps: ["mount -o remount,rw,bind /usr; touch /usr/${marker}"]\n`);
+  const remount = await build('remount', `jobs:\n  remount:\n    steps: ["mount -o remount,rw,bind /usr; touch /usr/${marker}"]\n`);
   expectStatus(remount, 'failure');
   expect(remount.log).toMatch(/mount: \/usr: permission denied/);
   expect(remount.log).toMatch(new RegExp(`touch: cannot touch '/usr/${marker}': Read-only file system`));
@@ -99,7 +130,7 @@ test('the read-only host /usr cannot be remounted read-write nor written', async
 
 (fs.existsSync('/proc/sysrq-trigger') ? test : test.skip)('/proc/sysrq-trigger cannot be written', async () => {
   // "h" only prints help to the kernel log, should the write ever get through.
-  const { sysrq } = await build('jobs:\n  sysrq:\n    steps: ["echo h > /proc/sysrq-trigger"]\n');
+  const sysrq = await build('sysrq', 'jobs:\n  sysrq:\n    steps: ["echo h > /proc/sysrq-trigger"]\n');
   expectStatus(sysrq, 'failure');
   expect(sysrq.log).toMatch(/\/proc\/sysrq-trigger: (Read-only file system|Permission denied)/);
 });
@@ -149,10 +180,26 @@ int main(void) {
 `;
 
 test('seccomp refuses module loading, kexec, bpf, io_uring, keyrings, handles and new user namespaces', async () => {
-  const { calls } = await build('jobs:\n  calls:\n    steps: ["cc -o /tmp/calls calls.c && /tmp/calls"]\n', { 'calls.c': SYSCALLS_C });
+  const calls = await build('calls', 'jobs:\n  calls:\n    steps: ["cc -o /tmp/calls calls.c && /tmp/calls"]\n', { 'calls.c': SYSCALLS_C });
   expectStatus(calls, 'success');
   const seen = Object.fromEntries([...calls.log.matchAll(/^syscall (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
-  const refused = ['init_module', 'finit_module', 'delete_module', 'kexec_load', 'kexec_file_load', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'keyctl', 'add_key', 'request_key', 'open_by_handle_at', 'clone_newuser', 'unshare_newuser'];
+  const refused = [
+    'init_module',
+    'finit_module',
+    'delete_module',
+    'kexec_load',
+    'kexec_file_load',
+    'bpf',
+    'perf_event_open',
+    'userfaultfd',
+    'io_uring_setup',
+    'keyctl',
+    'add_key',
+    'request_key',
+    'open_by_handle_at',
+    'clone_newuser',
+    'unshare_newuser',
+  ];
   expect(seen).toEqual({ ...Object.fromEntries(refused.map((s) => [s, 'EPERM'])), clone3: 'ENOSYS' });
 });
 
@@ -167,25 +214,27 @@ test('a setuid-root binary built in the workspace gives nobody root, neither ins
   repo.write('suid.c', '#include <stdio.h>\n#include <unistd.h>\nint main(void) { printf("euid %d\\n", (int)geteuid()); return 0; }\n');
   repo.commit('suid');
   const building = ci.builder().build({ source: repo.dir });
-  const outcome = building.then(() => null, (err: Error) => err);
+  const outcome = building.then(
+    () => null,
+    (err: Error) => err,
+  );
   // While the build waits in its last step, look at the binary from the host.
   let root = '';
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const [running] = ci.store.list({ status: 'running' });
-    if (running?.container) {
+  await waitFor(
+    async () => {
+      const running = ci.store.list({ status: 'running' })[0];
+      if (!running?.container) return false;
       const c = new Container(running.container, { lxcpath: ci.data.containers });
       const pid = await c.initPid().catch(() => null);
       await c.release();
       const binary = pid ? `/proc/${pid}/root/workspace/suid` : '';
-      if (binary && fs.existsSync(binary) && (fs.statSync(binary).mode & 0o4000) !== 0) {
-        root = `/proc/${pid}/root`;
-        break;
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(root).not.toBe('');
+      if (!binary || !fs.existsSync(binary) || (fs.statSync(binary).mode & 0o4000) === 0) return false;
+      root = `/proc/${pid}/root`;
+      return true;
+    },
+    'the set-uid binary in the running build',
+    { seconds: 60, everyMs: 100 },
+  );
   const stat = fs.statSync(`${root}/workspace/suid`);
   expect([stat.uid, stat.gid]).toEqual([range.uid, range.gid]);
   // Even copied out with its owner and mode (as a careless publisher would), it runs as the range's uid, never as 0.
@@ -201,21 +250,25 @@ test('a setuid-root binary built in the workspace gives nobody root, neither ins
     fs.writeFileSync(`${root}/workspace/.host-checked`, '');
   }
   expect(await outcome).toBeNull();
-  const [result] = await building;
+  const result = at(await building, 0);
   expect(result.status).toBe('success');
   // Inside, no_new_privs keeps nobody nobody.
   expect(fs.readFileSync(result.logPath!, 'utf8')).toMatch(/^euid 65534$/m);
 });
 
 test('a fork bomb stops at the pids limit and the build is cleaned up', async () => {
-  const { bomb } = await build('jobs:\n  bomb:\n    timeout: 60s\n    limits: { pids: 100 }\n    steps: ["bomb() { bomb | bomb & }; bomb; sleep 3; exit 1"]\n');
+  const bomb = await build(
+    'bomb',
+    'jobs:\n  bomb:\n    timeout: 60s\n    limits: { pids: 100 }\n    steps: ["bomb() { bomb | bomb & }; bomb; sleep 3; exit 1"]\n',
+  );
   expectStatus(bomb, 'failure');
   expect(bomb.message).toMatch(/pids limit \(100\) reached/);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
 });
 
 test('real toolchains work unprivileged: cc, git and sh in a workspace owned by the container root', async () => {
-  const { tools } = await build(
+  const tools = await build(
+    'tools',
     'jobs:\n  tools:\n    steps:\n' +
       '      - stat -c "%u:%g" /workspace /workspace/hello.c\n' +
       '      - make build && ./bin/hello && ./bin/hello --version\n' +
@@ -234,12 +287,18 @@ test('real toolchains work unprivileged: cc, git and sh in a workspace owned by 
 describe('bases', () => {
   test('a host base made by an older lxcts (privileged, no marker) is made again before it is used', async () => {
     const dir = path.join(ci.data.bases, HOST_BASE);
-    await build('jobs:\n  a:\n    steps: ["true"]\n');
+    await build('a', 'jobs:\n  a:\n    steps: ["true"]\n');
     // What an older lxcts left: the same base without the id map and without the marker.
     fs.rmSync(path.join(dir, 'lxcts-base.json'));
     const config = fs.readFileSync(path.join(dir, 'config'), 'utf8');
-    fs.writeFileSync(path.join(dir, 'config'), config.split('\n').filter((l) => !l.startsWith('lxc.idmap')).join('\n'));
-    const { map } = await build('jobs:\n  map:\n    steps: ["cat /proc/self/uid_map"]\n');
+    fs.writeFileSync(
+      path.join(dir, 'config'),
+      config
+        .split('\n')
+        .filter((l) => !l.startsWith('lxc.idmap'))
+        .join('\n'),
+    );
+    const map = await build('map', 'jobs:\n  map:\n    steps: ["cat /proc/self/uid_map"]\n');
     expectStatus(map, 'success');
     expect(map.log).toMatch(new RegExp(`^\\s*0\\s+${range.uid}\\s+65536\\s*$`, 'm'));
     expect(fs.readFileSync(path.join(dir, 'config'), 'utf8')).toContain(`lxc.idmap = u 0 ${range.uid} 65536`);
@@ -250,13 +309,13 @@ describe('bases', () => {
     await createTemplateBase(ci.data.bases, 'bb', 'busybox', []);
     const rootfs = path.join(ci.data.bases, 'bb', 'rootfs');
     expect(fs.statSync(path.join(rootfs, 'bin', 'busybox')).uid).toBe(range.uid);
-    const { map } = await build('base: bb\njobs:\n  map:\n    steps: ["cat /proc/self/uid_map", "grep Seccomp: /proc/self/status"]\n');
+    const map = await build('map', 'base: bb\njobs:\n  map:\n    steps: ["cat /proc/self/uid_map", "grep Seccomp: /proc/self/status"]\n');
     expectStatus(map, 'success');
     expect(map.log).toMatch(new RegExp(`^\\s*0\\s+${range.uid}\\s+65536\\s*$`, 'm'));
     expect(map.log).toMatch(/^Seccomp:\s+2$/m);
 
     fs.rmSync(path.join(ci.data.bases, 'bb', 'lxcts-base.json'));
-    const { old } = await build('base: bb\njobs:\n  old:\n    steps: ["true"]\n');
+    const old = await build('old', 'base: bb\njobs:\n  old:\n    steps: ["true"]\n');
     expectStatus(old, 'error');
     expect(old.message).toMatch(/base "bb" was made by an older lxcts and would run builds privileged; make it again: lxcts ci base delete bb/);
     expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });

@@ -14,6 +14,8 @@ import { DEFAULT_LIMITS } from '../src/ci/limits';
 import { binRun } from './helpers/cli';
 import { CiSandbox } from './helpers/ci-data';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('limits');
 const repos = path.join(ci.data.root, 'repos');
@@ -28,7 +30,7 @@ function scratchLeftovers(): { mounts: string[]; loops: string[]; files: string[
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])
-    .filter((p) => p?.startsWith(`${ci.data.root}/`));
+    .filter((p): p is string => p?.startsWith(`${ci.data.root}/`) === true);
   const loops = fs
     .readdirSync('/sys/block')
     .filter((d) => d.startsWith('loop'))
@@ -44,21 +46,13 @@ function scratchLeftovers(): { mounts: string[]; loops: string[]; files: string[
 
 const clean = { mounts: [], loops: [], files: [] };
 
-async function until(check: () => boolean, what: string, seconds = 30): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /**
  * Builds `repo` and reads cgroup items of its container from the host while its first
  * step runs (a step may not see its own cgroup files, depending on the base's mounts).
  */
 async function buildReadingCgroup(builder: Builder, repo: TestRepo, keys: string[]): Promise<{ result: JobResult; values: string[] }> {
   let reading: Promise<string[]> | undefined;
-  const [result] = await builder.build({
+  const results = await builder.build({
     source: repo.dir,
     onEvent: (event) => {
       if (event.type !== 'step-started' || event.step !== 1 || reading) return;
@@ -66,19 +60,22 @@ async function buildReadingCgroup(builder: Builder, repo: TestRepo, keys: string
       reading = Promise.all(keys.map((k) => container.getCgroupItem(k).then((v) => v.trim()))).finally(() => container.release());
     },
   });
-  return { result, values: await reading! };
+  return { result: at(results, 0), values: await must(reading, 'the cgroup reading of step 1') };
 }
 
 test('a job that sets no limits gets the defaults: memory, pids, CPU, disk', async () => {
-  const repo = make('defaults', [
-    'jobs:',
-    '  show:',
-    '    steps:',
-    '      - sleep 1',
-    // overlayfs reports its upper directory's filesystem: the container's / is limited too.
-    '      - echo "disk $(df -B1 --output=size /workspace | tail -n 1) $(df -B1 --output=size / | tail -n 1)"',
-    '',
-  ].join('\n'));
+  const repo = make(
+    'defaults',
+    [
+      'jobs:',
+      '  show:',
+      '    steps:',
+      '      - sleep 1',
+      // overlayfs reports its upper directory's filesystem: the container's / is limited too.
+      '      - echo "disk $(df -B1 --output=size /workspace | tail -n 1) $(df -B1 --output=size / | tail -n 1)"',
+      '',
+    ].join('\n'),
+  );
   const { result: r, values } = await buildReadingCgroup(ci.builder(), repo, ['memory.limit_in_bytes', 'pids.max', 'cpu.cfs_quota_us', 'cpu.cfs_period_us']);
   expect(r.status).toBe('success');
   expect(values).toEqual([String(DEFAULT_LIMITS.memory), String(DEFAULT_LIMITS.pids), String(DEFAULT_LIMITS.cpus * 100_000), '100000']);
@@ -94,17 +91,20 @@ test('a job that sets no limits gets the defaults: memory, pids, CPU, disk', asy
 
 test('filling the disk fails the step naming the limit; writes to / and /workspace share it; the host loses at most the limit', async () => {
   const limit = 64 * MiB;
-  const repo = make('filldisk', [
-    'jobs:',
-    '  fill:',
-    '    limits: { disk: 64M }',
-    '    steps:',
-    // The container's own files count too: they live in the overlay upper, on the same filesystem.
-    '      - dd if=/dev/zero of=/root/first bs=1M count=40 status=none',
-    '      - dd if=/dev/zero of=/workspace/second bs=1M count=400 status=none',
-    '      - echo never',
-    '',
-  ].join('\n'));
+  const repo = make(
+    'filldisk',
+    [
+      'jobs:',
+      '  fill:',
+      '    limits: { disk: 64M }',
+      '    steps:',
+      // The container's own files count too: they live in the overlay upper, on the same filesystem.
+      '      - dd if=/dev/zero of=/root/first bs=1M count=40 status=none',
+      '      - dd if=/dev/zero of=/workspace/second bs=1M count=400 status=none',
+      '      - echo never',
+      '',
+    ].join('\n'),
+  );
   const free = () => {
     const s = fs.statfsSync(ci.data.root);
     return s.bavail * s.bsize;
@@ -112,12 +112,13 @@ test('filling the disk fails the step naming the limit; writes to / and /workspa
   const before = free();
   let lowest = before;
   const sampler = setInterval(() => (lowest = Math.min(lowest, free())), 20);
-  let r;
+  let results;
   try {
-    [r] = await ci.builder().build({ source: repo.dir });
+    results = await ci.builder().build({ source: repo.dir });
   } finally {
     clearInterval(sampler);
   }
+  const r = at(results, 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(/^step 2 \(dd .*\) exited 1: disk limit \(67108864 bytes, 64 MiB\) reached/);
   const log = fs.readFileSync(r.logPath!, 'utf8');
@@ -130,19 +131,22 @@ test('filling the disk fails the step naming the limit; writes to / and /workspa
 });
 
 test('running out of files (inodes) on the scratch filesystem is the disk limit too', async () => {
-  const repo = make('manyfiles', 'jobs:\n  files:\n    limits: { disk: 16M }\n    steps: ["mkdir /workspace/d && cd /workspace/d && i=0 && while [ $i -lt 100000 ]; do : > f$i || exit 1; i=$((i+1)); done"]\n');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const repo = make(
+    'manyfiles',
+    'jobs:\n  files:\n    limits: { disk: 16M }\n    steps: ["mkdir /workspace/d && cd /workspace/d && i=0 && while [ $i -lt 100000 ]; do : > f$i || exit 1; i=$((i+1)); done"]\n',
+  );
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(/exited \d+: disk limit \(16777216 bytes, 16 MiB\) reached/);
   expect(scratchLeftovers()).toEqual(clean);
 });
 
-test('a checkout bigger than the disk limit fails the build as the user\'s mistake, naming the limit', async () => {
+test("a checkout bigger than the disk limit fails the build as the user's mistake, naming the limit", async () => {
   const repo = make('bigrepo', 'jobs:\n  small:\n    limits: { disk: 16M }\n    steps: ["echo never"]\n');
   repo.write('blob.bin', '');
   fs.writeFileSync(path.join(repo.dir, 'blob.bin'), crypto.randomBytes(24 * MiB));
   repo.commit('too big');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(/^disk limit \(16777216 bytes, 16 MiB\) reached: the checkout does not fit \(.*No space left on device/);
   expect(fs.readFileSync(r.logPath!, 'utf8')).not.toMatch(/^never$/m);
@@ -151,7 +155,7 @@ test('a checkout bigger than the disk limit fails the build as the user\'s mista
 
 test('a fork bomb under the default limits is stopped at the pids limit, and the host carries on', async () => {
   const repo = make('forkbomb', 'jobs:\n  bomb:\n    timeout: 60s\n    steps: ["f() { f | f & }; f; sleep 3; exit 3"]\n');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(new RegExp(`pids limit \\(${DEFAULT_LIMITS.pids}\\) reached`));
   // The host can still start processes, and nothing of the build is left.
@@ -163,18 +167,18 @@ test('a fork bomb under the default limits is stopped at the pids limit, and the
 test('filling memory under the default limit fails the step naming the limit', async () => {
   // tail keeps its last 2.5 GiB in memory: over the 2 GiB default.
   const repo = make('fillmemory', 'jobs:\n  greedy:\n    steps: ["head -c 3G /dev/zero | tail -c 2500M > /dev/null"]\n');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toMatch(new RegExp(`memory limit \\(${DEFAULT_LIMITS.memory} bytes\\) exceeded`));
 });
 
-test('a job asking past the operator\'s ceilings fails at once, naming each limit and its ceiling', async () => {
+test("a job asking past the operator's ceilings fails at once, naming each limit and its ceiling", async () => {
   const repo = make('greedyask', 'jobs:\n  big:\n    timeout: 5h\n    limits: { memory: 4G, disk: 8G, cpus: 1 }\n    steps: ["echo never"]\n');
-  const [r] = await ci.builder({ ceilings: { memory: 1024 ** 3, disk: 16 * 1024 ** 3 } }).build({ source: repo.dir });
+  const r = at(await ci.builder({ ceilings: { memory: 1024 ** 3, disk: 16 * 1024 ** 3 } }).build({ source: repo.dir }), 0);
   expect(r.status).toBe('failure');
   expect(r.message).toBe(
-    'limits.memory asks for 4 GiB, above this worker\'s ceiling of 1 GiB (--max-memory); ' +
-      'timeout asks for 18000 s, above this worker\'s ceiling of 10800 s (--max-timeout)',
+    "limits.memory asks for 4 GiB, above this worker's ceiling of 1 GiB (--max-memory); " +
+      "timeout asks for 18000 s, above this worker's ceiling of 10800 s (--max-timeout)",
   );
   expect(fs.readFileSync(r.logPath!, 'utf8')).not.toMatch(/^never$/m);
   expect(ci.store.get(r.buildId)!.status).toBe('failure');
@@ -189,7 +193,7 @@ test('a job asking past the operator\'s ceilings fails at once, naming each limi
   cli.stderr.on('data', (c: Buffer) => (out += c.toString()));
   const code = await new Promise((resolve) => cli.once('exit', resolve));
   expect(code).toBe(1);
-  expect(out).toContain('big: failure (timeout asks for 18000 s, above this worker\'s ceiling of 14400 s (--max-timeout))');
+  expect(out).toContain("big: failure (timeout asks for 18000 s, above this worker's ceiling of 14400 s (--max-timeout))");
   expect(out).not.toMatch(/memory/);
 });
 
@@ -198,8 +202,11 @@ test('a ceiling flag that is not a size, a number or a duration is a usage error
     ['--max-disk', 'lots', '--max-disk expects a size such as 512M, 8G or 1T, got "lots"'],
     ['--max-cpus', '0', '--max-cpus expects a number of CPUs such as 2 or 0.5, got "0"'],
     ['--max-timeout', '5', '--max-timeout expects a duration such as 90m or 3h, got "5"'],
-  ]) {
-    const run = spawnSync(process.execPath, [binRun, 'ci', 'build', repos, flag, value], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, encoding: 'utf8' });
+  ] as const) {
+    const run = spawnSync(process.execPath, [binRun, 'ci', 'build', repos, flag, value], {
+      env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
+      encoding: 'utf8',
+    });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(expected);
   }
@@ -217,7 +224,7 @@ test('a ceiling below a default lowers the default: a job that sets no timeout i
 
 test('a log past its limit is truncated and says by how much; the build goes on', async () => {
   const repo = make('chatty', 'jobs:\n  chatty:\n    limits: { log: 64K }\n    steps: ["head -c 1048576 /dev/zero | tr \'\\\\0\' x", "echo after"]\n');
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(r.status).toBe('success');
   const log = fs.readFileSync(r.logPath!, 'utf8');
   expect(fs.statSync(r.logPath!).size).toBeLessThan(64 * 1024 + 4096);
@@ -231,7 +238,11 @@ test('a log past its limit is truncated and says by how much; the build goes on'
 test('a builder killed mid-build leaves a mounted scratch filesystem that the next start sweeps', async () => {
   const repo = make('killed', 'jobs:\n  long:\n    steps: ["sleep 60"]\n');
   const child = spawn(process.execPath, [binRun, 'ci', 'build', repo.dir], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, stdio: 'ignore' });
-  await until(() => ci.store.list({ status: 'running' }).length === 1 && scratchLeftovers().mounts.length === 1 && ci.leftovers().containers.length === 1, 'the build to start').catch((err) => {
+  await waitFor(
+    () => ci.store.list({ status: 'running' }).length === 1 && scratchLeftovers().mounts.length === 1 && ci.leftovers().containers.length === 1,
+    'the build to start',
+    { seconds: 30, everyMs: 100 },
+  ).catch((err) => {
     throw new Error(`${err}: ${JSON.stringify([ci.store.list({ status: 'running' }), scratchLeftovers(), ci.leftovers()])}`);
   });
   child.kill('SIGKILL');

@@ -14,6 +14,7 @@ import { buildFirewallFor, buildInterface, removeBuildFirewall, rulesetFor } fro
 import { CiSandbox } from './helpers/ci-data';
 import { TestBridge } from './helpers/bridge';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
 
 const run = promisify(execFile);
 const ci = new CiSandbox('network');
@@ -71,7 +72,8 @@ function otherHostAddress(): string | undefined {
     .find((a) => a.family === 'IPv4' && !a.internal)?.address;
 }
 
-const tryConnect = (target: string) => `if busybox nc -w 3 ${target} ${PORT} </dev/null | grep -q .; then echo "REACHED ${target}"; else echo "blocked ${target}"; fi`;
+const tryConnect = (target: string) =>
+  `if busybox nc -w 3 ${target} ${PORT} </dev/null | grep -q .; then echo "REACHED ${target}"; else echo "blocked ${target}"; fi`;
 
 test('a network: true build gets its lease and reaches no host service and nothing else on the bridge', async () => {
   const targets = [bridge.hostAddress, neighbour.address, otherHostAddress()].filter((t): t is string => t !== undefined);
@@ -80,9 +82,12 @@ test('a network: true build gets its lease and reaches no host service and nothi
     ...targets.map(tryConnect),
     `if busybox ping -c 1 -W 2 ${bridge.hostAddress} >/dev/null; then echo "REACHED ping"; else echo "blocked ping"; fi`,
   ];
-  const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'net'), `jobs:\n  online:\n    network: true\n    steps:\n${steps.map((s) => `      - ${JSON.stringify(s)}\n`).join('')}`);
-  const [r] = await ci.builder({ bridge: bridge.name }).build({ source: repo.dir });
-  const log = fs.readFileSync(r.logPath!, 'utf8');
+  const repo = TestRepo.create(
+    path.join(ci.data.root, 'repos', 'net'),
+    `jobs:\n  online:\n    network: true\n    steps:\n${steps.map((s) => `      - ${JSON.stringify(s)}\n`).join('')}`,
+  );
+  const r = at(await ci.builder({ bridge: bridge.name }).build({ source: repo.dir }), 0);
+  const log = fs.readFileSync(must(r.logPath, 'the build log'), 'utf8');
   expect(r.status).toBe('success');
   // DHCP went through: the build has an address from the bridge's DHCP server.
   const leased = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(log)?.[1];
@@ -111,7 +116,9 @@ test('installing twice leaves one table of each family; another data directory g
   const builder = ci.builder({ bridge: bridge.name });
   const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'twice'), 'jobs:\n  a:\n    network: true\n    steps: ["true"]\n');
   await builder.build({ source: repo.dir });
-  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n').filter((l) => l.endsWith(` ${firewall.table}`));
+  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.endsWith(` ${firewall.table}`));
   expect(tables.sort()).toEqual([`table bridge ${firewall.table}`, `table inet ${firewall.table}`]);
 
   const other = buildFirewallFor(os.tmpdir());

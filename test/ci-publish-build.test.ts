@@ -16,6 +16,8 @@ import { CiSandbox } from './helpers/ci-data';
 import { binRun } from './helpers/cli';
 import { TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 const ci = new CiSandbox('publish');
 const repos = path.join(ci.data.root, 'repos');
@@ -76,7 +78,7 @@ test('a background process left by the build is dead before its output is collec
       '',
     ].join('\n'),
   );
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect([r.status, r.message]).toEqual(['success', null]);
   const log = fs.readFileSync(r.logPath!, 'utf8');
   // Stopped (every process killed) before anything was collected.
@@ -110,7 +112,7 @@ test('a setuid file is published without the bit; links and hard links are not p
       '',
     ].join('\n'),
   );
-  const [r] = await ci.builder().build({ source: repo.dir });
+  const r = at(await ci.builder().build({ source: repo.dir }), 0);
   expect([r.status, r.message]).toEqual(['success', null]);
   expect(r.artifacts).toEqual(['bin/tool']);
   const commit = repo.git('rev-parse', 'HEAD');
@@ -170,10 +172,12 @@ test('a forced push moves the branch pointers to a head that does not descend fr
   // History rewritten: main is now first + rewrite, a sibling of second.
   repo.git('reset', '-q', '--hard', first);
   const rewritten = repo.commit('rewrite');
-  const [unforced] = await ci.builder().build({ source: repo.dir });
+  const unforced = at(await ci.builder().build({ source: repo.dir }), 0);
   expect(unforced.status).toBe('success');
   expect(pointers()).toEqual([second, second]);
-  expect(fs.readFileSync(unforced.logPath!, 'utf8')).toContain(`the binaries pointer of main did not move: ${rewritten.slice(0, 12)} does not descend from ${second.slice(0, 12)}`);
+  expect(fs.readFileSync(unforced.logPath!, 'utf8')).toContain(
+    `the binaries pointer of main did not move: ${rewritten.slice(0, 12)} does not descend from ${second.slice(0, 12)}`,
+  );
   await ci.builder().build({ source: repo.dir, force: true, forced: true });
   expect(pointers()).toEqual([rewritten, rewritten]);
 });
@@ -186,10 +190,32 @@ describe('through a worker', () => {
     await nsq.start();
     await nsq.createChannel(TOPIC, 'docs');
     const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, 'worker-docs.log'), 'a');
-    worker = spawn(process.execPath, [binRun, 'ci', 'worker', '--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--channel', 'docs', '--allow-local', repos, '--max-attempts', '2', '--requeue-delay', '1', '--build-timeout', '600'], {
-      env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
-      stdio: ['ignore', log, log],
-    });
+    worker = spawn(
+      process.execPath,
+      [
+        binRun,
+        'ci',
+        'worker',
+        '--nsqd',
+        nsq.nsqdTcp,
+        '--publish',
+        nsq.nsqdHttp,
+        '--channel',
+        'docs',
+        '--allow-local',
+        repos,
+        '--max-attempts',
+        '2',
+        '--requeue-delay',
+        '1',
+        '--build-timeout',
+        '600',
+      ],
+      {
+        env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
+        stdio: ['ignore', log, log],
+      },
+    );
   });
   afterAll(async () => {
     if (worker && worker.exitCode === null && worker.signalCode === null) {
@@ -202,51 +228,71 @@ describe('through a worker', () => {
 
   let seq = 0;
   const push = (repo: TestRepo, commit: string, extra: Partial<BuildMessage> = {}) =>
-    publishToNsq(nsq.nsqdHttp, TOPIC, JSON.stringify({
-      kind: 'push', delivery: `d-${process.pid}-${seq++}`, repo: `test/${path.basename(repo.dir)}`, cloneUrl: repo.dir,
-      ref: 'refs/heads/main', before: '0'.repeat(40), after: commit, pusher: 'tests', receivedAt: Date.now(), ...extra,
-    } satisfies BuildMessage));
+    publishToNsq(
+      nsq.nsqdHttp,
+      TOPIC,
+      JSON.stringify({
+        kind: 'push',
+        delivery: `d-${process.pid}-${seq++}`,
+        repo: `test/${path.basename(repo.dir)}`,
+        cloneUrl: repo.dir,
+        ref: 'refs/heads/main',
+        before: '0'.repeat(40),
+        after: commit,
+        pusher: 'tests',
+        receivedAt: Date.now(),
+        ...extra,
+      } satisfies BuildMessage),
+    );
   const buildsOf = (repo: string) => ci.store.list({ repo, limit: 100 });
-  async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
   async function channel(): Promise<{ depth: number; in_flight_count: number; deferred_count: number; message_count: number; requeue_count: number }> {
     const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}&channel=docs`)).json()) as {
-      topics: Array<{ channels: Array<{ channel_name: string; depth: number; in_flight_count: number; deferred_count: number; message_count: number; requeue_count: number }> }>;
+      topics: Array<{
+        channels: Array<{ channel_name: string; depth: number; in_flight_count: number; deferred_count: number; message_count: number; requeue_count: number }>;
+      }>;
     };
-    return stats.topics[0].channels.find((c) => c.channel_name === 'docs')!;
+    return must(
+      stats.topics[0]?.channels.find((c) => c.channel_name === 'docs'),
+      'the docs channel',
+    );
   }
 
   test('a missing docs directory is a failure, acknowledged at once: not retried, not dead-lettered', async () => {
     const repo = TestRepo.create(path.join(repos, 'worker-nodocs'), 'jobs:\n  docs:\n    steps: ["echo no docs"]\n    docs: site/\n');
     const before = await channel();
     await push(repo, repo.git('rev-parse', 'HEAD'));
-    await until(() => buildsOf('test/worker-nodocs').some((b) => !['queued', 'running'].includes(b.status)), 'the build to finish');
-    await until(async () => {
-      const c = await channel();
-      return c.message_count === before.message_count + 1 && c.in_flight_count === 0 && c.deferred_count === 0 && c.depth === 0;
-    }, 'the message to be finished');
+    await waitFor(() => buildsOf('test/worker-nodocs').some((b) => !['queued', 'running'].includes(b.status)), 'the build to finish', {
+      seconds: 60,
+      everyMs: 200,
+    });
+    await waitFor(
+      async () => {
+        const c = await channel();
+        return c.message_count === before.message_count + 1 && c.in_flight_count === 0 && c.deferred_count === 0 && c.depth === 0;
+      },
+      'the message to be finished',
+      { seconds: 60, everyMs: 200 },
+    );
     expect(buildsOf('test/worker-nodocs').map((b) => [b.status, b.message])).toEqual([['failure', 'the docs directory "site/" was not produced by the build']]);
     expect((await channel()).requeue_count).toBe(before.requeue_count);
     expect(await nsq.depth(`${TOPIC}.dead`)).toBe(0);
   });
 
   test("a push's forced flag reaches the publisher: the docs pointer follows a rewritten branch", async () => {
-    const repo = TestRepo.create(path.join(repos, 'worker-forced'), 'jobs:\n  docs:\n    steps: ["mkdir -p site && echo $LXCTS_COMMIT > site/index.html"]\n    docs: site\n');
+    const repo = TestRepo.create(
+      path.join(repos, 'worker-forced'),
+      'jobs:\n  docs:\n    steps: ["mkdir -p site && echo $LXCTS_COMMIT > site/index.html"]\n    docs: site\n',
+    );
     const first = repo.git('rev-parse', 'HEAD');
     const second = repo.commit('second');
     const site = () => fs.readFileSync(path.join(ci.data.docs, 'test', 'worker-forced', 'main', 'index.html'), 'utf8').trim();
     await push(repo, second);
-    await until(() => buildsOf('test/worker-forced').some((b) => b.status === 'success'), 'the first build');
+    await waitFor(() => buildsOf('test/worker-forced').some((b) => b.status === 'success'), 'the first build', { seconds: 60, everyMs: 200 });
     expect(site()).toBe(second);
     repo.git('reset', '-q', '--hard', first);
     const rewritten = repo.commit('rewritten');
     await push(repo, rewritten, { before: second, forced: true });
-    await until(() => buildsOf('test/worker-forced').filter((b) => b.status === 'success').length === 2, 'the forced build');
+    await waitFor(() => buildsOf('test/worker-forced').filter((b) => b.status === 'success').length === 2, 'the forced build', { seconds: 60, everyMs: 200 });
     expect(site()).toBe(rewritten);
   });
 });

@@ -9,10 +9,13 @@ import { Sandbox } from './helpers/sandbox';
 
 // @oclif/core 4.5+ finds the platform with a dynamic import() of an ES module, which jest
 // cannot run without --experimental-vm-modules. Answer it the synchronous way instead.
+// jest hoists jest.mock above the imports, so the factory and its path use require().
+/* eslint-disable @typescript-eslint/no-require-imports */
 jest.mock(require('node:path').join(require('node:path').dirname(require.resolve('@oclif/core')), 'util', 'os.js'), () => ({
   ...jest.requireActual(require('node:path').join(require('node:path').dirname(require.resolve('@oclif/core')), 'util', 'os.js')),
   getPlatform: async () => require('node:os').platform(),
 }));
+/* eslint-enable @typescript-eslint/no-require-imports */
 const root = path.resolve(__dirname, '..');
 const sandbox = new Sandbox('oclif');
 afterAll(() => sandbox.cleanup());

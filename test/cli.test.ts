@@ -1,4 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 import { binRun, lxcts } from './helpers/cli';
@@ -64,7 +66,11 @@ describe('lifecycle commands', () => {
   test('clone and snapshots', () => {
     const copy = sandbox.name('copy');
     expect(cli('clone', name, copy, '--snapshot', '--backend', 'overlay', '--json').json()).toEqual({ source: name, target: copy, state: 'STOPPED' });
-    expect(cli('list', '--json').json().map((s: { name: string }) => s.name)).toContain(copy);
+    expect(
+      cli('list', '--json')
+        .json()
+        .map((s: { name: string }) => s.name),
+    ).toContain(copy);
     // liblxc will not restore or destroy an origin while overlay clones depend on it.
     expect(cli('destroy', copy, '--json').json()).toEqual({ name: copy, destroyed: true });
     expect(cli('snapshot', 'create', name, '--json').json()).toEqual({ name, snapshot: 'snap0' });
@@ -113,8 +119,24 @@ describe('exec and execute pass the exit code through', () => {
   });
 
   test('exec streams stdout and stderr apart, forwards stdin, and applies env, cwd and user', () => {
-    const r = lxcts(sandbox.lxcpath, ['exec', name, '-e', 'A=1', '--cwd', '/tmp', '--user', '1000:1000', '--',
-      '/bin/sh', '-c', 'read x; echo "$x $A $(pwd) $(id -u):$(id -g)"; echo oops >&2'], { input: 'hello\n' });
+    const r = lxcts(
+      sandbox.lxcpath,
+      [
+        'exec',
+        name,
+        '-e',
+        'A=1',
+        '--cwd',
+        '/tmp',
+        '--user',
+        '1000:1000',
+        '--',
+        '/bin/sh',
+        '-c',
+        'read x; echo "$x $A $(pwd) $(id -u):$(id -g)"; echo oops >&2',
+      ],
+      { input: 'hello\n' },
+    );
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('hello 1 /tmp 1000:1000\n');
     expect(r.stderr).toBe('oops\n');
@@ -134,7 +156,9 @@ describe('errors', () => {
   test('an unknown container: message, code, suggestion, exit 1, no stack trace', () => {
     const r = cli('start', 'nosuch');
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe('Error: container "nosuch" does not exist (LXC_NOT_DEFINED)\nTry: lxcts create nosuch -t busybox, or lxcts list to see what exists\n');
+    expect(r.stderr).toBe(
+      'Error: container "nosuch" does not exist (LXC_NOT_DEFINED)\nTry: lxcts create nosuch -t busybox, or lxcts list to see what exists\n',
+    );
     expect(cli('start', 'nosuch', '--json').json()).toEqual({
       error: { code: 'LXC_NOT_DEFINED', message: 'container "nosuch" does not exist', suggestion: expect.any(String), details: [] },
     });
@@ -170,7 +194,7 @@ describe('errors', () => {
     expect(cli('start').status).toBe(2);
   });
 
-  test('--verbose shows liblxc\'s log lines of the failed call', () => {
+  test("--verbose shows liblxc's log lines of the failed call", () => {
     const name = sandbox.name('broken');
     cli('create', name);
     cli('config', 'set', name, 'lxc.net.0.type', 'veth');
@@ -226,7 +250,9 @@ test('shell completion is available', () => {
 });
 
 test('help has at least one example for every command', () => {
-  const manifest = require('../oclif.manifest.json') as { commands: Record<string, { examples?: string[] }> };
+  const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'oclif.manifest.json'), 'utf8')) as {
+    commands: Record<string, { examples?: string[] }>;
+  };
   const commands = Object.entries(manifest.commands);
   expect(commands.length).toBeGreaterThanOrEqual(20);
   expect(commands.filter(([, c]) => (c.examples ?? []).length === 0).map(([id]) => id)).toEqual([]);

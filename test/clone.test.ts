@@ -53,7 +53,7 @@ test('snapshots can be taken, listed, restored as a new container and destroyed'
   expect(name).toBe('snap0');
   const list = await origin.snapshots();
   expect(list.map((s) => s.name)).toEqual(['snap0']);
-  expect(list[0].timestamp).toMatch(/^\d{4}:\d{2}:\d{2} \d{2}:\d{2}:\d{2}$/);
+  expect(list[0]?.timestamp).toMatch(/^\d{4}:\d{2}:\d{2} \d{2}:\d{2}:\d{2}$/);
   const restoredName = sandbox.name('restored');
   await origin.restoreSnapshot('snap0', restoredName).catch((err) => {
     throw new Error(`${err.message}\n${err.details.join('\n')}`);

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { TestBridge } from './helpers/bridge';
@@ -40,7 +41,7 @@ test('the README demo runs against the built package: lifecycle, exec, streaming
 
 test('without a built addon, the error names every path tried and the command that fixes it', () => {
   // A copy of dist/ with no build/ beside it: nothing to load.
-  const copy = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'lxcts-noaddon-'));
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-noaddon-'));
   try {
     fs.cpSync(path.join(root, 'dist'), path.join(copy, 'dist'), { recursive: true });
     const script = `try { require(${JSON.stringify(path.join(copy, 'dist'))}).lxcVersion(); }

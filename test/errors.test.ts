@@ -27,7 +27,7 @@ describe('invalid names', () => {
   });
 
   test.each([[123], [null], [undefined], [{}]])('a non-string name (%p) is a TypeError', (name) => {
-    const err = failureOfSync(() => new Container(name as unknown as string));
+    const err = failureOfSync(() => new Container(name as string));
     expect(err).toBeInstanceOf(TypeError);
   });
 

@@ -167,9 +167,7 @@ describe('timeouts and aborts', () => {
 describe('concurrency, zombies and descriptors', () => {
   test('64 concurrent execs on one container object, three times over, all answer correctly', async () => {
     for (let round = 0; round < 3; round++) {
-      const results = await Promise.all(
-        Array.from({ length: 64 }, (_, i) => c.exec(sh(`echo ${round}-${i}; exit ${i % 7}`))),
-      );
+      const results = await Promise.all(Array.from({ length: 64 }, (_, i) => c.exec(sh(`echo ${round}-${i}; exit ${i % 7}`))));
       results.forEach((r, i) => {
         expect(r.stdout.toString()).toBe(`${round}-${i}\n`);
         expect(r.exitCode).toBe(i % 7);
@@ -180,34 +178,38 @@ describe('concurrency, zombies and descriptors', () => {
   test.each([
     ['the lxcts-attach helper', true],
     ['this process (no helper)', false],
-  ])('1,000 execs through %s leave the fd count and the child processes where they were', async (_via, viaHelper) => {
-    const binding = native();
-    const helperPath = attachHelperPath();
-    binding.setAttachHelper(viaHelper ? helperPath : null);
-    try {
-      await c.exec(['/bin/true']);
-      const helper = binding.attachHelperPid();
-      expect(helper !== null).toBe(viaHelper);
-      const fdsBefore = fdCount();
-      const helperFdsBefore = helper === null ? 0 : fdCount(helper);
-      for (let i = 0; i < 1000; i++) {
-        const r = await c.exec(['/bin/true']);
-        if (r.exitCode !== 0) throw new Error(`exec ${i} exited ${r.exitCode}`);
+  ])(
+    '1,000 execs through %s leave the fd count and the child processes where they were',
+    async (_via, viaHelper) => {
+      const binding = native();
+      const helperPath = attachHelperPath();
+      binding.setAttachHelper(viaHelper ? helperPath : null);
+      try {
+        await c.exec(['/bin/true']);
+        const helper = binding.attachHelperPid();
+        expect(helper !== null).toBe(viaHelper);
+        const fdsBefore = fdCount();
+        const helperFdsBefore = helper === null ? 0 : fdCount(helper);
+        for (let i = 0; i < 1000; i++) {
+          const r = await c.exec(['/bin/true']);
+          if (r.exitCode !== 0) throw new Error(`exec ${i} exited ${r.exitCode}`);
+        }
+        // The last pidfd is closed in libuv's close callback, one loop turn after exit.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        // Not more: streams of earlier tests may still be closing, so fewer is fine.
+        expect(fdCount()).toBeLessThanOrEqual(fdsBefore);
+        expect(zombieChildren()).toEqual([]);
+        if (helper !== null) {
+          expect(binding.attachHelperPid()).toBe(helper); // one helper served them all
+          expect(fdCount(helper)).toBeLessThanOrEqual(helperFdsBefore);
+          expect(zombieChildren(helper)).toEqual([]);
+        }
+      } finally {
+        binding.setAttachHelper(helperPath);
       }
-      // The last pidfd is closed in libuv's close callback, one loop turn after exit.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      // Not more: streams of earlier tests may still be closing, so fewer is fine.
-      expect(fdCount()).toBeLessThanOrEqual(fdsBefore);
-      expect(zombieChildren()).toEqual([]);
-      if (helper !== null) {
-        expect(binding.attachHelperPid()).toBe(helper); // one helper served them all
-        expect(fdCount(helper)).toBeLessThanOrEqual(helperFdsBefore);
-        expect(zombieChildren(helper)).toEqual([]);
-      }
-    } finally {
-      binding.setAttachHelper(helperPath);
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
   test('after an exec, Ctrl-C (SIGINT) still reaches this process, even with its stdin closed', async () => {
     // liblxc ignores SIGINT in the caller when the attached stdin is fd 0 (lxc issue 1137).
@@ -221,12 +223,16 @@ describe('concurrency, zombies and descriptors', () => {
        c.exec(['/bin/true']).then((r) => { console.log('ready ' + r.exitCode); setInterval(() => {}, 1000); });`,
     );
     // The trap is in liblxc's attach, so it matters where attach runs: here, not in the helper.
-    for (const [closeStdin, mode] of [[false, 'in-process'], [true, 'in-process'], [true, 'helper']] as const) {
+    for (const [closeStdin, mode] of [
+      [false, 'in-process'],
+      [true, 'in-process'],
+      [true, 'helper'],
+    ] as const) {
       const child = closeStdin
         ? spawn('/bin/sh', ['-c', `exec "${process.execPath}" "${script}" ${mode} <&-`], { stdio: ['pipe', 'pipe', 'inherit'] })
         : spawn(process.execPath, [script, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, sig) => resolve(sig)));
-      await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready 0') && resolve()));
+      await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('ready 0') && resolve()));
       child.kill('SIGINT');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       expect(await exited).toBe('SIGINT');

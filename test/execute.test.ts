@@ -21,7 +21,7 @@ describe('execute on a defined container', () => {
     expect(r.stderr.toString()).toBe('err\n');
   });
 
-  test('the command runs in the container\'s rootfs with its hostname, and the container stops after', async () => {
+  test("the command runs in the container's rootfs with its hostname, and the container stops after", async () => {
     const r = await c.execute(sh('hostname; test -x /bin/busybox && echo busybox-rootfs'));
     expect(r.stdout.toString()).toBe(`${c.name}\nbusybox-rootfs\n`);
     expect(await c.state()).toBe('STOPPED');
@@ -57,7 +57,7 @@ describe('execute on a defined container', () => {
     await c.stop();
   });
 
-  test('a broken config fails with LXC_START_FAILED and liblxc\'s reason', async () => {
+  test("a broken config fails with LXC_START_FAILED and liblxc's reason", async () => {
     const err = await failureOf(c.execute(['/bin/true'], { config: [['lxc.rootfs.path', '/nonexistent/rootfs']] }));
     expect(err.code).toBe('LXC_START_FAILED');
     expect((err.details as string[]).join('\n')).toMatch(/nonexistent|rootfs/);
@@ -68,7 +68,10 @@ describe('execute on a defined container', () => {
 test('execute on a container that does not exist runs over the host rootfs and leaves nothing defined', async () => {
   const c = sandbox.container();
   const r = await c.execute(sh('cat /etc/debian_version >/dev/null && echo host-rootfs; exit 4'), {
-    config: [['lxc.net', ''], ['lxc.net.0.type', 'empty']],
+    config: [
+      ['lxc.net', ''],
+      ['lxc.net.0.type', 'empty'],
+    ],
   });
   expect(r.stderr.toString()).toBe('');
   expect(r).toMatchObject({ exitCode: 4, signal: null });

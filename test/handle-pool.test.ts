@@ -1,11 +1,16 @@
 /** @tier unit */
 import { HandlePool } from '../src/lxc/handle-pool';
+import { at } from './helpers/must';
 
 function pool(max: number) {
   const made: number[] = [];
   const closed: number[] = [];
   let n = 0;
-  const p = new HandlePool(() => (made.push(++n), n), (h) => closed.push(h), max);
+  const p = new HandlePool(
+    () => (made.push(++n), n),
+    (h) => closed.push(h),
+    max,
+  );
   return { p, made, closed };
 }
 
@@ -19,14 +24,16 @@ test('makes handles only up to max; later callers wait their turn in order and r
   const { p, made } = pool(2);
   const gates = [gate(), gate(), gate(), gate()];
   const order: string[] = [];
-  const uses = gates.map((g, i) => p.use(async (h) => {
-    order.push(`${i}:${h}`);
-    await g.opened;
-  }));
+  const uses = gates.map((g, i) =>
+    p.use(async (h) => {
+      order.push(`${i}:${h}`);
+      await g.opened;
+    }),
+  );
   await new Promise((r) => setImmediate(r));
   expect(made).toEqual([1, 2]);
   expect(order).toEqual(['0:1', '1:2']);
-  gates[1].open();
+  at(gates, 1).open();
   await uses[1];
   await new Promise((r) => setImmediate(r));
   expect(order).toEqual(['0:1', '1:2', '2:2']);
@@ -38,7 +45,11 @@ test('makes handles only up to max; later callers wait their turn in order and r
 
 test('a failing use gives its handle back', async () => {
   const { p, made } = pool(1);
-  await expect(p.use(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+  await expect(
+    p.use(async () => {
+      throw new Error('boom');
+    }),
+  ).rejects.toThrow('boom');
   await expect(p.use(async (h) => h)).resolves.toBe(1);
   expect(made).toEqual([1]);
 });

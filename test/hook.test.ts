@@ -7,6 +7,8 @@ import { binRun, lxcts } from './helpers/cli';
 import { lxctsOnPath } from './helpers/lxcts-shim';
 import { freePort, TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
+import { at } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 // The self-hosted hook with real bare repositories, real `git push`, a real receiver
 // process, nsqd and a worker: a push made while the receiver is down is not lost.
@@ -50,17 +52,17 @@ function start(args: string[], label: string): ChildProcess {
   return child;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, seconds = 30): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function startReceiver(port: number): Promise<ChildProcess> {
   const receiver = start(['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', TOPIC], 'receiver');
-  await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver');
+  await waitFor(
+    () =>
+      fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'the receiver',
+    { seconds: 30, everyMs: 100 },
+  );
   return receiver;
 }
 
@@ -97,12 +99,13 @@ function gitPush(work: TestRepo, bare: string): string {
   return r.stderr;
 }
 
-const spooled = (bare: string) => (fs.existsSync(path.join(bare, 'lxcts', 'spool')) ? fs.readdirSync(path.join(bare, 'lxcts', 'spool')).filter((n) => n.endsWith('.json')) : []);
+const spooled = (bare: string) =>
+  fs.existsSync(path.join(bare, 'lxcts', 'spool')) ? fs.readdirSync(path.join(bare, 'lxcts', 'spool')).filter((n) => n.endsWith('.json')) : [];
 
 /** The detached retrier's pid, from the lock it holds (boot id/pid/start time). */
 async function retrierPid(bare: string): Promise<number> {
   const lock = path.join(bare, 'lxcts', 'retry.lock');
-  await until(() => fs.existsSync(lock) && fs.readFileSync(lock, 'utf8').includes('/'), 'the background retry to start', 15);
+  await waitFor(() => fs.existsSync(lock) && fs.readFileSync(lock, 'utf8').includes('/'), 'the background retry to start', { seconds: 15, everyMs: 100 });
   const pid = Number(fs.readFileSync(lock, 'utf8').split('/')[1]);
   retriers.add(pid);
   return pid;
@@ -124,7 +127,9 @@ test('ci hook install refuses without a stable lxcts, and says what it wrote', (
   expect(hook).toContain(`LXCTS='${shim.bin}'`);
   // Not a path inside this checkout's build output, which moves or goes away.
   expect(hook).not.toContain('dist/');
-  expect(execFileSync('git', ['config', '--file', path.join(bare, 'config'), 'lxcts.url'], { encoding: 'utf8' }).trim()).toBe('http://127.0.0.1:1/hooks/github');
+  expect(execFileSync('git', ['config', '--file', path.join(bare, 'config'), 'lxcts.url'], { encoding: 'utf8' }).trim()).toBe(
+    'http://127.0.0.1:1/hooks/github',
+  );
 });
 
 test('receiver down: the push is spooled; once it is back, ci hook flush delivers it and a worker builds it, once', async () => {
@@ -138,10 +143,28 @@ test('receiver down: the push is spooled; once it is back, ci hook flush deliver
   // This test is about the explicit flush: stop the background retry the push started.
   process.kill(await retrierPid(bare), 'SIGKILL');
   const kept = path.join(ci.data.root, 'kept.json');
-  fs.copyFileSync(path.join(bare, 'lxcts', 'spool', spooled(bare)[0]), kept);
+  fs.copyFileSync(path.join(bare, 'lxcts', 'spool', at(spooled(bare), 0)), kept);
 
   const receiver = await startReceiver(port);
-  const worker = start(['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--topic', TOPIC, '--channel', 'binaries', '--publish', nsq.nsqdHttp, '--build-timeout', '600', '--allow-local', ci.data.root], 'worker');
+  const worker = start(
+    [
+      'ci',
+      'worker',
+      '--nsqd',
+      nsq.nsqdTcp,
+      '--topic',
+      TOPIC,
+      '--channel',
+      'binaries',
+      '--publish',
+      nsq.nsqdHttp,
+      '--build-timeout',
+      '600',
+      '--allow-local',
+      ci.data.root,
+    ],
+    'worker',
+  );
   const before = await published();
   const flushed = lxcts('/nonexistent', ['ci', 'hook', 'flush', bare], { env: { LXCTS_DATA_DIR: ci.data.root } });
   expect(flushed.stdout).toContain('1 delivered, 0 still spooled');
@@ -155,10 +178,10 @@ test('receiver down: the push is spooled; once it is back, ci hook flush deliver
   expect(await published()).toBe(before + 1);
 
   const builds = () => ci.store.list({ limit: 1000 }).filter((b) => b.commit === commit);
-  await until(() => builds().some((b) => b.status === 'success'), 'the build', 90);
+  await waitFor(() => builds().some((b) => b.status === 'success'), 'the build', { seconds: 90, everyMs: 100 });
   await new Promise((r) => setTimeout(r, 1000));
   expect(builds().map((b) => [b.job, b.status])).toEqual([['binaries', 'success']]);
-  expect(fs.existsSync(path.join(ci.data.binaries, builds()[0].repo, commit, 'bin', 'hello'))).toBe(true);
+  expect(fs.existsSync(path.join(ci.data.binaries, at(builds(), 0).repo, commit, 'bin', 'hello'))).toBe(true);
   await Promise.all([stopProcess(worker), stopProcess(receiver)]);
 }, 150_000);
 
@@ -171,9 +194,9 @@ test('receiver down: the background retry delivers the push when the receiver is
   const before = await published();
   const receiver = await startReceiver(port);
   // Backoff 1, 2, 4, 8... s: the retry after the receiver came up is at most ~2x later.
-  await until(() => spooled(bare).length === 0, 'the background retry to deliver', 40);
+  await waitFor(() => spooled(bare).length === 0, 'the background retry to deliver', { seconds: 40, everyMs: 100 });
   expect(await published()).toBe(before + 1);
-  await until(() => !fs.existsSync(path.join(bare, 'lxcts', 'retry.lock')), 'the retrier to exit', 10);
+  await waitFor(() => !fs.existsSync(path.join(bare, 'lxcts', 'retry.lock')), 'the retrier to exit', { seconds: 10, everyMs: 100 });
 
   // Receiver down again: a push waits; the next push (receiver up) sends both, in order.
   await stopProcess(receiver);
@@ -197,7 +220,11 @@ test('when the lxcts command is gone, the hook script itself keeps the ref updat
   const bare = path.join(ci.data.root, 'repos', 'gone.git');
   execFileSync('git', ['init', '-q', '--bare', bare]);
   const own = lxctsOnPath(path.join(ci.data.root, 'own-bin'));
-  expect(lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], { env: { PATH: own.PATH } }).status).toBe(0);
+  expect(
+    lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], {
+      env: { PATH: own.PATH },
+    }).status,
+  ).toBe(0);
   fs.rmSync(own.bin);
   const work = TestRepo.create(path.join(ci.data.root, 'repos', 'gone-work'));
   expect(gitPush(work, bare)).toContain(`lxcts: ${own.bin} not found: push kept in ${bare}/lxcts/unsent/ref-updates`);
@@ -213,9 +240,19 @@ test('a receiver answering 503 keeps the event spooled; flush says why and exits
   // A receiver in trouble, as a proxy in front of a stopped one answers (its own process:
   // git push and the CLI run synchronously here).
   const port = await freePort();
-  const busy = spawn(process.execPath, ['-e', `require('http').createServer((q, s) => s.writeHead(503).end('try later')).listen(${port}, '127.0.0.1')`], { stdio: 'ignore' });
+  const busy = spawn(process.execPath, ['-e', `require('http').createServer((q, s) => s.writeHead(503).end('try later')).listen(${port}, '127.0.0.1')`], {
+    stdio: 'ignore',
+  });
   procs.add(busy);
-  await until(() => fetch(`http://127.0.0.1:${port}/`).then((r) => r.status === 503, () => false), 'the busy receiver');
+  await waitFor(
+    () =>
+      fetch(`http://127.0.0.1:${port}/`).then(
+        (r) => r.status === 503,
+        () => false,
+      ),
+    'the busy receiver',
+    { seconds: 30, everyMs: 100 },
+  );
   const { bare, work } = served('busy', port);
   expect(gitPush(work, bare)).toContain('answered 503 try later');
   process.kill(await retrierPid(bare), 'SIGKILL');

@@ -34,6 +34,7 @@ const TOOLS: Record<string, string> = {
   python3: 'python3',
   'mkfs.ext4': 'e2fsprogs', // the CI's per-build scratch filesystem (the disk limit)
   losetup: 'mount',
+  'clang-format': 'clang-format', // npm run lint checks the addon's C++ layout
   vagrant: 'vagrant', // vagrant validate on vagrant/Vagrantfile (test/unit/project-files.test.ts)
 };
 
@@ -42,16 +43,16 @@ const ESSENTIAL = new Set(['coreutils', 'util-linux', 'grep', 'sed', 'tar', 'bas
 
 function setupHostPackages(): Set<string> {
   const script = fs.readFileSync(path.join(ROOT, 'scripts', 'setup-host.sh'), 'utf8');
-  const list = /^packages=\(([^)]*)\)/m.exec(script);
-  if (!list) throw new Error('scripts/setup-host.sh has no packages=(...) list');
-  return new Set(list[1].split(/\s+/).filter(Boolean));
+  const [, list] = /^packages=\(([^)]*)\)/m.exec(script) ?? [];
+  if (list === undefined) throw new Error('scripts/setup-host.sh has no packages=(...) list');
+  return new Set(list.split(/\s+/).filter(Boolean));
 }
 
 describe('the host has every program lxcts runs', () => {
   const packages = setupHostPackages();
 
   test.each(Object.entries(TOOLS))('%s (package %s) is installed by setup-host.sh and on the PATH', (command, packageNames) => {
-    const [pkg, shippedBy = pkg] = packageNames.split(':');
+    const [pkg = packageNames, shippedBy = pkg] = packageNames.split(':');
     if (!packages.has(pkg) && !ESSENTIAL.has(pkg)) throw new Error(`scripts/setup-host.sh does not install ${pkg} (for ${command})`);
     if (!onPath(command)) throw new Error(`${command} is missing: apt-get install ${pkg} (or run scripts/setup-host.sh)`);
     // The package named is installed and really ships the program (a wrong name here would

@@ -76,10 +76,14 @@ describe('container lifecycle on the busybox template', () => {
     const before = await c.initPid();
     await c.reboot();
     const observer = sandbox.container(name);
-    await waitFor(async () => {
-      const pid = await observer.initPid();
-      return pid !== null && pid !== before && (await observer.state()) === 'RUNNING';
-    }, 'a new init, running', { seconds: 20, everyMs: 100 });
+    await waitFor(
+      async () => {
+        const pid = await observer.initPid();
+        return pid !== null && pid !== before && (await observer.state()) === 'RUNNING';
+      },
+      'a new init, running',
+      { seconds: 20, everyMs: 100 },
+    );
   });
 
   test('shutdown halts the container cleanly through its init, even one that just rebooted', async () => {

@@ -1,6 +1,7 @@
 import { Container } from '../src';
 import { TestBridge } from './helpers/bridge';
 import { failureOf, Sandbox } from './helpers/sandbox';
+import { at, must } from './helpers/must';
 
 const network = new TestBridge('net');
 const sandbox = new Sandbox('network');
@@ -26,7 +27,7 @@ async function bridged(): Promise<Container> {
 test('a container on a bridge obtains an address by DHCP and reports it, its interfaces and its traffic', async () => {
   const c = await bridged();
   // busybox's init runs udhcpc: the address appears after start, so wait for it.
-  const [ip] = await c.ipAddresses({ family: 'inet', timeout: 30 });
+  const ip = at(await c.ipAddresses({ family: 'inet', timeout: 30 }), 0);
   expect(network.leases(ip)).toBe(true);
   expect(await c.ipAddresses({ family: 'inet', interface: 'eth0' })).toEqual([ip]);
   expect(await c.ipAddresses({ interface: 'nosuch0' })).toEqual([]);
@@ -37,8 +38,9 @@ test('a container on a bridge obtains an address by DHCP and reports it, its int
   const ping = await c.exec(['/bin/ping', '-c', '2', '-W', '2', network.hostAddress]);
   expect(ping.exitCode).toBe(0);
   const after = await c.interfaceStats();
-  expect(after.eth0.txBytes).toBeGreaterThan(before.eth0.txBytes);
-  expect(after.eth0.rxBytes).toBeGreaterThan(before.eth0.rxBytes);
+  const [eth0Before, eth0After] = [must(before.eth0, 'eth0 before the ping'), must(after.eth0, 'eth0 after the ping')];
+  expect(eth0After.txBytes).toBeGreaterThan(eth0Before.txBytes);
+  expect(eth0After.rxBytes).toBeGreaterThan(eth0Before.rxBytes);
 });
 
 test('waiting for an address that never comes fails with LXC_TIMEOUT', async () => {

@@ -10,6 +10,8 @@ import { CiSandbox } from './helpers/ci-data';
 import { binRun, lxcts } from './helpers/cli';
 import { freePort, TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 // "Nothing lost, nothing silent", with real nsqd + nsqlookupd (the README's many-machine
 // setup), real worker and receiver processes and real containers. nsqd's --msg-timeout is
@@ -43,8 +45,23 @@ function start(args: string[], label: string): ChildProcess {
 function startWorker(topic: string, channel: string, ...extra: string[]): ChildProcess {
   return start(
     // The test repositories are local: the worker must be allowed their directory.
-    ['ci', 'worker', '--lookupd', nsq.lookupdHttp, '--topic', topic, '--channel', channel, '--requeue-delay', '1', '--build-timeout', '600',
-      '--allow-local', path.join(ci.data.root, 'repos'), ...extra],
+    [
+      'ci',
+      'worker',
+      '--lookupd',
+      nsq.lookupdHttp,
+      '--topic',
+      topic,
+      '--channel',
+      channel,
+      '--requeue-delay',
+      '1',
+      '--build-timeout',
+      '600',
+      '--allow-local',
+      path.join(ci.data.root, 'repos'),
+      ...extra,
+    ],
     `worker-${channel}`,
   );
 }
@@ -54,14 +71,6 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pr
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   child.kill(signal);
   return exited;
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, seconds = 60): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 interface ChannelStats {
@@ -80,12 +89,16 @@ async function channelsOf(topic: string): Promise<ChannelStats[]> {
 
 /** The worker's job channel and its supersede watch channel are both subscribed. */
 async function workersReady(topic: string, channel: string, clients = 1): Promise<void> {
-  await until(async () => {
-    const channels = await channelsOf(topic);
-    const job = channels.find((c) => c.channel_name === channel);
-    const watches = channels.filter((c) => c.channel_name.startsWith(`${channel}.watch-`) && c.clients.length > 0);
-    return (job?.clients.length ?? 0) >= clients && watches.length >= clients;
-  }, `${clients} worker(s) of ${channel} on ${topic}`, 30);
+  await waitFor(
+    async () => {
+      const channels = await channelsOf(topic);
+      const job = channels.find((c) => c.channel_name === channel);
+      const watches = channels.filter((c) => c.channel_name.startsWith(`${channel}.watch-`) && c.clients.length > 0);
+      return (job?.clients.length ?? 0) >= clients && watches.length >= clients;
+    },
+    `${clients} worker(s) of ${channel} on ${topic}`,
+    { seconds: 30, everyMs: 100 },
+  );
 }
 
 async function idle(topic: string, channel: string): Promise<boolean> {
@@ -120,7 +133,15 @@ test('a push published before the docs worker ever connected is still built by i
   const port = await freePort();
   // The receiver starts before any worker: it alone knows the channels (default: binaries, docs).
   start(['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', topic], 'receiver');
-  await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'the receiver');
+  await waitFor(
+    () =>
+      fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'the receiver',
+    { seconds: 60, everyMs: 100 },
+  );
   const repo = makeRepo('fresh');
   const commits = [repo.git('rev-parse', 'HEAD'), repo.commit('two')];
   for (const [i, after] of commits.entries()) {
@@ -133,37 +154,51 @@ test('a push published before the docs worker ever connected is still built by i
     });
     const response = await fetch(`http://127.0.0.1:${port}/hooks/github`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `fresh-${i}`, 'x-hub-signature-256': await sign('no-loss-secret', body) },
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-github-delivery': `fresh-${i}`,
+        'x-hub-signature-256': await sign('no-loss-secret', body),
+      },
       body,
     });
     expect(response.status).toBe(202);
   }
   // The binaries worker comes first and builds both; the docs worker connects only afterwards.
   startWorker(topic, 'binaries', '--no-supersede');
-  await until(() => final('test/fresh').filter((b) => b.job === 'binaries').length === 2, 'the binaries builds', 90);
+  await waitFor(() => final('test/fresh').filter((b) => b.job === 'binaries').length === 2, 'the binaries builds', { seconds: 90, everyMs: 100 });
   startWorker(topic, 'docs', '--no-supersede');
-  await until(() => final('test/fresh').filter((b) => b.job === 'docs').length === 2, 'the docs builds', 90);
-  const pairs = final('test/fresh').map((b) => `${b.job}@${b.commit}:${b.status}`).sort();
+  await waitFor(() => final('test/fresh').filter((b) => b.job === 'docs').length === 2, 'the docs builds', { seconds: 90, everyMs: 100 });
+  const pairs = final('test/fresh')
+    .map((b) => `${b.job}@${b.commit}:${b.status}`)
+    .sort();
   expect(pairs).toEqual(commits.flatMap((c) => [`binaries@${c}:success`, `docs@${c}:success`]).sort());
 }, 180_000);
 
-test('SIGTERM requeues the running build\'s message at once: another worker gets it within the requeue delay, not nsqd\'s 60 s timeout', async () => {
+test("SIGTERM requeues the running build's message at once: another worker gets it within the requeue delay, not nsqd's 60 s timeout", async () => {
   const topic = 'term.pushes';
   const repo = makeRepo('term', slowFile(120));
   const first = startWorker(topic, 'binaries', '--grace', '0');
   await workersReady(topic, 'binaries');
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
-  await until(() => buildsOf('test/term').some((b) => b.status === 'running'), 'the build to start');
+  await waitFor(() => buildsOf('test/term').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 100 });
   const second = startWorker(topic, 'binaries', '--grace', '0');
   await workersReady(topic, 'binaries', 2);
   const signalled = Date.now();
   expect(await stop(first)).toBe(0);
   // The second worker starts its own build of the same push (a new record: the first was cancelled).
-  await until(() => buildsOf('test/term').filter((b) => b.status === 'running').length === 1 && buildsOf('test/term').length === 2, 'the second worker\'s build', 55);
+  await waitFor(
+    () => buildsOf('test/term').filter((b) => b.status === 'running').length === 1 && buildsOf('test/term').length === 2,
+    "the second worker's build",
+    { seconds: 55, everyMs: 100 },
+  );
   const elapsed = Date.now() - signalled;
   // --requeue-delay 1 s and --grace 0, plus slack for stopping a container and starting the next.
   expect(elapsed).toBeLessThan(20_000);
-  expect(buildsOf('test/term').map((b) => [b.status, b.message])).toEqual([['running', null], ['cancelled', 'worker stopping']]);
+  expect(buildsOf('test/term').map((b) => [b.status, b.message])).toEqual([
+    ['running', null],
+    ['cancelled', 'worker stopping'],
+  ]);
   expect(await stop(second)).toBe(0);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
 }, 120_000);
@@ -175,16 +210,16 @@ test('one worker per channel: a newer push to the branch cancels the running bui
   await workersReady(topic, 'binaries');
   const older = repo.git('rev-parse', 'HEAD');
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
-  await until(() => buildsOf('test/super').some((b) => b.status === 'running'), 'the older build to start');
+  await waitFor(() => buildsOf('test/super').some((b) => b.status === 'running'), 'the older build to start', { seconds: 60, everyMs: 100 });
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const newer = repo.commit('newer');
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer)));
   // Without supersede, the older build would hold the only slot for its 120 s.
-  await until(() => final('test/super').length === 2, 'both builds to end', 40);
+  await waitFor(() => final('test/super').length === 2, 'both builds to end', { seconds: 40, everyMs: 100 });
   const byCommit = Object.fromEntries(buildsOf('test/super').map((b) => [b.commit, [b.status, b.message]]));
   expect(byCommit[older]).toEqual(['cancelled', `superseded by ${newer.slice(0, 12)}`]);
   expect(byCommit[newer]).toEqual(['success', null]);
-  await until(() => ci.leftovers().containers.length + ci.leftovers().workspaces.length === 0, 'the cleanup', 20);
+  await waitFor(() => ci.leftovers().containers.length + ci.leftovers().workspaces.length === 0, 'the cleanup', { seconds: 20, everyMs: 100 });
   expect(await stop(worker)).toBe(0);
 }, 120_000);
 
@@ -195,7 +230,7 @@ test('a newer push whose clone URL the worker refuses cancels nothing', async ()
   await workersReady(topic, 'binaries');
   const older = repo.git('rev-parse', 'HEAD');
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
-  await until(() => buildsOf('test/refused').some((b) => b.status === 'running'), 'the build to start');
+  await waitFor(() => buildsOf('test/refused').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 100 });
   // Same repository and branch, newer, but from a path outside --allow-local (and then a
   // private address): the job channel and the watch channel both see it.
   const outside = makeRepo('refused-outside').dir.replace(path.join(ci.data.root, 'repos'), path.join(ci.data.root, 'elsewhere'));
@@ -207,7 +242,10 @@ test('a newer push whose clone URL the worker refuses cancels nothing', async ()
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const newer = repo.commit('newer');
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer, { receivedAt: Date.now() + 1 })));
-  await until(() => final('test/refused').length === 2 && idle(topic, 'binaries'), 'the builds to end and the refused pushes to be acknowledged', 40);
+  await waitFor(() => final('test/refused').length === 2 && idle(topic, 'binaries'), 'the builds to end and the refused pushes to be acknowledged', {
+    seconds: 40,
+    everyMs: 100,
+  });
   const byCommit = Object.fromEntries(buildsOf('test/refused').map((b) => [b.commit, [b.status, b.message]]));
   expect(byCommit).toEqual({ [older]: ['cancelled', `superseded by ${newer.slice(0, 12)}`], [newer]: ['success', null] });
   expect(await stop(worker)).toBe(0);
@@ -222,14 +260,15 @@ test('a push superseded before it started is recorded as cancelled "superseded b
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const x3 = repo.commit('x3');
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x1)));
-  await until(() => buildsOf('test/queued').some((b) => b.status === 'running'), 'the first build to start');
+  await waitFor(() => buildsOf('test/queued').some((b) => b.status === 'running'), 'the first build to start', { seconds: 60, everyMs: 100 });
   // x2 waits in nsqd behind the running build; x3 comes right after it.
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x2)));
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x3, { receivedAt: Date.now() + 1 })));
-  await until(() => final('test/queued').length === 3, 'all three pushes to be recorded', 40);
+  await waitFor(() => final('test/queued').length === 3, 'all three pushes to be recorded', { seconds: 40, everyMs: 100 });
   const byCommit = Object.fromEntries(buildsOf('test/queued').map((b) => [b.commit, [b.status, b.message]]));
-  expect(byCommit[x1][0]).toBe('cancelled');
-  expect(byCommit[x1][1]).toMatch(/^superseded by /);
+  const [x1Status, x1Message] = must(byCommit[x1], `the build of ${x1}`);
+  expect(x1Status).toBe('cancelled');
+  expect(x1Message).toMatch(/^superseded by /);
   expect(byCommit[x2]).toEqual(['cancelled', `superseded by ${x3.slice(0, 12)}`]);
   expect(byCommit[x3]).toEqual(['success', null]);
   expect(await stop(worker)).toBe(0);
@@ -246,8 +285,8 @@ test('workers honour branches: a push to another branch builds nothing; ci build
   await workersReady(topic, 'binaries');
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, feature, { ref: 'refs/heads/feature' })));
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, main)));
-  await until(() => final('test/branches').length >= 1, 'the main build', 90);
-  await until(() => idle(topic, 'binaries'), 'both pushes to be handled', 30);
+  await waitFor(() => final('test/branches').length >= 1, 'the main build', { seconds: 90, everyMs: 100 });
+  await waitFor(() => idle(topic, 'binaries'), 'both pushes to be handled', { seconds: 30, everyMs: 100 });
   expect(buildsOf('test/branches').map((b) => [b.commit, b.branch, b.status])).toEqual([[main, 'main', 'success']]);
   expect(fs.existsSync(path.join(ci.data.binaries, 'test', 'branches', feature))).toBe(false);
   expect(await stop(worker)).toBe(0);
@@ -264,9 +303,9 @@ test('a push with an invalid build file leaves a failure record with the located
   const worker = startWorker(topic, 'binaries');
   await workersReady(topic, 'binaries');
   await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
-  await until(() => final('test/invalid').length === 1, 'the failure record', 30);
-  await until(() => idle(topic, 'binaries'), 'the message to be finished', 10);
-  const [record] = buildsOf('test/invalid');
+  await waitFor(() => final('test/invalid').length === 1, 'the failure record', { seconds: 30, everyMs: 100 });
+  await waitFor(() => idle(topic, 'binaries'), 'the message to be finished', { seconds: 10, everyMs: 100 });
+  const record = at(buildsOf('test/invalid'), 0);
   expect(record).toMatchObject({ job: 'binaries', status: 'failure', branch: 'main' });
   expect(record.message).toContain('.lxcts.yml:3:12: jobs.binaries.steps: expected array, got string "make"');
   expect(await nsq.depth(`${topic}.dead`)).toBe(0);

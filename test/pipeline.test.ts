@@ -9,6 +9,8 @@ import { binRun, lxcts } from './helpers/cli';
 import { lxctsOnPath } from './helpers/lxcts-shim';
 import { TestNsq } from './helpers/nsq';
 import { TestRepo } from './helpers/repo';
+import { at, must } from './helpers/must';
+import { waitFor } from './helpers/wait';
 
 // Real nsqd and nsqlookupd, real worker processes (bin/run.js ci worker), real containers.
 const TOPIC = 'lxcts.pushes';
@@ -39,10 +41,14 @@ function startWorker(channel: string, ...extra: string[]): ChildProcess {
   const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, `worker-${channel}-${seq++}.log`), 'a');
   // The tests' repositories are local paths: workers take those only under --allow-local.
   const defaults = [...(extra.includes('--build-timeout') ? [] : ['--build-timeout', '600']), '--allow-local', path.join(ci.data.root, 'repos')];
-  const child = spawn(process.execPath, [binRun, 'ci', 'worker', '--lookupd', nsq.lookupdHttp, '--channel', channel, '--requeue-delay', '1', ...defaults, ...extra], {
-    env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
-    stdio: ['ignore', log, log],
-  });
+  const child = spawn(
+    process.execPath,
+    [binRun, 'ci', 'worker', '--lookupd', nsq.lookupdHttp, '--channel', channel, '--requeue-delay', '1', ...defaults, ...extra],
+    {
+      env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
+      stdio: ['ignore', log, log],
+    },
+  );
   workers.add(child);
   child.once('exit', () => workers.delete(child));
   return child;
@@ -72,14 +78,6 @@ function request(repo: TestRepo, commit: string, overrides: Partial<BuildMessage
 
 const push = (message: BuildMessage) => publish(nsq.nsqdHttp, TOPIC, JSON.stringify(message));
 
-async function until(check: () => boolean | Promise<boolean>, what: string, seconds = 60): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 const buildsOf = (repo: string) => ci.store.list({ repo, limit: 1000 });
 const finished = (repo: string, n: number) => () => buildsOf(repo).filter((b) => !['queued', 'running'].includes(b.status)).length >= n;
 
@@ -91,7 +89,7 @@ test('two workers found through nsqlookupd share a channel: each push is built o
   const docs = startWorker('docs', '--no-supersede');
   // Three pushes to main, not superseding each other here.
   for (const commit of commits) await push(request(repo, commit));
-  await until(finished('test/shared', 6), 'six builds');
+  await waitFor(finished('test/shared', 6), 'six builds', { seconds: 60, everyMs: 200 });
   const builds = buildsOf('test/shared');
   const pairs = builds.map((b) => `${b.job}@${b.commit}`).sort();
   expect(pairs).toEqual(commits.flatMap((c) => [`binaries@${c}`, `docs@${c}`]).sort());
@@ -110,7 +108,7 @@ test('a build longer than the message timeout is kept alive with TOUCH and hande
   const a = startWorker('binaries');
   const b = startWorker('binaries');
   await push(request(repo, repo.git('rev-parse', 'HEAD')));
-  await until(finished('test/long', 1), 'the long build');
+  await waitFor(finished('test/long', 1), 'the long build', { seconds: 60, everyMs: 200 });
   await new Promise((r) => setTimeout(r, 2000)); // a redelivery would have started a second build by now
   expect(buildsOf('test/long').map((b) => [b.status, b.job])).toEqual([['success', 'binaries']]);
   await Promise.all([stopWorker(a), stopWorker(b)]);
@@ -120,10 +118,10 @@ test('kill -9 of a worker mid-build: the message goes to another worker, one suc
   const repo = slowRepo('killed', 4);
   const victim = startWorker('binaries');
   await push(request(repo, repo.git('rev-parse', 'HEAD')));
-  await until(() => buildsOf('test/killed').some((b) => b.status === 'running'), 'the build to start');
+  await waitFor(() => buildsOf('test/killed').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 200 });
   expect(await stopWorker(victim, 'SIGKILL')).toBeNull();
   const rescuer = startWorker('binaries');
-  await until(() => buildsOf('test/killed').some((b) => b.status === 'success'), 'the rebuild');
+  await waitFor(() => buildsOf('test/killed').some((b) => b.status === 'success'), 'the rebuild', { seconds: 60, everyMs: 200 });
   const builds = buildsOf('test/killed');
   expect(builds.filter((b) => b.status === 'success')).toHaveLength(1);
   expect(builds.filter((b) => b.status === 'error').map((b) => b.message)).toEqual(['builder died']);
@@ -136,16 +134,19 @@ test('a newer push to a branch cancels the older build still running', async () 
   const worker = startWorker('binaries', '--concurrency', '2');
   const older = repo.git('rev-parse', 'HEAD');
   await push(request(repo, older));
-  await until(() => buildsOf('test/super').some((b) => b.status === 'running'), 'the older build to start');
+  await waitFor(() => buildsOf('test/super').some((b) => b.status === 'running'), 'the older build to start', { seconds: 60, everyMs: 200 });
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const newer = repo.commit('newer');
   await push(request(repo, newer));
-  await until(finished('test/super', 2), 'both builds to end', 30);
+  await waitFor(finished('test/super', 2), 'both builds to end', { seconds: 30, everyMs: 200 });
   const byCommit = Object.fromEntries(buildsOf('test/super').map((b) => [b.commit, [b.status, b.message]]));
   expect(byCommit[older]).toEqual(['cancelled', `superseded by ${newer.slice(0, 12)}`]);
   expect(byCommit[newer]).toEqual(['success', null]);
   // The cancelled build's container goes as soon as its worker has stopped the step.
-  await until(() => ci.leftovers().containers.length + ci.leftovers().workspaces.length === 0, 'the cancelled build\'s cleanup', 20);
+  await waitFor(() => ci.leftovers().containers.length + ci.leftovers().workspaces.length === 0, "the cancelled build's cleanup", {
+    seconds: 20,
+    everyMs: 200,
+  });
   await stopWorker(worker);
 }, 60_000);
 
@@ -154,8 +155,8 @@ test('a request that keeps failing for infrastructure reasons goes to the dead-l
   const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'gone'));
   const message = request(repo, repo.git('rev-parse', 'HEAD'), { cloneUrl: path.join(ci.data.root, 'repos', 'no-such-repo'), repo: 'test/gone' });
   await push(message);
-  await until(async () => (await nsq.depth(`${TOPIC}.dead`)) === 1, 'the dead letter', 30);
-  const [recorded] = buildsOf('test/gone');
+  await waitFor(async () => (await nsq.depth(`${TOPIC}.dead`)) === 1, 'the dead letter', { seconds: 30, everyMs: 200 });
+  const recorded = at(buildsOf('test/gone'), 0);
   expect(recorded.status).toBe('error');
   expect(recorded.message).toMatch(/^gave up after 2 attempts: git clone failed/);
   await stopWorker(worker);
@@ -165,7 +166,7 @@ test('SIGTERM during a build: no new messages, the build is cancelled and requeu
   const repo = slowRepo('term', 30);
   const worker = startWorker('binaries', '--grace', '1');
   await push(request(repo, repo.git('rev-parse', 'HEAD')));
-  await until(() => buildsOf('test/term').some((b) => b.status === 'running'), 'the build to start');
+  await waitFor(() => buildsOf('test/term').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 200 });
   const started = Date.now();
   expect(await stopWorker(worker, 'SIGTERM')).toBe(0);
   expect(Date.now() - started).toBeLessThan(15_000);
@@ -175,11 +176,14 @@ test('SIGTERM during a build: no new messages, the build is cancelled and requeu
   const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}&channel=binaries`)).json()) as {
     topics: Array<{ channels: Array<{ channel_name: string; depth: number; requeue_count: number }> }>;
   };
-  const channel = stats.topics[0].channels.find((c) => c.channel_name === 'binaries')!;
+  const channel = must(
+    stats.topics[0]?.channels.find((c) => c.channel_name === 'binaries'),
+    'the binaries channel',
+  );
   expect(channel.depth + channel.requeue_count).toBeGreaterThanOrEqual(1);
 }, 60_000);
 
-test('a worker refuses to start when builds could outlive nsqd\'s --max-msg-timeout, and says which flag', async () => {
+test("a worker refuses to start when builds could outlive nsqd's --max-msg-timeout, and says which flag", async () => {
   const worker = startWorker('binaries', '--build-timeout', '7200');
   const code = await new Promise<number | null>((r) => worker.once('exit', (c) => r(c)));
   expect(code).toBe(1);
@@ -192,18 +196,32 @@ test('a push to a self-hosted bare repository reaches the receiver through the i
   const secretFile = path.join(ci.data.root, 'secret');
   fs.writeFileSync(secretFile, 'hook-secret\n');
   const port = 20000 + (process.pid % 20000);
-  const receiver = spawn(process.execPath, [binRun, 'ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', 'hooked'], {
-    env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
-    stdio: 'ignore',
-  });
+  const receiver = spawn(
+    process.execPath,
+    [binRun, 'ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', 'hooked'],
+    {
+      env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
+      stdio: 'ignore',
+    },
+  );
   workers.add(receiver);
   try {
-    await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)), 'the receiver');
+    await waitFor(
+      () =>
+        fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'the receiver',
+      { seconds: 60, everyMs: 200 },
+    );
     const bare = path.join(ci.data.root, 'repos', 'served.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
     // The hook runs the lxcts found on PATH at install time, as an installed package's would be.
     const { PATH } = lxctsOnPath(path.join(ci.data.root, 'shim-bin'));
-    const install = lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], { env: { PATH } });
+    const install = lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], {
+      env: { PATH },
+    });
     expect(install.status).toBe(0);
     const work = TestRepo.create(path.join(ci.data.root, 'repos', 'served-work'));
     const pushed = execFileSync('git', ['push', '-q', bare, 'HEAD:main'], { cwd: work.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -215,10 +233,14 @@ test('a push to a self-hosted bare repository reaches the receiver through the i
       };
       return Object.fromEntries((stats.topics[0]?.channels ?? []).map((c) => [c.channel_name, c.depth]));
     };
-    await until(async () => {
-      const depths = await channelDepths();
-      return depths.binaries === 1 && depths.docs === 1;
-    }, 'the push event', 20);
+    await waitFor(
+      async () => {
+        const depths = await channelDepths();
+        return depths.binaries === 1 && depths.docs === 1;
+      },
+      'the push event',
+      { seconds: 20, everyMs: 200 },
+    );
   } finally {
     await stopWorker(receiver);
   }

@@ -78,7 +78,11 @@ describe('collecting from a hostile workspace', () => {
     // The flipper is another process, so it runs while publish() reads: out/f flips between
     // a regular file and a link to the secret, site/ between a directory and a link to the
     // secret's directory (whose index.html holds the marker).
-    const flipper = spawn(process.execPath, ['-e', `
+    const flipper = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const fs = require('fs');
       const [ws, secretFile, secretDir] = process.argv.slice(1);
       for (let i = 0; ; i++) {
@@ -89,18 +93,26 @@ describe('collecting from a hostile workspace', () => {
           fs.rmSync(ws + '/site', { recursive: true, force: true }); fs.renameSync(ws + '/site.d', ws + '/site');
           fs.symlinkSync(secretDir, ws + '/site.l'); fs.rmSync(ws + '/site', { recursive: true, force: true }); fs.renameSync(ws + '/site.l', ws + '/site');
         } catch {}
-      }`, workspace, secret.file, secret.dir], { stdio: 'ignore' });
+      }`,
+        workspace,
+        secret.file,
+        secret.dir,
+      ],
+      { stdio: 'ignore' },
+    );
     children.push(flipper);
     let published = 0;
     let refused = 0;
     let docsPublished = 0;
     try {
       for (let i = 0; i < 1000; i++) {
-        const result = await publish(spec({ artifacts: [{ path: 'out/*', required: false }], docs: 'site', buildId: 10_000 + i })).catch((err: { code?: string }) => {
-          // The docs directory was a link at that moment: the build's mistake, nothing published.
-          if (err.code === 'USER_FAILURE') return null;
-          throw err;
-        });
+        const result = await publish(spec({ artifacts: [{ path: 'out/*', required: false }], docs: 'site', buildId: 10_000 + i })).catch(
+          (err: { code?: string }) => {
+            // The docs directory was a link at that moment: the build's mistake, nothing published.
+            if (err.code === 'USER_FAILURE') return null;
+            throw err;
+          },
+        );
         if (result?.artifacts.includes('out/f')) published++;
         if (result?.notes.some((n) => n.startsWith('not published: out/f'))) refused++;
         if (result?.docsDir) docsPublished++;
@@ -126,7 +138,9 @@ describe('collecting from a hostile workspace', () => {
     const result = await publish(spec({ artifacts: [{ path: 'bin/*', required: true }], docs: 'site' }));
     expect(result.artifacts).toEqual(['bin/open', 'bin/sgid', 'bin/suid']);
     const version = path.join(binaries, 'a'.repeat(40));
-    expect([modeOf(path.join(version, 'bin/suid')), modeOf(path.join(version, 'bin/sgid')), modeOf(path.join(version, 'bin/open'))]).toEqual([0o755, 0o755, 0o644]);
+    expect([modeOf(path.join(version, 'bin/suid')), modeOf(path.join(version, 'bin/sgid')), modeOf(path.join(version, 'bin/open'))]).toEqual([
+      0o755, 0o755, 0o644,
+    ]);
     expect([modeOf(path.join(result.docsDir!, 'tool')), modeOf(path.join(result.docsDir!, 'page.html'))]).toEqual([0o755, 0o644]);
     // The directories are readable by a web server, as the files are.
     expect([modeOf(fs.realpathSync(version)), modeOf(path.join(fs.realpathSync(version), 'bin')), modeOf(result.docsDir!)]).toEqual([0o755, 0o755, 0o755]);
@@ -170,9 +184,16 @@ describe('collecting from a hostile workspace', () => {
 
   test('an artifact under a linked directory is not reached through the link', async () => {
     const secret = hostSecret();
-    const { workspace, spec } = setup({ 'keep': 'x' });
+    const { workspace, spec } = setup({ keep: 'x' });
     fs.symlinkSync(secret.dir, path.join(workspace, 'out'));
-    const result = await publish(spec({ artifacts: [{ path: 'out/f', required: false }, { path: 'out/*', required: false }] }));
+    const result = await publish(
+      spec({
+        artifacts: [
+          { path: 'out/f', required: false },
+          { path: 'out/*', required: false },
+        ],
+      }),
+    );
     expect(result.artifacts).toEqual([]);
     const failure = await failureOf(publish(spec({ artifacts: [{ path: 'out/f', required: true }] })));
     expect(failure.code).toBe('USER_FAILURE');
@@ -201,7 +222,10 @@ describe("the user's mistakes fail the build and publish nothing", () => {
     const { workspace, spec } = setup({ 'site.txt': 'x' });
     fs.symlinkSync('/etc', path.join(workspace, 'site'));
     const link = await failureOf(publish(spec({ docs: 'site' })));
-    expect([link.code, link.message]).toEqual(['USER_FAILURE', 'the docs directory "site" is not a directory the build produced (a symbolic link: not published)']);
+    expect([link.code, link.message]).toEqual([
+      'USER_FAILURE',
+      'the docs directory "site" is not a directory the build produced (a symbolic link: not published)',
+    ]);
     const file = await failureOf(publish(spec({ docs: 'site.txt' })));
     expect([file.code, file.message]).toEqual(['USER_FAILURE', 'the docs directory "site.txt" is not a directory the build produced (not a directory)']);
   });
@@ -209,9 +233,26 @@ describe("the user's mistakes fail the build and publish nothing", () => {
   test('a required artifact glob that matches nothing; an optional one is fine', async () => {
     const { workspace, spec, binaries } = setup({ 'bin/a': 'a' });
     fs.symlinkSync('/etc/passwd', path.join(workspace, 'bin/b.so'));
-    const optional = await publish(spec({ artifacts: [{ path: 'bin/*', required: false }, { path: 'lib/*.so', required: false }] }));
+    const optional = await publish(
+      spec({
+        artifacts: [
+          { path: 'bin/*', required: false },
+          { path: 'lib/*.so', required: false },
+        ],
+      }),
+    );
     expect(optional.artifacts).toEqual(['bin/a']);
-    const failure = await failureOf(publish(spec({ commit: 'b'.repeat(40), artifacts: [{ path: 'bin/*', required: true }, { path: '**/*.so', required: true }] })));
+    const failure = await failureOf(
+      publish(
+        spec({
+          commit: 'b'.repeat(40),
+          artifacts: [
+            { path: 'bin/*', required: true },
+            { path: '**/*.so', required: true },
+          ],
+        }),
+      ),
+    );
     expect([failure.code, failure.message]).toEqual([
       'USER_FAILURE',
       'the required artifact "**/*.so" matched no file that could be published (bin/b.so: a symbolic link: not published)',
@@ -271,7 +312,10 @@ describe('branch pointers', () => {
       mirror = path.join(repo.dir, '.git');
     });
 
-    const pointers = (binaries: string, docs: string) => [fs.readlinkSync(path.join(binaries, 'main')), path.basename(fs.readlinkSync(path.join(docs, 'main'))).split('-')[0]];
+    const pointers = (binaries: string, docs: string) => [
+      fs.readlinkSync(path.join(binaries, 'main')),
+      path.basename(fs.readlinkSync(path.join(docs, 'main'))).split('-')[0],
+    ];
 
     test('a forced push moves the pointers to a head that does not descend; an unforced one does not', async () => {
       const { spec, binaries, docs } = setup({ 'bin/x': 'x', 'site/index.html': 'x' });
@@ -281,7 +325,9 @@ describe('branch pointers', () => {
       expect(pointers(binaries, docs)).toEqual([b, b]);
       const unforced = await publish(spec({ ...job, commit: c, requestedAt: 300 }));
       expect(pointers(binaries, docs)).toEqual([b, b]);
-      expect(unforced.notes).toContain(`the binaries pointer of main did not move: ${c.slice(0, 12)} does not descend from ${b.slice(0, 12)} and the push was not forced`);
+      expect(unforced.notes).toContain(
+        `the binaries pointer of main did not move: ${c.slice(0, 12)} does not descend from ${b.slice(0, 12)} and the push was not forced`,
+      );
       await publish(spec({ ...job, commit: c, requestedAt: 400, forced: true }));
       expect(pointers(binaries, docs)).toEqual([c, c]);
       // The site of b went once nothing pointed at it.
@@ -318,7 +364,17 @@ describe('branch pointers', () => {
     expect('build' in outcome && outcome.build.forced).toBe(true);
     const plain = toBuildMessage('push', 'd2', { ...payload, forced: undefined }, 5);
     expect('build' in plain && plain.build.forced).toBe(false);
-    const old = { kind: 'push', delivery: 'd', repo: 'o/r', cloneUrl: 'https://example.com/o/r.git', ref: 'refs/heads/main', before: 'b'.repeat(40), after: 'c'.repeat(40), pusher: 'p', receivedAt: 1 };
+    const old = {
+      kind: 'push',
+      delivery: 'd',
+      repo: 'o/r',
+      cloneUrl: 'https://example.com/o/r.git',
+      ref: 'refs/heads/main',
+      before: 'b'.repeat(40),
+      after: 'c'.repeat(40),
+      pusher: 'p',
+      receivedAt: 1,
+    };
     expect(buildRequestSchema.parse(old).forced ?? false).toBe(false);
     expect(buildRequestSchema.parse(JSON.parse(JSON.stringify('build' in outcome ? outcome.build : {}))).forced).toBe(true);
   });

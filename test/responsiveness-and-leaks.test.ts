@@ -39,7 +39,10 @@ test('500 operations and 50 released objects leave the open fd count where it wa
       c.getConfigItem('lxc.uts.name'),
       c.initPid(),
       c.getCgroupItem('pids.current'),
-      c.stop().catch(() => undefined).then(() => c.start()),
+      c
+        .stop()
+        .catch(() => undefined)
+        .then(() => c.start()),
     ]);
   }
   for (let i = 0; i < 50; i++) {

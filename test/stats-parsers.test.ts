@@ -27,18 +27,28 @@ describe('cgroup v1 files', () => {
   });
 
   test('blkio.throttle.io_service_bytes sums reads and writes over devices and skips Total', () => {
-    const text = ['8:0 Read 4096', '8:0 Write 8192', '8:0 Sync 0', '8:0 Async 12288', '8:0 Total 12288',
-      '8:16 Read 100', '8:16 Write 0', '8:16 Total 100', 'Total 12388', ''].join('\n');
+    const text = [
+      '8:0 Read 4096',
+      '8:0 Write 8192',
+      '8:0 Sync 0',
+      '8:0 Async 12288',
+      '8:0 Total 12288',
+      '8:16 Read 100',
+      '8:16 Write 0',
+      '8:16 Total 100',
+      'Total 12388',
+      '',
+    ].join('\n');
     expect(parseBlkioServiceBytes(text)).toEqual({ readBytes: 4196, writeBytes: 8192 });
   });
 
-  test('an idle container\'s blkio file is zero, not unknown; garbage is unknown', () => {
+  test("an idle container's blkio file is zero, not unknown; garbage is unknown", () => {
     expect(parseBlkioServiceBytes('Total 0\n')).toEqual({ readBytes: 0, writeBytes: 0 });
     expect(parseBlkioServiceBytes('')).toEqual({ readBytes: 0, writeBytes: 0 });
     expect(parseBlkioServiceBytes('something else')).toBeUndefined();
   });
 
-  test('the v1 cpu controller\'s cpu.stat (throttling only) is not mistaken for v2 usage', () => {
+  test("the v1 cpu controller's cpu.stat (throttling only) is not mistaken for v2 usage", () => {
     expect(parseCpuStatV2('nr_periods 0\nnr_throttled 0\nthrottled_time 0\n')).toBeUndefined();
   });
 });

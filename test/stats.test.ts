@@ -1,5 +1,6 @@
 import { Container } from '../src';
 import { failureOf, Sandbox } from './helpers/sandbox';
+import { must } from './helpers/must';
 
 const sandbox = new Sandbox('stats');
 let c: Container;
@@ -41,7 +42,7 @@ test('interface stats count the loopback traffic of a ping inside the container'
   const ping = await c.exec(['/bin/sh', '-c', 'ip link set lo up && ping -c 2 -W 1 127.0.0.1']);
   expect(ping.exitCode).toBe(0);
   const after = await c.interfaceStats();
-  expect(after.lo.rxBytes).toBeGreaterThan(before.lo.rxBytes);
+  expect(must(after.lo, 'lo after the ping').rxBytes).toBeGreaterThan(must(before.lo, 'lo before the ping').rxBytes);
 });
 
 test('stats of a stopped container fail with LXC_NOT_RUNNING, never a silent 0', async () => {

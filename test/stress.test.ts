@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 
 import { Container, listContainers } from '../src';
 import { Sandbox } from './helpers/sandbox';
+import { at } from './helpers/must';
 
 const sandbox = new Sandbox('stress');
 afterAll(() => sandbox.cleanup());
@@ -29,8 +30,11 @@ test('20 rounds of 16 concurrent state, config, start and stop calls on shared o
   for (let round = 0; round < 20; round++) {
     await Promise.all(
       Array.from({ length: 16 }, (_, i) => {
-        const c = shared[(i + round) % shared.length];
-        return calls[(i * 3 + round) % calls.length](c).catch((err: { code?: string; message?: string }) => {
+        const c = at(shared, (i + round) % shared.length);
+        return at(
+          calls,
+          (i * 3 + round) % calls.length,
+        )(c).catch((err: { code?: string; message?: string }) => {
           if (!RACE_OUTCOMES.has(err.code ?? '')) unexpected.push(`${err.code}: ${err.message}`);
         });
       }),

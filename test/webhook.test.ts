@@ -10,8 +10,10 @@ import { loggerFor } from '../src/ci/logger';
 import { SpooledPublisher } from '../src/ci/nsq-http';
 import { createWebhookServer } from '../src/ci/webhook';
 import { TestNsq } from './helpers/nsq';
+import { waitFor } from './helpers/wait';
 
 // Real payloads GitHub sends, from @octokit/webhooks-examples.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a package of JSON files, without types
 const examples = require('@octokit/webhooks-examples') as Array<{ name: string; examples: Array<Record<string, unknown>> }>;
 const pushExample = examples.find((e) => e.name === 'push')!.examples.find((p) => !(p as { deleted?: boolean }).deleted)!;
 const pingExample = examples.find((e) => e.name === 'ping')!.examples[0];
@@ -34,10 +36,12 @@ function startServer(): Promise<void> {
   publisher = new SpooledPublisher(nsq.nsqdHttp, TOPIC, path.join(dir, 'spool'), loggerFor('webhook-test'), 200);
   publisher.start();
   server = createWebhookServer({ secret: SECRET, publisher, deliveries, log: loggerFor('webhook-test') });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks/github`;
-    resolve();
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks/github`;
+      resolve();
+    }),
+  );
 }
 
 async function stopServer(): Promise<void> {
@@ -60,21 +64,18 @@ let seq = 0;
 async function deliver(
   event: string,
   payload: unknown,
-  { delivery = `delivery-${process.pid}-${seq++}`, secret = SECRET, contentType = 'application/json', raw }: { delivery?: string; secret?: string | null; contentType?: string; raw?: string } = {},
+  {
+    delivery = `delivery-${process.pid}-${seq++}`,
+    secret = SECRET,
+    contentType = 'application/json',
+    raw,
+  }: { delivery?: string; secret?: string | null; contentType?: string; raw?: string } = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const body = raw ?? JSON.stringify(payload);
   const headers: Record<string, string> = { 'content-type': contentType, 'x-github-event': event, 'x-github-delivery': delivery };
   if (secret !== null) headers['x-hub-signature-256'] = await sign(secret, body);
   const response = await fetch(url, { method: 'POST', headers, body });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test('a signed push is accepted and becomes one small message on the topic', async () => {
@@ -135,15 +136,15 @@ test('a body replayed under a new delivery id is not published again, even after
 });
 
 test.each([
-  ['full_name ../../../../tmp/x', { repository: { ...pushExample.repository as object, full_name: '../../../../tmp/x' } }, /repository|owner/],
-  ['full_name ""', { repository: { ...pushExample.repository as object, full_name: '' } }, /owner\/name/],
-  ['full_name .', { repository: { ...pushExample.repository as object, full_name: '.' } }, /owner\/name/],
+  ['full_name ../../../../tmp/x', { repository: { ...(pushExample.repository as object), full_name: '../../../../tmp/x' } }, /repository|owner/],
+  ['full_name ""', { repository: { ...(pushExample.repository as object), full_name: '' } }, /owner\/name/],
+  ['full_name .', { repository: { ...(pushExample.repository as object), full_name: '.' } }, /owner\/name/],
   ['ref refs/heads/-u=x', { ref: 'refs/heads/-u=x' }, /starts with "-"/],
   ['ref refs/heads/a..b', { ref: 'refs/heads/a..b' }, /not a valid git ref/],
   ['after HEAD', { after: 'HEAD' }, /not a full commit id/],
   ['before --upload-pack=x', { before: '--upload-pack=x' }, /not a full commit id/],
-  ['clone_url -u=...', { repository: { ...pushExample.repository as object, clone_url: '-u=touch /tmp/pwned' } }, /starts with "-"/],
-  ['clone_url ext::', { repository: { ...pushExample.repository as object, clone_url: 'ext::sh -c id' } }, /transport/],
+  ['clone_url -u=...', { repository: { ...(pushExample.repository as object), clone_url: '-u=touch /tmp/pwned' } }, /starts with "-"/],
+  ['clone_url ext::', { repository: { ...(pushExample.repository as object), clone_url: 'ext::sh -c id' } }, /transport/],
   ['no repository', { repository: undefined }, /not a push payload/],
 ])('a signed push with %s is 422 with the reason and publishes nothing', async (_what, change, reason) => {
   const before = await nsq.depth(TOPIC);
@@ -169,7 +170,7 @@ test('while nsqd is down the event is spooled, accepted, and published once nsqd
   expect(r).toEqual({ status: 202, body: { accepted: true, spooled: true } });
   expect(publisher.pending()).toBe(1);
   await nsq.startNsqd();
-  await until(async () => publisher.pending() === 0, 'the spool to drain');
+  await waitFor(async () => publisher.pending() === 0, 'the spool to drain', { seconds: 10, everyMs: 100 });
   expect(await nsq.depth(TOPIC)).toBe(before + 1);
 });
 

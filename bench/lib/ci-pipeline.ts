@@ -69,7 +69,22 @@ class Pipeline {
   async workers(count: number): Promise<void> {
     await stop(this.#workers);
     this.#workers = Array.from({ length: count }, (_, i) =>
-      this.#spawn(`worker-${count}-${i}`, ['ci', 'worker', '--nsqd', this.nsq.nsqdTcp, '--publish', this.nsq.nsqdHttp, '--channel', CHANNEL, '--topic', TOPIC, '--requeue-delay', '1', '--allow-local', path.dirname(this.repo.dir)]),
+      this.#spawn(`worker-${count}-${i}`, [
+        'ci',
+        'worker',
+        '--nsqd',
+        this.nsq.nsqdTcp,
+        '--publish',
+        this.nsq.nsqdHttp,
+        '--channel',
+        CHANNEL,
+        '--topic',
+        TOPIC,
+        '--requeue-delay',
+        '1',
+        '--allow-local',
+        path.dirname(this.repo.dir),
+      ]),
     );
     await waitFor(async () => (await this.clients()) === count, `${count} worker(s) on the channel`, { seconds: 30 });
   }
@@ -107,10 +122,14 @@ class Pipeline {
   async finished(commits: string[], seconds = 120): Promise<Array<{ commit: string; status: string; logPath: string | null }>> {
     const wanted = new Set(commits);
     let done: Array<{ commit: string; status: string; logPath: string | null }> = [];
-    await waitFor(() => {
-      done = this.ci.store.list({ repo: REPO, limit: 10_000 }).filter((b) => wanted.has(b.commit) && !['queued', 'running'].includes(b.status));
-      return done.length >= wanted.size;
-    }, `${wanted.size} build(s)`, { seconds, everyMs: 10 });
+    await waitFor(
+      () => {
+        done = this.ci.store.list({ repo: REPO, limit: 10_000 }).filter((b) => wanted.has(b.commit) && !['queued', 'running'].includes(b.status));
+        return done.length >= wanted.size;
+      },
+      `${wanted.size} build(s)`,
+      { seconds, everyMs: 10 },
+    );
     const failed = done.filter((b) => b.status !== 'success');
     if (failed.length) throw new Error(`${failed.length} build(s) did not succeed: ${failed.map((b) => `${b.commit.slice(0, 8)} ${b.status}`).join(', ')}`);
     return done;
@@ -136,14 +155,13 @@ async function stop(children: ChildProcess[]): Promise<void> {
   await Promise.all(running.map((c) => new Promise((r) => c.once('exit', r))));
 }
 
-
 /** What the build log says: when the first step ran (ms since the epoch) and the container's readiness. */
 function readLog(logPath: string): { firstStepAtMs: number; containerReadyMs: number } {
   const log = fs.readFileSync(logPath, 'utf8');
-  const ns = /^(\d{18,20})$/m.exec(log);
-  const ready = /container \S+ ready in ([\d.]+) ms/.exec(log);
-  if (!ns || !ready) throw new Error(`build log ${logPath} lacks the first step's clock or the container note`);
-  return { firstStepAtMs: Number(BigInt(ns[1]) / 1000n) / 1000, containerReadyMs: Number(ready[1]) };
+  const [, ns] = /^(\d{18,20})$/m.exec(log) ?? [];
+  const [, readyMs] = /container \S+ ready in ([\d.]+) ms/.exec(log) ?? [];
+  if (ns === undefined || readyMs === undefined) throw new Error(`build log ${logPath} lacks the first step's clock or the container note`);
+  return { firstStepAtMs: Number(BigInt(ns) / 1000n) / 1000, containerReadyMs: Number(readyMs) };
 }
 
 export async function runCiPipeline(scale: CiScale, progress: Progress): Promise<Result[]> {
@@ -166,22 +184,24 @@ export async function runCiPipeline(scale: CiScale, progress: Progress): Promise
       const sentAt = wallMs();
       await pipeline.push(commit, 'main');
       const [build] = await pipeline.finished([commit]);
-      const log = readLog(build.logPath!);
+      if (!build?.logPath) throw new Error(`the build of ${commit} has no log`);
+      const log = readLog(build.logPath);
       latencies.push(log.firstStepAtMs - sentAt);
       ready.push(log.containerReadyMs);
     }
     latency.summary = summarize(latencies);
     fresh.summary = summarize(ready);
     progress('CI: webhook to first step');
-    for (const [i, workers] of [1, 2].entries()) {
+    for (const [i, r] of throughput.entries()) {
+      const workers = i + 1;
       await pipeline.workers(workers);
       const commits = Array.from({ length: scale.throughputBuilds }, (_, j) => pipeline.newCommit(`w${workers}-${j}`, `throughput ${workers}/${j}`));
       const t0 = wallMs();
       for (const [j, commit] of commits.entries()) await pipeline.push(commit, `w${workers}-${j}`);
       await pipeline.finished(commits, 600);
       const perMinute = commits.length / ((wallMs() - t0) / 60_000);
-      throughput[i].summary = summarize([perMinute]);
-      throughput[i].extra = { builds: commits.length };
+      r.summary = summarize([perMinute]);
+      r.extra = { builds: commits.length };
       progress(`CI: builds per minute with ${workers} worker(s)`);
     }
   } catch (err) {

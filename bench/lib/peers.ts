@@ -111,16 +111,23 @@ export type PeerOutput = Record<string, unknown> & { unsupported?: string };
 export function runPeer(peer: { id: PeerId; command: string[] }, request: PeerRequest, timeoutMs = 600_000): Promise<PeerOutput> {
   const args = [
     request.workload,
-    '--lxcpath', request.lxcpath,
-    '--name', request.name,
-    '--iterations', String(request.iterations),
-    '--warmup', String(request.warmup),
-    '--concurrency', String(request.concurrency ?? 1),
+    '--lxcpath',
+    request.lxcpath,
+    '--name',
+    request.name,
+    '--iterations',
+    String(request.iterations),
+    '--warmup',
+    String(request.warmup),
+    '--concurrency',
+    String(request.concurrency ?? 1),
     ...(request.bytes === undefined ? [] : ['--bytes', String(request.bytes)]),
     ...(request.prefix === undefined ? [] : ['--prefix', request.prefix]),
   ];
+  const [command, ...commandArgs] = peer.command;
+  if (command === undefined) return Promise.reject(new Error(`${peer.id}: no command to run`));
   return new Promise((resolve, reject) => {
-    const child = spawn(peer.command[0], [...peer.command.slice(1), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, [...commandArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

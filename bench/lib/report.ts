@@ -108,19 +108,31 @@ export function toMarkdown(report: Report): string {
   const lines: string[] = [];
   const row = (cells: string[]) => lines.push(`| ${cells.join(' | ')} |`);
   lines.push(`# lxcts benchmarks (${report.mode} run, ${report.date})`, '');
-  lines.push(`Machine: ${Object.entries(report.machine).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
-  if (report.mode === 'smoke') lines.push('**Smoke run: each workload once. These numbers mean nothing; the run only shows that every workload still works.**', '');
+  lines.push(
+    `Machine: ${Object.entries(report.machine)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.`,
+    '',
+  );
+  if (report.mode === 'smoke')
+    lines.push('**Smoke run: each workload once. These numbers mean nothing; the run only shows that every workload still works.**', '');
   lines.push('## Targets', '');
   row(['target', 'measured', 'met']);
   row(['---', '---', '---']);
   for (const t of report.targets) row([t.target, t.measured, t.met === null ? '? not measured' : t.met ? '✅ met' : '❌ missed']);
-  lines.push('', '## Results', '', 'Median / p95 (ratio of the median to C\'s). One interleaved run: every peer ran each workload in turn, round after round.', '');
+  lines.push(
+    '',
+    '## Results',
+    '',
+    "Median / p95 (ratio of the median to C's). One interleaved run: every peer ran each workload in turn, round after round.",
+    '',
+  );
   row(['workload', 'unit', ...PEER_IDS.map((id) => PEER_LABELS[id])]);
   row(['---', '---', ...PEER_IDS.map(() => '---:')]);
   const workloads = [...new Set(report.results.map((r) => r.workload))];
   for (const w of workloads) {
     const rs = report.results.filter((r) => r.workload === w);
-    row([w, rs[0].unit, ...PEER_IDS.map((id) => cell(rs.find((r) => r.peer === id)))]);
+    row([w, rs[0]?.unit ?? '', ...PEER_IDS.map((id) => cell(rs.find((r) => r.peer === id)))]);
   }
   const memory = report.results.filter((r) => r.workload.startsWith('memory') && r.extra);
   if (memory.length) {
@@ -128,9 +140,10 @@ export function toMarkdown(report: Report): string {
     row(['peer', 'RSS before → after', 'growth', 'fds before → after', 'JS heap in use before → after (heap size after)']);
     row(['---', '---:', '---:', '---:', '---:']);
     for (const r of memory) {
-      const m = r.extra as Record<string, number>;
-      const heap = m.heapUsedAfterKb === undefined ? '' : `${fmt(m.heapUsedBeforeKb / 1024)} → ${fmt(m.heapUsedAfterKb / 1024)} MB (${fmt(m.heapTotalAfterKb / 1024)} MB)`;
-      row([PEER_LABELS[r.peer], `${fmt(m.rssBeforeKb / 1024)} → ${fmt(m.rssAfterKb / 1024)} MB`, `${fmt(m.rssGrowthKb / 1024)} MB`, `${m.fdsBefore} → ${m.fdsAfter}`, heap]);
+      const m = r.extra as Record<string, number | undefined>;
+      const mb = (key: string) => fmt((m[key] ?? NaN) / 1024); // a figure the peer did not report shows as "–"
+      const heap = m.heapUsedAfterKb === undefined ? '' : `${mb('heapUsedBeforeKb')} → ${mb('heapUsedAfterKb')} MB (${mb('heapTotalAfterKb')} MB)`;
+      row([PEER_LABELS[r.peer], `${mb('rssBeforeKb')} → ${mb('rssAfterKb')} MB`, `${mb('rssGrowthKb')} MB`, `${m.fdsBefore} → ${m.fdsAfter}`, heap]);
     }
   }
   lines.push('', '## Peers', '');
@@ -149,7 +162,10 @@ export function toMarkdown(report: Report): string {
 export function writeReport(report: Report, dir: string): { markdown: string; json: string } {
   fs.mkdirSync(dir, { recursive: true });
   const out = { markdown: path.join(dir, 'latest.md'), json: path.join(dir, 'latest.json') };
-  for (const [file, text] of [[out.markdown, toMarkdown(report)], [out.json, `${JSON.stringify(report, null, 2)}\n`]]) {
+  for (const [file, text] of [
+    [out.markdown, toMarkdown(report)],
+    [out.json, `${JSON.stringify(report, null, 2)}\n`],
+  ] as const) {
     fs.writeFileSync(`${file}.tmp`, text);
     fs.renameSync(`${file}.tmp`, file);
   }

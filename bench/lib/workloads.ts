@@ -66,7 +66,9 @@ interface Case {
   samples: (out: PeerOutput) => Record<string, number[]>;
 }
 
-const perOp = (key = 'samples') => (out: PeerOutput) => ({ '': out[key] as number[] });
+const perOp =
+  (key = 'samples') =>
+  (out: PeerOutput) => ({ '': out[key] as number[] });
 /** Throughput: wall time over operations, one value per run. */
 const perCall = (out: PeerOutput) => ({ '': [(out.wallMs as number) / (out.samples as number[]).length] });
 
@@ -85,7 +87,12 @@ const CASES: Case[] = [
     request: (f, s) => ({ workload: 'exec', lxcpath: f.lxcpath, name: f.running, iterations: s.parallelIterations, warmup: s.warmup, concurrency }),
     samples: perCall,
   })),
-  ...([['1 MB', MB, 'small'], ['100 MB', 100 * MB, 'large']] as const).map(([label, bytes, size]): Case => ({
+  ...(
+    [
+      ['1 MB', MB, 'small'],
+      ['100 MB', 100 * MB, 'large'],
+    ] as const
+  ).map(([label, bytes, size]): Case => ({
     workload: `exec with ${label} of stdout`,
     unit: 'ms per call',
     request: (f, s) => ({ workload: 'exec-output', lxcpath: f.lxcpath, name: f.running, iterations: s.outputIterations[size], warmup: 1, bytes }),
@@ -94,7 +101,14 @@ const CASES: Case[] = [
   {
     workload: 'lifecycle: overlay clone + start + stop + destroy',
     unit: 'ms per cycle',
-    request: (f, s, peer, round) => ({ workload: 'lifecycle', lxcpath: f.lxcpath, name: f.stopped, iterations: s.lifecycleIterations, warmup: 1, prefix: `lc-${peer}-${round}` }),
+    request: (f, s, peer, round) => ({
+      workload: 'lifecycle',
+      lxcpath: f.lxcpath,
+      name: f.stopped,
+      iterations: s.lifecycleIterations,
+      warmup: 1,
+      prefix: `lc-${peer}-${round}`,
+    }),
     samples: (out) => ({ '': out.samples as number[], ...(out.phases as Record<string, number[]>) }),
   },
   {
@@ -116,7 +130,9 @@ export async function runInterleaved(peers: Peer[], fixtures: Fixtures, scale: S
   const values = new Map<PeerId, unknown>();
   for (let round = 0; round < scale.rounds; round++) {
     for (const c of CASES) {
-      const order = present.map((_, i) => present[(i + round) % present.length]);
+      // Each round starts with the next peer, so that none always runs first.
+      const start = round % present.length;
+      const order = [...present.slice(start), ...present.slice(0, start)];
       for (const peer of order) {
         if (errors.has(`${c.workload}/${peer.id}`)) continue;
         try {
@@ -173,14 +189,31 @@ export async function runMemory(peers: Peer[], fixtures: Fixtures, scale: Scale,
       continue;
     }
     try {
-      const out = await runPeer(peer, { workload: 'memory', lxcpath: fixtures.lxcpath, name: fixtures.running, iterations: scale.memoryExecs, warmup: 100, concurrency: 8 });
+      const out = await runPeer(peer, {
+        workload: 'memory',
+        lxcpath: fixtures.lxcpath,
+        name: fixtures.running,
+        iterations: scale.memoryExecs,
+        warmup: 100,
+        concurrency: 8,
+      });
       if (out.unsupported) {
         result.error = `n/a: ${out.unsupported}`;
         continue;
       }
       const { rssBeforeKb, rssAfterKb, fdsBefore, fdsAfter, heapUsedBeforeKb, heapUsedAfterKb, heapTotalAfterKb } = out as Record<string, number>;
+      if (rssBeforeKb === undefined || rssAfterKb === undefined) throw new Error(`${peer.id} did not report its RSS`);
       result.summary = summarize(out.samples as number[]);
-      result.extra = { rssBeforeKb, rssAfterKb, rssGrowthKb: rssAfterKb - rssBeforeKb, fdsBefore, fdsAfter, heapUsedBeforeKb, heapUsedAfterKb, heapTotalAfterKb };
+      result.extra = {
+        rssBeforeKb,
+        rssAfterKb,
+        rssGrowthKb: rssAfterKb - rssBeforeKb,
+        fdsBefore,
+        fdsAfter,
+        heapUsedBeforeKb,
+        heapUsedAfterKb,
+        heapTotalAfterKb,
+      };
     } catch (err) {
       result.error = (err as Error).message;
     }
@@ -197,7 +230,15 @@ export async function runStall(peers: Peer[], fixtures: Fixtures, scale: Scale):
   const peer = peers.find((p) => p.id === 'lxcts')!;
   if ('missing' in peer) return { workload, peer: 'lxcts', unit: 'ms of stall', error: `missing: ${peer.missing}` };
   try {
-    const out = await runPeer(peer, { workload: 'stall', lxcpath: fixtures.lxcpath, name: fixtures.stopped, iterations: scale.stallCycles, warmup: 0, concurrency: 4, prefix: 'stall' });
+    const out = await runPeer(peer, {
+      workload: 'stall',
+      lxcpath: fixtures.lxcpath,
+      name: fixtures.stopped,
+      iterations: scale.stallCycles,
+      warmup: 0,
+      concurrency: 4,
+      prefix: 'stall',
+    });
     const stall = out.stallMs as { p50: number; p99: number; max: number; count: number };
     return {
       workload,

@@ -77,9 +77,9 @@ function lifecycleOp(base: Container, prefix: string, lxcpath: string, phases: R
 }
 
 async function reads(c: Container, args: PeerArgs): Promise<object> {
-  const phases: Record<string, number[]> = { state: [], ips: [], cpu: [], memory: [] };
+  const phases: Record<'state' | 'ips' | 'cpu' | 'memory', number[]> = { state: [], ips: [], cpu: [], memory: [] };
   const values: Record<string, unknown> = {};
-  const steps: Array<[string, () => Promise<unknown>, string]> = [
+  const steps: Array<[keyof typeof phases, () => Promise<unknown>, string]> = [
     ['state', () => c.state(), 'state'],
     ['ips', () => c.ipAddresses({ family: 'inet' }), 'ips'],
     ['cpu', async () => (await c.cpuStats()).usageNs, 'cpuNs'],

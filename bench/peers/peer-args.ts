@@ -32,23 +32,27 @@ export function parsePeerArgs(argv: string[]): PeerArgs {
     if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${key} must be an integer ≥ ${min}, not "${values[key]}"`);
     return n;
   };
-  if (positionals.length !== 1) throw new Error('usage: <workload> --lxcpath PATH --name NAME [options]');
+  const [workload, ...extra] = positionals;
+  if (workload === undefined || extra.length > 0) throw new Error('usage: <workload> --lxcpath PATH --name NAME [options]');
   if (!values.lxcpath || !values.name) throw new Error('--lxcpath and --name are required');
   return {
-    workload: positionals[0],
+    workload,
     lxcpath: values.lxcpath,
     name: values.name,
     iterations: count('iterations', 1),
     warmup: count('warmup', 0),
     concurrency: count('concurrency', 1),
     bytes: count('bytes', 0),
-    prefix: values.prefix!,
+    prefix: values.prefix,
   };
 }
 
 /** VmRSS of a process (this one by default), in kB. */
 export function rssKb(pid: number | 'self' = 'self'): number {
-  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  const line = fs
+    .readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
   return Number(line?.split(/\s+/)[1]);
 }
 

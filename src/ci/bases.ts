@@ -120,11 +120,13 @@ export async function shiftOwnership(root: string, range: IdRange): Promise<void
   };
   const walk = async (dir: string): Promise<void> => {
     const entries = await fs.promises.readdir(dir, { withFileTypes: true });
-    await Promise.all(entries.map(async (entry) => {
-      const file = path.join(dir, entry.name);
-      await shift(file, await fs.promises.lstat(file));
-      if (entry.isDirectory()) await walk(file);
-    }));
+    await Promise.all(
+      entries.map(async (entry) => {
+        const file = path.join(dir, entry.name);
+        await shift(file, await fs.promises.lstat(file));
+        if (entry.isDirectory()) await walk(file);
+      }),
+    );
   };
   await shift(root, await fs.promises.lstat(root));
   await walk(root);
@@ -232,9 +234,10 @@ export function baseIdRange(basesPath: string, name: string): IdRange {
   const marker = readMarker(path.join(basesPath, name));
   if (isCurrent(marker, range)) return range;
   const again = name === HOST_BASE ? `lxcts ci base create ${HOST_BASE}` : `lxcts ci base delete ${name} && lxcts ci base create ${name} --template <template>`;
-  const why = marker === null
-    ? 'was made by an older lxcts and would run builds privileged'
-    : `maps its root to uid ${marker.uid} and gid ${marker.gid}, but root's range in /etc/subuid and /etc/subgid now starts at ${range.uid} and ${range.gid}`;
+  const why =
+    marker === null
+      ? 'was made by an older lxcts and would run builds privileged'
+      : `maps its root to uid ${marker.uid} and gid ${marker.gid}, but root's range in /etc/subuid and /etc/subgid now starts at ${range.uid} and ${range.gid}`;
   throw new BaseNotReadyError(`base "${name}" ${why}; make it again: ${again}`);
 }
 

@@ -47,7 +47,11 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
       });
     }
     const range = baseIdRange(spec.basesPath, spec.base);
-    letRangeSearch([spec.basesPath, spec.containersPath, path.dirname(spec.workspace)], commonAncestor(spec.basesPath, spec.containersPath, path.dirname(spec.workspace)), range);
+    letRangeSearch(
+      [spec.basesPath, spec.containersPath, path.dirname(spec.workspace)],
+      commonAncestor(spec.basesPath, spec.containersPath, path.dirname(spec.workspace)),
+      range,
+    );
     const [cloned, shifted] = await Promise.allSettled([
       base.clone(spec.name, { snapshot: true, backend: 'overlay', lxcpath: spec.containersPath }),
       giveToContainerRoot(spec.workspace, range),
@@ -81,9 +85,8 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
 async function moveUpper(container: Container, upper: string): Promise<void> {
   // liblxc answers "<lower>:<upper>" here, without the "overlay:" it stores.
   const rootfs = await container.getConfigItem('lxc.rootfs.path');
-  const match = /^(?:overlay(?:fs)?:)?(\/.+):(\/[^:]+)$/.exec(rootfs);
-  if (!match) throw new Error(`unexpected rootfs of an overlay clone: ${rootfs}`);
-  const [, lower, oldUpper] = match;
+  const [, lower, oldUpper] = /^(?:overlay(?:fs)?:)?(\/.+):(\/[^:]+)$/.exec(rootfs) ?? [];
+  if (lower === undefined || oldUpper === undefined) throw new Error(`unexpected rootfs of an overlay clone: ${rootfs}`);
   // liblxc 5.0.2's ovl_mount also makes <upper>/../work, as the container's root in an
   // unprivileged container: made here too, or it is refused in the root-owned mount point.
   const upperStat = fs.statSync(oldUpper, { throwIfNoEntry: false });
@@ -91,7 +94,7 @@ async function moveUpper(container: Container, upper: string): Promise<void> {
     [oldUpper, upper],
     [path.join(path.dirname(oldUpper), 'olwork'), path.join(path.dirname(upper), 'olwork')],
     [path.join(path.dirname(oldUpper), 'work'), path.join(path.dirname(upper), 'work')],
-  ]) {
+  ] as const) {
     const stat = fs.statSync(from, { throwIfNoEntry: false }) ?? upperStat;
     fs.mkdirSync(to, { mode: stat ? stat.mode & 0o7777 : 0o755 });
     if (stat) fs.chownSync(to, stat.uid, stat.gid);
@@ -102,7 +105,13 @@ async function moveUpper(container: Container, upper: string): Promise<void> {
 async function configureAndStart(container: Container, spec: BuildContainerSpec): Promise<void> {
   await container.clearConfigItem('lxc.net');
   const network: Array<[string, string]> = spec.job.network
-    ? [['lxc.net.0.type', 'veth'], ['lxc.net.0.link', spec.bridge], ['lxc.net.0.flags', 'up'], ['lxc.net.0.name', 'eth0'], ['lxc.net.0.veth.pair', spec.hostInterface]]
+    ? [
+        ['lxc.net.0.type', 'veth'],
+        ['lxc.net.0.link', spec.bridge],
+        ['lxc.net.0.flags', 'up'],
+        ['lxc.net.0.name', 'eth0'],
+        ['lxc.net.0.veth.pair', spec.hostInterface],
+      ]
     : [['lxc.net.0.type', 'empty']];
   for (const [key, value] of [
     ['lxc.mount.entry', `${spec.workspace} workspace none rw,bind,create=dir 0 0`] as [string, string],
@@ -115,7 +124,9 @@ async function configureAndStart(container: Container, spec: BuildContainerSpec)
   // sleep is init: steps run beside it through exec, and stop ends them all.
   await container.start({ args: ['/bin/sleep', 'infinity'] });
   if (spec.job.network) {
-    const lease = await container.exec(['busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '1', '-s', '/etc/lxcts/udhcpc.script'], { timeout: 30 });
+    const lease = await container.exec(['busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '1', '-s', '/etc/lxcts/udhcpc.script'], {
+      timeout: 30,
+    });
     if (lease.exitCode !== 0) throw new Error(`no address from the DHCP server on bridge ${spec.bridge}: ${lease.stderr.toString().trim()}`);
   }
 }
@@ -134,10 +145,10 @@ async function giveToContainerRoot(workspace: string, range: IdRange): Promise<v
 
 /** The deepest directory the paths share: the data directory, in the builder's layout. */
 function commonAncestor(...dirs: string[]): string {
-  const split = dirs.map((d) => path.resolve(d).split(path.sep));
+  const [first = [], ...rest] = dirs.map((d) => path.resolve(d).split(path.sep));
   let n = 0;
-  while (n < split[0].length && split.every((s) => s[n] === split[0][n])) n++;
-  return split[0].slice(0, n).join(path.sep) || path.sep;
+  while (n < first.length && rest.every((s) => s[n] === first[n])) n++;
+  return first.slice(0, n).join(path.sep) || path.sep;
 }
 
 /** Stops and destroys a build container, whatever state it is in. */

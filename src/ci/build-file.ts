@@ -106,7 +106,10 @@ export function parseBuildFile(text: string, file = BUILD_FILE): BuildFile {
     return { line, column: col };
   };
   if (doc.errors.length > 0) {
-    throw new BuildFileError(file, doc.errors.map((e) => ({ ...position(e.pos[0]), at: '', message: e.message.split('\n')[0] })));
+    throw new BuildFileError(
+      file,
+      doc.errors.map((e) => ({ ...position(e.pos[0]), at: '', message: e.message.split('\n')[0] ?? '' })),
+    );
   }
   const parsed = buildFile.safeParse(doc.toJS() ?? {});
   if (parsed.success) return parsed.data;

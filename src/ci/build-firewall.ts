@@ -27,14 +27,23 @@ const run = promisify(execFile);
 
 /** Destinations a build never reaches through the host (IANA special-purpose registries). */
 const NON_PUBLIC_V4 = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12',
-  '192.0.0.0/24', '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15',
-  '198.51.100.0/24', '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4',
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.0.0.0/24',
+  '192.0.2.0/24',
+  '192.88.99.0/24',
+  '192.168.0.0/16',
+  '198.18.0.0/15',
+  '198.51.100.0/24',
+  '203.0.113.0/24',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
 ];
-const NON_PUBLIC_V6 = [
-  '::/127', '::ffff:0:0/96', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32',
-  'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8',
-];
+const NON_PUBLIC_V6 = ['::/127', '::ffff:0:0/96', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32', 'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8'];
 
 export interface BuildFirewall {
   /** Name of our tables (one bridge, one inet). */
@@ -71,7 +80,10 @@ async function addressesOf(device: string): Promise<string[]> {
   try {
     const { stdout } = await run('ip', ['-j', 'addr', 'show', 'dev', device]);
     const links = JSON.parse(stdout) as Array<{ addr_info?: Array<{ local?: string }> }>;
-    return links.flatMap((l) => l.addr_info ?? []).map((a) => a.local ?? '').filter((a) => net.isIP(a) !== 0);
+    return links
+      .flatMap((l) => l.addr_info ?? [])
+      .map((a) => a.local ?? '')
+      .filter((a) => net.isIP(a) !== 0);
   } catch {
     return [];
   }
@@ -130,7 +142,13 @@ async function nft(script: string): Promise<void> {
     const child = execFile('nft', ['-f', '-'], (err, _stdout, stderr) => {
       if (!err) return resolve();
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      reject(new Error(missing ? 'nft is not installed: network: true needs nftables (scripts/setup-host.sh installs it)' : `nft refused the build firewall: ${stderr.trim() || err.message}`));
+      reject(
+        new Error(
+          missing
+            ? 'nft is not installed: network: true needs nftables (scripts/setup-host.sh installs it)'
+            : `nft refused the build firewall: ${stderr.trim() || err.message}`,
+        ),
+      );
     });
     child.stdin!.end(script);
   });
@@ -143,5 +161,13 @@ export async function installBuildFirewall(firewall: BuildFirewall, bridge: stri
 
 /** Removes the rules of a data directory (tests; an operator retiring a worker). */
 export async function removeBuildFirewall(firewall: BuildFirewall): Promise<void> {
-  await nft([`add table bridge ${firewall.table}`, `delete table bridge ${firewall.table}`, `add table inet ${firewall.table}`, `delete table inet ${firewall.table}`, ''].join('\n'));
+  await nft(
+    [
+      `add table bridge ${firewall.table}`,
+      `delete table bridge ${firewall.table}`,
+      `add table inet ${firewall.table}`,
+      `delete table inet ${firewall.table}`,
+      '',
+    ].join('\n'),
+  );
 }

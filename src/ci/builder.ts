@@ -201,11 +201,28 @@ export class Builder {
   /** A job decided without running it (invalid build file, superseded): recorded final at once. */
   private recordOutcome(source: Source, revision: Revision, name: string, request: BuildRequest, status: BuildStatus, message: string): JobResult {
     const { record, created } = this.store.claim(
-      { repo: source.repo, cloneUrl: source.cloneUrl, commit: revision.commit, ref: revision.ref, branch: revision.branch, job: name, requestedAt: request.requestedAt },
+      {
+        repo: source.repo,
+        cloneUrl: source.cloneUrl,
+        commit: revision.commit,
+        ref: revision.ref,
+        branch: revision.branch,
+        job: name,
+        requestedAt: request.requestedAt,
+      },
       request.force,
     );
     if (!created) {
-      return { job: name, buildId: record.id, status: record.status, built: false, exitCode: record.exitCode, message: record.message, artifacts: record.artifacts, logPath: record.logPath };
+      return {
+        job: name,
+        buildId: record.id,
+        status: record.status,
+        built: false,
+        exitCode: record.exitCode,
+        message: record.message,
+        artifacts: record.artifacts,
+        logPath: record.logPath,
+      };
     }
     request.onEvent?.({ type: 'queued', build: record });
     this.store.finished(record.id, { status, message });
@@ -224,13 +241,30 @@ export class Builder {
   }): Promise<JobResult> {
     const { source, mirror, revision, file, name, job, request } = ctx;
     const { record, created } = this.store.claim(
-      { repo: source.repo, cloneUrl: source.cloneUrl, commit: revision.commit, ref: revision.ref, branch: revision.branch, job: name, requestedAt: request.requestedAt },
+      {
+        repo: source.repo,
+        cloneUrl: source.cloneUrl,
+        commit: revision.commit,
+        ref: revision.ref,
+        branch: revision.branch,
+        job: name,
+        requestedAt: request.requestedAt,
+      },
       request.force,
     );
     if (created) request.onEvent?.({ type: 'queued', build: record });
     if (!created) {
       request.output?.write(`==> ${name}: ${revision.commit.slice(0, 12)} already ${record.status} as build ${record.id}; not built again\n`);
-      return { job: name, buildId: record.id, status: record.status, built: false, exitCode: record.exitCode, message: record.message, artifacts: record.artifacts, logPath: record.logPath };
+      return {
+        job: name,
+        buildId: record.id,
+        status: record.status,
+        built: false,
+        exitCode: record.exitCode,
+        message: record.message,
+        artifacts: record.artifacts,
+        logPath: record.logPath,
+      };
     }
     const id = record.id;
     const containerName = `${BUILD_CONTAINER_PREFIX}${id}`;
@@ -250,7 +284,11 @@ export class Builder {
         | Omit<Extract<BuildEvent, { step: number }>, 'build'>
         | { type: 'started' }
         | { type: 'finished'; published: { binaries: string | null; docs: string | null } },
-    ) => request.onEvent?.({ ...event, build: this.store.get(id)! } as BuildEvent);
+    ) => {
+      const build = this.store.get(id);
+      if (!build) throw new Error(`build ${id} is not in the store`);
+      request.onEvent?.({ ...event, build });
+    };
     const published = { binaries: null as string | null, docs: null as string | null };
     emit({ type: 'started' });
     let status: BuildStatus = 'error';
@@ -269,7 +307,7 @@ export class Builder {
       const scratchMs = performance.now() - phaseStart;
       phaseStart = performance.now();
       await checkout(mirror, revision.commit, workspace).catch((err: Error) => {
-        throw /No space left on device/.test(err.message) ? new CheckoutTooBigError(limits!.disk, err) : err;
+        throw /No space left on device/.test(err.message) ? new CheckoutTooBigError(limits.disk, err) : err;
       });
       const checkoutMs = performance.now() - phaseStart;
       phaseStart = performance.now();
@@ -288,7 +326,9 @@ export class Builder {
         hostInterface: buildInterface(firewall, id),
       });
       // Where a build's first seconds go, for people and for bench/ (workload 7).
-      log.note(`scratch disk ${scratchMs.toFixed(1)} ms, checkout ${checkoutMs.toFixed(1)} ms, container ${containerName} ready in ${(performance.now() - phaseStart).toFixed(1)} ms`);
+      log.note(
+        `scratch disk ${scratchMs.toFixed(1)} ms, checkout ${checkoutMs.toFixed(1)} ms, container ${containerName} ready in ${(performance.now() - phaseStart).toFixed(1)} ms`,
+      );
       const outcome = await this.runSteps(container, job, limits, scratch.dir, name, revision, log, request.signal, emit);
       ({ status, exitCode, message } = outcome);
       // Nothing of the build may run while its output is read: a process left in the
@@ -297,21 +337,23 @@ export class Builder {
       log.note(`build container ${containerName} stopped`);
       if (status === 'success') {
         const version = await describeCommit(mirror, revision.commit);
-        const result = await this.store.withLock(`publish:${source.repo}`, () => publish({
-          binariesRoot: this.data.binaries,
-          docsRoot: this.data.docs,
-          repo: source.repo,
-          commit: revision.commit,
-          version,
-          branch: revision.branch,
-          workspace,
-          mirror,
-          artifacts: job.artifacts,
-          docs: job.docs,
-          buildId: id,
-          requestedAt: request.requestedAt ?? Date.parse(record.createdAt),
-          forced: request.forced ?? false,
-        }));
+        const result = await this.store.withLock(`publish:${source.repo}`, () =>
+          publish({
+            binariesRoot: this.data.binaries,
+            docsRoot: this.data.docs,
+            repo: source.repo,
+            commit: revision.commit,
+            version,
+            branch: revision.branch,
+            workspace,
+            mirror,
+            artifacts: job.artifacts,
+            docs: job.docs,
+            buildId: id,
+            requestedAt: request.requestedAt ?? Date.parse(record.createdAt),
+            forced: request.forced ?? false,
+          }),
+        );
         artifacts = result.artifacts;
         published.binaries = result.binariesDir;
         published.docs = result.docsDir;
@@ -393,7 +435,11 @@ export class Builder {
         if (isLxcError(err) && err.code === 'LXC_TIMEOUT') {
           log.note(`${label}: killed after ${((Date.now() - started) / 1000).toFixed(2)} s`);
           const limit = await limitHit(container, limits, scratchDir);
-          return { status: 'failure', exitCode: null, message: `step ${i + 1} timed out: the job's wall-clock limit of ${limits.timeout / 1000} s was reached${limit ? ` (${limit})` : ''}` };
+          return {
+            status: 'failure',
+            exitCode: null,
+            message: `step ${i + 1} timed out: the job's wall-clock limit of ${limits.timeout / 1000} s was reached${limit ? ` (${limit})` : ''}`,
+          };
         }
         throw err;
       }

@@ -107,7 +107,7 @@ export function parseCloneUrl(source: string): ParsedCloneUrl {
   // scp-like syntax, as git reads it: [user@]host:path with no "/" before the first ":".
   const scp = /^(?:([^@/:]+)@)?(\[[^\]/]+\]|[^@/:[\]]+):(.*)$/s.exec(source);
   if (scp) {
-    const [, user, host, rest] = scp;
+    const [, user, host = '', rest = ''] = scp;
     if (!URL_CHARACTERS.test(source)) refuse(`clone URL ${shown} has characters a URL cannot have`);
     if (user?.startsWith('-')) refuse(`clone URL ${shown}: the user name starts with "-"`);
     if (rest === '' || UNSAFE_PATH.test(rest)) refuse(`clone URL ${shown} has no path, or "::" in it`);
@@ -150,11 +150,11 @@ for (const [network, prefix] of [
 function embeddedIPv4(address: string): string | null {
   const lower = address.toLowerCase();
   const dotted = /^(?:::ffff:|::|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (dotted) return dotted[1];
-  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-  if (hex) {
-    const high = parseInt(hex[1], 16);
-    const low = parseInt(hex[2], 16);
+  if (dotted?.[1] !== undefined) return dotted[1];
+  const [, highHex, lowHex] = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower) ?? [];
+  if (highHex !== undefined && lowHex !== undefined) {
+    const high = parseInt(highHex, 16);
+    const low = parseInt(lowHex, 16);
     return [high >> 8, high & 255, low >> 8, low & 255].join('.');
   }
   return null;

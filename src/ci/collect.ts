@@ -133,11 +133,17 @@ export class OutputReader {
     if ('refused' in opened) return opened.refused;
     try {
       await fsp.mkdir(destination, { recursive: true, mode: 0o755 });
-      await walk(opened.dir, '', async (dir, entry, inside) => {
-        const shown = path.posix.join(relative, inside);
-        if (entry.isFile()) await copyEntry(dir, entry.name, inside, destination, into, shown);
-        else into.refused.push({ path: shown, reason: entry.isSymbolicLink() ? 'a symbolic link: not published' : 'not a regular file: not published' });
-      }, into, relative);
+      await walk(
+        opened.dir,
+        '',
+        async (dir, entry, inside) => {
+          const shown = path.posix.join(relative, inside);
+          if (entry.isFile()) await copyEntry(dir, entry.name, inside, destination, into, shown);
+          else into.refused.push({ path: shown, reason: entry.isSymbolicLink() ? 'a symbolic link: not published' : 'not a regular file: not published' });
+        },
+        into,
+        relative,
+      );
     } finally {
       await opened.dir.close();
     }
@@ -155,12 +161,20 @@ export class OutputReader {
       const opened = await this.openDir(base);
       if ('refused' in opened) continue;
       try {
-        await walk(opened.dir, base, async (dir, entry, relative) => {
-          if (!matches(relative)) return;
-          if (entry.isFile()) await copyEntry(dir, entry.name, relative, destination, into);
-          else into.refused.push({ path: relative, reason: entry.isSymbolicLink() ? 'a symbolic link: not published' : 'not a regular file: not published' });
-          // Globs do not match below hidden directories (.git): not walked either.
-        }, into, '', 0, (name) => !name.startsWith('.'));
+        await walk(
+          opened.dir,
+          base,
+          async (dir, entry, relative) => {
+            if (!matches(relative)) return;
+            if (entry.isFile()) await copyEntry(dir, entry.name, relative, destination, into);
+            else into.refused.push({ path: relative, reason: entry.isSymbolicLink() ? 'a symbolic link: not published' : 'not a regular file: not published' });
+            // Globs do not match below hidden directories (.git): not walked either.
+          },
+          into,
+          '',
+          0,
+          (name) => !name.startsWith('.'),
+        );
       } finally {
         await opened.dir.close();
       }

@@ -46,22 +46,26 @@ export class DeliveryLog {
 
   /** Records a delivery and, when given, the push it carries. */
   record(id: string, event: string, push?: PushKey): DeliveryOutcome {
-    return this.#db.transaction((): DeliveryOutcome => {
-      if (this.#db.prepare('INSERT OR IGNORE INTO deliveries (id, event) VALUES (?, ?)').run(id, event).changes === 0) return 'redelivery';
-      if (!push) return 'new';
-      const inserted = this.#db
-        .prepare('INSERT OR IGNORE INTO pushes (repo, ref, before, after, pushed_at, delivery) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(push.repo, push.ref, push.before, push.after, push.pushedAt ?? '', id).changes;
-      return inserted === 1 ? 'new' : 'replay';
-    }).immediate();
+    return this.#db
+      .transaction((): DeliveryOutcome => {
+        if (this.#db.prepare('INSERT OR IGNORE INTO deliveries (id, event) VALUES (?, ?)').run(id, event).changes === 0) return 'redelivery';
+        if (!push) return 'new';
+        const inserted = this.#db
+          .prepare('INSERT OR IGNORE INTO pushes (repo, ref, before, after, pushed_at, delivery) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(push.repo, push.ref, push.before, push.after, push.pushedAt ?? '', id).changes;
+        return inserted === 1 ? 'new' : 'replay';
+      })
+      .immediate();
   }
 
   /** Forgets a delivery whose message could not be kept, so a redelivery is accepted. */
   forget(id: string): void {
-    this.#db.transaction(() => {
-      this.#db.prepare('DELETE FROM deliveries WHERE id = ?').run(id);
-      this.#db.prepare('DELETE FROM pushes WHERE delivery = ?').run(id);
-    }).immediate();
+    this.#db
+      .transaction(() => {
+        this.#db.prepare('DELETE FROM deliveries WHERE id = ?').run(id);
+        this.#db.prepare('DELETE FROM pushes WHERE delivery = ?').run(id);
+      })
+      .immediate();
   }
 
   close(): void {

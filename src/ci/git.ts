@@ -74,7 +74,9 @@ async function git(args: string[], call: GitCall = {}): Promise<string> {
     return stdout.trim();
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new GitError(`git ${args.find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? args[0]} failed: ${(e.stderr || e.message).trim().split('\n').slice(-3).join(' ')}`);
+    throw new GitError(
+      `git ${args.find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? args[0]} failed: ${(e.stderr || e.message).trim().split('\n').slice(-3).join(' ')}`,
+    );
   }
 }
 
@@ -106,7 +108,11 @@ export function identify(source: string): Source {
     return { repo: localRepository(real), cloneUrl: real };
   }
   const parsed = parseCloneUrl(source);
-  const parts = parsed.url.replace(/\.git\/?$/, '').replace(/\/$/, '').split(/[/:]/).filter(Boolean);
+  const parts = parsed.url
+    .replace(/\.git\/?$/, '')
+    .replace(/\/$/, '')
+    .split(/[/:]/)
+    .filter(Boolean);
   const [owner, name] = parts.slice(-2);
   const repo = `${owner}/${name}`;
   parseFullName(repo);

@@ -27,8 +27,18 @@ export const SECCOMP_PROFILE = [
   '[all]',
   ...['kexec_load', 'open_by_handle_at', 'init_module', 'finit_module', 'delete_module'].map((s) => `${s} errno ${EPERM}`),
   // What no build needs and the kernel's least reviewed interfaces expose.
-  ...['kexec_file_load', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'io_uring_enter', 'io_uring_register', 'keyctl', 'add_key', 'request_key']
-    .map((s) => `${s} errno ${EPERM}`),
+  ...[
+    'kexec_file_load',
+    'bpf',
+    'perf_event_open',
+    'userfaultfd',
+    'io_uring_setup',
+    'io_uring_enter',
+    'io_uring_register',
+    'keyctl',
+    'add_key',
+    'request_key',
+  ].map((s) => `${s} errno ${EPERM}`),
   // No nested user namespaces: they would hand a step a full capability set again.
   `unshare errno ${EPERM} [0,${hex(CLONE_NEWUSER)},SCMP_CMP_MASKED_EQ,${hex(CLONE_NEWUSER)}]`,
   `clone errno ${EPERM} [0,${hex(CLONE_NEWUSER)},SCMP_CMP_MASKED_EQ,${hex(CLONE_NEWUSER)}]`,
@@ -55,8 +65,19 @@ const ALLOWED_DEVICES = ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 5:0 rwm', 'c 
  * udhcpc configures eth0 for jobs with `network: true`.
  */
 export const DROPPED_CAPABILITIES = [
-  'audit_control', 'audit_read', 'block_suspend', 'mac_admin', 'mac_override', 'mknod', 'setfcap',
-  'sys_boot', 'sys_module', 'sys_rawio', 'sys_time', 'syslog', 'wake_alarm',
+  'audit_control',
+  'audit_read',
+  'block_suspend',
+  'mac_admin',
+  'mac_override',
+  'mknod',
+  'setfcap',
+  'sys_boot',
+  'sys_module',
+  'sys_rawio',
+  'sys_time',
+  'syslog',
+  'wake_alarm',
 ];
 
 function devicesOnV1(): boolean {

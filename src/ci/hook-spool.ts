@@ -87,7 +87,10 @@ export class HookSpool {
   /** Spooled events, oldest first. */
   pending(): string[] {
     if (!fs.existsSync(this.spool)) return [];
-    return fs.readdirSync(this.spool).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+    return fs
+      .readdirSync(this.spool)
+      .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+      .sort();
   }
 
   /**

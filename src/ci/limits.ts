@@ -67,7 +67,10 @@ export class LimitAboveCeilingError extends Error {
   constructor(readonly limits: Array<{ name: LimitName; asked: number; ceiling: number }>) {
     super(
       limits
-        .map(({ name, asked, ceiling }) => `${WHERE[name].key} asks for ${formatLimit(name, asked)}, above this worker's ceiling of ${formatLimit(name, ceiling)} (${WHERE[name].flag})`)
+        .map(
+          ({ name, asked, ceiling }) =>
+            `${WHERE[name].key} asks for ${formatLimit(name, asked)}, above this worker's ceiling of ${formatLimit(name, ceiling)} (${WHERE[name].flag})`,
+        )
         .join('; '),
     );
     this.name = 'LimitAboveCeilingError';
@@ -118,18 +121,25 @@ export const DURATION_PATTERN = /^(\d+)(ms|s|m|h)$/;
 
 /** "512M", "1G", "4GiB", "100k" or plain bytes; binary units. Null when not a size. */
 export function parseSize(text: string): number | null {
-  const match = SIZE_PATTERN.exec(text.trim());
-  return match ? Number(match[1]) * SIZE_UNITS[(match[2] ?? '').toLowerCase()] : null;
+  const [, digits, unit = ''] = SIZE_PATTERN.exec(text.trim()) ?? [];
+  const factor = SIZE_UNITS[unit.toLowerCase()];
+  return digits !== undefined && factor !== undefined ? Number(digits) * factor : null;
 }
 
 /** "90s", "20m", "1h", "500ms", in ms. Null when not a duration. */
 export function parseDuration(text: string): number | null {
-  const match = DURATION_PATTERN.exec(text.trim());
-  return match ? Number(match[1]) * DURATION_UNITS[match[2]] : null;
+  const [, digits, unit = ''] = DURATION_PATTERN.exec(text.trim()) ?? [];
+  const factor = DURATION_UNITS[unit];
+  return digits !== undefined && factor !== undefined ? Number(digits) * factor : null;
 }
 
 export function formatBytes(bytes: number): string {
-  for (const [unit, size] of [['TiB', 1024 * GiB], ['GiB', GiB], ['MiB', MiB], ['KiB', 1024]] as const) {
+  for (const [unit, size] of [
+    ['TiB', 1024 * GiB],
+    ['GiB', GiB],
+    ['MiB', MiB],
+    ['KiB', 1024],
+  ] as const) {
     if (bytes >= size && bytes % (size / 1024) === 0) return `${+(bytes / size).toFixed(2)} ${unit}`;
   }
   return `${bytes} bytes`;
@@ -208,6 +218,7 @@ export async function limitHit(container: Container, limits: Limits, scratchDir?
   const kills = (await counter(container, 'memory.oom_control', 'oom_kill')) + (await counter(container, 'memory.events', 'oom_kill'));
   if (kills > 0) return `memory limit (${limits.memory} bytes) exceeded`;
   if ((await counter(container, 'pids.events', 'max')) > 0) return `pids limit (${limits.pids}) reached`;
-  if (scratchDir && diskFull(scratchDir)) return `disk limit (${limits.disk} bytes, ${formatBytes(limits.disk)}) reached: no space left for the workspace and the container's files`;
+  if (scratchDir && diskFull(scratchDir))
+    return `disk limit (${limits.disk} bytes, ${formatBytes(limits.disk)}) reached: no space left for the workspace and the container's files`;
   return null;
 }

@@ -45,15 +45,15 @@ export function repositoryProblem(name: string): string | null {
 
 /** Why `fullName` (owner/name) is not acceptable, or null. */
 export function fullNameProblem(fullName: string): string | null {
-  const parts = fullName.split('/');
-  if (parts.length !== 2) return `repository ${JSON.stringify(fullName)} is not owner/name`;
-  return ownerProblem(parts[0]) ?? repositoryProblem(parts[1]);
+  const [owner, name, ...more] = fullName.split('/');
+  if (owner === undefined || name === undefined || more.length > 0) return `repository ${JSON.stringify(fullName)} is not owner/name`;
+  return ownerProblem(owner) ?? repositoryProblem(name);
 }
 
 export function parseFullName(fullName: string): { owner: string; name: string } {
   const problem = fullNameProblem(fullName);
-  if (problem) throw new InvalidNameError(problem);
   const [owner, name] = fullName.split('/');
+  if (problem || owner === undefined || name === undefined) throw new InvalidNameError(problem ?? `repository ${JSON.stringify(fullName)} is not owner/name`);
   return { owner, name };
 }
 
@@ -91,7 +91,11 @@ export function localRepository(realPath: string): string {
   const hash = createHash('sha256').update(realPath).digest('hex').slice(0, 8);
   const base = path.basename(realPath).replace(/\.git$/, '');
   // Characters GitHub would not take become "-"; a leading dot is dropped (no hidden or ".." names).
-  const readable = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.]+/, '').slice(0, 90) || 'repository';
+  const readable =
+    base
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^[.]+/, '')
+      .slice(0, 90) || 'repository';
   return `local/${readable}-${hash}`;
 }
 

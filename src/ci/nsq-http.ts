@@ -94,7 +94,10 @@ export class SpooledPublisher {
   }
 
   async #flush(): Promise<void> {
-    for (const name of fs.readdirSync(this.spoolDir).filter((n) => !n.startsWith('.')).sort()) {
+    for (const name of fs
+      .readdirSync(this.spoolDir)
+      .filter((n) => !n.startsWith('.'))
+      .sort()) {
       const file = path.join(this.spoolDir, name);
       try {
         if (!this.#topologyReady) {

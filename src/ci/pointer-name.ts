@@ -39,7 +39,10 @@ export function encodePointerName(branch: string): string {
 /** The inverse of encodePointerName; throws on a name it could not have produced. */
 export function decodePointerName(name: string): string {
   if (!/^(?:[A-Za-z0-9_.-]|%[0-9A-F]{2})+$/.test(name) || name.startsWith('.')) throw new Error(`not a pointer name: ${JSON.stringify(name)}`);
-  const bytes = Buffer.from(name.replace(/%([0-9A-F]{2})|./g, (m, hex: string | undefined) => (hex ? String.fromCharCode(parseInt(hex, 16)) : m)), 'latin1');
+  const bytes = Buffer.from(
+    name.replace(/%([0-9A-F]{2})|./g, (m, hex: string | undefined) => (hex ? String.fromCharCode(parseInt(hex, 16)) : m)),
+    'latin1',
+  );
   let branch: string;
   try {
     branch = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

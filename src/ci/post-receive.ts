@@ -58,9 +58,9 @@ export function adoptUnsent(spool: HookSpool, pusher: string): number {
 function spoolUpdates(spool: HookSpool, updates: string, pusher: string): number {
   let n = 0;
   for (const line of updates.split('\n')) {
-    const m = UPDATE.exec(line.trim());
-    if (!m) continue;
-    spool.add(JSON.stringify(pushPayload(spool.repo, m[1], m[2], m[3], pusher)));
+    const [, before, after, ref] = UPDATE.exec(line.trim()) ?? [];
+    if (before === undefined || after === undefined || ref === undefined) continue;
+    spool.add(JSON.stringify(pushPayload(spool.repo, before, after, ref, pusher)));
     n++;
   }
   return n;

@@ -72,18 +72,23 @@ function describe(refused: Refusal): string {
 }
 
 /** The directories a glob can match below, and a matcher for the paths it names. */
-function artifactMatcher(specs: ArtifactSpec[]): { bases: string[]; matches: (p: string) => boolean; matchers: Array<(p: string) => boolean> } {
-  const matchers = specs.map(({ path: pattern }) => {
+function artifactMatcher(specs: ArtifactSpec[]): {
+  bases: string[];
+  matches: (p: string) => boolean;
+  matchers: Array<{ artifact: ArtifactSpec; matches: (p: string) => boolean }>;
+} {
+  const matchers = specs.map((artifact) => {
+    const pattern = artifact.path;
     const scan = picomatch.scan(pattern);
     // A plain path may name a directory: everything below it is meant.
-    return picomatch(scan.isGlob ? pattern : [pattern, `${pattern.replace(/\/+$/, '')}/**`], { dot: false });
+    return { artifact, matches: picomatch(scan.isGlob ? pattern : [pattern, `${pattern.replace(/\/+$/, '')}/**`], { dot: false }) };
   });
   const bases = specs.map(({ path: pattern }) => {
     const scan = picomatch.scan(pattern);
     const base = scan.isGlob ? scan.base : path.posix.dirname(pattern.replace(/\/+$/, ''));
     return base === '.' ? '' : base;
   });
-  return { bases, matchers, matches: (p) => matchers.some((m) => m(p)) };
+  return { bases, matchers, matches: (p) => matchers.some((m) => m.matches(p)) };
 }
 
 /**
@@ -138,9 +143,9 @@ export async function publish(spec: PublishSpec): Promise<Published> {
       const ours = emptyCollection();
       const { bases, matchers, matches } = artifactMatcher(spec.artifacts);
       await reader.copyMatching(bases, matches, stage, ours);
-      for (const [i, artifact] of spec.artifacts.entries()) {
-        if (!artifact.required || [...ours.files.keys()].some((file) => matchers[i](file))) continue;
-        const refused = ours.refused.filter((r) => matchers[i](r.path));
+      for (const { artifact, matches: matchesArtifact } of matchers) {
+        if (!artifact.required || [...ours.files.keys()].some((file) => matchesArtifact(file))) continue;
+        const refused = ours.refused.filter((r) => matchesArtifact(r.path));
         throw new UserFailure(
           `the required artifact "${artifact.path}" matched no file` +
             (refused.length ? ` that could be published (${refused.map((r) => `${r.path}: ${r.reason}`).join('; ')})` : ''),

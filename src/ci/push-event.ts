@@ -99,18 +99,21 @@ export function toBuildMessage(event: string, delivery: string, payload: unknown
       const ref = pushRefProblem(p.ref);
       return ref ? { invalid: ref } : { ignore: `branch deleted: ${p.ref}` };
     }
-    return checked({
-      kind: 'push',
-      delivery,
-      repo: p.repository.full_name,
-      cloneUrl: p.repository.clone_url,
-      ref: p.ref,
-      before: p.before,
-      after: p.after,
-      pusher: p.pusher?.name ?? p.sender?.login ?? 'unknown',
-      receivedAt,
-      forced: p.forced === true,
-    }, p.repository.pushed_at);
+    return checked(
+      {
+        kind: 'push',
+        delivery,
+        repo: p.repository.full_name,
+        cloneUrl: p.repository.clone_url,
+        ref: p.ref,
+        before: p.before,
+        after: p.after,
+        pusher: p.pusher?.name ?? p.sender?.login ?? 'unknown',
+        receivedAt,
+        forced: p.forced === true,
+      },
+      p.repository.pushed_at,
+    );
   }
   if (event === 'pull_request') {
     const pr = pullRequestSchema.safeParse(payload);

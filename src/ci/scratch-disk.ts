@@ -75,7 +75,7 @@ export class ScratchDisk {
 
 function messageOf(err: unknown): string {
   const e = err as { stderr?: string; message?: string };
-  return (e.stderr?.trim() || e.message || String(err)).split('\n')[0];
+  return (e.stderr?.trim() || e.message || String(err)).split('\n')[0] ?? '';
 }
 
 /** Mount points at or below `dir`, deepest first (from this process's mount table). */

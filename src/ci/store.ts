@@ -128,7 +128,10 @@ export class BuildStore {
     this.#db.exec(SCHEMA);
     // Databases made before requested_at existed.
     const columns = this.#db.prepare('PRAGMA table_info(builds)').all() as Array<{ name: string }>;
-    for (const [name, type] of [['requested_at', 'INTEGER'], ['builder', 'TEXT']]) {
+    for (const [name, type] of [
+      ['requested_at', 'INTEGER'],
+      ['builder', 'TEXT'],
+    ]) {
       if (!columns.some((c) => c.name === name)) this.#db.exec(`ALTER TABLE builds ADD COLUMN ${name} ${type}`);
     }
   }
@@ -156,7 +159,17 @@ export class BuildStore {
         .prepare(
           `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
         )
-        .run(build.repo, build.cloneUrl, build.commit, build.ref, build.branch, build.job, process.pid, currentProcessIdentity(), build.requestedAt ?? Date.now());
+        .run(
+          build.repo,
+          build.cloneUrl,
+          build.commit,
+          build.ref,
+          build.branch,
+          build.job,
+          process.pid,
+          currentProcessIdentity(),
+          build.requestedAt ?? Date.now(),
+        );
       return { record: this.get(Number(info.lastInsertRowid))!, created: true };
     });
     return claim.immediate();
@@ -187,17 +200,13 @@ export class BuildStore {
 
   finished(id: number, fields: { status: BuildStatus; exitCode?: number | null; message?: string | null; artifacts?: string[] }): void {
     this.#db
-      .prepare(
-        `UPDATE builds SET status = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), exit_code = ?, message = ?, artifacts = ? WHERE id = ?`,
-      )
+      .prepare(`UPDATE builds SET status = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), exit_code = ?, message = ?, artifacts = ? WHERE id = ?`)
       .run(fields.status, fields.exitCode ?? null, fields.message ?? null, JSON.stringify(fields.artifacts ?? []), id);
   }
 
   list(filter: { repo?: string; status?: BuildStatus; limit?: number } = {}): BuildRecord[] {
     const rows = this.#db
-      .prepare(
-        `SELECT * FROM builds WHERE (@repo IS NULL OR repo = @repo) AND (@status IS NULL OR status = @status) ORDER BY id DESC LIMIT @limit`,
-      )
+      .prepare(`SELECT * FROM builds WHERE (@repo IS NULL OR repo = @repo) AND (@status IS NULL OR status = @status) ORDER BY id DESC LIMIT @limit`)
       .all({ repo: filter.repo ?? null, status: filter.status ?? null, limit: filter.limit ?? 100 }) as Row[];
     return rows.map(toRecord);
   }

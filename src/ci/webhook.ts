@@ -73,8 +73,12 @@ export function createWebhookServer(options: WebhookOptions): http.Server {
     if (typeof signature !== 'string' || !(await verify(options.secret, body.toString('utf8'), signature).catch(() => false))) {
       throw new HttpError(401, 'missing or wrong X-Hub-Signature-256');
     }
-    if (!String(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
-      throw new HttpError(400, 'expected content-type application/json (set the webhook\'s content type to JSON)');
+    if (
+      !String(req.headers['content-type'] ?? '')
+        .toLowerCase()
+        .startsWith('application/json')
+    ) {
+      throw new HttpError(400, "expected content-type application/json (set the webhook's content type to JSON)");
     }
     let payload: unknown;
     try {

@@ -105,7 +105,7 @@ export class Worker {
       // Attempts are counted here, to dead-letter with a reason instead of discarding.
       maxAttempts: 0,
       requeueDelay: o.requeueDelayMs / 1000,
-    } as ConstructorParameters<typeof Reader>[2]);
+    });
     // Without a listener, nsqjs's E_TOUCH_FAILED / E_FIN_FAILED would crash the process.
     this.#reader.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error'));
     this.#reader.on('nsqd_connected', (host: string, port: number) => o.log.info({ nsqd: `${host}:${port}` }, 'connected'));
@@ -113,7 +113,7 @@ export class Worker {
     this.#reader.connect();
     if (o.supersede) {
       const channel = `${o.channel.slice(0, 30)}.watch-${randomBytes(4).toString('hex')}#ephemeral`;
-      this.#watcher = new Reader(o.topic, channel, { ...discovery, maxInFlight: 100 } as ConstructorParameters<typeof Reader>[2]);
+      this.#watcher = new Reader(o.topic, channel, { ...discovery, maxInFlight: 100 });
       this.#watcher.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error (supersede watch)'));
       this.#watcher.on('message', (message: Message) => {
         message.finish();
@@ -182,7 +182,10 @@ export class Worker {
       const older = r.request;
       if (!older || older.repo !== request.repo || older.ref !== request.ref || r.abort.signal.aborted) continue;
       if (older.receivedAt < request.receivedAt && older.after !== request.after) {
-        this.options.log.info({ repo: older.repo, branch, older: older.after.slice(0, 12), newer: request.after.slice(0, 12) }, 'newer push: cancelling the older build');
+        this.options.log.info(
+          { repo: older.repo, branch, older: older.after.slice(0, 12), newer: request.after.slice(0, 12) },
+          'newer push: cancelling the older build',
+        );
         r.abort.abort(`superseded by ${request.after.slice(0, 12)}`);
       }
     }
@@ -250,23 +253,25 @@ export class Worker {
         }
       }
       const skipped: string[] = [];
-      const results = await o.builder.build({
-        source: request.cloneUrl,
-        repo: request.repo,
-        ref: request.ref,
-        commit: request.after,
-        job: this.job,
-        honourBranches: true,
-        supersededBy,
-        requestedAt: request.receivedAt,
-        forced: request.forced ?? false,
-        signal: running.abort.signal,
-        onEvent: (event) => this.publishEvent(event, running),
-        onSkipped: (s) => skipped.push(s.reason),
-      }).catch((err: unknown) => {
-        if ((err as Error).message?.startsWith(`no job "${this.job}"`)) return [];
-        throw err;
-      });
+      const results = await o.builder
+        .build({
+          source: request.cloneUrl,
+          repo: request.repo,
+          ref: request.ref,
+          commit: request.after,
+          job: this.job,
+          honourBranches: true,
+          supersededBy,
+          requestedAt: request.receivedAt,
+          forced: request.forced ?? false,
+          signal: running.abort.signal,
+          onEvent: (event) => this.publishEvent(event, running),
+          onSkipped: (s) => skipped.push(s.reason),
+        })
+        .catch((err: unknown) => {
+          if ((err as Error).message?.startsWith(`no job "${this.job}"`)) return [];
+          throw err;
+        });
       const [result] = results;
       if (!result) {
         if (skipped.length > 0) log.info({ job: this.job, why: skipped[0] }, 'job not run for this push; acknowledged');

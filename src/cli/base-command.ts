@@ -16,11 +16,11 @@ export abstract class LxcCommand<T extends typeof Command> extends Command {
 
   static override baseFlags = {
     lxcpath: Flags.string({
-      description: 'directory holding the containers (default: liblxc\'s, /var/lib/lxc for root)',
+      description: "directory holding the containers (default: liblxc's, /var/lib/lxc for root)",
       env: 'LXCTS_LXCPATH',
       helpGroup: 'GLOBAL',
     }),
-    verbose: Flags.boolean({ description: 'show liblxc\'s log lines when a call fails', helpGroup: 'GLOBAL' }),
+    verbose: Flags.boolean({ description: "show liblxc's log lines when a call fails", helpGroup: 'GLOBAL' }),
   };
 
   protected flags!: CommandFlags<T>;
@@ -38,13 +38,16 @@ export abstract class LxcCommand<T extends typeof Command> extends Command {
     const at = ctor.strict === false ? this.argv.indexOf('--') : -1;
     this.#afterDashes = at < 0 ? undefined : this.argv.slice(at + 1);
     const own = at < 0 ? this.argv : this.argv.slice(0, at);
-    const { args, flags } = await this.parse({
-      args: ctor.args,
-      baseFlags: ctor.baseFlags,
-      enableJsonFlag: ctor.enableJsonFlag,
-      flags: ctor.flags,
-      strict: ctor.strict,
-    }, own).catch((err: Error) => {
+    const { args, flags } = await this.parse(
+      {
+        args: ctor.args,
+        baseFlags: ctor.baseFlags,
+        enableJsonFlag: ctor.enableJsonFlag,
+        flags: ctor.flags,
+        strict: ctor.strict,
+      },
+      own,
+    ).catch((err: Error) => {
       // oclif's own hint here ("use -- for the beginning of arguments") says the opposite.
       if (at >= 0 && /^Missing \d+ required arg/.test(err.message)) {
         throw new Errors.CLIError(`missing the container name: it goes before --, e.g. lxcts ${this.id} NAME -- ...`, { exit: 2 });

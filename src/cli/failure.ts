@@ -34,7 +34,7 @@ function suggestionFor(code: LxcErrorCode, container: string | null): string | u
       return 'man 5 lxc.container.conf lists the keys';
     case 'LXC_START_FAILED':
     case 'LXC_CREATE_FAILED':
-      return 'the same command with --verbose shows liblxc\'s reasons';
+      return "the same command with --verbose shows liblxc's reasons";
     default:
       return undefined;
   }

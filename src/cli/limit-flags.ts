@@ -20,10 +20,14 @@ function size(flag: string) {
 }
 
 export const limitFlags = {
-  'max-memory': Flags.custom<number>({ description: `most memory a job may ask for (default ${formatBytes(DEFAULT_CEILINGS.memory)})`, parse: size('max-memory'), helpGroup: 'LIMITS' })(),
+  'max-memory': Flags.custom<number>({
+    description: `most memory a job may ask for (default ${formatBytes(DEFAULT_CEILINGS.memory)})`,
+    parse: size('max-memory'),
+    helpGroup: 'LIMITS',
+  })(),
   'max-pids': Flags.integer({ description: `most processes a job may ask for (default ${DEFAULT_CEILINGS.pids})`, min: 1, helpGroup: 'LIMITS' }),
   'max-cpus': Flags.custom<number>({
-    description: 'most CPUs a job may ask for, fractions allowed (default: this machine\'s CPUs)',
+    description: "most CPUs a job may ask for, fractions allowed (default: this machine's CPUs)",
     parse: async (text) => {
       const cpus = Number(text);
       if (!(cpus > 0)) throw usage(`--max-cpus expects a number of CPUs such as 2 or 0.5, got "${text}"`);
@@ -31,8 +35,16 @@ export const limitFlags = {
     },
     helpGroup: 'LIMITS',
   })(),
-  'max-disk': Flags.custom<number>({ description: `most disk a job may ask for (default ${formatBytes(DEFAULT_CEILINGS.disk)})`, parse: size('max-disk'), helpGroup: 'LIMITS' })(),
-  'max-log': Flags.custom<number>({ description: `largest build log a job may ask for (default ${formatBytes(DEFAULT_CEILINGS.log)})`, parse: size('max-log'), helpGroup: 'LIMITS' })(),
+  'max-disk': Flags.custom<number>({
+    description: `most disk a job may ask for (default ${formatBytes(DEFAULT_CEILINGS.disk)})`,
+    parse: size('max-disk'),
+    helpGroup: 'LIMITS',
+  })(),
+  'max-log': Flags.custom<number>({
+    description: `largest build log a job may ask for (default ${formatBytes(DEFAULT_CEILINGS.log)})`,
+    parse: size('max-log'),
+    helpGroup: 'LIMITS',
+  })(),
   'max-timeout': Flags.custom<number>({
     description: `longest timeout a job may ask for, e.g. 90m or 3h (default ${DEFAULT_CEILINGS.timeout / 3_600_000}h)`,
     parse: async (text) => {

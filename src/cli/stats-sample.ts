@@ -24,7 +24,6 @@ export async function sampleStats(container: Container, previous: StatsSample | 
     container.blkioUsage(),
   ]);
   const time = Date.now();
-  const cpuPercent =
-    previous && time > previous.time ? ((cpu.usageNs - previous.cpuNs) / ((time - previous.time) * 1e6)) * 100 : null;
+  const cpuPercent = previous && time > previous.time ? ((cpu.usageNs - previous.cpuNs) / ((time - previous.time) * 1e6)) * 100 : null;
   return { name: container.name, time, cpuNs: cpu.usageNs, cpuPercent, memoryBytes, memoryLimitBytes, network, blkio };
 }

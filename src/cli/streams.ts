@@ -21,10 +21,7 @@ function ended(stream: NodeJS.ReadableStream): Promise<void> {
  * (a command started with tty), this terminal goes raw so keys such as Ctrl-C reach the
  * command, and window size changes follow.
  */
-export async function attachToTerminal(
-  proc: ContainerProcess,
-  { forwardStdin, terminal }: { forwardStdin: boolean; terminal: boolean },
-): Promise<ExitStatus> {
+export async function attachToTerminal(proc: ContainerProcess, { forwardStdin, terminal }: { forwardStdin: boolean; terminal: boolean }): Promise<ExitStatus> {
   const stdin = process.stdin;
   const raw = terminal && stdin.isTTY;
   if (raw) stdin.setRawMode(true);

@@ -4,10 +4,7 @@ import { LxcCommand } from '../cli/base-command';
 
 export default class Clone extends LxcCommand<typeof Clone> {
   static override summary = 'copy a container, or make a copy-on-write snapshot clone of it';
-  static override examples = [
-    '<%= config.bin %> clone web web2',
-    '<%= config.bin %> clone base build-1 --snapshot --backend overlay',
-  ];
+  static override examples = ['<%= config.bin %> clone web web2', '<%= config.bin %> clone base build-1 --snapshot --backend overlay'];
   static override args = {
     source: Args.string({ description: 'container to copy', required: true }),
     target: Args.string({ description: 'name of the new container', required: true }),

@@ -8,10 +8,10 @@ export default class Exec extends LxcCommand<typeof Exec> {
   static override summary = 'run a command in a running container';
   static override description =
     'Output is streamed live and stdin is forwarded (always with -i; otherwise when it is not a terminal). ' +
-    'lxcts exits with the command\'s own exit code, or 128+N when a signal N killed it.';
+    "lxcts exits with the command's own exit code, or 128+N when a signal N killed it.";
   static override examples = [
     '<%= config.bin %> exec web -- cat /etc/os-release',
-    '<%= config.bin %> exec web --env GREETING=hi --cwd /tmp --user 1000:1000 -- sh -c \'echo $GREETING\'',
+    "<%= config.bin %> exec web --env GREETING=hi --cwd /tmp --user 1000:1000 -- sh -c 'echo $GREETING'",
     '<%= config.bin %> exec -it web -- sh',
   ];
   static override strict = false;

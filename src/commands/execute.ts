@@ -7,11 +7,11 @@ import { attachToTerminal, exitCodeOf } from '../cli/streams';
 export default class Execute extends LxcCommand<typeof Execute> {
   static override summary = 'run a command as an application container (lxc-execute)';
   static override description =
-    'The command runs as the container\'s init (under init.lxc) and the container stops when it exits. ' +
-    'A container that does not exist runs over the host\'s root filesystem with liblxc\'s default config. ' +
-    'lxcts exits with the command\'s exit code.';
+    "The command runs as the container's init (under init.lxc) and the container stops when it exits. " +
+    "A container that does not exist runs over the host's root filesystem with liblxc's default config. " +
+    "lxcts exits with the command's exit code.";
   static override examples = [
-    '<%= config.bin %> execute web -- /bin/sh -c \'echo hello from an app container\'',
+    "<%= config.bin %> execute web -- /bin/sh -c 'echo hello from an app container'",
     '<%= config.bin %> execute scratch --set lxc.net.0.type=empty -- /bin/true',
   ];
   static override strict = false;

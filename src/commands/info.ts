@@ -5,7 +5,7 @@ import { formatBytes } from '../cli/format';
 import { ContainerInfo, inspect } from '../lxc/inspect';
 
 export default class Info extends LxcCommand<typeof Info> {
-  static override summary = 'show a container\'s state, pid, addresses, CPU, memory and traffic';
+  static override summary = "show a container's state, pid, addresses, CPU, memory and traffic";
   static override examples = ['<%= config.bin %> info web', '<%= config.bin %> info web --json'];
   static override args = { name: Args.string({ description: 'container name', required: true }) };
 
@@ -21,10 +21,7 @@ export default class Info extends LxcCommand<typeof Info> {
       ['CPU use', info.cpuNs === null ? '-' : `${(info.cpuNs / 1e9).toFixed(2)} seconds`],
       ['Memory use', formatBytes(info.memoryBytes)],
       ['Memory limit', info.pid === null ? '-' : info.memoryLimitBytes === null ? 'none' : formatBytes(info.memoryLimitBytes)],
-      ...Object.entries(info.network).map(([iface, s]): [string, string] => [
-        `Link ${iface}`,
-        `rx ${formatBytes(s.rxBytes)}, tx ${formatBytes(s.txBytes)}`,
-      ]),
+      ...Object.entries(info.network).map(([iface, s]): [string, string] => [`Link ${iface}`, `rx ${formatBytes(s.rxBytes)}, tx ${formatBytes(s.txBytes)}`]),
     ];
     const width = Math.max(...rows.map(([k]) => k.length)) + 2;
     for (const [key, value] of rows) this.log(`${`${key}:`.padEnd(width)}${value}`);

@@ -3,7 +3,7 @@ import { Args, Flags } from '@oclif/core';
 import { LxcCommand } from '../cli/base-command';
 
 export default class Ip extends LxcCommand<typeof Ip> {
-  static override summary = 'print a running container\'s IP addresses, one per line';
+  static override summary = "print a running container's IP addresses, one per line";
   static override examples = ['<%= config.bin %> ip web', '<%= config.bin %> ip web --wait 30 --family inet'];
   static override args = { name: Args.string({ description: 'container name', required: true }) };
   static override flags = {

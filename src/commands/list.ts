@@ -17,11 +17,7 @@ type Column = keyof typeof COLUMNS;
 export default class List extends LxcCommand<typeof List> {
   static override summary = 'list containers with their state, address, init pid and memory';
   static override hiddenAliases = ['ls'];
-  static override examples = [
-    '<%= config.bin %> list',
-    '<%= config.bin %> list --running --columns name,ipv4',
-    '<%= config.bin %> list --json',
-  ];
+  static override examples = ['<%= config.bin %> list', '<%= config.bin %> list --running --columns name,ipv4', '<%= config.bin %> list --json'];
   static override flags = {
     running: Flags.boolean({ description: 'only running containers', exclusive: ['stopped'] }),
     stopped: Flags.boolean({ description: 'only stopped containers', exclusive: ['running'] }),
@@ -39,7 +35,12 @@ export default class List extends LxcCommand<typeof List> {
     const all = await listSummaries({ lxcpath: this.flags.lxcpath, which: this.flags.running ? 'active' : 'all' });
     const summaries = all.filter((s) => (this.flags.stopped ? s.state === 'STOPPED' : this.flags.running ? s.state !== 'STOPPED' : true));
     const chosen = columns as Column[];
-    this.log(renderTable(chosen.map((c) => COLUMNS[c].header), summaries.map((s) => chosen.map((c) => COLUMNS[c].cell(s)))));
+    this.log(
+      renderTable(
+        chosen.map((c) => COLUMNS[c].header),
+        summaries.map((s) => chosen.map((c) => COLUMNS[c].cell(s))),
+      ),
+    );
     return summaries;
   }
 }

@@ -5,7 +5,7 @@ import { formatBytes, renderTable } from '../cli/format';
 import { sampleStats, StatsSample } from '../cli/stats-sample';
 
 export default class Stats extends LxcCommand<typeof Stats> {
-  static override summary = 'show a running container\'s CPU, memory, network and block I/O use';
+  static override summary = "show a running container's CPU, memory, network and block I/O use";
   static override description =
     'CPU % is the share of one CPU used between two samples (200% = two CPUs busy), as docker stats shows it. ' +
     'With --watch the view refreshes until Ctrl-C; with --watch --json every sample is one JSON line.';
@@ -49,13 +49,15 @@ function render(s: StatsSample): string {
   const net = Object.values(s.network).reduce((a, n) => ({ rx: a.rx + n.rxBytes, tx: a.tx + n.txBytes }), { rx: 0, tx: 0 });
   return renderTable(
     ['NAME', 'CPU %', 'MEM USAGE / LIMIT', 'NET I/O', 'BLOCK I/O'],
-    [[
-      s.name,
-      s.cpuPercent === null ? '-' : `${s.cpuPercent.toFixed(2)}%`,
-      `${formatBytes(s.memoryBytes)} / ${s.memoryLimitBytes === null ? 'unlimited' : formatBytes(s.memoryLimitBytes)}`,
-      `${formatBytes(net.rx)} / ${formatBytes(net.tx)}`,
-      `${formatBytes(s.blkio.readBytes)} / ${formatBytes(s.blkio.writeBytes)}`,
-    ]],
+    [
+      [
+        s.name,
+        s.cpuPercent === null ? '-' : `${s.cpuPercent.toFixed(2)}%`,
+        `${formatBytes(s.memoryBytes)} / ${s.memoryLimitBytes === null ? 'unlimited' : formatBytes(s.memoryLimitBytes)}`,
+        `${formatBytes(net.rx)} / ${formatBytes(net.tx)}`,
+        `${formatBytes(s.blkio.readBytes)} / ${formatBytes(s.blkio.writeBytes)}`,
+      ],
+    ],
   );
 }
 

@@ -27,12 +27,23 @@ export class TestBridge {
     execFileSync('ip', ['link', 'add', this.name, 'type', 'bridge']);
     execFileSync('ip', ['addr', 'add', `${this.hostAddress}/24`, 'dev', this.name]);
     execFileSync('ip', ['link', 'set', this.name, 'up']);
-    this.#dhcp = spawn('dnsmasq', [
-      '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--user=root',
-      '--bind-interfaces', `--interface=${this.name}`, '--except-interface=lo', `--listen-address=${this.hostAddress}`,
-      `--dhcp-range=${this.subnet}.50,${this.subnet}.99`, `--dhcp-leasefile=${this.#dir}/leases`,
-      `--pid-file=${this.#dir}/dnsmasq.pid`,
-    ], { stdio: 'ignore' });
+    this.#dhcp = spawn(
+      'dnsmasq',
+      [
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        '--port=0',
+        '--user=root',
+        '--bind-interfaces',
+        `--interface=${this.name}`,
+        '--except-interface=lo',
+        `--listen-address=${this.hostAddress}`,
+        `--dhcp-range=${this.subnet}.50,${this.subnet}.99`,
+        `--dhcp-leasefile=${this.#dir}/leases`,
+        `--pid-file=${this.#dir}/dnsmasq.pid`,
+      ],
+      { stdio: 'ignore' },
+    );
   }
 
   async down(): Promise<void> {

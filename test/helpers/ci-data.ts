@@ -38,7 +38,10 @@ export class CiSandbox {
     // The firewall tables of this data directory, if a network: true build installed them.
     const { table } = buildFirewallFor(this.data.root);
     try {
-      execFileSync('nft', ['-f', '-'], { input: `add table bridge ${table}\ndelete table bridge ${table}\nadd table inet ${table}\ndelete table inet ${table}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
+      execFileSync('nft', ['-f', '-'], {
+        input: `add table bridge ${table}\ndelete table bridge ${table}\nadd table inet ${table}\ndelete table inet ${table}\n`,
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
     } catch {
       // no nft: no tables either
     }

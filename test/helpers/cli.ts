@@ -14,11 +14,7 @@ export interface CliRun {
   json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-export function lxcts(
-  lxcpath: string,
-  args: string[],
-  options: { input?: string; timeout?: number; env?: Record<string, string> } = {},
-): CliRun {
+export function lxcts(lxcpath: string, args: string[], options: { input?: string; timeout?: number; env?: Record<string, string> } = {}): CliRun {
   const run = spawnSync(process.execPath, [binRun, ...args], {
     encoding: 'utf8',
     input: options.input ?? '',

@@ -38,7 +38,9 @@ export class TestNsq {
     if (this.options.lookupd) {
       this.lookupdTcp = `127.0.0.1:${await freePort()}`;
       this.lookupdHttp = `127.0.0.1:${await freePort()}`;
-      this.#lookupd = spawn('nsqlookupd', [`--tcp-address=${this.lookupdTcp}`, `--http-address=${this.lookupdHttp}`, '--broadcast-address=127.0.0.1'], { stdio: 'ignore' });
+      this.#lookupd = spawn('nsqlookupd', [`--tcp-address=${this.lookupdTcp}`, `--http-address=${this.lookupdHttp}`, '--broadcast-address=127.0.0.1'], {
+        stdio: 'ignore',
+      });
       await waitForHttp(`http://${this.lookupdHttp}/ping`);
     }
     this.nsqdTcp = `127.0.0.1:${await freePort()}`;

@@ -18,14 +18,35 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 test('requests survive a round trip and every malformed datagram is refused without a fault', () => {
   const program = path.join(dir, 'wire_test');
   const wire = path.join(__dirname, 'wire');
-  execFileSync('g++', [
-    '-std=c++17', '-O1', '-g', '-Wall', '-Wextra', '-Werror', '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
-    // -iquote: addon/strings.h must not stand in for the system's <strings.h>.
-    '-I', wire, '-iquote', path.join(ROOT, 'addon'),
-    '-o', program, path.join(wire, 'wire_test.cc'), path.join(ROOT, 'addon', 'attach_wire.cc'),
-  ], { stdio: 'pipe' });
+  execFileSync(
+    'g++',
+    [
+      '-std=c++17',
+      '-O1',
+      '-g',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-fsanitize=address,undefined',
+      '-fno-sanitize-recover=all',
+      // -iquote: addon/strings.h must not stand in for the system's <strings.h>.
+      '-I',
+      wire,
+      '-iquote',
+      path.join(ROOT, 'addon'),
+      '-o',
+      program,
+      path.join(wire, 'wire_test.cc'),
+      path.join(ROOT, 'addon', 'attach_wire.cc'),
+    ],
+    { stdio: 'pipe' },
+  );
   const run = spawnSync(program, { encoding: 'utf8', timeout: 60_000 });
-  expect({ status: run.status, failed: run.stdout.split('\n').filter((l) => l.startsWith('FAIL')), stderr: run.stderr }).toEqual({ status: 0, failed: [], stderr: '' });
+  expect({ status: run.status, failed: run.stdout.split('\n').filter((l) => l.startsWith('FAIL')), stderr: run.stderr }).toEqual({
+    status: 0,
+    failed: [],
+    stderr: '',
+  });
   expect(run.stdout).toContain('ok 250000 mutated and random datagrams decoded or refused without a fault');
   expect(run.stdout.trim().split('\n').pop()).toBe('0 failed');
 }, 120_000);

@@ -12,7 +12,11 @@ const lxcError = (code: ConstructorParameters<typeof LxcError>[1]['code'], detai
 
 test('an LxcError keeps its message and code, gets the suggestion for its code, and exits 1', () => {
   expect(describeFailure(lxcError('LXC_NOT_RUNNING'))).toEqual({
-    message: 'container "web" is not running', code: 'LXC_NOT_RUNNING', suggestion: 'lxcts start web', details: [], exit: 1,
+    message: 'container "web" is not running',
+    code: 'LXC_NOT_RUNNING',
+    suggestion: 'lxcts start web',
+    details: [],
+    exit: 1,
   });
   expect(describeFailure(lxcError('LXC_NOT_DEFINED')).suggestion).toBe('lxcts create web -t busybox, or lxcts list to see what exists');
   expect(describeFailure(lxcError('LXC_TIMEOUT')).suggestion).toBeUndefined();
@@ -30,7 +34,7 @@ test('anything else thrown, even a non-Error, is a one-line failure with exit 1'
   expect(describeFailure(undefined)).toMatchObject({ message: 'undefined', exit: 1 });
 });
 
-test('a liblxc failure caused by a missing rsync suggests the package, over the code\'s suggestion', () => {
+test("a liblxc failure caused by a missing rsync suggests the package, over the code's suggestion", () => {
   const failed = lxcError('LXC_CREATE_FAILED', ['Failed to rsync from "/a" into "/b"']);
   const path = process.env.PATH;
   try {
@@ -51,12 +55,26 @@ test('the human form: Error line, suggestion, and the log lines only with --verb
 });
 
 test('sizes in binary units; unknown is a dash', () => {
-  expect([0, 1023, 1024, 1536, 5 * 2 ** 20, 3 * 2 ** 40, 2 ** 60].map(formatBytes)).toEqual(['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '5.0 MiB', '3.0 TiB', '1048576.0 TiB']);
+  expect([0, 1023, 1024, 1536, 5 * 2 ** 20, 3 * 2 ** 40, 2 ** 60].map(formatBytes)).toEqual([
+    '0 B',
+    '1023 B',
+    '1.0 KiB',
+    '1.5 KiB',
+    '5.0 MiB',
+    '3.0 TiB',
+    '1048576.0 TiB',
+  ]);
   expect(formatBytes(null)).toBe('-');
 });
 
 test('tables have no borders and no trailing spaces', () => {
-  expect(renderTable(['NAME', 'STATE'], [['web', 'RUNNING'], ['a-much-longer-name', 'STOPPED']])).toBe(
-    ['NAME                 STATE', 'web                  RUNNING', 'a-much-longer-name   STOPPED'].join('\n'),
-  );
+  expect(
+    renderTable(
+      ['NAME', 'STATE'],
+      [
+        ['web', 'RUNNING'],
+        ['a-much-longer-name', 'STOPPED'],
+      ],
+    ),
+  ).toBe(['NAME                 STATE', 'web                  RUNNING', 'a-much-longer-name   STOPPED'].join('\n'));
 });

@@ -82,7 +82,7 @@ describe('a mirror of a repository with a branch and a tag', () => {
     expect((await resolveRevision(mirror, 'main')).commit).toBe(third);
   });
 
-  test('a checkout has the commit\'s files and no hard link into the mirror', async () => {
+  test("a checkout has the commit's files and no hard link into the mirror", async () => {
     const workspace = path.join(tmp, 'ws');
     await checkout(mirror, first, workspace);
     expect(fs.existsSync(path.join(workspace, 'hello.c'))).toBe(true);

@@ -30,7 +30,9 @@ beforeAll(async () => {
   sibling = repo.commit('sibling');
   const store = new BuildStore(':memory:');
   try {
-    mirror = await fetchMirror(path.join(tmp, 'mirrors'), identify(repo.dir), { allowLocal: 'any', allowPrivateHosts: false }, (name, fn) => store.withLock(name, fn));
+    mirror = await fetchMirror(path.join(tmp, 'mirrors'), identify(repo.dir), { allowLocal: 'any', allowPrivateHosts: false }, (name, fn) =>
+      store.withLock(name, fn),
+    );
   } finally {
     store.close();
   }
@@ -44,7 +46,17 @@ function pointerDir(): string {
 }
 
 const move = (dir: string, commit: string, requestedAt: number, forced = false) =>
-  movePointer({ dir, branch: 'feature/x', target: commit, commit, requestedAt, buildId: requestedAt, forced, mirror, commitOfTarget: (t) => t } satisfies PointerMove);
+  movePointer({
+    dir,
+    branch: 'feature/x',
+    target: commit,
+    commit,
+    requestedAt,
+    buildId: requestedAt,
+    forced,
+    mirror,
+    commitOfTarget: (t) => t,
+  } satisfies PointerMove);
 
 test('the first build sets the pointer and its record; a descendant moves it forward', async () => {
   const dir = pointerDir();

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 
 import { onPath } from '../../src/lxc/missing-tools';
+import { must } from '../helpers/must';
 import { ROOT } from '../helpers/root';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-project-files-'));
@@ -28,7 +29,12 @@ describe('vagrant/Vagrantfile', () => {
   const vagrantfile = fs.readFileSync(path.join(ROOT, 'vagrant', 'Vagrantfile'), 'utf8');
   // Vagrant keeps state beside the Vagrantfile and in ~/.vagrant.d: both go to a temporary directory.
   const vagrant = (dir: string) =>
-    spawnSync('vagrant', ['validate'], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, VAGRANT_HOME: path.join(tmp, 'home'), VAGRANT_DOTFILE_PATH: path.join(tmp, 'dot'), VAGRANT_CHECKPOINT_DISABLE: '1' } });
+    spawnSync('vagrant', ['validate'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, VAGRANT_HOME: path.join(tmp, 'home'), VAGRANT_DOTFILE_PATH: path.join(tmp, 'dot'), VAGRANT_CHECKPOINT_DISABLE: '1' },
+    });
 
   ifInstalled('vagrant', "Debian's vagrant package")('passes vagrant validate; a misspelt setting does not', () => {
     const ok = vagrant(path.join(ROOT, 'vagrant'));
@@ -65,20 +71,30 @@ describe('.github/workflows/ci.yml', () => {
   });
 
   test('runs the same commands as .ci/run, caches npm and the built tools, uploads the bench smoke output', () => {
-    const workflow = parse(fs.readFileSync(file, 'utf8')) as { jobs: Record<string, { steps: Array<{ uses?: string; run?: string; with?: Record<string, string> }> }> };
-    const runs = (job: string) => workflow.jobs[job]!.steps.map((s) => s.run ?? '').join('\n');
+    const workflow = parse(fs.readFileSync(file, 'utf8')) as {
+      jobs: Record<string, { steps: Array<{ uses?: string; run?: string; with?: Record<string, string> }> }>;
+    };
+    const runs = (job: string) =>
+      must(workflow.jobs[job], `job ${job}`)
+        .steps.map((s) => s.run ?? '')
+        .join('\n');
     const ciRun = fs.readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8');
     expect(ciRun).toContain('bash scripts/setup-host.sh');
     expect(runs('test')).toContain('bash scripts/setup-host.sh');
     expect(ciRun).toContain('npm install && npm test');
     expect(runs('test')).toContain('npm install && npm test');
     expect(runs('unit')).toContain('npm run test:unit');
-    const uses = (job: string) => workflow.jobs[job]!.steps.filter((s) => s.uses).map((s) => ({ uses: s.uses!.split('@')[0], path: s.with?.path }));
-    expect(uses('test')).toEqual(expect.arrayContaining([
-      { uses: 'actions/cache', path: '/tmp/npm-cache' },
-      { uses: 'actions/cache', path: '~/lxcts-tools' },
-      { uses: 'actions/upload-artifact', path: '${{ env.BENCH_SMOKE_OUT }}' },
-    ]));
+    const uses = (job: string) =>
+      must(workflow.jobs[job], `job ${job}`)
+        .steps.filter((s) => s.uses)
+        .map((s) => ({ uses: s.uses!.split('@')[0], path: s.with?.path }));
+    expect(uses('test')).toEqual(
+      expect.arrayContaining([
+        { uses: 'actions/cache', path: '/tmp/npm-cache' },
+        { uses: 'actions/cache', path: '~/lxcts-tools' },
+        { uses: 'actions/upload-artifact', path: '${{ env.BENCH_SMOKE_OUT }}' },
+      ]),
+    );
   });
 
   test('issue and pull-request templates are there', () => {

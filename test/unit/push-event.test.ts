@@ -20,7 +20,18 @@ const push = (extra: Record<string, unknown> = {}) => ({
 test('a push becomes a message with only what a build needs', () => {
   const outcome = toBuildMessage('push', 'd-1', { ...push(), commits: new Array(1000).fill({ message: 'x'.repeat(1000) }) }, 42);
   expect(outcome).toEqual({
-    build: { kind: 'push', delivery: 'd-1', repo: 'octo/hello', cloneUrl: 'https://example.test/octo/hello.git', ref: 'refs/heads/main', before: A, after: B, pusher: 'mona', receivedAt: 42, forced: false },
+    build: {
+      kind: 'push',
+      delivery: 'd-1',
+      repo: 'octo/hello',
+      cloneUrl: 'https://example.test/octo/hello.git',
+      ref: 'refs/heads/main',
+      before: A,
+      after: B,
+      pusher: 'mona',
+      receivedAt: 42,
+      forced: false,
+    },
   });
   // The message is small whatever the payload's size: nsqd refuses messages over 1 MiB.
   expect(JSON.stringify(outcome).length).toBeLessThan(1000);
@@ -28,7 +39,9 @@ test('a push becomes a message with only what a build needs', () => {
 });
 
 test('a forced push says so; the pusher falls back to the sender', () => {
-  const outcome = toBuildMessage('push', 'd', push({ forced: true, pusher: undefined, sender: { login: 'octocat' } }), 1) as { build: { forced: boolean; pusher: string } };
+  const outcome = toBuildMessage('push', 'd', push({ forced: true, pusher: undefined, sender: { login: 'octocat' } }), 1) as {
+    build: { forced: boolean; pusher: string };
+  };
   expect(outcome.build).toMatchObject({ forced: true, pusher: 'octocat' });
 });
 
@@ -45,7 +58,17 @@ test('pull requests build their head when opened, synchronised or reopened', () 
     repository: { full_name: 'octo/hello', clone_url: 'https://example.test/octo/hello.git' },
   });
   expect(toBuildMessage('pull_request', 'd', pr('opened'), 5)).toEqual({
-    build: { kind: 'pull_request', delivery: 'd', repo: 'octo/hello', cloneUrl: 'https://example.test/octo/hello.git', ref: 'refs/pull/7/head', before: A, after: B, pusher: 'mona', receivedAt: 5 },
+    build: {
+      kind: 'pull_request',
+      delivery: 'd',
+      repo: 'octo/hello',
+      cloneUrl: 'https://example.test/octo/hello.git',
+      ref: 'refs/pull/7/head',
+      before: A,
+      after: B,
+      pusher: 'mona',
+      receivedAt: 5,
+    },
   });
   expect(toBuildMessage('pull_request', 'd', pr('closed'))).toEqual({ ignore: 'pull request closed' });
 });

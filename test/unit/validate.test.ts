@@ -96,7 +96,18 @@ describe('exec arguments', () => {
     const ok = checkSpawnOptions({ uid: 0, gid: 1000, timeout: 1.5, tty: { cols: 100, rows: 40 } }, true);
     expect(ok.native).toMatchObject({ uid: 0, gid: 1000, tty: true, cols: 100, rows: 40, pipeStdin: true, clearEnv: true });
     expect(ok.timeout).toBe(1.5);
-    for (const options of [{ uid: -1 }, { uid: 1.5 }, { gid: 2 ** 32 }, { timeout: 0 }, { timeout: -1 }, { signal: {} }, { tty: { cols: 0, rows: 1 } }, { tty: 'yes' }, { clearEnv: 'no' }, { cwd: 5 }]) {
+    for (const options of [
+      { uid: -1 },
+      { uid: 1.5 },
+      { gid: 2 ** 32 },
+      { timeout: 0 },
+      { timeout: -1 },
+      { signal: {} },
+      { tty: { cols: 0, rows: 1 } },
+      { tty: 'yes' },
+      { clearEnv: 'no' },
+      { cwd: 5 },
+    ]) {
       expect(failureOfSync(() => checkSpawnOptions(options, false))).toBeInstanceOf(TypeError);
     }
     expect(failureOfSync(() => checkSpawnOptions('fast', false))).toBeInstanceOf(TypeError);
@@ -108,7 +119,7 @@ describe('exec arguments', () => {
   });
 });
 
-test('a missing rsync in liblxc\'s log becomes the package to install, only when rsync is really missing', () => {
+test("a missing rsync in liblxc's log becomes the package to install, only when rsync is really missing", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-path-'));
   try {
     const log = ['lxc-clone: ... Failed to rsync from "/a" into "/b"'];

@@ -13,7 +13,11 @@ test('resolves once the check holds, sync or async', async () => {
 
 test('fails after the deadline saying what never happened, with what was seen then', async () => {
   let seen = 0;
-  const err = await waitFor(() => (seen++, false), () => `the flag (checked ${seen} times)`, { seconds: 0.05, everyMs: 5 }).catch((e: Error) => e);
+  const err = await waitFor(
+    () => (seen++, false),
+    () => `the flag (checked ${seen} times)`,
+    { seconds: 0.05, everyMs: 5 },
+  ).catch((e: Error) => e);
   expect((err as Error).message).toMatch(/^timed out waiting for the flag \(checked \d+ times\) \(0\.05 s\)$/);
   expect(seen).toBeGreaterThan(1);
 });

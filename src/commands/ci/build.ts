@@ -18,9 +18,9 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
   ];
   static override args = { source: Args.string({ description: 'local path or git URL of the repository', required: true }) };
   static override flags = {
-    ref: Flags.string({ char: 'r', description: 'branch, tag or commit (default: the repository\'s HEAD)' }),
+    ref: Flags.string({ char: 'r', description: "branch, tag or commit (default: the repository's HEAD)" }),
     job: Flags.string({ char: 'j', description: 'run only this job' }),
-    force: Flags.boolean({ char: 'f', description: 'build again even if this commit\'s job already succeeded' }),
+    force: Flags.boolean({ char: 'f', description: "build again even if this commit's job already succeeded" }),
     bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
     'allow-private-hosts': Flags.boolean({
       description: 'fetch a URL whose host is or resolves to a loopback, private or link-local address',
@@ -51,7 +51,7 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
     for (const r of results) this.log(`${r.job}: ${r.status}${r.message ? ` (${r.message})` : ''}${r.built ? '' : ' [not rebuilt]'}`);
     for (const s of skipped) this.log(`${s.job}: not run (${s.reason})`);
     if (results.length === 0) this.log('no job runs for this commit');
-    const repo = results.length > 0 ? this.store().get(results[0].buildId)?.repo : undefined;
+    const repo = results[0] ? this.store().get(results[0].buildId)?.repo : undefined;
     if (repo) {
       // Local repositories are named by their real path (local/<dir>-<hash>): say where things went.
       const data = this.dataDir();

@@ -9,7 +9,7 @@ import { splitAddress } from '../../cli/options';
 /** An nsqd HTTP address to publish to: given, or the first nsqd that nsqlookupd knows. */
 async function publishAddress(explicit: string | undefined, nsqd: string[], lookupd: string[]): Promise<string> {
   if (explicit) return explicit;
-  if (nsqd.length > 0) {
+  if (nsqd[0] !== undefined) {
     const [host, port] = splitAddress(nsqd[0]);
     return `${host}:${port + 1}`; // nsqd's HTTP port is its TCP port + 1 unless configured otherwise
   }

@@ -5,13 +5,18 @@ import { renderTable } from '../../cli/format';
 import { SnapshotInfo } from '../../lxc/container';
 
 export default class SnapshotList extends LxcCommand<typeof SnapshotList> {
-  static override summary = 'list a container\'s snapshots';
+  static override summary = "list a container's snapshots";
   static override examples = ['<%= config.bin %> snapshot list web'];
   static override args = { name: Args.string({ description: 'container name', required: true }) };
 
   async run(): Promise<SnapshotInfo[]> {
     const snapshots = await this.container(this.args.name).snapshots();
-    this.log(renderTable(['SNAPSHOT', 'TAKEN'], snapshots.map((s) => [s.name, s.timestamp])));
+    this.log(
+      renderTable(
+        ['SNAPSHOT', 'TAKEN'],
+        snapshots.map((s) => [s.name, s.timestamp]),
+      ),
+    );
     return snapshots;
   }
 }

@@ -55,8 +55,8 @@ AttachRequest RandomRequest() {
 }
 
 bool Same(const AttachRequest& a, const AttachRequest& b) {
-  return a.argv == b.argv && a.env == b.env && a.clearEnv == b.clearEnv && a.pipeStdin == b.pipeStdin && a.tty == b.tty &&
-         a.cwd == b.cwd && a.uid == b.uid && a.gid == b.gid && a.cols == b.cols && a.rows == b.rows;
+  return a.argv == b.argv && a.env == b.env && a.clearEnv == b.clearEnv && a.pipeStdin == b.pipeStdin && a.tty == b.tty && a.cwd == b.cwd &&
+         a.uid == b.uid && a.gid == b.gid && a.cols == b.cols && a.rows == b.rows;
 }
 
 bool Decodes(const std::string& data) {

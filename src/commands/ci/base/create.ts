@@ -7,7 +7,7 @@ export default class CiBaseCreate extends CiCommand<typeof CiBaseCreate> {
   static override summary = 'make a base container that builds are cloned from';
   static override description =
     '"host" needs no download: the host\'s /usr mounted read-only. Any other name is a full, isolated container ' +
-    'made from an LXC template (debian runs debootstrap against the distribution\'s mirror).';
+    "made from an LXC template (debian runs debootstrap against the distribution's mirror).";
   static override examples = [
     '<%= config.bin %> ci base create host',
     '<%= config.bin %> ci base create bookworm --template debian --packages build-essential,git',

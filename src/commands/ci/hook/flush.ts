@@ -9,7 +9,7 @@ import { adoptUnsent } from '../../../ci/post-receive';
 import { CiCommand } from '../../../cli/ci-command';
 
 export default class CiHookFlush extends CiCommand<typeof CiHookFlush> {
-  static override summary = 'send the push events a bare repository\'s hook could not deliver yet, oldest first';
+  static override summary = "send the push events a bare repository's hook could not deliver yet, oldest first";
   static override description =
     'The hook spools every push in <repo>/lxcts/spool/ until the receiver answered 2xx; this sends what is still there. ' +
     'The receiver de-duplicates by delivery id, so an event is built once however often it is sent. Events the receiver ' +
@@ -46,7 +46,9 @@ export default class CiHookFlush extends CiCommand<typeof CiHookFlush> {
     const report = await spool.flush();
     if (!report) throw new Errors.CLIError(`another delivery of ${repo} is in progress; try again`, { exit: 1, code: 'HOOK_BUSY' });
     for (const line of report.lines) this.log(line);
-    this.log(`${report.delivered} delivered, ${report.pending} still spooled${report.rejected ? `, ${report.rejected} refused (see ${spool.rejectedDir})` : ''}`);
+    this.log(
+      `${report.delivered} delivered, ${report.pending} still spooled${report.rejected ? `, ${report.rejected} refused (see ${spool.rejectedDir})` : ''}`,
+    );
     if (report.pending > 0) {
       this.logToStderr(`not delivered: ${report.error ?? 'unknown reason'}`);
       process.exitCode = 1;

@@ -29,15 +29,13 @@ export default class CiHookInstall extends CiCommand<typeof CiHookInstall> {
   static override summary = 'make a bare git repository send signed push events to the webhook receiver';
   static override description =
     'Writes hooks/post-receive, which runs `<lxcts> ci hook notify`, with <lxcts> the stable lxcts command found on PATH ' +
-    '(an installed package\'s bin, e.g. /usr/local/bin/lxcts; upgrades of the package keep working) or given with --lxcts. ' +
-    'The receiver\'s URL and the secret file go to the repository\'s git config (lxcts.url, lxcts.secretFile). ' +
+    "(an installed package's bin, e.g. /usr/local/bin/lxcts; upgrades of the package keep working) or given with --lxcts. " +
+    "The receiver's URL and the secret file go to the repository's git config (lxcts.url, lxcts.secretFile). " +
     'Every push is spooled in <repo>/lxcts/spool/ until the receiver has it: see `lxcts ci hook flush`.';
-  static override examples = [
-    '<%= config.bin %> ci hook install /srv/git/hello.git --url http://ci.example:8080/hooks/github --secret-file /etc/lxcts/secret',
-  ];
+  static override examples = ['<%= config.bin %> ci hook install /srv/git/hello.git --url http://ci.example:8080/hooks/github --secret-file /etc/lxcts/secret'];
   static override args = { repo: Args.string({ description: 'path of the bare repository', required: true }) };
   static override flags = {
-    url: Flags.string({ description: 'the receiver\'s URL, ending in /hooks/github', required: true }),
+    url: Flags.string({ description: "the receiver's URL, ending in /hooks/github", required: true }),
     'secret-file': Flags.string({ description: 'file holding the shared secret', required: true }),
     lxcts: Flags.string({ description: 'absolute path of the lxcts command the hook runs (default: lxcts on PATH)' }),
   };

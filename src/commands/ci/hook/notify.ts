@@ -8,7 +8,7 @@ export default class CiHookNotify extends CiCommand<typeof CiHookNotify> {
   static override summary = 'send the pushed ref updates (stdin, as git gives them) to the CI: what the installed post-receive hook runs';
   static override description =
     'Run by the post-receive hook inside the bare repository (GIT_DIR). Each ref update is spooled in <repo>/lxcts/spool/ ' +
-    'and sent to the receiver (lxcts.url and lxcts.secretFile in the repository\'s config); what the receiver cannot take ' +
+    "and sent to the receiver (lxcts.url and lxcts.secretFile in the repository's config); what the receiver cannot take " +
     'now stays spooled and a detached `lxcts ci hook flush REPO --retry` keeps trying. Never fails the push.';
   static override examples = ['echo "$OLD $NEW refs/heads/main" | GIT_DIR=/srv/git/hello.git <%= config.bin %> ci hook notify'];
 
