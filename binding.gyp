@@ -48,10 +48,7 @@
     {
       "target_name": "lxcts-lifecycle",
       "type": "executable",
-      "sources": [ "addon/lifecycle_helper.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc" ],
-      "cflags_cc": [ "-std=c++17", "-Wall", "-Wextra" ],
-      "include_dirs": [ "<!@(pkg-config --cflags-only-I lxc | sed 's/-I//g')" ],
-      "libraries": [ "<!@(pkg-config --libs lxc)" ]
+      "sources": [ "addon/lifecycle_helper.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc" ]
     },
     {
       "target_name": "lxcts-execute",

@@ -138,7 +138,10 @@ function heldLocks(): string[] {
 }
 
 function mountsUnder(dir: string): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((line) => line.includes(dir));
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(dir));
 }
 
 /** Polls `check` until it returns true or `ms` pass; liblxc's monitors exit a moment after stop(). */
@@ -289,8 +292,8 @@ describe('a caller killed with SIGKILL midway', () => {
     const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     let gone = false;
     child.once('exit', () => (gone = true));
     if (typeof ready === 'number') {
@@ -316,9 +319,7 @@ describe('a caller killed with SIGKILL midway', () => {
   test('during create(), the template dies with it, and destroy() then removes the half-made container', async () => {
     const name = sandbox.name('kd');
     const dir = path.join(sandbox.lxcpath, name);
-    const child = await childUntil(['create', sandbox.lxcpath, name, SLOW_TEMPLATE], () =>
-      fs.existsSync(path.join(dir, 'template-running')),
-    );
+    const child = await childUntil(['create', sandbox.lxcpath, name, SLOW_TEMPLATE], () => fs.existsSync(path.join(dir, 'template-running')));
     await killed(child);
     await settled(() => processesMatching(TOKEN).length === 0 && processesMatching(dir).length === 0);
     expect({ template: processesMatching(TOKEN), others: processesMatching(dir) }).toEqual({ template: [], others: [] });
@@ -332,9 +333,7 @@ describe('a caller killed with SIGKILL midway', () => {
   test('during create(), the template dies with it, and the next create() makes a usable container', async () => {
     const name = sandbox.name('kc');
     const dir = path.join(sandbox.lxcpath, name);
-    const child = await childUntil(['create', sandbox.lxcpath, name, SLOW_TEMPLATE], () =>
-      fs.existsSync(path.join(dir, 'template-running')),
-    );
+    const child = await childUntil(['create', sandbox.lxcpath, name, SLOW_TEMPLATE], () => fs.existsSync(path.join(dir, 'template-running')));
     await killed(child);
     await settled(() => processesMatching(TOKEN).length === 0);
     expect(processesMatching(TOKEN)).toEqual([]);

@@ -48,8 +48,14 @@ export class CiSandbox {
     // A test that failed mid-build may leave a scratch filesystem mounted under the data
     // directory: unmount (its loop device goes with it) before removing anything.
     const root = fs.realpathSync(this.data.root);
-    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4] ?? '');
-    for (const mount of mounts.filter((m) => m.startsWith(`${root}/`)).sort().reverse()) {
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[4] ?? '');
+    for (const mount of mounts
+      .filter((m) => m.startsWith(`${root}/`))
+      .sort()
+      .reverse()) {
       try {
         execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
       } catch {
@@ -58,6 +64,7 @@ export class CiSandbox {
     }
     fs.rmSync(this.data.root, { recursive: true, force: true });
     // liblxc's lock files for these lxcpaths (one per container, never removed by liblxc).
-    for (const lxcpath of [this.data.containers, this.data.bases]) fs.rmSync(path.join('/run/lxc/lock', path.resolve(lxcpath)), { recursive: true, force: true });
+    for (const lxcpath of [this.data.containers, this.data.bases])
+      fs.rmSync(path.join('/run/lxc/lock', path.resolve(lxcpath)), { recursive: true, force: true });
   }
 }
