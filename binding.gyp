@@ -11,12 +11,14 @@
         "addon/clone.cc",
         "addon/container.cc",
         "addon/errors.cc",
+        "addon/freezer.cc",
         "addon/list.cc",
         "addon/config_item.cc",
         "addon/log_capture.cc",
         "addon/network.cc",
         "addon/process.cc",
-        "addon/task.cc"
+        "addon/task.cc",
+        "addon/teardown.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -52,6 +52,10 @@ class PendingAttach {
       return error;
     }
     pending->poll_.data = pending;
+    // If the environment ends first (a worker terminated mid-exec), the poll is closed then;
+    // the promise is left unsettled, since no JavaScript is left to see it.
+    pending->teardown_ = GetAddonData(env)->teardown;
+    pending->token_ = pending->teardown_->Opened([pending]() { pending->Close(); });
     if (uv_poll_start(&pending->poll_, UV_READABLE, OnReadable) != 0) {
       pending->Fail("cannot watch the helper's answer");
       pending->Close();
@@ -98,11 +102,18 @@ class PendingAttach {
 
   void Close() {
     uv_poll_stop(&poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_),
-             [](uv_handle_t* handle) { delete static_cast<PendingAttach*>(handle->data); });
+    teardown_->Closing(token_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* handle) {
+      auto* self = static_cast<PendingAttach*>(handle->data);
+      std::shared_ptr<EnvTeardown> teardown = std::move(self->teardown_);
+      delete self;
+      teardown->CloseDone();
+    });
   }
 
   uv_poll_t poll_;
+  std::shared_ptr<EnvTeardown> teardown_;
+  EnvTeardown::Token token_ = 0;
   Napi::Env env_;
   Napi::Promise::Deferred deferred_;
   UniqueFd reply_;     // closed with this object unless handed to JavaScript

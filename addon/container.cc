@@ -10,6 +10,7 @@
 #include "addon_data.h"
 #include "args.h"
 #include "config_item.h"
+#include "freezer.h"
 #include "preconditions.h"
 
 namespace lxcts {
@@ -45,6 +46,7 @@ bool WaitForState(lxc_container* c, const std::string& state, int timeoutSeconds
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::seconds(timeoutSeconds);
   for (;;) {
+    if (TaskAbandoned()) return false;  // the environment that asked is gone
     const char* now = c->state(c);
     if (now != nullptr && state == now) return true;
     if (timeoutSeconds >= 0 && Clock::now() >= deadline) return false;
@@ -260,15 +262,13 @@ Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
 
 Napi::Value ContainerHandle::Freeze(const Napi::CallbackInfo& info) {
   return Run(info, "freeze", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
-    if (!RequireRunning(c, s.Subject(), out)) return;
-    if (!c->freeze(c)) out.Fail("LXC_FREEZE_FAILED", "freezing " + s.Subject() + " failed");
+    FreezeOrThaw(c, s.Subject(), true, out);
   });
 }
 
 Napi::Value ContainerHandle::Unfreeze(const Napi::CallbackInfo& info) {
   return Run(info, "unfreeze", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
-    if (!RequireRunning(c, s.Subject(), out)) return;
-    if (!c->unfreeze(c)) out.Fail("LXC_UNFREEZE_FAILED", "unfreezing " + s.Subject() + " failed");
+    FreezeOrThaw(c, s.Subject(), false, out);
   });
 }
 

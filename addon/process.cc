@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <string>
 
+#include "addon_data.h"
 #include "args.h"
 #include "attach_wire.h"
 #include "errors.h"
@@ -20,6 +21,7 @@ namespace {
 struct Closing {
   uv_poll_t poll;
   int fds[2];
+  std::shared_ptr<EnvTeardown> teardown;  // told when the close is done
 };
 
 }  // namespace
@@ -71,6 +73,10 @@ bool ProcessHandle::Watch(int fd) {
   }
   poll_ = &closing->poll;
   poll_->data = this;
+  // If the environment ends while the command runs (a worker terminated), the watch is
+  // closed then; the command itself keeps running, like any process this one started.
+  closing->teardown = GetAddonData(Env())->teardown;
+  token_ = closing->teardown->Opened([this]() { StopWatching(); });
   if (uv_poll_start(poll_, UV_READABLE, OnReadable) != 0) {
     StopWatching();
     return false;
@@ -86,12 +92,15 @@ void ProcessHandle::StopWatching() {
     auto* closing = reinterpret_cast<Closing*>(poll_);
     closing->fds[0] = pidfd_;
     closing->fds[1] = statusFd_;
+    closing->teardown->Closing(token_);
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) {
       auto* closing = reinterpret_cast<Closing*>(handle);
       for (int fd : closing->fds) {
         if (fd >= 0) close(fd);
       }
+      std::shared_ptr<EnvTeardown> teardown = std::move(closing->teardown);
       delete closing;
+      teardown->CloseDone();
     });
     poll_ = nullptr;
   } else {

@@ -1,8 +1,12 @@
 #include "task.h"
 
+#include <atomic>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <thread>
+
+#include "addon_data.h"
 
 namespace lxcts {
 namespace {
@@ -79,7 +83,15 @@ class PoolWorker : public Napi::AsyncWorker {
   std::unique_ptr<Baton> baton_;
 };
 
-void SettleOnMainThread(Napi::Env env, Napi::Function, void*, Baton* baton) {
+// A long task's thread and its thread-safe function: the function is deleted when the
+// environment ends (a terminated worker), after its finalizer has run, so the thread may
+// call it only while `open` says the finalizer has not run yet, and only under the lock.
+struct Link {
+  std::mutex mutex;
+  bool open = true;
+};
+
+void SettleOnMainThread(Napi::Env env, Napi::Function, std::shared_ptr<Link>*, Baton* baton) {
   // env is null when the environment is being torn down: the promise can no longer
   // settle, and its references must not be released into a dying environment.
   if (env != nullptr) {
@@ -90,30 +102,54 @@ void SettleOnMainThread(Napi::Env env, Napi::Function, void*, Baton* baton) {
   delete baton;
 }
 
-using SettleFunction = Napi::TypedThreadSafeFunction<void, Baton, SettleOnMainThread>;
+using SettleFunction = Napi::TypedThreadSafeFunction<std::shared_ptr<Link>, Baton, SettleOnMainThread>;
+
+// Set on a long task's thread: the environment that queued the task is ending.
+thread_local const std::atomic<bool>* currentTaskEnding = nullptr;
 
 }  // namespace
+
+bool TaskAbandoned() { return currentTaskEnding != nullptr && currentTaskEnding->load(); }
 
 Napi::Promise RunTask(Napi::Env env, Napi::Object keepAlive, TaskSpec spec, Runner runner) {
   auto baton = std::make_unique<Baton>(env, keepAlive, std::move(spec));
   Napi::Promise promise = baton->deferred.Promise();
   if (runner == Runner::kPool) {
+    // Node waits for pool work when an environment ends, so nothing more is needed here.
     (new PoolWorker(env, std::move(baton)))->Queue();
     return promise;
   }
+  // A thread of its own, detached: never waited for, so that a create() or a wait() in a
+  // terminated worker does not hold up worker.terminate(). teardown.h says why that is safe.
+  auto link = std::make_shared<Link>();
+  auto* context = new std::shared_ptr<Link>(link);
   // A thread-safe function keeps the event loop alive until the thread reports back.
-  SettleFunction settle = SettleFunction::New(env, "lxcts-long-task", 0, 1);
+  SettleFunction settle = SettleFunction::New(env, "lxcts-long-task", 0, 1, context,
+                                              [](Napi::Env, void*, std::shared_ptr<Link>* context) {
+                                                {
+                                                  std::lock_guard<std::mutex> lock((*context)->mutex);
+                                                  (*context)->open = false;
+                                                }
+                                                delete context;
+                                              });
+  std::shared_ptr<const std::atomic<bool>> ending = GetAddonData(env)->teardown->Ending();
   Baton* raw = baton.release();
-  std::thread([raw, settle]() mutable {
+  std::thread([raw, settle, link, ending]() mutable {
+    currentTaskEnding = ending.get();
     RunWork(raw->spec, raw->outcome);
-    if (settle.BlockingCall(raw) == napi_ok) {
-      settle.Release();
-      return;
+    {
+      std::lock_guard<std::mutex> lock(link->mutex);
+      if (link->open) {
+        bool queued = settle.NonBlockingCall(raw) == napi_ok;
+        settle.Release();
+        if (queued) return;  // the main thread settles and deletes the baton
+      }
     }
-    // The environment is going away (a worker thread terminated mid-call): the function
-    // may no longer be used, not even to release it, and the baton's references belong to
-    // a dying environment. Leaking the small baton is the safe choice.
+    // The environment is gone or going: nobody can hear the answer. The baton's references
+    // belong to that environment and must not be released into it; what the work held
+    // (the liblxc handle, say) is freed here, on this thread.
     raw->keepAlive.SuppressDestruct();
+    delete raw;
   }).detach();
   return promise;
 }

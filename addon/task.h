@@ -52,6 +52,11 @@ enum class Runner {
   kOwnThread,  // a thread of its own: calls that may block for long (wait, shutdown, create)
 };
 
+// Inside a task's work: true once the environment that queued it is going away (its
+// worker_thread was terminated, or the process is exiting). Work that loops until some
+// state is reached (wait) stops then, since nobody is left to hear the answer.
+bool TaskAbandoned();
+
 // Runs spec.work off the main thread; `keepAlive` is held until the task settles so the
 // object whose native state the work uses cannot be collected meanwhile.
 Napi::Promise RunTask(Napi::Env env, Napi::Object keepAlive, TaskSpec spec, Runner runner);

@@ -1,0 +1,60 @@
+// What happens to the addon's native work when an environment (the main thread at exit, or
+// a worker_thread that ends or is terminated) goes away while calls are in flight.
+//
+// - Threads of our own (long tasks, task.cc) are detached, never waited for: a create()
+//   or wait() must not hold up worker.terminate(). They may outlive the environment, so
+//   the shared object stays mapped (PinAddon) and a finishing thread checks, under a lock,
+//   that the environment can still hear it (task.cc) before it calls in.
+// - Handles of ours on the environment's event loop (the watch on a command's exit, the
+//   wait for the attach helper's answer) are closed by an async cleanup hook, which Node
+//   waits for, so the loop closes with none left open and no close callback runs late.
+// - Calls on libuv's pool are waited for by Node itself; they are all bounded.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+
+namespace lxcts {
+
+// Keeps this shared object loaded until the process exits. Node unloads an addon when the
+// last environment that loaded it ends; a detached thread still running our code (or a
+// libuv close callback still pointing into it) would then jump into unmapped memory.
+void PinAddon();
+
+class EnvTeardown {
+ public:
+  using Token = uint64_t;
+
+  // Registers the environment's cleanup hook; call once from the module's Init.
+  static std::shared_ptr<EnvTeardown> Install(napi_env env);
+
+  // Set once the environment is going away: read by threads (a wait stops polling).
+  std::shared_ptr<const std::atomic<bool>> Ending() const { return ending_; }
+
+  // A uv handle was opened on this environment's loop; `closeNow` must uv_close it (and
+  // call Closing, then CloseDone from the close callback) without touching JavaScript.
+  Token Opened(std::function<void()> closeNow);
+  // The owner is calling uv_close on the handle of `token` now.
+  void Closing(Token token);
+  // From the handle's close callback.
+  void CloseDone();
+
+ private:
+  static void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg);
+  void MaybeFinish();
+
+  std::shared_ptr<std::atomic<bool>> ending_ = std::make_shared<std::atomic<bool>>(false);
+  // Main (environment) thread only, from here down.
+  std::map<Token, std::function<void()>> open_;
+  Token next_ = 1;
+  int closing_ = 0;  // uv_close called, close callback not yet run
+  napi_async_cleanup_hook_handle hook_ = nullptr;  // set while tearing down
+  std::shared_ptr<EnvTeardown>* hookRef_ = nullptr;  // what the hook holds us by
+};
+
+}  // namespace lxcts
