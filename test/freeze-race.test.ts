@@ -1,0 +1,63 @@
+/**
+ * freeze() racing unfreeze() from two Container objects on one container: liblxc loops
+ * until it reads back the freezer state it wrote, so without lxcts taking turns one call
+ * spins for good, pins a libuv thread, and release() and the process's exit hang behind
+ * it. Each run is a child process (test/fixtures/freeze-race-child.js), so a hang shows as
+ * a child that had to be killed, not as a stuck jest.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+import { Container } from '../src';
+import { Sandbox } from './helpers/sandbox';
+
+const sandbox = new Sandbox('freeze-race');
+const child = path.join(__dirname, 'fixtures', 'freeze-race-child.js');
+const RUNS = 3;
+const ROUNDS = 30;
+/** Calls that may fail without hanging; anything else (and "unsettled") is a failure. */
+const CLEAR_CODES = ['LXC_TIMEOUT', 'LXC_FREEZE_FAILED', 'LXC_UNFREEZE_FAILED'];
+
+let c: Container;
+
+beforeAll(async () => {
+  c = await sandbox.busybox();
+  await c.start();
+}, 120_000);
+
+afterAll(() => sandbox.cleanup(), 120_000);
+
+function lxc(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', timeout: 30_000 }).trim();
+  } catch {
+    return '';
+  }
+}
+
+test('every freeze and unfreeze settles, release() resolves and the process exits', () => {
+  for (let run = 0; run < RUNS; run++) {
+    const result = spawnSync(process.execPath, [child, sandbox.lxcpath, c.name, String(ROUNDS)], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      killSignal: 'SIGKILL',
+    });
+    // A hung call keeps the process from exiting: it is killed, and signal says so.
+    expect({ run, signal: result.signal, status: result.status, stderr: result.stderr }).toEqual({
+      run, signal: null, status: 0, stderr: '',
+    });
+    const report = JSON.parse(result.stdout) as { results: { freeze: string[]; unfreeze: string[] }; released: string[] };
+    expect(report.released).toEqual(['ok', 'ok']);
+    for (const outcome of [...report.results.freeze, ...report.results.unfreeze]) {
+      expect(['ok', ...CLEAR_CODES]).toContain(outcome);
+    }
+    expect(report.results.freeze).toHaveLength(ROUNDS);
+    expect(report.results.unfreeze).toHaveLength(ROUNDS);
+
+    // One answer: liblxc's idea of the state and the cgroup freezer agree.
+    const state = lxc('lxc-info', ['-P', sandbox.lxcpath, '-n', c.name, '-s', '-H']);
+    const freezer = lxc('lxc-cgroup', ['-P', sandbox.lxcpath, '-n', c.name, 'freezer.state']);
+    expect({ state, freezer }).toEqual(state === 'FROZEN' ? { state, freezer: 'FROZEN' } : { state: 'RUNNING', freezer: 'THAWED' });
+    lxc('lxc-unfreeze', ['-P', sandbox.lxcpath, '-n', c.name]);
+  }
+}, 600_000);
