@@ -261,14 +261,16 @@ Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ContainerHandle::Freeze(const Napi::CallbackInfo& info) {
-  return Run(info, "freeze", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
-    FreezeOrThaw(c, s.Subject(), true, out);
+  int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
+  return Run(info, "freeze", Runner::kPool, [timeout](lxc_container* c, HandleState& s, Outcome& out) {
+    FreezeOrThaw(c, s.Subject(), true, timeout, out);
   });
 }
 
 Napi::Value ContainerHandle::Unfreeze(const Napi::CallbackInfo& info) {
-  return Run(info, "unfreeze", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
-    FreezeOrThaw(c, s.Subject(), false, out);
+  int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
+  return Run(info, "unfreeze", Runner::kPool, [timeout](lxc_container* c, HandleState& s, Outcome& out) {
+    FreezeOrThaw(c, s.Subject(), false, timeout, out);
   });
 }
 

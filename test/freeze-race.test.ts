@@ -5,7 +5,8 @@
  * it. Each run is a child process (test/fixtures/freeze-race-child.js), so a hang shows as
  * a child that had to be killed, not as a stuck jest.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Container } from '../src';
@@ -27,6 +28,16 @@ beforeAll(async () => {
 
 afterAll(() => sandbox.cleanup(), 120_000);
 
+function runChild(args: string[], timeoutMs: number) {
+  return spawnSync(process.execPath, [child, sandbox.lxcpath, c.name, ...args], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+  });
+}
+
+type Report = { results: { freeze: string[]; unfreeze: string[] }; released: string[] };
+
 function lxc(command: string, args: string[]): string {
   try {
     return execFileSync(command, args, { encoding: 'utf8', timeout: 30_000 }).trim();
@@ -37,16 +48,12 @@ function lxc(command: string, args: string[]): string {
 
 test('every freeze and unfreeze settles, release() resolves and the process exits', () => {
   for (let run = 0; run < RUNS; run++) {
-    const result = spawnSync(process.execPath, [child, sandbox.lxcpath, c.name, String(ROUNDS)], {
-      encoding: 'utf8',
-      timeout: 120_000,
-      killSignal: 'SIGKILL',
-    });
+    const result = runChild([String(ROUNDS)], 120_000);
     // A hung call keeps the process from exiting: it is killed, and signal says so.
     expect({ run, signal: result.signal, status: result.status, stderr: result.stderr }).toEqual({
       run, signal: null, status: 0, stderr: '',
     });
-    const report = JSON.parse(result.stdout) as { results: { freeze: string[]; unfreeze: string[] }; released: string[] };
+    const report = JSON.parse(result.stdout) as Report;
     expect(report.released).toEqual(['ok', 'ok']);
     for (const outcome of [...report.results.freeze, ...report.results.unfreeze]) {
       expect(['ok', ...CLEAR_CODES]).toContain(outcome);
@@ -61,3 +68,26 @@ test('every freeze and unfreeze settles, release() resolves and the process exit
     lxc('lxc-unfreeze', ['-P', sandbox.lxcpath, '-n', c.name]);
   }
 }, 600_000);
+
+test('a freeze that another process keeps undoing ends with LXC_TIMEOUT within its timeout, and the process exits', async () => {
+  // Another process writes THAWED to the container's freezer over and over, as a shell
+  // loop of lxc-unfreeze could: liblxc's freeze never reads back FROZEN.
+  const pid = Number(lxc('lxc-info', ['-P', sandbox.lxcpath, '-n', c.name, '-p', '-H']));
+  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1] === 'freezer');
+  const freezer = path.join('/sys/fs/cgroup/freezer', line!.split(':')[2], 'freezer.state');
+  const adversary = spawn('sh', ['-c', 'while :; do echo THAWED > "$0"; sleep 0.001; done', freezer], { stdio: 'ignore' });
+  try {
+    // Three rounds of 2 s timeouts: far below the bound unless a call hangs.
+    const result = runChild(['3', '2'], 60_000);
+    expect({ signal: result.signal, status: result.status, stderr: result.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
+    const report = JSON.parse(result.stdout) as Report;
+    expect(report.released).toEqual(['ok', 'ok']);
+    for (const outcome of [...report.results.freeze, ...report.results.unfreeze]) {
+      expect(['ok', ...CLEAR_CODES]).toContain(outcome);
+    }
+    expect(report.results.freeze).toHaveLength(3);
+  } finally {
+    adversary.kill('SIGKILL');
+    await new Promise((resolve) => adversary.once('exit', resolve));
+  }
+}, 120_000);
