@@ -85,7 +85,7 @@ class PendingAttach {
       reply.message[sizeof reply.message - 1] = '\0';
       if (reply.pid > 0 && fds.size() == 1) {
         // The reply socket stays open: the helper writes the exit status to it.
-        NumberRecord attached = AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_);
+        NumberRecord attached = AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_, *self->teardown_);
         self->deferred_.Resolve(ToObject(self->env_, attached));
       } else if (reply.pid > 0) {
         self->Fail("the lxcts-attach helper answered without the command's pidfd");

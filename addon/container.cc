@@ -141,7 +141,8 @@ bool HandleState::Open(Outcome& out) {
   return true;
 }
 
-Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn) {
+Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn,
+                                 std::function<void(Outcome&)> undelivered) {
   Napi::Env env = info.Env();
   if (released_) {
     Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
@@ -169,6 +170,7 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
       state->Put();
     }
   };
+  spec.undelivered = std::move(undelivered);
   spec.settled = [this]() {
     if (--inflight_ == 0 && released_) {
       std::lock_guard<std::mutex> lock(state_->busy);

@@ -50,7 +50,9 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
   // Queues `op` on a worker; opens the liblxc container on first use (off the main
   // thread, since lxc_container_new reads the config from disk) and attaches the liblxc
   // log lines of the call to a failure.
-  Napi::Value Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn);
+  // `undelivered`: see TaskSpec.
+  Napi::Value Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn,
+                  std::function<void(Outcome&)> undelivered = nullptr);
 
   Napi::Value Create(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);

@@ -37,6 +37,7 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   pid_ = static_cast<pid_t>(IntegerArg(info, 0, "pid"));
   pidfd_ = static_cast<int>(IntegerArg(info, 1, "pidfd"));
   if (info[2].IsNumber()) statusFd_ = static_cast<int>(IntegerArg(info, 2, "status"));
+  GetAddonData(info.Env())->teardown->Claimed(pid_);  // ours to close and reap from now on
   context_ = std::make_unique<Napi::AsyncContext>(info.Env(), "lxcts-process");
   if (Watch(statusFd_ >= 0 ? statusFd_ : pidfd_)) {
     self_ = Napi::Persistent(Value());
@@ -76,7 +77,12 @@ bool ProcessHandle::Watch(int fd) {
   // If the environment ends while the command runs (a worker terminated), the watch is
   // closed then; the command itself keeps running, like any process this one started.
   closing->teardown = GetAddonData(Env())->teardown;
-  token_ = closing->teardown->Opened([this]() { StopWatching(); });
+  token_ = closing->teardown->Opened([this]() {
+    // Our own child (attached in-process) would stay a zombie with nobody to reap it:
+    // a thread waits for it instead, however long the command runs.
+    if (!exited_ && statusFd_ < 0 && !lost_ && pid_ > 0) ReapInBackground(pid_);
+    StopWatching();
+  });
   if (uv_poll_start(poll_, UV_READABLE, OnReadable) != 0) {
     StopWatching();
     return false;

@@ -55,12 +55,23 @@ struct Baton {
   Outcome outcome;
   Napi::Promise::Deferred deferred;
   Napi::ObjectReference keepAlive;
+  std::shared_ptr<const std::atomic<bool>> ending;  // the environment's (teardown.h)
 
   Baton(Napi::Env env, Napi::Object keep, TaskSpec s)
       : spec(std::move(s)), deferred(Napi::Promise::Deferred::New(env)),
-        keepAlive(Napi::Persistent(keep)) {}
+        keepAlive(Napi::Persistent(keep)), ending(GetAddonData(env)->teardown->Ending()) {}
+
+  // The answer cannot be given any more. The references belong to a dying environment and
+  // must not be released into it; what the outcome holds is freed.
+  void Drop() {
+    if (!outcome.failure && spec.undelivered) spec.undelivered(outcome);
+    keepAlive.SuppressDestruct();
+  }
 
   void Settle(Napi::Env env) {
+    // Pool work that ends while its environment is torn down still gets here (Node waits
+    // for it), but no JavaScript will run again to see the result.
+    if (ending->load()) return Drop();
     Napi::HandleScope scope(env);
     if (outcome.failure) {
       deferred.Reject(MakeLxcError(env, spec.op, spec.container, *outcome.failure));
@@ -97,7 +108,7 @@ void SettleOnMainThread(Napi::Env env, Napi::Function, std::shared_ptr<Link>*, B
   if (env != nullptr) {
     baton->Settle(env);
   } else {
-    baton->keepAlive.SuppressDestruct();
+    baton->Drop();
   }
   delete baton;
 }
@@ -132,9 +143,8 @@ Napi::Promise RunTask(Napi::Env env, Napi::Object keepAlive, TaskSpec spec, Runn
                                                 }
                                                 delete context;
                                               });
-  std::shared_ptr<const std::atomic<bool>> ending = GetAddonData(env)->teardown->Ending();
   Baton* raw = baton.release();
-  std::thread([raw, settle, link, ending]() mutable {
+  std::thread([raw, settle, link, ending = raw->ending]() mutable {
     currentTaskEnding = ending.get();
     RunWork(raw->spec, raw->outcome);
     {
@@ -145,10 +155,9 @@ Napi::Promise RunTask(Napi::Env env, Napi::Object keepAlive, TaskSpec spec, Runn
         if (queued) return;  // the main thread settles and deletes the baton
       }
     }
-    // The environment is gone or going: nobody can hear the answer. The baton's references
-    // belong to that environment and must not be released into it; what the work held
+    // The environment is gone or going: nobody can hear the answer. What the work held
     // (the liblxc handle, say) is freed here, on this thread.
-    raw->keepAlive.SuppressDestruct();
+    raw->Drop();
     delete raw;
   }).detach();
   return promise;

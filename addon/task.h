@@ -45,6 +45,10 @@ struct TaskSpec {
   std::string container;  // becomes LxcError.container; empty for module-level calls
   std::function<void(Outcome&)> work;  // off the main thread
   std::function<void()> settled;       // on the main thread, after the promise settles
+  // Instead of settling, when the environment ended before the answer could be given (a
+  // worker terminated mid-call): frees what a successful outcome's value holds (descriptors,
+  // a child to reap). Any thread; must not touch Napi values.
+  std::function<void(Outcome&)> undelivered;
 };
 
 enum class Runner {

@@ -1,6 +1,12 @@
 #include "teardown.h"
 
 #include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <set>
+#include <thread>
 
 namespace lxcts {
 
@@ -39,10 +45,53 @@ void EnvTeardown::CloseDone() {
   MaybeFinish();
 }
 
+void ReapInBackground(pid_t pid) {
+  std::thread([pid]() {
+    pid_t r;
+    do r = waitpid(pid, nullptr, 0); while (r < 0 && errno == EINTR);
+  }).detach();
+}
+
+void EnvTeardown::Unclaimed(pid_t pid, std::vector<int> fds, bool ownChild) {
+  std::lock_guard<std::mutex> lock(handedMutex_);
+  handed_[pid] = Handed{std::move(fds), ownChild};
+}
+
+void EnvTeardown::Claimed(pid_t pid) {
+  std::lock_guard<std::mutex> lock(handedMutex_);
+  handed_.erase(pid);
+}
+
+void EnvTeardown::FreeUnclaimed(pid_t pid) {
+  Handed what;
+  {
+    std::lock_guard<std::mutex> lock(handedMutex_);
+    auto it = handed_.find(pid);
+    if (it == handed_.end()) return;
+    what = std::move(it->second);
+    handed_.erase(it);
+  }
+  what.Free(pid);
+}
+
+void EnvTeardown::Handed::Free(pid_t pid) const {
+  // With a terminal, stdin and stdout may be one descriptor: close each once.
+  for (int fd : std::set<int>(fds.begin(), fds.end())) {
+    if (fd >= 0) close(fd);
+  }
+  if (ownChild) ReapInBackground(pid);
+}
+
 void EnvTeardown::OnTeardown(napi_async_cleanup_hook_handle handle, void* arg) {
   EnvTeardown* self = static_cast<std::shared_ptr<EnvTeardown>*>(arg)->get();
   self->ending_->store(true);
   self->hook_ = handle;
+  std::map<pid_t, Handed> handed;
+  {
+    std::lock_guard<std::mutex> lock(self->handedMutex_);
+    handed.swap(self->handed_);
+  }
+  for (auto& [pid, what] : handed) what.Free(pid);
   // Each closer calls Closing(), which edits open_: work on a copy.
   std::map<Token, std::function<void()>> open = self->open_;
   for (auto& entry : open) entry.second();

@@ -12,12 +12,15 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace lxcts {
 
@@ -44,6 +47,16 @@ class EnvTeardown {
   // From the handle's close callback.
   void CloseDone();
 
+  // A command's descriptors handed to JavaScript (as numbers) until a NativeProcess takes
+  // them over: JavaScript may end in between. At teardown, those never taken are closed,
+  // and a child of ours among them (`ownChild`: attached in-process) is reaped on a thread
+  // of its own when it exits. Any thread.
+  void Unclaimed(pid_t pid, std::vector<int> fds, bool ownChild);
+  // The NativeProcess took them over.
+  void Claimed(pid_t pid);
+  // Frees them now if nobody has (the answer carrying them was never delivered).
+  void FreeUnclaimed(pid_t pid);
+
  private:
   static void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg);
   void MaybeFinish();
@@ -55,6 +68,17 @@ class EnvTeardown {
   int closing_ = 0;  // uv_close called, close callback not yet run
   napi_async_cleanup_hook_handle hook_ = nullptr;  // set while tearing down
   std::shared_ptr<EnvTeardown>* hookRef_ = nullptr;  // what the hook holds us by
+
+  struct Handed {
+    std::vector<int> fds;
+    bool ownChild = false;
+    void Free(pid_t pid) const;
+  };
+  std::mutex handedMutex_;
+  std::map<pid_t, Handed> handed_;  // guarded by handedMutex_
 };
+
+// Reaps `pid`, a child of this process, on a detached thread whenever it exits.
+void ReapInBackground(pid_t pid);
 
 }  // namespace lxcts

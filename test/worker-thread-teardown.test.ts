@@ -52,6 +52,7 @@ function expectSurvived(run: ReturnType<typeof runChild>, mainLoads: boolean): v
   // signal is SIGSEGV/SIGABRT when the process crashed, SIGKILL when terminate() hung.
   expect({ signal: run.signal, status: run.status, stderr: run.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
   expect(run.stdout).toContain('terminated');
+  expect(run.stdout).toContain('zombies: 0');
   if (mainLoads) expect(run.stdout).toContain('main ok');
 }
 
@@ -79,8 +80,10 @@ describe.each([
     expect(lxc('lxc-info', ['-P', sandbox.lxcpath, '-n', stopped.name, '-s'])).toContain('STOPPED');
   }, 300_000);
 
-  test('during exec the process survives and terminate() returns', () => {
-    for (const delay of DELAYS) expectSurvived(runChild('exec', mainLoads, running.name, delay), mainLoads);
+  test('during exec (through the helper and in-process) the process survives, terminate() returns, the command is reaped', () => {
+    for (const op of ['exec', 'exec-in-process']) {
+      for (const delay of DELAYS) expectSurvived(runChild(op, mainLoads, running.name, delay), mainLoads);
+    }
     expect(lxc('lxc-info', ['-P', sandbox.lxcpath, '-n', running.name, '-s'])).toContain('RUNNING');
   }, 300_000);
 });
