@@ -8,7 +8,10 @@
 // - Handles of ours on the environment's event loop (the watch on a command's exit, the
 //   wait for the attach helper's answer) are closed by an async cleanup hook, which Node
 //   waits for, so the loop closes with none left open and no close callback runs late.
-// - Calls on libuv's pool are waited for by Node itself; they are all bounded.
+// - Calls on libuv's pool are waited for by Node itself, so each must end in bounded time
+//   (freeze/unfreeze wait no longer than their timeout: freezer.h).
+// - A command's descriptors handed to JavaScript before a NativeProcess took them over are
+//   closed, and a child of ours among them is reaped in the background.
 #pragma once
 
 #include <napi.h>
