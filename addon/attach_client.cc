@@ -74,24 +74,33 @@ class PendingAttach {
     std::vector<UniqueFd> fds;
     ssize_t n = ReceiveWithFds(self->reply_.Get(), data, sizeof(AttachReply), fds);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // spurious wake-up
-    Napi::HandleScope scope(self->env_);
-    Napi::CallbackScope callbackScope(self->env_, self->context_);
-    if (n != static_cast<ssize_t>(sizeof(AttachReply))) {
-      self->Fail("the lxcts-attach helper ended before it answered");
-    } else {
-      AttachReply reply;
-      memcpy(&reply, data.data(), sizeof reply);
-      reply.code[sizeof reply.code - 1] = '\0';
-      reply.message[sizeof reply.message - 1] = '\0';
-      if (reply.pid > 0 && fds.size() == 1) {
-        // The reply socket stays open: the helper writes the exit status to it.
-        NumberRecord attached = AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_, *self->teardown_);
-        self->deferred_.Resolve(ToObject(self->env_, attached));
-      } else if (reply.pid > 0) {
-        self->Fail("the lxcts-attach helper answered without the command's pidfd");
+    // The environment may be ending (a worker terminated): Node still turns the loop while
+    // it closes its own handles, before the cleanup hook closes this one, and every Napi
+    // call then fails with an exception that must not escape a libuv callback. The
+    // descriptors are in the teardown's record by then and are freed with it.
+    try {
+      Napi::HandleScope scope(self->env_);
+      Napi::CallbackScope callbackScope(self->env_, self->context_);
+      if (n != static_cast<ssize_t>(sizeof(AttachReply))) {
+        self->Fail("the lxcts-attach helper ended before it answered");
       } else {
-        self->deferred_.Reject(MakeLxcError(self->env_, "exec", self->name_, {reply.code, reply.message, {}, false}));
+        AttachReply reply;
+        memcpy(&reply, data.data(), sizeof reply);
+        reply.code[sizeof reply.code - 1] = '\0';
+        reply.message[sizeof reply.message - 1] = '\0';
+        if (reply.pid > 0 && fds.size() == 1) {
+          // The reply socket stays open: the helper writes the exit status to it.
+          NumberRecord attached =
+              AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_, *self->teardown_);
+          self->deferred_.Resolve(ToObject(self->env_, attached));
+        } else if (reply.pid > 0) {
+          self->Fail("the lxcts-attach helper answered without the command's pidfd");
+        } else {
+          self->deferred_.Reject(MakeLxcError(self->env_, "exec", self->name_, {reply.code, reply.message, {}, false}));
+        }
       }
+    } catch (const Napi::Error&) {
+      // Nobody is left to tell.
     }
     self->Close();
   }

@@ -120,14 +120,24 @@ void ProcessHandle::StopWatching() {
 void ProcessHandle::OnReadable(uv_poll_t* poll, int status, int events) {
   auto* self = static_cast<ProcessHandle*>(poll->data);
   Napi::Env env = self->Env();
-  Napi::HandleScope scope(env);
-  Napi::CallbackScope callbackScope(env, *self->context_);
-  if (self->statusFd_ >= 0) {
-    self->ReadStatus();
-  } else if (self->lost_) {
-    self->Exited();  // the pidfd of a command the dead helper started: it has ended
-  } else {
-    self->Reap();
+  // The environment may be ending (a worker terminated): Node still turns the loop while it
+  // closes its own handles, before the cleanup hook closes this one, and every Napi call
+  // then fails with an exception that must not escape a libuv callback.
+  try {
+    Napi::HandleScope scope(env);
+    Napi::CallbackScope callbackScope(env, *self->context_);
+    if (self->statusFd_ >= 0) {
+      self->ReadStatus();
+    } else if (self->lost_) {
+      self->Exited();  // the pidfd of a command the dead helper started: it has ended
+    } else {
+      self->Reap();
+    }
+  } catch (const Napi::Error&) {
+    // Nobody is left to tell; the process was reaped (or is the helper's to reap).
+    if (!self->exited_ && self->statusFd_ < 0 && !self->lost_ && self->pid_ > 0) ReapInBackground(self->pid_);
+    self->exited_ = true;
+    self->StopWatching();
   }
 }
 
