@@ -8,6 +8,8 @@
 // - Handles of ours on the environment's event loop (the watch on a command's exit, the
 //   wait for the attach helper's answer) are closed by an async cleanup hook, which Node
 //   waits for, so the loop closes with none left open and no close callback runs late.
+//   Node turns the loop once more before the hook runs (to close its own handles), so
+//   their callbacks may fire with JavaScript already stopped: they catch the Napi errors.
 // - Calls on libuv's pool are waited for by Node itself, so each must end in bounded time
 //   (freeze/unfreeze wait no longer than their timeout: freezer.h).
 // - A command's descriptors handed to JavaScript before a NativeProcess took them over are
