@@ -20,13 +20,15 @@
         "addon/container.cc",
         "addon/container_lock.cc",
         "addon/errors.cc",
+        "addon/freezer.cc",
         "addon/lifecycle_client.cc",
         "addon/list.cc",
         "addon/config_item.cc",
         "addon/log_capture.cc",
         "addon/network.cc",
         "addon/process.cc",
-        "addon/task.cc"
+        "addon/task.cc",
+        "addon/teardown.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -7,6 +7,7 @@
 #include "container.h"
 #include "list.h"
 #include "process.h"
+#include "teardown.h"
 
 namespace lxcts {
 namespace {
@@ -18,7 +19,9 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  PinAddon();
   auto* data = new AddonData();
+  data->teardown = EnvTeardown::Install(env);
   env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api when env goes away
 
   exports.Set("NativeContainer", ContainerHandle::Define(env));

@@ -14,7 +14,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
+#include <thread>
+#include <variant>
 
+#include "addon_data.h"
 #include "args.h"
 #include "container.h"
 #include "preconditions.h"
@@ -43,7 +47,9 @@ AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
   return request;
 }
 
-NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio) {
+NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown) {
+  teardown.Unclaimed(pid, {pidfd, statusFd, stdio.parentIn.Get(), stdio.parentOut.Get(), stdio.parentErr.Get()},
+                     statusFd < 0);
   return NumberRecord{
       {"pid", pid},
       {"pidfd", pidfd},
@@ -57,7 +63,8 @@ NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& std
 
 Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
   AttachRequest request = ReadAttachRequest(info, 0);
-  return Run(info, "exec", Runner::kPool, [request](lxc_container* c, HandleState& s, Outcome& out) mutable {
+  std::shared_ptr<EnvTeardown> teardown = GetAddonData(info.Env())->teardown;
+  return Run(info, "exec", Runner::kPool, [request, teardown](lxc_container* c, HandleState& s, Outcome& out) mutable {
     AttachStdio stdio;
     std::string error;
     if (!OpenAttachStdio(request, stdio, error)) return out.Fail("LXC_EXEC_FAILED", error);
@@ -79,7 +86,15 @@ Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
       waitpid(pid, nullptr, 0);
       return out.Fail("LXC_EXEC_FAILED", std::string("pidfd_open failed: ") + strerror(error));
     }
-    out.value = AttachedRecord(pid, pidfd, -1, stdio);
+    out.value = AttachedRecord(pid, pidfd, -1, stdio, *teardown);
+  }, true, [teardown](Outcome& out) {
+    // The environment ended before the answer was given (a worker terminated mid-exec).
+    // If the command was attached after the teardown hook ran, free it here.
+    auto* record = std::get_if<NumberRecord>(&out.value);
+    if (record == nullptr) return;
+    for (const auto& [key, n] : *record) {
+      if (key == "pid") teardown->FreeUnclaimed(static_cast<pid_t>(n));
+    }
   });
 }
 

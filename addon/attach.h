@@ -7,6 +7,7 @@
 
 #include "attach_command.h"
 #include "task.h"
+#include "teardown.h"
 
 namespace lxcts {
 
@@ -14,7 +15,8 @@ namespace lxcts {
 AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first);
 
 // { pid, pidfd, status, stdin, stdout, stderr, tty }: takes the parent's ends from `stdio`.
-// `statusFd` is -1 for a command this process reaps itself.
-NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio);
+// `statusFd` is -1 for a command this process reaps itself. The descriptors are recorded
+// in `teardown` until a NativeProcess claims them (freed there if JavaScript ends first).
+NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown);
 
 }  // namespace lxcts

@@ -52,6 +52,10 @@ class PendingAttach {
       return error;
     }
     pending->poll_.data = pending;
+    // If the environment ends first (a worker terminated mid-exec), the poll is closed then;
+    // the promise is left unsettled, since no JavaScript is left to see it.
+    pending->teardown_ = GetAddonData(env)->teardown;
+    pending->token_ = pending->teardown_->Opened([pending]() { pending->Close(); });
     if (uv_poll_start(&pending->poll_, UV_READABLE, OnReadable) != 0) {
       pending->Fail("cannot watch the helper's answer");
       pending->Close();
@@ -70,24 +74,33 @@ class PendingAttach {
     std::vector<UniqueFd> fds;
     ssize_t n = ReceiveWithFds(self->reply_.Get(), data, sizeof(AttachReply), fds);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // spurious wake-up
-    Napi::HandleScope scope(self->env_);
-    Napi::CallbackScope callbackScope(self->env_, self->context_);
-    if (n != static_cast<ssize_t>(sizeof(AttachReply))) {
-      self->Fail("the lxcts-attach helper ended before it answered");
-    } else {
-      AttachReply reply;
-      memcpy(&reply, data.data(), sizeof reply);
-      reply.code[sizeof reply.code - 1] = '\0';
-      reply.message[sizeof reply.message - 1] = '\0';
-      if (reply.pid > 0 && fds.size() == 1) {
-        // The reply socket stays open: the helper writes the exit status to it.
-        NumberRecord attached = AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_);
-        self->deferred_.Resolve(ToObject(self->env_, attached));
-      } else if (reply.pid > 0) {
-        self->Fail("the lxcts-attach helper answered without the command's pidfd");
+    // The environment may be ending (a worker terminated): Node still turns the loop while
+    // it closes its own handles, before the cleanup hook closes this one, and every Napi
+    // call then fails with an exception that must not escape a libuv callback. The
+    // descriptors are in the teardown's record by then and are freed with it.
+    try {
+      Napi::HandleScope scope(self->env_);
+      Napi::CallbackScope callbackScope(self->env_, self->context_);
+      if (n != static_cast<ssize_t>(sizeof(AttachReply))) {
+        self->Fail("the lxcts-attach helper ended before it answered");
       } else {
-        self->deferred_.Reject(MakeLxcError(self->env_, "exec", self->name_, {reply.code, reply.message, {}, false}));
+        AttachReply reply;
+        memcpy(&reply, data.data(), sizeof reply);
+        reply.code[sizeof reply.code - 1] = '\0';
+        reply.message[sizeof reply.message - 1] = '\0';
+        if (reply.pid > 0 && fds.size() == 1) {
+          // The reply socket stays open: the helper writes the exit status to it.
+          NumberRecord attached =
+              AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_, *self->teardown_);
+          self->deferred_.Resolve(ToObject(self->env_, attached));
+        } else if (reply.pid > 0) {
+          self->Fail("the lxcts-attach helper answered without the command's pidfd");
+        } else {
+          self->deferred_.Reject(MakeLxcError(self->env_, "exec", self->name_, {reply.code, reply.message, {}, false}));
+        }
       }
+    } catch (const Napi::Error&) {
+      // Nobody is left to tell.
     }
     self->Close();
   }
@@ -98,11 +111,18 @@ class PendingAttach {
 
   void Close() {
     uv_poll_stop(&poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_),
-             [](uv_handle_t* handle) { delete static_cast<PendingAttach*>(handle->data); });
+    teardown_->Closing(token_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* handle) {
+      auto* self = static_cast<PendingAttach*>(handle->data);
+      std::shared_ptr<EnvTeardown> teardown = std::move(self->teardown_);
+      delete self;
+      teardown->CloseDone();
+    });
   }
 
   uv_poll_t poll_;
+  std::shared_ptr<EnvTeardown> teardown_;
+  EnvTeardown::Token token_ = 0;
   Napi::Env env_;
   Napi::Promise::Deferred deferred_;
   UniqueFd reply_;     // closed with this object unless handed to JavaScript

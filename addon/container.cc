@@ -11,6 +11,7 @@
 #include "args.h"
 #include "config_item.h"
 #include "container_lock.h"
+#include "freezer.h"
 #include "lifecycle_client.h"
 #include "preconditions.h"
 
@@ -35,6 +36,7 @@ bool WaitForState(lxc_container* c, const std::string& state, int timeoutSeconds
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::seconds(timeoutSeconds);
   for (;;) {
+    if (TaskAbandoned()) return false;  // the environment that asked is gone
     const char* now = c->state(c);
     if (now != nullptr && state == now) return true;
     if (timeoutSeconds >= 0 && Clock::now() >= deadline) return false;
@@ -138,7 +140,8 @@ bool HandleState::Open(Outcome& out) {
   return true;
 }
 
-Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn, bool open) {
+Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn, bool open,
+                                 std::function<void(Outcome&)> undelivered) {
   Napi::Env env = info.Env();
   if (released_) {
     Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
@@ -162,6 +165,7 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
       state->Put();
     }
   };
+  spec.undelivered = std::move(undelivered);
   spec.settled = [this]() {
     if (--inflight_ == 0 && released_) {
       std::lock_guard<std::mutex> lock(state_->busy);
@@ -238,16 +242,16 @@ Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ContainerHandle::Freeze(const Napi::CallbackInfo& info) {
-  return Run(info, "freeze", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
-    if (!RequireRunning(c, s.Subject(), out)) return;
-    if (!c->freeze(c)) out.Fail("LXC_FREEZE_FAILED", "freezing " + s.Subject() + " failed");
+  int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
+  return Run(info, "freeze", Runner::kPool, [timeout](lxc_container* c, HandleState& s, Outcome& out) {
+    FreezeOrThaw(c, s.Subject(), true, timeout, out);
   });
 }
 
 Napi::Value ContainerHandle::Unfreeze(const Napi::CallbackInfo& info) {
-  return Run(info, "unfreeze", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
-    if (!RequireRunning(c, s.Subject(), out)) return;
-    if (!c->unfreeze(c)) out.Fail("LXC_UNFREEZE_FAILED", "unfreezing " + s.Subject() + " failed");
+  int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
+  return Run(info, "unfreeze", Runner::kPool, [timeout](lxc_container* c, HandleState& s, Outcome& out) {
+    FreezeOrThaw(c, s.Subject(), false, timeout, out);
   });
 }
 

@@ -51,7 +51,9 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
   // log lines of the call to a failure. With `open` false, `fn` gets the container only if
   // it is already open (else null): for calls that do not need it (destroy runs in the
   // lifecycle helper, and must not fail because another caller is deleting the config).
-  Napi::Value Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn, bool open = true);
+  // `undelivered`: see TaskSpec.
+  Napi::Value Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn, bool open = true,
+                  std::function<void(Outcome&)> undelivered = nullptr);
 
   Napi::Value Create(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);

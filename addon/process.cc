@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <string>
 
+#include "addon_data.h"
 #include "args.h"
 #include "attach_wire.h"
 #include "errors.h"
@@ -20,6 +21,7 @@ namespace {
 struct Closing {
   uv_poll_t poll;
   int fds[2];
+  std::shared_ptr<EnvTeardown> teardown;  // told when the close is done
 };
 
 }  // namespace
@@ -35,6 +37,7 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   pid_ = static_cast<pid_t>(IntegerArg(info, 0, "pid"));
   pidfd_ = static_cast<int>(IntegerArg(info, 1, "pidfd"));
   if (info[2].IsNumber()) statusFd_ = static_cast<int>(IntegerArg(info, 2, "status"));
+  GetAddonData(info.Env())->teardown->Claimed(pid_);  // ours to close and reap from now on
   context_ = std::make_unique<Napi::AsyncContext>(info.Env(), "lxcts-process");
   if (Watch(statusFd_ >= 0 ? statusFd_ : pidfd_)) {
     self_ = Napi::Persistent(Value());
@@ -71,6 +74,15 @@ bool ProcessHandle::Watch(int fd) {
   }
   poll_ = &closing->poll;
   poll_->data = this;
+  // If the environment ends while the command runs (a worker terminated), the watch is
+  // closed then; the command itself keeps running, like any process this one started.
+  closing->teardown = GetAddonData(Env())->teardown;
+  token_ = closing->teardown->Opened([this]() {
+    // Our own child (attached in-process) would stay a zombie with nobody to reap it:
+    // a thread waits for it instead, however long the command runs.
+    if (!exited_ && statusFd_ < 0 && !lost_ && pid_ > 0) ReapInBackground(pid_);
+    StopWatching();
+  });
   if (uv_poll_start(poll_, UV_READABLE, OnReadable) != 0) {
     StopWatching();
     return false;
@@ -86,12 +98,15 @@ void ProcessHandle::StopWatching() {
     auto* closing = reinterpret_cast<Closing*>(poll_);
     closing->fds[0] = pidfd_;
     closing->fds[1] = statusFd_;
+    closing->teardown->Closing(token_);
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) {
       auto* closing = reinterpret_cast<Closing*>(handle);
       for (int fd : closing->fds) {
         if (fd >= 0) close(fd);
       }
+      std::shared_ptr<EnvTeardown> teardown = std::move(closing->teardown);
       delete closing;
+      teardown->CloseDone();
     });
     poll_ = nullptr;
   } else {
@@ -105,14 +120,24 @@ void ProcessHandle::StopWatching() {
 void ProcessHandle::OnReadable(uv_poll_t* poll, int status, int events) {
   auto* self = static_cast<ProcessHandle*>(poll->data);
   Napi::Env env = self->Env();
-  Napi::HandleScope scope(env);
-  Napi::CallbackScope callbackScope(env, *self->context_);
-  if (self->statusFd_ >= 0) {
-    self->ReadStatus();
-  } else if (self->lost_) {
-    self->Exited();  // the pidfd of a command the dead helper started: it has ended
-  } else {
-    self->Reap();
+  // The environment may be ending (a worker terminated): Node still turns the loop while it
+  // closes its own handles, before the cleanup hook closes this one, and every Napi call
+  // then fails with an exception that must not escape a libuv callback.
+  try {
+    Napi::HandleScope scope(env);
+    Napi::CallbackScope callbackScope(env, *self->context_);
+    if (self->statusFd_ >= 0) {
+      self->ReadStatus();
+    } else if (self->lost_) {
+      self->Exited();  // the pidfd of a command the dead helper started: it has ended
+    } else {
+      self->Reap();
+    }
+  } catch (const Napi::Error&) {
+    // Nobody is left to tell; the process was reaped (or is the helper's to reap).
+    if (!self->exited_ && self->statusFd_ < 0 && !self->lost_ && self->pid_ > 0) ReapInBackground(self->pid_);
+    self->exited_ = true;
+    self->StopWatching();
   }
 }
 

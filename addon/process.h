@@ -45,6 +45,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   int pidfd_ = -1;
   int statusFd_ = -1;  // the helper's status socket, or -1 for our own child
   uv_poll_t* poll_ = nullptr;
+  uint64_t token_ = 0;  // poll_'s entry in the environment's EnvTeardown
   bool exited_ = false;
   int exitCode_ = -1;  // -1 when killed by a signal
   int signal_ = 0;

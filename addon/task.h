@@ -45,12 +45,21 @@ struct TaskSpec {
   std::string container;  // becomes LxcError.container; empty for module-level calls
   std::function<void(Outcome&)> work;  // off the main thread
   std::function<void()> settled;       // on the main thread, after the promise settles
+  // Instead of settling, when the environment ended before the answer could be given (a
+  // worker terminated mid-call): frees what a successful outcome's value holds (descriptors,
+  // a child to reap). Any thread; must not touch Napi values.
+  std::function<void(Outcome&)> undelivered;
 };
 
 enum class Runner {
   kPool,       // libuv's thread pool: calls that return within milliseconds
   kOwnThread,  // a thread of its own: calls that may block for long (wait, shutdown, create)
 };
+
+// Inside a task's work: true once the environment that queued it is going away (its
+// worker_thread was terminated, or the process is exiting). Work that loops until some
+// state is reached (wait) stops then, since nobody is left to hear the answer.
+bool TaskAbandoned();
 
 // Runs spec.work off the main thread; `keepAlive` is held until the task settles so the
 // object whose native state the work uses cannot be collected meanwhile.

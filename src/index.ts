@@ -8,6 +8,7 @@ export type {
   ContainerState,
   CreateOptions,
   DestroyOptions,
+  FreezeOptions,
   ShutdownOptions,
   StartOptions,
   WaitOptions,

@@ -74,6 +74,11 @@ export interface ShutdownOptions {
   timeout?: number;
 }
 
+export interface FreezeOptions {
+  /** Seconds before failing with LXC_TIMEOUT. Default: 30. */
+  timeout?: number;
+}
+
 export interface WaitOptions {
   /** Seconds to wait before failing with LXC_TIMEOUT. Default: Infinity. */
   timeout?: number;
@@ -111,6 +116,8 @@ export interface SnapshotInfo {
 }
 
 const DEFAULT_SHUTDOWN_SECONDS = 60;
+/** liblxc's own freeze takes a second or two; 30 s is far beyond that, yet bounded. */
+const DEFAULT_FREEZE_SECONDS = 30;
 const IP_POLL_MS = 200;
 /** Commands a Container object starts at once; more wait for a handle (see #attachHandles). */
 const ATTACH_HANDLES = 8;
@@ -208,12 +215,24 @@ export class Container {
     });
   }
 
-  freeze(): Promise<void> {
-    return this.#call('freeze', () => (n) => n.freeze());
+  /**
+   * Freezes every process of the running container. Freezes and unfreezes of one
+   * container take turns within this process; LXC_TIMEOUT when it did not finish within
+   * `timeout` seconds (something outside this process kept changing the freezer).
+   */
+  freeze(options: FreezeOptions = {}): Promise<void> {
+    return this.#call('freeze', () => {
+      const timeout = timeoutSeconds(expectOptions<FreezeOptions>(options, 'freeze options').timeout, 'freeze timeout', DEFAULT_FREEZE_SECONDS);
+      return (n) => n.freeze(timeout);
+    });
   }
 
-  unfreeze(): Promise<void> {
-    return this.#call('unfreeze', () => (n) => n.unfreeze());
+  /** Thaws a frozen container; as freeze() for turns and `timeout`. */
+  unfreeze(options: FreezeOptions = {}): Promise<void> {
+    return this.#call('unfreeze', () => {
+      const timeout = timeoutSeconds(expectOptions<FreezeOptions>(options, 'unfreeze options').timeout, 'unfreeze timeout', DEFAULT_FREEZE_SECONDS);
+      return (n) => n.unfreeze(timeout);
+    });
   }
 
   /**

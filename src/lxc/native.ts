@@ -14,8 +14,9 @@ export interface NativeContainer {
   shutdown(timeoutSeconds: number): Promise<void>;
   reboot(): Promise<void>;
   destroy(withSnapshots: boolean): Promise<void>;
-  freeze(): Promise<void>;
-  unfreeze(): Promise<void>;
+  /** timeoutSeconds < 0: no limit. */
+  freeze(timeoutSeconds: number): Promise<void>;
+  unfreeze(timeoutSeconds: number): Promise<void>;
   wait(state: string, timeoutSeconds: number): Promise<void>;
   state(): Promise<string>;
   running(): Promise<boolean>;
