@@ -21,8 +21,6 @@ struct AddonData {
   std::shared_ptr<EnvTeardown> teardown;
 };
 
-inline AddonData* GetAddonData(Napi::Env env) {
-  return env.GetInstanceData<AddonData>();
-}
+inline AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
 }  // namespace lxcts

@@ -40,8 +40,6 @@ inline int64_t IntegerArg(const Napi::CallbackInfo& info, size_t i, const char* 
   return info[i].As<Napi::Number>().Int64Value();
 }
 
-inline bool BoolArg(const Napi::CallbackInfo& info, size_t i) {
-  return info[i].IsBoolean() && info[i].As<Napi::Boolean>().Value();
-}
+inline bool BoolArg(const Napi::CallbackInfo& info, size_t i) { return info[i].IsBoolean() && info[i].As<Napi::Boolean>().Value(); }
 
 }  // namespace lxcts

@@ -48,8 +48,7 @@ AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
 }
 
 NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown) {
-  teardown.Unclaimed(pid, {pidfd, statusFd, stdio.parentIn.Get(), stdio.parentOut.Get(), stdio.parentErr.Get()},
-                     statusFd < 0);
+  teardown.Unclaimed(pid, {pidfd, statusFd, stdio.parentIn.Get(), stdio.parentOut.Get(), stdio.parentErr.Get()}, statusFd < 0);
   return NumberRecord{
       {"pid", pid},
       {"pidfd", pidfd},
@@ -64,38 +63,42 @@ NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& std
 Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
   AttachRequest request = ReadAttachRequest(info, 0);
   std::shared_ptr<EnvTeardown> teardown = GetAddonData(info.Env())->teardown;
-  return Run(info, "exec", Runner::kPool, [request, teardown](lxc_container* c, HandleState& s, Outcome& out) mutable {
-    AttachStdio stdio;
-    std::string error;
-    if (!OpenAttachStdio(request, stdio, error)) return out.Fail("LXC_EXEC_FAILED", error);
-    // Not checked first: asking the monitor whether the container runs costs a round
-    // trip on every exec; attach() finds out anyway, and a failure is explained below.
-    pid_t pid = AttachCommand(c, request, stdio.childIn.Get(), stdio.ChildOut(), stdio.ChildErr());
-    stdio.CloseChildEnds();
-    if (pid < 0) {
-      if (!RequireRunning(c, s.Subject(), out)) return;
-      return out.Fail("LXC_EXEC_FAILED", "cannot attach to " + s.Subject());
-    }
+  return Run(
+      info, "exec", Runner::kPool,
+      [request, teardown](lxc_container* c, HandleState& s, Outcome& out) mutable {
+        AttachStdio stdio;
+        std::string error;
+        if (!OpenAttachStdio(request, stdio, error)) return out.Fail("LXC_EXEC_FAILED", error);
+        // Not checked first: asking the monitor whether the container runs costs a round
+        // trip on every exec; attach() finds out anyway, and a failure is explained below.
+        pid_t pid = AttachCommand(c, request, stdio.childIn.Get(), stdio.ChildOut(), stdio.ChildErr());
+        stdio.CloseChildEnds();
+        if (pid < 0) {
+          if (!RequireRunning(c, s.Subject(), out)) return;
+          return out.Fail("LXC_EXEC_FAILED", "cannot attach to " + s.Subject());
+        }
 
-    // The pid is our child and stays unreaped until ProcessHandle waits for it, so the
-    // pidfd cannot refer to a recycled pid.
-    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) {
-      int error = errno;
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      return out.Fail("LXC_EXEC_FAILED", std::string("pidfd_open failed: ") + strerror(error));
-    }
-    out.value = AttachedRecord(pid, pidfd, -1, stdio, *teardown);
-  }, true, [teardown](Outcome& out) {
-    // The environment ended before the answer was given (a worker terminated mid-exec).
-    // If the command was attached after the teardown hook ran, free it here.
-    auto* record = std::get_if<NumberRecord>(&out.value);
-    if (record == nullptr) return;
-    for (const auto& [key, n] : *record) {
-      if (key == "pid") teardown->FreeUnclaimed(static_cast<pid_t>(n));
-    }
-  });
+        // The pid is our child and stays unreaped until ProcessHandle waits for it, so the
+        // pidfd cannot refer to a recycled pid.
+        int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+        if (pidfd < 0) {
+          int error = errno;
+          kill(pid, SIGKILL);
+          waitpid(pid, nullptr, 0);
+          return out.Fail("LXC_EXEC_FAILED", std::string("pidfd_open failed: ") + strerror(error));
+        }
+        out.value = AttachedRecord(pid, pidfd, -1, stdio, *teardown);
+      },
+      true,
+      [teardown](Outcome& out) {
+        // The environment ended before the answer was given (a worker terminated mid-exec).
+        // If the command was attached after the teardown hook ran, free it here.
+        auto* record = std::get_if<NumberRecord>(&out.value);
+        if (record == nullptr) return;
+        for (const auto& [key, n] : *record) {
+          if (key == "pid") teardown->FreeUnclaimed(static_cast<pid_t>(n));
+        }
+      });
 }
 
 }  // namespace lxcts

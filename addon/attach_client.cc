@@ -65,8 +65,8 @@ class PendingAttach {
 
  private:
   PendingAttach(Napi::Env env, UniqueFd reply, AttachStdio stdio, std::string name)
-      : env_(env), deferred_(Napi::Promise::Deferred::New(env)), reply_(std::move(reply)), stdio_(std::move(stdio)),
-        name_(std::move(name)), context_(env, "lxcts-attach") {}
+      : env_(env), deferred_(Napi::Promise::Deferred::New(env)), reply_(std::move(reply)), stdio_(std::move(stdio)), name_(std::move(name)),
+        context_(env, "lxcts-attach") {}
 
   static void OnReadable(uv_poll_t* poll, int status, int events) {
     auto* self = static_cast<PendingAttach*>(poll->data);
@@ -90,8 +90,7 @@ class PendingAttach {
         reply.message[sizeof reply.message - 1] = '\0';
         if (reply.pid > 0 && fds.size() == 1) {
           // The reply socket stays open: the helper writes the exit status to it.
-          NumberRecord attached =
-              AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_, *self->teardown_);
+          NumberRecord attached = AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_, *self->teardown_);
           self->deferred_.Resolve(ToObject(self->env_, attached));
         } else if (reply.pid > 0) {
           self->Fail("the lxcts-attach helper answered without the command's pidfd");
@@ -105,9 +104,7 @@ class PendingAttach {
     self->Close();
   }
 
-  void Fail(const std::string& message) {
-    deferred_.Reject(MakeLxcError(env_, "exec", name_, {"LXC_EXEC_FAILED", message, {}, false}));
-  }
+  void Fail(const std::string& message) { deferred_.Reject(MakeLxcError(env_, "exec", name_, {"LXC_EXEC_FAILED", message, {}, false})); }
 
   void Close() {
     uv_poll_stop(&poll_);
@@ -143,7 +140,8 @@ void AttachClient::Stop() {
     // processes and keep running.
     kill(pid_, SIGKILL);
     pid_t r;
-    do r = waitpid(pid_, nullptr, 0); while (r < 0 && errno == EINTR);
+    do r = waitpid(pid_, nullptr, 0);
+    while (r < 0 && errno == EINTR);
     pid_ = -1;
   }
 }

@@ -163,7 +163,8 @@ class Reaper {
   static void Report(Watched* watch, int flags) {
     siginfo_t info = {};
     int rc;
-    do rc = waitid(P_PID, static_cast<id_t>(watch->pid), &info, WEXITED | flags); while (rc < 0 && errno == EINTR);
+    do rc = waitid(P_PID, static_cast<id_t>(watch->pid), &info, WEXITED | flags);
+    while (rc < 0 && errno == EINTR);
     ExitReport report = {-1, 0};
     if (rc == 0 && info.si_code == CLD_EXITED) {
       report.exitCode = info.si_status;
@@ -192,8 +193,8 @@ struct Server {
   Workers& workers;
 };
 
-AttachReply Attach(Server& server, const std::string& name, const std::string& lxcpath, AttachRequest& request,
-                   int in, int out, int err, UniqueFd& pidfd) {
+AttachReply Attach(Server& server, const std::string& name, const std::string& lxcpath, AttachRequest& request, int in, int out, int err,
+                   UniqueFd& pidfd) {
   std::string subject = "container \"" + name + "\"";
   lxc_container* c = server.handles.Take(name, lxcpath);
   if (c == nullptr) return MakeReply(0, "LXC_OPEN_FAILED", "cannot open " + subject);

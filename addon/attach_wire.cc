@@ -101,7 +101,8 @@ bool SendWithFds(int socket, const void* data, size_t size, const int* fds, size
     memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * count);
   }
   ssize_t sent;
-  do sent = sendmsg(socket, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); while (sent < 0 && errno == EINTR);
+  do sent = sendmsg(socket, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (sent < 0 && errno == EINTR);
   return sent == static_cast<ssize_t>(size);
 }
 
@@ -115,7 +116,8 @@ ssize_t ReceiveWithFds(int socket, std::string& data, size_t capacity, std::vect
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t n;
-  do n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  do n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);

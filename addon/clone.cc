@@ -17,7 +17,8 @@ Napi::Value ContainerHandle::Clone(const Napi::CallbackInfo& info) {
   return Run(info, "clone", Runner::kOwnThread, [=](lxc_container* c, HandleState& s, Outcome& out) {
     // In the lxcts-lifecycle helper (see container.cc), from this handle's config.
     std::string path = newLxcpath.empty() ? s.lxcpath : newLxcpath;
-    RunLifecycle({"clone", {s.name, s.lxcpath, newName, path, snapshot ? "1" : "0", backend}, c, false, "LXC_CLONE_FAILED", s.Subject()}, out);
+    RunLifecycle({"clone", {s.name, s.lxcpath, newName, path, snapshot ? "1" : "0", backend}, c, false, "LXC_CLONE_FAILED", s.Subject()},
+                 out);
   });
 }
 

@@ -4,8 +4,8 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <thread>
 #include <mutex>
+#include <thread>
 
 #include "addon_data.h"
 #include "args.h"
@@ -66,38 +66,39 @@ bool ShutdownResending(lxc_container* c, int timeoutSeconds) {
 }  // namespace
 
 Napi::Function ContainerHandle::Define(Napi::Env env) {
-  return DefineClass(env, "NativeContainer", {
-      InstanceMethod<&ContainerHandle::Create>("create"),
-      InstanceMethod<&ContainerHandle::Start>("start"),
-      InstanceMethod<&ContainerHandle::Stop>("stop"),
-      InstanceMethod<&ContainerHandle::Shutdown>("shutdown"),
-      InstanceMethod<&ContainerHandle::Reboot>("reboot"),
-      InstanceMethod<&ContainerHandle::Destroy>("destroy"),
-      InstanceMethod<&ContainerHandle::Freeze>("freeze"),
-      InstanceMethod<&ContainerHandle::Unfreeze>("unfreeze"),
-      InstanceMethod<&ContainerHandle::Wait>("wait"),
-      InstanceMethod<&ContainerHandle::State>("state"),
-      InstanceMethod<&ContainerHandle::Running>("running"),
-      InstanceMethod<&ContainerHandle::Defined>("defined"),
-      InstanceMethod<&ContainerHandle::InitPid>("initPid"),
-      InstanceMethod<&ContainerHandle::GetConfigItem>("getConfigItem"),
-      InstanceMethod<&ContainerHandle::SetConfigItem>("setConfigItem"),
-      InstanceMethod<&ContainerHandle::ClearConfigItem>("clearConfigItem"),
-      InstanceMethod<&ContainerHandle::GetRunningConfigItem>("getRunningConfigItem"),
-      InstanceMethod<&ContainerHandle::ConfigKeys>("configKeys"),
-      InstanceMethod<&ContainerHandle::SaveConfig>("saveConfig"),
-      InstanceMethod<&ContainerHandle::GetCgroupItem>("getCgroupItem"),
-      InstanceMethod<&ContainerHandle::SetCgroupItem>("setCgroupItem"),
-      InstanceMethod<&ContainerHandle::Release>("release"),
-      InstanceMethod<&ContainerHandle::Attach>("attach"),
-      InstanceMethod<&ContainerHandle::Interfaces>("interfaces"),
-      InstanceMethod<&ContainerHandle::IpAddresses>("ipAddresses"),
-      InstanceMethod<&ContainerHandle::Clone>("clone"),
-      InstanceMethod<&ContainerHandle::Snapshot>("snapshot"),
-      InstanceMethod<&ContainerHandle::Snapshots>("snapshots"),
-      InstanceMethod<&ContainerHandle::RestoreSnapshot>("restoreSnapshot"),
-      InstanceMethod<&ContainerHandle::DestroySnapshot>("destroySnapshot"),
-  });
+  return DefineClass(env, "NativeContainer",
+                     {
+                         InstanceMethod<&ContainerHandle::Create>("create"),
+                         InstanceMethod<&ContainerHandle::Start>("start"),
+                         InstanceMethod<&ContainerHandle::Stop>("stop"),
+                         InstanceMethod<&ContainerHandle::Shutdown>("shutdown"),
+                         InstanceMethod<&ContainerHandle::Reboot>("reboot"),
+                         InstanceMethod<&ContainerHandle::Destroy>("destroy"),
+                         InstanceMethod<&ContainerHandle::Freeze>("freeze"),
+                         InstanceMethod<&ContainerHandle::Unfreeze>("unfreeze"),
+                         InstanceMethod<&ContainerHandle::Wait>("wait"),
+                         InstanceMethod<&ContainerHandle::State>("state"),
+                         InstanceMethod<&ContainerHandle::Running>("running"),
+                         InstanceMethod<&ContainerHandle::Defined>("defined"),
+                         InstanceMethod<&ContainerHandle::InitPid>("initPid"),
+                         InstanceMethod<&ContainerHandle::GetConfigItem>("getConfigItem"),
+                         InstanceMethod<&ContainerHandle::SetConfigItem>("setConfigItem"),
+                         InstanceMethod<&ContainerHandle::ClearConfigItem>("clearConfigItem"),
+                         InstanceMethod<&ContainerHandle::GetRunningConfigItem>("getRunningConfigItem"),
+                         InstanceMethod<&ContainerHandle::ConfigKeys>("configKeys"),
+                         InstanceMethod<&ContainerHandle::SaveConfig>("saveConfig"),
+                         InstanceMethod<&ContainerHandle::GetCgroupItem>("getCgroupItem"),
+                         InstanceMethod<&ContainerHandle::SetCgroupItem>("setCgroupItem"),
+                         InstanceMethod<&ContainerHandle::Release>("release"),
+                         InstanceMethod<&ContainerHandle::Attach>("attach"),
+                         InstanceMethod<&ContainerHandle::Interfaces>("interfaces"),
+                         InstanceMethod<&ContainerHandle::IpAddresses>("ipAddresses"),
+                         InstanceMethod<&ContainerHandle::Clone>("clone"),
+                         InstanceMethod<&ContainerHandle::Snapshot>("snapshot"),
+                         InstanceMethod<&ContainerHandle::Snapshots>("snapshots"),
+                         InstanceMethod<&ContainerHandle::RestoreSnapshot>("restoreSnapshot"),
+                         InstanceMethod<&ContainerHandle::DestroySnapshot>("destroySnapshot"),
+                     });
 }
 
 ContainerHandle::ContainerHandle(const Napi::CallbackInfo& info)
@@ -233,26 +234,27 @@ Napi::Value ContainerHandle::Reboot(const Napi::CallbackInfo& info) {
 
 Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
   bool withSnapshots = BoolArg(info, 0);
-  return Run(info, "destroy", Runner::kOwnThread, [withSnapshots](lxc_container* c, HandleState& s, Outcome& out) {
-    RunLifecycle({"destroy", {s.name, s.lxcpath, withSnapshots ? "1" : "0"}, nullptr, false, "LXC_DESTROY_FAILED", s.Subject()}, out);
-    // Start afresh, so that a later create() on this object begins from the defaults like
-    // any new container.
-    s.reopen = true;
-  }, /*open=*/false);
+  return Run(
+      info, "destroy", Runner::kOwnThread,
+      [withSnapshots](lxc_container* c, HandleState& s, Outcome& out) {
+        RunLifecycle({"destroy", {s.name, s.lxcpath, withSnapshots ? "1" : "0"}, nullptr, false, "LXC_DESTROY_FAILED", s.Subject()}, out);
+        // Start afresh, so that a later create() on this object begins from the defaults like
+        // any new container.
+        s.reopen = true;
+      },
+      /*open=*/false);
 }
 
 Napi::Value ContainerHandle::Freeze(const Napi::CallbackInfo& info) {
   int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
-  return Run(info, "freeze", Runner::kPool, [timeout](lxc_container* c, HandleState& s, Outcome& out) {
-    FreezeOrThaw(c, s.Subject(), true, timeout, out);
-  });
+  return Run(info, "freeze", Runner::kPool,
+             [timeout](lxc_container* c, HandleState& s, Outcome& out) { FreezeOrThaw(c, s.Subject(), true, timeout, out); });
 }
 
 Napi::Value ContainerHandle::Unfreeze(const Napi::CallbackInfo& info) {
   int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
-  return Run(info, "unfreeze", Runner::kPool, [timeout](lxc_container* c, HandleState& s, Outcome& out) {
-    FreezeOrThaw(c, s.Subject(), false, timeout, out);
-  });
+  return Run(info, "unfreeze", Runner::kPool,
+             [timeout](lxc_container* c, HandleState& s, Outcome& out) { FreezeOrThaw(c, s.Subject(), false, timeout, out); });
 }
 
 Napi::Value ContainerHandle::Wait(const Napi::CallbackInfo& info) {
@@ -270,8 +272,7 @@ Napi::Value ContainerHandle::Wait(const Napi::CallbackInfo& info) {
     bool reached = WaitForState(c, state, timeout);
     lxc_container_put(c);
     if (!reached) {
-      out.Fail("LXC_TIMEOUT", "container \"" + name + "\" did not reach " + state + " within " +
-                                  std::to_string(timeout) + " s");
+      out.Fail("LXC_TIMEOUT", "container \"" + name + "\" did not reach " + state + " within " + std::to_string(timeout) + " s");
     }
   };
   return RunTask(info.Env(), Value(), std::move(spec), Runner::kOwnThread);

@@ -27,8 +27,8 @@ struct HandleState {
   std::string lxcpath;  // empty: liblxc's default lxcpath
   lxc_container* container = nullptr;
   LogCapture log;
-  std::mutex busy;            // calls never share the lxc_container between threads
-  bool reopen = false;        // set by an op whose outcome makes the in-memory config stale
+  std::mutex busy;      // calls never share the lxc_container between threads
+  bool reopen = false;  // set by an op whose outcome makes the in-memory config stale
 
   ~HandleState() { Put(); }
   std::string Subject() const { return "container \"" + name + "\""; }  // for messages
@@ -77,7 +77,7 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
   Napi::Value GetCgroupItem(const Napi::CallbackInfo& info);
   Napi::Value SetCgroupItem(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
-  Napi::Value Attach(const Napi::CallbackInfo& info);  // attach.cc
+  Napi::Value Attach(const Napi::CallbackInfo& info);      // attach.cc
   Napi::Value Interfaces(const Napi::CallbackInfo& info);  // network.cc
   Napi::Value IpAddresses(const Napi::CallbackInfo& info);
   Napi::Value Clone(const Napi::CallbackInfo& info);  // clone.cc

@@ -40,7 +40,8 @@ bool ContainerLock::Acquire(const std::string& lxcpath, const std::string& name,
     return false;
   }
   int rc;
-  do rc = flock(fd_.Get(), LOCK_EX); while (rc != 0 && errno == EINTR);
+  do rc = flock(fd_.Get(), LOCK_EX);
+  while (rc != 0 && errno == EINTR);
   if (rc != 0) {
     error = "cannot lock " + path + ": " + strerror(errno);
     return false;

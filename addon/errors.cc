@@ -4,8 +4,7 @@
 
 namespace lxcts {
 
-Napi::Value MakeLxcError(Napi::Env env, const std::string& op, const std::string& container,
-                         const Failure& failure) {
+Napi::Value MakeLxcError(Napi::Env env, const std::string& op, const std::string& container, const Failure& failure) {
   Napi::Array details = Napi::Array::New(env, failure.details.size());
   for (size_t i = 0; i < failure.details.size(); i++) {
     details.Set(i, Napi::String::New(env, failure.details[i]));

@@ -18,7 +18,6 @@ struct Failure {
 
 // Builds `new LxcError(message, { code, op, container, details })`. Falls back to a plain
 // Error with the same properties if the class was never registered.
-Napi::Value MakeLxcError(Napi::Env env, const std::string& op, const std::string& container,
-                         const Failure& failure);
+Napi::Value MakeLxcError(Napi::Env env, const std::string& op, const std::string& container, const Failure& failure);
 
 }  // namespace lxcts

@@ -12,8 +12,8 @@
 // stderr. fd 3 receives one status line: "exit N", "signal N" or "error KIND MESSAGE". liblxc's
 // error log goes to fd 4. The exit code of this process is not the command's: read fd 3.
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <lxc/lxccontainer.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>

@@ -116,7 +116,8 @@ void RunLifecycle(const LifecycleCall& call, Outcome& out) {
   }
   int status = 0;
   pid_t r;
-  do r = waitpid(pid, &status, 0); while (r < 0 && errno == EINTR);
+  do r = waitpid(pid, &status, 0);
+  while (r < 0 && errno == EINTR);
   std::vector<std::string> lines = SplitLines(ReadAll(answer.Get()));
   if (lines.empty()) {
     // Killed (or crashed) before answering: whatever it started in its process group, a

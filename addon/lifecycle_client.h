@@ -16,9 +16,9 @@ struct LifecycleCall {
   std::vector<std::string> args;  // NAME LXCPATH and the op's own, as lifecycle_helper.cc lists them
   // Whose in-memory config the helper uses (saved into a memfd for it); null: none.
   lxc_container* config = nullptr;
-  bool inheritOutput = false;    // the helper's stdout/stderr are Node's (a template's output)
-  std::string failureCode;       // when the helper dies without answering
-  std::string subject;           // for messages
+  bool inheritOutput = false;  // the helper's stdout/stderr are Node's (a template's output)
+  std::string failureCode;     // when the helper dies without answering
+  std::string subject;         // for messages
 };
 
 // Spawns the helper, waits for it (blocking: call off the main thread) and turns its answer

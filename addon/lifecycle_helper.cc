@@ -218,8 +218,8 @@ Answer Start(const std::string& name, const std::string& lxcpath, std::vector<st
   return answer;
 }
 
-Answer Create(const std::string& name, const std::string& lxcpath, const std::string& tmpl, const std::string& backend,
-              bool quiet, std::vector<std::string> args) {
+Answer Create(const std::string& name, const std::string& lxcpath, const std::string& tmpl, const std::string& backend, bool quiet,
+              std::vector<std::string> args) {
   Answer answer;
   Handle h;
   ContainerLock lock;
@@ -266,8 +266,8 @@ Answer Destroy(const std::string& name, const std::string& lxcpath, bool withSna
   return answer;
 }
 
-Answer Clone(const std::string& name, const std::string& lxcpath, const std::string& newName, std::string newLxcpath,
-             bool snapshot, const std::string& backend) {
+Answer Clone(const std::string& name, const std::string& lxcpath, const std::string& newName, std::string newLxcpath, bool snapshot,
+             const std::string& backend) {
   Answer answer;
   Handle source, target;
   if (newLxcpath.empty()) newLxcpath = ResolveLxcpath(lxcpath);
@@ -300,8 +300,8 @@ Answer Clone(const std::string& name, const std::string& lxcpath, const std::str
   PartialMarker marker;
   bool marked = marker.Mark(newLxcpath, newName);
   g_phase = kForking;
-  lxc_container* clone = c->clone(c, newName.c_str(), newLxcpath.c_str(), snapshot ? LXC_CLONE_SNAPSHOT : 0,
-                                  OrNull(backend), nullptr, 0, nullptr);
+  lxc_container* clone =
+      c->clone(c, newName.c_str(), newLxcpath.c_str(), snapshot ? LXC_CLONE_SNAPSHOT : 0, OrNull(backend), nullptr, 0, nullptr);
   g_phase = kFinishing;
   if (clone != nullptr) {
     lxc_container_put(clone);

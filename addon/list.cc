@@ -60,9 +60,7 @@ Napi::Value DefaultLxcpath(const Napi::CallbackInfo& info) {
   return RunTask(info.Env(), Napi::Object::New(info.Env()), std::move(spec), Runner::kPool);
 }
 
-Napi::Value ClockTicks(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(sysconf(_SC_CLK_TCK)));
-}
+Napi::Value ClockTicks(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(sysconf(_SC_CLK_TCK))); }
 
 Napi::Value ResizeTerminal(const Napi::CallbackInfo& info) {
   int fd = static_cast<int>(IntegerArg(info, 0, "fd"));
@@ -72,9 +70,7 @@ Napi::Value ResizeTerminal(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ioctl(fd, TIOCSWINSZ, &size) == 0);
 }
 
-Napi::Value Version(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), lxc_get_version());
-}
+Napi::Value Version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), lxc_get_version()); }
 
 Napi::Value ConfigItemSupported(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");

@@ -31,8 +31,7 @@ void LogCapture::Attach(lxc_container* c) {
     return;
   }
   const char* tmpdir = getenv("TMPDIR");
-  std::string path = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") +
-                     "/lxcts-log-XXXXXX";
+  std::string path = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/lxcts-log-XXXXXX";
   fd_ = mkostemp(path.data(), O_CLOEXEC);
   if (fd_ < 0) return;
   // Setting lxc.log.file opens the file inside liblxc; clearing the key right after drops

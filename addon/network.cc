@@ -22,8 +22,7 @@ Napi::Value ContainerHandle::IpAddresses(const Napi::CallbackInfo& info) {
   return Run(info, "ipAddresses", Runner::kPool, [interface, family](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireRunning(c, s.Subject(), out)) return;
     // scope 0: global addresses only (no link-local fe80::).
-    char** ips = c->get_ips(c, interface.empty() ? nullptr : interface.c_str(),
-                            family.empty() ? nullptr : family.c_str(), 0);
+    char** ips = c->get_ips(c, interface.empty() ? nullptr : interface.c_str(), family.empty() ? nullptr : family.c_str(), 0);
     out.value = TakeStringArray(ips);  // NULL also means "none yet"
   });
 }

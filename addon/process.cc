@@ -27,10 +27,11 @@ struct Closing {
 }  // namespace
 
 Napi::Function ProcessHandle::Define(Napi::Env env) {
-  return DefineClass(env, "NativeProcess", {
-      InstanceMethod<&ProcessHandle::Wait>("wait"),
-      InstanceMethod<&ProcessHandle::Kill>("kill"),
-  });
+  return DefineClass(env, "NativeProcess",
+                     {
+                         InstanceMethod<&ProcessHandle::Wait>("wait"),
+                         InstanceMethod<&ProcessHandle::Kill>("kill"),
+                     });
 }
 
 ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessHandle>(info) {
@@ -47,7 +48,8 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     // Cannot watch: wait here rather than leave a zombie.
     int status = 0;
     pid_t r;
-    do r = waitpid(pid_, &status, 0); while (r < 0 && errno == EINTR);
+    do r = waitpid(pid_, &status, 0);
+    while (r < 0 && errno == EINTR);
     if (r > 0) Record(status);
   } else {
     lost_ = true;
@@ -144,8 +146,9 @@ void ProcessHandle::OnReadable(uv_poll_t* poll, int status, int events) {
 void ProcessHandle::Reap() {
   int status = 0;
   pid_t r;
-  do r = waitpid(pid_, &status, WNOHANG); while (r < 0 && errno == EINTR);
-  if (r == 0) return;  // spurious wake-up
+  do r = waitpid(pid_, &status, WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r == 0) return;         // spurious wake-up
   if (r > 0) Record(status);  // r < 0 (someone else reaped it): report neither code nor signal
   Exited();
 }
@@ -161,7 +164,8 @@ void ProcessHandle::Record(int status) {
 void ProcessHandle::ReadStatus() {
   ExitReport report;
   ssize_t n;
-  do n = recv(statusFd_, &report, sizeof report, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  do n = recv(statusFd_, &report, sizeof report, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // spurious wake-up
   if (n == static_cast<ssize_t>(sizeof report)) {
     exitCode_ = report.exitCode;
@@ -189,9 +193,8 @@ void ProcessHandle::Exited() {
 void ProcessHandle::Settle(Napi::Promise::Deferred& deferred) {
   Napi::Env env = Env();
   if (lost_) {
-    Failure failure{"LXC_EXEC_FAILED",
-                    "the lxcts-attach helper ended before it reported how command " + std::to_string(pid_) + " exited",
-                    {}, false};
+    Failure failure{
+        "LXC_EXEC_FAILED", "the lxcts-attach helper ended before it reported how command " + std::to_string(pid_) + " exited", {}, false};
     deferred.Reject(MakeLxcError(env, "exec", "", failure));
     return;
   }

@@ -58,8 +58,8 @@ struct Baton {
   std::shared_ptr<const std::atomic<bool>> ending;  // the environment's (teardown.h)
 
   Baton(Napi::Env env, Napi::Object keep, TaskSpec s)
-      : spec(std::move(s)), deferred(Napi::Promise::Deferred::New(env)),
-        keepAlive(Napi::Persistent(keep)), ending(GetAddonData(env)->teardown->Ending()) {}
+      : spec(std::move(s)), deferred(Napi::Promise::Deferred::New(env)), keepAlive(Napi::Persistent(keep)),
+        ending(GetAddonData(env)->teardown->Ending()) {}
 
   // The answer cannot be given any more. The references belong to a dying environment and
   // must not be released into it; what the outcome holds is freed.
@@ -84,8 +84,7 @@ struct Baton {
 
 class PoolWorker : public Napi::AsyncWorker {
  public:
-  PoolWorker(Napi::Env env, std::unique_ptr<Baton> baton)
-      : Napi::AsyncWorker(env, "lxcts"), baton_(std::move(baton)) {}
+  PoolWorker(Napi::Env env, std::unique_ptr<Baton> baton) : Napi::AsyncWorker(env, "lxcts"), baton_(std::move(baton)) {}
 
   void Execute() override { RunWork(baton_->spec, baton_->outcome); }
   void OnOK() override { baton_->Settle(Env()); }
@@ -135,14 +134,13 @@ Napi::Promise RunTask(Napi::Env env, Napi::Object keepAlive, TaskSpec spec, Runn
   auto link = std::make_shared<Link>();
   auto* context = new std::shared_ptr<Link>(link);
   // A thread-safe function keeps the event loop alive until the thread reports back.
-  SettleFunction settle = SettleFunction::New(env, "lxcts-long-task", 0, 1, context,
-                                              [](Napi::Env, void*, std::shared_ptr<Link>* context) {
-                                                {
-                                                  std::lock_guard<std::mutex> lock((*context)->mutex);
-                                                  (*context)->open = false;
-                                                }
-                                                delete context;
-                                              });
+  SettleFunction settle = SettleFunction::New(env, "lxcts-long-task", 0, 1, context, [](Napi::Env, void*, std::shared_ptr<Link>* context) {
+    {
+      std::lock_guard<std::mutex> lock((*context)->mutex);
+      (*context)->open = false;
+    }
+    delete context;
+  });
   Baton* raw = baton.release();
   std::thread([raw, settle, link, ending = raw->ending]() mutable {
     currentTaskEnding = ending.get();

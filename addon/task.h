@@ -21,8 +21,7 @@ struct Null {};
 using NumberRecord = std::vector<std::pair<std::string, int64_t>>;
 // An array of flat JS objects of strings, e.g. the snapshot list.
 using StringRecords = std::vector<std::vector<std::pair<std::string, std::string>>>;
-using Value = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>, NumberRecord,
-                           StringRecords>;
+using Value = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>, NumberRecord, StringRecords>;
 
 // What a task produced: a value or a failure. Holds no Napi values.
 struct Outcome {
@@ -30,19 +29,15 @@ struct Outcome {
   std::optional<Failure> failure;
 
   // liblxc failed: the liblxc log lines of the call are attached as details.
-  void Fail(std::string code, std::string message) {
-    failure = Failure{std::move(code), std::move(message), {}, true};
-  }
+  void Fail(std::string code, std::string message) { failure = Failure{std::move(code), std::move(message), {}, true}; }
   // lxcts refused before asking liblxc to act (not running, already exists...): whatever
   // the log holds is not about this call.
-  void Refuse(std::string code, std::string message) {
-    failure = Failure{std::move(code), std::move(message), {}, false};
-  }
+  void Refuse(std::string code, std::string message) { failure = Failure{std::move(code), std::move(message), {}, false}; }
 };
 
 struct TaskSpec {
-  std::string op;         // becomes LxcError.op
-  std::string container;  // becomes LxcError.container; empty for module-level calls
+  std::string op;                      // becomes LxcError.op
+  std::string container;               // becomes LxcError.container; empty for module-level calls
   std::function<void(Outcome&)> work;  // off the main thread
   std::function<void()> settled;       // on the main thread, after the promise settles
   // Instead of settling, when the environment ended before the answer could be given (a

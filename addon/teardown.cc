@@ -48,7 +48,8 @@ void EnvTeardown::CloseDone() {
 void ReapInBackground(pid_t pid) {
   std::thread([pid]() {
     pid_t r;
-    do r = waitpid(pid, nullptr, 0); while (r < 0 && errno == EINTR);
+    do r = waitpid(pid, nullptr, 0);
+    while (r < 0 && errno == EINTR);
   }).detach();
 }
 

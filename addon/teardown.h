@@ -70,8 +70,8 @@ class EnvTeardown {
   // Main (environment) thread only, from here down.
   std::map<Token, std::function<void()>> open_;
   Token next_ = 1;
-  int closing_ = 0;  // uv_close called, close callback not yet run
-  napi_async_cleanup_hook_handle hook_ = nullptr;  // set while tearing down
+  int closing_ = 0;                                  // uv_close called, close callback not yet run
+  napi_async_cleanup_hook_handle hook_ = nullptr;    // set while tearing down
   std::shared_ptr<EnvTeardown>* hookRef_ = nullptr;  // what the hook holds us by
 
   struct Handed {

@@ -12,6 +12,7 @@ import { Container } from '../src';
 
 import { alive, zombieChildren } from './helpers/procfs';
 import { Sandbox } from './helpers/sandbox';
+import { at, must } from './helpers/must';
 
 const sandbox = new Sandbox('abuse');
 /** Where liblxc (and lxcts's lock) keep this lxcpath's lock files. */
@@ -89,14 +90,14 @@ function cgroupRoots(): string[] {
   const roots = new Set<string>();
   const own = new Map<string, string>();
   for (const line of fs.readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
-    const [, controllers, where] = line.split(':');
+    const [, controllers = '', where = '/'] = line.split(':');
     for (const c of controllers === '' ? ['unified'] : controllers.replace(/^name=/, '').split(',')) own.set(c, where);
   }
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n')) {
-    const [before, after] = line.split(' - ');
-    const [fstype, , options] = after.split(' ');
+    const [before = '', after = ''] = line.split(' - ');
+    const [fstype, , options = ''] = after.split(' ');
     if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
-    const mountPoint = before.split(' ')[4];
+    const mountPoint = must(before.split(' ')[4], `the mount point in ${line}`);
     roots.add(mountPoint);
     const controller = fstype === 'cgroup2' ? 'unified' : options.split(',').find((o) => own.has(o.replace(/^name=/, '')));
     const where = controller && own.get(controller.replace(/^name=/, ''));
@@ -223,10 +224,11 @@ test("a started container's monitor is a small process, not a copy of this one, 
     const monitors = processesMatching(`[lxc monitor] ${sandbox.lxcpath} ${name}`);
     expect(monitors).toHaveLength(1);
     // liblxc forks the monitor from its caller without exec: from Node, a copy of Node.
-    expect(path.basename(fs.readlinkSync(`/proc/${monitors[0]}/exe`))).toBe('lxcts-lifecycle');
+    const monitor = at(monitors, 0);
+    expect(path.basename(fs.readlinkSync(`/proc/${monitor}/exe`))).toBe('lxcts-lifecycle');
     await c.stop();
-    await settled(() => !alive(monitors[0]));
-    expect(alive(monitors[0])).toBe(false);
+    await settled(() => !alive(monitor));
+    expect(alive(monitor)).toBe(false);
     await c.destroy();
   });
   await expectNothingLeftOf([name]);
@@ -358,7 +360,7 @@ describe('a caller killed with SIGKILL midway', () => {
     await settled(() => fs.existsSync(path.join(dir, 'template-running')), 30_000);
     const helpers = processesMatching('lxcts-lifecycle').filter((pid) => commandLine(pid).includes(` create ${name} `));
     expect(helpers).toHaveLength(1);
-    process.kill(helpers[0], 'SIGKILL');
+    process.kill(at(helpers, 0), 'SIGKILL');
     expect(await creating).toBe('LXC_CREATE_FAILED');
     await settled(() => processesMatching(TOKEN).length === 0, 2_000);
     expect(processesMatching(TOKEN)).toEqual([]);

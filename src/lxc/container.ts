@@ -23,19 +23,9 @@ import {
   timeoutSeconds,
 } from './validate';
 
-export type ContainerState =
-  | 'STOPPED'
-  | 'STARTING'
-  | 'RUNNING'
-  | 'STOPPING'
-  | 'ABORTING'
-  | 'FREEZING'
-  | 'FROZEN'
-  | 'THAWED';
+export type ContainerState = 'STOPPED' | 'STARTING' | 'RUNNING' | 'STOPPING' | 'ABORTING' | 'FREEZING' | 'FROZEN' | 'THAWED';
 
-export const CONTAINER_STATES: readonly ContainerState[] = [
-  'STOPPED', 'STARTING', 'RUNNING', 'STOPPING', 'ABORTING', 'FREEZING', 'FROZEN', 'THAWED',
-];
+export const CONTAINER_STATES: readonly ContainerState[] = ['STOPPED', 'STARTING', 'RUNNING', 'STOPPING', 'ABORTING', 'FREEZING', 'FROZEN', 'THAWED'];
 
 /** Storage backends liblxc can create a rootfs on ("best" lets liblxc choose). */
 export type Backend = 'dir' | 'overlay' | 'overlayfs' | 'btrfs' | 'zfs' | 'lvm' | 'loop' | 'rbd' | 'best';
@@ -240,14 +230,18 @@ export class Container {
    * after `timeout` seconds. Not queued behind this object's other calls.
    */
   wait(state: ContainerState, options: WaitOptions = {}): Promise<void> {
-    return this.#call('wait', () => {
-      const s = expectString(state, 'state');
-      if (!CONTAINER_STATES.includes(s as ContainerState)) {
-        throw new TypeError(`Expected one of ${CONTAINER_STATES.join(', ')} for state but received "${s}"`);
-      }
-      const timeout = timeoutSeconds(expectOptions<WaitOptions>(options, 'wait options').timeout, 'wait timeout', Infinity);
-      return (n) => n.wait(s, timeout);
-    }, { queued: false });
+    return this.#call(
+      'wait',
+      () => {
+        const s = expectString(state, 'state');
+        if (!CONTAINER_STATES.includes(s as ContainerState)) {
+          throw new TypeError(`Expected one of ${CONTAINER_STATES.join(', ')} for state but received "${s}"`);
+        }
+        const timeout = timeoutSeconds(expectOptions<WaitOptions>(options, 'wait options').timeout, 'wait timeout', Infinity);
+        return (n) => n.wait(s, timeout);
+      },
+      { queued: false },
+    );
   }
 
   state(): Promise<ContainerState> {
@@ -388,18 +382,23 @@ export class Container {
     const binding = native();
     let limits: ReturnType<typeof checkSpawnOptions> | undefined;
     // Tracked like a call of several steps: release() must not close the handles under it.
-    const attached = await this.#steps(op, () => this.#call(op, () => {
-      const args = checkArgv(argv);
-      limits = checkSpawnOptions(options, pipeStdin);
-      checkExecSize(args, limits.native, op, this.name);
-      if (limits.signal?.aborted) throw new AbortError(undefined, { cause: limits.signal.reason });
-      const nativeOptions = limits.native;
-      // Through the lxcts-attach helper, so that liblxc forks it rather than this whole
-      // process (addon/attach_server.cc); in-process when the helper cannot take it.
-      return () =>
-        binding.attachRemote(this.name, this.lxcpath ?? null, args, nativeOptions) ??
-        this.#attachHandles.use((n) => n.attach(args, nativeOptions));
-    }, { queued: 'after', step: true }));
+    const attached = await this.#steps(op, () =>
+      this.#call(
+        op,
+        () => {
+          const args = checkArgv(argv);
+          limits = checkSpawnOptions(options, pipeStdin);
+          checkExecSize(args, limits.native, op, this.name);
+          if (limits.signal?.aborted) throw new AbortError(undefined, { cause: limits.signal.reason });
+          const nativeOptions = limits.native;
+          // Through the lxcts-attach helper, so that liblxc forks it rather than this whole
+          // process (addon/attach_server.cc); in-process when the helper cannot take it.
+          return () =>
+            binding.attachRemote(this.name, this.lxcpath ?? null, args, nativeOptions) ?? this.#attachHandles.use((n) => n.attach(args, nativeOptions));
+        },
+        { queued: 'after', step: true },
+      ),
+    );
     const { timeout, signal } = limits!;
     const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.status), binding);
     return new ContainerProcess(parts, { timeout, signal, op, container: this.name });
@@ -470,8 +469,7 @@ export class Container {
     if (bytes !== null && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0)) {
       throw new TypeError(`Expected a positive integer number of bytes or null for the memory limit but received ${String(bytes)}`);
     }
-    const write = (key: string, value: string) =>
-      this.#call('setCgroupItem', () => (n) => n.setCgroupItem(key, value), { step: true });
+    const write = (key: string, value: string) => this.#call('setCgroupItem', () => (n) => n.setCgroupItem(key, value), { step: true });
     await this.#steps('setMemoryLimit', () => setMemoryLimit(this.#cgroupRead, write, this.name, bytes));
   }
 
@@ -481,8 +479,7 @@ export class Container {
   }
 
   /** getCgroupItem() as a step of a call already made (the keys are the stats module's own). */
-  readonly #cgroupRead = (key: string): Promise<string> =>
-    this.#call('getCgroupItem', () => (n) => n.getCgroupItem(key), { step: true });
+  readonly #cgroupRead = (key: string): Promise<string> => this.#call('getCgroupItem', () => (n) => n.getCgroupItem(key), { step: true });
 
   /** Copies (or snapshots) this container under a new name and returns the copy. */
   async clone(newName: string, options: CloneOptions = {}): Promise<Container> {

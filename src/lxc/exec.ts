@@ -49,7 +49,7 @@ export function checkArgv(argv: unknown): string[] {
     throw new TypeError(`Expected a non-empty array of strings for argv but received ${describe(argv)}`);
   }
   const args = expectStringArray(argv, 'argv');
-  if (args[0].length === 0) throw new TypeError('argv[0] must name a program');
+  if ((args[0] ?? '').length === 0) throw new TypeError('argv[0] must name a program');
   return args;
 }
 
@@ -165,7 +165,10 @@ function stackLimit(): number {
 
 function readStackLimit(): number {
   try {
-    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max stack size'));
+    const line = fs
+      .readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max stack size'));
     const soft = line?.split(/\s{2,}/)[1];
     return soft === undefined || soft === 'unlimited' ? Infinity : Number(soft);
   } catch {
@@ -182,23 +185,26 @@ function readStackLimit(): number {
  * exits 126 with the reason on stderr instead.
  */
 export function checkExecSize(argv: string[], options: NativeAttachOptions, op: string, container: string): void {
+  const file = argv[0] ?? '';
   const fail = (reason: string) => {
-    throw new LxcError(`cannot run ${JSON.stringify(argv[0].slice(0, 80))} in container "${container}": ${reason}`, {
+    throw new LxcError(`cannot run ${JSON.stringify(file.slice(0, 80))} in container "${container}": ${reason}`, {
       code: 'LXC_EXEC_FAILED',
       op,
       container,
     });
   };
-  const program = Buffer.from(argv[0]);
+  const program = Buffer.from(file);
   if (program.length >= PATH_MAX) fail(`the program path is ${program.length} bytes, over the limit of ${PATH_MAX - 1} (ENAMETOOLONG)`);
-  const longest = Math.max(...argv[0].split('/').map((part) => Buffer.byteLength(part)));
+  const longest = Math.max(...file.split('/').map((part) => Buffer.byteLength(part)));
   if (longest > NAME_MAX) fail(`a part of the program path is ${longest} bytes, over the limit of ${NAME_MAX} (ENAMETOOLONG)`);
   const env = options.clearEnv ? options.env : [...options.env, ...Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`)];
   let bytes = 0;
   for (const s of [...argv, ...env]) {
     const size = Buffer.byteLength(s) + 1;
     if (size > MAX_ARG_STRLEN) {
-      fail(`one ${argv.includes(s) ? 'argument' : 'environment variable'} is ${size - 1} bytes, over the kernel's limit of ${MAX_ARG_STRLEN - 1} for one string (E2BIG, argument list too long)`);
+      fail(
+        `one ${argv.includes(s) ? 'argument' : 'environment variable'} is ${size - 1} bytes, over the kernel's limit of ${MAX_ARG_STRLEN - 1} for one string (E2BIG, argument list too long)`,
+      );
     }
     bytes += size;
   }

@@ -70,19 +70,11 @@ function readAll(stream: Readable): Promise<string> {
  * Starts the helper. `stopContainer` is how SIGKILL is delivered: killing the helper
  * would orphan the running container, so the container is stopped through liblxc instead.
  */
-export function startExecute(
-  name: string,
-  lxcpath: string | undefined,
-  items: string[],
-  argv: string[],
-  stopContainer: () => Promise<void>,
-): ProcessParts {
+export function startExecute(name: string, lxcpath: string | undefined, items: string[], argv: string[], stopContainer: () => Promise<void>): ProcessParts {
   const child = spawn(executeHelperPath(), [name, lxcpath ?? '', ...items, '--', ...argv], {
     stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
   });
-  const [stdin, stdout, stderr, statusPipe, logPipe] = child.stdio as [
-    NodeJS.WritableStream, Readable, Readable, Readable, Readable,
-  ];
+  const [stdin, stdout, stderr, statusPipe, logPipe] = child.stdio as [NodeJS.WritableStream, Readable, Readable, Readable, Readable];
   const status = readAll(statusPipe);
   const log = readAll(logPipe);
   const closed = new Promise<void>((resolve, reject) => {
@@ -96,14 +88,17 @@ export function startExecute(
     const details = logText.split('\n').filter((l) => l.length > 0);
     const message = kind === 'error' ? rest.join(' ') : 'the lxcts-execute helper ended without a status';
     throw new LxcError(`execute in container "${name}": ${message}`, {
-      code: kind === 'error' ? (HELPER_ERRORS[value] ?? 'LXC_EXEC_FAILED') : 'LXC_EXEC_FAILED',
+      code: kind === 'error' ? ((value !== undefined ? HELPER_ERRORS[value] : undefined) ?? 'LXC_EXEC_FAILED') : 'LXC_EXEC_FAILED',
       op: 'execute',
       container: name,
       details,
     });
   });
   let done = false;
-  exited.then(() => (done = true), () => (done = true));
+  exited.then(
+    () => (done = true),
+    () => (done = true),
+  );
   return {
     pid: child.pid ?? -1,
     stdin: stdin as unknown as ProcessParts['stdin'],

@@ -14,9 +14,7 @@ interface Tool {
 }
 
 // Only patterns seen in liblxc 5.0's log: a guess would send people to the wrong package.
-const TOOLS: Tool[] = [
-  { command: 'rsync', logPattern: /Failed to rsync /, debianPackage: 'rsync' },
-];
+const TOOLS: Tool[] = [{ command: 'rsync', logPattern: /Failed to rsync /, debianPackage: 'rsync' }];
 
 /** Whether `command` is an executable file in one of the PATH's directories. */
 export function onPath(command: string, searchPath = process.env.PATH ?? ''): boolean {

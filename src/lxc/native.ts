@@ -104,10 +104,7 @@ export const packageRoot = findPackageRoot(__dirname);
 
 /** Where the addon may be, in the order tried. */
 export function addonCandidates(): string[] {
-  const candidates = [
-    path.join(packageRoot, 'build', 'Release', 'lxcts.node'),
-    path.join(packageRoot, 'build', 'Debug', 'lxcts.node'),
-  ];
+  const candidates = [path.join(packageRoot, 'build', 'Release', 'lxcts.node'), path.join(packageRoot, 'build', 'Debug', 'lxcts.node')];
   const override = process.env.LXCTS_ADDON_PATH;
   return override ? [path.resolve(override), ...candidates] : candidates;
 }

@@ -13,9 +13,7 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
 }
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
+const signalNames = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 
 /** Seconds between SIGTERM and SIGKILL when a timeout or abort stops a command. */
 export const KILL_GRACE_SECONDS = 2;
@@ -208,7 +206,6 @@ function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limi
       return status;
     });
 }
-
 
 /** Node's timers hold at most 2^31-1 ms (24.8 days); a longer delay fires after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -101,7 +101,7 @@ export function parseIoStat(text: string): BlkioUsage {
   let writeBytes = 0;
   for (const line of text.split('\n')) {
     for (const field of line.trim().split(/\s+/).slice(1)) {
-      const [key, value] = field.split('=');
+      const [key, value = ''] = field.split('=');
       if (key === 'rbytes' && /^\d+$/.test(value)) readBytes += Number(value);
       if (key === 'wbytes' && /^\d+$/.test(value)) writeBytes += Number(value);
     }
@@ -116,8 +116,13 @@ export function parseNetDev(text: string): Record<string, InterfaceStats> {
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     const name = line.slice(0, colon).trim();
-    const fields = line.slice(colon + 1).trim().split(/\s+/).map(Number);
-    if (name && fields.length >= 16) stats[name] = { rxBytes: fields[0], txBytes: fields[8] };
+    const fields = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    const [rxBytes, , , , , , , , txBytes] = fields;
+    if (name && fields.length >= 16 && rxBytes !== undefined && txBytes !== undefined) stats[name] = { rxBytes, txBytes };
   }
   return stats;
 }

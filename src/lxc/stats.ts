@@ -19,9 +19,15 @@ import {
 /** Reads one cgroup file of the running container (Container.getCgroupItem). */
 export type CgroupReader = (key: string) => Promise<string>;
 
+/**
+ * The files' contents, one per key and in the order of `keys` (readStat calls `parse` only
+ * once every key was read): the two typed positions are the most any source has.
+ */
+type FileTexts = readonly string[] & { readonly 0: string; readonly 1: string };
+
 interface Source<T> {
-  keys: string[];
-  parse: (texts: string[]) => T | undefined;
+  keys: readonly [string] | readonly [string, string];
+  parse: (texts: FileTexts) => T | undefined;
 }
 
 /**
@@ -41,7 +47,7 @@ async function readStat<T>(read: CgroupReader, op: string, container: string, so
       }
       throw err;
     }
-    const value = source.parse(texts);
+    const value = source.parse(texts as unknown as FileTexts);
     if (value !== undefined) return value;
     tried.push(`${source.keys.join(' + ')}: unexpected contents`);
   }

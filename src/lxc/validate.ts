@@ -85,7 +85,7 @@ export function expectOptions<T extends object>(value: unknown, what: string): P
   if (value === null || typeof value !== 'object' || Object.prototype.toString.call(value) !== '[object Object]') {
     throw new TypeError(`Expected an options object for ${what} but received ${describe(value)}`);
   }
-  return value as Partial<T>;
+  return value;
 }
 
 /**
@@ -104,6 +104,7 @@ export function checkName(name: unknown, what: 'container' | 'snapshot' = 'conta
   if (n.length === 0) problem = 'it is empty';
   else if (n === '.' || n === '..') problem = `"${n}" is not a directory name`;
   else if (n.includes('/')) problem = 'it contains "/"';
+  // eslint-disable-next-line no-control-regex -- control characters are what it looks for
   else if (/[\x00-\x1f\x7f]/.test(n)) problem = 'it contains a control character';
   else if (n.startsWith('-')) problem = 'it starts with "-"';
   else if (Buffer.byteLength(n) > MAX_NAME_BYTES) problem = `it is longer than ${MAX_NAME_BYTES} bytes`;
@@ -128,6 +129,7 @@ export function checkName(name: unknown, what: 'container' | 'snapshot' = 'conta
  * NUL cuts the path; templates expand it unquoted (whitespace splits it, * ? [ glob);
  * ":" separates the parts of an overlay rootfs path and "," the options of its mount.
  */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const LXCPATH_FORBIDDEN = /[\x00-\x20\x7f"'\\$`*?[\]:,;&|<>(){}#]/;
 
 /** lxcpaths are made absolute and normalised: liblxc's monitor changes directory to "/". */
@@ -152,6 +154,7 @@ export function checkLxcpath(value: unknown): string | undefined {
  * options unquoted (the busybox template's --rootfs, the download template's many): an
  * argument with whitespace is split into several paths, and * ? [ are globbed.
  */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const TEMPLATE_ARG_FORBIDDEN = /[\x00-\x20\x7f*?[]/;
 
 /**
@@ -164,7 +167,7 @@ const LIBLXC_TEMPLATE_OPTIONS = ['path', 'rootfs', 'name', 'mapped-uid', 'mapped
 
 function redefinesLiblxcOption(arg: string): string | undefined {
   if (!arg.startsWith('--') || arg.length < 3) return undefined;
-  const option = arg.slice(2).split('=')[0];
+  const option = arg.slice(2).split('=')[0] ?? '';
   return LIBLXC_TEMPLATE_OPTIONS.find((reserved) => option.length > 0 && reserved.startsWith(option));
 }
 
