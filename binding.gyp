@@ -1,9 +1,9 @@
 {
-  # Settings every target shares: C++17, warnings, liblxc through pkg-config. Node's
+  # Settings every target shares: C++17, warnings as errors, liblxc through pkg-config. Node's
   # common.gypi adds -Wall -Wextra -Wno-unused-parameter to cflags for all targets already;
   # these are stated here so the build does not depend on it.
   "target_defaults": {
-    "cflags_cc": [ "-std=c++17", "-Wall", "-Wextra" ],
+    "cflags_cc": [ "-std=c++17", "-Wall", "-Wextra", "-Werror" ],
     "include_dirs": [ "<!@(pkg-config --cflags-only-I lxc | sed 's/-I//g')" ],
     "libraries": [ "<!@(pkg-config --libs lxc)" ]
   },
