@@ -74,6 +74,10 @@ class PendingAttach {
     std::vector<UniqueFd> fds;
     ssize_t n = ReceiveWithFds(self->reply_.Get(), data, sizeof(AttachReply), fds);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // spurious wake-up
+    // Stop watching before any JavaScript runs: the callback scope below runs the promise's
+    // continuations when it ends, and they start watching this very socket for the exit
+    // status (libuv refuses a second poll on a descriptor that still has an active one).
+    uv_poll_stop(&self->poll_);
     // The environment may be ending (a worker terminated): Node still turns the loop while
     // it closes its own handles, before the cleanup hook closes this one, and every Napi
     // call then fails with an exception that must not escape a libuv callback. The
