@@ -90,6 +90,20 @@ void FreezeOrThaw(lxc_container* c, const std::string& subject, bool freeze, int
   }).detach();
 
   std::unique_lock<std::mutex> waiting(call->mutex);
+  // A cgroup v1 freeze can stay FREEZING while new processes keep appearing in the cgroup
+  // (a container's init starting its services right after start): the kernel only freezes
+  // the tasks it finds when FROZEN is written. As runc does, write FROZEN again while it
+  // reads FREEZING, and now and then thaw first, so the stragglers are caught.
+  for (int attempt = 1; freeze && !call->done; attempt++) {
+    if (call->finished.wait_for(waiting, std::chrono::milliseconds(100), [&] { return call->done; })) break;
+    if (timeoutSeconds >= 0 && Clock::now() >= deadline) break;
+    waiting.unlock();
+    if (FreezerState(c) == "FREEZING") {
+      if (attempt % 20 == 0) c->set_cgroup_item(c, "freezer.state", "THAWED");
+      c->set_cgroup_item(c, "freezer.state", "FROZEN");
+    }
+    waiting.lock();
+  }
   if (timeoutSeconds < 0) {
     call->finished.wait(waiting, [&] { return call->done; });
   } else if (!call->finished.wait_until(waiting, deadline, [&] { return call->done; })) {
