@@ -27,6 +27,7 @@
         "addon/log_capture.cc",
         "addon/network.cc",
         "addon/process.cc",
+        "addon/spawn_helper.cc",
         "addon/task.cc",
         "addon/teardown.cc"
       ],

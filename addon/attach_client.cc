@@ -18,6 +18,7 @@
 #include "attach.h"
 #include "attach_wire.h"
 #include "errors.h"
+#include "spawn_helper.h"
 
 extern char** environ;
 
@@ -166,22 +167,13 @@ bool AttachClient::Spawn() {
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, theirs.Get(), 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // A session of its own: Ctrl-C in a terminal running Node must not kill the helper (the
-  // CLI forwards signals to the commands itself). Node ignores SIGPIPE: reset every signal.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // Ctrl-C in a terminal running Node must not kill the helper (the CLI forwards signals to
+  // the commands itself).
   char name[] = "lxcts-attach";
   char* argv[] = {name, nullptr};
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, helperPath_.c_str(), &actions, &attr, argv, environ);
+  int rc = SpawnInOwnSession(helperPath_.c_str(), argv, &actions, &pid);
   posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
   if (rc != 0) return false;
   pid_ = pid;
   control_ = std::move(ours);

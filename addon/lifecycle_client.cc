@@ -13,6 +13,7 @@
 
 #include "config_item.h"
 #include "fds.h"
+#include "spawn_helper.h"
 
 extern char** environ;
 
@@ -74,21 +75,11 @@ pid_t Spawn(const std::string& path, const LifecycleCall& call, int answer, int 
   } else {
     posix_spawn_file_actions_addopen(&actions, 4, "/dev/null", O_RDONLY, 0);
   }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // A session (and process group) of its own: a terminal's Ctrl-C reaches Node, not the
-  // helper, and the helper can kill its whole group (template, rsync) if Node dies. libuv's
-  // threads block every signal and Node ignores SIGPIPE: start from a clean slate.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // Its own process group also lets the helper kill the whole group (template, rsync) if
+  // Node dies.
   pid_t pid = -1;
-  error = posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(), environ);
+  error = SpawnInOwnSession(path.c_str(), argv.data(), &actions, &pid);
   posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
   return error == 0 ? pid : -1;
 }
 

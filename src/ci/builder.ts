@@ -198,9 +198,9 @@ export class Builder {
     return Object.entries(file.jobs).filter(runs);
   }
 
-  /** A job decided without running it (invalid build file, superseded): recorded final at once. */
-  private recordOutcome(source: Source, revision: Revision, name: string, request: BuildRequest, status: BuildStatus, message: string): JobResult {
-    const { record, created } = this.store.claim(
+  /** The record of this (repo, commit, job): a new one, or the one already built or building. */
+  private claim(source: Source, revision: Revision, name: string, request: BuildRequest): { record: BuildRecord; created: boolean } {
+    return this.store.claim(
       {
         repo: source.repo,
         cloneUrl: source.cloneUrl,
@@ -212,17 +212,13 @@ export class Builder {
       },
       request.force,
     );
+  }
+
+  /** A job decided without running it (invalid build file, superseded): recorded final at once. */
+  private recordOutcome(source: Source, revision: Revision, name: string, request: BuildRequest, status: BuildStatus, message: string): JobResult {
+    const { record, created } = this.claim(source, revision, name, request);
     if (!created) {
-      return {
-        job: name,
-        buildId: record.id,
-        status: record.status,
-        built: false,
-        exitCode: record.exitCode,
-        message: record.message,
-        artifacts: record.artifacts,
-        logPath: record.logPath,
-      };
+      return reusedResult(name, record);
     }
     request.onEvent?.({ type: 'queued', build: record });
     this.store.finished(record.id, { status, message });
@@ -240,31 +236,11 @@ export class Builder {
     request: BuildRequest;
   }): Promise<JobResult> {
     const { source, mirror, revision, file, name, job, request } = ctx;
-    const { record, created } = this.store.claim(
-      {
-        repo: source.repo,
-        cloneUrl: source.cloneUrl,
-        commit: revision.commit,
-        ref: revision.ref,
-        branch: revision.branch,
-        job: name,
-        requestedAt: request.requestedAt,
-      },
-      request.force,
-    );
+    const { record, created } = this.claim(source, revision, name, request);
     if (created) request.onEvent?.({ type: 'queued', build: record });
     if (!created) {
       request.output?.write(`==> ${name}: ${revision.commit.slice(0, 12)} already ${record.status} as build ${record.id}; not built again\n`);
-      return {
-        job: name,
-        buildId: record.id,
-        status: record.status,
-        built: false,
-        exitCode: record.exitCode,
-        message: record.message,
-        artifacts: record.artifacts,
-        logPath: record.logPath,
-      };
+      return reusedResult(name, record);
     }
     const id = record.id;
     const containerName = `${BUILD_CONTAINER_PREFIX}${id}`;
@@ -480,4 +456,18 @@ function once(stream: NodeJS.ReadableStream): Promise<void> {
     stream.once('close', () => resolve());
     stream.once('end', () => resolve());
   });
+}
+
+/** The result of a job not built again: what its earlier build recorded. */
+function reusedResult(name: string, record: BuildRecord): JobResult {
+  return {
+    job: name,
+    buildId: record.id,
+    status: record.status,
+    built: false,
+    exitCode: record.exitCode,
+    message: record.message,
+    artifacts: record.artifacts,
+    logPath: record.logPath,
+  };
 }
