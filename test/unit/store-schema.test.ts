@@ -2,8 +2,8 @@
  * @tier unit
  * The builds database's numbered migrations on real SQLite files: databases made before
  * versions were numbered are upgraded with every row kept, reopening changes nothing, a
- * database from a newer lxcts is refused untouched, and the status CHECK takes its values
- * from BUILD_STATUSES.
+ * database from a newer lxcts is refused untouched, and the status CHECK and the
+ * `ci builds --status` choices take their values from BUILD_STATUSES.
  */
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
@@ -14,6 +14,7 @@ import { BUILD_STATUSES, BuildStatus } from '../../src/ci/build-status';
 import { migrate, Migration, openDatabase } from '../../src/ci/database';
 import { BuildStore, NewBuild } from '../../src/ci/store';
 import { BUILD_MIGRATIONS } from '../../src/ci/store-schema';
+import CiBuilds from '../../src/commands/ci/builds';
 import { failureOfSync as failureOf } from '../helpers/failure';
 import { at } from '../helpers/must';
 
@@ -367,5 +368,9 @@ describe('build statuses', () => {
     const sql = raw((db) => (db.prepare("SELECT sql FROM sqlite_master WHERE name = 'builds'").get() as { sql: string }).sql);
     const listed = at(sql.match(/CHECK \(status IN \(([^)]*)\)\)/) ?? [], 1);
     expect(listed.split(',').map((s) => s.trim().replace(/^'|'$/g, ''))).toEqual([...BUILD_STATUSES]);
+  });
+
+  test('`ci builds --status` offers exactly BUILD_STATUSES', () => {
+    expect(CiBuilds.flags.status.options).toEqual([...BUILD_STATUSES]);
   });
 });
