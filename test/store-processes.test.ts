@@ -12,33 +12,8 @@ import * as path from 'node:path';
 import { text } from 'node:stream/consumers';
 
 import { BUILD_MIGRATIONS } from '../src/ci/store-schema';
+import { FIRST_DDL } from './helpers/old-store-schemas';
 import { ROOT } from './helpers/root';
-
-// The first released schema (no requested_at, builder or locks): its upgrade adds columns,
-// which two processes must not both try.
-const FIRST_DDL = `
-CREATE TABLE builds (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  repo TEXT NOT NULL,
-  clone_url TEXT NOT NULL,
-  commit_sha TEXT NOT NULL,
-  ref TEXT,
-  branch TEXT,
-  job TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'success', 'failure', 'error', 'cancelled')),
-  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-  started_at TEXT,
-  finished_at TEXT,
-  exit_code INTEGER,
-  message TEXT,
-  log_path TEXT,
-  artifacts TEXT NOT NULL DEFAULT '[]',
-  builder_pid INTEGER,
-  container TEXT
-);
-CREATE INDEX builds_by_commit ON builds (repo, commit_sha, job);
-CREATE INDEX builds_by_status ON builds (status);
-`;
 
 const PROCESSES = 6;
 
@@ -58,6 +33,7 @@ test('processes opening an old database at once all get the upgraded store, and 
   const file = path.join(dir, 'builds.sqlite');
   const seed = new Database(file);
   seed.pragma('journal_mode = WAL');
+  // The first schema's upgrade adds columns, which two processes must not both try.
   seed.exec(FIRST_DDL);
   seed.prepare(`INSERT INTO builds (repo, clone_url, commit_sha, job, status) VALUES ('octo/hello', 'u', ?, 'binaries', 'success')`).run('a'.repeat(40));
   seed.close();

@@ -17,64 +17,7 @@ import { BUILD_MIGRATIONS } from '../../src/ci/store-schema';
 import CiBuilds from '../../src/commands/ci/builds';
 import { failureOfSync as failureOf } from '../helpers/failure';
 import { at } from '../helpers/must';
-
-// The DDL as `src/ci/store.ts` ran it before versions were numbered (commit 5f1c29f),
-// copied as it was: what every existing builds.sqlite has, at user_version 0.
-const TODAY_DDL = `
-CREATE TABLE IF NOT EXISTS builds (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  repo TEXT NOT NULL,
-  clone_url TEXT NOT NULL,
-  commit_sha TEXT NOT NULL,
-  ref TEXT,
-  branch TEXT,
-  job TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'success', 'failure', 'error', 'cancelled')),
-  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-  started_at TEXT,
-  finished_at TEXT,
-  exit_code INTEGER,
-  message TEXT,
-  log_path TEXT,
-  artifacts TEXT NOT NULL DEFAULT '[]',
-  builder_pid INTEGER,
-  container TEXT,
-  requested_at INTEGER,
-  builder TEXT
-);
-CREATE INDEX IF NOT EXISTS builds_by_commit ON builds (repo, commit_sha, job);
-CREATE INDEX IF NOT EXISTS builds_by_status ON builds (status);
-CREATE TABLE IF NOT EXISTS locks (
-  name TEXT PRIMARY KEY,
-  owner TEXT NOT NULL,
-  acquired_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-);
-`;
-
-// The first released DDL (commit 20eb98b): no requested_at, no builder, no locks table.
-const FIRST_DDL = `
-CREATE TABLE IF NOT EXISTS builds (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  repo TEXT NOT NULL,
-  clone_url TEXT NOT NULL,
-  commit_sha TEXT NOT NULL,
-  ref TEXT,
-  branch TEXT,
-  job TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'success', 'failure', 'error', 'cancelled')),
-  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-  started_at TEXT,
-  finished_at TEXT,
-  exit_code INTEGER,
-  message TEXT,
-  log_path TEXT,
-  artifacts TEXT NOT NULL DEFAULT '[]',
-  builder_pid INTEGER,
-  container TEXT
-);
-CREATE INDEX IF NOT EXISTS builds_by_commit ON builds (repo, commit_sha, job);
-CREATE INDEX IF NOT EXISTS builds_by_status ON builds (status);
-`;
+import { FIRST_DDL, TODAY_DDL } from '../helpers/old-store-schemas';
 
 let dir: string;
 let file: string;
