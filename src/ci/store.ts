@@ -1,5 +1,7 @@
 /**
  * Build records in SQLite (better-sqlite3): one row per (repository, commit, job) attempt.
+ * The schema and its migrations are in store-schema.ts, the statuses in build-status.ts,
+ * the cross-process lock kept in the same file in store-lock.ts.
  */
 import type Database from 'better-sqlite3';
 
@@ -100,8 +102,8 @@ const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 export class BuildStore {
   readonly #db: Database.Database;
   readonly #locks: StoreLocks;
-  // Prepared once per store: a statement is compiled on the first call, not on every one.
-  readonly #sql: ReturnType<typeof prepare>;
+  // Prepared when the store opens: no call compiles SQL again.
+  readonly #sql: Statements;
   readonly #claim: (build: NewBuild, force: boolean) => { record: BuildRecord; created: boolean };
 
   /** Opens (creating or upgrading) the builds database; SchemaTooNewError when a newer lxcts wrote it. */
@@ -205,6 +207,8 @@ export class BuildStore {
       .filter((r) => !isProcessAlive(r.builder));
   }
 }
+
+type Statements = ReturnType<typeof prepare>;
 
 /** Every statement the store runs, compiled once when it opens. */
 function prepare(db: Database.Database) {
