@@ -1,12 +1,17 @@
 /**
  * Build records in SQLite (better-sqlite3): one row per (repository, commit, job) attempt.
+ * The schema and its migrations are in store-schema.ts, the statuses in build-status.ts,
+ * the cross-process lock kept in the same file in store-lock.ts.
  */
 import type Database from 'better-sqlite3';
 
-import { openDatabase } from './database';
+import { BuildStatus, sqlStatus, sqlStatusList, UNFINISHED_STATUSES } from './build-status';
+import { migrate, openDatabase } from './database';
 import { currentProcessIdentity, isProcessAlive } from './process-identity';
+import { BUILD_MIGRATIONS } from './store-schema';
+import { StoreLocks } from './store-lock';
 
-export type BuildStatus = 'queued' | 'running' | 'success' | 'failure' | 'error' | 'cancelled';
+export { BUILD_STATUSES, type BuildStatus } from './build-status';
 
 export interface BuildRecord {
   id: number;
@@ -32,37 +37,6 @@ export interface BuildRecord {
   builder: string | null;
   container: string | null;
 }
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS builds (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  repo TEXT NOT NULL,
-  clone_url TEXT NOT NULL,
-  commit_sha TEXT NOT NULL,
-  ref TEXT,
-  branch TEXT,
-  job TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'success', 'failure', 'error', 'cancelled')),
-  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-  started_at TEXT,
-  finished_at TEXT,
-  exit_code INTEGER,
-  message TEXT,
-  log_path TEXT,
-  artifacts TEXT NOT NULL DEFAULT '[]',
-  builder_pid INTEGER,
-  container TEXT,
-  requested_at INTEGER,
-  builder TEXT
-);
-CREATE INDEX IF NOT EXISTS builds_by_commit ON builds (repo, commit_sha, job);
-CREATE INDEX IF NOT EXISTS builds_by_status ON builds (status);
-CREATE TABLE IF NOT EXISTS locks (
-  name TEXT PRIMARY KEY,
-  owner TEXT NOT NULL,
-  acquired_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-);
-`;
 
 interface Row {
   id: number;
@@ -120,20 +94,48 @@ export interface NewBuild {
   requestedAt?: number;
 }
 
+/** A claimed build is not claimed again while one of these holds it. */
+const KEPT = sqlStatusList(['success', ...UNFINISHED_STATUSES]);
+const UNFINISHED = sqlStatusList(UNFINISHED_STATUSES);
+const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
+
 export class BuildStore {
   readonly #db: Database.Database;
+  readonly #locks: StoreLocks;
+  // Prepared when the store opens: no call compiles SQL again.
+  readonly #sql: Statements;
+  readonly #claim: (build: NewBuild, force: boolean) => { record: BuildRecord; created: boolean };
 
+  /** Opens (creating or upgrading) the builds database; SchemaTooNewError when a newer lxcts wrote it. */
   constructor(file: string) {
     this.#db = openDatabase(file);
-    this.#db.exec(SCHEMA);
-    // Databases made before requested_at existed.
-    const columns = this.#db.prepare('PRAGMA table_info(builds)').all() as Array<{ name: string }>;
-    for (const [name, type] of [
-      ['requested_at', 'INTEGER'],
-      ['builder', 'TEXT'],
-    ]) {
-      if (!columns.some((c) => c.name === name)) this.#db.exec(`ALTER TABLE builds ADD COLUMN ${name} ${type}`);
+    try {
+      migrate(this.#db, BUILD_MIGRATIONS, file === ':memory:' ? 'the builds database' : file);
+      this.#sql = prepare(this.#db);
+      this.#locks = new StoreLocks(this.#db);
+    } catch (err) {
+      this.#db.close();
+      throw err;
     }
+    const claim = this.#db.transaction((build: NewBuild, force: boolean) => {
+      if (!force) {
+        const existing = this.#sql.kept.get(build.repo, build.commit, build.job);
+        if (existing) return { record: toRecord(existing), created: false };
+      }
+      const info = this.#sql.insert.run(
+        build.repo,
+        build.cloneUrl,
+        build.commit,
+        build.ref,
+        build.branch,
+        build.job,
+        process.pid,
+        currentProcessIdentity(),
+        build.requestedAt ?? Date.now(),
+      );
+      return { record: this.get(Number(info.lastInsertRowid))!, created: true };
+    });
+    this.#claim = (build, force) => claim.immediate(build, force);
   }
 
   close(): void {
@@ -145,34 +147,7 @@ export class BuildStore {
    * existing one when that job has succeeded or is queued or running (unless `force`).
    */
   claim(build: NewBuild, force = false): { record: BuildRecord; created: boolean } {
-    const claim = this.#db.transaction(() => {
-      if (!force) {
-        const existing = this.#db
-          .prepare(
-            `SELECT * FROM builds WHERE repo = ? AND commit_sha = ? AND job = ? AND status IN ('success', 'queued', 'running')
-             ORDER BY id DESC LIMIT 1`,
-          )
-          .get(build.repo, build.commit, build.job) as Row | undefined;
-        if (existing) return { record: toRecord(existing), created: false };
-      }
-      const info = this.#db
-        .prepare(
-          `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
-        )
-        .run(
-          build.repo,
-          build.cloneUrl,
-          build.commit,
-          build.ref,
-          build.branch,
-          build.job,
-          process.pid,
-          currentProcessIdentity(),
-          build.requestedAt ?? Date.now(),
-        );
-      return { record: this.get(Number(info.lastInsertRowid))!, created: true };
-    });
-    return claim.immediate();
+    return this.#claim(build, force);
   }
 
   /**
@@ -186,29 +161,20 @@ export class BuildStore {
   }
 
   get(id: number): BuildRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM builds WHERE id = ?').get(id) as Row | undefined;
+    const row = this.#sql.get.get(id);
     return row ? toRecord(row) : undefined;
   }
 
   started(id: number, fields: { logPath: string; container: string }): void {
-    this.#db
-      .prepare(
-        `UPDATE builds SET status = 'running', started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), log_path = ?, container = ?, builder_pid = ?, builder = ? WHERE id = ?`,
-      )
-      .run(fields.logPath, fields.container, process.pid, currentProcessIdentity(), id);
+    this.#sql.started.run(fields.logPath, fields.container, process.pid, currentProcessIdentity(), id);
   }
 
   finished(id: number, fields: { status: BuildStatus; exitCode?: number | null; message?: string | null; artifacts?: string[] }): void {
-    this.#db
-      .prepare(`UPDATE builds SET status = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), exit_code = ?, message = ?, artifacts = ? WHERE id = ?`)
-      .run(fields.status, fields.exitCode ?? null, fields.message ?? null, JSON.stringify(fields.artifacts ?? []), id);
+    this.#sql.finished.run(fields.status, fields.exitCode ?? null, fields.message ?? null, JSON.stringify(fields.artifacts ?? []), id);
   }
 
   list(filter: { repo?: string; status?: BuildStatus; limit?: number } = {}): BuildRecord[] {
-    const rows = this.#db
-      .prepare(`SELECT * FROM builds WHERE (@repo IS NULL OR repo = @repo) AND (@status IS NULL OR status = @status) ORDER BY id DESC LIMIT @limit`)
-      .all({ repo: filter.repo ?? null, status: filter.status ?? null, limit: filter.limit ?? 100 }) as Row[];
-    return rows.map(toRecord);
+    return this.#sql.list.all({ repo: filter.repo ?? null, status: filter.status ?? null, limit: filter.limit ?? 100 }).map(toRecord);
   }
 
   /**
@@ -216,49 +182,60 @@ export class BuildStore {
    * workers notice and stop them). Returns how many were superseded.
    */
   supersede(build: { repo: string; branch: string; job: string; commit: string; requestedAt: number }): number {
-    return this.#db
-      .prepare(
-        `UPDATE builds SET status = 'cancelled', message = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-         WHERE repo = ? AND branch = ? AND job = ? AND commit_sha != ? AND status IN ('queued', 'running') AND requested_at < ?`,
-      )
-      .run(`superseded by ${build.commit.slice(0, 12)}`, build.repo, build.branch, build.job, build.commit, build.requestedAt).changes;
+    return this.#sql.supersede.run(`superseded by ${build.commit.slice(0, 12)}`, build.repo, build.branch, build.job, build.commit, build.requestedAt).changes;
   }
 
   /** Whether a build of this branch and job was asked for after `requestedAt`. */
   newerRequest(build: { repo: string; branch: string; job: string; requestedAt: number }): BuildRecord | undefined {
-    const row = this.#db
-      .prepare(`SELECT * FROM builds WHERE repo = ? AND branch = ? AND job = ? AND requested_at > ? ORDER BY requested_at DESC LIMIT 1`)
-      .get(build.repo, build.branch, build.job, build.requestedAt) as Row | undefined;
+    const row = this.#sql.newer.get(build.repo, build.branch, build.job, build.requestedAt);
     return row ? toRecord(row) : undefined;
   }
 
   /**
    * Runs `fn` holding the lock `name`, shared by every process using this database. A
-   * lock whose holder died is taken over.
+   * lock whose holder died is taken over (store-lock.ts).
    */
-  async withLock<T>(name: string, fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
-    const me = currentProcessIdentity() + `/${Math.random().toString(36).slice(2)}`;
-    const deadline = Date.now() + timeoutMs;
-    const take = this.#db.transaction(() => {
-      const holder = this.#db.prepare('SELECT owner FROM locks WHERE name = ?').get(name) as { owner: string } | undefined;
-      if (holder && isProcessAlive(holder.owner.split('/').slice(0, 3).join('/'))) return false;
-      this.#db.prepare('INSERT OR REPLACE INTO locks (name, owner) VALUES (?, ?)').run(name, me);
-      return true;
-    });
-    while (!take.immediate()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${name}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    try {
-      return await fn();
-    } finally {
-      this.#db.prepare('DELETE FROM locks WHERE name = ? AND owner = ?').run(name, me);
-    }
+  withLock<T>(name: string, fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
+    return this.#locks.withLock(name, fn, timeoutMs);
   }
 
   /** Builds still queued or running whose builder process is gone. */
   orphans(): BuildRecord[] {
-    const rows = this.#db.prepare(`SELECT * FROM builds WHERE status IN ('queued', 'running')`).all() as Row[];
-    return rows.map(toRecord).filter((r) => !isProcessAlive(r.builder));
+    return this.#sql.unfinished
+      .all()
+      .map(toRecord)
+      .filter((r) => !isProcessAlive(r.builder));
   }
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+/** Every statement the store runs, compiled once when it opens. */
+function prepare(db: Database.Database) {
+  return {
+    get: db.prepare<[number], Row>('SELECT * FROM builds WHERE id = ?'),
+    kept: db.prepare<[string, string, string], Row>(
+      `SELECT * FROM builds WHERE repo = ? AND commit_sha = ? AND job = ? AND status IN ${KEPT} ORDER BY id DESC LIMIT 1`,
+    ),
+    insert: db.prepare<[string, string, string, string | null, string | null, string, number, string, number]>(
+      `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at) VALUES (?, ?, ?, ?, ?, ?, ${sqlStatus('queued')}, ?, ?, ?)`,
+    ),
+    started: db.prepare<[string, string, number, string, number]>(
+      `UPDATE builds SET status = ${sqlStatus('running')}, started_at = ${NOW}, log_path = ?, container = ?, builder_pid = ?, builder = ? WHERE id = ?`,
+    ),
+    finished: db.prepare<[BuildStatus, number | null, string | null, string, number]>(
+      `UPDATE builds SET status = ?, finished_at = ${NOW}, exit_code = ?, message = ?, artifacts = ? WHERE id = ?`,
+    ),
+    list: db.prepare<[{ repo: string | null; status: BuildStatus | null; limit: number }], Row>(
+      `SELECT * FROM builds WHERE (@repo IS NULL OR repo = @repo) AND (@status IS NULL OR status = @status) ORDER BY id DESC LIMIT @limit`,
+    ),
+    supersede: db.prepare<[string, string, string, string, string, number]>(
+      `UPDATE builds SET status = ${sqlStatus('cancelled')}, message = ?, finished_at = ${NOW}
+       WHERE repo = ? AND branch = ? AND job = ? AND commit_sha != ? AND status IN ${UNFINISHED} AND requested_at < ?`,
+    ),
+    newer: db.prepare<[string, string, string, number], Row>(
+      `SELECT * FROM builds WHERE repo = ? AND branch = ? AND job = ? AND requested_at > ? ORDER BY requested_at DESC LIMIT 1`,
+    ),
+    unfinished: db.prepare<[], Row>(`SELECT * FROM builds WHERE status IN ${UNFINISHED}`),
+  };
 }

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 
-import { BuildRecord, BuildStatus } from '../../ci/store';
+import { BUILD_STATUSES } from '../../ci/build-status';
+import { BuildRecord } from '../../ci/store';
 import { CiCommand } from '../../cli/ci-command';
 import { renderTable } from '../../cli/format';
 
@@ -15,12 +16,12 @@ export default class CiBuilds extends CiCommand<typeof CiBuilds> {
   static override examples = ['<%= config.bin %> ci builds', '<%= config.bin %> ci builds --repo local/hello --json'];
   static override flags = {
     repo: Flags.string({ description: 'only this repository (owner/name)' }),
-    status: Flags.string({ description: 'only builds with this status', options: ['queued', 'running', 'success', 'failure', 'error', 'cancelled'] }),
+    status: Flags.option({ description: 'only builds with this status', options: BUILD_STATUSES })(),
     limit: Flags.integer({ description: 'at most this many', default: 50, min: 1 }),
   };
 
   async run(): Promise<BuildRecord[]> {
-    const builds = this.store().list({ repo: this.flags.repo, status: this.flags.status as BuildStatus | undefined, limit: this.flags.limit });
+    const builds = this.store().list({ repo: this.flags.repo, status: this.flags.status, limit: this.flags.limit });
     this.log(
       renderTable(
         ['ID', 'REPO', 'COMMIT', 'BRANCH', 'JOB', 'STATUS', 'DURATION', 'MESSAGE'],
