@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { checkCloneUrl, isPrivateAddress, parseCloneUrl, STRICT_POLICY } from '../src/ci/clone-url';
 import { fetchMirror, gitArgv, identify, resolveRevision } from '../src/ci/git';
 import { branchProblem, fullNameProblem, isCommitId, localRepository, mirrorPath, refProblem, repositoryOfPath, repositoryPath } from '../src/ci/names';
-import { publish } from '../src/ci/nsq-http';
+import { publishMessage } from '../src/ci/nsq-api';
 import { pushPayload } from '../src/ci/post-receive';
 import { buildRequestSchema, toBuildMessage } from '../src/ci/push-event';
 import { BuildStore } from '../src/ci/store';
@@ -532,10 +532,11 @@ test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .) an
       pusher: 'x',
       receivedAt: Date.now(),
     });
-    for (const name of [`../../../..${escape}`, '../../../../tmp/x', '', '.']) await publish(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify(message(name)));
+    for (const name of [`../../../..${escape}`, '../../../../tmp/x', '', '.'])
+      await publishMessage(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify(message(name)));
     // Valid names, refused sources: the lxcts checkout itself (not under --allow-local), and nsqd's HTTP port.
     for (const cloneUrl of [ROOT, `https://${nsq.nsqdHttp}/stats`]) {
-      await publish(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify({ ...message('octo/hello'), cloneUrl, delivery: `d-${cloneUrl}` }));
+      await publishMessage(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify({ ...message('octo/hello'), cloneUrl, delivery: `d-${cloneUrl}` }));
     }
     const log = path.join(data.data.root, 'worker.log');
     worker = spawn(

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { identify } from '../src/ci/git';
-import { publish as publishToNsq } from '../src/ci/nsq-http';
+import { publishMessage } from '../src/ci/nsq-api';
 import { BuildMessage } from '../src/ci/push-event';
 import { CiSandbox } from './helpers/ci-data';
 import { binRun } from './helpers/cli';
@@ -228,7 +228,7 @@ describe('through a worker', () => {
 
   let seq = 0;
   const push = (repo: TestRepo, commit: string, extra: Partial<BuildMessage> = {}) =>
-    publishToNsq(
+    publishMessage(
       nsq.nsqdHttp,
       TOPIC,
       JSON.stringify({

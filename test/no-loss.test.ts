@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 import { sign } from '@octokit/webhooks-methods';
 
-import { publish } from '../src/ci/nsq-http';
+import { publishMessage } from '../src/ci/nsq-api';
 import { BuildMessage } from '../src/ci/push-event';
 import { CiSandbox } from './helpers/ci-data';
 import { binRun, lxcts } from './helpers/cli';
@@ -180,7 +180,7 @@ test("SIGTERM requeues the running build's message at once: another worker gets 
   const repo = makeRepo('term', slowFile(120));
   const first = startWorker(topic, 'binaries', '--grace', '0');
   await workersReady(topic, 'binaries');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
   await waitFor(() => buildsOf('test/term').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 100 });
   const second = startWorker(topic, 'binaries', '--grace', '0');
   await workersReady(topic, 'binaries', 2);
@@ -209,11 +209,11 @@ test('one worker per channel: a newer push to the branch cancels the running bui
   const worker = startWorker(topic, 'binaries'); // concurrency 1, as in the README
   await workersReady(topic, 'binaries');
   const older = repo.git('rev-parse', 'HEAD');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
   await waitFor(() => buildsOf('test/super').some((b) => b.status === 'running'), 'the older build to start', { seconds: 60, everyMs: 100 });
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const newer = repo.commit('newer');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer)));
   // Without supersede, the older build would hold the only slot for its 120 s.
   await waitFor(() => final('test/super').length === 2, 'both builds to end', { seconds: 40, everyMs: 100 });
   const byCommit = Object.fromEntries(buildsOf('test/super').map((b) => [b.commit, [b.status, b.message]]));
@@ -229,19 +229,19 @@ test('a newer push whose clone URL the worker refuses cancels nothing', async ()
   const worker = startWorker(topic, 'binaries');
   await workersReady(topic, 'binaries');
   const older = repo.git('rev-parse', 'HEAD');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
   await waitFor(() => buildsOf('test/refused').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 100 });
   // Same repository and branch, newer, but from a path outside --allow-local (and then a
   // private address): the job channel and the watch channel both see it.
   const outside = makeRepo('refused-outside').dir.replace(path.join(ci.data.root, 'repos'), path.join(ci.data.root, 'elsewhere'));
   fs.mkdirSync(path.dirname(outside), { recursive: true });
   fs.renameSync(path.join(ci.data.root, 'repos', 'refused-outside'), outside);
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, 'a'.repeat(40), { cloneUrl: outside })));
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, 'b'.repeat(40), { cloneUrl: 'https://127.0.0.1:9/test/refused.git' })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, 'a'.repeat(40), { cloneUrl: outside })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, 'b'.repeat(40), { cloneUrl: 'https://127.0.0.1:9/test/refused.git' })));
   // Then an acceptable newer push: it is the one that supersedes the running build.
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const newer = repo.commit('newer');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer, { receivedAt: Date.now() + 1 })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer, { receivedAt: Date.now() + 1 })));
   await waitFor(() => final('test/refused').length === 2 && idle(topic, 'binaries'), 'the builds to end and the refused pushes to be acknowledged', {
     seconds: 40,
     everyMs: 100,
@@ -259,11 +259,11 @@ test('a push superseded before it started is recorded as cancelled "superseded b
   const [x1, x2] = [repo.git('rev-parse', 'HEAD'), repo.commit('x2')];
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const x3 = repo.commit('x3');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x1)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x1)));
   await waitFor(() => buildsOf('test/queued').some((b) => b.status === 'running'), 'the first build to start', { seconds: 60, everyMs: 100 });
   // x2 waits in nsqd behind the running build; x3 comes right after it.
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x2)));
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x3, { receivedAt: Date.now() + 1 })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x2)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x3, { receivedAt: Date.now() + 1 })));
   await waitFor(() => final('test/queued').length === 3, 'all three pushes to be recorded', { seconds: 40, everyMs: 100 });
   const byCommit = Object.fromEntries(buildsOf('test/queued').map((b) => [b.commit, [b.status, b.message]]));
   const [x1Status, x1Message] = must(byCommit[x1], `the build of ${x1}`);
@@ -283,8 +283,8 @@ test('workers honour branches: a push to another branch builds nothing; ci build
   const main = repo.commit('main work');
   const worker = startWorker(topic, 'binaries');
   await workersReady(topic, 'binaries');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, feature, { ref: 'refs/heads/feature' })));
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, main)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, feature, { ref: 'refs/heads/feature' })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, main)));
   await waitFor(() => final('test/branches').length >= 1, 'the main build', { seconds: 90, everyMs: 100 });
   await waitFor(() => idle(topic, 'binaries'), 'both pushes to be handled', { seconds: 30, everyMs: 100 });
   expect(buildsOf('test/branches').map((b) => [b.commit, b.branch, b.status])).toEqual([[main, 'main', 'success']]);
@@ -302,7 +302,7 @@ test('a push with an invalid build file leaves a failure record with the located
   const repo = makeRepo('invalid', 'jobs:\n  binaries:\n    steps: make\n');
   const worker = startWorker(topic, 'binaries');
   await workersReady(topic, 'binaries');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
   await waitFor(() => final('test/invalid').length === 1, 'the failure record', { seconds: 30, everyMs: 100 });
   await waitFor(() => idle(topic, 'binaries'), 'the message to be finished', { seconds: 10, everyMs: 100 });
   const record = at(buildsOf('test/invalid'), 0);

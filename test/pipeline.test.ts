@@ -2,7 +2,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { publish } from '../src/ci/nsq-http';
+import { publishMessage } from '../src/ci/nsq-api';
 import { BuildMessage } from '../src/ci/push-event';
 import { CiSandbox } from './helpers/ci-data';
 import { binRun, lxcts } from './helpers/cli';
@@ -76,7 +76,7 @@ function request(repo: TestRepo, commit: string, overrides: Partial<BuildMessage
   };
 }
 
-const push = (message: BuildMessage) => publish(nsq.nsqdHttp, TOPIC, JSON.stringify(message));
+const push = (message: BuildMessage) => publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(message));
 
 const buildsOf = (repo: string) => ci.store.list({ repo, limit: 1000 });
 const finished = (repo: string, n: number) => () => buildsOf(repo).filter((b) => !['queued', 'running'].includes(b.status)).length >= n;
