@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { sendPushEvent } from '../src/ci/hook-spool';
 import { publishMessage } from '../src/ci/nsq-api';
 import { CiSandbox } from './helpers/ci-data';
 import { lxcts } from './helpers/cli';
 import { freePort, TestNsq } from './helpers/nsq';
-import { buildRequest, CliProcesses, sendSignedPush, stopProcess, topicStats } from './helpers/pipeline';
+import { buildRequest, CliProcesses, stopProcess, topicStats } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { at, must } from './helpers/must';
 import { waitFor } from './helpers/wait';
@@ -71,8 +72,8 @@ test('a push published before the docs worker ever connected is still built by i
       repository: { full_name: 'test/fresh', clone_url: repo.dir },
       pusher: { name: 'tests' },
     });
-    const response = await sendSignedPush(port, 'no-loss-secret', `fresh-${i}`, body);
-    expect(response.status).toBe(202);
+    const sent = await sendPushEvent(`http://127.0.0.1:${port}/hooks/github`, 'no-loss-secret', `fresh-${i}`, body);
+    expect(sent.status).toBe(202);
   }
   // The binaries worker comes first and builds both; the docs worker connects only afterwards.
   startWorker(topic, 'binaries', '--no-supersede');

@@ -243,7 +243,7 @@ export class HookSpool {
  * The one request the hook makes: a push event, signed as GitHub signs it, POSTed to the
  * receiver. Returns its status and the start of its answer; throws when it is unreachable.
  */
-async function sendPushEvent(url: string, secret: string, delivery: string, body: string): Promise<{ status: number; answer: string }> {
+export async function sendPushEvent(url: string, secret: string, delivery: string, body: string): Promise<{ status: number; answer: string }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: {

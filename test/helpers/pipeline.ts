@@ -1,13 +1,11 @@
 /**
  * What the pipeline tests share: the lxcts processes of one test (workers, receivers) with
- * their logs and their cleanup, build requests as the receiver would publish them, signed
- * push events as GitHub sends them, and nsqd's counters.
+ * their logs and their cleanup, build requests as the receiver would publish them, and
+ * nsqd's counters. (A signed push event: sendPushEvent of src/ci/hook-spool.ts.)
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-import { sign } from '@octokit/webhooks-methods';
 
 import { BuildMessage } from '../../src/ci/push-event';
 import { binRun } from './cli';
@@ -116,20 +114,6 @@ export function buildRequest(repo: TestRepo, commit: string, overrides: Partial<
     receivedAt: Date.now(),
     ...overrides,
   };
-}
-
-/** POSTs a push event to a receiver's /hooks/github, signed with `secret` as GitHub signs it. */
-export async function sendSignedPush(port: number, secret: string, delivery: string, body: string): Promise<Response> {
-  return fetch(`http://127.0.0.1:${port}/hooks/github`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-github-event': 'push',
-      'x-github-delivery': delivery,
-      'x-hub-signature-256': await sign(secret, body),
-    },
-    body,
-  });
 }
 
 export interface ChannelStats {
