@@ -1,4 +1,4 @@
-import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -7,13 +7,14 @@ import * as path from 'node:path';
 import { checkCloneUrl, isPrivateAddress, parseCloneUrl, STRICT_POLICY } from '../src/ci/clone-url';
 import { fetchMirror, gitArgv, identify, resolveRevision } from '../src/ci/git';
 import { branchProblem, fullNameProblem, isCommitId, localRepository, mirrorPath, refProblem, repositoryOfPath, repositoryPath } from '../src/ci/names';
-import { publish } from '../src/ci/nsq-http';
+import { publishMessage } from '../src/ci/nsq-api';
 import { pushPayload } from '../src/ci/post-receive';
 import { buildRequestSchema, toBuildMessage } from '../src/ci/push-event';
 import { BuildStore } from '../src/ci/store';
 import { CiSandbox } from './helpers/ci-data';
 import { binRun } from './helpers/cli';
-import { TestNsq } from './helpers/nsq';
+import { freePort, TestNsq } from './helpers/nsq';
+import { channelStats, CliProcesses } from './helpers/pipeline';
 import { lxctsOnPath } from './helpers/lxcts-shim';
 import { TestRepo } from './helpers/repo';
 import { ROOT } from './helpers/root';
@@ -516,7 +517,7 @@ test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .) an
   const nsq = await new TestNsq().start();
   const data = new CiSandbox('inputs-worker');
   const escape = `/tmp/lxcts-escape-${process.pid}`;
-  let worker: ChildProcess | undefined;
+  const procs = new CliProcesses(data.data.root);
   try {
     await nsq.createChannel('lxcts.pushes', 'binaries');
     const repo = TestRepo.create(path.join(data.data.root, 'repos', 'hello'));
@@ -532,58 +533,37 @@ test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .) an
       pusher: 'x',
       receivedAt: Date.now(),
     });
-    for (const name of [`../../../..${escape}`, '../../../../tmp/x', '', '.']) await publish(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify(message(name)));
+    for (const name of [`../../../..${escape}`, '../../../../tmp/x', '', '.'])
+      await publishMessage(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify(message(name)));
     // Valid names, refused sources: the lxcts checkout itself (not under --allow-local), and nsqd's HTTP port.
     for (const cloneUrl of [ROOT, `https://${nsq.nsqdHttp}/stats`]) {
-      await publish(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify({ ...message('octo/hello'), cloneUrl, delivery: `d-${cloneUrl}` }));
+      await publishMessage(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify({ ...message('octo/hello'), cloneUrl, delivery: `d-${cloneUrl}` }));
     }
-    const log = path.join(data.data.root, 'worker.log');
-    worker = spawn(
-      process.execPath,
-      [
-        binRun,
-        'ci',
-        'worker',
-        '--nsqd',
-        nsq.nsqdTcp,
-        '--channel',
-        'binaries',
-        '--publish',
-        nsq.nsqdHttp,
-        '--build-timeout',
-        '60',
-        '--allow-local',
-        path.join(data.data.root, 'repos'),
-      ],
-      {
-        env: { ...process.env, LXCTS_DATA_DIR: data.data.root },
-        stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')],
-      },
+    const worker = procs.startWorker(
+      ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp],
+      'binaries',
+      '--build-timeout',
+      '60',
+      '--allow-local',
+      path.join(data.data.root, 'repos'),
     );
     await waitFor(
       async () => {
-        const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=binaries`)).json()) as {
-          topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number; requeue_count: number }> }>;
-        };
-        const channel = stats.topics[0]?.channels[0];
+        const channel = await channelStats(nsq.nsqdHttp, 'lxcts.pushes', 'binaries');
         if (!channel || channel.depth + channel.in_flight_count + channel.deferred_count !== 0) return false;
         // Acknowledged at once, never retried.
         expect(channel.requeue_count).toBe(0);
         return true;
       },
-      () => `the messages to be consumed; the worker's log:\n${fs.readFileSync(log, 'utf8')}`,
+      () => `the messages to be consumed; the worker's log:\n${procs.logOf(worker)}`,
       { seconds: 30, everyMs: 200 },
     );
-    expect(fs.readFileSync(log, 'utf8')).toMatch(/dropped/);
+    expect(procs.logOf(worker)).toMatch(/dropped/);
     for (const dir of [data.data.mirrors, data.data.binaries, data.data.docs, data.data.workspaces]) expect(tree(dir)).toEqual([]);
     expect(fs.existsSync(escape)).toBe(false);
     expect(new BuildStore(data.data.database).list({ limit: 10 })).toEqual([]);
   } finally {
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((r) => worker!.once('exit', r));
-      worker.kill('SIGKILL');
-      await exited;
-    }
+    await procs.killAll();
     await nsq.stop();
     data.cleanup();
     fs.rmSync(escape, { recursive: true, force: true });
@@ -638,33 +618,13 @@ test("three processes sharing a data directory fetch one mirror 25 times each an
 test("a self-hosted bare repository: the hook's push is built under the name `ci build` gives it, by a worker allowed its directory only", async () => {
   const nsq = await new TestNsq().start();
   const data = new CiSandbox('inputs-hook');
-  const children: ChildProcess[] = [];
-  const spawnCli = (label: string, args: string[]) => {
-    const log = fs.openSync(path.join(data.data.root, `${label}.log`), 'a');
-    const child = spawn(process.execPath, [binRun, ...args], { env: { ...process.env, LXCTS_DATA_DIR: data.data.root }, stdio: ['ignore', log, log] });
-    children.push(child);
-    return child;
-  };
+  const procs = new CliProcesses(data.data.root);
   try {
     for (const channel of ['binaries', 'docs']) await nsq.createChannel('lxcts.pushes', channel);
     const secretFile = path.join(data.data.root, 'secret');
     fs.writeFileSync(secretFile, 'hook-secret\n');
-    const port = await new Promise<number>((resolve) => {
-      const probe = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port: p } = probe.address() as net.AddressInfo;
-        probe.close(() => resolve(p));
-      });
-    });
-    spawnCli('webhook', ['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp]);
-    await waitFor(
-      () =>
-        fetch(`http://127.0.0.1:${port}/healthz`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      'the receiver',
-      { seconds: 60, everyMs: 200 },
-    );
+    const port = await freePort();
+    await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp);
     const served = path.join(data.data.root, 'srv');
     const bare = path.join(served, 'hello.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
@@ -680,9 +640,9 @@ test("a self-hosted bare repository: the hook's push is built under the name `ci
     );
     expect(install).toContain(`--allow-local ${served}`);
     // binaries: allowed the hooked repositories' directory; docs: allowed nothing local.
-    const worker = ['ci', 'worker', '--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--build-timeout', '600'];
-    spawnCli('binaries', [...worker, '--channel', 'binaries', '--allow-local', served]);
-    spawnCli('docs', [...worker, '--channel', 'docs']);
+    const discovery = ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp];
+    procs.startWorker(discovery, 'binaries', '--allow-local', served);
+    const docs = procs.startWorker(discovery, 'docs');
     const work = TestRepo.create(path.join(data.data.root, 'work'));
     execFileSync('git', ['push', '-q', bare, 'HEAD:main'], { cwd: work.dir, stdio: 'ignore' });
     const repo = identify(bare).repo;
@@ -692,26 +652,17 @@ test("a self-hosted bare repository: the hook's push is built under the name `ci
     // The docs worker refused the local path: acknowledged, nothing recorded or published.
     await waitFor(
       async () => {
-        const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=lxcts.pushes&channel=docs`)).json()) as {
-          topics: Array<{ channels: Array<{ depth: number; in_flight_count: number; deferred_count: number }> }>;
-        };
-        const c = stats.topics[0]?.channels[0];
+        const c = await channelStats(nsq.nsqdHttp, 'lxcts.pushes', 'docs');
         return c !== undefined && c.depth + c.in_flight_count + c.deferred_count === 0;
       },
       'the docs worker to take the push',
       { seconds: 60, everyMs: 200 },
     );
     expect(data.store.list({ repo, limit: 10 }).map((b) => b.job)).toEqual(['binaries']);
-    expect(fs.readFileSync(path.join(data.data.root, 'docs.log'), 'utf8')).toMatch(/allows no local paths/);
+    expect(procs.logOf(docs)).toMatch(/allows no local paths/);
     expect(tree(data.data.docs)).toEqual([]);
   } finally {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
+    await procs.killAll();
     await nsq.stop();
     data.cleanup();
   }

@@ -3,18 +3,18 @@
  * collected, a hostile build's output is published safely, and the user's mistakes are
  * failures, not infrastructure errors.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { identify } from '../src/ci/git';
-import { publish as publishToNsq } from '../src/ci/nsq-http';
+import { publishMessage } from '../src/ci/nsq-api';
 import { BuildMessage } from '../src/ci/push-event';
 import { CiSandbox } from './helpers/ci-data';
-import { binRun } from './helpers/cli';
 import { TestNsq } from './helpers/nsq';
+import { buildRequest, channelStats, CliProcesses } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { at, must } from './helpers/must';
 import { waitFor } from './helpers/wait';
@@ -185,77 +185,21 @@ test('a forced push moves the branch pointers to a head that does not descend fr
 describe('through a worker', () => {
   const TOPIC = 'lxcts.pushes';
   const nsq = new TestNsq();
-  let worker: ChildProcess | undefined;
+  const procs = new CliProcesses(ci.data.root);
   beforeAll(async () => {
     await nsq.start();
     await nsq.createChannel(TOPIC, 'docs');
-    const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, 'worker-docs.log'), 'a');
-    worker = spawn(
-      process.execPath,
-      [
-        binRun,
-        'ci',
-        'worker',
-        '--nsqd',
-        nsq.nsqdTcp,
-        '--publish',
-        nsq.nsqdHttp,
-        '--channel',
-        'docs',
-        '--allow-local',
-        repos,
-        '--max-attempts',
-        '2',
-        '--requeue-delay',
-        '1',
-        '--build-timeout',
-        '600',
-      ],
-      {
-        env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
-        stdio: ['ignore', log, log],
-      },
-    );
+    procs.startWorker(['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp], 'docs', '--allow-local', repos, '--max-attempts', '2');
   });
   afterAll(async () => {
-    if (worker && worker.exitCode === null && worker.signalCode === null) {
-      const exited = new Promise((r) => worker!.once('exit', r));
-      worker.kill('SIGKILL');
-      await exited;
-    }
+    await procs.killAll();
     await nsq.stop();
   });
 
-  let seq = 0;
   const push = (repo: TestRepo, commit: string, extra: Partial<BuildMessage> = {}) =>
-    publishToNsq(
-      nsq.nsqdHttp,
-      TOPIC,
-      JSON.stringify({
-        kind: 'push',
-        delivery: `d-${process.pid}-${seq++}`,
-        repo: `test/${path.basename(repo.dir)}`,
-        cloneUrl: repo.dir,
-        ref: 'refs/heads/main',
-        before: '0'.repeat(40),
-        after: commit,
-        pusher: 'tests',
-        receivedAt: Date.now(),
-        ...extra,
-      } satisfies BuildMessage),
-    );
+    publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, commit, extra)));
   const buildsOf = (repo: string) => ci.store.list({ repo, limit: 100 });
-  async function channel(): Promise<{ depth: number; in_flight_count: number; deferred_count: number; message_count: number; requeue_count: number }> {
-    const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}&channel=docs`)).json()) as {
-      topics: Array<{
-        channels: Array<{ channel_name: string; depth: number; in_flight_count: number; deferred_count: number; message_count: number; requeue_count: number }>;
-      }>;
-    };
-    return must(
-      stats.topics[0]?.channels.find((c) => c.channel_name === 'docs'),
-      'the docs channel',
-    );
-  }
+  const channel = async () => must(await channelStats(nsq.nsqdHttp, TOPIC, 'docs'), 'the docs channel');
 
   test('a missing docs directory is a failure, acknowledged at once: not retried, not dead-lettered', async () => {
     const repo = TestRepo.create(path.join(repos, 'worker-nodocs'), 'jobs:\n  docs:\n    steps: ["echo no docs"]\n    docs: site/\n');

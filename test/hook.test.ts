@@ -1,11 +1,12 @@
-import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { CiSandbox } from './helpers/ci-data';
-import { binRun, lxcts } from './helpers/cli';
+import { lxcts } from './helpers/cli';
 import { lxctsOnPath } from './helpers/lxcts-shim';
 import { freePort, TestNsq } from './helpers/nsq';
+import { CliProcesses, stopProcess, topicStats } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { at } from './helpers/must';
 import { waitFor } from './helpers/wait';
@@ -17,18 +18,15 @@ const nsq = new TestNsq();
 const ci = new CiSandbox('hook');
 const shim = lxctsOnPath(path.join(ci.data.root, 'shim-bin'));
 const secretFile = path.join(ci.data.root, 'secret');
-const procs = new Set<ChildProcess>();
+const procs = new CliProcesses(ci.data.root);
 const retriers = new Set<number>();
-let seq = 0;
 
 beforeAll(async () => {
   fs.writeFileSync(secretFile, 'hook-secret\n');
   await nsq.start();
 });
 afterEach(async () => {
-  const running = [...procs].filter((p) => p.exitCode === null && p.signalCode === null);
-  for (const p of running) p.kill('SIGKILL');
-  await Promise.all(running.map((p) => new Promise((r) => p.once('exit', r))));
+  await procs.killAll();
   // Background retriers are detached from the test: end them by the pid they recorded.
   for (const pid of retriers) {
     try {
@@ -40,46 +38,16 @@ afterEach(async () => {
   retriers.clear();
 });
 afterAll(async () => {
+  await procs.killAll();
   await nsq.stop();
   ci.cleanup();
 });
 
-function start(args: string[], label: string): ChildProcess {
-  const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, `${label}-${seq++}.log`), 'a');
-  const child = spawn(process.execPath, [binRun, ...args], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, stdio: ['ignore', log, log] });
-  procs.add(child);
-  child.once('exit', () => procs.delete(child));
-  return child;
-}
-
-async function startReceiver(port: number): Promise<ChildProcess> {
-  const receiver = start(['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', TOPIC], 'receiver');
-  await waitFor(
-    () =>
-      fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    'the receiver',
-    { seconds: 30, everyMs: 100 },
-  );
-  return receiver;
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
+const startReceiver = (port: number) => procs.startReceiver(port, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', TOPIC);
+const startWorker = () => procs.startWorker(['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--topic', TOPIC], 'binaries', '--allow-local', ci.data.root);
 
 /** Messages ever published to the topic (not only those waiting). */
-async function published(): Promise<number> {
-  const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}`)).json()) as {
-    topics: Array<{ topic_name: string; message_count: number }> | null;
-  };
-  return (stats.topics ?? []).find((t) => t.topic_name === TOPIC)?.message_count ?? 0;
-}
+const published = async () => (await topicStats(nsq.nsqdHttp, TOPIC))?.message_count ?? 0;
 
 /** A bare repository with the hook installed (pointing at `port`), and a clone to push from. */
 function served(name: string, port: number): { bare: string; work: TestRepo } {
@@ -146,25 +114,7 @@ test('receiver down: the push is spooled; once it is back, ci hook flush deliver
   fs.copyFileSync(path.join(bare, 'lxcts', 'spool', at(spooled(bare), 0)), kept);
 
   const receiver = await startReceiver(port);
-  const worker = start(
-    [
-      'ci',
-      'worker',
-      '--nsqd',
-      nsq.nsqdTcp,
-      '--topic',
-      TOPIC,
-      '--channel',
-      'binaries',
-      '--publish',
-      nsq.nsqdHttp,
-      '--build-timeout',
-      '600',
-      '--allow-local',
-      ci.data.root,
-    ],
-    'worker',
-  );
+  const worker = startWorker();
   const before = await published();
   const flushed = lxcts('/nonexistent', ['ci', 'hook', 'flush', bare], { env: { LXCTS_DATA_DIR: ci.data.root } });
   expect(flushed.stdout).toContain('1 delivered, 0 still spooled');
@@ -243,7 +193,7 @@ test('a receiver answering 503 keeps the event spooled; flush says why and exits
   const busy = spawn(process.execPath, ['-e', `require('http').createServer((q, s) => s.writeHead(503).end('try later')).listen(${port}, '127.0.0.1')`], {
     stdio: 'ignore',
   });
-  procs.add(busy);
+  procs.track(busy);
   await waitFor(
     () =>
       fetch(`http://127.0.0.1:${port}/`).then(

@@ -1,14 +1,12 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { sign } from '@octokit/webhooks-methods';
-
-import { publish } from '../src/ci/nsq-http';
-import { BuildMessage } from '../src/ci/push-event';
+import { sendPushEvent } from '../src/ci/hook-spool';
+import { publishMessage } from '../src/ci/nsq-api';
 import { CiSandbox } from './helpers/ci-data';
-import { binRun, lxcts } from './helpers/cli';
+import { lxcts } from './helpers/cli';
 import { freePort, TestNsq } from './helpers/nsq';
+import { buildRequest, CliProcesses, stopProcess, topicStats } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { at, must } from './helpers/must';
 import { waitFor } from './helpers/wait';
@@ -18,74 +16,20 @@ import { waitFor } from './helpers/wait';
 // long (60 s) so that a message coming back by timeout is unmistakable.
 const nsq = new TestNsq({ lookupd: true, nsqdFlags: ['--msg-timeout=60s'] });
 const ci = new CiSandbox('noloss');
-const procs = new Set<ChildProcess>();
-let seq = 0;
+const procs = new CliProcesses(ci.data.root);
 
 beforeAll(() => nsq.start());
-async function killAll(): Promise<void> {
-  const running = [...procs].filter((p) => p.exitCode === null && p.signalCode === null);
-  for (const p of running) p.kill('SIGKILL');
-  await Promise.all(running.map((p) => new Promise((r) => p.once('exit', r))));
-}
-afterEach(killAll);
+afterEach(() => procs.killAll());
 afterAll(async () => {
-  await killAll();
+  await procs.killAll();
   await nsq.stop();
   ci.cleanup();
 });
 
-function start(args: string[], label: string): ChildProcess {
-  const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, `${label}-${seq++}.log`), 'a');
-  const child = spawn(process.execPath, [binRun, ...args], { env: { ...process.env, LXCTS_DATA_DIR: ci.data.root }, stdio: ['ignore', log, log] });
-  procs.add(child);
-  child.once('exit', () => procs.delete(child));
-  return child;
-}
-
-function startWorker(topic: string, channel: string, ...extra: string[]): ChildProcess {
-  return start(
-    // The test repositories are local: the worker must be allowed their directory.
-    [
-      'ci',
-      'worker',
-      '--lookupd',
-      nsq.lookupdHttp,
-      '--topic',
-      topic,
-      '--channel',
-      channel,
-      '--requeue-delay',
-      '1',
-      '--build-timeout',
-      '600',
-      '--allow-local',
-      path.join(ci.data.root, 'repos'),
-      ...extra,
-    ],
-    `worker-${channel}`,
-  );
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.kill(signal);
-  return exited;
-}
-
-interface ChannelStats {
-  channel_name: string;
-  depth: number;
-  in_flight_count: number;
-  clients: unknown[];
-}
-
-async function channelsOf(topic: string): Promise<ChannelStats[]> {
-  const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${topic}`)).json()) as {
-    topics: Array<{ topic_name: string; channels: ChannelStats[] }> | null;
-  };
-  return (stats.topics ?? []).find((t) => t.topic_name === topic)?.channels ?? [];
-}
+// The test repositories are local: the worker must be allowed their directory.
+const startWorker = (topic: string, channel: string, ...extra: string[]) =>
+  procs.startWorker(['--lookupd', nsq.lookupdHttp, '--topic', topic], channel, '--allow-local', path.join(ci.data.root, 'repos'), ...extra);
+const channelsOf = async (topic: string) => (await topicStats(nsq.nsqdHttp, topic))?.channels ?? [];
 
 /** The worker's job channel and its supersede watch channel are both subscribed. */
 async function workersReady(topic: string, channel: string, clients = 1): Promise<void> {
@@ -106,21 +50,6 @@ async function idle(topic: string, channel: string): Promise<boolean> {
   return c !== undefined && c.depth === 0 && c.in_flight_count === 0;
 }
 
-function request(repo: TestRepo, commit: string, overrides: Partial<BuildMessage> = {}): BuildMessage {
-  return {
-    kind: 'push',
-    delivery: `d-${process.pid}-${seq++}`,
-    repo: `test/${path.basename(repo.dir)}`,
-    cloneUrl: repo.dir,
-    ref: 'refs/heads/main',
-    before: '0'.repeat(40),
-    after: commit,
-    pusher: 'tests',
-    receivedAt: Date.now(),
-    ...overrides,
-  };
-}
-
 const buildsOf = (repo: string) => ci.store.list({ repo, limit: 1000 });
 const final = (repo: string) => buildsOf(repo).filter((b) => !['queued', 'running'].includes(b.status));
 const makeRepo = (name: string, file?: string) => TestRepo.create(path.join(ci.data.root, 'repos', name), file);
@@ -132,16 +61,7 @@ test('a push published before the docs worker ever connected is still built by i
   fs.writeFileSync(secretFile, 'no-loss-secret\n');
   const port = await freePort();
   // The receiver starts before any worker: it alone knows the channels (default: binaries, docs).
-  start(['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', topic], 'receiver');
-  await waitFor(
-    () =>
-      fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    'the receiver',
-    { seconds: 60, everyMs: 100 },
-  );
+  await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', topic);
   const repo = makeRepo('fresh');
   const commits = [repo.git('rev-parse', 'HEAD'), repo.commit('two')];
   for (const [i, after] of commits.entries()) {
@@ -152,17 +72,8 @@ test('a push published before the docs worker ever connected is still built by i
       repository: { full_name: 'test/fresh', clone_url: repo.dir },
       pusher: { name: 'tests' },
     });
-    const response = await fetch(`http://127.0.0.1:${port}/hooks/github`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-github-event': 'push',
-        'x-github-delivery': `fresh-${i}`,
-        'x-hub-signature-256': await sign('no-loss-secret', body),
-      },
-      body,
-    });
-    expect(response.status).toBe(202);
+    const sent = await sendPushEvent(`http://127.0.0.1:${port}/hooks/github`, 'no-loss-secret', `fresh-${i}`, body);
+    expect(sent.status).toBe(202);
   }
   // The binaries worker comes first and builds both; the docs worker connects only afterwards.
   startWorker(topic, 'binaries', '--no-supersede');
@@ -180,12 +91,12 @@ test("SIGTERM requeues the running build's message at once: another worker gets 
   const repo = makeRepo('term', slowFile(120));
   const first = startWorker(topic, 'binaries', '--grace', '0');
   await workersReady(topic, 'binaries');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, repo.git('rev-parse', 'HEAD'))));
   await waitFor(() => buildsOf('test/term').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 100 });
   const second = startWorker(topic, 'binaries', '--grace', '0');
   await workersReady(topic, 'binaries', 2);
   const signalled = Date.now();
-  expect(await stop(first)).toBe(0);
+  expect(await stopProcess(first)).toBe(0);
   // The second worker starts its own build of the same push (a new record: the first was cancelled).
   await waitFor(
     () => buildsOf('test/term').filter((b) => b.status === 'running').length === 1 && buildsOf('test/term').length === 2,
@@ -199,7 +110,7 @@ test("SIGTERM requeues the running build's message at once: another worker gets 
     ['running', null],
     ['cancelled', 'worker stopping'],
   ]);
-  expect(await stop(second)).toBe(0);
+  expect(await stopProcess(second)).toBe(0);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
 }, 120_000);
 
@@ -209,18 +120,18 @@ test('one worker per channel: a newer push to the branch cancels the running bui
   const worker = startWorker(topic, 'binaries'); // concurrency 1, as in the README
   await workersReady(topic, 'binaries');
   const older = repo.git('rev-parse', 'HEAD');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, older)));
   await waitFor(() => buildsOf('test/super').some((b) => b.status === 'running'), 'the older build to start', { seconds: 60, everyMs: 100 });
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const newer = repo.commit('newer');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, newer)));
   // Without supersede, the older build would hold the only slot for its 120 s.
   await waitFor(() => final('test/super').length === 2, 'both builds to end', { seconds: 40, everyMs: 100 });
   const byCommit = Object.fromEntries(buildsOf('test/super').map((b) => [b.commit, [b.status, b.message]]));
   expect(byCommit[older]).toEqual(['cancelled', `superseded by ${newer.slice(0, 12)}`]);
   expect(byCommit[newer]).toEqual(['success', null]);
   await waitFor(() => ci.leftovers().containers.length + ci.leftovers().workspaces.length === 0, 'the cleanup', { seconds: 20, everyMs: 100 });
-  expect(await stop(worker)).toBe(0);
+  expect(await stopProcess(worker)).toBe(0);
 }, 120_000);
 
 test('a newer push whose clone URL the worker refuses cancels nothing', async () => {
@@ -229,26 +140,26 @@ test('a newer push whose clone URL the worker refuses cancels nothing', async ()
   const worker = startWorker(topic, 'binaries');
   await workersReady(topic, 'binaries');
   const older = repo.git('rev-parse', 'HEAD');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, older)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, older)));
   await waitFor(() => buildsOf('test/refused').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 100 });
   // Same repository and branch, newer, but from a path outside --allow-local (and then a
   // private address): the job channel and the watch channel both see it.
   const outside = makeRepo('refused-outside').dir.replace(path.join(ci.data.root, 'repos'), path.join(ci.data.root, 'elsewhere'));
   fs.mkdirSync(path.dirname(outside), { recursive: true });
   fs.renameSync(path.join(ci.data.root, 'repos', 'refused-outside'), outside);
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, 'a'.repeat(40), { cloneUrl: outside })));
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, 'b'.repeat(40), { cloneUrl: 'https://127.0.0.1:9/test/refused.git' })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, 'a'.repeat(40), { cloneUrl: outside })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, 'b'.repeat(40), { cloneUrl: 'https://127.0.0.1:9/test/refused.git' })));
   // Then an acceptable newer push: it is the one that supersedes the running build.
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const newer = repo.commit('newer');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, newer, { receivedAt: Date.now() + 1 })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, newer, { receivedAt: Date.now() + 1 })));
   await waitFor(() => final('test/refused').length === 2 && idle(topic, 'binaries'), 'the builds to end and the refused pushes to be acknowledged', {
     seconds: 40,
     everyMs: 100,
   });
   const byCommit = Object.fromEntries(buildsOf('test/refused').map((b) => [b.commit, [b.status, b.message]]));
   expect(byCommit).toEqual({ [older]: ['cancelled', `superseded by ${newer.slice(0, 12)}`], [newer]: ['success', null] });
-  expect(await stop(worker)).toBe(0);
+  expect(await stopProcess(worker)).toBe(0);
 }, 120_000);
 
 test('a push superseded before it started is recorded as cancelled "superseded by <sha>"', async () => {
@@ -259,11 +170,11 @@ test('a push superseded before it started is recorded as cancelled "superseded b
   const [x1, x2] = [repo.git('rev-parse', 'HEAD'), repo.commit('x2')];
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const x3 = repo.commit('x3');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x1)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, x1)));
   await waitFor(() => buildsOf('test/queued').some((b) => b.status === 'running'), 'the first build to start', { seconds: 60, everyMs: 100 });
   // x2 waits in nsqd behind the running build; x3 comes right after it.
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x2)));
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, x3, { receivedAt: Date.now() + 1 })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, x2)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, x3, { receivedAt: Date.now() + 1 })));
   await waitFor(() => final('test/queued').length === 3, 'all three pushes to be recorded', { seconds: 40, everyMs: 100 });
   const byCommit = Object.fromEntries(buildsOf('test/queued').map((b) => [b.commit, [b.status, b.message]]));
   const [x1Status, x1Message] = must(byCommit[x1], `the build of ${x1}`);
@@ -271,7 +182,7 @@ test('a push superseded before it started is recorded as cancelled "superseded b
   expect(x1Message).toMatch(/^superseded by /);
   expect(byCommit[x2]).toEqual(['cancelled', `superseded by ${x3.slice(0, 12)}`]);
   expect(byCommit[x3]).toEqual(['success', null]);
-  expect(await stop(worker)).toBe(0);
+  expect(await stopProcess(worker)).toBe(0);
 }, 120_000);
 
 test('workers honour branches: a push to another branch builds nothing; ci build says which jobs did not run and why', async () => {
@@ -283,13 +194,13 @@ test('workers honour branches: a push to another branch builds nothing; ci build
   const main = repo.commit('main work');
   const worker = startWorker(topic, 'binaries');
   await workersReady(topic, 'binaries');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, feature, { ref: 'refs/heads/feature' })));
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, main)));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, feature, { ref: 'refs/heads/feature' })));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, main)));
   await waitFor(() => final('test/branches').length >= 1, 'the main build', { seconds: 90, everyMs: 100 });
   await waitFor(() => idle(topic, 'binaries'), 'both pushes to be handled', { seconds: 30, everyMs: 100 });
   expect(buildsOf('test/branches').map((b) => [b.commit, b.branch, b.status])).toEqual([[main, 'main', 'success']]);
   expect(fs.existsSync(path.join(ci.data.binaries, 'test', 'branches', feature))).toBe(false);
-  expect(await stop(worker)).toBe(0);
+  expect(await stopProcess(worker)).toBe(0);
 
   const cli = lxcts('/nonexistent', ['ci', 'build', repo.dir, '--ref', 'feature'], { env: { LXCTS_DATA_DIR: ci.data.root } });
   expect(cli.status).toBe(0);
@@ -302,12 +213,12 @@ test('a push with an invalid build file leaves a failure record with the located
   const repo = makeRepo('invalid', 'jobs:\n  binaries:\n    steps: make\n');
   const worker = startWorker(topic, 'binaries');
   await workersReady(topic, 'binaries');
-  await publish(nsq.nsqdHttp, topic, JSON.stringify(request(repo, repo.git('rev-parse', 'HEAD'))));
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, repo.git('rev-parse', 'HEAD'))));
   await waitFor(() => final('test/invalid').length === 1, 'the failure record', { seconds: 30, everyMs: 100 });
   await waitFor(() => idle(topic, 'binaries'), 'the message to be finished', { seconds: 10, everyMs: 100 });
   const record = at(buildsOf('test/invalid'), 0);
   expect(record).toMatchObject({ job: 'binaries', status: 'failure', branch: 'main' });
   expect(record.message).toContain('.lxcts.yml:3:12: jobs.binaries.steps: expected array, got string "make"');
   expect(await nsq.depth(`${topic}.dead`)).toBe(0);
-  expect(await stop(worker)).toBe(0);
+  expect(await stopProcess(worker)).toBe(0);
 }, 60_000);

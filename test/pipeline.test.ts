@@ -1,13 +1,14 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { publish } from '../src/ci/nsq-http';
+import { publishMessage } from '../src/ci/nsq-api';
 import { BuildMessage } from '../src/ci/push-event';
 import { CiSandbox } from './helpers/ci-data';
-import { binRun, lxcts } from './helpers/cli';
+import { lxcts } from './helpers/cli';
 import { lxctsOnPath } from './helpers/lxcts-shim';
-import { TestNsq } from './helpers/nsq';
+import { freePort, TestNsq } from './helpers/nsq';
+import { buildRequest, channelStats, CliProcesses, stopProcess, topicStats } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { at, must } from './helpers/must';
 import { waitFor } from './helpers/wait';
@@ -16,67 +17,24 @@ import { waitFor } from './helpers/wait';
 const TOPIC = 'lxcts.pushes';
 const nsq = new TestNsq({ lookupd: true, nsqdFlags: ['--msg-timeout=3s'] });
 const ci = new CiSandbox('pipeline');
-const workers = new Set<ChildProcess>();
-let seq = 0;
+const procs = new CliProcesses(ci.data.root);
 
 beforeAll(async () => {
   await nsq.start();
   for (const channel of ['binaries', 'docs']) await nsq.createChannel(TOPIC, channel);
 });
-async function killWorkers(): Promise<void> {
-  const running = [...workers].filter((w) => w.exitCode === null && w.signalCode === null);
-  for (const w of running) w.kill('SIGKILL');
-  await Promise.all(running.map((w) => new Promise((r) => w.once('exit', r))));
-}
-
-// A test that fails half-way must not leave its workers to take the next test's messages.
-afterEach(killWorkers);
+afterEach(() => procs.killAll());
 afterAll(async () => {
-  await killWorkers();
+  await procs.killAll();
   await nsq.stop();
   ci.cleanup();
 });
 
-function startWorker(channel: string, ...extra: string[]): ChildProcess {
-  const log = fs.openSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, `worker-${channel}-${seq++}.log`), 'a');
-  // The tests' repositories are local paths: workers take those only under --allow-local.
-  const defaults = [...(extra.includes('--build-timeout') ? [] : ['--build-timeout', '600']), '--allow-local', path.join(ci.data.root, 'repos')];
-  const child = spawn(
-    process.execPath,
-    [binRun, 'ci', 'worker', '--lookupd', nsq.lookupdHttp, '--channel', channel, '--requeue-delay', '1', ...defaults, ...extra],
-    {
-      env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
-      stdio: ['ignore', log, log],
-    },
-  );
-  workers.add(child);
-  child.once('exit', () => workers.delete(child));
-  return child;
-}
+// The tests' repositories are local paths: workers take those only under --allow-local.
+const startWorker = (channel: string, ...extra: string[]) =>
+  procs.startWorker(['--lookupd', nsq.lookupdHttp], channel, '--allow-local', path.join(ci.data.root, 'repos'), ...extra);
 
-async function stopWorker(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.kill(signal);
-  return exited;
-}
-
-function request(repo: TestRepo, commit: string, overrides: Partial<BuildMessage> = {}): BuildMessage {
-  return {
-    kind: 'push',
-    delivery: `d-${process.pid}-${seq++}`,
-    repo: `test/${path.basename(repo.dir)}`,
-    cloneUrl: repo.dir,
-    ref: 'refs/heads/main',
-    before: '0'.repeat(40),
-    after: commit,
-    pusher: 'tests',
-    receivedAt: Date.now(),
-    ...overrides,
-  };
-}
-
-const push = (message: BuildMessage) => publish(nsq.nsqdHttp, TOPIC, JSON.stringify(message));
+const push = (message: BuildMessage) => publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(message));
 
 const buildsOf = (repo: string) => ci.store.list({ repo, limit: 1000 });
 const finished = (repo: string, n: number) => () => buildsOf(repo).filter((b) => !['queued', 'running'].includes(b.status)).length >= n;
@@ -88,7 +46,7 @@ test('two workers found through nsqlookupd share a channel: each push is built o
   const b = startWorker('binaries', '--no-supersede');
   const docs = startWorker('docs', '--no-supersede');
   // Three pushes to main, not superseding each other here.
-  for (const commit of commits) await push(request(repo, commit));
+  for (const commit of commits) await push(buildRequest(repo, commit));
   await waitFor(finished('test/shared', 6), 'six builds', { seconds: 60, everyMs: 200 });
   const builds = buildsOf('test/shared');
   const pairs = builds.map((b) => `${b.job}@${b.commit}`).sort();
@@ -97,7 +55,7 @@ test('two workers found through nsqlookupd share a channel: each push is built o
   // queued, started, finished and two step events per build, for the dashboard and anyone else.
   expect(await nsq.depth('lxcts.builds')).toBeGreaterThanOrEqual(6 * 4);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
-  await Promise.all([a, b, docs].map((w) => stopWorker(w)));
+  await Promise.all([a, b, docs].map((w) => stopProcess(w)));
 }, 120_000);
 
 const slowRepo = (name: string, seconds: number) =>
@@ -107,37 +65,37 @@ test('a build longer than the message timeout is kept alive with TOUCH and hande
   const repo = slowRepo('long', 7); // nsqd here: --msg-timeout=3s
   const a = startWorker('binaries');
   const b = startWorker('binaries');
-  await push(request(repo, repo.git('rev-parse', 'HEAD')));
+  await push(buildRequest(repo, repo.git('rev-parse', 'HEAD')));
   await waitFor(finished('test/long', 1), 'the long build', { seconds: 60, everyMs: 200 });
   await new Promise((r) => setTimeout(r, 2000)); // a redelivery would have started a second build by now
   expect(buildsOf('test/long').map((b) => [b.status, b.job])).toEqual([['success', 'binaries']]);
-  await Promise.all([stopWorker(a), stopWorker(b)]);
+  await Promise.all([stopProcess(a), stopProcess(b)]);
 }, 60_000);
 
 test('kill -9 of a worker mid-build: the message goes to another worker, one success, no container left', async () => {
   const repo = slowRepo('killed', 4);
   const victim = startWorker('binaries');
-  await push(request(repo, repo.git('rev-parse', 'HEAD')));
+  await push(buildRequest(repo, repo.git('rev-parse', 'HEAD')));
   await waitFor(() => buildsOf('test/killed').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 200 });
-  expect(await stopWorker(victim, 'SIGKILL')).toBeNull();
+  expect(await stopProcess(victim, 'SIGKILL')).toBeNull();
   const rescuer = startWorker('binaries');
   await waitFor(() => buildsOf('test/killed').some((b) => b.status === 'success'), 'the rebuild', { seconds: 60, everyMs: 200 });
   const builds = buildsOf('test/killed');
   expect(builds.filter((b) => b.status === 'success')).toHaveLength(1);
   expect(builds.filter((b) => b.status === 'error').map((b) => b.message)).toEqual(['builder died']);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
-  await stopWorker(rescuer);
+  await stopProcess(rescuer);
 }, 90_000);
 
 test('a newer push to a branch cancels the older build still running', async () => {
   const repo = slowRepo('super', 20);
   const worker = startWorker('binaries', '--concurrency', '2');
   const older = repo.git('rev-parse', 'HEAD');
-  await push(request(repo, older));
+  await push(buildRequest(repo, older));
   await waitFor(() => buildsOf('test/super').some((b) => b.status === 'running'), 'the older build to start', { seconds: 60, everyMs: 200 });
   repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo quick"]\n');
   const newer = repo.commit('newer');
-  await push(request(repo, newer));
+  await push(buildRequest(repo, newer));
   await waitFor(finished('test/super', 2), 'both builds to end', { seconds: 30, everyMs: 200 });
   const byCommit = Object.fromEntries(buildsOf('test/super').map((b) => [b.commit, [b.status, b.message]]));
   expect(byCommit[older]).toEqual(['cancelled', `superseded by ${newer.slice(0, 12)}`]);
@@ -147,39 +105,33 @@ test('a newer push to a branch cancels the older build still running', async () 
     seconds: 20,
     everyMs: 200,
   });
-  await stopWorker(worker);
+  await stopProcess(worker);
 }, 60_000);
 
 test('a request that keeps failing for infrastructure reasons goes to the dead-letter topic after the attempt limit', async () => {
   const worker = startWorker('binaries', '--max-attempts', '2');
   const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'gone'));
-  const message = request(repo, repo.git('rev-parse', 'HEAD'), { cloneUrl: path.join(ci.data.root, 'repos', 'no-such-repo'), repo: 'test/gone' });
+  const message = buildRequest(repo, repo.git('rev-parse', 'HEAD'), { cloneUrl: path.join(ci.data.root, 'repos', 'no-such-repo'), repo: 'test/gone' });
   await push(message);
   await waitFor(async () => (await nsq.depth(`${TOPIC}.dead`)) === 1, 'the dead letter', { seconds: 30, everyMs: 200 });
   const recorded = at(buildsOf('test/gone'), 0);
   expect(recorded.status).toBe('error');
   expect(recorded.message).toMatch(/^gave up after 2 attempts: git clone failed/);
-  await stopWorker(worker);
+  await stopProcess(worker);
 });
 
 test('SIGTERM during a build: no new messages, the build is cancelled and requeued, exit 0', async () => {
   const repo = slowRepo('term', 30);
   const worker = startWorker('binaries', '--grace', '1');
-  await push(request(repo, repo.git('rev-parse', 'HEAD')));
+  await push(buildRequest(repo, repo.git('rev-parse', 'HEAD')));
   await waitFor(() => buildsOf('test/term').some((b) => b.status === 'running'), 'the build to start', { seconds: 60, everyMs: 200 });
   const started = Date.now();
-  expect(await stopWorker(worker, 'SIGTERM')).toBe(0);
+  expect(await stopProcess(worker, 'SIGTERM')).toBe(0);
   expect(Date.now() - started).toBeLessThan(15_000);
   expect(buildsOf('test/term').map((b) => b.status)).toEqual(['cancelled']);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
   // The message went back to the channel for another worker.
-  const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=${TOPIC}&channel=binaries`)).json()) as {
-    topics: Array<{ channels: Array<{ channel_name: string; depth: number; requeue_count: number }> }>;
-  };
-  const channel = must(
-    stats.topics[0]?.channels.find((c) => c.channel_name === 'binaries'),
-    'the binaries channel',
-  );
+  const channel = must(await channelStats(nsq.nsqdHttp, TOPIC, 'binaries'), 'the binaries channel');
   expect(channel.depth + channel.requeue_count).toBeGreaterThanOrEqual(1);
 }, 60_000);
 
@@ -187,34 +139,15 @@ test("a worker refuses to start when builds could outlive nsqd's --max-msg-timeo
   const worker = startWorker('binaries', '--build-timeout', '7200');
   const code = await new Promise<number | null>((r) => worker.once('exit', (c) => r(c)));
   expect(code).toBe(1);
-  const logs = fs.readdirSync(process.env.LXCTS_TEST_LOGS ?? ci.data.root).filter((f) => f.startsWith('worker-'));
-  const text = logs.map((f) => fs.readFileSync(path.join(process.env.LXCTS_TEST_LOGS ?? ci.data.root, f), 'utf8')).join('\n');
-  expect(text).toContain('start nsqd with --max-msg-timeout=7200s');
+  expect(procs.logOf(worker)).toContain('start nsqd with --max-msg-timeout=7200s');
 });
 
 test('a push to a self-hosted bare repository reaches the receiver through the installed hook', async () => {
   const secretFile = path.join(ci.data.root, 'secret');
   fs.writeFileSync(secretFile, 'hook-secret\n');
-  const port = 20000 + (process.pid % 20000);
-  const receiver = spawn(
-    process.execPath,
-    [binRun, 'ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', 'hooked'],
-    {
-      env: { ...process.env, LXCTS_DATA_DIR: ci.data.root },
-      stdio: 'ignore',
-    },
-  );
-  workers.add(receiver);
+  const port = await freePort();
+  const receiver = await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', 'hooked');
   try {
-    await waitFor(
-      () =>
-        fetch(`http://127.0.0.1:${port}/healthz`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      'the receiver',
-      { seconds: 60, everyMs: 200 },
-    );
     const bare = path.join(ci.data.root, 'repos', 'served.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
     // The hook runs the lxcts found on PATH at install time, as an installed package's would be.
@@ -227,12 +160,7 @@ test('a push to a self-hosted bare repository reaches the receiver through the i
     const pushed = execFileSync('git', ['push', '-q', bare, 'HEAD:main'], { cwd: work.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(pushed).toBe('');
     // The receiver made the channels before publishing: the event waits in each of them.
-    const channelDepths = async () => {
-      const stats = (await (await fetch(`http://${nsq.nsqdHttp}/stats?format=json&topic=hooked`)).json()) as {
-        topics: Array<{ channels: Array<{ channel_name: string; depth: number }> }>;
-      };
-      return Object.fromEntries((stats.topics[0]?.channels ?? []).map((c) => [c.channel_name, c.depth]));
-    };
+    const channelDepths = async () => Object.fromEntries(((await topicStats(nsq.nsqdHttp, 'hooked'))?.channels ?? []).map((c) => [c.channel_name, c.depth]));
     await waitFor(
       async () => {
         const depths = await channelDepths();
@@ -242,6 +170,6 @@ test('a push to a self-hosted bare repository reaches the receiver through the i
       { seconds: 20, everyMs: 200 },
     );
   } finally {
-    await stopWorker(receiver);
+    await stopProcess(receiver);
   }
 });

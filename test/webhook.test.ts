@@ -7,7 +7,7 @@ import { sign } from '@octokit/webhooks-methods';
 
 import { DeliveryLog } from '../src/ci/deliveries';
 import { loggerFor } from '../src/ci/logger';
-import { SpooledPublisher } from '../src/ci/nsq-http';
+import { SpooledPublisher } from '../src/ci/nsq-spool';
 import { createWebhookServer } from '../src/ci/webhook';
 import { TestNsq } from './helpers/nsq';
 import { waitFor } from './helpers/wait';

@@ -1,6 +1,8 @@
 /**
- * Sources: a bare mirror per repository and clone URL, fetched incrementally before each
- * build, and a checkout of the commit per build.
+ * The only module that runs git. Sources: a bare mirror per repository and clone URL,
+ * fetched incrementally before each build, and a checkout of the commit per build; and the
+ * settings `ci hook install` keeps in a hooked repository's config (readConfigValue,
+ * writeConfigValue).
  *
  * Every git call goes through git() below, which fixes what a hostile URL or ref could
  * otherwise choose: only the https, ssh and git transports (file only for a local source
@@ -20,7 +22,11 @@ const execFileAsync = promisify(execFile);
 
 export class GitError extends Error {
   readonly code = 'GIT_FAILED';
-  constructor(message: string) {
+  /** git's exit status, when it ran and exited (`git config --get` says 1 for a missing key). */
+  constructor(
+    message: string,
+    readonly exitStatus: number | null = null,
+  ) {
     super(message);
     this.name = 'GitError';
   }
@@ -73,9 +79,10 @@ async function git(args: string[], call: GitCall = {}): Promise<string> {
     const { stdout } = await execFileAsync('git', gitArgv(args, call), { cwd: call.cwd, maxBuffer: 16 * 1024 * 1024, env: gitEnvironment() });
     return stdout.trim();
   } catch (err) {
-    const e = err as { stderr?: string; message: string };
+    const e = err as { stderr?: string; message: string; code?: unknown };
     throw new GitError(
       `git ${args.find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? args[0]} failed: ${(e.stderr || e.message).trim().split('\n').slice(-3).join(' ')}`,
+      typeof e.code === 'number' ? e.code : null,
     );
   }
 }
@@ -256,4 +263,23 @@ export async function isAncestor(mirror: string, ancestor: string, commit: strin
   } catch {
     return false;
   }
+}
+
+/**
+ * One value of a git config file (`git config --file FILE --get KEY`), or null when the
+ * file or the key is missing. For the settings `ci hook install` keeps in a hooked
+ * repository's own config.
+ */
+export async function readConfigValue(configFile: string, key: string): Promise<string | null> {
+  try {
+    return await git(['config', '--file', configFile, '--get', '--end-of-options', key]);
+  } catch (err) {
+    if (err instanceof GitError && err.exitStatus === 1) return null;
+    throw err;
+  }
+}
+
+/** Sets `key` to `value` in a git config file (`git config --file FILE KEY VALUE`). */
+export async function writeConfigValue(configFile: string, key: string, value: string): Promise<void> {
+  await git(['config', '--file', configFile, '--end-of-options', key, value]);
 }

@@ -8,10 +8,13 @@
  * an event that reached the receiver just before a crash is still built once.
  *
  * Where to send and the secret come from the repository's own config (`lxcts.url`,
- * `lxcts.secretFile`, written by `ci hook install`), read at send time: moving the
- * receiver or rotating the secret needs no change to what is spooled.
+ * `lxcts.secretFile`, written by `ci hook install`, read through git.ts), read at send time:
+ * moving the receiver or rotating the secret needs no change to what is spooled.
+ *
+ * The hook's outside systems stay here: the request to the receiver (sendPushEvent) and the
+ * detached retrier (startRetrying).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,6 +22,7 @@ import * as path from 'node:path';
 import { sign } from '@octokit/webhooks-methods';
 import { z } from 'zod';
 
+import { readConfigValue } from './git';
 import { currentProcessIdentity, isProcessAlive } from './process-identity';
 
 const spooledSchema = z.object({ delivery: z.string().uuid(), event: z.literal('push'), body: z.string(), spooledAt: z.number() });
@@ -62,15 +66,13 @@ export class HookSpool {
   }
 
   /** Where to send, from the repository's config (written by `ci hook install`). */
-  target(): HookTarget {
-    const get = (key: string): string => {
-      try {
-        return execFileSync('git', ['config', '--file', path.join(this.repo, 'config'), '--get', key], { encoding: 'utf8' }).trim();
-      } catch {
-        throw new Error(`${this.repo} has no ${key} in its git config: run lxcts ci hook install ${this.repo} --url URL --secret-file FILE`);
-      }
+  async target(): Promise<HookTarget> {
+    const get = async (key: string): Promise<string> => {
+      const value = await readConfigValue(path.join(this.repo, 'config'), key).catch(() => null);
+      if (value === null) throw new Error(`${this.repo} has no ${key} in its git config: run lxcts ci hook install ${this.repo} --url URL --secret-file FILE`);
+      return value;
     };
-    return { url: get('lxcts.url'), secretFile: get('lxcts.secretFile') };
+    return { url: await get('lxcts.url'), secretFile: await get('lxcts.secretFile') };
   }
 
   /** Writes a push event to the spool (atomically: a crash leaves the whole event or none). */
@@ -114,7 +116,7 @@ export class HookSpool {
     let target: HookTarget;
     let secret: string;
     try {
-      target = this.target();
+      target = await this.target();
       secret = fs.readFileSync(target.secretFile, 'utf8').trim();
       if (!secret) throw new Error(`the secret file ${target.secretFile} is empty`);
     } catch (err) {
@@ -135,19 +137,7 @@ export class HookSpool {
       let status: number;
       let answer: string;
       try {
-        const response = await fetch(target.url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'x-github-event': 'push',
-            'x-github-delivery': delivery,
-            'x-hub-signature-256': await sign(secret, body),
-          },
-          body,
-          signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
-        });
-        status = response.status;
-        answer = (await response.text()).trim().slice(0, 300);
+        ({ status, answer } = await sendPushEvent(target.url, secret, delivery, body));
       } catch (err) {
         const cause = (err as { cause?: { code?: string; message?: string } }).cause;
         report.error = `${target.url} unreachable (${cause?.code ?? cause?.message ?? (err as Error).message})`;
@@ -247,6 +237,25 @@ export class HookSpool {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/**
+ * The one request the hook makes: a push event, signed as GitHub signs it, POSTed to the
+ * receiver. Returns its status and the start of its answer; throws when it is unreachable.
+ */
+export async function sendPushEvent(url: string, secret: string, delivery: string, body: string): Promise<{ status: number; answer: string }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': delivery,
+      'x-hub-signature-256': await sign(secret, body),
+    },
+    body,
+    signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
+  });
+  return { status: response.status, answer: (await response.text()).trim().slice(0, 300) };
 }
 
 function readOr(file: string): string | null {

@@ -11,7 +11,7 @@ import { verify } from '@octokit/webhooks-methods';
 
 import { DeliveryLog } from './deliveries';
 import { Logger } from './logger';
-import { SpooledPublisher } from './nsq-http';
+import { SpooledPublisher } from './nsq-spool';
 import { toBuildMessage } from './push-event';
 
 export const MAX_BODY_BYTES = 25 * 1024 * 1024;

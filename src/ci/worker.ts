@@ -23,7 +23,7 @@ import { Message, Reader } from 'nsqjs';
 import { BuildError, isPermanentFailure } from './errors';
 import { BuildEvent, Builder } from './builder';
 import { Logger } from './logger';
-import { createTopology, publish } from './nsq-http';
+import { createTopicAndChannels, publishMessage, readMaxMsgTimeoutMs } from './nsq-api';
 import { buildRequestSchema, BuildMessage } from './push-event';
 import { BuildStore } from './store';
 
@@ -95,7 +95,7 @@ export class Worker {
     await this.checkMessageTimeout();
     // Durable from now on, on the nsqd we publish to: pushes made while this worker is down
     // are kept for it. (The receiver's --channel does the same before its first publish.)
-    await createTopology(o.publishTo, o.topic, [o.channel]).catch((err: Error) =>
+    await createTopicAndChannels(o.publishTo, o.topic, [o.channel]).catch((err: Error) =>
       o.log.warn({ err: err.message }, 'could not create the channel on nsqd ahead of time'),
     );
     const discovery = { lookupdHTTPAddresses: o.lookupd ?? [], nsqdTCPAddresses: o.nsqd ?? [], lookupdPollInterval: 1 };
@@ -133,9 +133,7 @@ export class Worker {
    * TOUCH cannot keep a message past nsqd's --max-msg-timeout.
    */
   private async checkMessageTimeout(): Promise<void> {
-    const response = await fetch(`http://${this.options.publishTo}/config/max_msg_timeout`, { signal: AbortSignal.timeout(5000) });
-    if (!response.ok) throw new Error(`cannot read max_msg_timeout from nsqd ${this.options.publishTo}: ${response.status}`);
-    const maxMsgTimeoutMs = Number(await response.text()) / 1e6;
+    const maxMsgTimeoutMs = await readMaxMsgTimeoutMs(this.options.publishTo);
     if (this.options.buildTimeoutMs > maxMsgTimeoutMs) {
       throw new Error(
         `builds may take ${this.options.buildTimeoutMs / 1000} s but nsqd ${this.options.publishTo} keeps a message at most ` +
@@ -313,7 +311,7 @@ export class Worker {
         );
       }
       const letter = JSON.stringify({ request, reason: err.message, attempts: message.attempts, job: this.job, worker: os.hostname() });
-      publish(o.publishTo, `${o.topic}.dead`, letter).then(
+      publishMessage(o.publishTo, `${o.topic}.dead`, letter).then(
         () => message.finish(),
         (publishErr: Error) => {
           log.error({ err: publishErr.message }, 'dead-letter topic unreachable; requeueing');
@@ -330,7 +328,7 @@ export class Worker {
   private publishEvent(event: BuildEvent, running: Running): void {
     running.buildIds.add(event.build.id);
     const body = JSON.stringify({ ...event, worker: os.hostname(), job: this.job, at: Date.now() });
-    publish(this.options.publishTo, this.options.eventsTopic, body).catch((err: Error) =>
+    publishMessage(this.options.publishTo, this.options.eventsTopic, body).catch((err: Error) =>
       this.options.log.warn({ err: err.message }, 'build event not published'),
     );
   }

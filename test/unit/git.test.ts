@@ -8,7 +8,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { SourcePolicy } from '../../src/ci/clone-url';
-import { checkout, CrossProcessLock, describeCommit, fetchMirror, identify, readFileAt, resolveRevision } from '../../src/ci/git';
+import {
+  checkout,
+  CrossProcessLock,
+  describeCommit,
+  fetchMirror,
+  identify,
+  readConfigValue,
+  readFileAt,
+  resolveRevision,
+  writeConfigValue,
+} from '../../src/ci/git';
 import { BuildStore } from '../../src/ci/store';
 import { failureOf } from '../helpers/failure';
 import { TestRepo } from '../helpers/repo';
@@ -105,4 +115,17 @@ test('a source that is not a repository is a GitError that says why', async () =
   const err = await failureOf(fetchMirror(path.join(tmp, 'm2'), identify(empty), policy, lock));
   expect(err).toMatchObject({ code: 'GIT_FAILED' });
   expect(String(err.message)).toMatch(/^git clone failed: /);
+});
+
+test("a hooked repository's config: values are read back as written, even ones that look like options; a missing key or file is null, a broken file a GitError", async () => {
+  const config = path.join(tmp, 'hooked-config');
+  await writeConfigValue(config, 'lxcts.url', 'http://127.0.0.1:9/hooks/github');
+  await writeConfigValue(config, 'lxcts.secretFile', '--upload-pack=touch /tmp/x');
+  expect(await readConfigValue(config, 'lxcts.url')).toBe('http://127.0.0.1:9/hooks/github');
+  expect(await readConfigValue(config, 'lxcts.secretFile')).toBe('--upload-pack=touch /tmp/x');
+  expect(await readConfigValue(config, 'lxcts.missing')).toBeNull();
+  expect(await readConfigValue(path.join(tmp, 'no-such-config'), 'lxcts.url')).toBeNull();
+  // A config git cannot read is not "no value": it says so.
+  fs.writeFileSync(path.join(tmp, 'broken-config'), '[lxcts\n');
+  expect((await failureOf(readConfigValue(path.join(tmp, 'broken-config'), 'lxcts.url'))).code).toBe('GIT_FAILED');
 });

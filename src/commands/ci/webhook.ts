@@ -5,7 +5,7 @@ import { Errors, Flags } from '@oclif/core';
 
 import { DeliveryLog } from '../../ci/deliveries';
 import { loggerFor } from '../../ci/logger';
-import { SpooledPublisher } from '../../ci/nsq-http';
+import { SpooledPublisher } from '../../ci/nsq-spool';
 import { createWebhookServer } from '../../ci/webhook';
 import { CiCommand } from '../../cli/ci-command';
 import { splitAddress } from '../../cli/options';

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { loggerFor } from '../../ci/logger';
+import { findNsqdHttp } from '../../ci/nsq-api';
 import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
 import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
@@ -13,11 +14,8 @@ async function publishAddress(explicit: string | undefined, nsqd: string[], look
     const [host, port] = splitAddress(nsqd[0]);
     return `${host}:${port + 1}`; // nsqd's HTTP port is its TCP port + 1 unless configured otherwise
   }
-  for (const address of lookupd) {
-    const nodes = (await (await fetch(`http://${address}/nodes`)).json()) as { producers: Array<{ broadcast_address: string; http_port: number }> };
-    const node = nodes.producers[0];
-    if (node) return `${node.broadcast_address}:${node.http_port}`;
-  }
+  const found = await findNsqdHttp(lookupd);
+  if (found) return found;
   throw new Error('no nsqd found to publish build events to: give --publish HOST:HTTP_PORT');
 }
 

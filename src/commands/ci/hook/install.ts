@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Args, Errors, Flags } from '@oclif/core';
 
+import { writeConfigValue } from '../../../ci/git';
 import { localRepository } from '../../../ci/names';
 import { UNSENT_FILE } from '../../../ci/post-receive';
 import { CiCommand } from '../../../cli/ci-command';
@@ -68,8 +68,8 @@ export default class CiHookInstall extends CiCommand<typeof CiHookInstall> {
       throw new Errors.CLIError(`--lxcts ${lxcts} is not an absolute path of an executable file`, { exit: 1, code: 'NO_STABLE_LXCTS' });
     }
     const config = path.join(repo, 'config');
-    execFileSync('git', ['config', '--file', config, 'lxcts.url', url.href]);
-    execFileSync('git', ['config', '--file', config, 'lxcts.secretFile', secretFile]);
+    await writeConfigValue(config, 'lxcts.url', url.href);
+    await writeConfigValue(config, 'lxcts.secretFile', secretFile);
     const hook = path.join(repo, 'hooks', 'post-receive');
     // lxcts's bin starts with `#!/usr/bin/env node`: git's hook may run with a short PATH
     // (sshd's), so node's directory at install time is added at the end, as a fallback.

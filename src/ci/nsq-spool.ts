@@ -1,46 +1,16 @@
 /**
- * Publishing to nsqd over its HTTP API, with a disk spool in front: every message is
+ * The receiver's way of publishing to nsqd, with a disk spool in front: every message is
  * written to the spool first and removed once nsqd has it, so nothing accepted is lost
  * while nsqd is down or when this process dies. Before the first message reaches an nsqd,
- * the topic and every configured channel are created there: nsqd hands a topic's
- * messages only to the channels that exist when they are published, so a channel whose
- * first worker connects later would never see them.
+ * the topic and every configured channel are created there (see createTopicAndChannels),
+ * so a channel whose first worker connects later still gets every message.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Logger } from './logger';
-
-/** POST /pub?topic=... on nsqd's HTTP port (host:port). */
-export async function publish(nsqdHttp: string, topic: string, body: string): Promise<void> {
-  const response = await fetch(`http://${nsqdHttp}/pub?topic=${encodeURIComponent(topic)}`, {
-    method: 'POST',
-    body,
-    signal: AbortSignal.timeout(5000),
-  });
-  if (!response.ok) throw new Error(`nsqd ${nsqdHttp} answered ${response.status}: ${(await response.text()).trim()}`);
-}
-
-async function post(nsqdHttp: string, what: string): Promise<void> {
-  const response = await fetch(`http://${nsqdHttp}/${what}`, { method: 'POST', signal: AbortSignal.timeout(5000) });
-  if (!response.ok) throw new Error(`nsqd ${nsqdHttp} ${what.split('?')[0]}: ${response.status} ${(await response.text()).trim()}`);
-}
-
-/**
- * Creates `topic` and its `channels` on nsqd (both calls are idempotent). A channel made
- * this way is durable (nsqd keeps it in its metadata file) and receives every message
- * published from now on, whether or not a worker of it has ever connected.
- */
-export async function createTopology(nsqdHttp: string, topic: string, channels: readonly string[]): Promise<void> {
-  await post(nsqdHttp, `topic/create?topic=${encodeURIComponent(topic)}`);
-  for (const channel of channels) {
-    await post(nsqdHttp, `channel/create?topic=${encodeURIComponent(topic)}&channel=${encodeURIComponent(channel)}`);
-  }
-}
-
-/** What nsqd accepts as a topic or (durable) channel name. */
-export const NSQ_NAME = /^[.a-zA-Z0-9_-]{1,64}$/;
+import { createTopicAndChannels, NSQ_NAME, publishMessage } from './nsq-api';
 
 export class SpooledPublisher {
   #timer: NodeJS.Timeout | undefined;
@@ -48,7 +18,7 @@ export class SpooledPublisher {
   /** Whether the topic and channels are known to exist on nsqd (reset when nsqd fails). */
   #topologyReady = false;
 
-  /** `channels`: created with the topic before anything is published (see createTopology). */
+  /** `channels`: created with the topic before anything is published (see createTopicAndChannels). */
   constructor(
     private readonly nsqdHttp: string,
     private readonly topic: string,
@@ -78,7 +48,7 @@ export class SpooledPublisher {
    */
   async prepare(): Promise<void> {
     try {
-      await createTopology(this.nsqdHttp, this.topic, this.channels);
+      await createTopicAndChannels(this.nsqdHttp, this.topic, this.channels);
       this.#topologyReady = true;
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'nsqd unreachable; topic and channels will be created before the first publish');
@@ -101,10 +71,10 @@ export class SpooledPublisher {
       const file = path.join(this.spoolDir, name);
       try {
         if (!this.#topologyReady) {
-          await createTopology(this.nsqdHttp, this.topic, this.channels);
+          await createTopicAndChannels(this.nsqdHttp, this.topic, this.channels);
           this.#topologyReady = true;
         }
-        await publish(this.nsqdHttp, this.topic, fs.readFileSync(file, 'utf8'));
+        await publishMessage(this.nsqdHttp, this.topic, fs.readFileSync(file, 'utf8'));
         fs.rmSync(file, { force: true });
       } catch (err) {
         // nsqd may come back empty (a new machine, a lost data path): create them again.
