@@ -1,6 +1,7 @@
-import { Args, Flags, ux } from '@oclif/core';
+import { Flags, ux } from '@oclif/core';
 
 import { LxcCommand } from '../cli/base-command';
+import { containerArg } from '../cli/shared-options';
 
 export default class Create extends LxcCommand<typeof Create> {
   static override summary = 'create a container from a template';
@@ -11,7 +12,7 @@ export default class Create extends LxcCommand<typeof Create> {
   ];
   static override strict = false;
   static override usage = '<%= command.id %> NAME [-t TEMPLATE] [-- TEMPLATE_ARG...]';
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
   static override flags = {
     template: Flags.string({ char: 't', description: 'template name or path', default: 'busybox' }),
     backend: Flags.string({ char: 'B', description: 'storage backend of the rootfs', options: ['dir', 'overlay', 'btrfs', 'zfs', 'lvm', 'loop', 'best'] }),

@@ -7,6 +7,7 @@ import { Args, Errors, Flags } from '@oclif/core';
 import { localRepository } from '../../../ci/names';
 import { UNSENT_FILE } from '../../../ci/post-receive';
 import { CiCommand } from '../../../cli/ci-command';
+import { readSecretFile } from '../../../cli/secret-file';
 
 /** The first executable `lxcts` on PATH, as an absolute path (not resolved through symlinks). */
 function lxctsOnPath(): string | null {
@@ -46,9 +47,7 @@ export default class CiHookInstall extends CiCommand<typeof CiHookInstall> {
       throw new Errors.CLIError(`${repo} is not a bare git repository`, { exit: 1, code: 'NOT_A_REPOSITORY' });
     }
     const secretFile = path.resolve(this.flags['secret-file']);
-    if (!fs.existsSync(secretFile) || fs.readFileSync(secretFile, 'utf8').trim() === '') {
-      throw new Errors.CLIError(`the secret file ${secretFile} is missing or empty`, { exit: 1, code: 'NO_SECRET' });
-    }
+    readSecretFile(secretFile);
     let url: URL;
     try {
       url = new URL(this.flags.url);
