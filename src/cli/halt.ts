@@ -1,5 +1,10 @@
 /** Stopping a container the way `stop` and `restart` do: a clean halt, then a kill. */
+import { Flags } from '@oclif/core';
+
 import { Container } from '../lxc/container';
+
+/** `--timeout` of `stop` and `restart`: how long the clean halt may take. */
+export const haltTimeoutFlag = Flags.integer({ char: 't', description: 'seconds to wait for a clean halt before killing', default: 30, min: 0 });
 
 /**
  * Asks the container's init to halt and waits up to `timeout` seconds; when it has not

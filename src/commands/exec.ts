@@ -1,11 +1,11 @@
 import { Flags } from '@oclif/core';
 
-import { LxcCommand } from '../cli/base-command';
+import { ContainerWordsCommand } from '../cli/base-command';
 import { parseEnv, parseUser } from '../cli/options';
-import { containerArg, envFlag } from '../cli/shared-options';
+import { envFlag } from '../cli/shared-options';
 import { CollectedOutput, showCommand } from '../cli/streams';
 
-export default class Exec extends LxcCommand<typeof Exec> {
+export default class Exec extends ContainerWordsCommand<typeof Exec> {
   static override summary = 'run a command in a running container';
   static override description =
     'Output is streamed live and stdin is forwarded (always with -i; otherwise when it is not a terminal). ' +
@@ -15,9 +15,7 @@ export default class Exec extends LxcCommand<typeof Exec> {
     "<%= config.bin %> exec web --env GREETING=hi --cwd /tmp --user 1000:1000 -- sh -c 'echo $GREETING'",
     '<%= config.bin %> exec -it web -- sh',
   ];
-  static override strict = false;
   static override usage = '<%= command.id %> NAME [FLAGS] -- COMMAND [ARG...]';
-  static override args = { name: containerArg };
   static override flags = {
     env: envFlag,
     cwd: Flags.string({ char: 'w', description: 'working directory inside the container' }),

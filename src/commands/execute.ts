@@ -1,11 +1,11 @@
 import { Flags } from '@oclif/core';
 
-import { LxcCommand } from '../cli/base-command';
+import { ContainerWordsCommand } from '../cli/base-command';
 import { parseEnv } from '../cli/options';
-import { containerArg, envFlag } from '../cli/shared-options';
+import { envFlag } from '../cli/shared-options';
 import { CollectedOutput, showCommand } from '../cli/streams';
 
-export default class Execute extends LxcCommand<typeof Execute> {
+export default class Execute extends ContainerWordsCommand<typeof Execute> {
   static override summary = 'run a command as an application container (lxc-execute)';
   static override description =
     "The command runs as the container's init (under init.lxc) and the container stops when it exits. " +
@@ -15,9 +15,7 @@ export default class Execute extends LxcCommand<typeof Execute> {
     "<%= config.bin %> execute web -- /bin/sh -c 'echo hello from an app container'",
     '<%= config.bin %> execute scratch --set lxc.net.0.type=empty -- /bin/true',
   ];
-  static override strict = false;
   static override usage = '<%= command.id %> NAME [FLAGS] -- COMMAND [ARG...]';
-  static override args = { name: containerArg };
   static override flags = {
     env: envFlag,
     set: Flags.string({ char: 's', description: 'config item KEY=VALUE for this run (repeatable)', multiple: true }),

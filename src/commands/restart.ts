@@ -1,7 +1,5 @@
-import { Flags } from '@oclif/core';
-
 import { LxcCommand } from '../cli/base-command';
-import { haltOrKill } from '../cli/halt';
+import { haltOrKill, haltTimeoutFlag } from '../cli/halt';
 import { containerArg } from '../cli/shared-options';
 
 export default class Restart extends LxcCommand<typeof Restart> {
@@ -9,7 +7,7 @@ export default class Restart extends LxcCommand<typeof Restart> {
   static override examples = ['<%= config.bin %> restart web'];
   static override args = { name: containerArg };
   static override flags = {
-    timeout: Flags.integer({ char: 't', description: 'seconds to wait for a clean halt before killing', default: 30, min: 0 }),
+    timeout: haltTimeoutFlag,
   };
 
   async run(): Promise<{ name: string; state: string; pid: number | null }> {

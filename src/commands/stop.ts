@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { LxcCommand } from '../cli/base-command';
-import { haltOrKill } from '../cli/halt';
+import { haltOrKill, haltTimeoutFlag } from '../cli/halt';
 import { containerArg } from '../cli/shared-options';
 
 export default class Stop extends LxcCommand<typeof Stop> {
@@ -10,7 +10,7 @@ export default class Stop extends LxcCommand<typeof Stop> {
   static override args = { name: containerArg };
   static override flags = {
     kill: Flags.boolean({ char: 'k', description: 'kill at once, without a clean halt' }),
-    timeout: Flags.integer({ char: 't', description: 'seconds to wait for a clean halt before killing', default: 30, min: 0 }),
+    timeout: haltTimeoutFlag,
   };
 
   async run(): Promise<{ name: string; state: string; killed: boolean }> {
