@@ -52,7 +52,6 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
     void publisher.flush();
     const server = createWebhookServer({ secret, publisher, deliveries, log });
     const [host, port] = splitAddress(this.flags.listen);
-    // The error listener stays: an accept error later (EMFILE) is no reason to end the receiver.
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
     log.info({ listen: this.flags.listen, nsqd: this.flags.nsqd, topic: this.flags.topic, channels: this.flags.channel }, 'webhook receiver listening');
     await untilStopSignal();
