@@ -138,19 +138,14 @@ export function rulesetFor(firewall: BuildFirewall, bridge: string, bridgeAddres
 }
 
 async function nft(script: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = execFile('nft', ['-f', '-'], (err, _stdout, stderr) => {
-      if (!err) return resolve();
-      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      reject(
-        new Error(
-          missing
-            ? 'nft is not installed: network: true needs nftables (scripts/setup-host.sh installs it)'
-            : `nft refused the build firewall: ${stderr.trim() || err.message}`,
-        ),
-      );
-    });
-    child.stdin!.end(script);
+  const nftRun = run('nft', ['-f', '-']);
+  nftRun.child.stdin!.end(script);
+  await nftRun.catch((err: NodeJS.ErrnoException & { stderr?: string }) => {
+    throw new Error(
+      err.code === 'ENOENT'
+        ? 'nft is not installed: network: true needs nftables (scripts/setup-host.sh installs it)'
+        : `nft refused the build firewall: ${err.stderr?.trim() || err.message}`,
+    );
   });
 }
 

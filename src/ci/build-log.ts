@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 
 import { formatBytes } from './limits';
 
@@ -63,6 +64,7 @@ export class BuildLog {
 
   close(): Promise<void> {
     if (this.#dropped > 0) this.note(`log truncated: ${this.#dropped} bytes of output past the ${formatBytes(this.limit)} limit were dropped`);
-    return new Promise((resolve) => this.#file.end(resolve));
+    // Resolves on a write error too: it was already ignored (see the constructor).
+    return finished(this.#file.end()).catch(() => undefined);
   }
 }

@@ -7,6 +7,7 @@ import { Command, Errors, Flags, Interfaces } from '@oclif/core';
 import { Container } from '../lxc/container';
 import { LxcError } from '../lxc/errors';
 import { describeFailure, formatFailure } from './failure';
+import { containerArg } from './shared-options';
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof LxcCommand)['baseFlags'] & T['flags']>;
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
@@ -110,4 +111,14 @@ export abstract class LxcCommand<T extends typeof Command> extends Command {
     await Promise.allSettled(this.#containers.map((c) => c.release()));
     await super.finally(err);
   }
+}
+
+/**
+ * A command on one container, NAME, that takes more words after `--`: a command line to run
+ * (`exec`, `execute`) or a template's arguments (`create`). Not strict, so that LxcCommand
+ * keeps those words apart from this command's own (commandAfterDashes, wordsAfterDashes).
+ */
+export abstract class ContainerWordsCommand<T extends typeof Command> extends LxcCommand<T> {
+  static override strict = false;
+  static override args = { name: containerArg };
 }

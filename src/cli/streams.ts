@@ -3,16 +3,15 @@
  * forwarded, a terminal put in raw mode for interactive shells, signals passed on, and the
  * command's status turned into this process's exit code (128+N for signal N, like a shell).
  */
-import { ContainerProcess, ExitStatus } from '../lxc/process';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 
-export { exitCodeOf } from '../lxc/process';
+import { ExecResult } from '../lxc/exec';
+import { ContainerProcess, ExitStatus, exitCodeOf } from '../lxc/process';
 
+/** Resolves once `stream` has ended, closed or failed: the output is over either way. */
 function ended(stream: NodeJS.ReadableStream): Promise<void> {
-  return new Promise((resolve) => {
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-    stream.once('error', () => resolve());
-  });
+  return finished(stream).catch(() => undefined);
 }
 
 /**
@@ -47,4 +46,43 @@ export async function attachToTerminal(proc: ContainerProcess, { forwardStdin, t
     }
     if (raw) stdin.setRawMode(false);
   }
+}
+
+/** What `exec --json` and `execute --json` print: the command's status and its whole output. */
+export interface CollectedOutput {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The parts of an oclif command that showCommand needs. */
+interface ShowingCommand {
+  jsonEnabled(): boolean;
+  exit(code: number): never;
+}
+
+/**
+ * How `exec` and `execute` show a command run in a container. With --json: stdin (unless a
+ * terminal) is its input, its output is collected and returned, and its status becomes the
+ * exit code. Otherwise: it is attached to this terminal (see attachToTerminal) and lxcts
+ * exits with its status when that is not 0.
+ */
+export async function showCommand(
+  command: ShowingCommand,
+  run: {
+    collect: (input: Readable | undefined) => Promise<ExecResult>;
+    spawn: () => Promise<ContainerProcess>;
+    forwardStdin: boolean;
+    terminal: boolean;
+  },
+): Promise<CollectedOutput | void> {
+  if (command.jsonEnabled()) {
+    const r = await run.collect(process.stdin.isTTY ? undefined : process.stdin);
+    process.exitCode = exitCodeOf(r);
+    return { exitCode: r.exitCode, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  }
+  const status = await attachToTerminal(await run.spawn(), { forwardStdin: run.forwardStdin, terminal: run.terminal });
+  const code = exitCodeOf(status);
+  if (code !== 0) command.exit(code);
 }

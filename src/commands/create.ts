@@ -1,17 +1,15 @@
-import { Args, Flags, ux } from '@oclif/core';
+import { Flags, ux } from '@oclif/core';
 
-import { LxcCommand } from '../cli/base-command';
+import { ContainerWordsCommand } from '../cli/base-command';
 
-export default class Create extends LxcCommand<typeof Create> {
+export default class Create extends ContainerWordsCommand<typeof Create> {
   static override summary = 'create a container from a template';
   static override description = 'Arguments after -- go to the template, e.g. the distribution for the download template.';
   static override examples = [
     '<%= config.bin %> create web --template busybox',
     '<%= config.bin %> create db --template download -- --dist debian --release bookworm --arch amd64',
   ];
-  static override strict = false;
   static override usage = '<%= command.id %> NAME [-t TEMPLATE] [-- TEMPLATE_ARG...]';
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
   static override flags = {
     template: Flags.string({ char: 't', description: 'template name or path', default: 'busybox' }),
     backend: Flags.string({ char: 'B', description: 'storage backend of the rootfs', options: ['dir', 'overlay', 'btrfs', 'zfs', 'lvm', 'loop', 'best'] }),

@@ -1,11 +1,12 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 
 import { LxcCommand } from '../cli/base-command';
+import { containerArg } from '../cli/shared-options';
 
 export default class Destroy extends LxcCommand<typeof Destroy> {
   static override summary = 'remove a container and its rootfs';
   static override examples = ['<%= config.bin %> destroy web', '<%= config.bin %> destroy web --force'];
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
   static override flags = {
     force: Flags.boolean({ char: 'f', description: 'kill it first if it runs, and destroy its snapshots too' }),
   };

@@ -1,10 +1,11 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 
-import { LxcCommand } from '../cli/base-command';
+import { ContainerWordsCommand } from '../cli/base-command';
 import { parseEnv, parseUser } from '../cli/options';
-import { attachToTerminal, exitCodeOf } from '../cli/streams';
+import { envFlag } from '../cli/shared-options';
+import { CollectedOutput, showCommand } from '../cli/streams';
 
-export default class Exec extends LxcCommand<typeof Exec> {
+export default class Exec extends ContainerWordsCommand<typeof Exec> {
   static override summary = 'run a command in a running container';
   static override description =
     'Output is streamed live and stdin is forwarded (always with -i; otherwise when it is not a terminal). ' +
@@ -14,11 +15,9 @@ export default class Exec extends LxcCommand<typeof Exec> {
     "<%= config.bin %> exec web --env GREETING=hi --cwd /tmp --user 1000:1000 -- sh -c 'echo $GREETING'",
     '<%= config.bin %> exec -it web -- sh',
   ];
-  static override strict = false;
   static override usage = '<%= command.id %> NAME [FLAGS] -- COMMAND [ARG...]';
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
   static override flags = {
-    env: Flags.string({ char: 'e', description: 'environment variable KEY=VALUE (repeatable)', multiple: true }),
+    env: envFlag,
     cwd: Flags.string({ char: 'w', description: 'working directory inside the container' }),
     user: Flags.string({ char: 'u', description: 'UID or UID:GID to run as' }),
     timeout: Flags.integer({ description: 'seconds before the command is killed', min: 1 }),
@@ -26,7 +25,7 @@ export default class Exec extends LxcCommand<typeof Exec> {
     tty: Flags.boolean({ char: 't', description: 'run on a pseudo-terminal (interactive shells)' }),
   };
 
-  async run(): Promise<{ exitCode: number | null; signal: string | null; stdout: string; stderr: string } | void> {
+  async run(): Promise<CollectedOutput | void> {
     const argv = this.commandAfterDashes('the command to run');
     const container = this.container(this.args.name);
     const options = {
@@ -35,20 +34,13 @@ export default class Exec extends LxcCommand<typeof Exec> {
       timeout: this.flags.timeout,
       ...parseUser(this.flags.user),
     };
-    if (this.jsonEnabled()) {
-      const input = process.stdin.isTTY ? undefined : process.stdin;
-      const r = await container.exec(argv, { ...options, input });
-      process.exitCode = exitCodeOf(r);
-      return { exitCode: r.exitCode, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-    }
     const terminal = this.flags.tty;
     const size = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
-    const proc = await container.spawn(argv, { ...options, tty: terminal ? size : undefined });
-    const status = await attachToTerminal(proc, {
+    return showCommand(this, {
+      collect: (input) => container.exec(argv, { ...options, input }),
+      spawn: () => container.spawn(argv, { ...options, tty: terminal ? size : undefined }),
       forwardStdin: this.flags.interactive || !process.stdin.isTTY,
       terminal,
     });
-    const code = exitCodeOf(status);
-    if (code !== 0) this.exit(code);
   }
 }

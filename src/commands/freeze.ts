@@ -1,11 +1,10 @@
-import { Args } from '@oclif/core';
-
 import { LxcCommand } from '../cli/base-command';
+import { containerArg } from '../cli/shared-options';
 
 export default class Freeze extends LxcCommand<typeof Freeze> {
   static override summary = 'freeze all processes of a running container';
   static override examples = ['<%= config.bin %> freeze web'];
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
 
   async run(): Promise<{ name: string; state: string }> {
     const container = this.container(this.args.name);

@@ -1,13 +1,12 @@
-import { Args } from '@oclif/core';
-
 import { LxcCommand } from '../cli/base-command';
 import { formatBytes } from '../cli/format';
+import { containerArg } from '../cli/shared-options';
 import { ContainerInfo, inspect } from '../lxc/inspect';
 
 export default class Info extends LxcCommand<typeof Info> {
   static override summary = "show a container's state, pid, addresses, CPU, memory and traffic";
   static override examples = ['<%= config.bin %> info web', '<%= config.bin %> info web --json'];
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
 
   async run(): Promise<ContainerInfo> {
     const container = await this.existingContainer(this.args.name, 'info');

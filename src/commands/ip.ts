@@ -1,11 +1,12 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 
 import { LxcCommand } from '../cli/base-command';
+import { containerArg } from '../cli/shared-options';
 
 export default class Ip extends LxcCommand<typeof Ip> {
   static override summary = "print a running container's IP addresses, one per line";
   static override examples = ['<%= config.bin %> ip web', '<%= config.bin %> ip web --wait 30 --family inet'];
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
   static override flags = {
     wait: Flags.integer({ char: 'w', description: 'seconds to wait for an address to appear', min: 0 }),
     family: Flags.string({ char: 'f', description: 'only this address family', options: ['inet', 'inet6'] }),

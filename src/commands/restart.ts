@@ -1,23 +1,18 @@
-import { Args, Flags } from '@oclif/core';
-
 import { LxcCommand } from '../cli/base-command';
+import { haltOrKill, haltTimeoutFlag } from '../cli/halt';
+import { containerArg } from '../cli/shared-options';
 
 export default class Restart extends LxcCommand<typeof Restart> {
   static override summary = 'stop a container (clean halt, then kill) and start it again';
   static override examples = ['<%= config.bin %> restart web'];
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
   static override flags = {
-    timeout: Flags.integer({ char: 't', description: 'seconds to wait for a clean halt before killing', default: 30, min: 0 }),
+    timeout: haltTimeoutFlag,
   };
 
   async run(): Promise<{ name: string; state: string; pid: number | null }> {
     const container = this.container(this.args.name);
-    if (await container.running()) {
-      await container.shutdown({ timeout: this.flags.timeout }).catch(async (err: { code?: string }) => {
-        if (err.code !== 'LXC_TIMEOUT') throw err;
-        await container.stop();
-      });
-    }
+    if (await container.running()) await haltOrKill(container, this.flags.timeout);
     await container.start();
     const result = { name: container.name, state: await container.state(), pid: await container.initPid() };
     this.log(`${result.name} restarted (pid ${result.pid})`);

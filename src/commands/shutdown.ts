@@ -1,11 +1,12 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 
 import { LxcCommand } from '../cli/base-command';
+import { containerArg } from '../cli/shared-options';
 
 export default class Shutdown extends LxcCommand<typeof Shutdown> {
   static override summary = 'halt a container cleanly through its init';
   static override examples = ['<%= config.bin %> shutdown web --timeout 30'];
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
   static override flags = {
     timeout: Flags.integer({ char: 't', description: 'seconds to wait before failing', default: 60, min: 0 }),
   };

@@ -1,11 +1,10 @@
-import { Args } from '@oclif/core';
-
 import { LxcCommand } from '../cli/base-command';
+import { containerArg } from '../cli/shared-options';
 
 export default class Start extends LxcCommand<typeof Start> {
   static override summary = 'start a container in the background';
   static override examples = ['<%= config.bin %> start web'];
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
 
   async run(): Promise<{ name: string; state: string; pid: number | null }> {
     const container = this.container(this.args.name);

@@ -1,7 +1,11 @@
-import { Args, Flags } from '@oclif/core';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { Flags } from '@oclif/core';
 
 import { LxcCommand } from '../cli/base-command';
 import { formatBytes, renderTable } from '../cli/format';
+import { containerArg } from '../cli/shared-options';
+import { abortOn } from '../cli/signals';
 import { sampleStats, StatsSample } from '../cli/stats-sample';
 
 export default class Stats extends LxcCommand<typeof Stats> {
@@ -10,7 +14,7 @@ export default class Stats extends LxcCommand<typeof Stats> {
     'CPU % is the share of one CPU used between two samples (200% = two CPUs busy), as docker stats shows it. ' +
     'With --watch the view refreshes until Ctrl-C; with --watch --json every sample is one JSON line.';
   static override examples = ['<%= config.bin %> stats web', '<%= config.bin %> stats web --watch --interval 2'];
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
   static override flags = {
     watch: Flags.boolean({ char: 'w', description: 'refresh until interrupted' }),
     interval: Flags.integer({ description: 'seconds between samples', default: 1, min: 1 }),
@@ -26,21 +30,20 @@ export default class Stats extends LxcCommand<typeof Stats> {
       this.log(render(sample));
       return sample;
     }
-    let interrupted = false;
-    const stop = () => (interrupted = true);
-    process.once('SIGINT', stop);
+    const { signal: interrupted, stop } = abortOn(['SIGINT']);
     try {
-      while (!interrupted) {
+      while (!interrupted.aborted) {
         if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(sample)}\n`);
         // Clear the screen and redraw, like top and docker stats.
         else process.stdout.write(`\x1b[2J\x1b[H${render(sample)}\n`);
-        await sleep(intervalMs, () => interrupted);
-        if (interrupted) break;
+        // Ctrl-C ends the wait at once (an AbortError, the end of the loop).
+        await sleep(intervalMs, undefined, { signal: interrupted }).catch(() => undefined);
+        if (interrupted.aborted) break;
         previous = sample;
         sample = await sampleStats(container, previous);
       }
     } finally {
-      process.off('SIGINT', stop);
+      stop();
     }
   }
 }
@@ -59,9 +62,4 @@ function render(s: StatsSample): string {
       ],
     ],
   );
-}
-
-async function sleep(ms: number, cancelled: () => boolean = () => false): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end && !cancelled()) await new Promise((r) => setTimeout(r, Math.min(100, end - Date.now())));
 }

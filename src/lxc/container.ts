@@ -1,4 +1,5 @@
 import { mkdir, readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { AbortError, LxcError } from './errors';
 import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
@@ -431,7 +432,7 @@ export class Container {
           container: this.name,
         });
       }
-      await new Promise((resolve) => setTimeout(resolve, IP_POLL_MS));
+      await sleep(IP_POLL_MS);
     }
   }
 

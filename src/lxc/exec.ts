@@ -2,6 +2,7 @@
  * exec() and spawn() options, and exec()'s collection of a command's output.
  */
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 
 import * as fs from 'node:fs';
 
@@ -219,15 +220,6 @@ export function checkExecInput(options: unknown): ExecOptions['input'] {
   return checkInput(expectOptions<ExecOptions>(options, 'exec options').input);
 }
 
-function collect(stream: Readable): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.once('error', reject);
-    stream.once('close', () => resolve(Buffer.concat(chunks)));
-  });
-}
-
 function feed(proc: ContainerProcess, input: ExecOptions['input']): void {
   if (input instanceof Readable) {
     input.on('error', () => proc.stdin.destroy());
@@ -246,6 +238,6 @@ export async function collectExec(proc: ContainerProcess, input: ExecOptions['in
     proc.stderr.destroy();
     throw err;
   });
-  const [stdout, stderr, status] = await Promise.all([collect(proc.stdout), collect(proc.stderr), exited]);
+  const [stdout, stderr, status] = await Promise.all([buffer(proc.stdout), buffer(proc.stderr), exited]);
   return { ...status, stdout, stderr };
 }

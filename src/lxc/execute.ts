@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 
 import { LxcError, LxcErrorCode } from './errors';
 import { ExitStatus, ProcessParts, signalName } from './process';
@@ -57,13 +58,12 @@ export function executeConfigItems(options: unknown, container: string): string[
   });
 }
 
+/**
+ * A helper's pipe read to its end. A read error counts as an empty pipe, so a lost status
+ * line is reported as the helper ending without a status (LXC_EXEC_FAILED), like a crash.
+ */
 function readAll(stream: Readable): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => (text += chunk));
-    stream.on('close', () => resolve(text));
-  });
+  return text(stream).catch(() => '');
 }
 
 /**

@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { once } from 'node:events';
 import * as path from 'node:path';
 
 import { Errors, Flags } from '@oclif/core';
@@ -9,6 +9,8 @@ import { SpooledPublisher } from '../../ci/nsq-spool';
 import { createWebhookServer } from '../../ci/webhook';
 import { CiCommand } from '../../cli/ci-command';
 import { splitAddress } from '../../cli/options';
+import { readSecretFile } from '../../cli/secret-file';
+import { untilStopSignal } from '../../cli/signals';
 
 export default class CiWebhook extends CiCommand<typeof CiWebhook> {
   static override summary = 'receive GitHub (or Gitea, Forgejo, git hook) push webhooks and publish them to NSQ';
@@ -35,8 +37,7 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
   };
 
   async run(): Promise<void> {
-    const secret = fs.existsSync(this.flags['secret-file']) ? fs.readFileSync(this.flags['secret-file'], 'utf8').trim() : '';
-    if (!secret) throw new Errors.CLIError(`the secret file ${this.flags['secret-file']} is missing or empty`, { exit: 1, code: 'NO_SECRET' });
+    const secret = readSecretFile(this.flags['secret-file']);
     const data = this.dataDir();
     const log = loggerFor('webhook');
     const deliveries = new DeliveryLog(path.join(data.root, 'deliveries.sqlite'));
@@ -53,11 +54,10 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
     const [host, port] = splitAddress(this.flags.listen);
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
     log.info({ listen: this.flags.listen, nsqd: this.flags.nsqd, topic: this.flags.topic, channels: this.flags.channel }, 'webhook receiver listening');
-    await new Promise<void>((resolve) => {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
-    });
+    await untilStopSignal();
     publisher.stop();
-    await new Promise((r) => server.close(r));
+    server.close();
+    await once(server, 'close');
     deliveries.close();
     log.info('webhook receiver stopped');
   }

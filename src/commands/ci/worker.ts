@@ -6,6 +6,7 @@ import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
 import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 import { splitAddress } from '../../cli/options';
+import { untilStopSignal } from '../../cli/signals';
 
 /** An nsqd HTTP address to publish to: given, or the first nsqd that nsqlookupd knows. */
 async function publishAddress(explicit: string | undefined, nsqd: string[], lookupd: string[]): Promise<string> {
@@ -84,9 +85,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       log,
     });
     await worker.start();
-    await new Promise<void>((resolve) => {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
-    });
+    await untilStopSignal();
     log.info({ grace: f.grace }, 'stopping');
     await worker.stop(f.grace * 1000);
     log.info('stopped');

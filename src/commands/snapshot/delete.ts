@@ -1,12 +1,13 @@
 import { Args } from '@oclif/core';
 
 import { LxcCommand } from '../../cli/base-command';
+import { containerArg } from '../../cli/shared-options';
 
 export default class SnapshotDelete extends LxcCommand<typeof SnapshotDelete> {
   static override summary = 'delete a snapshot';
   static override examples = ['<%= config.bin %> snapshot delete web snap0'];
   static override args = {
-    name: Args.string({ description: 'container name', required: true }),
+    name: containerArg,
     snapshot: Args.string({ description: 'snapshot name', required: true }),
   };
 

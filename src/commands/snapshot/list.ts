@@ -1,13 +1,12 @@
-import { Args } from '@oclif/core';
-
 import { LxcCommand } from '../../cli/base-command';
 import { renderTable } from '../../cli/format';
+import { containerArg } from '../../cli/shared-options';
 import { SnapshotInfo } from '../../lxc/container';
 
 export default class SnapshotList extends LxcCommand<typeof SnapshotList> {
   static override summary = "list a container's snapshots";
   static override examples = ['<%= config.bin %> snapshot list web'];
-  static override args = { name: Args.string({ description: 'container name', required: true }) };
+  static override args = { name: containerArg };
 
   async run(): Promise<SnapshotInfo[]> {
     const snapshots = await this.container(this.args.name).snapshots();

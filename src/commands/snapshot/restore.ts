@@ -1,12 +1,13 @@
 import { Args, Flags } from '@oclif/core';
 
 import { LxcCommand } from '../../cli/base-command';
+import { containerArg } from '../../cli/shared-options';
 
 export default class SnapshotRestore extends LxcCommand<typeof SnapshotRestore> {
   static override summary = 'restore a snapshot over the container, or as a new container';
   static override examples = ['<%= config.bin %> snapshot restore web snap0', '<%= config.bin %> snapshot restore web snap0 --as web-old'];
   static override args = {
-    name: Args.string({ description: 'container name', required: true }),
+    name: containerArg,
     snapshot: Args.string({ description: 'snapshot name, e.g. snap0', required: true }),
   };
   static override flags = { as: Flags.string({ description: 'restore as a new container with this name' }) };

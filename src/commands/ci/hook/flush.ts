@@ -1,11 +1,10 @@
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 
-import { Args, Errors, Flags } from '@oclif/core';
+import { Errors, Flags } from '@oclif/core';
 
 import { FlushReport, HookSpool, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS } from '../../../ci/hook-spool';
 import { adoptUnsent } from '../../../ci/post-receive';
+import { bareRepository, bareRepositoryArg } from '../../../cli/bare-repository';
 import { CiCommand } from '../../../cli/ci-command';
 
 export default class CiHookFlush extends CiCommand<typeof CiHookFlush> {
@@ -17,17 +16,14 @@ export default class CiHookFlush extends CiCommand<typeof CiHookFlush> {
     `--retry keeps trying (after ${RETRY_FIRST_MS / 1000} s, doubling up to ${RETRY_MAX_MS / 60_000} min) until the spool is empty or --retry-for has passed; ` +
     'the hook starts it detached when a push could not be sent.';
   static override examples = ['<%= config.bin %> ci hook flush /srv/git/hello.git'];
-  static override args = { repo: Args.string({ description: 'path of the bare repository', required: true }) };
+  static override args = { repo: bareRepositoryArg };
   static override flags = {
     retry: Flags.boolean({ description: 'keep retrying with backoff instead of trying once' }),
     'retry-for': Flags.integer({ description: 'seconds --retry keeps trying', default: RETRY_FOR_MS / 1000, min: 1 }),
   };
 
   async run(): Promise<FlushReport> {
-    const repo = path.resolve(this.args.repo);
-    if (!fs.existsSync(path.join(repo, 'HEAD'))) {
-      throw new Errors.CLIError(`${repo} is not a bare git repository`, { exit: 1, code: 'NOT_A_REPOSITORY' });
-    }
+    const repo = bareRepository(this.args.repo);
     const spool = new HookSpool(repo);
     adoptUnsent(spool, os.userInfo().username);
     if (this.flags.retry) {

@@ -1,24 +1,21 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { Args, Errors, Flags } from '@oclif/core';
+import { Errors, Flags } from '@oclif/core';
 
 import { writeConfigValue } from '../../../ci/git';
 import { localRepository } from '../../../ci/names';
 import { UNSENT_FILE } from '../../../ci/post-receive';
+import { bareRepository, bareRepositoryArg } from '../../../cli/bare-repository';
 import { CiCommand } from '../../../cli/ci-command';
+import { readSecretFile } from '../../../cli/secret-file';
 
 /** The first executable `lxcts` on PATH, as an absolute path (not resolved through symlinks). */
 function lxctsOnPath(): string | null {
   for (const dir of (process.env.PATH ?? '').split(':')) {
     if (!path.isAbsolute(dir)) continue; // a relative PATH entry means nothing to git's hook
     const candidate = path.join(dir, 'lxcts');
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
+    if (isExecutableFile(candidate)) return candidate;
   }
   return null;
 }
@@ -33,7 +30,7 @@ export default class CiHookInstall extends CiCommand<typeof CiHookInstall> {
     "The receiver's URL and the secret file go to the repository's git config (lxcts.url, lxcts.secretFile). " +
     'Every push is spooled in <repo>/lxcts/spool/ until the receiver has it: see `lxcts ci hook flush`.';
   static override examples = ['<%= config.bin %> ci hook install /srv/git/hello.git --url http://ci.example:8080/hooks/github --secret-file /etc/lxcts/secret'];
-  static override args = { repo: Args.string({ description: 'path of the bare repository', required: true }) };
+  static override args = { repo: bareRepositoryArg };
   static override flags = {
     url: Flags.string({ description: "the receiver's URL, ending in /hooks/github", required: true }),
     'secret-file': Flags.string({ description: 'file holding the shared secret', required: true }),
@@ -41,14 +38,9 @@ export default class CiHookInstall extends CiCommand<typeof CiHookInstall> {
   };
 
   async run(): Promise<{ hook: string; lxcts: string; url: string; secretFile: string; repo: string; allowLocal: string }> {
-    const repo = path.resolve(this.args.repo);
-    if (!fs.existsSync(path.join(repo, 'HEAD')) || !fs.existsSync(path.join(repo, 'hooks'))) {
-      throw new Errors.CLIError(`${repo} is not a bare git repository`, { exit: 1, code: 'NOT_A_REPOSITORY' });
-    }
+    const repo = bareRepository(this.args.repo, { withHooks: true });
     const secretFile = path.resolve(this.flags['secret-file']);
-    if (!fs.existsSync(secretFile) || fs.readFileSync(secretFile, 'utf8').trim() === '') {
-      throw new Errors.CLIError(`the secret file ${secretFile} is missing or empty`, { exit: 1, code: 'NO_SECRET' });
-    }
+    readSecretFile(secretFile);
     let url: URL;
     try {
       url = new URL(this.flags.url);

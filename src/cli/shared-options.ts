@@ -1,0 +1,11 @@
+/**
+ * Arguments and flags that several commands declare alike, defined once so their help text
+ * and checks cannot drift apart (oclif's advice: share `Args`/`Flags` definitions).
+ */
+import { Args, Flags } from '@oclif/core';
+
+/** The container a command works on: its first argument, NAME. */
+export const containerArg = Args.string({ description: 'container name', required: true });
+
+/** `--env KEY=VALUE` for a command run in a container (`exec`, `execute`); see parseEnv. */
+export const envFlag = Flags.string({ char: 'e', description: 'environment variable KEY=VALUE (repeatable)', multiple: true });
