@@ -14,7 +14,7 @@ export type {
   WaitOptions,
 } from './lxc/container';
 export { AbortError, LxcError, isLxcError } from './lxc/errors';
-export { ContainerProcess, KILL_GRACE_SECONDS } from './lxc/process';
+export { ContainerProcess, exitCodeOf, KILL_GRACE_SECONDS } from './lxc/process';
 export type { ExitStatus } from './lxc/process';
 export type { ExecOptions, ExecResult, SpawnOptions } from './lxc/exec';
 export type { ExecuteOptions } from './lxc/execute';

@@ -12,8 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { Container } from '../lxc/container';
-import { listContainers } from '../lxc/system';
+import { Container, listContainers } from '../index';
 import { hardeningConfig, SECCOMP_FILE, writeSeccompProfile } from './hardening';
 import { buildIdRange, IdRange, idmapConfig } from './id-range';
 

@@ -10,8 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 
-import { Container } from '../lxc/container';
-import { LxcError } from '../lxc/errors';
+import { Container, LxcError } from '../index';
 import { baseIdRange } from './bases';
 import { Job } from './build-file';
 import { IdRange, letRangeSearch } from './id-range';

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 
-import { Container } from '../lxc/container';
+import type { Container } from '../index';
 
 export interface Limits {
   /** Bytes of memory (no swap on top). */
