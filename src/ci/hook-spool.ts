@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { sign } from '@octokit/webhooks-methods';
 import { z } from 'zod';
@@ -178,7 +179,7 @@ export class HookSpool {
     try {
       const deadline = Date.now() + forMs;
       for (let delay = RETRY_FIRST_MS; this.pending().length > 0 && Date.now() < deadline; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
-        await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+        await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
         const report = await this.flush();
         if (report) onReport(report);
       }
@@ -234,7 +235,7 @@ export class HookSpool {
         continue;
       }
       if (Date.now() >= deadline) return null;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 }

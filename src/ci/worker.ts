@@ -16,7 +16,9 @@
  * machines (no shared database needed), and holds no job message back from idle workers.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import * as os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Message, Reader } from 'nsqjs';
 
@@ -69,7 +71,7 @@ function branchOf(ref: string): string | null {
 /** Resolves once nsqjs has written a message's FIN or REQ (it does so on the next tick). */
 function responded(message: Message): Promise<void> {
   if ((message as unknown as { hasResponded: boolean }).hasResponded) return Promise.resolve();
-  return new Promise((resolve) => message.once('respond', () => resolve()));
+  return once(message, 'respond').then(() => undefined);
 }
 
 export class Worker {
@@ -151,7 +153,7 @@ export class Worker {
     this.#stopping = true;
     this.#reader?.pause();
     const all = Promise.all([...this.#running].map((r) => r.done));
-    const timer = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), graceMs).unref());
+    const timer = sleep(graceMs, 'late' as const, { ref: false });
     if ((await Promise.race([all.then(() => 'done' as const), timer])) === 'late') {
       this.options.log.warn({ running: this.#running.size }, 'grace period over: cancelling and requeueing');
       for (const r of this.#running) r.abort.abort('worker stopping');
@@ -161,7 +163,7 @@ export class Worker {
     // nsqjs writes a REQ on the next tick, and close() destroys the socket at once: without
     // this wait the REQ was lost and the message came back only after nsqd's --msg-timeout.
     await Promise.all(this.#requeued);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     this.#reader?.close();
     this.#watcher?.close();
   }
