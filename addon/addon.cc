@@ -5,7 +5,7 @@
 #include "addon_data.h"
 #include "attach_client.h"
 #include "container.h"
-#include "list.h"
+#include "module_functions.h"
 #include "process.h"
 #include "teardown.h"
 

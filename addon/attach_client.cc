@@ -15,7 +15,7 @@
 
 #include "addon_data.h"
 #include "args.h"
-#include "attach.h"
+#include "attach_js.h"
 #include "attach_wire.h"
 #include "errors.h"
 #include "spawn_helper.h"

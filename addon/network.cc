@@ -3,7 +3,7 @@
 #include "args.h"
 #include "container.h"
 #include "preconditions.h"
-#include "strings.h"
+#include "string_arrays.h"
 
 namespace lxcts {
 

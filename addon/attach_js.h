@@ -1,5 +1,6 @@
-// Pieces of ContainerHandle::Attach (attach.cc) that the attach client (attach_client.cc)
-// shares: reading the request from JavaScript and describing the started command.
+// The JavaScript ends of both exec paths, the lxcts-attach client (attach_client.cc) and the
+// in-process fallback (attach_in_process.cc): reading the request, describing the started
+// command.
 #pragma once
 
 #include <napi.h>

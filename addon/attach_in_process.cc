@@ -1,11 +1,12 @@
 // ContainerHandle::Attach: start a command inside a running container, wired to pipes,
-// from this process. Used when the lxcts-attach helper cannot be (see attach_client.cc).
+// from this process: the fallback for when the lxcts-attach helper cannot take the request
+// (see attach_client.cc).
 //
 // Unlike attach_run_wait (what go-lxc and python3-lxc use), nothing here waits: attach()
 // forks and returns the command's pid, the parent's pipe ends go back to JavaScript where
 // libuv reads them as they fill, and a ProcessHandle (process.cc) reaps the pid through a
 // pidfd. No thread is ever blocked on the command's output or exit.
-#include "attach.h"
+#include "attach_js.h"
 
 #include <signal.h>
 #include <sys/syscall.h>
@@ -24,41 +25,6 @@
 #include "preconditions.h"
 
 namespace lxcts {
-
-AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
-  AttachRequest request;
-  request.argv = StringArrayArg(info, first, "argv");
-  if (request.argv.empty()) throw Napi::TypeError::New(info.Env(), "argv must not be empty");
-  if (!info[first + 1].IsObject()) throw Napi::TypeError::New(info.Env(), "attach options must be an object");
-  Napi::Object o = info[first + 1].As<Napi::Object>();
-  Napi::Value env = o.Get("env");
-  if (env.IsArray()) {
-    Napi::Array list = env.As<Napi::Array>();
-    for (uint32_t i = 0; i < list.Length(); i++) request.env.push_back(list.Get(i).ToString().Utf8Value());
-  }
-  request.clearEnv = o.Get("clearEnv").ToBoolean().Value();
-  request.pipeStdin = o.Get("pipeStdin").ToBoolean().Value();
-  if (o.Get("cwd").IsString()) request.cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
-  if (o.Get("uid").IsNumber()) request.uid = o.Get("uid").As<Napi::Number>().Int64Value();
-  if (o.Get("gid").IsNumber()) request.gid = o.Get("gid").As<Napi::Number>().Int64Value();
-  request.tty = o.Get("tty").ToBoolean().Value();
-  if (o.Get("cols").IsNumber()) request.cols = o.Get("cols").As<Napi::Number>().Int32Value();
-  if (o.Get("rows").IsNumber()) request.rows = o.Get("rows").As<Napi::Number>().Int32Value();
-  return request;
-}
-
-NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown) {
-  teardown.Unclaimed(pid, {pidfd, statusFd, stdio.parentIn.Get(), stdio.parentOut.Get(), stdio.parentErr.Get()}, statusFd < 0);
-  return NumberRecord{
-      {"pid", pid},
-      {"pidfd", pidfd},
-      {"status", statusFd},
-      {"stdin", stdio.parentIn.Release()},
-      {"stdout", stdio.parentOut.Release()},
-      {"stderr", stdio.parentErr.Release()},
-      {"tty", stdio.tty ? 1 : 0},
-  };
-}
 
 Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
   AttachRequest request = ReadAttachRequest(info, 0);
