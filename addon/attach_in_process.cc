@@ -1,10 +1,10 @@
-// ContainerHandle::Attach: start a command inside a running container, wired to pipes,
+// NativeContainer::Attach: start a command inside a running container, wired to pipes,
 // from this process: the fallback for when the lxcts-attach helper cannot take the request
 // (see attach_client.cc).
 //
 // Unlike attach_run_wait (what go-lxc and python3-lxc use), nothing here waits: attach()
 // forks and returns the command's pid, the parent's pipe ends go back to JavaScript where
-// libuv reads them as they fill, and a ProcessHandle (process.cc) reaps the pid through a
+// libuv reads them as they fill, and a NativeProcess (process.cc) reaps the pid through a
 // pidfd. No thread is ever blocked on the command's output or exit.
 #include "attach_js.h"
 
@@ -26,7 +26,7 @@
 
 namespace lxcts {
 
-Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Attach(const Napi::CallbackInfo& info) {
   AttachRequest request = ReadAttachRequest(info, 0);
   std::shared_ptr<EnvTeardown> teardown = GetAddonData(info.Env())->teardown;
   return Run(
@@ -44,7 +44,7 @@ Napi::Value ContainerHandle::Attach(const Napi::CallbackInfo& info) {
           return out.Fail("LXC_EXEC_FAILED", "cannot attach to " + s.Subject());
         }
 
-        // The pid is our child and stays unreaped until ProcessHandle waits for it, so the
+        // The pid is our child and stays unreaped until NativeProcess waits for it, so the
         // pidfd cannot refer to a recycled pid.
         int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
         if (pidfd < 0) {

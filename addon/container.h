@@ -36,12 +36,12 @@ struct HandleState {
   void Put();
 };
 
-class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
+class NativeContainer : public Napi::ObjectWrap<NativeContainer> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  explicit ContainerHandle(const Napi::CallbackInfo& info);
-  ~ContainerHandle() override = default;
+  explicit NativeContainer(const Napi::CallbackInfo& info);
+  ~NativeContainer() override = default;
 
  private:
   using Op = std::function<void(lxc_container* c, HandleState& s, Outcome& out)>;

@@ -11,7 +11,7 @@
 namespace lxcts {
 namespace {
 
-Napi::Value ToJs(Napi::Env env, const Value& value) {
+Napi::Value ToJs(Napi::Env env, const TaskResult& value) {
   struct Visitor {
     Napi::Env env;
     Napi::Value operator()(std::monostate) const { return env.Undefined(); }

@@ -21,11 +21,11 @@ struct Null {};
 using NumberRecord = std::vector<std::pair<std::string, int64_t>>;
 // An array of flat JS objects of strings, e.g. the snapshot list.
 using StringRecords = std::vector<std::vector<std::pair<std::string, std::string>>>;
-using Value = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>, NumberRecord, StringRecords>;
+using TaskResult = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>, NumberRecord, StringRecords>;
 
 // What a task produced: a value or a failure. Holds no Napi values.
 struct Outcome {
-  Value value;
+  TaskResult value;
   std::optional<Failure> failure;
 
   // liblxc failed: the liblxc log lines of the call are attached as details.
