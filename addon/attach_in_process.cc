@@ -59,10 +59,10 @@ Napi::Value NativeContainer::Attach(const Napi::CallbackInfo& info) {
       [teardown](Outcome& out) {
         // The environment ended before the answer was given (a worker terminated mid-exec).
         // If the command was attached after the teardown hook ran, free it here.
-        auto* record = std::get_if<NumberRecord>(&out.value);
+        auto* record = std::get_if<FlatRecord>(&out.value);
         if (record == nullptr) return;
-        for (const auto& [key, n] : *record) {
-          if (key == "pid") teardown->FreeUnclaimed(static_cast<pid_t>(n));
+        for (const auto& [key, field] : *record) {
+          if (key == "pid") teardown->FreeUnclaimed(static_cast<pid_t>(std::get<int64_t>(field)));
         }
       });
 }

@@ -26,16 +26,16 @@ AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
   return request;
 }
 
-NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown) {
+FlatRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown) {
   teardown.Unclaimed(pid, {pidfd, statusFd, stdio.parentIn.Get(), stdio.parentOut.Get(), stdio.parentErr.Get()}, statusFd < 0);
-  return NumberRecord{
+  return FlatRecord{
       {"pid", pid},
       {"pidfd", pidfd},
-      {"status", statusFd},
+      {"statusFd", statusFd},
       {"stdin", stdio.parentIn.Release()},
       {"stdout", stdio.parentOut.Release()},
       {"stderr", stdio.parentErr.Release()},
-      {"tty", stdio.tty ? 1 : 0},
+      {"tty", stdio.tty},
   };
 }
 

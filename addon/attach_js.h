@@ -15,9 +15,9 @@ namespace lxcts {
 // (argv, options) at info[first] and info[first + 1], as src/lxc/native.ts declares them.
 AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first);
 
-// { pid, pidfd, status, stdin, stdout, stderr, tty }: takes the parent's ends from `stdio`.
+// { pid, pidfd, statusFd, stdin, stdout, stderr, tty }: takes the parent's ends from `stdio`.
 // `statusFd` is -1 for a command this process reaps itself. The descriptors are recorded
 // in `teardown` until a NativeProcess claims them (freed there if JavaScript ends first).
-NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown);
+FlatRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown);
 
 }  // namespace lxcts

@@ -37,7 +37,7 @@ Napi::Function NativeProcess::Define(Napi::Env env) {
 NativeProcess::NativeProcess(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeProcess>(info) {
   pid_ = static_cast<pid_t>(IntegerArg(info, 0, "pid"));
   pidfd_ = static_cast<int>(IntegerArg(info, 1, "pidfd"));
-  if (info[2].IsNumber()) statusFd_ = static_cast<int>(IntegerArg(info, 2, "status"));
+  if (info[2].IsNumber()) statusFd_ = static_cast<int>(IntegerArg(info, 2, "statusFd"));
   GetAddonData(info.Env())->teardown->Claimed(pid_);  // ours to close and reap from now on
   context_ = std::make_unique<Napi::AsyncContext>(info.Env(), "lxcts-process");
   if (Watch(statusFd_ >= 0 ? statusFd_ : pidfd_)) {

@@ -400,7 +400,7 @@ export class Container {
       ),
     );
     const { timeout, signal } = limits!;
-    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.status), binding);
+    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.statusFd), binding);
     return new ContainerProcess(parts, { timeout, signal, op, container: this.name });
   }
 
