@@ -57,7 +57,7 @@
     {
       "target_name": "lxcts-execute",
       "type": "executable",
-      "sources": [ "addon/execute_helper.cc" ]
+      "sources": [ "addon/execute_helper.cc", "addon/config_item.cc" ]
     }
   ]
 }

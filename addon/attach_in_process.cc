@@ -8,19 +8,11 @@
 // pidfd. No thread is ever blocked on the command's output or exit.
 #include "attach_js.h"
 
-#include <signal.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <set>
-#include <thread>
 #include <variant>
 
 #include "addon_data.h"
 #include "args.h"
+#include "child_pidfd.h"
 #include "container.h"
 #include "preconditions.h"
 
@@ -44,16 +36,10 @@ Napi::Value NativeContainer::Attach(const Napi::CallbackInfo& info) {
           return out.Fail("LXC_EXEC_FAILED", "cannot attach to " + s.Subject());
         }
 
-        // The pid is our child and stays unreaped until NativeProcess waits for it, so the
-        // pidfd cannot refer to a recycled pid.
-        int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-        if (pidfd < 0) {
-          int error = errno;
-          kill(pid, SIGKILL);
-          waitpid(pid, nullptr, 0);
-          return out.Fail("LXC_EXEC_FAILED", std::string("pidfd_open failed: ") + strerror(error));
-        }
-        out.value = AttachedRecord(pid, pidfd, -1, stdio, *teardown);
+        // The pid stays our unreaped child until NativeProcess waits for it.
+        UniqueFd pidfd = ChildPidfdOrKill(pid, error);
+        if (!pidfd.Valid()) return out.Fail("LXC_EXEC_FAILED", error);
+        out.value = AttachedRecord(pid, pidfd.Release(), -1, stdio, *teardown);
       },
       true,
       [teardown](Outcome& out) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "addon_data.h"
@@ -133,10 +134,7 @@ bool HandleState::Open(Outcome& out) {
   // create() starts from lxc.default_config only when no config is in memory yet, and
   // attaching the log puts one there: load the defaults first, as create() would, so a
   // container made here gets the same network and settings as one made by lxc-create.
-  if (!container->is_defined(container)) {
-    const char* defaults = lxc_get_global_config_item("lxc.default_config");
-    if (defaults != nullptr && access(defaults, R_OK) == 0) container->load_config(container, defaults);
-  }
+  if (!container->is_defined(container)) LoadDefaultConfig(container);
   log.Attach(container);
   return true;
 }
@@ -351,12 +349,9 @@ Napi::Value NativeContainer::ConfigKeys(const Napi::CallbackInfo& info) {
   std::string prefix = OptionalStringArg(info, 0, "prefix");
   return Run(info, "configKeys", Runner::kPool, [prefix](lxc_container* c, HandleState& s, Outcome& out) {
     const char* key = prefix.empty() ? nullptr : prefix.c_str();
-    int length = c->get_keys(c, key, nullptr, 0);
-    if (length < 0) return out.Fail("LXC_INVALID_CONFIG_KEY", "no config keys under \"" + prefix + "\"");
-    std::string text(static_cast<size_t>(length) + 1, '\0');
-    if (length > 0) c->get_keys(c, key, text.data(), length + 1);
-    text.resize(static_cast<size_t>(length));
-    out.value = SplitLines(text);
+    std::optional<std::string> text = ReadSized([&](char* buffer, int size) { return c->get_keys(c, key, buffer, size); });
+    if (!text) return out.Fail("LXC_INVALID_CONFIG_KEY", "no config keys under \"" + prefix + "\"");
+    out.value = SplitLines(*text);
   });
 }
 
@@ -373,13 +368,9 @@ Napi::Value NativeContainer::GetCgroupItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
   return Run(info, "getCgroupItem", Runner::kPool, [key](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireRunning(c, s.Subject(), out)) return;
-    int length = c->get_cgroup_item(c, key.c_str(), nullptr, 0);
-    if (length < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + s.Subject());
-    std::string text(static_cast<size_t>(length) + 1, '\0');
-    int written = length > 0 ? c->get_cgroup_item(c, key.c_str(), text.data(), length + 1) : 0;
-    if (written < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + s.Subject());
-    text.resize(static_cast<size_t>(written < length ? written : length));
-    out.value = TrimTrailingNewlines(std::move(text));
+    std::optional<std::string> text = ReadSized([&](char* buffer, int size) { return c->get_cgroup_item(c, key.c_str(), buffer, size); });
+    if (!text) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + s.Subject());
+    out.value = TrimTrailingNewlines(std::move(*text));
   });
 }
 
