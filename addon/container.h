@@ -77,7 +77,7 @@ class NativeContainer : public Napi::ObjectWrap<NativeContainer> {
   Napi::Value GetCgroupItem(const Napi::CallbackInfo& info);
   Napi::Value SetCgroupItem(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
-  Napi::Value Attach(const Napi::CallbackInfo& info);      // attach.cc
+  Napi::Value Attach(const Napi::CallbackInfo& info);      // attach_in_process.cc
   Napi::Value Interfaces(const Napi::CallbackInfo& info);  // network.cc
   Napi::Value IpAddresses(const Napi::CallbackInfo& info);
   Napi::Value Clone(const Napi::CallbackInfo& info);  // clone.cc
