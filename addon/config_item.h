@@ -1,4 +1,5 @@
-// Small helpers around liblxc's "ask for the length, then fill a buffer" getters.
+// Config items: liblxc's sized getters ("ask for the length, then fill a buffer"), the key
+// check, the default config.
 #pragma once
 
 #include <lxc/lxccontainer.h>
