@@ -207,9 +207,13 @@ AttachReply Attach(Server& server, const std::string& name, const std::string& l
     reply = NotRunning(c, subject, code, message) ? MakeReply(0, code, message)
                                                   : MakeReply(0, "LXC_EXEC_FAILED", "cannot attach to " + subject);
   } else {
-    std::string error;
-    pidfd = ChildPidfdOrKill(pid, error);
-    reply = pidfd.Valid() ? MakeReply(pid, "", "") : MakeReply(0, "LXC_EXEC_FAILED", error);
+    std::string why;
+    pidfd = ChildPidfdOrKill(pid, why);
+    if (pidfd.Valid()) {
+      reply = MakeReply(pid, "", "");
+    } else {
+      reply = MakeReply(0, "LXC_EXEC_FAILED", why);
+    }
   }
   server.handles.Give(name, lxcpath, c);
   return reply;
