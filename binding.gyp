@@ -12,9 +12,10 @@
       "target_name": "lxcts",
       "sources": [
         "addon/addon.cc",
-        "addon/attach.cc",
         "addon/attach_client.cc",
         "addon/attach_command.cc",
+        "addon/attach_in_process.cc",
+        "addon/attach_js.cc",
         "addon/attach_wire.cc",
         "addon/clone.cc",
         "addon/container.cc",
@@ -22,9 +23,9 @@
         "addon/errors.cc",
         "addon/freezer.cc",
         "addon/lifecycle_client.cc",
-        "addon/list.cc",
         "addon/config_item.cc",
         "addon/log_capture.cc",
+        "addon/module_functions.cc",
         "addon/network.cc",
         "addon/process.cc",
         "addon/spawn_helper.cc",
@@ -56,7 +57,7 @@
     {
       "target_name": "lxcts-execute",
       "type": "executable",
-      "sources": [ "addon/execute_helper.cc" ]
+      "sources": [ "addon/execute_helper.cc", "addon/config_item.cc" ]
     }
   ]
 }

@@ -5,7 +5,7 @@
 #include "addon_data.h"
 #include "attach_client.h"
 #include "container.h"
-#include "list.h"
+#include "module_functions.h"
 #include "process.h"
 #include "teardown.h"
 
@@ -24,8 +24,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->teardown = EnvTeardown::Install(env);
   env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api when env goes away
 
-  exports.Set("NativeContainer", ContainerHandle::Define(env));
-  exports.Set("NativeProcess", ProcessHandle::Define(env));
+  exports.Set("NativeContainer", NativeContainer::Define(env));
+  exports.Set("NativeProcess", NativeProcess::Define(env));
   exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
   exports.Set("listContainers", Napi::Function::New<ListContainers>(env, "listContainers"));
   exports.Set("defaultLxcpath", Napi::Function::New<DefaultLxcpath>(env, "defaultLxcpath"));

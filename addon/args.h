@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "strings.h"
+#include "string_arrays.h"
 
 namespace lxcts {
 

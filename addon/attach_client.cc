@@ -15,7 +15,7 @@
 
 #include "addon_data.h"
 #include "args.h"
-#include "attach.h"
+#include "attach_js.h"
 #include "attach_wire.h"
 #include "errors.h"
 #include "spawn_helper.h"
@@ -24,12 +24,6 @@ extern char** environ;
 
 namespace lxcts {
 namespace {
-
-Napi::Object ToObject(Napi::Env env, const NumberRecord& record) {
-  Napi::Object object = Napi::Object::New(env);
-  for (const auto& [key, n] : record) object.Set(key, Napi::Number::New(env, static_cast<double>(n)));
-  return object;
-}
 
 Napi::Value Rejected(Napi::Env env, const std::string& name, Failure failure) {
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
@@ -95,8 +89,8 @@ class PendingAttach {
         reply.message[sizeof reply.message - 1] = '\0';
         if (reply.pid > 0 && fds.size() == 1) {
           // The reply socket stays open: the helper writes the exit status to it.
-          NumberRecord attached = AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_, *self->teardown_);
-          self->deferred_.Resolve(ToObject(self->env_, attached));
+          FlatRecord attached = AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_, *self->teardown_);
+          self->deferred_.Resolve(ToJs(self->env_, attached));
         } else if (reply.pid > 0) {
           self->Fail("the lxcts-attach helper answered without the command's pidfd");
         } else {

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "strings.h"
+#include "string_arrays.h"
 
 namespace lxcts {
 namespace {

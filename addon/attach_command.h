@@ -1,5 +1,5 @@
-// What starting a command inside a container needs, shared by the addon (attach.cc and
-// attach_client.cc) and the lxcts-attach helper (attach_server.cc). Nothing here touches
+// What starting a command inside a container needs, shared by the addon (attach_in_process.cc
+// and attach_client.cc) and the lxcts-attach helper (attach_server.cc). Nothing here touches
 // JavaScript: the helper is a plain program.
 #pragma once
 

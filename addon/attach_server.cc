@@ -38,6 +38,7 @@
 
 #include "attach_command.h"
 #include "attach_wire.h"
+#include "child_pidfd.h"
 #include "container_state.h"
 #include "fds.h"
 
@@ -206,14 +207,12 @@ AttachReply Attach(Server& server, const std::string& name, const std::string& l
     reply = NotRunning(c, subject, code, message) ? MakeReply(0, code, message)
                                                   : MakeReply(0, "LXC_EXEC_FAILED", "cannot attach to " + subject);
   } else {
-    pidfd.Reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    std::string why;
+    pidfd = ChildPidfdOrKill(pid, why);
     if (pidfd.Valid()) {
       reply = MakeReply(pid, "", "");
     } else {
-      int error = errno;
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      reply = MakeReply(0, "LXC_EXEC_FAILED", std::string("pidfd_open failed: ") + strerror(error));
+      reply = MakeReply(0, "LXC_EXEC_FAILED", why);
     }
   }
   server.handles.Give(name, lxcpath, c);

@@ -1,4 +1,4 @@
-// Clones and snapshots: ContainerHandle::Clone, ::Snapshot, ::Snapshots,
+// Clones and snapshots: NativeContainer::Clone, ::Snapshot, ::Snapshots,
 // ::RestoreSnapshot, ::DestroySnapshot.
 #include <cstdlib>
 
@@ -9,7 +9,7 @@
 
 namespace lxcts {
 
-Napi::Value ContainerHandle::Clone(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Clone(const Napi::CallbackInfo& info) {
   std::string newName = StringArg(info, 0, "newName");
   std::string newLxcpath = OptionalStringArg(info, 1, "lxcpath");
   bool snapshot = BoolArg(info, 2);
@@ -22,7 +22,7 @@ Napi::Value ContainerHandle::Clone(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::Snapshot(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Snapshot(const Napi::CallbackInfo& info) {
   return Run(info, "snapshot", Runner::kOwnThread, [](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireDefined(c, s.Subject(), out)) return;
     int index = c->snapshot(c, nullptr);
@@ -31,7 +31,7 @@ Napi::Value ContainerHandle::Snapshot(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::Snapshots(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Snapshots(const Napi::CallbackInfo& info) {
   return Run(info, "snapshots", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireDefined(c, s.Subject(), out)) return;
     struct lxc_snapshot* list = nullptr;
@@ -51,7 +51,7 @@ Napi::Value ContainerHandle::Snapshots(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::RestoreSnapshot(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::RestoreSnapshot(const Napi::CallbackInfo& info) {
   std::string snapshot = StringArg(info, 0, "snapshot");
   std::string newName = OptionalStringArg(info, 1, "newName");
   return Run(info, "restoreSnapshot", Runner::kOwnThread, [=](lxc_container* c, HandleState& s, Outcome& out) {
@@ -66,7 +66,7 @@ Napi::Value ContainerHandle::RestoreSnapshot(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::DestroySnapshot(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::DestroySnapshot(const Napi::CallbackInfo& info) {
   std::string snapshot = StringArg(info, 0, "snapshot");
   return Run(info, "destroySnapshot", Runner::kOwnThread, [snapshot](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireDefined(c, s.Subject(), out)) return;

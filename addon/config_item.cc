@@ -1,5 +1,7 @@
 #include "config_item.h"
 
+#include <unistd.h>
+
 #include <cctype>
 
 namespace lxcts {
@@ -34,15 +36,15 @@ bool IsKnownConfigKey(const std::string& key) {
 }
 
 std::string ReadConfigItem(lxc_container* c, const char* key) {
-  int length = c->get_config_item(c, key, nullptr, 0);
-  if (length <= 0) return std::string();
-  std::string value(static_cast<size_t>(length) + 1, '\0');
-  int written = c->get_config_item(c, key, value.data(), length + 1);
-  if (written <= 0) return std::string();
-  value.resize(static_cast<size_t>(written < length ? written : length));
+  std::string value = ReadSized([&](char* buffer, int size) { return c->get_config_item(c, key, buffer, size); }).value_or("");
   // Multi-valued keys end every value with a newline; callers get the values joined by one.
   while (!value.empty() && value.back() == '\n') value.pop_back();
   return value;
+}
+
+void LoadDefaultConfig(lxc_container* c) {
+  const char* defaults = lxc_get_global_config_item("lxc.default_config");
+  if (defaults != nullptr && access(defaults, R_OK) == 0) c->load_config(c, defaults);
 }
 
 std::vector<std::string> SplitLines(const std::string& text) {

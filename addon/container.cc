@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "addon_data.h"
@@ -65,44 +66,44 @@ bool ShutdownResending(lxc_container* c, int timeoutSeconds) {
 
 }  // namespace
 
-Napi::Function ContainerHandle::Define(Napi::Env env) {
+Napi::Function NativeContainer::Define(Napi::Env env) {
   return DefineClass(env, "NativeContainer",
                      {
-                         InstanceMethod<&ContainerHandle::Create>("create"),
-                         InstanceMethod<&ContainerHandle::Start>("start"),
-                         InstanceMethod<&ContainerHandle::Stop>("stop"),
-                         InstanceMethod<&ContainerHandle::Shutdown>("shutdown"),
-                         InstanceMethod<&ContainerHandle::Reboot>("reboot"),
-                         InstanceMethod<&ContainerHandle::Destroy>("destroy"),
-                         InstanceMethod<&ContainerHandle::Freeze>("freeze"),
-                         InstanceMethod<&ContainerHandle::Unfreeze>("unfreeze"),
-                         InstanceMethod<&ContainerHandle::Wait>("wait"),
-                         InstanceMethod<&ContainerHandle::State>("state"),
-                         InstanceMethod<&ContainerHandle::Running>("running"),
-                         InstanceMethod<&ContainerHandle::Defined>("defined"),
-                         InstanceMethod<&ContainerHandle::InitPid>("initPid"),
-                         InstanceMethod<&ContainerHandle::GetConfigItem>("getConfigItem"),
-                         InstanceMethod<&ContainerHandle::SetConfigItem>("setConfigItem"),
-                         InstanceMethod<&ContainerHandle::ClearConfigItem>("clearConfigItem"),
-                         InstanceMethod<&ContainerHandle::GetRunningConfigItem>("getRunningConfigItem"),
-                         InstanceMethod<&ContainerHandle::ConfigKeys>("configKeys"),
-                         InstanceMethod<&ContainerHandle::SaveConfig>("saveConfig"),
-                         InstanceMethod<&ContainerHandle::GetCgroupItem>("getCgroupItem"),
-                         InstanceMethod<&ContainerHandle::SetCgroupItem>("setCgroupItem"),
-                         InstanceMethod<&ContainerHandle::Release>("release"),
-                         InstanceMethod<&ContainerHandle::Attach>("attach"),
-                         InstanceMethod<&ContainerHandle::Interfaces>("interfaces"),
-                         InstanceMethod<&ContainerHandle::IpAddresses>("ipAddresses"),
-                         InstanceMethod<&ContainerHandle::Clone>("clone"),
-                         InstanceMethod<&ContainerHandle::Snapshot>("snapshot"),
-                         InstanceMethod<&ContainerHandle::Snapshots>("snapshots"),
-                         InstanceMethod<&ContainerHandle::RestoreSnapshot>("restoreSnapshot"),
-                         InstanceMethod<&ContainerHandle::DestroySnapshot>("destroySnapshot"),
+                         InstanceMethod<&NativeContainer::Create>("create"),
+                         InstanceMethod<&NativeContainer::Start>("start"),
+                         InstanceMethod<&NativeContainer::Stop>("stop"),
+                         InstanceMethod<&NativeContainer::Shutdown>("shutdown"),
+                         InstanceMethod<&NativeContainer::Reboot>("reboot"),
+                         InstanceMethod<&NativeContainer::Destroy>("destroy"),
+                         InstanceMethod<&NativeContainer::Freeze>("freeze"),
+                         InstanceMethod<&NativeContainer::Unfreeze>("unfreeze"),
+                         InstanceMethod<&NativeContainer::Wait>("wait"),
+                         InstanceMethod<&NativeContainer::State>("state"),
+                         InstanceMethod<&NativeContainer::Running>("running"),
+                         InstanceMethod<&NativeContainer::Defined>("defined"),
+                         InstanceMethod<&NativeContainer::InitPid>("initPid"),
+                         InstanceMethod<&NativeContainer::GetConfigItem>("getConfigItem"),
+                         InstanceMethod<&NativeContainer::SetConfigItem>("setConfigItem"),
+                         InstanceMethod<&NativeContainer::ClearConfigItem>("clearConfigItem"),
+                         InstanceMethod<&NativeContainer::GetRunningConfigItem>("getRunningConfigItem"),
+                         InstanceMethod<&NativeContainer::ConfigKeys>("configKeys"),
+                         InstanceMethod<&NativeContainer::SaveConfig>("saveConfig"),
+                         InstanceMethod<&NativeContainer::GetCgroupItem>("getCgroupItem"),
+                         InstanceMethod<&NativeContainer::SetCgroupItem>("setCgroupItem"),
+                         InstanceMethod<&NativeContainer::Release>("release"),
+                         InstanceMethod<&NativeContainer::Attach>("attach"),
+                         InstanceMethod<&NativeContainer::Interfaces>("interfaces"),
+                         InstanceMethod<&NativeContainer::IpAddresses>("ipAddresses"),
+                         InstanceMethod<&NativeContainer::Clone>("clone"),
+                         InstanceMethod<&NativeContainer::Snapshot>("snapshot"),
+                         InstanceMethod<&NativeContainer::Snapshots>("snapshots"),
+                         InstanceMethod<&NativeContainer::RestoreSnapshot>("restoreSnapshot"),
+                         InstanceMethod<&NativeContainer::DestroySnapshot>("destroySnapshot"),
                      });
 }
 
-ContainerHandle::ContainerHandle(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<ContainerHandle>(info), state_(std::make_shared<HandleState>()) {
+NativeContainer::NativeContainer(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<NativeContainer>(info), state_(std::make_shared<HandleState>()) {
   state_->name = StringArg(info, 0, "name");
   state_->lxcpath = OptionalStringArg(info, 1, "lxcpath");
 }
@@ -133,15 +134,12 @@ bool HandleState::Open(Outcome& out) {
   // create() starts from lxc.default_config only when no config is in memory yet, and
   // attaching the log puts one there: load the defaults first, as create() would, so a
   // container made here gets the same network and settings as one made by lxc-create.
-  if (!container->is_defined(container)) {
-    const char* defaults = lxc_get_global_config_item("lxc.default_config");
-    if (defaults != nullptr && access(defaults, R_OK) == 0) container->load_config(container, defaults);
-  }
+  if (!container->is_defined(container)) LoadDefaultConfig(container);
   log.Attach(container);
   return true;
 }
 
-Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn, bool open,
+Napi::Value NativeContainer::Run(const Napi::CallbackInfo& info, const char* op, Runner runner, Op fn, bool open,
                                  std::function<void(Outcome&)> undelivered) {
   Napi::Env env = info.Env();
   if (released_) {
@@ -181,7 +179,7 @@ Napi::Value ContainerHandle::Run(const Napi::CallbackInfo& info, const char* op,
 // the container's monitor cgroup; and there they hold the container's lock from check to
 // act. Own threads: a call may wait for that lock behind a long create or clone.
 
-Napi::Value ContainerHandle::Create(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Create(const Napi::CallbackInfo& info) {
   std::string tmpl = StringArg(info, 0, "template");
   std::vector<std::string> args = StringArrayArg(info, 1, "args");
   std::string backend = OptionalStringArg(info, 2, "backend");
@@ -195,7 +193,7 @@ Napi::Value ContainerHandle::Create(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::Start(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Start(const Napi::CallbackInfo& info) {
   std::vector<std::string> args = StringArrayArg(info, 0, "args");
   return Run(info, "start", Runner::kOwnThread, [args](lxc_container* c, HandleState& s, Outcome& out) {
     // The helper starts with this handle's config, unsaved changes included.
@@ -205,14 +203,14 @@ Napi::Value ContainerHandle::Start(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::Stop(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Stop(const Napi::CallbackInfo& info) {
   return Run(info, "stop", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireRunning(c, s.Subject(), out)) return;
     if (!c->stop(c)) out.Fail("LXC_STOP_FAILED", "stopping " + s.Subject() + " failed");
   });
 }
 
-Napi::Value ContainerHandle::Shutdown(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Shutdown(const Napi::CallbackInfo& info) {
   int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
   return Run(info, "shutdown", Runner::kOwnThread, [timeout](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireRunning(c, s.Subject(), out)) return;
@@ -225,14 +223,14 @@ Napi::Value ContainerHandle::Shutdown(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::Reboot(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Reboot(const Napi::CallbackInfo& info) {
   return Run(info, "reboot", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireRunning(c, s.Subject(), out)) return;
     if (!c->reboot(c)) out.Fail("LXC_REBOOT_FAILED", "rebooting " + s.Subject() + " failed");
   });
 }
 
-Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Destroy(const Napi::CallbackInfo& info) {
   bool withSnapshots = BoolArg(info, 0);
   return Run(
       info, "destroy", Runner::kOwnThread,
@@ -245,19 +243,19 @@ Napi::Value ContainerHandle::Destroy(const Napi::CallbackInfo& info) {
       /*open=*/false);
 }
 
-Napi::Value ContainerHandle::Freeze(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Freeze(const Napi::CallbackInfo& info) {
   int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
   return Run(info, "freeze", Runner::kPool,
              [timeout](lxc_container* c, HandleState& s, Outcome& out) { FreezeOrThaw(c, s.Subject(), true, timeout, out); });
 }
 
-Napi::Value ContainerHandle::Unfreeze(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Unfreeze(const Napi::CallbackInfo& info) {
   int timeout = static_cast<int>(IntegerArg(info, 0, "timeout"));
   return Run(info, "unfreeze", Runner::kPool,
              [timeout](lxc_container* c, HandleState& s, Outcome& out) { FreezeOrThaw(c, s.Subject(), false, timeout, out); });
 }
 
-Napi::Value ContainerHandle::Wait(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Wait(const Napi::CallbackInfo& info) {
   std::string state = StringArg(info, 0, "state");
   int timeout = static_cast<int>(IntegerArg(info, 1, "timeout"));
   // A wait can last as long as the caller likes, so it gets its own liblxc object and
@@ -278,22 +276,22 @@ Napi::Value ContainerHandle::Wait(const Napi::CallbackInfo& info) {
   return RunTask(info.Env(), Value(), std::move(spec), Runner::kOwnThread);
 }
 
-Napi::Value ContainerHandle::State(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::State(const Napi::CallbackInfo& info) {
   return Run(info, "state", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
     const char* state = c->state(c);  // static string: not ours to free
     out.value = std::string(state != nullptr ? state : "UNKNOWN");
   });
 }
 
-Napi::Value ContainerHandle::Running(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Running(const Napi::CallbackInfo& info) {
   return Run(info, "running", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) { out.value = c->is_running(c); });
 }
 
-Napi::Value ContainerHandle::Defined(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Defined(const Napi::CallbackInfo& info) {
   return Run(info, "defined", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) { out.value = c->is_defined(c); });
 }
 
-Napi::Value ContainerHandle::InitPid(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::InitPid(const Napi::CallbackInfo& info) {
   return Run(info, "initPid", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
     pid_t pid = c->init_pid(c);
     if (pid > 0) {
@@ -304,7 +302,7 @@ Napi::Value ContainerHandle::InitPid(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::GetConfigItem(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::GetConfigItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
   return Run(info, "getConfigItem", Runner::kPool, [key](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireKnownKey(key, out)) return;
@@ -312,7 +310,7 @@ Napi::Value ContainerHandle::GetConfigItem(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::SetConfigItem(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::SetConfigItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
   std::string value = StringArg(info, 1, "value");
   return Run(info, "setConfigItem", Runner::kPool, [key, value](lxc_container* c, HandleState& s, Outcome& out) {
@@ -323,7 +321,7 @@ Napi::Value ContainerHandle::SetConfigItem(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::ClearConfigItem(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::ClearConfigItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
   return Run(info, "clearConfigItem", Runner::kPool, [key](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireKnownKey(key, out)) return;
@@ -333,7 +331,7 @@ Napi::Value ContainerHandle::ClearConfigItem(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::GetRunningConfigItem(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::GetRunningConfigItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
   return Run(info, "getRunningConfigItem", Runner::kPool, [key](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireKnownKey(key, out) || !RequireRunning(c, s.Subject(), out)) return;
@@ -347,20 +345,17 @@ Napi::Value ContainerHandle::GetRunningConfigItem(const Napi::CallbackInfo& info
   });
 }
 
-Napi::Value ContainerHandle::ConfigKeys(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::ConfigKeys(const Napi::CallbackInfo& info) {
   std::string prefix = OptionalStringArg(info, 0, "prefix");
   return Run(info, "configKeys", Runner::kPool, [prefix](lxc_container* c, HandleState& s, Outcome& out) {
     const char* key = prefix.empty() ? nullptr : prefix.c_str();
-    int length = c->get_keys(c, key, nullptr, 0);
-    if (length < 0) return out.Fail("LXC_INVALID_CONFIG_KEY", "no config keys under \"" + prefix + "\"");
-    std::string text(static_cast<size_t>(length) + 1, '\0');
-    if (length > 0) c->get_keys(c, key, text.data(), length + 1);
-    text.resize(static_cast<size_t>(length));
-    out.value = SplitLines(text);
+    std::optional<std::string> text = ReadSized([&](char* buffer, int size) { return c->get_keys(c, key, buffer, size); });
+    if (!text) return out.Fail("LXC_INVALID_CONFIG_KEY", "no config keys under \"" + prefix + "\"");
+    out.value = SplitLines(*text);
   });
 }
 
-Napi::Value ContainerHandle::SaveConfig(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::SaveConfig(const Napi::CallbackInfo& info) {
   std::string path = OptionalStringArg(info, 0, "path");
   return Run(info, "saveConfig", Runner::kPool, [path](lxc_container* c, HandleState& s, Outcome& out) {
     if (!c->save_config(c, path.empty() ? nullptr : path.c_str())) {
@@ -369,21 +364,17 @@ Napi::Value ContainerHandle::SaveConfig(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::GetCgroupItem(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::GetCgroupItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
   return Run(info, "getCgroupItem", Runner::kPool, [key](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireRunning(c, s.Subject(), out)) return;
-    int length = c->get_cgroup_item(c, key.c_str(), nullptr, 0);
-    if (length < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + s.Subject());
-    std::string text(static_cast<size_t>(length) + 1, '\0');
-    int written = length > 0 ? c->get_cgroup_item(c, key.c_str(), text.data(), length + 1) : 0;
-    if (written < 0) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + s.Subject());
-    text.resize(static_cast<size_t>(written < length ? written : length));
-    out.value = TrimTrailingNewlines(std::move(text));
+    std::optional<std::string> text = ReadSized([&](char* buffer, int size) { return c->get_cgroup_item(c, key.c_str(), buffer, size); });
+    if (!text) return out.Fail("LXC_CGROUP_FAILED", "cannot read cgroup item \"" + key + "\" of " + s.Subject());
+    out.value = TrimTrailingNewlines(std::move(*text));
   });
 }
 
-Napi::Value ContainerHandle::SetCgroupItem(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::SetCgroupItem(const Napi::CallbackInfo& info) {
   std::string key = StringArg(info, 0, "key");
   std::string value = StringArg(info, 1, "value");
   return Run(info, "setCgroupItem", Runner::kPool, [key, value](lxc_container* c, HandleState& s, Outcome& out) {
@@ -394,7 +385,7 @@ Napi::Value ContainerHandle::SetCgroupItem(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::Release(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Release(const Napi::CallbackInfo& info) {
   released_ = true;
   // With calls in flight, the last one to settle drops the reference.
   if (inflight_ == 0) {

@@ -36,12 +36,12 @@ struct HandleState {
   void Put();
 };
 
-class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
+class NativeContainer : public Napi::ObjectWrap<NativeContainer> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  explicit ContainerHandle(const Napi::CallbackInfo& info);
-  ~ContainerHandle() override = default;
+  explicit NativeContainer(const Napi::CallbackInfo& info);
+  ~NativeContainer() override = default;
 
  private:
   using Op = std::function<void(lxc_container* c, HandleState& s, Outcome& out)>;
@@ -77,7 +77,7 @@ class ContainerHandle : public Napi::ObjectWrap<ContainerHandle> {
   Napi::Value GetCgroupItem(const Napi::CallbackInfo& info);
   Napi::Value SetCgroupItem(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
-  Napi::Value Attach(const Napi::CallbackInfo& info);      // attach.cc
+  Napi::Value Attach(const Napi::CallbackInfo& info);      // attach_in_process.cc
   Napi::Value Interfaces(const Napi::CallbackInfo& info);  // network.cc
   Napi::Value IpAddresses(const Napi::CallbackInfo& info);
   Napi::Value Clone(const Napi::CallbackInfo& info);  // clone.cc

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "config_item.h"
+
 namespace {
 
 constexpr int kStatusFd = 3;
@@ -87,8 +89,7 @@ int main(int argc, char** argv) {
   if (!c->is_defined(c)) {
     // No container: an application container over the host's root filesystem, configured
     // from liblxc's defaults and the caller's items (lxc-execute -f default.conf).
-    const char* defaults = lxc_get_global_config_item("lxc.default_config");
-    if (defaults != nullptr && access(defaults, R_OK) == 0) c->load_config(c, defaults);
+    lxcts::LoadDefaultConfig(c);
     // No console to set up for a command that uses our stdio, and a host rootfs needs
     // /proc mounted by liblxc (it otherwise logs a failed transient procfs mount).
     c->set_config_item(c, "lxc.console.path", "none");

@@ -41,7 +41,7 @@
 
 #include "container_lock.h"
 #include "log_capture.h"
-#include "strings.h"
+#include "string_arrays.h"
 
 namespace lxcts {
 namespace {

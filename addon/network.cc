@@ -1,13 +1,13 @@
-// ContainerHandle::Interfaces and ::IpAddresses. Both fork a child that enters the
+// NativeContainer::Interfaces and ::IpAddresses. Both fork a child that enters the
 // container's network namespace, so they run off the main thread like everything else.
 #include "args.h"
 #include "container.h"
 #include "preconditions.h"
-#include "strings.h"
+#include "string_arrays.h"
 
 namespace lxcts {
 
-Napi::Value ContainerHandle::Interfaces(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::Interfaces(const Napi::CallbackInfo& info) {
   return Run(info, "interfaces", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireRunning(c, s.Subject(), out)) return;
     char** names = c->get_interfaces(c);
@@ -16,7 +16,7 @@ Napi::Value ContainerHandle::Interfaces(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ContainerHandle::IpAddresses(const Napi::CallbackInfo& info) {
+Napi::Value NativeContainer::IpAddresses(const Napi::CallbackInfo& info) {
   std::string interface = OptionalStringArg(info, 0, "interface");
   std::string family = OptionalStringArg(info, 1, "family");
   return Run(info, "ipAddresses", Runner::kPool, [interface, family](lxc_container* c, HandleState& s, Outcome& out) {

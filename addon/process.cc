@@ -26,18 +26,18 @@ struct Closing {
 
 }  // namespace
 
-Napi::Function ProcessHandle::Define(Napi::Env env) {
+Napi::Function NativeProcess::Define(Napi::Env env) {
   return DefineClass(env, "NativeProcess",
                      {
-                         InstanceMethod<&ProcessHandle::Wait>("wait"),
-                         InstanceMethod<&ProcessHandle::Kill>("kill"),
+                         InstanceMethod<&NativeProcess::Wait>("wait"),
+                         InstanceMethod<&NativeProcess::Kill>("kill"),
                      });
 }
 
-ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessHandle>(info) {
+NativeProcess::NativeProcess(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeProcess>(info) {
   pid_ = static_cast<pid_t>(IntegerArg(info, 0, "pid"));
   pidfd_ = static_cast<int>(IntegerArg(info, 1, "pidfd"));
-  if (info[2].IsNumber()) statusFd_ = static_cast<int>(IntegerArg(info, 2, "status"));
+  if (info[2].IsNumber()) statusFd_ = static_cast<int>(IntegerArg(info, 2, "statusFd"));
   GetAddonData(info.Env())->teardown->Claimed(pid_);  // ours to close and reap from now on
   context_ = std::make_unique<Napi::AsyncContext>(info.Env(), "lxcts-process");
   if (Watch(statusFd_ >= 0 ? statusFd_ : pidfd_)) {
@@ -58,14 +58,14 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   StopWatching();
 }
 
-ProcessHandle::~ProcessHandle() {
+NativeProcess::~NativeProcess() {
   // Only reached once the process was reaped (self_ holds us until then), or at
   // environment teardown, when stopping the watch is all that is left to do.
   StopWatching();
 }
 
 // Watches `fd` for readability; false when libuv cannot.
-bool ProcessHandle::Watch(int fd) {
+bool NativeProcess::Watch(int fd) {
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(Env(), &loop) != napi_ok || loop == nullptr) return false;
   auto* closing = new Closing{};
@@ -92,7 +92,7 @@ bool ProcessHandle::Watch(int fd) {
   return true;
 }
 
-void ProcessHandle::StopWatching() {
+void NativeProcess::StopWatching() {
   if (poll_ != nullptr) {
     uv_poll_stop(poll_);
     // libuv requires the handle to stay valid until its close callback, and the
@@ -119,8 +119,8 @@ void ProcessHandle::StopWatching() {
   statusFd_ = -1;
 }
 
-void ProcessHandle::OnReadable(uv_poll_t* poll, int status, int events) {
-  auto* self = static_cast<ProcessHandle*>(poll->data);
+void NativeProcess::OnReadable(uv_poll_t* poll, int status, int events) {
+  auto* self = static_cast<NativeProcess*>(poll->data);
   Napi::Env env = self->Env();
   // The environment may be ending (a worker terminated): Node still turns the loop while it
   // closes its own handles, before the cleanup hook closes this one, and every Napi call
@@ -143,7 +143,7 @@ void ProcessHandle::OnReadable(uv_poll_t* poll, int status, int events) {
   }
 }
 
-void ProcessHandle::Reap() {
+void NativeProcess::Reap() {
   int status = 0;
   pid_t r;
   do r = waitpid(pid_, &status, WNOHANG);
@@ -153,7 +153,7 @@ void ProcessHandle::Reap() {
   Exited();
 }
 
-void ProcessHandle::Record(int status) {
+void NativeProcess::Record(int status) {
   if (WIFEXITED(status)) {
     exitCode_ = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {
@@ -161,7 +161,7 @@ void ProcessHandle::Record(int status) {
   }
 }
 
-void ProcessHandle::ReadStatus() {
+void NativeProcess::ReadStatus() {
   ExitReport report;
   ssize_t n;
   do n = recv(statusFd_, &report, sizeof report, MSG_DONTWAIT);
@@ -182,7 +182,7 @@ void ProcessHandle::ReadStatus() {
   if (!Watch(pidfd_)) Exited();
 }
 
-void ProcessHandle::Exited() {
+void NativeProcess::Exited() {
   exited_ = true;
   StopWatching();
   std::vector<Napi::Promise::Deferred> waiters = std::move(waiters_);
@@ -190,7 +190,7 @@ void ProcessHandle::Exited() {
   if (!self_.IsEmpty()) self_.Reset();
 }
 
-void ProcessHandle::Settle(Napi::Promise::Deferred& deferred) {
+void NativeProcess::Settle(Napi::Promise::Deferred& deferred) {
   Napi::Env env = Env();
   if (lost_) {
     Failure failure{
@@ -204,7 +204,7 @@ void ProcessHandle::Settle(Napi::Promise::Deferred& deferred) {
   deferred.Resolve(result);
 }
 
-Napi::Value ProcessHandle::Wait(const Napi::CallbackInfo& info) {
+Napi::Value NativeProcess::Wait(const Napi::CallbackInfo& info) {
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(info.Env());
   if (exited_) {
     Settle(deferred);
@@ -214,7 +214,7 @@ Napi::Value ProcessHandle::Wait(const Napi::CallbackInfo& info) {
   return deferred.Promise();
 }
 
-Napi::Value ProcessHandle::Kill(const Napi::CallbackInfo& info) {
+Napi::Value NativeProcess::Kill(const Napi::CallbackInfo& info) {
   int sig = static_cast<int>(IntegerArg(info, 0, "signal"));
   if (exited_ || pidfd_ < 0) return Napi::Boolean::New(info.Env(), false);
   bool sent = syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0) == 0;

@@ -21,12 +21,12 @@
 
 namespace lxcts {
 
-class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
+class NativeProcess : public Napi::ObjectWrap<NativeProcess> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  explicit ProcessHandle(const Napi::CallbackInfo& info);  // (pid, pidfd, statusFd or -1)
-  ~ProcessHandle() override;
+  explicit NativeProcess(const Napi::CallbackInfo& info);  // (pid, pidfd, statusFd or -1)
+  ~NativeProcess() override;
 
  private:
   static void OnReadable(uv_poll_t* poll, int status, int events);

@@ -9,9 +9,8 @@
 #include "addon_data.h"
 
 namespace lxcts {
-namespace {
 
-Napi::Value ToJs(Napi::Env env, const Value& value) {
+Napi::Value ToJs(Napi::Env env, const TaskResult& value) {
   struct Visitor {
     Napi::Env env;
     Napi::Value operator()(std::monostate) const { return env.Undefined(); }
@@ -24,9 +23,9 @@ Napi::Value ToJs(Napi::Env env, const Value& value) {
       for (size_t i = 0; i < list.size(); i++) array.Set(i, Napi::String::New(env, list[i]));
       return array;
     }
-    Napi::Value operator()(const NumberRecord& record) const {
+    Napi::Value operator()(const FlatRecord& record) const {
       Napi::Object object = Napi::Object::New(env);
-      for (const auto& [key, n] : record) object.Set(key, Napi::Number::New(env, static_cast<double>(n)));
+      for (const auto& [key, field] : record) object.Set(key, std::visit(*this, field));
       return object;
     }
     Napi::Value operator()(const StringRecords& records) const {
@@ -41,6 +40,8 @@ Napi::Value ToJs(Napi::Env env, const Value& value) {
   };
   return std::visit(Visitor{env}, value);
 }
+
+namespace {
 
 void RunWork(TaskSpec& spec, Outcome& outcome) {
   try {

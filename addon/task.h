@@ -17,15 +17,15 @@
 namespace lxcts {
 
 struct Null {};
-// A flat JS object of numbers, e.g. { pid, stdout, stderr } from attach.
-using NumberRecord = std::vector<std::pair<std::string, int64_t>>;
+// A flat JS object of numbers and booleans, e.g. { pid, stdout, stderr, tty } from attach.
+using FlatRecord = std::vector<std::pair<std::string, std::variant<int64_t, bool>>>;
 // An array of flat JS objects of strings, e.g. the snapshot list.
 using StringRecords = std::vector<std::vector<std::pair<std::string, std::string>>>;
-using Value = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>, NumberRecord, StringRecords>;
+using TaskResult = std::variant<std::monostate, Null, bool, int64_t, std::string, std::vector<std::string>, FlatRecord, StringRecords>;
 
 // What a task produced: a value or a failure. Holds no Napi values.
 struct Outcome {
-  Value value;
+  TaskResult value;
   std::optional<Failure> failure;
 
   // liblxc failed: the liblxc log lines of the call are attached as details.
@@ -55,6 +55,9 @@ enum class Runner {
 // worker_thread was terminated, or the process is exiting). Work that loops until some
 // state is reached (wait) stops then, since nobody is left to hear the answer.
 bool TaskAbandoned();
+
+// A result as JavaScript sees it. Main thread only.
+Napi::Value ToJs(Napi::Env env, const TaskResult& value);
 
 // Runs spec.work off the main thread; `keepAlive` is held until the task settles so the
 // object whose native state the work uses cannot be collected meanwhile.

@@ -114,6 +114,13 @@ const IP_POLL_MS = 200;
 const ATTACH_HANDLES = 8;
 
 /**
+ * When a call runs relative to this object's queue: `queued` behind every call made before
+ * it, holding up the ones made after; `now` at once, outside the queue; `after-queued`
+ * behind the calls queued so far, without holding up the ones queued later.
+ */
+type CallOrder = 'queued' | 'now' | 'after-queued';
+
+/**
  * One LXC container, by name and lxcpath. The container need not exist yet: `create()`
  * makes it. Every method returns a Promise and runs liblxc off the main thread.
  *
@@ -241,7 +248,7 @@ export class Container {
         const timeout = timeoutSeconds(expectOptions<WaitOptions>(options, 'wait options').timeout, 'wait timeout', Infinity);
         return (n) => n.wait(s, timeout);
       },
-      { queued: false },
+      { order: 'now' },
     );
   }
 
@@ -397,11 +404,11 @@ export class Container {
           return () =>
             binding.attachRemote(this.name, this.lxcpath ?? null, args, nativeOptions) ?? this.#attachHandles.use((n) => n.attach(args, nativeOptions));
         },
-        { queued: 'after', step: true },
+        { order: 'after-queued', step: true },
       ),
     );
     const { timeout, signal } = limits!;
-    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.status), binding);
+    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.statusFd), binding);
     return new ContainerProcess(parts, { timeout, signal, op, container: this.name });
   }
 
@@ -573,7 +580,7 @@ export class Container {
   #call<T>(
     op: string,
     prepare: () => (n: NativeContainer) => Promise<T>,
-    { queued = true, step = false }: { queued?: boolean | 'after'; step?: boolean } = {},
+    { order = 'queued', step = false }: { order?: CallOrder; step?: boolean } = {},
   ): Promise<T> {
     const callSite: { stack?: string } = {};
     Error.captureStackTrace(callSite, this.#call);
@@ -586,8 +593,7 @@ export class Container {
       return Promise.reject(err);
     }
     const run = () => invoke(this.#native);
-    // 'after': behind the calls queued so far, without holding up the ones queued later.
-    const result = queued === 'after' ? this.#queue.drained().then(run) : queued ? this.#queue.run(run) : run();
+    const result = order === 'queued' ? this.#queue.run(run) : order === 'now' ? run() : this.#queue.drained().then(run);
     return result.catch((err: unknown) => {
       throw withCallerStack(err, callSite.stack);
     });

@@ -58,12 +58,12 @@ export interface NativeAttached {
   pid: number;
   pidfd: number;
   /** The lxcts-attach helper's status socket for this command; -1 when this process is its parent. */
-  status: number;
+  statusFd: number;
   stdin: number;
   stdout: number;
   stderr: number;
-  /** 1 when stdin and stdout are the two ends (write, read) of one pseudo-terminal master. */
-  tty: number;
+  /** True when stdin and stdout are the two ends (write, read) of one pseudo-terminal master. */
+  tty: boolean;
 }
 
 export interface NativeProcess {
@@ -73,7 +73,7 @@ export interface NativeProcess {
 
 export interface NativeBinding {
   NativeContainer: new (name: string, lxcpath: string | null) => NativeContainer;
-  NativeProcess: new (pid: number, pidfd: number, status: number) => NativeProcess;
+  NativeProcess: new (pid: number, pidfd: number, statusFd: number) => NativeProcess;
   /** Attaches through the lxcts-attach helper; null when it cannot take the request (attach in-process then). */
   attachRemote(name: string, lxcpath: string | null, argv: string[], options: NativeAttachOptions): Promise<NativeAttached> | null;
   /** Where the helper is; null stops using it (tests use this to run the in-process path). */

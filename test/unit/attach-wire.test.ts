@@ -29,7 +29,7 @@ test('requests survive a round trip and every malformed datagram is refused with
       '-Werror',
       '-fsanitize=address,undefined',
       '-fno-sanitize-recover=all',
-      // -iquote: addon/strings.h must not stand in for the system's <strings.h>.
+      // -iquote: an addon header must never stand in for a system header of the same name.
       '-I',
       wire,
       '-iquote',

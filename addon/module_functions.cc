@@ -1,4 +1,4 @@
-#include "list.h"
+#include "module_functions.h"
 
 #include <lxc/lxccontainer.h>
 

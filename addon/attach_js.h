@@ -1,5 +1,6 @@
-// Pieces of ContainerHandle::Attach (attach.cc) that the attach client (attach_client.cc)
-// shares: reading the request from JavaScript and describing the started command.
+// The JavaScript ends of both exec paths, the lxcts-attach client (attach_client.cc) and the
+// in-process fallback (attach_in_process.cc): reading the request, describing the started
+// command.
 #pragma once
 
 #include <napi.h>
@@ -14,9 +15,9 @@ namespace lxcts {
 // (argv, options) at info[first] and info[first + 1], as src/lxc/native.ts declares them.
 AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first);
 
-// { pid, pidfd, status, stdin, stdout, stderr, tty }: takes the parent's ends from `stdio`.
+// { pid, pidfd, statusFd, stdin, stdout, stderr, tty }: takes the parent's ends from `stdio`.
 // `statusFd` is -1 for a command this process reaps itself. The descriptors are recorded
 // in `teardown` until a NativeProcess claims them (freed there if JavaScript ends first).
-NumberRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown);
+FlatRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown);
 
 }  // namespace lxcts
