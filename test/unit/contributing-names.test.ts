@@ -77,3 +77,20 @@ describe('CONTRIBUTING.md names only what exists', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe("CONTRIBUTING.md's layout names every source file", () => {
+  const layout = guide.slice(guide.indexOf('## Layout'), guide.indexOf('\n## ', guide.indexOf('## Layout') + 1));
+  const layoutSpans = [...layout.matchAll(/`([^`\n]+)`/g)].map((m) => m[1] ?? '').flatMap(expand);
+  // A directory in a row's first cell (`src/commands/`) stands for everything below it.
+  const coveringDirs = [...layout.matchAll(/^\| `([^`]+\/)` \|/gm)].map((m) => m[1] ?? '');
+  const named = new Set(layoutSpans.flatMap((span) => [span, path.basename(span)]));
+
+  test('every file under addon/ and src/ is in the layout table', () => {
+    const sourceFiles = ['addon', 'src'].flatMap((d) => filesUnder(path.join(ROOT, d))).map((f) => path.relative(ROOT, f));
+    expect(sourceFiles.length).toBeGreaterThan(100);
+    const unnamed = sourceFiles.filter(
+      (f) => !f.endsWith('.d.ts') && !named.has(f) && !named.has(path.basename(f)) && !coveringDirs.some((dir) => f.startsWith(dir)),
+    );
+    expect(unnamed).toEqual([]);
+  });
+});
