@@ -21,6 +21,7 @@
         "addon/container_lock.cc",
         "addon/errors.cc",
         "addon/freezer.cc",
+        "addon/helper_watch.cc",
         "addon/lifecycle_client.cc",
         "addon/list.cc",
         "addon/config_item.cc",

@@ -148,6 +148,7 @@ class PendingAttach {
 AttachClient::~AttachClient() { Stop(); }
 
 void AttachClient::Stop() {
+  if (watch_ != nullptr) watch_->Close();
   control_.Reset();  // the helper's idle workers read end-of-file
   if (pid_ > 0) {
     // A worker may be stuck in an attach (to a frozen container, say), and this runs when
@@ -187,6 +188,9 @@ bool AttachClient::Spawn() {
   if (rc != 0) return false;
   pid_ = pid;
   control_ = std::move(ours);
+  // Reaped as soon as it dies, not at the next exec. It has exited by then: Stop() only
+  // closes the socket its workers have gone from and collects the status.
+  HelperWatch::Start(env_, pid, &watch_, [this]() { Stop(); });
   return true;
 }
 
@@ -231,7 +235,7 @@ Napi::Value AttachRemote(const Napi::CallbackInfo& info) {
 
 Napi::Value SetAttachHelper(const Napi::CallbackInfo& info) {
   std::string path = OptionalStringArg(info, 0, "path");
-  GetAddonData(info.Env())->attachClient = path.empty() ? nullptr : std::make_unique<AttachClient>(path);
+  GetAddonData(info.Env())->attachClient = path.empty() ? nullptr : std::make_unique<AttachClient>(info.Env(), path);
   return info.Env().Undefined();
 }
 
