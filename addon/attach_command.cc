@@ -9,8 +9,11 @@
 #include <lxc/attach_options.h>
 
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "strings.h"
 
@@ -57,6 +60,22 @@ bool OpenHostTerminal(AttachStdio& stdio, int cols, int rows) {
   return slave.Valid() && KeepTerminal(stdio, std::move(master), std::move(slave), cols, rows);
 }
 
+// The host uid the container's root runs as: its init's uid_map, "0 <host> <count>" for an
+// unprivileged container. -1 when there is no such line (or no init to ask).
+int64_t HostUidOfContainerRoot(lxc_container* c) {
+  pid_t init = c->init_pid(c);
+  if (init <= 0) return -1;
+  std::string path = "/proc/" + std::to_string(init) + "/uid_map";
+  FILE* map = fopen(path.c_str(), "re");
+  if (map == nullptr) return -1;
+  int64_t inside, outside, count, host = -1;
+  while (fscanf(map, "%" SCNd64 " %" SCNd64 " %" SCNd64, &inside, &outside, &count) == 3) {
+    if (inside == 0 && count > 0) host = outside;
+  }
+  fclose(map);
+  return host;
+}
+
 // A terminal of the container's own devpts, as lxc-attach allocates it (LXC 5): the
 // container's monitor hands out its devpts mount, the master comes from that instance's
 // ptmx, and TIOCGPTPEER opens the slave through the master, so no path is looked up in
@@ -76,6 +95,12 @@ int OpenContainerTerminal(lxc_container* c, AttachStdio& stdio, int cols, int ro
   if (unlockpt(master.Get()) != 0) return errno;
   UniqueFd slave(ioctl(master.Get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!slave.Valid()) return errno;
+  // The new terminal belongs to this process's uid, which an unprivileged container does
+  // not map: inside it would belong to nobody, and liblxc, which hands the command's stdio
+  // to the command's user from inside the container, could not take it over. Given to the
+  // container's root first, as lxc-attach does (lxc_terminal_map_ids).
+  int64_t root = HostUidOfContainerRoot(c);
+  if (root > 0 && fchown(slave.Get(), static_cast<uid_t>(root), static_cast<gid_t>(-1)) != 0) return errno;
   return KeepTerminal(stdio, std::move(master), std::move(slave), cols, rows) ? 0 : errno;
 }
 

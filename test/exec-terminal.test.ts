@@ -5,6 +5,7 @@
  * too large for the helper), as root and as another user.
  */
 import { Container, ContainerProcess } from '../src';
+import { buildIdRange, idmapConfig, letRangeSearch } from '../src/ci/id-range';
 import { native } from '../src/lxc/native';
 import { parentPid } from './helpers/procfs';
 import { must } from './helpers/must';
@@ -93,6 +94,26 @@ test('the terminal belongs to the user the command runs as', async () => {
   expect(r.exitCode).toBe(0);
   // crwx------ 1 1000 5 136, N ...: owned by uid 1000, and other users have no access.
   expect(r.stdout.toString()).toMatch(/^c.{6}---\s+\d+\s+1000\s/);
+});
+
+test('in an unprivileged container too, the terminal belongs to the command’s user, not to nobody', async () => {
+  const range = buildIdRange();
+  letRangeSearch([sandbox.lxcpath], sandbox.lxcpath, range);
+  const u = sandbox.container(sandbox.name('unpriv'));
+  await u.clearConfigItem('lxc.net');
+  await u.setConfigItem('lxc.net.0.type', 'empty');
+  for (const [key, value] of idmapConfig(range)) await u.setConfigItem(key, value);
+  await u.create({ template: 'busybox' });
+  await u.start();
+  try {
+    for (const id of [0, 1000]) {
+      const r = await u.exec(['sh', '-c', 'ls -ln "$(tty)"'], { tty: true, uid: id, gid: id });
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.toString()).toMatch(new RegExp(`^c.{6}---\\s+\\d+\\s+${id}\\s`));
+    }
+  } finally {
+    await u.stop();
+  }
 });
 
 test('when the container’s devpts is full, the call fails saying so instead of using a host terminal', async () => {
