@@ -22,6 +22,7 @@
         "addon/container_lock.cc",
         "addon/errors.cc",
         "addon/freezer.cc",
+        "addon/helper_watch.cc",
         "addon/lifecycle_client.cc",
         "addon/config_item.cc",
         "addon/log_capture.cc",

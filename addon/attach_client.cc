@@ -87,12 +87,12 @@ class PendingAttach {
         memcpy(&reply, data.data(), sizeof reply);
         reply.code[sizeof reply.code - 1] = '\0';
         reply.message[sizeof reply.message - 1] = '\0';
-        if (reply.pid > 0 && fds.size() == 1) {
+        if (reply.pid > 0 && fds.size() == (self->stdio_.tty ? 2u : 1u) && self->TakeTerminal(fds)) {
           // The reply socket stays open: the helper writes the exit status to it.
           FlatRecord attached = AttachedRecord(reply.pid, fds[0].Release(), self->reply_.Release(), self->stdio_, *self->teardown_);
           self->deferred_.Resolve(ToJs(self->env_, attached));
         } else if (reply.pid > 0) {
-          self->Fail("the lxcts-attach helper answered without the command's pidfd");
+          self->Fail("the lxcts-attach helper answered without the command's pidfd or terminal");
         } else {
           self->deferred_.Reject(MakeLxcError(self->env_, "exec", self->name_, {reply.code, reply.message, {}, false}));
         }
@@ -101,6 +101,16 @@ class PendingAttach {
       // Nobody is left to tell.
     }
     self->Close();
+  }
+
+  // A command on a terminal: the helper opened it and sent its master after the pidfd.
+  // As OpenAttachStdio leaves it, the master is held twice, so that the two directions
+  // can be closed apart.
+  bool TakeTerminal(std::vector<UniqueFd>& fds) {
+    if (!stdio_.tty) return true;
+    stdio_.parentOut = AboveStdio(std::move(fds[1]));
+    stdio_.parentIn = UniqueFd(fcntl(stdio_.parentOut.Get(), F_DUPFD_CLOEXEC, 3));
+    return stdio_.parentOut.Valid() && stdio_.parentIn.Valid();
   }
 
   void Fail(const std::string& message) { deferred_.Reject(MakeLxcError(env_, "exec", name_, {"LXC_EXEC_FAILED", message, {}, false})); }
@@ -132,6 +142,7 @@ class PendingAttach {
 AttachClient::~AttachClient() { Stop(); }
 
 void AttachClient::Stop() {
+  if (watch_ != nullptr) watch_->Close();
   control_.Reset();  // the helper's idle workers read end-of-file
   if (pid_ > 0) {
     // A worker may be stuck in an attach (to a frozen container, say), and this runs when
@@ -171,6 +182,9 @@ bool AttachClient::Spawn() {
   if (rc != 0) return false;
   pid_ = pid;
   control_ = std::move(ours);
+  // Reaped as soon as it dies, not at the next exec. It has exited by then: Stop() only
+  // closes the socket its workers have gone from and collects the status.
+  HelperWatch::Start(env_, pid, &watch_, [this]() { Stop(); });
   return true;
 }
 
@@ -185,8 +199,9 @@ UniqueFd AttachClient::Send(const std::string& request, const AttachStdio& stdio
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) return UniqueFd();
     UniqueFd ours(pair[0]);
     UniqueFd theirs(pair[1]);
+    // A terminal is opened by the helper, in the container: only the reply socket goes.
     int fds[kRequestFds] = {theirs.Get(), stdio.childIn.Get(), stdio.ChildOut(), stdio.ChildErr()};
-    if (SendWithFds(control_.Get(), request.data(), request.size(), fds, kRequestFds)) return ours;
+    if (SendWithFds(control_.Get(), request.data(), request.size(), fds, stdio.tty ? kTtyRequestFds : kRequestFds)) return ours;
     // Full (every worker busy and the queue long): the caller attaches in-process.
     if (errno != EPIPE && errno != ECONNRESET && errno != ENOTCONN) return UniqueFd();
     Stop();  // the helper died: reap it and start another
@@ -204,7 +219,8 @@ Napi::Value AttachRemote(const Napi::CallbackInfo& info) {
   std::string payload = EncodeRequest(name, lxcpath, request);
   AttachStdio stdio;
   std::string error;
-  if (!OpenAttachStdio(request, stdio, error)) return Rejected(env, name, {"LXC_EXEC_FAILED", error, {}, false});
+  stdio.tty = request.tty;  // the helper opens the terminal, in the container's devpts
+  if (!request.tty && !OpenAttachStdio(nullptr, request, stdio, error)) return Rejected(env, name, {"LXC_EXEC_FAILED", error, {}, false});
   UniqueFd reply = client->Send(payload, stdio);
   if (!reply.Valid()) return env.Null();
   stdio.CloseChildEnds();  // the helper has its copies
@@ -213,7 +229,7 @@ Napi::Value AttachRemote(const Napi::CallbackInfo& info) {
 
 Napi::Value SetAttachHelper(const Napi::CallbackInfo& info) {
   std::string path = OptionalStringArg(info, 0, "path");
-  GetAddonData(info.Env())->attachClient = path.empty() ? nullptr : std::make_unique<AttachClient>(path);
+  GetAddonData(info.Env())->attachClient = path.empty() ? nullptr : std::make_unique<AttachClient>(info.Env(), path);
   return info.Env().Undefined();
 }
 

@@ -17,13 +17,14 @@
 
 #include "attach_command.h"
 #include "fds.h"
+#include "helper_watch.h"
 
 namespace lxcts {
 
 // One per environment, owned by AddonData.
 class AttachClient {
  public:
-  explicit AttachClient(std::string helperPath) : helperPath_(std::move(helperPath)) {}
+  AttachClient(napi_env env, std::string helperPath) : env_(env), helperPath_(std::move(helperPath)) {}
   AttachClient(const AttachClient&) = delete;
   AttachClient& operator=(const AttachClient&) = delete;
   // Stops the helper (commands it started keep running) and reaps it.
@@ -33,13 +34,16 @@ class AttachClient {
   // reply socket, or an invalid fd when the helper cannot take the request.
   UniqueFd Send(const std::string& request, const AttachStdio& stdio);
 
+  // The helper's pid; -1 when none runs (a helper that died is reaped as it dies).
   pid_t HelperPid() const { return pid_; }
 
  private:
   bool Spawn();
   void Stop();
 
+  napi_env env_;
   std::string helperPath_;
+  HelperWatch* watch_ = nullptr;  // on the helper's exit, while it runs
   pid_t pid_ = -1;
   UniqueFd control_;
   bool unavailable_ = false;  // spawning failed once: attach in-process from now on

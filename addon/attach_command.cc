@@ -2,13 +2,18 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <lxc/attach_options.h>
 
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "string_arrays.h"
 
@@ -25,23 +30,94 @@ bool OpenPipe(UniqueFd& read, UniqueFd& write) {
   return read.Valid() && write.Valid();
 }
 
-// Both ends are close-on-exec from the moment they exist (openpty() would leave a window
-// in which a process forked by another thread inherits the slave, and the master then
-// never reads end-of-file).
-bool OpenTerminal(AttachStdio& stdio, int cols, int rows) {
-  UniqueFd master = AboveStdio(UniqueFd(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)));
-  if (!master.Valid() || grantpt(master.Get()) != 0 || unlockpt(master.Get()) != 0) return false;
-  char name[128];
-  if (ptsname_r(master.Get(), name, sizeof name) != 0) return false;
-  stdio.childIn = AboveStdio(UniqueFd(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)));
-  if (!stdio.childIn.Valid()) return false;
+bool SetWindowSize(int master, int cols, int rows) {
   struct winsize size = {};
   size.ws_col = static_cast<unsigned short>(cols);
   size.ws_row = static_cast<unsigned short>(rows);
-  if (ioctl(master.Get(), TIOCSWINSZ, &size) != 0) return false;
+  return ioctl(master, TIOCSWINSZ, &size) == 0;
+}
+
+// Takes a master and its slave: sets the window size and keeps two descriptors of the master.
+bool KeepTerminal(AttachStdio& stdio, UniqueFd master, UniqueFd slave, int cols, int rows) {
+  stdio.childIn = AboveStdio(std::move(slave));
+  master = AboveStdio(std::move(master));
+  if (!stdio.childIn.Valid() || !master.Valid() || !SetWindowSize(master.Get(), cols, rows)) return false;
   stdio.parentIn = UniqueFd(fcntl(master.Get(), F_DUPFD_CLOEXEC, 3));
   stdio.parentOut = std::move(master);
   return stdio.parentIn.Valid();
+}
+
+// A terminal of this host's devpts: only for a container that has no devpts of its own.
+// Both ends are close-on-exec from the moment they exist (openpty() would leave a window
+// in which a process forked by another thread inherits the slave, and the master then
+// never reads end-of-file).
+bool OpenHostTerminal(AttachStdio& stdio, int cols, int rows) {
+  UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master.Valid() || grantpt(master.Get()) != 0 || unlockpt(master.Get()) != 0) return false;
+  char name[128];
+  if (ptsname_r(master.Get(), name, sizeof name) != 0) return false;
+  UniqueFd slave(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  return slave.Valid() && KeepTerminal(stdio, std::move(master), std::move(slave), cols, rows);
+}
+
+// The host uid the container's root runs as: its init's uid_map, "0 <host> <count>" for an
+// unprivileged container. -1 when there is no such line (or no init to ask).
+int64_t HostUidOfContainerRoot(lxc_container* c) {
+  pid_t init = c->init_pid(c);
+  if (init <= 0) return -1;
+  std::string path = "/proc/" + std::to_string(init) + "/uid_map";
+  FILE* map = fopen(path.c_str(), "re");
+  if (map == nullptr) return -1;
+  int64_t inside, outside, count, host = -1;
+  while (fscanf(map, "%" SCNd64 " %" SCNd64 " %" SCNd64, &inside, &outside, &count) == 3) {
+    if (inside == 0 && count > 0) host = outside;
+  }
+  fclose(map);
+  return host;
+}
+
+// A terminal of the container's own devpts, as lxc-attach allocates it (LXC 5): the
+// container's monitor hands out its devpts mount, the master comes from that instance's
+// ptmx, and TIOCGPTPEER opens the slave through the master, so no path is looked up in
+// a mount namespace the container controls. The command then sees /dev/pts/N of its own
+// /dev/pts, and `tty` and ttyname() work inside.
+// Returns 0, ENODEV when the container has no devpts of its own, or the errno that failed.
+int OpenContainerTerminal(lxc_container* c, AttachStdio& stdio, int cols, int rows) {
+  UniqueFd devpts(c->devpts_fd(c));
+  if (!devpts.Valid()) return ENODEV;
+  UniqueFd master(openat(devpts.Get(), "ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW));
+  if (!master.Valid()) return errno;
+  // The monitor is trusted, the container's root is not: this must be a ptmx, not
+  // whatever else a devpts-looking mount could hold.
+  struct stat st;
+  if (fstat(master.Get(), &st) != 0) return errno;
+  if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2) return ENOTTY;
+  if (unlockpt(master.Get()) != 0) return errno;
+  UniqueFd slave(ioctl(master.Get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave.Valid()) return errno;
+  // The new terminal belongs to this process's uid, which an unprivileged container does
+  // not map: inside it would belong to nobody, and liblxc, which hands the command's stdio
+  // to the command's user from inside the container, could not take it over. Given to the
+  // container's root first, as lxc-attach does (lxc_terminal_map_ids).
+  int64_t root = HostUidOfContainerRoot(c);
+  if (root > 0 && fchown(slave.Get(), static_cast<uid_t>(root), static_cast<gid_t>(-1)) != 0) return errno;
+  return KeepTerminal(stdio, std::move(master), std::move(slave), cols, rows) ? 0 : errno;
+}
+
+bool OpenTerminal(lxc_container* c, AttachStdio& stdio, int cols, int rows, std::string& error) {
+  int rc = OpenContainerTerminal(c, stdio, cols, rows);
+  if (rc == 0) return true;
+  if (rc != ENODEV) {
+    error = rc == ENOSPC ? "the container has no free pseudo-terminal (its lxc.pty.max is reached)"
+                         : std::string("cannot open a pseudo-terminal in the container: ") + strerror(rc);
+    return false;
+  }
+  // No devpts instance (lxc.pty.max = 0, or the container is not running: attach then fails
+  // and says so). lxc-attach falls back to a terminal of the host the same way; the command
+  // then sees a terminal that has no name inside the container.
+  if (OpenHostTerminal(stdio, cols, rows)) return true;
+  error = std::string("cannot open a pseudo-terminal: ") + strerror(errno);
+  return false;
 }
 
 // What the attached child needs to start the command.
@@ -103,13 +179,9 @@ bool HasPath(const std::vector<std::string>& env) {
 
 }  // namespace
 
-bool OpenAttachStdio(const AttachRequest& request, AttachStdio& stdio, std::string& error) {
+bool OpenAttachStdio(lxc_container* c, const AttachRequest& request, AttachStdio& stdio, std::string& error) {
   stdio.tty = request.tty;
-  if (request.tty) {
-    if (OpenTerminal(stdio, request.cols, request.rows)) return true;
-    error = std::string("cannot open a pseudo-terminal: ") + strerror(errno);
-    return false;
-  }
+  if (request.tty) return OpenTerminal(c, stdio, request.cols, request.rows, error);
   if (!OpenPipe(stdio.parentOut, stdio.childOut) || !OpenPipe(stdio.parentErr, stdio.childErr)) {
     error = std::string("cannot create pipes: ") + strerror(errno);
     return false;

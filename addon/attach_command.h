@@ -47,8 +47,10 @@ struct AttachStdio {
 };
 
 // Opens pipes (stdin from /dev/null unless piped) or a pseudo-terminal, all close-on-exec
-// and above fd 2. On failure, `error` says what could not be opened.
-bool OpenAttachStdio(const AttachRequest& request, AttachStdio& stdio, std::string& error);
+// and above fd 2. The terminal is one of the container's own devpts (its /dev/pts/N, as
+// lxc-attach gives), or of the host's when the container has none; only a terminal needs
+// `c`. On failure, `error` says what could not be opened.
+bool OpenAttachStdio(lxc_container* c, const AttachRequest& request, AttachStdio& stdio, std::string& error);
 
 // c->attach() with the request's command and options and the given child ends. Returns the
 // command's pid (a child of this process), or -1.

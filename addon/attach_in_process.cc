@@ -26,7 +26,7 @@ Napi::Value NativeContainer::Attach(const Napi::CallbackInfo& info) {
       [request, teardown](lxc_container* c, HandleState& s, Outcome& out) mutable {
         AttachStdio stdio;
         std::string error;
-        if (!OpenAttachStdio(request, stdio, error)) return out.Fail("LXC_EXEC_FAILED", error);
+        if (!OpenAttachStdio(c, request, stdio, error)) return out.Fail("LXC_EXEC_FAILED", error);
         // Not checked first: asking the monitor whether the container runs costs a round
         // trip on every exec; attach() finds out anyway, and a failure is explained below.
         pid_t pid = AttachCommand(c, request, stdio.childIn.Get(), stdio.ChildOut(), stdio.ChildErr());

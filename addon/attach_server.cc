@@ -194,23 +194,37 @@ struct Server {
   Workers& workers;
 };
 
-AttachReply Attach(Server& server, const std::string& name, const std::string& lxcpath, AttachRequest& request, int in, int out, int err,
-                   UniqueFd& pidfd) {
+// Starts the command with the given stdio ends, or on a terminal the helper opens itself
+// (returned in `master`): only here is the container at hand to open it in.
+AttachReply Attach(Server& server, const std::string& name, const std::string& lxcpath, AttachRequest& request, std::vector<UniqueFd>& fds,
+                   UniqueFd& pidfd, UniqueFd& master) {
   std::string subject = "container \"" + name + "\"";
   lxc_container* c = server.handles.Take(name, lxcpath);
   if (c == nullptr) return MakeReply(0, "LXC_OPEN_FAILED", "cannot open " + subject);
-  pid_t pid = AttachCommand(c, request, in, out, err);
+  AttachStdio terminal;
+  std::string error;
+  pid_t pid = -1;
+  if (!request.tty) {
+    pid = AttachCommand(c, request, fds[1].Get(), fds[2].Get(), fds[3].Get());
+  } else if (OpenAttachStdio(c, request, terminal, error)) {
+    pid = AttachCommand(c, request, terminal.childIn.Get(), terminal.ChildOut(), terminal.ChildErr());
+    terminal.CloseChildEnds();
+  }
   AttachReply reply;
   if (pid < 0) {
     // Not checked first, as in the addon: a failed attach is explained afterwards.
     std::string code, message;
-    reply = NotRunning(c, subject, code, message) ? MakeReply(0, code, message)
-                                                  : MakeReply(0, "LXC_EXEC_FAILED", "cannot attach to " + subject);
+    if (NotRunning(c, subject, code, message)) {
+      reply = MakeReply(0, code, message);
+    } else {
+      reply = MakeReply(0, "LXC_EXEC_FAILED", error.empty() ? "cannot attach to " + subject : error);
+    }
   } else {
     std::string why;
     pidfd = ChildPidfdOrKill(pid, why);
     if (pidfd.Valid()) {
       reply = MakeReply(pid, "", "");
+      master = std::move(terminal.parentOut);
     } else {
       reply = MakeReply(0, "LXC_EXEC_FAILED", why);
     }
@@ -221,19 +235,21 @@ AttachReply Attach(Server& server, const std::string& name, const std::string& l
 
 void ServeOne(Server& server, const std::string& data, std::vector<UniqueFd>& fds) {
   if (fds.empty()) return;  // no reply socket: nobody to answer
-  UniqueFd reply = std::move(fds[0]);
   std::string name, lxcpath;
   AttachRequest request;
-  UniqueFd pidfd;
+  UniqueFd pidfd, master;
   AttachReply answer;
-  if (fds.size() != kRequestFds || !DecodeRequest(data, name, lxcpath, request)) {
+  if (!DecodeRequest(data, name, lxcpath, request) || fds.size() != RequestFdsFor(request)) {
     answer = MakeReply(0, "LXC_EXEC_FAILED", "lxcts-attach received a malformed request (is the helper from another build?)");
   } else {
-    answer = Attach(server, name, lxcpath, request, fds[1].Get(), fds[2].Get(), fds[3].Get(), pidfd);
+    answer = Attach(server, name, lxcpath, request, fds, pidfd, master);
   }
+  UniqueFd reply = std::move(fds[0]);
   fds.clear();  // the command has its copies of stdin, stdout and stderr
-  int pidfdCopy = pidfd.Get();
-  SendWithFds(reply.Get(), &answer, sizeof answer, &pidfdCopy, answer.pid > 0 ? 1 : 0);
+  int sent[2] = {pidfd.Get(), master.Get()};
+  size_t count = answer.pid <= 0 ? 0 : master.Valid() ? 2 : 1;
+  SendWithFds(reply.Get(), &answer, sizeof answer, sent, count);
+  master.Reset();  // the addon has the terminal now; the command keeps it open
   if (answer.pid > 0) server.reaper.Watch(answer.pid, std::move(pidfd), std::move(reply));
 }
 

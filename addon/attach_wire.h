@@ -9,6 +9,10 @@
 //   reply:   AttachReply                  fd:  the command's pidfd, when it started
 //   reply:   ExitReport                   once the helper has reaped the command
 //
+// A command on a terminal (kTty) has no stdio to send: the helper opens the terminal, in
+// the container's devpts (see OpenAttachStdio), so the request carries the reply socket
+// only and the AttachReply brings the terminal's master after the pidfd.
+//
 // The helper then closes its end. Both ends run the same build, so there is no
 // versioning beyond a magic number that catches a stale helper binary.
 #pragma once
@@ -25,10 +29,11 @@
 
 namespace lxcts {
 
-constexpr uint32_t kWireMagic = 0x6c787432;  // "lxt2"
+constexpr uint32_t kWireMagic = 0x6c787433;  // "lxt3"
 // Above this, the addon attaches in-process instead: a datagram must fit the socket buffer.
 constexpr size_t kMaxRequestBytes = 64 * 1024;
 constexpr size_t kRequestFds = 4;
+constexpr size_t kTtyRequestFds = 1;
 
 struct RequestHeader {
   uint32_t magic;
@@ -47,6 +52,9 @@ struct RequestHeader {
 constexpr uint32_t kClearEnv = 1;
 constexpr uint32_t kPipeStdin = 2;
 constexpr uint32_t kTty = 4;
+
+// How many descriptors a request comes with.
+inline size_t RequestFdsFor(const AttachRequest& request) { return request.tty ? kTtyRequestFds : kRequestFds; }
 
 struct AttachReply {
   int32_t pid;  // > 0: the command runs and its pidfd came with this; otherwise code and message say why

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 
 import { lxcVersion } from '../src';
 import { runCiPipeline } from './lib/ci-pipeline';
+import { runCreateStall } from './lib/create-stall';
 import { Fixtures, makeFixtures } from './lib/fixtures';
 import { RESULTS } from './lib/paths';
 import { buildPeers, Peer, PEER_IDS, PeerId } from './lib/peers';
@@ -61,6 +62,8 @@ async function main(): Promise<number> {
     results.push(...(await runInterleaved(peers, fixtures, scale, progress)));
     results.push(await runStall(peers, fixtures, scale));
     progress('event-loop stall');
+    results.push(await runCreateStall(fixtures.lxcpath, values.smoke ? 1 : 3));
+    progress('event-loop stall while creating from a template');
     results.push(...(await runMemory(peers, fixtures, scale, progress)));
   } finally {
     await fixtures?.cleanup();

@@ -73,6 +73,22 @@ test('when the helper dies, running commands fail their wait once they end, and 
   expect(zombieChildren()).toEqual([]); // the dead helper was reaped
 });
 
+test('a helper that dies is reaped at once, and attachHelperPid() stops naming it, without another exec', async () => {
+  expect((await c.exec(['/bin/true'])).exitCode).toBe(0);
+  const helper = native().attachHelperPid()!;
+  expect(helper).toBeGreaterThan(0);
+  process.kill(helper, 'SIGKILL');
+  // Gone from /proc altogether: a zombie would still have its directory.
+  await waitFor(() => !fs.existsSync(`/proc/${helper}`), `helper ${helper} to be reaped`, { seconds: 10, everyMs: 20 });
+  await waitFor(() => native().attachHelperPid() === null, 'attachHelperPid() to report no helper', { seconds: 5, everyMs: 20 });
+  expect(zombieChildren()).toEqual([]);
+
+  expect(await c.exec(['sh', '-c', 'echo back'])).toMatchObject({ exitCode: 0, stdout: Buffer.from('back\n') });
+  const next = native().attachHelperPid();
+  expect(next).not.toBeNull();
+  expect(next).not.toBe(helper);
+});
+
 test('the helper exits with the process that started it', async () => {
   const script = path.join(sandbox.lxcpath, 'helper-owner.js');
   const dist = path.resolve(__dirname, '..', 'dist');

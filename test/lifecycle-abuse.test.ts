@@ -19,10 +19,17 @@ const sandbox = new Sandbox('abuse');
 const lockDir = path.join('/run/lxc/lock', sandbox.lxcpath);
 const CHILD = path.join(__dirname, 'fixtures', 'lifecycle-child.js');
 /**
- * 500 cycles take over four minutes on a busy two-core machine (the busybox template is
- * most of it); 150 keep this file under about two. LXCTS_LIFECYCLE_CYCLES=500 runs them all.
+ * The 500 cycles issue 13 asks for: over four minutes on a busy two-core machine (the
+ * busybox template is most of it). LXCTS_LIFECYCLE_CYCLES=150 runs fewer while working on
+ * this file; a value that is not a positive integer is refused, not run as zero cycles.
  */
-const CYCLES = Number(process.env.LXCTS_LIFECYCLE_CYCLES ?? 150);
+const CYCLES = cycles(process.env.LXCTS_LIFECYCLE_CYCLES ?? '500');
+
+function cycles(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`LXCTS_LIFECYCLE_CYCLES must be a positive integer, not ${JSON.stringify(value)}`);
+  return n;
+}
 const ROUNDS = 25;
 /** A sleep only the slow template runs, to find its processes by. */
 const TOKEN = `7${process.pid}.25`;

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { createStallTarget } from './create-stall';
 import { Peer, PEER_IDS, PEER_LABELS, PeerId } from './peers';
 import { Result } from './workloads';
 
@@ -76,6 +77,7 @@ export function checkTargets(results: Result[]): Target[] {
     boundTarget(find(results, 'CI: fresh build container', 'lxcts'), 'fresh build container p50 ≤ 80 ms', (r) => r.summary!.median, 80.0001, 'ms'),
     boundTarget(find(results, 'CI: signed webhook', 'lxcts'), 'webhook to first step p50 ≤ 300 ms', (r) => r.summary!.median, 300.0001, 'ms'),
     boundTarget(find(results, 'event-loop stall', 'lxcts'), 'event-loop stall p99 < 20 ms', (r) => r.summary!.p99, 20, 'ms'),
+    createStallTarget(results),
     boundTarget(memory, 'RSS growth < 10 MB over the execs', () => mem!.rssGrowthKb / 1024, 10, 'MB'),
     boundTarget(memory, 'no fd growth over the execs', () => mem!.fdsAfter - mem!.fdsBefore, 1, 'fds'),
   ];

@@ -30,7 +30,12 @@ export interface SpawnOptions {
   /**
    * Run on a pseudo-terminal instead of pipes (for interactive shells): stdout carries
    * everything the command writes, stderr is empty, and resize() changes the window.
-   * `true` means 80x24.
+   * `true` means 80x24. The terminal is one of the container's own devpts, as lxc-attach
+   * gives: `tty` inside names it (/dev/pts/N) and it belongs to the command's user. Each
+   * running command holds one of the container's `lxc.pty.max` terminals (busybox's
+   * template leaves one free); when none is free, the call fails with LXC_EXEC_FAILED. Only
+   * a container without a devpts of its own (`lxc.pty.max = 0`) gets a terminal of the
+   * host, which has no name inside the container.
    */
   tty?: boolean | { cols: number; rows: number };
 }

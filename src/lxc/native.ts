@@ -78,7 +78,7 @@ export interface NativeBinding {
   attachRemote(name: string, lxcpath: string | null, argv: string[], options: NativeAttachOptions): Promise<NativeAttached> | null;
   /** Where the helper is; null stops using it (tests use this to run the in-process path). */
   setAttachHelper(path: string | null): void;
-  /** The running helper's pid, or null before the first exec. */
+  /** The running helper's pid, or null when none runs (before the first exec, or once a helper has died: it is reaped as it dies). */
   attachHelperPid(): number | null;
   setErrorClass(errorClass: typeof LxcError): void;
   listContainers(lxcpath: string | null, which: 'all' | 'active' | 'defined'): Promise<string[]>;

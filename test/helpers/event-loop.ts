@@ -1,6 +1,10 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
+import { startStallMeter, Stalls } from '../fixtures/stall-meter';
+
+export type { Stalls };
+
 /**
  * A full garbage collection now, so that one of a jest worker's large heap does not land
  * inside a measurement and pass for a stall of the code under test.
@@ -10,21 +14,20 @@ function collectGarbage(): void {
   (runInNewContext('gc') as () => void)();
 }
 
-/** Largest delay of a 5 ms interval timer while `work` runs: how long the event loop stalled. */
-export async function largestTimerDelay(work: () => Promise<void>): Promise<number> {
+/** How long the event loop stalled while `work` ran. */
+export async function stallsDuring(work: () => Promise<void>): Promise<Stalls> {
   collectGarbage();
-  const interval = 5;
-  let last = performance.now();
-  let worst = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last - interval);
-    last = now;
-  }, interval);
+  const meter = startStallMeter();
   try {
     await work();
-  } finally {
-    clearInterval(timer);
+  } catch (err) {
+    meter.stop();
+    throw err;
   }
-  return worst;
+  return meter.stop();
+}
+
+/** The longest stall of the event loop while `work` ran, in milliseconds. */
+export async function largestTimerDelay(work: () => Promise<void>): Promise<number> {
+  return (await stallsDuring(work)).maxMs;
 }
