@@ -83,7 +83,8 @@ test('a signed push is accepted and becomes one small message on the topic', asy
   const started = Date.now();
   const r = await deliver('push', freshPush());
   expect(r).toEqual({ status: 202, body: { accepted: true, spooled: false } });
-  expect(Date.now() - started).toBeLessThan(1000);
+  // Well inside GitHub's 10 s delivery timeout: the receiver answers before any build work.
+  expect(Date.now() - started).toBeLessThan(5000);
   expect(await nsq.depth(TOPIC)).toBe(before + 1);
 });
 
