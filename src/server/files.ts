@@ -111,7 +111,9 @@ export function filesApp(options: FilesOptions): Hono {
       const asked = parseRequestPath(raw, prefix, REF_AT);
       if (!asked) return c.text('Bad path\n', 400, SECURITY_HEADERS);
       const components = diskComponents(asked.components);
-      const opened = components && (await openInside(root, components));
+      // Once more when refused: a publisher swaps a pointer, then removes the site it
+      // named, so a walk that took the old pointer may find the old site gone.
+      const opened = components && ((await openInside(root, components)) ?? (await openInside(root, components)));
       if (!opened) return c.text('Not found\n', 404, SECURITY_HEADERS);
       let { handle, stat } = opened;
       /** Closed when the response is made, unless a stream took it. */
