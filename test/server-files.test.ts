@@ -51,7 +51,7 @@ beforeAll(async () => {
   fs.symlinkSync(path.join(tmp, 'secret.txt'), path.join(repo, 'absolute'));
   fs.symlinkSync('../../../../../../secret.txt', path.join(version, 'bin', 'leak'));
   fs.symlinkSync(tmp, path.join(binaries, 'local', 'outside'));
-  fs.symlinkSync('../..', path.join(docsRepo, 'up'));
+  fs.symlinkSync('../../..', path.join(docsRepo, 'up'));
   // A second name of the secret inside the tree.
   fs.linkSync(path.join(tmp, 'secret.txt'), path.join(version, 'bin', 'hard'));
   server = await startServer(filesApp({ binariesRoot: binaries, docsRoot: docs }));

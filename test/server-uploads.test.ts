@@ -17,10 +17,10 @@ import type { UploadManifest } from '../src/server/upload-manifest';
 import { uploadsApp } from '../src/server/uploads';
 import { readWorkerToken } from '../src/server/worker-token';
 import { rawRequest, startServer, TestServer } from './helpers/http-server';
+import { at } from './helpers/must';
 
 const TOKEN = 'worker-token-0123456789abcdef';
 const COMMIT = 'b'.repeat(40);
-const COMMIT2 = 'c'.repeat(40);
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
 let tmp: string;
@@ -225,28 +225,35 @@ describe('refused uploads publish nothing', () => {
   });
 });
 
-test('readers never see half a site while an upload commits', async () => {
+test('readers never see half a site while uploads commit', async () => {
   const names = ['index.html', 'a.html', 'b.html', 'c.html', 'sub/d.html', 'sub/e.css'];
-  await uploadPublished(request({ ...workerOutput('old'), repo: 'remote/site', buildId: 10, requestedAt: 10 }));
-  const next = workerOutput('new');
+  const labels = ['s0', 's1', 's2', 's3', 's4'];
+  const commitOf = (i: number) => at([...'cdef9'], i).repeat(40);
+  const upload = (i: number) =>
+    uploadPublished(request({ ...workerOutput(at(labels, i)), repo: 'remote/site', commit: commitOf(i), buildId: 10 + i, requestedAt: 10 + i }));
+  await upload(0);
   let done = false;
   const bad: string[] = [];
   const seen = new Set<string>();
   const reader = (async () => {
-    for (let i = 0; i < 3000 && !(done && seen.has('new')); i++) {
-      const name = names[i % names.length] ?? 'index.html';
+    // Bounded; it goes on until the last site was seen after the last commit.
+    for (let i = 0; i < 5000 && !(done && seen.has('s4')); i++) {
+      const name = at(names, i % names.length);
       const res = await rawRequest(server.port, `/docs/remote/site/main/${name}`);
       const body = res.body.toString();
       const version = body.split(':')[0] ?? '';
       seen.add(version);
-      if (res.status !== 200 || !['old', 'new'].includes(version) || body !== `${version}:${name}`) bad.push(`${name}: ${res.status} ${body.slice(0, 40)}`);
+      if (res.status !== 200 || !labels.includes(version) || body !== `${version}:${name}`) bad.push(`${name}: ${res.status} ${body.slice(0, 40)}`);
     }
   })();
-  await uploadPublished(request({ ...next, repo: 'remote/site', commit: COMMIT2, buildId: 11, requestedAt: 11 }));
-  done = true;
-  await reader;
+  try {
+    for (let i = 1; i < labels.length; i++) await upload(i);
+  } finally {
+    done = true;
+    await reader;
+  }
   expect(bad).toEqual([]);
-  expect(seen.has('new')).toBe(true);
-  // The old site is gone once nothing points at it.
-  expect(fs.readdirSync(path.join(docs, 'remote', 'site', '.versions'))).toEqual([`${COMMIT2}-11`]);
+  expect(seen.has('s4')).toBe(true);
+  // Each old site is gone once nothing points at it.
+  expect(fs.readdirSync(path.join(docs, 'remote', 'site', '.versions'))).toEqual([`${commitOf(4)}-14`]);
 });

@@ -23,7 +23,7 @@ import { getMimeType } from 'hono/utils/mime';
 import { encodePointerName } from '../ci/pointer-name';
 import { listEntries, renderListing } from './listing';
 import { parseRequestPath, rawPathOf } from './request-path';
-import { openInside } from './safe-open';
+import { openInside, Opened } from './safe-open';
 
 export interface FilesOptions {
   /** The data directory's binaries/ and docs/ (data-dir.ts). */
@@ -111,9 +111,7 @@ export function filesApp(options: FilesOptions): Hono {
       const asked = parseRequestPath(raw, prefix, REF_AT);
       if (!asked) return c.text('Bad path\n', 400, SECURITY_HEADERS);
       const components = diskComponents(asked.components);
-      // Once more when refused: a publisher swaps a pointer, then removes the site it
-      // named, so a walk that took the old pointer may find the old site gone.
-      const opened = components && ((await openInside(root, components)) ?? (await openInside(root, components)));
+      const opened = components && (await openAgain(root, components));
       if (!opened) return c.text('Not found\n', 404, SECURITY_HEADERS);
       let { handle, stat } = opened;
       /** Closed when the response is made, unless a stream took it. */
@@ -166,6 +164,18 @@ export function filesApp(options: FilesOptions): Hono {
     });
   }
   return app;
+}
+
+/**
+ * openInside, tried again when refused: a publisher swaps a pointer, then removes the site
+ * it named, so a walk that took the old pointer may find the old site gone; the next walk
+ * takes the new pointer.
+ */
+async function openAgain(root: string, components: string[]): Promise<Opened | null> {
+  for (let tries = 1; ; tries++) {
+    const opened = await openInside(root, components);
+    if (opened || tries === 3) return opened;
+  }
 }
 
 /** The bytes start..end (inclusive) of the opened file; closing the stream closes the file. */

@@ -45,6 +45,8 @@ function at(dir: FileHandle, name: string): string {
  * `root`; the caller closes the handle. Null when refused.
  */
 export async function openInside(root: string, components: readonly string[]): Promise<Opened | null> {
+  // The callers' check (request-path.ts, upload-manifest.ts), again where it matters.
+  if (components.some((name) => name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0'))) return null;
   // The root is the operator's own directory: the one path opened the ordinary way.
   const rootHandle = await fsp.open(root, O_RDONLY | O_DIRECTORY).catch(() => null);
   if (!rootHandle) return null;
