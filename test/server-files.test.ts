@@ -10,6 +10,7 @@ import * as path from 'node:path';
 
 import { filesApp, parseRange } from '../src/server/files';
 import { rawRequest, startServer, TestServer } from './helpers/http-server';
+import { fdCount } from './helpers/procfs';
 
 const SHA = 'a'.repeat(40);
 const SECRET = 'TOP-SECRET-never-served';
@@ -30,6 +31,7 @@ beforeAll(async () => {
   binaries = path.join(tmp, 'data', 'binaries');
   docs = path.join(tmp, 'data', 'docs');
   write(path.join(tmp, 'secret.txt'), SECRET);
+  write(path.join(tmp, 'f'), SECRET);
   write(path.join(tmp, 'data', 'secret.txt'), SECRET);
   // What publish.ts lays out: a version directory, the commit's link, branch pointers.
   const repo = path.join(binaries, 'local', 'hello');
@@ -218,4 +220,50 @@ describe('no escape', () => {
     // The race was real: the file was served at times and refused at others.
     expect(seen.has(200) || seen.has(404)).toBe(true);
   });
+
+  test('a directory swapped for a link out while readers race never serves the secret', async () => {
+    const dir = path.join(binaries, 'local', 'hello', '.versions', `${SHA}-1`);
+    const racy = path.join(dir, 'racydir');
+    const real = path.join(dir, 'racydir-real');
+    write(path.join(real, 'f'), 'inside\n');
+    let stop = false;
+    const swapper = (async () => {
+      for (let i = 0; i < 2000 && !stop; i++) {
+        const next = `${racy}.tmp`;
+        fs.rmSync(next, { force: true });
+        fs.symlinkSync(i % 2 ? tmp : 'racydir-real', next);
+        fs.renameSync(next, racy);
+        if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    try {
+      for (let i = 0; i < 300; i++) {
+        const res = await get('/binaries/local/hello/main/racydir/f');
+        expect(res.body.toString()).not.toContain(SECRET);
+      }
+    } finally {
+      stop = true;
+      await swapper;
+    }
+  });
+});
+
+test('no descriptor is left open, whatever the answer', async () => {
+  const targets: Array<[string, Record<string, string>?, string?]> = [
+    ['/binaries/local/hello/main/bin/hello'],
+    ['/binaries/local/hello/main/bin/hello', undefined, 'HEAD'],
+    ['/binaries/local/hello/main/bin/hello', { Range: 'bytes=1-2' }],
+    ['/binaries/local/hello/main/bin/hello', { Range: 'bytes=999-' }],
+    ['/binaries/local/hello/main/'],
+    ['/docs/local/hello/main/'],
+    ['/binaries/local/hello/escape'],
+    ['/binaries/local/hello/main/bin/hard'],
+  ];
+  const first = await get('/binaries/local/hello/main/bin/hello');
+  targets.push(['/binaries/local/hello/main/bin/hello', { 'If-None-Match': String(first.headers.etag) }]);
+  for (const [target, headers, method] of targets) await get(target, headers, method);
+  const before = fdCount();
+  for (let i = 0; i < 20; i++) for (const [target, headers, method] of targets) await get(target, headers, method);
+  // Sockets may linger a moment after keep-alive; files must not: a small allowance, far below the 100 opened.
+  expect(fdCount() - before).toBeLessThan(5);
 });
