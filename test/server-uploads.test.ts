@@ -257,3 +257,46 @@ test('readers never see half a site while uploads commit', async () => {
   // Each old site is gone once nothing points at it.
   expect(fs.readdirSync(path.join(docs, 'remote', 'site', '.versions'))).toEqual([`${commitOf(4)}-14`]);
 });
+
+test('a build requested earlier than the one published does not move the branch back', async () => {
+  const newer = await uploadPublished(request({ ...workerOutput('newer'), repo: 'remote/order', commit: 'd'.repeat(40), buildId: 21, requestedAt: 2000 }));
+  expect(newer.notes).toEqual([]);
+  const older = await uploadPublished(request({ ...workerOutput('older'), repo: 'remote/order', commit: 'e'.repeat(40), buildId: 20, requestedAt: 1000 }));
+  expect(older.notes.join('\n')).toMatch(/binaries pointer of main did not move/);
+  expect(older.notes.join('\n')).toMatch(/docs pointer of main did not move/);
+  expect(await (await fetch(new URL('/docs/remote/order/main/', server.url))).text()).toBe('newer:index.html');
+  expect(await (await fetch(new URL('/binaries/remote/order/main/commit', server.url))).text()).toBe(`${'d'.repeat(40)}\n`);
+  // The older build is still there under its commit.
+  expect((await fetch(new URL(`/binaries/remote/order/${'e'.repeat(40)}/bin/hello`, server.url))).status).toBe(200);
+});
+
+test('open uploads are limited, expire, and a restart forgets them', async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'limits-'));
+  const stagingDir = path.join(dir, 'uploads');
+  fs.mkdirSync(stagingDir);
+  const leftover = path.join(stagingDir, 'f'.repeat(32));
+  fs.mkdirSync(leftover);
+  fs.writeFileSync(path.join(stagingDir, 'not-an-upload'), 'kept');
+  const full = await startServer(uploadsApp({ binariesRoot: binaries, docsRoot: docs, stagingDir, token: TOKEN, limits: { maxOpenUploads: 1 } }));
+  const brief = await startServer(
+    uploadsApp({ binariesRoot: binaries, docsRoot: docs, stagingDir: path.join(dir, 'brief'), token: TOKEN, limits: { expiresAfterMs: 1 } }),
+  );
+  expect(fs.existsSync(leftover)).toBe(false);
+  expect(fs.readFileSync(path.join(stagingDir, 'not-an-upload'), 'utf8')).toBe('kept');
+  try {
+    const body = JSON.stringify(manifest([{ kind: 'binaries', path: 'a', size: 1, sha256: sha256('a') }]));
+    const post = (server: TestServer) => fetch(new URL('/uploads', server.url), { method: 'POST', body, headers: auth });
+    expect((await post(full)).status).toBe(201);
+    expect((await post(full)).status).toBe(503);
+    const opened = await post(brief);
+    expect(opened.status).toBe(201);
+    const { id } = (await opened.json()) as { id: string };
+    // Expired by the next request.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await fetch(new URL(`/uploads/${id}/binaries/a`, brief.url), { method: 'PUT', body: 'a', headers: auth })).status).toBe(404);
+    expect(fs.readdirSync(path.join(dir, 'brief'))).toEqual([]);
+  } finally {
+    await full.close();
+    await brief.close();
+  }
+});

@@ -39,6 +39,7 @@ const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
 /** Where docs wait in an upload's tree: hidden, so the artifact glob never takes them. */
 const DOCS_DIR = '.docs';
+const UPLOAD_ID = /^[0-9a-f]{32}$/;
 /** Bytes of a manifest: 20,000 files of 1 KiB paths fit. */
 const MAX_MANIFEST_BYTES = 32 * 1024 * 1024;
 
@@ -100,9 +101,12 @@ export function uploadsApp(options: UploadsOptions): Hono {
   const limits = { ...DEFAULT_UPLOAD_LIMITS, ...options.limits };
   const lock = options.lock ?? localLock();
   const uploads = new Map<string, Upload>();
-  // What a previous run left is no longer known to anyone: start empty.
-  fs.rmSync(options.stagingDir, { recursive: true, force: true });
+  // What a previous run left is no longer known to anyone. Only upload ids are removed:
+  // a staging directory given by mistake (the data directory itself) loses nothing else.
   fs.mkdirSync(options.stagingDir, { recursive: true, mode: 0o700 });
+  for (const name of fs.readdirSync(options.stagingDir)) {
+    if (UPLOAD_ID.test(name)) fs.rmSync(path.join(options.stagingDir, name), { recursive: true, force: true });
+  }
 
   const drop = async (upload: Upload) => {
     uploads.delete(upload.id);
