@@ -64,6 +64,13 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
           PRIMARY KEY (build_key, seq)
         ) WITHOUT ROWID;
         CREATE INDEX log_chunks_by_offset ON log_chunks (build_key, offset);
+        -- How far each log is contiguous from its start (chunks 0..next_seq-1, bytes long):
+        -- advanced as chunks arrive, so that reading it never scans the log.
+        CREATE TABLE log_heads (
+          build_key TEXT PRIMARY KEY,
+          next_seq INTEGER NOT NULL,
+          bytes INTEGER NOT NULL
+        ) WITHOUT ROWID;
       `);
     },
   },

@@ -11,7 +11,8 @@
  *   the start, step-finished the end, each the same whatever the order.
  * - Log chunks: stored by (build key, seq), a chunk already there is ignored; reading
  *   walks them in seq order and stops at the first one missing, so a reader sees a prefix
- *   of the log that only grows.
+ *   of the log that only grows. How far that prefix goes is kept per log (`log_heads`),
+ *   advanced as chunks arrive, so that no read scans a 50 MB log.
  */
 import type Database from 'better-sqlite3';
 
@@ -132,6 +133,7 @@ export class ServerStore {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #ingestEvent: (event: BuildEventWire) => void;
+  readonly #ingestChunk: (chunk: LogChunk) => void;
 
   /** Opens (creating or upgrading) the server's database; SchemaTooNewError when a newer lxcts wrote it. */
   constructor(file: string) {
@@ -174,6 +176,20 @@ export class ServerStore {
     });
     // IMMEDIATE: take the write lock up front, so two ingesting processes never deadlock upgrading.
     this.#ingestEvent = (event) => ingest.immediate(event);
+    const ingestChunk = this.#db.transaction((chunk: LogChunk) => {
+      const data = Buffer.from(chunk.data, 'base64');
+      if (this.#sql.insertChunk.run(chunk.build, chunk.seq, chunk.offset, chunk.step, chunk.at, data).changes === 0) return;
+      // Advance the contiguous head over this chunk and any that were waiting for it.
+      const head = this.#sql.head.get(chunk.build) ?? { next_seq: 0, bytes: 0 };
+      if (chunk.seq !== head.next_seq) return;
+      let { next_seq: next, bytes } = head;
+      for (let c = this.#sql.chunkSize.get(chunk.build, next); c && c.offset === bytes; c = this.#sql.chunkSize.get(chunk.build, next)) {
+        next += 1;
+        bytes += c.size;
+      }
+      this.#sql.setHead.run(chunk.build, next, bytes);
+    });
+    this.#ingestChunk = (chunk) => ingestChunk.immediate(chunk);
   }
 
   close(): void {
@@ -187,7 +203,7 @@ export class ServerStore {
 
   /** Stores one log chunk (committed when this returns); a chunk already stored is ignored. */
   ingestChunk(chunk: LogChunk): void {
-    this.#sql.insertChunk.run(chunk.build, chunk.seq, chunk.offset, chunk.step, chunk.at, Buffer.from(chunk.data, 'base64'));
+    this.#ingestChunk(chunk);
   }
 
   get(id: number): ServerBuild | undefined {
@@ -259,9 +275,7 @@ export class ServerStore {
 
   /** Bytes of the log present without a gap from the start. */
   #contiguousBytes(key: string): number {
-    // The chunks are contiguous up to the first seq whose predecessor is missing.
-    const row = this.#sql.contiguous.get(key);
-    return row?.bytes ?? 0;
+    return this.#sql.head.get(key)?.bytes ?? 0;
   }
 }
 
@@ -312,11 +326,12 @@ function prepare(db: Database.Database) {
       'SELECT seq, offset, data FROM log_chunks WHERE build_key = ? AND offset <= ? ORDER BY offset DESC, seq LIMIT 1',
     ),
     chunksFrom: db.prepare<[string, number], ChunkRow>('SELECT seq, offset, data FROM log_chunks WHERE build_key = ? AND seq >= ? ORDER BY seq'),
-    // The end of the last chunk before the first gap: chunk n is contiguous when chunks
-    // 0..n are all there, i.e. when seq equals the number of chunks up to it.
-    contiguous: db.prepare<[string], { bytes: number | null }>(`
-      SELECT max(offset + length(data)) AS bytes FROM (
-        SELECT seq, offset, data, row_number() OVER (ORDER BY seq) - 1 AS n FROM log_chunks WHERE build_key = ?
-      ) WHERE seq = n`),
+    head: db.prepare<[string], { next_seq: number; bytes: number }>('SELECT next_seq, bytes FROM log_heads WHERE build_key = ?'),
+    setHead: db.prepare<[string, number, number]>(
+      'INSERT INTO log_heads (build_key, next_seq, bytes) VALUES (?, ?, ?) ON CONFLICT (build_key) DO UPDATE SET next_seq = excluded.next_seq, bytes = excluded.bytes',
+    ),
+    chunkSize: db.prepare<[string, number], { offset: number; size: number }>(
+      'SELECT offset, length(data) AS size FROM log_chunks WHERE build_key = ? AND seq = ?',
+    ),
   };
 }
