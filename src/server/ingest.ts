@@ -83,6 +83,9 @@ export async function startIngest(o: IngestOptions): Promise<Ingest> {
       lookupdPollInterval: 1,
       maxInFlight: 200,
       maxAttempts: 0,
+      // nsqd holds a reader's messages up to 250 ms by default to batch them: a log line
+      // would wait that long before the server sees it. 25 ms is the least nsqd accepts by default.
+      outputBufferTimeout: 25,
     });
     reader.on('error', (err: Error) => o.log.warn({ topic, err: err.message }, 'nsq error'));
     reader.on('message', (message: Message) => {
