@@ -244,11 +244,12 @@ export class Worker {
     running.request = request;
     this.noteNewest(request);
     const log = o.log.child({ delivery: request.delivery, repo: request.repo, after: request.after.slice(0, 12), attempt: message.attempts });
-    // Keep the message ours while the build runs: TOUCH well before nsqd's timeout.
+    // The build's output, besides its log file, as numbered chunks for the CI server.
     running.logs = new LogChunks({
       send: (body) => publishMessage(o.publishTo, o.logsTopic ?? LOGS_TOPIC, body),
       onLost: (err, chunk) => log.warn({ err: err.message, ...chunk }, 'log chunk not published (the local log has it)'),
     });
+    // Keep the message ours while the build runs: TOUCH well before nsqd's timeout.
     const touch = setInterval(() => message.touch(), Math.max(500, Math.min(30_000, (message as unknown as { msgTimeout: number }).msgTimeout / 2 || 30_000)));
     try {
       const branch = branchOf(request.ref);
