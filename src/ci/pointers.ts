@@ -40,6 +40,8 @@ export interface PointerMove {
   mirror: string;
   /** The commit a pointer without a record points at (pointers made before records existed). */
   commitOfTarget: (target: string) => string | null;
+  /** Whether `commit` descends from `ancestor`; git's answer in `mirror` when not given. */
+  isAncestor?: (ancestor: string, commit: string) => Promise<boolean>;
 }
 
 export type PointerOutcome = { moved: true; previous: string | null } | { moved: false; why: string };
@@ -93,7 +95,8 @@ export async function movePointer(move: PointerMove): Promise<PointerOutcome> {
     if (record && move.requestedAt < record.requestedAt) {
       return { moved: false, why: `build ${record.buildId}, requested later, already set it to ${record.commit.slice(0, 12)}` };
     }
-    if (current && current !== move.commit && !move.forced && !(await isAncestor(move.mirror, current, move.commit))) {
+    const descends = move.isAncestor ?? ((ancestor: string, commit: string) => isAncestor(move.mirror, ancestor, commit));
+    if (current && current !== move.commit && !move.forced && !(await descends(current, move.commit))) {
       return { moved: false, why: `${move.commit.slice(0, 12)} does not descend from ${current.slice(0, 12)} and the push was not forced` };
     }
   }

@@ -59,6 +59,8 @@ export interface PublishSpec {
   requestedAt: number;
   /** The push rewrote the branch: its pointers may move to a non-descendant. */
   forced: boolean;
+  /** Ancestry for the pointer rules where there is no `mirror` (uploads); pointers.ts's PointerMove. */
+  isAncestor?: (ancestor: string, commit: string) => Promise<boolean>;
 }
 
 const METADATA = new Set(['SHA256SUMS', 'commit', 'version']);
@@ -244,5 +246,13 @@ function newStage(repoDir: string, spec: PublishSpec): string {
 }
 
 function pointerRequest(spec: PublishSpec, branch: string) {
-  return { branch, commit: spec.commit, requestedAt: spec.requestedAt, buildId: spec.buildId, forced: spec.forced, mirror: spec.mirror };
+  return {
+    branch,
+    commit: spec.commit,
+    requestedAt: spec.requestedAt,
+    buildId: spec.buildId,
+    forced: spec.forced,
+    mirror: spec.mirror,
+    isAncestor: spec.isAncestor,
+  };
 }

@@ -15,7 +15,7 @@
  * "superseded by <sha>" when it comes. This works with one worker per channel and across
  * machines (no shared database needed), and holds no job message back from idle workers.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,6 +25,7 @@ import { Message, Reader } from 'nsqjs';
 import { BuildError, isPermanentFailure } from './errors';
 import { BuildEvent, Builder } from './builder';
 import { Logger } from './logger';
+import { LogChunks, LOGS_TOPIC } from './log-chunks';
 import { createTopicAndChannels, publishMessage, readMaxMsgTimeoutMs } from './nsq-api';
 import { buildRequestSchema, BuildMessage } from './push-event';
 import { BuildStore } from './store';
@@ -49,6 +50,8 @@ export interface WorkerOptions {
   /** Cancel an older build of the same branch when a newer push arrives. */
   supersede: boolean;
   eventsTopic: string;
+  /** Where build output goes as numbered chunks (log-chunks.ts). Default: lxcts.logs. */
+  logsTopic?: string;
   builder: Builder;
   store: BuildStore;
   log: Logger;
@@ -60,6 +63,10 @@ interface Running {
   request?: BuildMessage;
   abort: AbortController;
   buildIds: Set<number>;
+  /** Per build: its key across machines and the number of its next event (the server orders by it). */
+  events: Map<number, { key: string; seq: number }>;
+  /** The builds' output, on its way to the logs topic. */
+  logs?: LogChunks;
   done: Promise<void>;
 }
 
@@ -213,7 +220,7 @@ export class Worker {
   }
 
   private onMessage(message: Message): void {
-    const running: Running = { message, abort: new AbortController(), buildIds: new Set(), done: Promise.resolve() };
+    const running: Running = { message, abort: new AbortController(), buildIds: new Set(), events: new Map(), done: Promise.resolve() };
     running.done = this.handle(message, running).finally(() => this.#running.delete(running));
     this.#running.add(running);
   }
@@ -237,6 +244,11 @@ export class Worker {
     running.request = request;
     this.noteNewest(request);
     const log = o.log.child({ delivery: request.delivery, repo: request.repo, after: request.after.slice(0, 12), attempt: message.attempts });
+    // The build's output, besides its log file, as numbered chunks for the CI server.
+    running.logs = new LogChunks({
+      send: (body) => publishMessage(o.publishTo, o.logsTopic ?? LOGS_TOPIC, body),
+      onLost: (err, chunk) => log.warn({ err: err.message, ...chunk }, 'log chunk not published (the local log has it)'),
+    });
     // Keep the message ours while the build runs: TOUCH well before nsqd's timeout.
     const touch = setInterval(() => message.touch(), Math.max(500, Math.min(30_000, (message as unknown as { msgTimeout: number }).msgTimeout / 2 || 30_000)));
     try {
@@ -265,6 +277,7 @@ export class Worker {
           requestedAt: request.receivedAt,
           forced: request.forced ?? false,
           signal: running.abort.signal,
+          output: running.logs,
           onEvent: (event) => this.publishEvent(event, running),
           onSkipped: (s) => skipped.push(s.reason),
         })
@@ -297,6 +310,7 @@ export class Worker {
       }
     } finally {
       clearInterval(touch);
+      await running.logs.close();
     }
   }
 
@@ -327,12 +341,27 @@ export class Worker {
     message.requeue(o.requeueDelayMs, false);
   }
 
+  /**
+   * Publishes a build event with the build's key (a UUID, the same on every machine) and
+   * its number within the build: the server applies an event only when it is newer than
+   * what it has, so replays and reordering do not change the outcome.
+   */
   private publishEvent(event: BuildEvent, running: Running): void {
     running.buildIds.add(event.build.id);
-    const body = JSON.stringify({ ...event, worker: os.hostname(), job: this.job, at: Date.now() });
-    publishMessage(this.options.publishTo, this.options.eventsTopic, body).catch((err: Error) =>
-      this.options.log.warn({ err: err.message }, 'build event not published'),
-    );
+    let numbered = running.events.get(event.build.id);
+    if (!numbered) {
+      numbered = { key: randomUUID(), seq: 0 };
+      running.events.set(event.build.id, numbered);
+      running.logs?.bind(numbered.key);
+    }
+    const wire = { ...event, key: numbered.key, seq: numbered.seq++, worker: os.hostname(), job: this.job, at: Date.now() };
+    if (event.type === 'step-started') running.logs?.step(event.step);
+    // The finished event says how much log there is: everything written before it is counted.
+    const body =
+      event.type === 'finished' && running.logs ? running.logs.settle().then((log) => JSON.stringify({ ...wire, log })) : Promise.resolve(JSON.stringify(wire));
+    body
+      .then((text) => publishMessage(this.options.publishTo, this.options.eventsTopic, text))
+      .catch((err: Error) => this.options.log.warn({ err: err.message }, 'build event not published'));
   }
 
   private stopCancelledBuilds(): void {

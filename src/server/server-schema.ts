@@ -1,0 +1,77 @@
+/**
+ * The CI server's own database (not the workers' builds database): builds as their events
+ * told them, their steps, and their logs as chunks. Numbered migrations, run by `migrate`
+ * (src/ci/database.ts); released ones never change.
+ */
+import type Database from 'better-sqlite3';
+
+import { BUILD_STATUSES, sqlStatusList } from '../ci/build-status';
+import type { Migration } from '../ci/database';
+
+export const SERVER_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'builds, steps and log chunks',
+    up(db: Database.Database) {
+      db.exec(`
+        -- One row per build key (a UUID the worker gives each build). id is the server's own
+        -- number for URLs, given when the first event of the build arrives. seq is the
+        -- number of the newest event applied: the row is what that event said.
+        CREATE TABLE builds (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          key TEXT NOT NULL UNIQUE,
+          seq INTEGER NOT NULL,
+          worker TEXT NOT NULL,
+          worker_build_id INTEGER NOT NULL,
+          repo TEXT NOT NULL,
+          clone_url TEXT NOT NULL,
+          commit_sha TEXT NOT NULL,
+          ref TEXT,
+          branch TEXT,
+          job TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ${sqlStatusList(BUILD_STATUSES)}),
+          created_at TEXT NOT NULL,
+          started_at TEXT,
+          finished_at TEXT,
+          exit_code INTEGER,
+          message TEXT,
+          artifacts TEXT NOT NULL DEFAULT '[]',
+          published TEXT,
+          log_chunks INTEGER,
+          log_bytes INTEGER
+        );
+        CREATE INDEX builds_by_repo ON builds (repo, branch, id);
+        CREATE INDEX builds_by_status ON builds (status, id);
+        CREATE INDEX builds_by_job ON builds (job, id);
+        -- Keyed by build key, not id: a step or a chunk may arrive before any build event.
+        CREATE TABLE steps (
+          build_key TEXT NOT NULL,
+          step INTEGER NOT NULL,
+          command TEXT NOT NULL,
+          started_at INTEGER,
+          finished_at INTEGER,
+          exit_code INTEGER,
+          seconds REAL,
+          PRIMARY KEY (build_key, step)
+        ) WITHOUT ROWID;
+        CREATE TABLE log_chunks (
+          build_key TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          offset INTEGER NOT NULL,
+          step INTEGER,
+          at INTEGER NOT NULL,
+          data BLOB NOT NULL,
+          PRIMARY KEY (build_key, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX log_chunks_by_offset ON log_chunks (build_key, offset);
+        -- How far each log is contiguous from its start (chunks 0..next_seq-1, bytes long):
+        -- advanced as chunks arrive, so that reading it never scans the log.
+        CREATE TABLE log_heads (
+          build_key TEXT PRIMARY KEY,
+          next_seq INTEGER NOT NULL,
+          bytes INTEGER NOT NULL
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
+];

@@ -1,0 +1,337 @@
+/**
+ * The CI server's store (its own SQLite file, schema in server-schema.ts): what the
+ * workers' events and log chunks said, kept so that the order and number of deliveries
+ * never matter.
+ *
+ * - Events: every event carries the whole build record, its build key and its number
+ *   within the build (`seq`, 0 for queued, the highest for finished). A build's row is
+ *   the record of the highest-numbered event received: an event with a lower or equal
+ *   number changes nothing, so a replay is a no-op and a `finished` that came before
+ *   `started` stays finished. Step rows are merged per (build, step): step-started writes
+ *   the start, step-finished the end, each the same whatever the order.
+ * - Log chunks: stored by (build key, seq), a chunk already there is ignored; reading
+ *   walks them in seq order and stops at the first one missing, so a reader sees a prefix
+ *   of the log that only grows. How far that prefix goes is kept per log (`log_heads`),
+ *   advanced as chunks arrive, so that no read scans a 50 MB log.
+ */
+import type Database from 'better-sqlite3';
+
+import type { BuildStatus } from '../ci/build-status';
+import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { migrate, openDatabase } from '../ci/database';
+import type { LogChunk } from '../ci/log-chunks';
+import type { BuildEventWire } from './event-wire';
+import { SERVER_MIGRATIONS } from './server-schema';
+
+export interface ServerBuild {
+  /** The server's number for the build (URLs, cursors). */
+  id: number;
+  /** The worker's key for it, the same on every machine. */
+  key: string;
+  worker: string;
+  workerBuildId: number;
+  repo: string;
+  cloneUrl: string;
+  commit: string;
+  ref: string | null;
+  branch: string | null;
+  job: string;
+  status: BuildStatus;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+  message: string | null;
+  artifacts: string[];
+  published: { binaries: string | null; docs: string | null } | null;
+  /** The log's size as the worker counted it when the build finished (null before). */
+  log: { chunks: number; bytes: number } | null;
+}
+
+export interface ServerStep {
+  step: number;
+  command: string;
+  startedAt: number | null;
+  finishedAt: number | null;
+  exitCode: number | null;
+  seconds: number | null;
+}
+
+export interface BuildFilter {
+  repo?: string;
+  branch?: string;
+  status?: BuildStatus;
+  job?: string;
+  /** Only builds with a smaller id (the `next` cursor of the previous page). */
+  before?: number;
+  limit: number;
+}
+
+/** A piece of a build's log, contiguous from `offset`. */
+export interface LogPage {
+  offset: number;
+  data: Buffer;
+  /** Where the next page starts. */
+  next: number;
+  /** The build has finished and the server has every byte of its log (`next === available`: the end). */
+  complete: boolean;
+  /** Bytes the server has contiguously from 0 (the log so far). */
+  available: number;
+}
+
+interface BuildRow {
+  id: number;
+  key: string;
+  seq: number;
+  worker: string;
+  worker_build_id: number;
+  repo: string;
+  clone_url: string;
+  commit_sha: string;
+  ref: string | null;
+  branch: string | null;
+  job: string;
+  status: BuildStatus;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  exit_code: number | null;
+  message: string | null;
+  artifacts: string;
+  published: string | null;
+  log_chunks: number | null;
+  log_bytes: number | null;
+}
+
+function toBuild(row: BuildRow): ServerBuild {
+  return {
+    id: row.id,
+    key: row.key,
+    worker: row.worker,
+    workerBuildId: row.worker_build_id,
+    repo: row.repo,
+    cloneUrl: row.clone_url,
+    commit: row.commit_sha,
+    ref: row.ref,
+    branch: row.branch,
+    job: row.job,
+    status: row.status,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    exitCode: row.exit_code,
+    message: row.message,
+    artifacts: JSON.parse(row.artifacts) as string[],
+    published: row.published === null ? null : (JSON.parse(row.published) as ServerBuild['published']),
+    log: row.log_chunks === null || row.log_bytes === null ? null : { chunks: row.log_chunks, bytes: row.log_bytes },
+  };
+}
+
+const FINISHED = (status: BuildStatus): boolean => !(UNFINISHED_STATUSES as readonly string[]).includes(status);
+
+export class ServerStore {
+  readonly #db: Database.Database;
+  readonly #sql: Statements;
+  readonly #ingestEvent: (event: BuildEventWire) => void;
+  readonly #ingestChunk: (chunk: LogChunk) => void;
+
+  /** Opens (creating or upgrading) the server's database; SchemaTooNewError when a newer lxcts wrote it. */
+  constructor(file: string) {
+    this.#db = openDatabase(file);
+    try {
+      migrate(this.#db, SERVER_MIGRATIONS, file === ':memory:' ? 'the server database' : file);
+      this.#sql = prepare(this.#db);
+    } catch (err) {
+      this.#db.close();
+      throw err;
+    }
+    const ingest = this.#db.transaction((event: BuildEventWire) => {
+      const b = event.build;
+      const finished = event.type === 'finished';
+      this.#sql.upsertBuild.run({
+        key: event.key,
+        seq: event.seq,
+        worker: event.worker,
+        worker_build_id: b.id,
+        repo: b.repo,
+        clone_url: b.cloneUrl,
+        commit_sha: b.commit,
+        ref: b.ref,
+        branch: b.branch,
+        job: b.job,
+        status: b.status,
+        created_at: b.createdAt,
+        started_at: b.startedAt,
+        finished_at: b.finishedAt,
+        exit_code: b.exitCode,
+        message: b.message,
+        artifacts: JSON.stringify(b.artifacts),
+        published: finished ? JSON.stringify(event.published) : null,
+        log_chunks: finished ? (event.log?.chunks ?? null) : null,
+        log_bytes: finished ? (event.log?.bytes ?? null) : null,
+      });
+      if (event.type === 'step-started') this.#sql.stepStarted.run(event.key, event.step, event.command, event.at);
+      if (event.type === 'step-finished')
+        this.#sql.stepFinished.run(event.key, event.step, event.command, event.at, event.exitCode ?? null, event.seconds ?? null);
+    });
+    // IMMEDIATE: take the write lock up front, so two ingesting processes never deadlock upgrading.
+    this.#ingestEvent = (event) => ingest.immediate(event);
+    const ingestChunk = this.#db.transaction((chunk: LogChunk) => {
+      const data = Buffer.from(chunk.data, 'base64');
+      if (this.#sql.insertChunk.run(chunk.build, chunk.seq, chunk.offset, chunk.step, chunk.at, data).changes === 0) return;
+      // Advance the contiguous head over this chunk and any that were waiting for it.
+      const head = this.#sql.head.get(chunk.build) ?? { next_seq: 0, bytes: 0 };
+      if (chunk.seq !== head.next_seq) return;
+      let { next_seq: next, bytes } = head;
+      for (let c = this.#sql.chunkSize.get(chunk.build, next); c && c.offset === bytes; c = this.#sql.chunkSize.get(chunk.build, next)) {
+        next += 1;
+        bytes += c.size;
+      }
+      this.#sql.setHead.run(chunk.build, next, bytes);
+    });
+    this.#ingestChunk = (chunk) => ingestChunk.immediate(chunk);
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  /** Applies one build event (committed when this returns); replays and late events change nothing. */
+  ingestEvent(event: BuildEventWire): void {
+    this.#ingestEvent(event);
+  }
+
+  /** Stores one log chunk (committed when this returns); a chunk already stored is ignored. */
+  ingestChunk(chunk: LogChunk): void {
+    this.#ingestChunk(chunk);
+  }
+
+  get(id: number): ServerBuild | undefined {
+    const row = this.#sql.get.get(id);
+    return row ? toBuild(row) : undefined;
+  }
+
+  getByKey(key: string): ServerBuild | undefined {
+    const row = this.#sql.getByKey.get(key);
+    return row ? toBuild(row) : undefined;
+  }
+
+  /** Newest first (the order the server first heard of them), filtered, one page. */
+  list(filter: BuildFilter): ServerBuild[] {
+    return this.#sql.list
+      .all({
+        repo: filter.repo ?? null,
+        branch: filter.branch ?? null,
+        status: filter.status ?? null,
+        job: filter.job ?? null,
+        before: filter.before ?? null,
+        limit: filter.limit,
+      })
+      .map(toBuild);
+  }
+
+  steps(key: string): ServerStep[] {
+    return this.#sql.steps.all(key).map((r) => ({
+      step: r.step,
+      command: r.command,
+      startedAt: r.started_at,
+      finishedAt: r.finished_at,
+      exitCode: r.exit_code,
+      seconds: r.seconds,
+    }));
+  }
+
+  /**
+   * Up to `limit` bytes of build `key`'s log from `offset`, as far as the chunks are
+   * contiguous: never more than asked, whatever the log's size.
+   */
+  readLog(key: string, offset: number, limit: number): LogPage {
+    const build = this.getByKey(key);
+    const parts: Buffer[] = [];
+    let end = offset;
+    let bytes = 0;
+    const first = this.#sql.chunkAt.get(key, offset);
+    if (first) {
+      let expected = first.seq;
+      let at = first.offset;
+      for (const chunk of this.#sql.chunksFrom.iterate(key, first.seq)) {
+        if (chunk.seq !== expected || chunk.offset !== at) break;
+        expected += 1;
+        at += chunk.data.length;
+        if (at <= offset) continue;
+        const from = Math.max(0, offset - chunk.offset);
+        const piece = chunk.data.subarray(from, from + (limit - bytes));
+        parts.push(piece);
+        bytes += piece.length;
+        end = chunk.offset + from + piece.length;
+        if (bytes >= limit) break;
+      }
+    }
+    const available = this.#contiguousBytes(key);
+    const total = build?.log;
+    const complete = build !== undefined && FINISHED(build.status) && total !== null && total !== undefined && available === total.bytes;
+    return { offset, data: Buffer.concat(parts), next: end, complete, available };
+  }
+
+  /** Bytes of the log present without a gap from the start. */
+  #contiguousBytes(key: string): number {
+    return this.#sql.head.get(key)?.bytes ?? 0;
+  }
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+interface ChunkRow {
+  seq: number;
+  offset: number;
+  data: Buffer;
+}
+
+function prepare(db: Database.Database) {
+  return {
+    // The row becomes the event's record only when the event is newer than what made it.
+    upsertBuild: db.prepare<[Record<string, unknown>]>(`
+      INSERT INTO builds (key, seq, worker, worker_build_id, repo, clone_url, commit_sha, ref, branch, job, status, created_at, started_at,
+                          finished_at, exit_code, message, artifacts, published, log_chunks, log_bytes)
+      VALUES (@key, @seq, @worker, @worker_build_id, @repo, @clone_url, @commit_sha, @ref, @branch, @job, @status, @created_at, @started_at,
+              @finished_at, @exit_code, @message, @artifacts, @published, @log_chunks, @log_bytes)
+      ON CONFLICT (key) DO UPDATE SET
+        seq = excluded.seq, worker = excluded.worker, worker_build_id = excluded.worker_build_id, repo = excluded.repo,
+        clone_url = excluded.clone_url, commit_sha = excluded.commit_sha, ref = excluded.ref, branch = excluded.branch, job = excluded.job,
+        status = excluded.status, created_at = excluded.created_at, started_at = excluded.started_at, finished_at = excluded.finished_at,
+        exit_code = excluded.exit_code, message = excluded.message, artifacts = excluded.artifacts, published = excluded.published,
+        log_chunks = excluded.log_chunks, log_bytes = excluded.log_bytes
+      WHERE excluded.seq > builds.seq`),
+    stepStarted: db.prepare<[string, number, string, number]>(`
+      INSERT INTO steps (build_key, step, command, started_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (build_key, step) DO UPDATE SET started_at = excluded.started_at`),
+    stepFinished: db.prepare<[string, number, string, number, number | null, number | null]>(`
+      INSERT INTO steps (build_key, step, command, finished_at, exit_code, seconds) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (build_key, step) DO UPDATE SET finished_at = excluded.finished_at, exit_code = excluded.exit_code, seconds = excluded.seconds`),
+    insertChunk: db.prepare<[string, number, number, number | null, number, Buffer]>(
+      'INSERT OR IGNORE INTO log_chunks (build_key, seq, offset, step, at, data) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    get: db.prepare<[number], BuildRow>('SELECT * FROM builds WHERE id = ?'),
+    getByKey: db.prepare<[string], BuildRow>('SELECT * FROM builds WHERE key = ?'),
+    list: db.prepare<[Record<string, string | number | null>], BuildRow>(`
+      SELECT * FROM builds
+      WHERE (@repo IS NULL OR repo = @repo) AND (@branch IS NULL OR branch = @branch) AND (@status IS NULL OR status = @status)
+        AND (@job IS NULL OR job = @job) AND (@before IS NULL OR id < @before)
+      ORDER BY id DESC LIMIT @limit`),
+    steps: db.prepare<
+      [string],
+      { step: number; command: string; started_at: number | null; finished_at: number | null; exit_code: number | null; seconds: number | null }
+    >('SELECT * FROM steps WHERE build_key = ? ORDER BY step'),
+    chunkAt: db.prepare<[string, number], ChunkRow>(
+      'SELECT seq, offset, data FROM log_chunks WHERE build_key = ? AND offset <= ? ORDER BY offset DESC, seq LIMIT 1',
+    ),
+    chunksFrom: db.prepare<[string, number], ChunkRow>('SELECT seq, offset, data FROM log_chunks WHERE build_key = ? AND seq >= ? ORDER BY seq'),
+    head: db.prepare<[string], { next_seq: number; bytes: number }>('SELECT next_seq, bytes FROM log_heads WHERE build_key = ?'),
+    setHead: db.prepare<[string, number, number]>(
+      'INSERT INTO log_heads (build_key, next_seq, bytes) VALUES (?, ?, ?) ON CONFLICT (build_key) DO UPDATE SET next_seq = excluded.next_seq, bytes = excluded.bytes',
+    ),
+    chunkSize: db.prepare<[string, number], { offset: number; size: number }>(
+      'SELECT offset, length(data) AS size FROM log_chunks WHERE build_key = ? AND seq = ?',
+    ),
+  };
+}
