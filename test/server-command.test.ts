@@ -8,10 +8,11 @@ import * as path from 'node:path';
 import { CiSandbox } from './helpers/ci-data';
 import { must } from './helpers/must';
 import { TestNsq } from './helpers/nsq';
-import { buildRequest, CliProcesses, stopProcess } from './helpers/pipeline';
+import { buildRequest, CliProcesses, stopProcess, topicStats } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { startServerProcess } from './helpers/server-process';
 import { waitFor } from './helpers/wait';
+import { LOGS_TOPIC } from '../src/ci/log-chunks';
 import { publishMessage } from '../src/ci/nsq-api';
 
 const TOPIC = 'lxcts.pushes';
@@ -37,7 +38,7 @@ interface ApiBuild {
   commit: string;
 }
 
-test('a worker build appears in the API of a `ci server` process, which stops cleanly on SIGTERM', async () => {
+test('a worker build appears in the API of a `ci server` process (no log chunks without --live-logs), which stops cleanly on SIGTERM', async () => {
   const { child: server, url } = await startServerProcess(procs, '--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp);
   expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
   const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'served'), 'jobs:\n  binaries:\n    steps: ["echo built"]\n');
@@ -54,6 +55,8 @@ test('a worker build appears in the API of a `ci server` process, which stops cl
     { seconds: 240, everyMs: 200 },
   );
   expect(must(builds[0], 'the build')).toMatchObject({ repo: 'test/served', job: 'binaries', commit });
+  // A worker without --live-logs publishes no log chunk: nothing piles up in nsqd.
+  expect((await topicStats(nsq.nsqdHttp, LOGS_TOPIC))?.message_count ?? 0).toBe(0);
   expect(await stopProcess(worker)).toBe(0);
   expect(await stopProcess(server)).toBe(0);
   expect(procs.logOf(server)).toContain('CI server stopped');

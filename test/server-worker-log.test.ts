@@ -46,7 +46,7 @@ test('a worker build reaches the server: finished, with its steps and the exact 
     path.join(ci.data.root, 'repos', 'logged'),
     'jobs:\n  binaries:\n    steps: ["for i in $(seq 1 2000); do echo \\"line $i\\"; done", "printf \'\\\\033[31mred\\\\033[0m\\\\n\'"]\n',
   );
-  const worker = procs.startWorker(['--lookupd', nsq.lookupdHttp], 'binaries', '--allow-local', path.join(ci.data.root, 'repos'));
+  const worker = procs.startWorker(['--lookupd', nsq.lookupdHttp], 'binaries', '--live-logs', '--allow-local', path.join(ci.data.root, 'repos'));
   await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, repo.git('rev-parse', 'HEAD'))));
   const server = store;
   await waitFor(

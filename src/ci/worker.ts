@@ -50,7 +50,13 @@ export interface WorkerOptions {
   /** Cancel an older build of the same branch when a newer push arrives. */
   supersede: boolean;
   eventsTopic: string;
-  /** Where build output goes as numbered chunks (log-chunks.ts). Default: lxcts.logs. */
+  /**
+   * Publish build output as numbered chunks (log-chunks.ts) for the CI server's live log.
+   * Off by default: nothing consumes the topic without a server, and nsqd would keep every
+   * chunk of every build forever.
+   */
+  liveLogs?: boolean;
+  /** Where build output goes as numbered chunks. Default: lxcts.logs. */
   logsTopic?: string;
   builder: Builder;
   store: BuildStore;
@@ -245,10 +251,12 @@ export class Worker {
     this.noteNewest(request);
     const log = o.log.child({ delivery: request.delivery, repo: request.repo, after: request.after.slice(0, 12), attempt: message.attempts });
     // The build's output, besides its log file, as numbered chunks for the CI server.
-    running.logs = new LogChunks({
-      send: (body) => publishMessage(o.publishTo, o.logsTopic ?? LOGS_TOPIC, body),
-      onLost: (err, chunk) => log.warn({ err: err.message, ...chunk }, 'log chunk not published (the local log has it)'),
-    });
+    if (o.liveLogs) {
+      running.logs = new LogChunks({
+        send: (body) => publishMessage(o.publishTo, o.logsTopic ?? LOGS_TOPIC, body),
+        onLost: (err, chunk) => log.warn({ err: err.message, ...chunk }, 'log chunk not published (the local log has it)'),
+      });
+    }
     // Keep the message ours while the build runs: TOUCH well before nsqd's timeout.
     const touch = setInterval(() => message.touch(), Math.max(500, Math.min(30_000, (message as unknown as { msgTimeout: number }).msgTimeout / 2 || 30_000)));
     try {
@@ -310,7 +318,7 @@ export class Worker {
       }
     } finally {
       clearInterval(touch);
-      await running.logs.close();
+      await running.logs?.close();
     }
   }
 

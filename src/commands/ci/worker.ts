@@ -37,6 +37,10 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     job: Flags.string({ description: 'job to build (default: the channel name)' }),
     topic: Flags.string({ description: 'topic of build requests', default: 'lxcts.pushes' }),
     'events-topic': Flags.string({ description: 'topic build events are published to', default: 'lxcts.builds' }),
+    'live-logs': Flags.boolean({
+      description: 'publish build output to lxcts.logs for the CI server (ci server) to show live; only with a server: nsqd keeps what nobody reads',
+      default: false,
+    }),
     publish: Flags.string({ description: 'nsqd HTTP address for events and dead letters (default: found)' }),
     concurrency: Flags.integer({ description: 'builds at once', default: 1, min: 1 }),
     'max-attempts': Flags.integer({ description: 'deliveries before a request goes to <topic>.dead', default: 5, min: 1 }),
@@ -80,6 +84,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       buildTimeoutMs: f['build-timeout'] * 1000,
       supersede: f.supersede,
       eventsTopic: f['events-topic'],
+      liveLogs: f['live-logs'],
       builder,
       store: this.store(),
       log,
