@@ -3,6 +3,8 @@
  * in a real container: the build shows up in the server's API, and SIGTERM stops the
  * server cleanly.
  */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { CiSandbox } from './helpers/ci-data';
@@ -19,16 +21,25 @@ const TOPIC = 'lxcts.pushes';
 const nsq = new TestNsq();
 const ci = new CiSandbox('server-command');
 const procs = new CliProcesses(ci.data.root);
+/** Another machine: a worker with a data directory of its own. */
+const remote = new CiSandbox('server-command-remote');
+const remoteProcs = new CliProcesses(remote.data.root);
 
 beforeAll(async () => {
   await nsq.start();
   await nsq.createChannel(TOPIC, 'binaries');
 });
 afterAll(async () => {
+  await remoteProcs.killAll();
   await procs.killAll();
   await nsq.stop();
   ci.cleanup();
+  remote.cleanup();
 });
+
+async function apiBuilds(url: string): Promise<ApiBuild[]> {
+  return ((await (await fetch(`${url}/api/builds`)).json()) as { builds: ApiBuild[] }).builds;
+}
 
 interface ApiBuild {
   id: number;
@@ -48,7 +59,7 @@ test('a worker build appears in the API of a `ci server` process (no log chunks 
   let builds: ApiBuild[] = [];
   await waitFor(
     async () => {
-      builds = ((await (await fetch(`${url}/api/builds`)).json()) as { builds: ApiBuild[] }).builds;
+      builds = await apiBuilds(url);
       return builds[0]?.status === 'success';
     },
     () => `the build finished in /api/builds (${JSON.stringify(builds)}); worker log:\n${procs.logOf(worker)}\nserver log:\n${procs.logOf(server)}`,
@@ -61,3 +72,56 @@ test('a worker build appears in the API of a `ci server` process (no log chunks 
   expect(await stopProcess(server)).toBe(0);
   expect(procs.logOf(server)).toContain('CI server stopped');
 }, 300_000);
+
+test('a worker on another machine (--server) uploads what it published; a refused upload is noted in the log, the build stands', async () => {
+  const tokenFile = path.join(ci.data.root, 'worker-token');
+  fs.writeFileSync(tokenFile, 'a-worker-token-of-enough-length\n', { mode: 0o600 });
+  const wrongFile = path.join(remote.data.root, 'wrong-token');
+  fs.writeFileSync(wrongFile, 'not-the-worker-token-at-all\n', { mode: 0o600 });
+  const { child: server, url } = await startServerProcess(procs, '--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp, '--worker-token-file', tokenFile);
+  const repo = TestRepo.create(
+    path.join(remote.data.root, 'repos', 'uploaded'),
+    'jobs:\n  binaries:\n    steps: ["mkdir -p out/sub site && echo hello > out/hello.txt && echo deep > out/sub/deep.txt && echo \'<h1>docs</h1>\' > site/index.html"]\n    artifacts: [out/**]\n    docs: site/\n',
+  );
+  const discovery = ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp];
+  const allow = ['--allow-local', path.join(remote.data.root, 'repos')];
+  const worker = remoteProcs.startWorker(discovery, 'binaries', ...allow, '--server', url, '--worker-token-file', tokenFile);
+  const first = repo.git('rev-parse', 'HEAD');
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, first)));
+  await waitFor(
+    async () => (await apiBuilds(url)).some((b) => b.commit === first && b.status === 'success'),
+    () => `the uploaded build on the server; worker log:\n${remoteProcs.logOf(worker)}\nserver log:\n${procs.logOf(server)}`,
+    { seconds: 240, everyMs: 200 },
+  );
+  // The server serves what the other machine built: the same sums, and every file matches its sum.
+  const sums = await (await fetch(`${url}/binaries/test/uploaded/main/SHA256SUMS`)).text();
+  expect(sums).toBe(fs.readFileSync(path.join(remote.data.binaries, 'test', 'uploaded', 'main', 'SHA256SUMS'), 'utf8'));
+  const lines = sums.trim().split('\n');
+  expect(lines).toHaveLength(2);
+  for (const line of lines) {
+    const [sum, name] = line.split(/ [ *]/) as [string, string];
+    const bytes = Buffer.from(await (await fetch(`${url}/binaries/test/uploaded/main/${name}`)).arrayBuffer());
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(sum);
+  }
+  expect(await (await fetch(`${url}/docs/test/uploaded/main/`)).text()).toContain('<h1>docs</h1>');
+  const local = must(remote.store.list({ repo: 'test/uploaded', limit: 1 })[0], 'the build on the worker');
+  expect(fs.readFileSync(must(local.logPath, 'its log'), 'utf8')).toContain(`uploaded to ${url}/binaries/test/uploaded/${first}/`);
+  expect(await stopProcess(worker)).toBe(0);
+
+  // A wrong token: the upload is refused, the build still succeeds, its log says why.
+  const refused = remoteProcs.startWorker(discovery, 'binaries', ...allow, '--server', url, '--worker-token-file', wrongFile);
+  const second = repo.commit('second');
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, second)));
+  await waitFor(
+    async () => (await apiBuilds(url)).some((b) => b.commit === second && b.status === 'success'),
+    () => `the second build on the server; worker log:\n${remoteProcs.logOf(refused)}`,
+    { seconds: 240, everyMs: 200 },
+  );
+  const build = must(remote.store.list({ repo: 'test/uploaded', limit: 1 })[0], 'the second build on the worker');
+  expect(build).toMatchObject({ commit: second, status: 'success' });
+  expect(fs.readFileSync(must(build.logPath, 'its log'), 'utf8')).toMatch(/after publishing: POST \/uploads: 401 .*\(the build stands\)/);
+  // The server still serves the first build's files for main.
+  expect(await (await fetch(`${url}/binaries/test/uploaded/main/commit`)).text()).toContain(first);
+  expect(await stopProcess(refused)).toBe(0);
+  expect(await stopProcess(server)).toBe(0);
+}, 400_000);

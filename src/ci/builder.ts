@@ -58,6 +58,26 @@ export interface BuildRequest {
   signal?: AbortSignal;
   /** Build events, for the NSQ events topic and live views. */
   onEvent?: (event: BuildEvent) => void;
+  /**
+   * Called after a job published on this machine (workers upload it to the CI server): the
+   * lines it returns, or its failure, go into the build's log; it never fails the build.
+   */
+  afterPublish?: (publication: LocalPublication) => Promise<string[]>;
+}
+
+/** What a job published on this machine, and which build it was. */
+export interface LocalPublication {
+  repo: string;
+  commit: string;
+  version: string;
+  branch: string | null;
+  buildId: number;
+  requestedAt: number;
+  forced: boolean;
+  binariesDir: string | null;
+  docsDir: string | null;
+  /** The build's: aborted when it is cancelled. */
+  signal?: AbortSignal;
 }
 
 export interface SkippedJob {
@@ -250,6 +270,7 @@ export class Builder {
     const { source, mirror, revision, job, request } = ctx;
     const { log } = build;
     const version = await describeCommit(mirror, revision.commit);
+    const requestedAt = request.requestedAt ?? Date.parse(build.createdAt);
     const result = await this.store.withLock(`publish:${source.repo}`, () =>
       publish({
         binariesRoot: this.data.binaries,
@@ -263,13 +284,33 @@ export class Builder {
         artifacts: job.artifacts,
         docs: job.docs,
         buildId: build.id,
-        requestedAt: request.requestedAt ?? Date.parse(build.createdAt),
+        requestedAt,
         forced: request.forced ?? false,
       }),
     );
     for (const note of result.notes) log.note(note);
     if (result.binariesDir) log.note(`published ${result.artifacts.length} artifact(s) to ${result.binariesDir}`);
     if (result.docsDir) log.note(`published docs to ${result.docsDir}`);
+    if (request.afterPublish && (result.binariesDir || result.docsDir)) {
+      const publication: LocalPublication = {
+        repo: source.repo,
+        commit: revision.commit,
+        version,
+        branch: revision.branch,
+        buildId: build.id,
+        requestedAt,
+        forced: request.forced ?? false,
+        binariesDir: result.binariesDir,
+        docsDir: result.docsDir,
+        signal: request.signal,
+      };
+      try {
+        const lines = await request.afterPublish(publication);
+        for (const line of lines) log.note(line);
+      } catch (err) {
+        log.note(`after publishing: ${(err as Error).message} (the build stands)`);
+      }
+    }
     return { artifacts: result.artifacts, published: { binaries: result.binariesDir, docs: result.docsDir } };
   }
 }

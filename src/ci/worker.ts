@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Message, Reader } from 'nsqjs';
 
 import { BuildError, isPermanentFailure } from './errors';
-import { BuildEvent, Builder } from './builder';
+import { BuildEvent, Builder, BuildRequest } from './builder';
 import { Logger } from './logger';
 import { LogChunks, LOGS_TOPIC } from './log-chunks';
 import { createTopicAndChannels, publishMessage, readMaxMsgTimeoutMs } from './nsq-api';
@@ -58,6 +58,8 @@ export interface WorkerOptions {
   liveLogs?: boolean;
   /** Where build output goes as numbered chunks. Default: lxcts.logs. */
   logsTopic?: string;
+  /** After each job published here (e.g. the upload to the CI server); see BuildRequest. */
+  afterPublish?: BuildRequest['afterPublish'];
   builder: Builder;
   store: BuildStore;
   log: Logger;
@@ -286,6 +288,7 @@ export class Worker {
           forced: request.forced ?? false,
           signal: running.abort.signal,
           output: running.logs,
+          afterPublish: o.afterPublish,
           onEvent: (event) => this.publishEvent(event, running),
           onSkipped: (s) => skipped.push(s.reason),
         })

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 
+import type { LocalPublication } from '../../ci/builder';
 import { loggerFor } from '../../ci/logger';
 import { findNsqdHttp } from '../../ci/nsq-api';
 import { Worker } from '../../ci/worker';
@@ -7,6 +8,17 @@ import { CiCommand } from '../../cli/ci-command';
 import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
+import { uploadPublished } from '../../server/upload-client';
+import { readWorkerToken } from '../../server/worker-token';
+
+/** Uploads what a job published here to the CI server at `server`; the lines for the build's log. */
+function uploadTo(server: string, token: string): (publication: LocalPublication) => Promise<string[]> {
+  return async ({ binariesDir, docsDir, signal, ...build }) => {
+    const result = await uploadPublished({ server, token, binariesDir, docsDir, signal, ...build });
+    const where = [result.binaries, result.docs].filter((url) => url !== null).map((url) => new URL(url, server).href);
+    return [...result.notes, `uploaded to ${where.join(' and ')}`];
+  };
+}
 
 /** An nsqd HTTP address to publish to: given, or the first nsqd that nsqlookupd knows. */
 async function publishAddress(explicit: string | undefined, nsqd: string[], lookupd: string[]): Promise<string> {
@@ -53,6 +65,11 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       description: 'build local repositories (paths, file://) under this directory, e.g. where hooked bare repositories live (repeatable)',
       multiple: true,
     }),
+    server: Flags.string({
+      description: "the CI server's URL: each job's published binaries and docs are uploaded to it (a failure is noted in the build's log)",
+      dependsOn: ['worker-token-file'],
+    }),
+    'worker-token-file': Flags.string({ description: 'file holding the token the server takes uploads with (its --worker-token-file)', dependsOn: ['server'] }),
     'allow-private-hosts': Flags.boolean({
       description: 'fetch from hosts that are or resolve to loopback, private or link-local addresses (a git server on the LAN)',
       default: false,
@@ -63,6 +80,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
   async run(): Promise<void> {
     const f = this.flags;
     if (!f.lookupd?.length && !f.nsqd?.length) this.error('give --lookupd or --nsqd', { exit: 2 });
+    if (f.server !== undefined && !/^https?:\/\/[^/]/.test(f.server)) this.error(`--server expects http(s)://HOST:PORT, got "${f.server}"`, { exit: 2 });
     const log = loggerFor('worker').child({ channel: f.channel });
     // No job may outlast the worker's longest build (unless --max-timeout says otherwise).
     const builder = this.builder({
@@ -85,6 +103,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       supersede: f.supersede,
       eventsTopic: f['events-topic'],
       liveLogs: f['live-logs'],
+      afterPublish: f.server && f['worker-token-file'] ? uploadTo(f.server, readWorkerToken(f['worker-token-file'])) : undefined,
       builder,
       store: this.store(),
       log,
