@@ -21,9 +21,9 @@ import type { ServerStore } from './server-store';
 export const MAX_PAGE = 100;
 export const MAX_LOG_PAGE = 1024 * 1024;
 
-const id = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+export const buildId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
-const listQuery = z
+export const listQuery = z
   .object({
     repo: z
       .string()
@@ -34,7 +34,7 @@ const listQuery = z
     status: z.enum(BUILD_STATUSES).optional(),
     job: z.string().min(1).max(100).optional(),
     limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(20),
-    before: id.optional(),
+    before: buildId.optional(),
   })
   .strict();
 
@@ -73,7 +73,7 @@ export function buildsApi(store: ServerStore): Hono {
   });
 
   app.get('/api/builds/:id', (c) => {
-    const p = id.safeParse(c.req.param('id'));
+    const p = buildId.safeParse(c.req.param('id'));
     if (!p.success) return badRequest(c, p.error);
     const build = store.get(p.data);
     if (!build) return c.json({ error: 'no such build' }, 404);
@@ -82,7 +82,7 @@ export function buildsApi(store: ServerStore): Hono {
   });
 
   app.get('/api/builds/:id/log', (c) => {
-    const p = id.safeParse(c.req.param('id'));
+    const p = buildId.safeParse(c.req.param('id'));
     if (!p.success) return badRequest(c, p.error);
     const q = logQuery.safeParse(c.req.query());
     if (!q.success) return badRequest(c, q.error);

@@ -5,7 +5,6 @@
  * and `startServer`, which opens the store, starts the NSQ consumers (ingest.ts) and
  * listens. `lxcts ci server` is a parse and one call of `startServer`.
  */
-import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -14,43 +13,18 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 
 import { openDataDir } from '../ci/data-dir';
-import type { LogChunk } from '../ci/log-chunks';
 import type { Logger } from '../ci/logger';
 import { BuildStore } from '../ci/store';
 import { buildsApi } from './api';
-import type { BuildEventWire } from './event-wire';
 import { filesApp } from './files';
 import { type Ingest, startIngest } from './ingest';
-import { ServerStore } from './server-store';
+import { LiveStore } from './live-store';
+import { pagesApp } from './pages';
 import { type PublishLock, uploadsApp } from './uploads';
 
 /** The server's own files in the data directory. */
 export const SERVER_DATABASE = 'server.sqlite';
 export const UPLOAD_STAGING = 'uploads';
-
-/**
- * The server store, telling in-process listeners (the live log) which build changed as
- * soon as a write has committed: 'build' with the build key.
- */
-export class LiveStore extends ServerStore {
-  readonly changes = new EventEmitter();
-
-  constructor(file: string) {
-    super(file);
-    // One listener per open live page: no leak warning at 11 pages.
-    this.changes.setMaxListeners(0);
-  }
-
-  override ingestEvent(event: BuildEventWire): void {
-    super.ingestEvent(event);
-    this.changes.emit('build', event.key);
-  }
-
-  override ingestChunk(chunk: LogChunk): void {
-    super.ingestChunk(chunk);
-    this.changes.emit('build', chunk.build);
-  }
-}
 
 export interface ServerAppOptions {
   store: LiveStore;
@@ -69,6 +43,7 @@ export function serverApp(o: ServerAppOptions): Hono {
   app.route('/', filesApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   if (o.uploads) app.route('/', uploadsApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot, ...o.uploads }));
   app.route('/', buildsApi(o.store));
+  app.route('/', pagesApp({ store: o.store, binariesRoot: o.binariesRoot, stopping: o.stopping }));
   return app;
 }
 
