@@ -125,3 +125,54 @@ test('a worker on another machine (--server) uploads what it published; a refuse
   expect(await stopProcess(refused)).toBe(0);
   expect(await stopProcess(server)).toBe(0);
 }, 400_000);
+
+test('a live build page gets a line the build prints over SSE while the build still runs (worker with --live-logs)', async () => {
+  const { child: server, url } = await startServerProcess(procs, '--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp);
+  const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'live'), 'jobs:\n  binaries:\n    steps: ["echo first-line; sleep 4; echo second-line"]\n');
+  const worker = procs.startWorker(
+    ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp],
+    'binaries',
+    '--live-logs',
+    '--allow-local',
+    path.join(ci.data.root, 'repos'),
+  );
+  const commit = repo.git('rev-parse', 'HEAD');
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, commit)));
+  let build: ApiBuild | undefined;
+  await waitFor(
+    async () => (build = (await apiBuilds(url)).find((b) => b.commit === commit)) !== undefined,
+    () => `the build on the server; worker log:\n${procs.logOf(worker)}`,
+    { seconds: 240, everyMs: 100 },
+  );
+  const id = must(build, 'the build').id;
+  const page = await (await fetch(`${url}/builds/${id}`)).text();
+  // A page opened while the build runs follows it (read here from the start of the log: the page may have shown the line already).
+  expect(page).toMatch(/data-events="\/builds\/\d+\/events\?from=\d+"/);
+  const abort = new AbortController();
+  const events = await fetch(`${url}/builds/${id}/events?from=0`, { signal: abort.signal });
+  const reader = must(events.body, 'the event stream').getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let statusWhenFirstSeen = '';
+  try {
+    while (!text.includes('event: end')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      if (!statusWhenFirstSeen && text.includes('first-line')) {
+        statusWhenFirstSeen = must(
+          (await apiBuilds(url)).find((b) => b.id === id),
+          'the build',
+        ).status;
+      }
+    }
+  } finally {
+    abort.abort();
+  }
+  // The line came while the build was still running (the step sleeps 4 s after it), and the rest followed.
+  expect(statusWhenFirstSeen).toBe('running');
+  expect(text.indexOf('first-line')).toBeLessThan(text.indexOf('second-line'));
+  expect(text).toMatch(/event: end\ndata: \{"status":"success"\}/);
+  expect(await stopProcess(worker)).toBe(0);
+  expect(await stopProcess(server)).toBe(0);
+}, 300_000);
