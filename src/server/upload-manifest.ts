@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 
+import type { LocalPublication } from '../ci/builder';
 import { MAX_DEPTH } from '../ci/collect';
 import { branchProblem, fullNameProblem, isCommitId } from '../ci/names';
 
@@ -48,14 +49,8 @@ export interface ManifestFile {
   executable?: boolean;
 }
 
-export interface UploadManifest {
-  repo: string;
-  commit: string;
-  version: string;
-  branch: string | null;
-  buildId: number;
-  requestedAt: number;
-  forced: boolean;
+/** Which build it is (as the worker's builder describes what it published), and the files. */
+export interface UploadManifest extends Omit<LocalPublication, 'binariesDir' | 'docsDir' | 'signal'> {
   files: ManifestFile[];
 }
 
