@@ -22,7 +22,8 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     listen: Flags.string({ description: 'address and port to listen on (port 0: a free one)', default: '127.0.0.1:8090' }),
     'nsqd-tcp': Flags.string({ description: 'nsqd TCP address to consume from (repeatable), instead of --lookupd', multiple: true }),
     'nsqd-http': Flags.string({
-      description: "nsqd HTTP address (repeatable) on which the server's channels are created at start, so no event published before is lost to it",
+      description:
+        "nsqd HTTP address (repeatable) on which the server's channels are created at start: events published while the server is down wait there for it",
       multiple: true,
     }),
     lookupd: Flags.string({ description: 'nsqlookupd HTTP address to find nsqd through (repeatable)', multiple: true }),
@@ -34,16 +35,17 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     const f = this.flags;
     if (!f['nsqd-tcp']?.length && !f.lookupd?.length) this.error('give --nsqd-tcp or --lookupd', { exit: 2 });
     const [host, port] = splitAddress(f.listen);
-    const token = (file: string | undefined) => {
+    const token = (flag: 'worker-token-file' | 'admin-token-file') => {
+      const file = f[flag];
       if (file === undefined) return undefined;
       try {
         return readWorkerToken(file);
       } catch (err) {
-        throw new Errors.CLIError((err as Error).message, { exit: 2, code: 'BAD_TOKEN_FILE' });
+        throw new Errors.CLIError(`--${flag}: ${(err as Error).message}`, { exit: 2, code: 'BAD_TOKEN_FILE' });
       }
     };
-    const workerToken = token(f['worker-token-file']);
-    token(f['admin-token-file']);
+    const workerToken = token('worker-token-file');
+    token('admin-token-file');
     const server = await startServer({
       dataDir: this.dataDir().root,
       host,
