@@ -21,20 +21,25 @@ const TOPIC = 'lxcts.pushes';
 const nsq = new TestNsq();
 const ci = new CiSandbox('server-command');
 const procs = new CliProcesses(ci.data.root);
-/** Another machine: a worker with a data directory of its own. */
+/** Other machines: workers with a data directory of their own. */
 const remote = new CiSandbox('server-command-remote');
 const remoteProcs = new CliProcesses(remote.data.root);
+const second = new CiSandbox('server-command-second');
+const secondProcs = new CliProcesses(second.data.root);
 
 beforeAll(async () => {
   await nsq.start();
   await nsq.createChannel(TOPIC, 'binaries');
+  await nsq.createChannel(TOPIC, 'docs');
 });
 afterAll(async () => {
+  await secondProcs.killAll();
   await remoteProcs.killAll();
   await procs.killAll();
   await nsq.stop();
   ci.cleanup();
   remote.cleanup();
+  second.cleanup();
 });
 
 async function apiBuilds(url: string): Promise<ApiBuild[]> {
@@ -174,5 +179,46 @@ test('a live build page gets a line the build prints over SSE while the build st
   expect(text.indexOf('first-line')).toBeLessThan(text.indexOf('second-line'));
   expect(text).toMatch(/event: end\ndata: \{"status":"success"\}/);
   expect(await stopProcess(worker)).toBe(0);
+  expect(await stopProcess(server)).toBe(0);
+}, 300_000);
+
+test("two machines (workers with separate data directories) build the sample's binaries and docs; the server serves both, sums matching", async () => {
+  const tokenFile = path.join(ci.data.root, 'worker-token-2');
+  fs.writeFileSync(tokenFile, 'another-worker-token-of-length\n', { mode: 0o600 });
+  const { child: server, url } = await startServerProcess(procs, '--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp, '--worker-token-file', tokenFile);
+  // One repository both machines can read (a git server, here a directory).
+  const sources = fs.mkdtempSync(path.join(ci.data.root, 'sources-'));
+  const repo = TestRepo.create(path.join(sources, 'two'));
+  const discovery = ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp];
+  const upload = ['--allow-local', sources, '--server', url, '--worker-token-file', tokenFile];
+  const binaries = remoteProcs.startWorker(discovery, 'binaries', ...upload);
+  const docs = secondProcs.startWorker(discovery, 'docs', ...upload);
+  const commit = repo.git('rev-parse', 'HEAD');
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, commit)));
+  await waitFor(
+    async () => (await apiBuilds(url)).filter((b) => b.commit === commit && b.status === 'success').length === 2,
+    () => `both builds on the server; binaries worker:\n${remoteProcs.logOf(binaries)}\ndocs worker:\n${secondProcs.logOf(docs)}`,
+    { seconds: 240, everyMs: 200 },
+  );
+  const served = async (route: string) => {
+    const response = await fetch(`${url}${route}`);
+    expect(response.status).toBe(200);
+    return Buffer.from(await response.arrayBuffer());
+  };
+  // The binaries came from one machine...
+  const sums = (await served('/binaries/test/two/main/SHA256SUMS')).toString();
+  expect(sums).toMatch(/^[0-9a-f]{64} {2}bin\/hello\n$/);
+  const [sum] = sums.split(' ');
+  expect(
+    createHash('sha256')
+      .update(await served('/binaries/test/two/main/bin/hello'))
+      .digest('hex'),
+  ).toBe(sum);
+  expect(await served('/binaries/test/two/main/bin/hello')).toEqual(fs.readFileSync(path.join(remote.data.binaries, 'test', 'two', 'main', 'bin', 'hello')));
+  // ...the docs from the other, which never had the binaries.
+  expect((await served('/docs/test/two/main/')).toString()).toContain('<h1>hello</h1>');
+  expect(fs.existsSync(path.join(second.data.binaries, 'test', 'two', commit, 'bin'))).toBe(false);
+  expect(await stopProcess(binaries)).toBe(0);
+  expect(await stopProcess(docs)).toBe(0);
   expect(await stopProcess(server)).toBe(0);
 }, 300_000);
