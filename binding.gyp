@@ -46,7 +46,7 @@
     {
       "target_name": "lxcts-attach",
       "type": "executable",
-      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc" ],
+      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc", "addon/config_item.cc" ],
       "cflags_cc": [ "-pthread" ],
       "ldflags": [ "-pthread" ]
     },

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "config_item.h"
 #include "string_arrays.h"
 
 namespace lxcts {
@@ -177,6 +178,25 @@ bool HasPath(const std::vector<std::string>& env) {
   return false;
 }
 
+// The command's variables, in the order they are set (a later one wins). liblxc's
+// LXC_ATTACH_KEEP_ENV would keep the environment of the process that attaches, which in
+// the lxcts-attach helper is the one Node had when it spawned the helper, not the caller's
+// now. So the environment is always cleared and the caller's, sent with the request, goes
+// first, under what liblxc sets over a kept one (container=lxc, then lxc.environment):
+// what lxc-attach --keep-env gives.
+std::vector<std::string> CommandEnvironment(lxc_container* c, const AttachRequest& request) {
+  std::vector<std::string> vars;
+  if (!request.clearEnv) {
+    vars = request.callerEnv;
+    vars.emplace_back("container=lxc");
+    for (std::string& entry : SplitLines(ReadConfigItem(c, "lxc.environment"))) vars.push_back(std::move(entry));
+  }
+  vars.insert(vars.end(), request.env.begin(), request.env.end());
+  // A cleared environment still needs a PATH for execvp to find the command.
+  if (!HasPath(vars)) vars.emplace_back(kDefaultPath);
+  return vars;
+}
+
 }  // namespace
 
 bool OpenAttachStdio(lxc_container* c, const AttachRequest& request, AttachStdio& stdio, std::string& error) {
@@ -198,15 +218,18 @@ bool OpenAttachStdio(lxc_container* c, const AttachRequest& request, AttachStdio
 }
 
 pid_t AttachCommand(lxc_container* c, AttachRequest& request, int in, int out, int err) {
-  // A cleared environment still needs a PATH for execvp to find the command.
-  if (request.clearEnv && !HasPath(request.env)) request.env.emplace_back(kDefaultPath);
-  std::vector<char*> env = ArgvOf(request.env);
+  std::vector<std::string> vars = CommandEnvironment(c, request);
+  std::vector<char*> env = ArgvOf(vars);
   std::vector<char*> argv = ArgvOf(request.argv);
+  // Never this process's working directory, which liblxc would carry into the container
+  // when the same path exists there: the helper's is the one Node had when it spawned it,
+  // and a directory of the host means nothing inside the container anyway. "/" as go-lxc.
+  std::string cwd = request.cwd.empty() ? "/" : request.cwd;
 
   lxc_attach_options_t options = LXC_ATTACH_OPTIONS_DEFAULT;
-  options.env_policy = request.clearEnv ? LXC_ATTACH_CLEAR_ENV : LXC_ATTACH_KEEP_ENV;
+  options.env_policy = LXC_ATTACH_CLEAR_ENV;
   options.extra_env_vars = env.data();
-  if (!request.cwd.empty()) options.initial_cwd = request.cwd.data();
+  options.initial_cwd = cwd.data();
   if (request.uid >= 0) options.uid = static_cast<uid_t>(request.uid);
   if (request.gid >= 0) options.gid = static_cast<gid_t>(request.gid);
   // Never fd 0 of the calling process: see AboveStdio().

@@ -18,8 +18,12 @@ struct AttachRequest {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // KEY=VALUE
   bool clearEnv = true;
+  // Without clearEnv: the caller's environment when it made the call (KEY=VALUE), sent with
+  // the request because this process's own may be another one (the helper's is a copy
+  // from when it was spawned).
+  std::vector<std::string> callerEnv;
   bool pipeStdin = false;
-  std::string cwd;
+  std::string cwd;  // "" for the container's "/"
   int64_t uid = -1;
   int64_t gid = -1;
   bool tty = false;  // a pseudo-terminal instead of pipes, for interactive shells
@@ -52,8 +56,9 @@ struct AttachStdio {
 // `c`. On failure, `error` says what could not be opened.
 bool OpenAttachStdio(lxc_container* c, const AttachRequest& request, AttachStdio& stdio, std::string& error);
 
-// c->attach() with the request's command and options and the given child ends. Returns the
-// command's pid (a child of this process), or -1.
+// c->attach() with the request's command and options and the given child ends. Nothing of
+// this process's own environment or working directory reaches the command: only what the
+// request carries. Returns the command's pid (a child of this process), or -1.
 pid_t AttachCommand(lxc_container* c, AttachRequest& request, int in, int out, int err);
 
 }  // namespace lxcts

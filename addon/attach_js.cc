@@ -3,6 +3,18 @@
 #include "args.h"
 
 namespace lxcts {
+namespace {
+
+// An array's elements as strings; nothing for anything else.
+std::vector<std::string> StringList(Napi::Value value) {
+  std::vector<std::string> strings;
+  if (!value.IsArray()) return strings;
+  Napi::Array list = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) strings.push_back(list.Get(i).ToString().Utf8Value());
+  return strings;
+}
+
+}  // namespace
 
 AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
   AttachRequest request;
@@ -10,12 +22,9 @@ AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
   if (request.argv.empty()) throw Napi::TypeError::New(info.Env(), "argv must not be empty");
   if (!info[first + 1].IsObject()) throw Napi::TypeError::New(info.Env(), "attach options must be an object");
   Napi::Object o = info[first + 1].As<Napi::Object>();
-  Napi::Value env = o.Get("env");
-  if (env.IsArray()) {
-    Napi::Array list = env.As<Napi::Array>();
-    for (uint32_t i = 0; i < list.Length(); i++) request.env.push_back(list.Get(i).ToString().Utf8Value());
-  }
+  request.env = StringList(o.Get("env"));
   request.clearEnv = o.Get("clearEnv").ToBoolean().Value();
+  if (!request.clearEnv) request.callerEnv = StringList(o.Get("callerEnv"));
   request.pipeStdin = o.Get("pipeStdin").ToBoolean().Value();
   if (o.Get("cwd").IsString()) request.cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
   if (o.Get("uid").IsNumber()) request.uid = o.Get("uid").As<Napi::Number>().Int64Value();

@@ -23,6 +23,17 @@ bool GetString(const std::string& data, size_t& pos, std::string& out) {
   return true;
 }
 
+// `count` strings at `pos`. Each takes at least its NUL: a count beyond the data is
+// malformed, not an allocation.
+bool GetStrings(const std::string& data, size_t& pos, uint32_t count, std::vector<std::string>& out) {
+  if (count > data.size() - pos) return false;
+  out.resize(count);
+  for (std::string& s : out) {
+    if (!GetString(data, pos, s)) return false;
+  }
+  return true;
+}
+
 void CopyText(char* to, size_t size, const std::string& from) {
   size_t n = std::min(size - 1, from.size());
   memcpy(to, from.data(), n);
@@ -41,12 +52,14 @@ std::string EncodeRequest(const std::string& name, const std::string& lxcpath, c
   header.rows = request.rows;
   header.argc = static_cast<uint32_t>(request.argv.size());
   header.envc = static_cast<uint32_t>(request.env.size());
+  header.callerEnvc = static_cast<uint32_t>(request.callerEnv.size());
   std::string out(reinterpret_cast<const char*>(&header), sizeof header);
   PutString(out, name);
   PutString(out, lxcpath);
   PutString(out, request.cwd);
   for (const std::string& arg : request.argv) PutString(out, arg);
   for (const std::string& entry : request.env) PutString(out, entry);
+  for (const std::string& entry : request.callerEnv) PutString(out, entry);
   return out;
 }
 
@@ -64,17 +77,8 @@ bool DecodeRequest(const std::string& data, std::string& name, std::string& lxcp
   request.rows = header.rows;
   size_t pos = sizeof header;
   if (!GetString(data, pos, name) || !GetString(data, pos, lxcpath) || !GetString(data, pos, request.cwd)) return false;
-  // Each string takes at least its NUL: counts beyond the data are malformed, not allocations.
-  if (header.argc > data.size() - pos || header.envc > data.size() - pos) return false;
-  request.argv.resize(header.argc);
-  request.env.resize(header.envc);
-  for (std::string& arg : request.argv) {
-    if (!GetString(data, pos, arg)) return false;
-  }
-  for (std::string& entry : request.env) {
-    if (!GetString(data, pos, entry)) return false;
-  }
-  return pos == data.size();
+  return GetStrings(data, pos, header.argc, request.argv) && GetStrings(data, pos, header.envc, request.env) &&
+         GetStrings(data, pos, header.callerEnvc, request.callerEnv) && pos == data.size();
 }
 
 AttachReply MakeReply(int32_t pid, const std::string& code, const std::string& message) {

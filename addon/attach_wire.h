@@ -29,7 +29,7 @@
 
 namespace lxcts {
 
-constexpr uint32_t kWireMagic = 0x6c787433;  // "lxt3"
+constexpr uint32_t kWireMagic = 0x6c787434;  // "lxt4"
 // Above this, the addon attaches in-process instead: a datagram must fit the socket buffer.
 constexpr size_t kMaxRequestBytes = 64 * 1024;
 constexpr size_t kRequestFds = 4;
@@ -44,8 +44,10 @@ struct RequestHeader {
   int32_t rows;
   uint32_t argc;
   uint32_t envc;
+  uint32_t callerEnvc;
+  uint32_t unused;  // spelled out, so that the header has no padding of the compiler's
   // Followed by NUL-terminated strings: name, lxcpath ("" for liblxc's default), cwd,
-  // argv[argc], env[envc].
+  // argv[argc], env[envc], callerEnv[callerEnvc].
 };
 
 // RequestHeader.flags

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstring>
 
 namespace lxcts {
 namespace {
@@ -11,7 +12,40 @@ bool StartsWith(const std::string& s, const std::string& prefix) {
   return s.size() > prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
-// lxc.net.<index> or lxc.net.<index>.<subkey>
+// The subkeys of lxc.net.<index> in LXC 5.0 (config_jump_table_net in liblxc's confile.c).
+// liblxc exports no way to ask: lxc_config_item_is_supported() knows whole names only, and
+// get_keys() on a container lists some of the subkeys of its interface's type (5.0.2 leaves
+// out l2proxy, veth.mode, veth.vlan.tagged.id and the queue counts). A key that is not here
+// fails as unknown before liblxc sees it, rather than as a bad value.
+constexpr const char* kNetSubkeys[] = {
+    "flags",
+    "hwaddr",
+    "ipv4.address",
+    "ipv4.gateway",
+    "ipv6.address",
+    "ipv6.gateway",
+    "link",
+    "l2proxy",
+    "macvlan.mode",
+    "ipvlan.mode",
+    "ipvlan.isolation",
+    "mtu",
+    "name",
+    "script.down",
+    "script.up",
+    "type",
+    "vlan.id",
+    "veth.mode",
+    "veth.pair",
+    "veth.ipv4.route",
+    "veth.ipv6.route",
+    "veth.vlan.id",
+    "veth.vlan.tagged.id",
+    "veth.n_rxqueues",
+    "veth.n_txqueues",
+};
+
+// lxc.net.<index> or lxc.net.<index>.<subkey>, with a subkey liblxc knows.
 bool IsNetKey(const std::string& key) {
   const std::string prefix = "lxc.net.";
   if (!StartsWith(key, prefix)) return false;
@@ -19,7 +53,13 @@ bool IsNetKey(const std::string& key) {
   size_t digits = i;
   while (digits < key.size() && std::isdigit(static_cast<unsigned char>(key[digits]))) digits++;
   if (digits == i) return false;
-  return digits == key.size() || (key[digits] == '.' && digits + 1 < key.size());
+  if (digits == key.size()) return true;
+  if (key[digits] != '.') return false;
+  const char* subkey = key.c_str() + digits + 1;
+  for (const char* known : kNetSubkeys) {
+    if (strcmp(subkey, known) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace

@@ -29,8 +29,9 @@ std::optional<std::string> ReadSized(Get get) {
 std::string ReadConfigItem(lxc_container* c, const char* key);
 
 // Whether liblxc knows `key`. lxc_config_item_is_supported() matches whole names only, so
-// it rejects every indexed or namespaced key (lxc.net.0.type, lxc.cgroup2.memory.max);
-// those families are accepted here by their prefix, as liblxc's own parser does.
+// it rejects every indexed or namespaced key (lxc.net.0.type, lxc.cgroup2.memory.max).
+// lxc.net.<index>.<subkey> is checked against liblxc's subkeys; the families whose last
+// part names a kernel setting are accepted by their prefix, as liblxc's own parser does.
 bool IsKnownConfigKey(const std::string& key);
 
 // Loads liblxc's lxc.default_config into `c`, as create() and lxc-execute start from it,

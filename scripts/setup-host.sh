@@ -63,12 +63,26 @@ else
 fi
 lxc_net=/usr/libexec/lxc/lxc-net
 [ -x "$lxc_net" ] || lxc_net=/usr/lib/x86_64-linux-gnu/lxc/lxc-net
-if [ -d /sys/class/net/lxcbr0 ] && [ -f /run/lxc/network_up ]; then
+# Up means serving DHCP too: a bridge whose dnsmasq died leaves every container without an
+# address (seen on a long-lived machine), and lxc-net would still say it is running.
+dnsmasq_alive() {
+  local pid
+  pid="$(cat /run/lxc/dnsmasq.pid 2>/dev/null)" || return 1
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dnsmasq ]
+}
+if [ -d /sys/class/net/lxcbr0 ] && [ -f /run/lxc/network_up ] && dnsmasq_alive; then
   log "lxc-net bridge lxcbr0 already up"
 elif [ -d /run/systemd/system ]; then
-  systemctl enable --now lxc-net.service
+  systemctl enable lxc-net.service
+  systemctl restart lxc-net.service
 else
-  log "starting the lxc-net bridge by hand (systemd is not PID 1)"
+  if [ -f /run/lxc/network_up ]; then
+    log "lxc-net bridge lxcbr0 is up but its DHCP server (dnsmasq) is not running: restarting it"
+    # The pid in it is stale: lxc-net would kill -9 whatever process has that pid now.
+    rm -f /run/lxc/dnsmasq.pid /run/lxc/network_up
+  else
+    log "starting the lxc-net bridge by hand (systemd is not PID 1)"
+  fi
   "$lxc_net" start
 fi
 

@@ -83,13 +83,7 @@ function toRecord(row: Row): BuildRecord {
   };
 }
 
-export interface NewBuild {
-  repo: string;
-  cloneUrl: string;
-  commit: string;
-  ref: string | null;
-  branch: string | null;
-  job: string;
+export interface NewBuild extends Pick<BuildRecord, 'repo' | 'cloneUrl' | 'commit' | 'ref' | 'branch' | 'job'> {
   /** When the build was asked for (ms since the epoch), for supersede. */
   requestedAt?: number;
 }

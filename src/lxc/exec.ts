@@ -14,11 +14,19 @@ import { describe, expectBoolean, expectOptionalStringWithoutNul, expectOptions,
 export interface SpawnOptions {
   /** Extra environment variables: { KEY: 'value' }, a Map, or ['KEY=value']. */
   env?: Record<string, string> | Map<string, string> | string[];
-  /** Start from an empty environment (plus PATH) instead of this process's. Default: true. */
+  /**
+   * Start from an empty environment (plus PATH) instead of this process's. Default: true.
+   * With false, the command starts from `process.env` as it is when the call is made, then
+   * `container=lxc` and the container's `lxc.environment`, then `env` (as
+   * `lxc-attach --keep-env` orders them).
+   */
   clearEnv?: boolean;
   /**
-   * Working directory inside the container (an absolute path). When it cannot be entered,
-   * the command does not run: it exits with 126 and a message on stderr, as `docker exec -w` does.
+   * Working directory inside the container (an absolute path). Default: `/`, the
+   * container's root, as go-lxc does; never this process's working directory, which names a
+   * directory of the host (`lxc-attach` would keep it where the same path exists in the
+   * container). When it cannot be entered, the command does not run: it exits with 126 and
+   * a message on stderr, as `docker exec -w` does.
    */
   cwd?: string;
   uid?: number;
@@ -82,9 +90,26 @@ function checkEnv(env: unknown): string[] {
   });
 }
 
-function checkCwd(value: unknown): string | null {
+/**
+ * process.env now, as KEY=VALUE. Read at each call, not once: a variable set or deleted
+ * since the last exec counts. A name or value that C cannot carry (a NUL, a name with "=")
+ * cannot be in a real environment either, and is left out.
+ */
+function callerEnvironment(): string[] {
+  const vars: string[] = [];
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined || key.length === 0 || key.includes('=') || key.includes('\0') || value.includes('\0')) continue;
+    vars.push(`${key}=${value}`);
+  }
+  return vars;
+}
+
+/** The documented default is the container's root, whatever this process's cwd is. */
+const DEFAULT_CWD = '/';
+
+function checkCwd(value: unknown): string {
   const cwd = expectOptionalStringWithoutNul(value, 'cwd');
-  if (cwd === undefined) return null;
+  if (cwd === undefined) return DEFAULT_CWD;
   if (!cwd.startsWith('/')) throw new TypeError(`Expected an absolute path for cwd but received ${JSON.stringify(cwd)}`);
   return cwd;
 }
@@ -137,10 +162,12 @@ function checkTty(value: unknown): { tty: boolean; cols: number; rows: number } 
 
 export function checkSpawnOptions(options: unknown, pipeStdin: boolean): CheckedSpawn {
   const o = expectOptions<SpawnOptions>(options, 'exec options');
+  const clearEnv = expectBoolean(o.clearEnv, 'clearEnv', true);
   return {
     native: {
       env: checkEnv(o.env),
-      clearEnv: expectBoolean(o.clearEnv, 'clearEnv', true),
+      clearEnv,
+      callerEnv: clearEnv ? [] : callerEnvironment(),
       pipeStdin,
       cwd: checkCwd(o.cwd),
       uid: checkId(o.uid, 'uid'),
@@ -203,7 +230,7 @@ export function checkExecSize(argv: string[], options: NativeAttachOptions, op: 
   if (program.length >= PATH_MAX) fail(`the program path is ${program.length} bytes, over the limit of ${PATH_MAX - 1} (ENAMETOOLONG)`);
   const longest = Math.max(...file.split('/').map((part) => Buffer.byteLength(part)));
   if (longest > NAME_MAX) fail(`a part of the program path is ${longest} bytes, over the limit of ${NAME_MAX} (ENAMETOOLONG)`);
-  const env = options.clearEnv ? options.env : [...options.env, ...Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`)];
+  const env = [...options.callerEnv, ...options.env];
   let bytes = 0;
   for (const s of [...argv, ...env]) {
     const size = Buffer.byteLength(s) + 1;

@@ -42,9 +42,17 @@ export interface NativeContainer {
 }
 
 export interface NativeAttachOptions {
+  /** KEY=VALUE, set last. */
   env: string[];
   clearEnv: boolean;
+  /**
+   * Without clearEnv: the caller's process.env at call time (KEY=VALUE), which the command
+   * starts from, under container=lxc and lxc.environment. The addon never passes on an
+   * environment of its own (the helper's dates from its spawn).
+   */
+  callerEnv: string[];
   pipeStdin: boolean;
+  /** null: the container's "/", never the calling process's working directory. */
   cwd: string | null;
   uid: number | null;
   gid: number | null;

@@ -11,20 +11,10 @@ import { checkArgv, checkExecInput, checkSpawnOptions } from '../../src/lxc/exec
 import { missingToolSuggestion, onPath } from '../../src/lxc/missing-tools';
 import { checkConfigText, checkLxcpath, checkName, expectStringArray, timeoutSeconds } from '../../src/lxc/validate';
 import { failureOfSync } from '../helpers/failure';
+import { INVALID_NAMES } from '../helpers/invalid-names';
 
 describe('container names', () => {
-  test.each([
-    ['empty', ''],
-    ['dot', '.'],
-    ['dot-dot', '..'],
-    ['a path escaping the lxcpath', '../x'],
-    ['a slash', 'a/b'],
-    ['a newline', 'a\nb'],
-    ['a NUL', 'a\0b'],
-    ['an option', '-rf'],
-    ['65 bytes', 'x'.repeat(65)],
-    ['33 two-byte characters (66 bytes)', 'é'.repeat(33)],
-  ])('a name that is %s is LXC_INVALID_NAME', (_label, name) => {
+  test.each(INVALID_NAMES)('a name that is %s is LXC_INVALID_NAME', (_label, name) => {
     const err = failureOfSync(() => checkName(name));
     expect(err).toMatchObject({ name: 'LxcError', code: 'LXC_INVALID_NAME', op: 'new', container: name });
     expect(err.message).toContain('invalid container name');

@@ -44,6 +44,8 @@ AttachRequest RandomRequest() {
   r.env.resize(rng() % 8);
   for (auto& e : r.env) e = RandomString(40);
   r.clearEnv = rng() % 2;
+  r.callerEnv.resize(rng() % 8);
+  for (auto& e : r.callerEnv) e = RandomString(40);
   r.pipeStdin = rng() % 2;
   r.tty = rng() % 2;
   r.cwd = RandomString(20);
@@ -55,8 +57,8 @@ AttachRequest RandomRequest() {
 }
 
 bool Same(const AttachRequest& a, const AttachRequest& b) {
-  return a.argv == b.argv && a.env == b.env && a.clearEnv == b.clearEnv && a.pipeStdin == b.pipeStdin && a.tty == b.tty && a.cwd == b.cwd &&
-         a.uid == b.uid && a.gid == b.gid && a.cols == b.cols && a.rows == b.rows;
+  return a.argv == b.argv && a.env == b.env && a.callerEnv == b.callerEnv && a.clearEnv == b.clearEnv && a.pipeStdin == b.pipeStdin &&
+         a.tty == b.tty && a.cwd == b.cwd && a.uid == b.uid && a.gid == b.gid && a.cols == b.cols && a.rows == b.rows;
 }
 
 bool Decodes(const std::string& data) {
@@ -111,6 +113,9 @@ int main() {
   h = header;
   h.envc = 0x7fffffff;
   Check(!Decodes(withHeader(h)), "an envc far beyond the data is refused");
+  h = header;
+  h.callerEnvc = 0x7fffffff;
+  Check(!Decodes(withHeader(h)), "a callerEnvc far beyond the data is refused");
   std::string noNul = good.substr(0, sizeof header) + std::string(100, 'A');
   Check(!Decodes(noNul), "strings without their NUL are refused");
 
