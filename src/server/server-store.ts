@@ -148,7 +148,7 @@ export class ServerStore {
     const ingest = this.#db.transaction((event: BuildEventWire) => {
       const b = event.build;
       const finished = event.type === 'finished';
-      this.#sql.upsertBuild.run({
+      const row = {
         key: event.key,
         seq: event.seq,
         worker: event.worker,
@@ -169,7 +169,9 @@ export class ServerStore {
         published: finished ? JSON.stringify(event.published) : null,
         log_chunks: finished ? (event.log?.chunks ?? null) : null,
         log_bytes: finished ? (event.log?.bytes ?? null) : null,
-      });
+      };
+      if (this.#sql.buildSeq.get(event.key) === undefined) this.#sql.insertBuild.run(row);
+      else this.#sql.updateBuild.run(row);
       if (event.type === 'step-started') this.#sql.stepStarted.run(event.key, event.step, event.command, event.at);
       if (event.type === 'step-finished')
         this.#sql.stepFinished.run(event.key, event.step, event.command, event.at, event.exitCode ?? null, event.seconds ?? null);
@@ -289,19 +291,23 @@ interface ChunkRow {
 
 function prepare(db: Database.Database) {
   return {
-    // The row becomes the event's record only when the event is newer than what made it.
-    upsertBuild: db.prepare<[Record<string, unknown>]>(`
+    // A new build's row, numbered when the server first hears of it. Not an upsert: SQLite's
+    // AUTOINCREMENT spends an id on every conflicting insert, and ids are the pages' URLs.
+    insertBuild: db.prepare<[Record<string, unknown>]>(`
       INSERT INTO builds (key, seq, worker, worker_build_id, repo, clone_url, commit_sha, ref, branch, job, status, created_at, started_at,
                           finished_at, exit_code, message, artifacts, published, log_chunks, log_bytes)
       VALUES (@key, @seq, @worker, @worker_build_id, @repo, @clone_url, @commit_sha, @ref, @branch, @job, @status, @created_at, @started_at,
-              @finished_at, @exit_code, @message, @artifacts, @published, @log_chunks, @log_bytes)
-      ON CONFLICT (key) DO UPDATE SET
-        seq = excluded.seq, worker = excluded.worker, worker_build_id = excluded.worker_build_id, repo = excluded.repo,
-        clone_url = excluded.clone_url, commit_sha = excluded.commit_sha, ref = excluded.ref, branch = excluded.branch, job = excluded.job,
-        status = excluded.status, created_at = excluded.created_at, started_at = excluded.started_at, finished_at = excluded.finished_at,
-        exit_code = excluded.exit_code, message = excluded.message, artifacts = excluded.artifacts, published = excluded.published,
-        log_chunks = excluded.log_chunks, log_bytes = excluded.log_bytes
-      WHERE excluded.seq > builds.seq`),
+              @finished_at, @exit_code, @message, @artifacts, @published, @log_chunks, @log_bytes)`),
+    buildSeq: db.prepare<[string], { seq: number }>('SELECT seq FROM builds WHERE key = ?'),
+    // The row becomes the event's record only when the event is newer than what made it.
+    updateBuild: db.prepare<[Record<string, unknown>]>(`
+      UPDATE builds SET
+        seq = @seq, worker = @worker, worker_build_id = @worker_build_id, repo = @repo,
+        clone_url = @clone_url, commit_sha = @commit_sha, ref = @ref, branch = @branch, job = @job,
+        status = @status, created_at = @created_at, started_at = @started_at, finished_at = @finished_at,
+        exit_code = @exit_code, message = @message, artifacts = @artifacts, published = @published,
+        log_chunks = @log_chunks, log_bytes = @log_bytes
+      WHERE key = @key AND @seq > seq`),
     stepStarted: db.prepare<[string, number, string, number]>(`
       INSERT INTO steps (build_key, step, command, started_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (build_key, step) DO UPDATE SET started_at = excluded.started_at`),

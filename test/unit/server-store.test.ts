@@ -54,6 +54,12 @@ describe('build events', () => {
   const keys = builds.map((b) => b.key);
   const inOrder = builds.flatMap((b) => b.events);
 
+  test('builds are numbered 1, 2, 3 in the order the server hears of them, however many events each has', () => {
+    const store = open();
+    ingestAll(store, [...inOrder, ...inOrder]);
+    expect(keys.map((key) => must(store.getByKey(key), `build ${key}`).id)).toEqual([1, 2, 3]);
+  });
+
   test('replayed twice and shuffled, they give the same rows as in order', () => {
     const reference = open();
     ingestAll(reference, inOrder);
