@@ -53,7 +53,7 @@
     {
       "target_name": "lxcts-lifecycle",
       "type": "executable",
-      "sources": [ "addon/lifecycle_helper.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc" ]
+      "sources": [ "addon/lifecycle_helper.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc", "addon/monitor_cgroups.cc" ]
     },
     {
       "target_name": "lxcts-execute",

@@ -41,6 +41,7 @@
 
 #include "container_lock.h"
 #include "log_capture.h"
+#include "monitor_cgroups.h"
 #include "string_arrays.h"
 
 namespace lxcts {
@@ -208,10 +209,12 @@ Answer Start(const std::string& name, const std::string& lxcpath, std::vector<st
   // The monitor liblxc forks from us keeps none of our descriptors (the answer file).
   c->want_close_all_fds(c, true);
   std::vector<char*> argv = ArgvOf(args);
+  const MonitorCgroups monitorCgroups(name);
   g_phase = kFinishing;
   if (!c->start(c, 0, args.empty() ? nullptr : argv.data())) {
     // The monitor explains the failure in the log after start() has returned.
     h.WaitQuiet();
+    monitorCgroups.RemoveAfterFailedStart();
     answer.Fail("LXC_START_FAILED", Subject(name) + " failed to start");
     answer.details = h.LogLines();
   }

@@ -241,6 +241,20 @@ test("a started container's monitor is a small process, not a copy of this one, 
   await expectNothingLeftOf([name]);
 });
 
+test('a start that fails after liblxc made the monitor cgroups (a bridge that does not exist) leaves none behind', async () => {
+  const name = sandbox.name('sf');
+  await createBusybox(name);
+  await withContainer(name, async (c) => {
+    await c.clearConfigItem('lxc.net');
+    await c.setConfigItem('lxc.net.0.type', 'veth');
+    await c.setConfigItem('lxc.net.0.link', 'lxctsnobr2');
+    await c.saveConfig();
+    for (let i = 0; i < 3; i++) expect(await outcome(c.start())).toBe('LXC_START_FAILED');
+    await c.destroy();
+  });
+  await expectNothingLeftOf([name]);
+}, 60_000);
+
 describe('races between two objects on one name end with one answer each', () => {
   test('two destroy() calls: one succeeds, the other fails with LXC_NOT_DEFINED', async () => {
     const name = sandbox.name('rd');

@@ -1,0 +1,83 @@
+#include "monitor_cgroups.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <fstream>
+
+namespace lxcts {
+namespace {
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// The directories of a process's cgroups, from its /proc/PID/cgroup, with the hierarchies
+// mounted where distributions mount them (/sys/fs/cgroup/CONTROLLERS, the v2 one at
+// /sys/fs/cgroup/unified on hybrid hosts). Elsewhere nothing is found, and nothing removed.
+std::vector<std::string> CgroupDirsIn(const char* procCgroupFile) {
+  std::vector<std::string> dirs;
+  std::ifstream in(procCgroupFile);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t first = line.find(':');
+    size_t second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    std::string where = line.substr(second + 1);
+    if (controllers.rfind("name=", 0) == 0) controllers.erase(0, 5);
+    std::string mount = "/sys/fs/cgroup";
+    if (!controllers.empty()) {
+      mount += "/" + controllers;
+    } else if (IsDirectory(mount + "/unified")) {
+      mount += "/unified";
+    }
+    std::string dir = where == "/" ? mount : mount + where;
+    if (IsDirectory(dir)) dirs.push_back(dir);
+  }
+  return dirs;
+}
+
+// lxc.monitor.NAME, or the NAME-1, NAME-2 ... liblxc picks when that one exists.
+bool IsMonitorCgroupOf(const std::string& entry, const std::string& prefix) {
+  if (entry == prefix) return true;
+  if (entry.size() <= prefix.size() + 1 || entry.compare(0, prefix.size() + 1, prefix + "-") != 0) return false;
+  return std::all_of(entry.begin() + static_cast<long>(prefix.size()) + 1, entry.end(),
+                     [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)) != 0; });
+}
+
+}  // namespace
+
+MonitorCgroups::MonitorCgroups(const std::string& name) : name_(name), ownDirs_(CgroupDirsIn("/proc/self/cgroup")), before_(Existing()) {}
+
+std::vector<std::string> MonitorCgroups::Existing() const {
+  std::vector<std::string> found;
+  const std::string prefix = "lxc.monitor." + name_;
+  // liblxc makes them below init's cgroups (lxc.cgroup.relative unset), not the caller's.
+  for (const std::string& dir : CgroupDirsIn("/proc/1/cgroup")) {
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) continue;
+    while (dirent* entry = readdir(d)) {
+      if (IsMonitorCgroupOf(entry->d_name, prefix)) found.push_back(dir + "/" + entry->d_name);
+    }
+    closedir(d);
+  }
+  return found;
+}
+
+void MonitorCgroups::RemoveAfterFailedStart() const {
+  const std::string pid = std::to_string(getpid());
+  for (const std::string& dir : ownDirs_) std::ofstream(dir + "/cgroup.procs") << pid;
+  for (const std::string& cgroup : Existing()) {
+    if (std::find(before_.begin(), before_.end(), cgroup) != before_.end()) continue;
+    // The failed monitor may still be exiting: up to 2 s for its cgroup to empty.
+    for (int tries = 0; rmdir(cgroup.c_str()) != 0 && errno == EBUSY && tries < 100; tries++) usleep(20 * 1000);
+  }
+}
+
+}  // namespace lxcts

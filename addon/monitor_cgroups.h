@@ -1,0 +1,31 @@
+// The cgroups liblxc makes for a container's monitor (lxc.monitor.NAME in every hierarchy).
+// start() moves its caller, here lxcts-lifecycle, into them; when the start then fails
+// (a network device that cannot be set up, a failing hook), liblxc cannot remove them
+// because its caller is still inside, and they stay behind: one per hierarchy and failed
+// start, towards the kernel's cgroup limits. lxcts-lifecycle undoes that.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace lxcts {
+
+class MonitorCgroups {
+ public:
+  // Notes where this process is and which monitor cgroups of `name` exist, before start().
+  explicit MonitorCgroups(const std::string& name);
+
+  // After a failed start(): moves this process back where it was, then removes the monitor
+  // cgroups the start made. One still holding a process is left alone (the kernel
+  // refuses), after a short wait for the failed monitor to exit.
+  void RemoveAfterFailedStart() const;
+
+ private:
+  std::vector<std::string> Existing() const;
+
+  std::string name_;
+  std::vector<std::string> ownDirs_;
+  std::vector<std::string> before_;
+};
+
+}  // namespace lxcts
