@@ -11,22 +11,11 @@ import * as path from 'node:path';
 import { Container, listContainers } from '../src';
 import { failureOf, Sandbox } from './helpers/sandbox';
 import { at } from './helpers/must';
+import { seeded } from './helpers/random';
 
 const SEED = 0x13ab05e;
 
-/** mulberry32: small, fast, and the same sequence on every machine. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const next = random(SEED);
+const next = seeded(SEED);
 const int = (n: number) => Math.floor(next() * n);
 const pick = <T>(items: readonly T[]): T => at(items, int(items.length));
 

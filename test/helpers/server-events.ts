@@ -9,17 +9,7 @@ export interface SyntheticBuild {
   events: string[];
 }
 
-/** A deterministic pseudo-random generator (mulberry32): shuffles that can be replayed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seeded } from './random';
 
 export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];
