@@ -22,6 +22,12 @@ log() { printf '[setup-host] %s\n' "$*"; }
 # is started; the libvirt plugin lets it check that provider's settings too).
 packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential python3 tmux git debootstrap rsync openssl curl
           dnsmasq-base iptables nftables iproute2 uidmap python3-lxc golang-gopkg-lxc-go-lxc.v2-dev clang-format vagrant vagrant-libvirt)
+# chromium: the dashboard's browser test drives Debian's Chromium (/usr/bin/chromium) with
+# playwright-core, which never downloads a browser of its own. The tests run as root, where
+# Chromium's sandbox refuses to start, so the test turns it off (playwright's chromiumSandbox).
+# Ubuntu ships Chromium only as a snap, which does not run in CI containers: there the test
+# takes an installed Google Chrome (GitHub's runners have /usr/bin/google-chrome) or LXCTS_CHROMIUM.
+if [ "$(. /etc/os-release && echo "${ID:-}")" = debian ]; then packages+=(chromium); fi
 # Go builds NSQ and actionlint below: Debian's, unless a Go is already there (CI runners bring theirs).
 command -v go >/dev/null || packages+=(golang-go)
 

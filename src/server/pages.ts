@@ -66,6 +66,7 @@ function page(title: string, body: Html | Promise<Html>): Html {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title} · lxcts CI</title>
+        <link rel="icon" href="data:," />
         <style>
           ${raw(STYLE)}
         </style>
@@ -210,6 +211,22 @@ class LogRenderer {
   }
 }
 
+/**
+ * The script of the builds list: every few seconds while the tab is shown, the same URL is
+ * fetched again and its list (#builds) put in place of this one: new builds, statuses and
+ * durations appear without a reload. Without JavaScript the list is as it was rendered.
+ */
+const LIST_SCRIPT = `
+setInterval(async () => {
+  if (document.hidden) return;
+  const response = await fetch(location.href).catch(() => null);
+  if (!response || !response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), 'text/html').getElementById('builds');
+  const shown = document.getElementById('builds');
+  if (fresh && shown && fresh.outerHTML !== shown.outerHTML) shown.replaceWith(fresh);
+}, 2000);
+`;
+
 /** The script of a live build page: appends what the events say, and shows the final page at the end. */
 const LIVE_SCRIPT = `
 const log = document.getElementById('log');
@@ -262,8 +279,8 @@ export function pagesApp(o: PagesOptions): Hono {
       </form>
       ${
         shown.length === 0
-          ? html`<p>No builds${Object.values(keep).some((v) => v) ? ' match' : ' yet'}.</p>`
-          : html`<table>
+          ? html`<p id="builds">No builds${Object.values(keep).some((v) => v) ? ' match' : ' yet'}.</p>`
+          : html`<table id="builds">
               <tr>
                 <th>build</th>
                 <th>status</th>
@@ -281,7 +298,10 @@ export function pagesApp(o: PagesOptions): Hono {
       <nav class="pages">
         ${filters.before ? html`<a href="/${query(keep)}">newest</a>` : ''}
         ${more ? html`<a rel="next" href="/${query({ ...keep, before: last.id })}">older →</a>` : ''}
-      </nav>`;
+      </nav>
+      <script>
+        ${raw(LIST_SCRIPT)};
+      </script>`;
     return c.html(page('Builds', body as Html));
   });
 
