@@ -32,10 +32,11 @@ import { TestRepo } from './helpers/repo';
 const TOPIC = 'lxcts.pushes';
 /** The step that keeps the build running for a while, printing a line a second. */
 const TICKS = 20;
+const TICK = new RegExp(`^check \\d+/${TICKS}: ok$`, 'gm');
 const BUILD_FILE = `jobs:
   binaries:
     branches: [main]
-    steps: [make build, "for i in $(seq 1 ${TICKS}); do echo tick $i; sleep 1; done", make docs]
+    steps: [make build, 'for i in $(seq ${TICKS}); do echo "check $i/${TICKS}: ok"; sleep 1; done', make docs]
     artifacts: [bin/*]
     docs: site/
 `;
@@ -81,13 +82,13 @@ afterAll(async () => {
 /** A bare repository with the post-receive hook pointing at the receiver on `port`, and a clone to push from. */
 function hookedRepository(port: number): { bare: string; work: TestRepo } {
   const shim = lxctsOnPath(path.join(ci.data.root, 'shim-bin'));
-  const bare = path.join(ci.data.root, 'repos', 'site.git');
+  const bare = path.join(ci.data.root, 'repos', 'hello-ci.git');
   execFileSync('git', ['init', '-q', '--bare', bare]);
   const install = lxcts('/nonexistent', ['ci', 'hook', 'install', bare, '--url', `http://127.0.0.1:${port}/hooks/github`, '--secret-file', secretFile], {
     env: { PATH: shim.PATH },
   });
   expect(install.status).toBe(0);
-  return { bare, work: TestRepo.create(path.join(ci.data.root, 'repos', 'site-work'), BUILD_FILE) };
+  return { bare, work: TestRepo.create(path.join(ci.data.root, 'repos', 'hello-ci-work'), BUILD_FILE) };
 }
 
 /** Counts the page's own navigations, and leaves a mark in its window that a reload would wipe. */
@@ -101,7 +102,7 @@ async function watchForReloads(page: Page): Promise<() => Promise<{ navigations:
   return async () => ({ navigations, marked: await page.evaluate<boolean>("window.lxctsTestMark === 'same document'") });
 }
 
-const ticksIn = (text: string) => (text.match(/^tick \d+$/gm) ?? []).length;
+const ticksIn = (text: string) => (text.match(TICK) ?? []).length;
 
 test('the dashboard shows a pushed build running then finished without a reload, its live log, its docs and its artifact', async () => {
   const receiverPort = await freePort();
@@ -150,7 +151,7 @@ test('the dashboard shows a pushed build running then finished without a reload,
   const buildReloads = await watchForReloads(build);
   const ticksAtLoad = ticksIn(must(await build.locator('#log').textContent(), 'the log'));
   expect(ticksAtLoad).toBeLessThan(TICKS);
-  const moreTicks = `(document.getElementById('log').textContent.match(/^tick \\d+$/gm) || []).length > ${ticksAtLoad}`;
+  const moreTicks = `(document.getElementById('log').textContent.match(${TICK}) || []).length > ${ticksAtLoad}`;
   await build.waitForFunction(moreTicks, undefined, { timeout: 60_000 });
   // Appended to the page that was loaded, not a new one.
   expect(await buildReloads()).toEqual({ navigations: 0, marked: true });
@@ -169,6 +170,8 @@ test('the dashboard shows a pushed build running then finished without a reload,
   const artifact = build.getByRole('link', { name: 'bin/hello', exact: true });
   await artifact.waitFor({ timeout: 60_000 });
   expect(ticksIn(must(await build.locator('#log').textContent(), 'the log'))).toBe(TICKS);
+  // The live page followed the log down, and the reload kept its place: back to the top.
+  await build.evaluate('window.scrollTo(0, 0)');
   await build.screenshot({ path: path.join(BROWSER_OUTPUT, 'build-finished.png'), fullPage: true });
   if (README_SCREENSHOT) await build.screenshot({ path: path.join(ROOT, 'docs', 'dashboard.png') });
 
