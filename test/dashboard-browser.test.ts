@@ -183,6 +183,11 @@ test('the dashboard shows a pushed build running then finished without a reload,
   expect(sum).toBe(shownSum);
   const sums = await (await fetch(new URL(must(await build.getByRole('link', { name: 'SHA256SUMS' }).getAttribute('href'), 'SHA256SUMS link'), url))).text();
   expect(sums).toContain(`${sum}  bin/hello\n`);
+  // ...and the file the worker published into the data directory the server serves.
+  const api = (await (await fetch(new URL(`/api${buildPath}`, url))).json()) as { repo: string; commit: string; artifacts: string[] };
+  expect(api).toMatchObject({ commit, artifacts: ['bin/hello'] });
+  const published = path.join(ci.data.binaries, api.repo, commit, 'bin', 'hello');
+  expect(createHash('sha256').update(fs.readFileSync(published)).digest('hex')).toBe(sum);
 
   // Its docs, through the link on the build page.
   const docsLink = build.locator('dd a[href^="/docs/"]');

@@ -13,11 +13,12 @@ import { ROOT } from './root';
 process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1';
 
 /**
- * Chromium executables tried in turn: LXCTS_CHROMIUM, Debian's `chromium` package (which
- * setup-host.sh installs), then Google Chrome where a machine already has it (Ubuntu has
- * Chromium only as a snap; GitHub's Ubuntu runners have Chrome).
+ * Chromium executables tried in turn: LXCTS_CHROMIUM alone when it is set (a wrong path is
+ * an error, not a fallback), else Debian's `chromium` package (which setup-host.sh
+ * installs), then Google Chrome where a machine already has it (Ubuntu has Chromium only as
+ * a snap; GitHub's Ubuntu runners have Chrome).
  */
-export const CHROMIUM_CANDIDATES = [process.env.LXCTS_CHROMIUM, '/usr/bin/chromium', '/usr/bin/google-chrome'].filter((p): p is string => Boolean(p));
+export const CHROMIUM_CANDIDATES = process.env.LXCTS_CHROMIUM ? [process.env.LXCTS_CHROMIUM] : ['/usr/bin/chromium', '/usr/bin/google-chrome'];
 
 /** The first candidate that is an executable file, or null. */
 export function findChromium(candidates = CHROMIUM_CANDIDATES): string | null {
