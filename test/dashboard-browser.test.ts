@@ -136,12 +136,16 @@ test('the dashboard shows a pushed build running then finished without a reload,
 
   // The new build appears in the list, running, with no reload.
   const row = list.locator('#builds tr', { hasText: commit.slice(0, 12) });
-  await row
-    .locator('.s-running')
-    .waitFor({ timeout: 180_000 })
-    .catch((err: Error) => Promise.reject(new Error(`${err.message}\n${logs()}`)));
-  expect(await listReloads()).toEqual({ navigations: 0, marked: true });
-  await list.screenshot({ path: path.join(BROWSER_OUTPUT, 'builds-running.png') });
+  /** Waits for the row to show `status`, then checks that the list is still the page first loaded. */
+  const rowTurns = async (status: string) => {
+    await row
+      .locator(`.s-${status}`)
+      .waitFor({ timeout: 180_000 })
+      .catch((err: Error) => Promise.reject(new Error(`${err.message}\n${logs()}`)));
+    expect(await listReloads()).toEqual({ navigations: 0, marked: true });
+    await list.screenshot({ path: path.join(BROWSER_OUTPUT, `builds-${status}.png`) });
+  };
+  await rowTurns('running');
 
   // Its page, opened while it runs: lines printed after it loaded appear in the log.
   const buildPath = must(await row.locator('a[href^="/builds/"]').first().getAttribute('href'), 'the link to the build');
@@ -158,12 +162,7 @@ test('the dashboard shows a pushed build running then finished without a reload,
   await build.screenshot({ path: path.join(BROWSER_OUTPUT, 'build-live.png') });
 
   // The list turns the row to success in place.
-  await row
-    .locator('.s-success')
-    .waitFor({ timeout: 180_000 })
-    .catch((err: Error) => Promise.reject(new Error(`${err.message}\n${logs()}`)));
-  expect(await listReloads()).toEqual({ navigations: 0, marked: true });
-  await list.screenshot({ path: path.join(BROWSER_OUTPUT, 'builds-success.png') });
+  await rowTurns('success');
 
   // The finished build page: steps, artifacts with their SHA-256, the docs link.
   await build.locator('#status.s-success').waitFor({ timeout: 60_000 });
