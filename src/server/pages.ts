@@ -212,19 +212,26 @@ class LogRenderer {
 }
 
 /**
- * The script of the builds list: every few seconds while the tab is shown, the same URL is
- * fetched again and its list (#builds) put in place of this one: new builds, statuses and
- * durations appear without a reload. Without JavaScript the list is as it was rendered.
+ * The script of the builds list: two seconds after each round while the tab is shown, the
+ * same URL is fetched again and its list (#builds) put in place of this one: new builds,
+ * statuses and durations appear without a reload. Without JavaScript the list is as it was
+ * rendered.
  */
 const LIST_SCRIPT = `
-setInterval(async () => {
-  if (document.hidden) return;
-  const response = await fetch(location.href).catch(() => null);
-  if (!response || !response.ok) return;
-  const fresh = new DOMParser().parseFromString(await response.text(), 'text/html').getElementById('builds');
-  const shown = document.getElementById('builds');
-  if (fresh && shown && fresh.outerHTML !== shown.outerHTML) shown.replaceWith(fresh);
-}, 2000);
+const refresh = async () => {
+  try {
+    if (!document.hidden) {
+      const response = await fetch(location.href);
+      const fresh = response.ok && new DOMParser().parseFromString(await response.text(), 'text/html').getElementById('builds');
+      const shown = document.getElementById('builds');
+      if (fresh && shown && fresh.outerHTML !== shown.outerHTML) shown.replaceWith(fresh);
+    }
+  } catch {
+    // The server is away for a moment: the next round tries again.
+  }
+  setTimeout(refresh, 2000);
+};
+setTimeout(refresh, 2000);
 `;
 
 /** The script of a live build page: appends what the events say, and shows the final page at the end. */
