@@ -144,7 +144,11 @@ describe('with an admin token', () => {
   });
 
   test('a cancel through the API reaches the control topic, checked as the workers check it', async () => {
-    const r = await post(`${server.url}/api/builds/${runningId}/cancel`, { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' }, '{"by":"alice"}');
+    const r = await post(
+      `${server.url}/api/builds/${runningId}/cancel`,
+      { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+      '{"by":"alice"}',
+    );
     expect(r.status).toBe(202);
     expect(await r.json()).toMatchObject({ action: 'cancel', build: runningId });
     const build = must(store.get(runningId), 'the running build');
