@@ -8,6 +8,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { randomUUID } from 'node:crypto';
+
+import { CONTROL_TOPIC, type ControlMessage } from '../src/ci/control-message';
 import { LOGS_TOPIC } from '../src/ci/log-chunks';
 import { publishMessage } from '../src/ci/nsq-api';
 import { EVENTS_TOPIC, SERVER_CHANNEL } from '../src/server/ingest';
@@ -16,7 +19,7 @@ import { CiSandbox } from './helpers/ci-data';
 import { lxcts } from './helpers/cli';
 import { must } from './helpers/must';
 import { freePort, TestNsq } from './helpers/nsq';
-import { buildRequest, channelStats, CliProcesses } from './helpers/pipeline';
+import { buildRequest, channelStats, CliProcesses, topicStats } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { startServerProcess } from './helpers/server-process';
 import { waitFor } from './helpers/wait';
@@ -136,6 +139,52 @@ test('ci rerun builds a finished build’s commit again, only its job, and it su
   );
   expect((await builds('&repo=test/quick&job=docs')).length).toBe(1);
 }, 700_000);
+
+test('a push that comes after its cancel (a redelivery) is recorded cancelled, not built; one received after the cancel builds', async () => {
+  const repo = TestRepo.create(path.join(sources, 'late'), 'jobs:\n  binaries:\n    steps: ["echo built"]\n');
+  const commit = repo.git('rev-parse', 'HEAD');
+  // Both workers read the control topic (each on an ephemeral channel of its own).
+  await waitFor(
+    async () =>
+      ((await topicStats(nsq.nsqdHttp, CONTROL_TOPIC))?.channels ?? []).filter((c) => c.channel_name.includes('.control-') && c.clients.length > 0).length ===
+      2,
+    () => `the workers on the control topic; logs:\n${workerLogs()}`,
+    { seconds: 30, everyMs: 100 },
+  );
+  const cancel: ControlMessage = { type: 'cancel', key: randomUUID(), repo: 'test/late', commit, job: 'binaries', by: 'admin (tests)', at: Date.now() };
+  const controlled = must(await topicStats(nsq.nsqdHttp, CONTROL_TOPIC), 'the control topic').message_count;
+  await publishMessage(nsq.nsqdHttp, CONTROL_TOPIC, JSON.stringify(cancel));
+  // Every channel has handed it out (and the worker finished it) before the push is sent.
+  await waitFor(
+    async () => {
+      const topic = must(await topicStats(nsq.nsqdHttp, CONTROL_TOPIC), 'the control topic');
+      return topic.message_count === controlled + 1 && topic.channels.every((c) => c.depth === 0 && c.in_flight_count === 0 && c.message_count > 0);
+    },
+    'the cancel read by the workers',
+    { seconds: 30, everyMs: 100 },
+  );
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, commit, { receivedAt: cancel.at - 60_000 })));
+  await waitFor(
+    async () => (await builds('&repo=test/late')).some((b) => b.status === 'cancelled'),
+    () => `the late push recorded; logs:\n${workerLogs()}`,
+    {
+      seconds: 120,
+      everyMs: 250,
+    },
+  );
+  const [late] = await builds('&repo=test/late');
+  expect(late).toMatchObject({ status: 'cancelled', message: 'cancelled by admin (tests)', startedAt: null });
+  // A push received after the cancel is not covered by it.
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, commit, { receivedAt: Date.now() })));
+  await waitFor(
+    async () => (await builds('&repo=test/late')).some((b) => b.status === 'success'),
+    () => `the new push built; logs:\n${workerLogs()}`,
+    {
+      seconds: 300,
+      everyMs: 250,
+    },
+  );
+}, 500_000);
 
 test('the CLI says when the server cannot be reached, refuses the token, or the token file is bad', async () => {
   const nobody = `http://127.0.0.1:${await freePort()}`;
