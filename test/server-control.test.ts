@@ -131,7 +131,13 @@ describe('with an admin token', () => {
   test('the API refuses a missing or wrong token, and a GET changes nothing', async () => {
     const before = await counts();
     const url = `${server.url}/api/builds/${runningId}/cancel`;
-    for (const headers of [{}, { Authorization: `Bearer ${ADMIN.slice(0, -1)}x` }, { Authorization: `Basic ${ADMIN}` }, { Authorization: 'Bearer ' }]) {
+    const attempts: Array<Record<string, string>> = [
+      {},
+      { Authorization: `Bearer ${ADMIN.slice(0, -1)}x` },
+      { Authorization: `Basic ${ADMIN}` },
+      { Authorization: 'Bearer ' },
+    ];
+    for (const headers of attempts) {
       const r = await post(url, headers);
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
