@@ -1,6 +1,7 @@
 import { Errors, Flags } from '@oclif/core';
 
 import { loggerFor } from '../../ci/logger';
+import { NSQ_NAME } from '../../ci/nsq-api';
 import { CiCommand } from '../../cli/ci-command';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
@@ -13,7 +14,8 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'Consumes the build events (lxcts.builds) and log chunks (lxcts.logs, from workers started with --live-logs) on its own ' +
     'channel "server" into its own store (server.sqlite in the data directory), and serves the pages, the JSON API, ' +
     '/binaries and /docs from the data directory. With --worker-token-file, workers on other machines upload what they ' +
-    'built (ci worker --server). Runs until SIGTERM or Ctrl-C.';
+    'built (ci worker --server). With --admin-token-file, re-run and cancel work (buttons on a build page after logging in, ' +
+    'ci rerun|cancel); with --read-token-file, reading needs a token too. Runs until SIGTERM or Ctrl-C.';
   static override examples = [
     '<%= config.bin %> ci server --listen 127.0.0.1:8090 --nsqd-tcp 127.0.0.1:4150 --nsqd-http 127.0.0.1:4151',
     '<%= config.bin %> ci server --listen 0.0.0.0:8090 --lookupd 10.0.0.5:4161 --worker-token-file /etc/lxcts/worker-token',
@@ -36,6 +38,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
   async run(): Promise<void> {
     const f = this.flags;
     if (!f['nsqd-tcp']?.length && !f.lookupd?.length) this.error('give --nsqd-tcp or --lookupd', { exit: 2 });
+    if (!NSQ_NAME.test(f['push-topic'])) this.error(`--push-topic: "${f['push-topic']}" is not an NSQ topic name`, { exit: 2 });
     const [host, port] = splitAddress(f.listen);
     const token = (flag: 'worker-token-file' | 'admin-token-file' | 'read-token-file') => {
       const file = f[flag];
