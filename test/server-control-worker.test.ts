@@ -205,3 +205,21 @@ test('the CLI says when the server cannot be reached, refuses the token, or the 
   expect(byDefault.status).toBe(1);
   expect(byDefault.stderr).toMatch(/refused \(404\).*no build 999999/);
 });
+
+test('ci server --read-token-file: the API needs the token; a bad token file is refused at start', async () => {
+  const readFile = path.join(ci.data.root, 'read-token');
+  fs.writeFileSync(readFile, 'a-read-token-of-enough-length\n', { mode: 0o600 });
+  const { child, url: privateUrl } = await startServerProcess(procs, '--lookupd', nsq.lookupdHttp, '--read-token-file', readFile);
+  expect((await fetch(`${privateUrl}/api/builds`)).status).toBe(401);
+  expect((await fetch(`${privateUrl}/api/builds`, { headers: { Authorization: 'Bearer a-read-token-of-enough-length' } })).status).toBe(200);
+  // No admin token on this server: re-run and cancel are off, whatever the caller sends.
+  const cancel = await fetch(`${privateUrl}/api/builds/1/cancel`, { method: 'POST', headers: { Authorization: 'Bearer a-read-token-of-enough-length' } });
+  expect(cancel.status).toBe(403);
+  child.kill('SIGTERM');
+  fs.writeFileSync(readFile, 'short\n');
+  const refused = lxcts('', ['ci', 'server', '--listen', '127.0.0.1:0', '--lookupd', nsq.lookupdHttp, '--read-token-file', readFile], {
+    env: { LXCTS_DATA_DIR: ci.data.root },
+  });
+  expect(refused.status).toBe(2);
+  expect(refused.stderr).toMatch(/--read-token-file: the read token in .* at least 16/);
+});
