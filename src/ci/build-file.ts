@@ -55,7 +55,10 @@ const artifact = z
   })
   .transform((value) => (typeof value === 'string' ? { path: value, required: false } : value));
 
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a name of letters, digits, _ . -');
+/** A job's (or a base's) name: what the jobs map's keys and a re-run's `jobs` may be. */
+export const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+const name = z.string().regex(JOB_NAME, 'expected a name of letters, digits, _ . -');
 
 const job = z.strictObject({
   branches: z.array(z.string().min(1)).optional(),

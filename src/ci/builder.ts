@@ -40,6 +40,8 @@ export interface BuildRequest {
    * each job that would have run as cancelled "superseded by <sha>".
    */
   supersededBy?: string;
+  /** Cancelled before it started (e.g. "cancelled by admin"): build nothing, record each job cancelled with this message. */
+  cancelled?: string;
   /** Each job of the build file that does not run for this push, and why. */
   onSkipped?: (skipped: SkippedJob) => void;
   /** Build again even when this commit's job already succeeded. */
@@ -172,8 +174,8 @@ export class Builder {
       return [this.recordOutcome(source, revision, request.job, request, 'failure', err.message)];
     }
     const jobs = this.selectJobs(file, revision, request);
-    if (request.supersededBy) {
-      const message = `superseded by ${request.supersededBy.slice(0, 12)}`;
+    if (request.supersededBy || request.cancelled) {
+      const message = request.cancelled ?? `superseded by ${(request.supersededBy ?? '').slice(0, 12)}`;
       return jobs.map(([name]) => this.recordOutcome(source, revision, name, request, 'cancelled', message));
     }
     await this.runtime.ensureBase(file.base);

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 
+import { JOB_NAME } from './build-file';
 import { parseCloneUrl } from './clone-url';
 import { fullNameProblem, isCommitId, pushRefProblem } from './names';
 
@@ -44,6 +45,22 @@ const requestFields = z.object({
   receivedAt: z.number(),
   /** A force-push (GitHub's `forced`): branch pointers may move to a non-descendant. */
   forced: z.boolean().optional(),
+  /** Only these jobs build it (a re-run of one job); absent: every job the build file runs for the ref. */
+  jobs: z.array(z.string().regex(JOB_NAME, 'not a job name')).min(1).max(100).optional(),
+  /**
+   * A re-run asked for on the CI server (src/server/control.ts): built again even when the
+   * commit's job already succeeded, never superseding nor superseded, and recorded as
+   * requested when the build it repeats was (`requestedAt`), so that branch pointers and
+   * supersede see it where the original stood.
+   */
+  rerun: z
+    .object({
+      /** The server's number of the build it repeats. */
+      of: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+      requestedAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    })
+    .strict()
+    .optional(),
 });
 
 /** A message from the topic: its shape, then its names (a worker drops what fails, recording nothing). */

@@ -14,6 +14,13 @@
  * older build at once; the older push, if it had not started, is recorded as cancelled
  * "superseded by <sha>" when it comes. This works with one worker per channel and across
  * machines (no shared database needed), and holds no job message back from idle workers.
+ *
+ * Control: each worker also reads the CI server's control topic (`lxcts.control`, see
+ * control-message.ts) through an ephemeral channel of its own: a cancel stops the running
+ * build it names ("cancelled by <who>"), and a later delivery of the same push is recorded
+ * cancelled when it comes. A re-run (the push again, with `rerun` and `jobs`) builds only
+ * the jobs it names, even when they already succeeded, and neither supersedes nor is
+ * superseded.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -22,6 +29,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Message, Reader } from 'nsqjs';
 
+import { CancelMemory, CONTROL_TOPIC, controlMessageSchema, type ControlMessage } from './control-message';
 import { BuildError, isPermanentFailure } from './errors';
 import { BuildEvent, Builder, BuildRequest } from './builder';
 import { Logger } from './logger';
@@ -60,6 +68,8 @@ export interface WorkerOptions {
   logsTopic?: string;
   /** After each job published here (e.g. the upload to the CI server); see BuildRequest. */
   afterPublish?: BuildRequest['afterPublish'];
+  /** Where the CI server sends cancels. Default: lxcts.control. */
+  controlTopic?: string;
   builder: Builder;
   store: BuildStore;
   log: Logger;
@@ -93,6 +103,9 @@ export class Worker {
   #reader: Reader | undefined;
   /** Every push, for supersede (see the top of this file). */
   #watcher: Reader | undefined;
+  /** The CI server's control topic (cancels). */
+  #control: Reader | undefined;
+  readonly #cancels = new CancelMemory();
   readonly #running = new Set<Running>();
   /** The newest push seen per repo and branch: pushes older than it are superseded. */
   readonly #newest = new Map<string, { after: string; receivedAt: number }>();
@@ -135,14 +148,53 @@ export class Worker {
       this.#watcher.on('message', (message: Message) => {
         message.finish();
         const parsed = buildRequestSchema.safeParse(message.json());
-        // A push this worker would refuse to build must not cancel the builds it runs.
-        if (parsed.success) void this.refusal(parsed.data).then((refused) => refused === null && this.noteNewest(parsed.data));
+        // A push this worker would refuse to build must not cancel the builds it runs; a re-run, or a push
+        // for other jobs only, cancels nothing.
+        const forThisJob = parsed.success && !parsed.data.rerun && (parsed.data.jobs?.includes(this.job) ?? true);
+        if (parsed.success && forThisJob) void this.refusal(parsed.data).then((refused) => refused === null && this.noteNewest(parsed.data));
       });
       this.#watcher.connect();
     }
+    this.watchControl(discovery);
     // Builds cancelled by another worker (supersede) are noticed here.
     this.#watch = setInterval(() => this.stopCancelledBuilds(), 500);
     o.log.info({ topic: o.topic, channel: o.channel, job: this.job, concurrency: o.concurrency }, 'worker started');
+  }
+
+  /** Reads the control topic on an ephemeral channel of this worker's own: every worker sees every cancel. */
+  private watchControl(discovery: { lookupdHTTPAddresses: string[]; nsqdTCPAddresses: string[]; lookupdPollInterval: number }): void {
+    const o = this.options;
+    const topic = o.controlTopic ?? CONTROL_TOPIC;
+    // So that nsqlookupd knows the topic before the server's first cancel (SUB would make it only on the nsqd given).
+    void createTopicAndChannels(o.publishTo, topic, []).catch((err: Error) => o.log.warn({ err: err.message }, 'could not create the control topic'));
+    const channel = `${o.channel.slice(0, 30)}.control-${randomBytes(4).toString('hex')}#ephemeral`;
+    this.#control = new Reader(topic, channel, { ...discovery, maxInFlight: 100 });
+    this.#control.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error (control)'));
+    this.#control.on('message', (message: Message) => {
+      message.finish();
+      let body: unknown;
+      try {
+        body = message.json();
+      } catch {
+        body = undefined; // not JSON: refused below like any other bad message
+      }
+      const parsed = controlMessageSchema.safeParse(body);
+      if (!parsed.success) o.log.warn({ id: message.id, err: parsed.error.issues[0]?.message }, 'not a control message; dropped');
+      else this.onControl(parsed.data);
+    });
+    this.#control.connect();
+  }
+
+  /** A cancel: remembered for later deliveries, and the running build it names is stopped. */
+  private onControl(control: ControlMessage): void {
+    if (control.job !== this.job) return;
+    this.#cancels.remember(control);
+    for (const r of this.#running) {
+      const ours = [...r.events.values()].some((e) => e.key === control.key);
+      if (!ours || r.abort.signal.aborted || r.request?.repo !== control.repo || r.request.after !== control.commit) continue;
+      this.options.log.info({ repo: control.repo, commit: control.commit.slice(0, 12), by: control.by }, 'cancelled from the CI server');
+      r.abort.abort(`cancelled by ${control.by}`);
+    }
   }
 
   /**
@@ -181,6 +233,7 @@ export class Worker {
     await sleep(100);
     this.#reader?.close();
     this.#watcher?.close();
+    this.#control?.close();
   }
 
   /**
@@ -189,13 +242,13 @@ export class Worker {
    */
   private noteNewest(request: BuildMessage): void {
     const branch = branchOf(request.ref);
-    if (!branch || !this.options.supersede) return;
+    if (!branch || !this.options.supersede || request.rerun) return;
     const key = `${request.repo}\0${branch}`;
     const known = this.#newest.get(key);
     if (!known || known.receivedAt < request.receivedAt) this.#newest.set(key, { after: request.after, receivedAt: request.receivedAt });
     for (const r of this.#running) {
       const older = r.request;
-      if (!older || older.repo !== request.repo || older.ref !== request.ref || r.abort.signal.aborted) continue;
+      if (!older || older.rerun || older.repo !== request.repo || older.ref !== request.ref || r.abort.signal.aborted) continue;
       if (older.receivedAt < request.receivedAt && older.after !== request.after) {
         this.options.log.info(
           { repo: older.repo, branch, older: older.after.slice(0, 12), newer: request.after.slice(0, 12) },
@@ -249,6 +302,11 @@ export class Worker {
       message.finish();
       return;
     }
+    if (request.jobs && !request.jobs.includes(this.job)) {
+      o.log.info({ delivery: request.delivery, repo: request.repo, jobs: request.jobs }, 'not asked of this job; acknowledged');
+      message.finish();
+      return;
+    }
     running.request = request;
     this.noteNewest(request);
     const log = o.log.child({ delivery: request.delivery, repo: request.repo, after: request.after.slice(0, 12), attempt: message.attempts });
@@ -264,7 +322,9 @@ export class Worker {
     try {
       const branch = branchOf(request.ref);
       let supersededBy: string | undefined;
-      if (branch && o.supersede) {
+      const cancelled = this.#cancels.covering(request, this.job);
+      if (cancelled) log.info({ by: cancelled.by }, 'cancelled from the CI server before it started');
+      if (branch && o.supersede && !request.rerun && !cancelled) {
         supersededBy = this.newerThan(request, branch);
         if (supersededBy) {
           log.info({ newer: supersededBy.slice(0, 12) }, 'superseded by a newer push before it started');
@@ -284,7 +344,10 @@ export class Worker {
           job: this.job,
           honourBranches: true,
           supersededBy,
-          requestedAt: request.receivedAt,
+          cancelled: cancelled ? `cancelled by ${cancelled.by}` : undefined,
+          // A re-run stands where its original did (branch pointers, supersede), and builds again what succeeded.
+          requestedAt: request.rerun?.requestedAt ?? request.receivedAt,
+          force: request.rerun !== undefined,
           forced: request.forced ?? false,
           signal: running.abort.signal,
           output: running.logs,
@@ -301,7 +364,7 @@ export class Worker {
         if (skipped.length > 0) log.info({ job: this.job, why: skipped[0] }, 'job not run for this push; acknowledged');
         else log.info({ job: this.job }, 'no such job for this push; acknowledged');
         message.finish();
-      } else if (result.status === 'cancelled' && this.#stopping && !result.message?.startsWith('superseded')) {
+      } else if (result.status === 'cancelled' && this.#stopping && !/^(superseded|cancelled) by /.test(result.message ?? '')) {
         log.info({ build: result.buildId }, 'cancelled by shutdown; requeued for another worker');
         // No delay, no backoff: another worker should take it now.
         this.#requeued.push(responded(message));
@@ -379,7 +442,9 @@ export class Worker {
     for (const r of this.#running) {
       for (const id of r.buildIds) {
         const build = this.options.store.get(id);
-        if (build?.status === 'cancelled' && !r.abort.signal.aborted) {
+        // A re-run is never superseded (another worker of this machine may have marked it so).
+        const supersededRerun = r.request?.rerun !== undefined && build?.message?.startsWith('superseded') === true;
+        if (build?.status === 'cancelled' && !r.abort.signal.aborted && !supersededRerun) {
           this.options.log.info({ build: id, why: build.message }, 'cancelling');
           r.abort.abort(build.message ?? 'cancelled');
         }

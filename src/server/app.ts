@@ -14,8 +14,11 @@ import { Hono } from 'hono';
 
 import { openDataDir } from '../ci/data-dir';
 import type { Logger } from '../ci/logger';
+import { findNsqdHttp, publishMessage } from '../ci/nsq-api';
 import { BuildStore } from '../ci/store';
+import { Access, accessApp } from './access';
 import { buildsApi } from './api';
+import { buildActions, controlApp } from './control';
 import { filesApp } from './files';
 import { type Ingest, startIngest } from './ingest';
 import { LiveStore } from './live-store';
@@ -35,15 +38,28 @@ export interface ServerAppOptions {
   uploads?: { stagingDir: string; token: string; lock?: PublishLock };
   /** Aborted when the server stops: live streams end. */
   stopping?: AbortSignal;
+  /** Re-run and cancel need it (access.ts); without it they answer 403. */
+  adminToken?: string;
+  /** When given, reading needs it too (or the admin token). */
+  readToken?: string;
+  /** Publishes re-runs and cancels to NSQ; without it they answer 503. */
+  publish?: (topic: string, body: string) => Promise<void>;
+  /** The workers' push topic, where re-runs go (default lxcts.pushes). */
+  pushTopic?: string;
 }
 
 /** Every route of the server on one app. */
 export function serverApp(o: ServerAppOptions): Hono {
   const app = new Hono();
+  const access = new Access({ adminToken: o.adminToken, readToken: o.readToken });
+  // First: its read gate stands before every route mounted after it.
+  app.route('/', accessApp(access));
   app.route('/', filesApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   if (o.uploads) app.route('/', uploadsApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot, ...o.uploads }));
   app.route('/', buildsApi(o.store));
-  app.route('/', pagesApp({ store: o.store, binariesRoot: o.binariesRoot, stopping: o.stopping }));
+  const publish = o.publish ?? (() => Promise.reject(new Error('this server publishes to no nsqd')));
+  app.route('/', controlApp({ store: o.store, access, publish, pushTopic: o.pushTopic }));
+  app.route('/', pagesApp({ store: o.store, binariesRoot: o.binariesRoot, stopping: o.stopping, buildActions: (c, b) => buildActions(access, c, b) }));
   return app;
 }
 
@@ -60,6 +76,12 @@ export interface ServerOptions {
   nsqdHttp?: string[];
   /** Workers on other machines upload with it; without it /uploads does not exist. */
   workerToken?: string;
+  /** Re-run and cancel need it; without it they answer 403. */
+  adminToken?: string;
+  /** When given, every page, API and file route needs it (or the admin token). */
+  readToken?: string;
+  /** The workers' push topic, where re-runs go (default lxcts.pushes). */
+  pushTopic?: string;
   log: Logger;
 }
 
@@ -90,6 +112,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
           ? { stagingDir: path.join(data.root, UPLOAD_STAGING), token: o.workerToken, lock: (name, fn) => builds.withLock(name, fn) }
           : undefined,
       stopping: stopping.signal,
+      adminToken: o.adminToken,
+      readToken: o.readToken,
+      pushTopic: o.pushTopic,
+      publish: async (topic, body) => {
+        const nsqd = o.nsqdHttp?.[0] ?? (o.lookupd?.length ? await findNsqdHttp(o.lookupd) : null);
+        if (!nsqd) throw new Error('the server knows no nsqd HTTP address to publish to: start it with --nsqd-http');
+        await publishMessage(nsqd, topic, body);
+      },
     });
     ingest = await startIngest({ store, nsqd: o.nsqdTcp, lookupd: o.lookupd, nsqdHttp: o.nsqdHttp, log: o.log });
     server = await listen(app, o.host, o.port);
@@ -102,7 +132,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const { port } = server.address() as AddressInfo;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host}:${port}`;
-  o.log.info({ url, nsqdTcp: o.nsqdTcp, lookupd: o.lookupd, uploads: Boolean(o.workerToken) }, 'CI server listening');
+  o.log.info(
+    { url, nsqdTcp: o.nsqdTcp, lookupd: o.lookupd, uploads: Boolean(o.workerToken), admin: Boolean(o.adminToken), readToken: Boolean(o.readToken) },
+    'CI server listening',
+  );
   const listening = server;
   const consumers = ingest;
   return {

@@ -44,6 +44,8 @@ export interface PagesOptions {
   binariesRoot: string;
   /** Aborted when the server stops: live streams end. */
   stopping?: AbortSignal;
+  /** The build page's buttons (control.ts: re-run, cancel), under its details. */
+  buildActions?: (c: Context, build: ServerBuild) => ReturnType<typeof html> | string;
 }
 
 type Html = HtmlEscapedString;
@@ -59,7 +61,7 @@ form.filters{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}nav.pages{marg
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
 ${ANSI_CSS}`;
 
-function page(title: string, body: Html | Promise<Html>): Html {
+export function page(title: string, body: Html | Promise<Html>): Html {
   return html`<!doctype html>
     <html lang="en">
       <head>
@@ -368,6 +370,7 @@ export function pagesApp(o: PagesOptions): Hono {
             : ''
         }
       </dl>
+      ${o.buildActions?.(c, build) ?? ''}
       <h2>Steps</h2>
       ${stepsTable(store.steps(build.key))} ${artifactsList(build, sums)}
       <h2>Log</h2>

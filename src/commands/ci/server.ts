@@ -1,11 +1,12 @@
 import { Errors, Flags } from '@oclif/core';
 
 import { loggerFor } from '../../ci/logger';
+import { NSQ_NAME } from '../../ci/nsq-api';
 import { CiCommand } from '../../cli/ci-command';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
 import { startServer } from '../../server/app';
-import { readWorkerToken } from '../../server/worker-token';
+import { readToken } from '../../server/worker-token';
 
 export default class CiServer extends CiCommand<typeof CiServer> {
   static override summary = 'the CI dashboard: builds, live logs, binaries and docs, from the events workers publish';
@@ -13,7 +14,8 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'Consumes the build events (lxcts.builds) and log chunks (lxcts.logs, from workers started with --live-logs) on its own ' +
     'channel "server" into its own store (server.sqlite in the data directory), and serves the pages, the JSON API, ' +
     '/binaries and /docs from the data directory. With --worker-token-file, workers on other machines upload what they ' +
-    'built (ci worker --server). Runs until SIGTERM or Ctrl-C.';
+    'built (ci worker --server). With --admin-token-file, re-run and cancel work (buttons on a build page after logging in, ' +
+    'ci rerun|cancel); with --read-token-file, reading needs a token too. Runs until SIGTERM or Ctrl-C.';
   static override examples = [
     '<%= config.bin %> ci server --listen 127.0.0.1:8090 --nsqd-tcp 127.0.0.1:4150 --nsqd-http 127.0.0.1:4151',
     '<%= config.bin %> ci server --listen 0.0.0.0:8090 --lookupd 10.0.0.5:4161 --worker-token-file /etc/lxcts/worker-token',
@@ -28,24 +30,26 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     }),
     lookupd: Flags.string({ description: 'nsqlookupd HTTP address to find nsqd through (repeatable)', multiple: true }),
     'worker-token-file': Flags.string({ description: 'file holding the token workers on other machines upload with (none: no uploads)' }),
-    'admin-token-file': Flags.string({ description: 'file holding the admin token (checked at start; re-run and cancel will need it)' }),
+    'admin-token-file': Flags.string({ description: 'file holding the admin token re-run and cancel need (none: they are refused)' }),
+    'read-token-file': Flags.string({ description: 'file holding a token every page, API and file route then needs (none: reading is open)' }),
+    'push-topic': Flags.string({ description: "the workers' topic of build requests, where re-runs go (their --topic)", default: 'lxcts.pushes' }),
   };
 
   async run(): Promise<void> {
     const f = this.flags;
     if (!f['nsqd-tcp']?.length && !f.lookupd?.length) this.error('give --nsqd-tcp or --lookupd', { exit: 2 });
+    if (!NSQ_NAME.test(f['push-topic'])) this.error(`--push-topic: "${f['push-topic']}" is not an NSQ topic name`, { exit: 2 });
     const [host, port] = splitAddress(f.listen);
-    const token = (flag: 'worker-token-file' | 'admin-token-file') => {
+    const token = (flag: 'worker-token-file' | 'admin-token-file' | 'read-token-file') => {
       const file = f[flag];
       if (file === undefined) return undefined;
       try {
-        return readWorkerToken(file);
+        return readToken(file, flag.replace(/-file$/, '').replace(/-/g, ' '));
       } catch (err) {
         throw new Errors.CLIError(`--${flag}: ${(err as Error).message}`, { exit: 2, code: 'BAD_TOKEN_FILE' });
       }
     };
     const workerToken = token('worker-token-file');
-    token('admin-token-file');
     const server = await startServer({
       dataDir: this.dataDir().root,
       host,
@@ -54,6 +58,9 @@ export default class CiServer extends CiCommand<typeof CiServer> {
       nsqdHttp: f['nsqd-http'],
       lookupd: f.lookupd,
       workerToken,
+      adminToken: token('admin-token-file'),
+      readToken: token('read-token-file'),
+      pushTopic: f['push-topic'],
       log: loggerFor('server'),
     });
     this.log(`lxcts CI server: ${server.url}/`);

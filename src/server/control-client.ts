@@ -1,0 +1,70 @@
+/**
+ * The client's side of re-run and cancel (`lxcts ci rerun|cancel`): one POST to the
+ * server's API with the admin token, and a failure that says whether the server could not
+ * be reached or refused (with its reason).
+ */
+import { z } from 'zod';
+
+import type { ControlAction } from './control';
+
+/** How long the server may take to answer (it answers once nsqd took the message). */
+const CALL_TIMEOUT_MS = 30_000;
+
+export class ControlError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'SERVER_UNREACHABLE' | 'SERVER_REFUSED',
+    /** The server's HTTP status, when it answered. */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
+
+const answerSchema = z.object({ action: z.enum(['rerun', 'cancel']), build: z.number().int(), message: z.string(), delivery: z.string().optional() });
+
+export type ControlAnswer = z.infer<typeof answerSchema>;
+
+export async function requestControl(o: {
+  server: string;
+  token: string;
+  action: ControlAction;
+  build: number;
+  by?: string;
+  signal?: AbortSignal;
+}): Promise<ControlAnswer> {
+  const url = new URL(`/api/builds/${o.build}/${o.action}`, o.server);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${o.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(o.by === undefined ? {} : { by: o.by }),
+      signal: o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]) : AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
+  } catch (err) {
+    const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
+    throw new ControlError(`cannot reach the CI server at ${url.origin}: ${cause}`, 'SERVER_UNREACHABLE');
+  }
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (!response.ok) {
+    const reason = (body as { error?: unknown } | undefined)?.error;
+    const said = typeof reason === 'string' ? reason : text.trim().slice(0, 200) || response.statusText;
+    throw new ControlError(`the CI server at ${url.origin} refused (${response.status}): ${said}`, 'SERVER_REFUSED', response.status);
+  }
+  const answer = answerSchema.safeParse(body);
+  if (!answer.success)
+    throw new ControlError(
+      `the CI server at ${url.origin} answered something else than a ${o.action}: ${text.slice(0, 200)}`,
+      'SERVER_REFUSED',
+      response.status,
+    );
+  return answer.data;
+}
