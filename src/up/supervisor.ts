@@ -25,12 +25,15 @@ export interface ComponentSpec {
 /** A component that could not start, or ended on its own: its name, why, and the last lines it printed. */
 export class ComponentError extends Error {
   readonly code = 'COMPONENT_FAILED';
+  /** The first line of the message: who and what happened, without the lines. */
+  readonly summary: string;
   constructor(
     readonly component: string,
     why: string,
     readonly lastLines: string[],
   ) {
     super(`${component} ${why}${lastLines.length ? `; its last lines:\n${lastLines.map((l) => `  ${l}`).join('\n')}` : ' (it printed nothing)'}`);
+    this.summary = `${component} ${why}`;
   }
 }
 

@@ -4,6 +4,7 @@ import { Errors, Flags } from '@oclif/core';
 
 import { CiCommand } from '../../cli/ci-command';
 import { abortOn } from '../../cli/signals';
+import type { ComponentError } from '../../up/supervisor';
 import { DEFAULT_CHANNELS, startUp } from '../../up/up';
 
 const port = (what: string) => Flags.integer({ description: `${what} (default: a free port)`, min: 1, max: 65535, helpGroup: 'PORTS' });
@@ -78,8 +79,9 @@ Ctrl-C stops everything.
     // A second Ctrl-C while stopping: no more waiting for anyone.
     const hurry = abortOn(['SIGINT', 'SIGTERM']);
     hurry.signal.addEventListener('abort', () => up.kill());
-    const crash = up.crashed.aborted ? (up.crashed.reason as Error) : undefined;
-    if (crash) this.logToStderr(`lxcts ci up: ${crash.message}; stopping everything`);
+    const crash = up.crashed.aborted ? (up.crashed.reason as ComponentError) : undefined;
+    // Its last lines are on the terminal already, each with its name.
+    if (crash) this.logToStderr(`lxcts ci up: ${crash.summary}; stopping everything`);
     await up.close();
     hurry.stop();
     if (crash) this.exit(1);
