@@ -78,13 +78,13 @@ export class Supervisor {
   #stopping = false;
 
   /**
-   * `write` takes each line already prefixed (`nsqd | ...`, names padded to `width`);
-   * `env` is every child's environment.
+   * `write` takes each line already prefixed (`nsqd | ...`, names padded to `width`), after
+   * `format` (e.g. readableLine) made it what the reader sees.
    */
   constructor(
     private readonly write: (line: string) => void,
     private readonly width: number,
-    private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly format: (line: string) => string = (line) => line,
   ) {}
 
   /** Aborts, with an Error saying who and how, when a started child ends before stop(). */
@@ -107,7 +107,7 @@ export class Supervisor {
     if (interrupt?.aborted) throw new Interrupted();
     // Its own process group: Ctrl-C at the terminal reaches `ci up` alone, which then stops
     // the children in order (workers before the nsqd they report to).
-    const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: this.env });
+    const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     try {
       await once(child, 'spawn');
     } catch (err) {
@@ -119,7 +119,7 @@ export class Supervisor {
       readline.createInterface({ input: stream as NodeJS.ReadableStream, crlfDelay: Infinity }).on('line', (line) => {
         lastLines.push(line);
         if (lastLines.length > KEPT_LINES) lastLines.shift();
-        this.say(spec.name, line);
+        this.say(spec.name, this.format(line));
       });
     }
     const exited = once(child, 'exit').then(

@@ -9,6 +9,9 @@ import { DEFAULT_CHANNELS, startUp } from '../../up/up';
 
 const port = (what: string) => Flags.integer({ description: `${what} (default: a free port)`, min: 1, max: 65535, helpGroup: 'PORTS' });
 
+/** Ctrl-C, kill, and the terminal closing: each stops everything in order. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 export default class CiUp extends CiCommand<typeof CiUp> {
   static override summary = 'the whole CI on this machine: nsqd, nsqlookupd, the webhook receiver, the dashboard and a worker per job channel';
   static override description =
@@ -42,7 +45,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
 
   async run(): Promise<void> {
     const f = this.flags;
-    const stopSignal = abortOn(['SIGINT', 'SIGTERM']);
+    const stopSignal = abortOn(STOP_SIGNALS);
     const up = await startUp({
       dataDir: this.dataDir().root,
       host: f.host,
@@ -77,7 +80,7 @@ Ctrl-C stops everything.
     await Promise.race([once(stopSignal.signal, 'abort'), once(up.crashed, 'abort')]);
     stopSignal.stop();
     // A second Ctrl-C while stopping: no more waiting for anyone.
-    const hurry = abortOn(['SIGINT', 'SIGTERM']);
+    const hurry = abortOn(STOP_SIGNALS);
     hurry.signal.addEventListener('abort', () => up.kill());
     const crash = up.crashed.aborted ? (up.crashed.reason as ComponentError) : undefined;
     // Its last lines are on the terminal already, each with its name.
