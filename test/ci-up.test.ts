@@ -30,6 +30,8 @@ interface UpRun {
 
 const sandboxes: CiSandbox[] = [];
 const runs: UpRun[] = [];
+/** Every child any ci up of this file recorded, for afterAll (a later ci up rewrites the file). */
+const children = new Map<string, UpProcess>();
 
 function sandbox(label: string): CiSandbox {
   const ci = new CiSandbox(label);
@@ -61,7 +63,9 @@ async function ready(run: UpRun, root: string): Promise<UpState> {
     () => `ci up to be ready; its output:\n${run.output()}`,
     { seconds: 180, everyMs: 100 },
   );
-  return must(upState(root), `up.json; ci up exited ${run.child.exitCode}:\n${run.output()}`);
+  const state = must(upState(root), `up.json; ci up exited ${run.child.exitCode}:\n${run.output()}`);
+  for (const p of upProcesses(root)) children.set(p.identity, p);
+  return state;
 }
 
 /** Mount points under `root` (a build's scratch disk), from this machine's mount table. */
@@ -84,12 +88,9 @@ afterAll(async () => {
   }
   // The children have process groups of their own: end them by the identities ci up recorded.
   for (const ci of sandboxes) {
-    const file = path.join(ci.data.root, 'up-processes.json');
-    if (!fs.existsSync(file)) continue;
-    for (const p of upProcesses(ci.data.root)) {
-      if (isProcessAlive(p.identity)) process.kill(pidOf(p), 'SIGKILL');
-    }
+    if (fs.existsSync(path.join(ci.data.root, 'up-processes.json'))) for (const p of upProcesses(ci.data.root)) children.set(p.identity, p);
   }
+  for (const p of children.values()) if (isProcessAlive(p.identity)) process.kill(pidOf(p), 'SIGKILL');
   await Promise.all(runs.map((r) => r.exited));
   for (const ci of sandboxes) ci.cleanup();
 });
@@ -262,3 +263,17 @@ test('a ci up killed with SIGKILL does not block the next: its lock is taken ove
   expect(fs.existsSync(path.join(ci.data.root, 'up.json'))).toBe(false);
   expect(fs.existsSync(path.join(ci.data.root, 'up-processes.json'))).toBe(false);
 }, 300_000);
+
+test('a component that fails its start fails ci up with its last lines; what was started is stopped again', async () => {
+  const ci = sandbox('up-fail');
+  // An admin token too short to be one: ci up keeps an existing token file, the server refuses it.
+  fs.writeFileSync(path.join(ci.data.root, 'admin-token'), 'short\n', { mode: 0o600 });
+  const run = startUp(ci.data.root);
+  expect(await run.exited).toBe(1);
+  const output = run.output();
+  expect(output).toMatch(/server exited during start-up \(code 2\); its last lines:\n.*--admin-token-file: /);
+  for (const name of ['webhook', 'nsqd', 'nsqlookupd']) expect(output).toMatch(new RegExp(`^${name} +\\| exited \\(code 0\\)$`, 'm'));
+  expect(output).not.toContain('worker binaries |');
+  expect(fs.existsSync(path.join(ci.data.root, 'up.json'))).toBe(false);
+  expect(fs.existsSync(path.join(ci.data.root, 'up-processes.json'))).toBe(false);
+}, 120_000);

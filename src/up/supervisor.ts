@@ -112,7 +112,11 @@ export class Supervisor {
       await once(child, 'spawn');
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw new ComponentError(spec.name, e.code === 'ENOENT' ? `could not start: ${spec.command} is not on the PATH` : `could not start: ${e.message}`, []);
+      throw new ComponentError(
+        spec.name,
+        e.code === 'ENOENT' ? `could not start: ${spec.command} is not on the PATH (scripts/setup-host.sh installs it)` : `could not start: ${e.message}`,
+        [],
+      );
     }
     const lastLines: string[] = [];
     for (const stream of [child.stdout, child.stderr]) {
