@@ -92,11 +92,6 @@ export class Supervisor {
     return this.#crashed.signal;
   }
 
-  /** The pids of the children still running, in start order. */
-  pids(): number[] {
-    return this.#running.filter((r) => r.child.exitCode === null && r.child.signalCode === null).map((r) => r.child.pid as number);
-  }
-
   /** Prints a line of the supervisor's own under `name`. */
   say(name: string, line: string): void {
     this.write(`${name.padEnd(this.width)} | ${line}`);

@@ -59,6 +59,11 @@ const PUSH_TOPIC = 'lxcts.pushes';
 const NSQ_LOG_LEVEL = '--log-level=warn';
 const CLI = path.join(__dirname, '..', '..', 'bin', 'run.js');
 
+/** Where the workers of `ci up` take local repositories from unless told otherwise. */
+export function defaultAllowLocal(dataDir: string): string {
+  return path.join(path.resolve(dataDir), 'repos');
+}
+
 /** The host part of a URL for a listen address (a wildcard address is reached on loopback). */
 function urlHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
@@ -76,7 +81,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
   if (badChannel !== undefined) throw new Error(`"${badChannel}" is not a channel name (letters, digits, ".", "_", "-"; at most 64)`);
   const host = o.host ?? '127.0.0.1';
   const loopback = '127.0.0.1';
-  const repos = path.join(data.root, 'repos');
+  const repos = defaultAllowLocal(data.root);
   const allowLocal = o.allowLocal?.length ? o.allowLocal : [repos];
   const nsqdData = path.join(data.root, 'nsqd');
   for (const dir of [repos, nsqdData]) fs.mkdirSync(dir, { recursive: true });

@@ -5,7 +5,7 @@ import { Errors, Flags } from '@oclif/core';
 import { CiCommand } from '../../cli/ci-command';
 import { abortOn } from '../../cli/signals';
 import type { ComponentError } from '../../up/supervisor';
-import { DEFAULT_CHANNELS, startUp } from '../../up/up';
+import { DEFAULT_CHANNELS, defaultAllowLocal, startUp } from '../../up/up';
 
 const port = (what: string) => Flags.integer({ description: `${what} (default: a free port)`, min: 1, max: 65535, helpGroup: 'PORTS' });
 
@@ -46,8 +46,10 @@ export default class CiUp extends CiCommand<typeof CiUp> {
   async run(): Promise<void> {
     const f = this.flags;
     const stopSignal = abortOn(STOP_SIGNALS);
+    const dataDir = this.dataDir().root;
+    const allowLocal = f['allow-local']?.length ? f['allow-local'] : [defaultAllowLocal(dataDir)];
     const up = await startUp({
-      dataDir: this.dataDir().root,
+      dataDir,
       host: f.host,
       ports: {
         dashboard: f['dashboard-port'],
@@ -58,7 +60,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
         'lookupd-http': f['lookupd-http-port'],
       },
       channels: f.channel,
-      allowLocal: f['allow-local'],
+      allowLocal,
       graceSeconds: f.grace,
       signal: stopSignal.signal,
     }).catch((err: Error & { code?: string }) => {
@@ -75,9 +77,14 @@ lxcts CI is up
   webhook secret:  ${state.webhookSecretFile} (${made(created.webhookSecret)})
   admin token:     ${state.adminTokenFile} (${made(created.adminToken)})
   nsqd:            ${state.nsqdTcp} (TCP), ${state.nsqdHttp} (HTTP); nsqlookupd ${state.lookupdHttp} (HTTP)
+  data directory:  ${dataDir} (these addresses are in up.json there while this runs)
+A bare repository under ${allowLocal.join(' or ')} pushes here once hooked:
+  lxcts ci hook install REPO.git --url ${state.webhook} --secret-file ${state.webhookSecretFile}
 Ctrl-C stops everything.
 `);
-    await Promise.race([once(stopSignal.signal, 'abort'), once(up.crashed, 'abort')]);
+    // Either may have aborted already (a signal or a crash just as the start ended): once() would never see it.
+    const aborted = (signal: AbortSignal) => (signal.aborted ? Promise.resolve() : once(signal, 'abort'));
+    await Promise.race([aborted(stopSignal.signal), aborted(up.crashed)]);
     stopSignal.stop();
     // A second Ctrl-C while stopping: no more waiting for anyone.
     const hurry = abortOn(STOP_SIGNALS);
