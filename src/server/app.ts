@@ -19,6 +19,7 @@ import { buildsApi } from './api';
 import { filesApp } from './files';
 import { type Ingest, startIngest } from './ingest';
 import { LiveStore } from './live-store';
+import { opsApp, type OpsOptions } from './ops';
 import { pagesApp } from './pages';
 import { type PublishLock, uploadsApp } from './uploads';
 
@@ -35,6 +36,8 @@ export interface ServerAppOptions {
   uploads?: { stagingDir: string; token: string; lock?: PublishLock };
   /** Aborted when the server stops: live streams end. */
   stopping?: AbortSignal;
+  /** /metrics and /queue (ops.ts): where nsqd is, the log. */
+  ops?: Omit<OpsOptions, 'store' | 'stopping'>;
 }
 
 /** Every route of the server on one app. */
@@ -44,6 +47,7 @@ export function serverApp(o: ServerAppOptions): Hono {
   if (o.uploads) app.route('/', uploadsApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot, ...o.uploads }));
   app.route('/', buildsApi(o.store));
   app.route('/', pagesApp({ store: o.store, binariesRoot: o.binariesRoot, stopping: o.stopping }));
+  if (o.ops && o.stopping) app.route('/', opsApp({ store: o.store, stopping: o.stopping, ...o.ops }));
   return app;
 }
 
@@ -90,6 +94,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
           ? { stagingDir: path.join(data.root, UPLOAD_STAGING), token: o.workerToken, lock: (name, fn) => builds.withLock(name, fn) }
           : undefined,
       stopping: stopping.signal,
+      ops: { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd, nsqdTcp: o.nsqdTcp, log: o.log },
     });
     ingest = await startIngest({ store, nsqd: o.nsqdTcp, lookupd: o.lookupd, nsqdHttp: o.nsqdHttp, log: o.log });
     server = await listen(app, o.host, o.port);

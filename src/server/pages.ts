@@ -59,7 +59,7 @@ form.filters{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}nav.pages{marg
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
 ${ANSI_CSS}`;
 
-function page(title: string, body: Html | Promise<Html>): Html {
+export function page(title: string, body: Html | Promise<Html>): Html {
   return html`<!doctype html>
     <html lang="en">
       <head>
@@ -250,6 +250,7 @@ export function pagesApp(o: PagesOptions): Hono {
     };
     const statuses = ['', 'queued', 'running', 'success', 'failure', 'error', 'cancelled'];
     const body = html`<h1>Builds</h1>
+      <p><a href="/queue">Workers and queue</a></p>
       <form class="filters" method="get" action="/">
         <input name="repo" placeholder="owner/repo" value="${filters.repo ?? ''}" />
         <input name="branch" placeholder="branch" value="${filters.branch ?? ''}" />
