@@ -99,6 +99,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     ingest = await startIngest({ store, nsqd: o.nsqdTcp, lookupd: o.lookupd, nsqdHttp: o.nsqdHttp, log: o.log });
     server = await listen(app, o.host, o.port);
   } catch (err) {
+    stopping.abort();
     ingest?.close();
     store.close();
     builds?.close();

@@ -51,6 +51,11 @@ export class ServerMetrics {
   readonly #finished = new Set<string>();
   readonly #duration: Histogram<'job' | 'status'>;
   readonly #wait: Histogram<'job'>;
+  readonly #nsqdUp: Gauge<'nsqd'>;
+  readonly #depth: Gauge<'nsqd' | 'topic' | 'channel'>;
+  readonly #inFlight: Gauge<'nsqd' | 'topic' | 'channel'>;
+  readonly #deferred: Gauge<'nsqd' | 'topic' | 'channel'>;
+  readonly #clients: Gauge<'nsqd' | 'topic' | 'channel'>;
   readonly #onChange: (key: string) => void;
 
   constructor(private readonly o: MetricsOptions) {
@@ -80,45 +85,43 @@ export class ServerMetrics {
       registers,
     });
     const channel = ['nsqd', 'topic', 'channel'] as const;
-    const depth = new Gauge({ name: 'lxcts_nsq_channel_depth', help: 'Messages waiting in an nsqd channel', labelNames: channel, registers: [] });
-    const inFlight = new Gauge({
-      name: 'lxcts_nsq_channel_in_flight',
-      help: 'Messages handed to a consumer and not finished',
-      labelNames: channel,
-      registers: [],
-    });
-    const deferred = new Gauge({ name: 'lxcts_nsq_channel_deferred', help: 'Messages requeued with a delay', labelNames: channel, registers: [] });
-    const clients = new Gauge({ name: 'lxcts_nsq_channel_clients', help: 'Consumers connected to an nsqd channel', labelNames: channel, registers: [] });
-    // One reading of nsqd per scrape: lxcts_nsqd_up's collect takes it and sets the channel
-    // gauges, which are registered after it and so collected after it.
-    new Gauge({
+    this.#nsqdUp = new Gauge({
       name: 'lxcts_nsqd_up',
       help: "1 when nsqd's stats could be read, 0 when not (nsqd=unknown: nsqlookupd could not name one)",
       labelNames: ['nsqd'] as const,
       registers,
-      async collect() {
-        const reading = await readNsq(o.nsq);
-        this.reset();
-        for (const g of [depth, inFlight, deferred, clients]) g.reset();
-        if (reading.nsqds.length === 0 && reading.problem) this.set({ nsqd: 'unknown' }, 0);
-        for (const n of reading.nsqds) {
-          this.set({ nsqd: n.nsqd }, n.up ? 1 : 0);
-          for (const t of n.stats?.topics ?? []) {
-            for (const c of t.channels ?? []) {
-              if (c.channel_name.endsWith('#ephemeral')) continue;
-              const labels = { nsqd: n.nsqd, topic: t.topic_name, channel: c.channel_name };
-              depth.set(labels, c.depth);
-              inFlight.set(labels, c.in_flight_count);
-              deferred.set(labels, c.deferred_count);
-              clients.set(labels, c.clients?.length ?? 0);
-            }
-          }
-        }
-      },
     });
-    for (const g of [depth, inFlight, deferred, clients]) this.registry.registerMetric(g);
+    this.#depth = new Gauge({ name: 'lxcts_nsq_channel_depth', help: 'Messages waiting in an nsqd channel', labelNames: channel, registers });
+    this.#inFlight = new Gauge({ name: 'lxcts_nsq_channel_in_flight', help: 'Messages handed to a consumer and not finished', labelNames: channel, registers });
+    this.#deferred = new Gauge({ name: 'lxcts_nsq_channel_deferred', help: 'Messages requeued with a delay', labelNames: channel, registers });
+    this.#clients = new Gauge({ name: 'lxcts_nsq_channel_clients', help: 'Consumers connected to an nsqd channel', labelNames: channel, registers });
     this.#onChange = (key) => this.observe(key);
     o.store.changes.on('build', this.#onChange);
+  }
+
+  /**
+   * The exposition: nsqd is read once (prom-client collects the metrics concurrently, so the
+   * five nsq gauges are set here, from one reading, before it runs), then every metric.
+   */
+  async scrape(): Promise<string> {
+    const reading = await readNsq(this.o.nsq);
+    const channelGauges = [this.#depth, this.#inFlight, this.#deferred, this.#clients];
+    for (const g of [this.#nsqdUp, ...channelGauges]) g.reset();
+    if (reading.nsqds.length === 0 && reading.problem) this.#nsqdUp.set({ nsqd: 'unknown' }, 0);
+    for (const n of reading.nsqds) {
+      this.#nsqdUp.set({ nsqd: n.nsqd }, n.up ? 1 : 0);
+      for (const t of n.stats?.topics ?? []) {
+        for (const c of t.channels ?? []) {
+          if (c.channel_name.endsWith('#ephemeral')) continue;
+          const labels = { nsqd: n.nsqd, topic: t.topic_name, channel: c.channel_name };
+          this.#depth.set(labels, c.depth);
+          this.#inFlight.set(labels, c.in_flight_count);
+          this.#deferred.set(labels, c.deferred_count);
+          this.#clients.set(labels, c.clients?.length ?? 0);
+        }
+      }
+    }
+    return this.registry.metrics();
   }
 
   /** Observes build `key`'s queue wait and duration, each once, as soon as the store shows them. */
@@ -157,7 +160,7 @@ function remember(keys: Set<string>, key: string): void {
 export function metricsApp(metrics: ServerMetrics): Hono {
   const app = new Hono();
   app.get('/metrics', async (c) => {
-    const text = await metrics.registry.metrics();
+    const text = await metrics.scrape();
     return c.body(text, 200, { 'content-type': metrics.registry.contentType });
   });
   return app;
