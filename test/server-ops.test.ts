@@ -218,3 +218,36 @@ describe('/queue', () => {
     expect(reasonsOf(await queue(server.url), commit)).toEqual({ docs: 'paused' });
   });
 });
+
+describe('where nsqd is', () => {
+  test('through nsqlookupd only: the queue and the metrics read every nsqd it knows', async () => {
+    const withLookupd = await new TestNsq({ lookupd: true }).start();
+    let s: RunningServer | undefined;
+    try {
+      await withLookupd.createChannel(PUSHES_TOPIC, 'binaries');
+      s = await startServer({ dataDir: path.join(dir, 'c'), host: '127.0.0.1', port: 0, lookupd: [withLookupd.lookupdHttp], log });
+      const { url } = s;
+      // nsqd registers with nsqlookupd on its own schedule.
+      await waitFor(async () => (await queue(url)).nsqds.length === 1, 'nsqlookupd to name the nsqd');
+      const view = await queue(url);
+      expect(view.nsqds).toEqual([{ nsqd: withLookupd.nsqdHttp, up: true }]);
+      expect(view.channels.map((c) => [c.channel, c.reason])).toEqual([['binaries', 'empty']]);
+      expect(sampleValue(await metrics(url), 'lxcts_nsqd_up', { nsqd: withLookupd.nsqdHttp })).toBe(1);
+    } finally {
+      await s?.close();
+      await withLookupd.stop();
+    }
+  });
+
+  test('a pushes topic that is not an NSQ name is refused', () => {
+    const store = new LiveStore(path.join(dir, 'refused.sqlite'));
+    try {
+      const stopping = new AbortController();
+      expect(() =>
+        serverApp({ store, binariesRoot: dir, docsRoot: dir, stopping: stopping.signal, ops: { nsqdHttp: [nsq.nsqdHttp], pushesTopic: 'a/../b', log } }),
+      ).toThrow(/not an NSQ topic name/);
+    } finally {
+      store.close();
+    }
+  });
+});

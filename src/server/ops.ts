@@ -7,6 +7,7 @@
 import { Hono } from 'hono';
 
 import type { Logger } from '../ci/logger';
+import { NSQ_NAME } from '../ci/nsq-api';
 import type { LiveStore } from './live-store';
 import { metricsApp, ServerMetrics } from './metrics';
 import { PushQueue, watchPushes } from './push-queue';
@@ -31,6 +32,7 @@ export interface OpsOptions {
 
 export function opsApp(o: OpsOptions): Hono {
   const topic = o.pushesTopic ?? PUSHES_TOPIC;
+  if (!NSQ_NAME.test(topic)) throw new Error(`the pushes topic ${JSON.stringify(topic.slice(0, 80))} is not an NSQ topic name (${NSQ_NAME.source})`);
   const nsq = { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd };
   const pushes = new PushQueue();
   const metrics = new ServerMetrics({ store: o.store, nsq, pushes });
