@@ -219,6 +219,35 @@ describe('/queue', () => {
   });
 });
 
+describe('/queue, later pushes', () => {
+  test('a worker that requeued its message with a delay: waiting for a retry', async () => {
+    // Made now: only pushes from here on reach it.
+    await nsq.createChannel(PUSHES_TOPIC, 'retry');
+    const reader = new Reader(PUSHES_TOPIC, 'retry', { nsqdTCPAddresses: [nsq.nsqdTcp], maxInFlight: 1 });
+    readers.push(reader);
+    reader.on('message', (m: Message) => m.requeue(600_000, false));
+    reader.connect();
+    await waitFor(async () => (await channelStats(PUSHES_TOPIC, 'retry'))?.clients?.length === 1, 'the retrying worker to connect');
+    const commit = 'c'.repeat(40);
+    await publishMessage(nsq.nsqdHttp, PUSHES_TOPIC, JSON.stringify(push(commit)));
+    await waitFor(async () => reasonsOf(await queue(server.url), commit)?.retry === 'retry-wait', 'the push to wait for its retry');
+    expect(reasonsOf(await queue(server.url), commit)).toEqual({ binaries: 'no-worker', docs: 'paused', held: 'taken', retry: 'retry-wait' });
+  });
+
+  test('nsqd down: /metrics still answers (lxcts_nsqd_up 0), and every waiting push says nsqd is unreachable', async () => {
+    await nsq.stopNsqd();
+    const samples = await metrics(server.url);
+    expect(sampleValue(samples, 'lxcts_nsqd_up', { nsqd: nsq.nsqdHttp })).toBe(0);
+    expect(sampleValue(samples, 'lxcts_builds', { status: 'success', job: 'binaries' })).toBe(2);
+    const view = await queue(server.url);
+    expect(view.nsqds).toEqual([{ nsqd: nsq.nsqdHttp, up: false, error: expect.stringMatching(/ECONNREFUSED/) as unknown }]);
+    // ("held": its worker holds this push too, unfinished.)
+    const everywhere = { binaries: 'nsqd-unreachable', docs: 'nsqd-unreachable', held: 'nsqd-unreachable', retry: 'nsqd-unreachable' };
+    expect(reasonsOf(view, 'c'.repeat(40))).toEqual(everywhere);
+    expect(await (await fetch(`${server.url}/queue`)).text()).toContain('unreachable');
+  });
+});
+
 describe('where nsqd is', () => {
   test('through nsqlookupd only: the queue and the metrics read every nsqd it knows', async () => {
     const withLookupd = await new TestNsq({ lookupd: true }).start();

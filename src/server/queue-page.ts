@@ -6,7 +6,8 @@
  *
  * Each request reads nsqd's stats once (nsq-readings.ts) and explains every job channel of
  * the push topic (queue-explain.ts). Workers are nsqd's clients of those channels; the ones
- * seen by an earlier reading within WORKERS_SEEN_MS stay listed (not connected, last seen).
+ * seen by an earlier reading within WORKERS_SEEN_MS stay listed (not connected, last seen),
+ * and so do the channels, so that a push waiting while nsqd is down says so.
  */
 import { Hono } from 'hono';
 import { html } from 'hono/html';
@@ -48,6 +49,8 @@ export interface QueueOptions {
 /** Reads nsqd and explains the queue; remembers the workers it saw. */
 export class QueueWatch {
   readonly #seen = new Map<string, { worker: SeenWorker; at: number }>();
+  /** Job channels seen by a reading, and when: a push still waits on them while nsqd cannot be read. */
+  readonly #channels = new Map<string, number>();
 
   constructor(private readonly o: QueueOptions) {}
 
@@ -75,9 +78,10 @@ export class QueueWatch {
       if (reading.at - at > WORKERS_SEEN_MS) this.#seen.delete(key);
       else workers.push(at === reading.at ? worker : { ...worker, connected: false });
     }
-    // Channels nsqd could not be asked about still have pushes waiting on them: the pushes
-    // are listed against every channel known, and all of them when nsqd is down.
-    const known = names.length > 0 ? names : [...new Set(workers.map((w) => w.channel))];
+    // While nsqd cannot be read, pushes still wait on the channels an earlier reading showed.
+    for (const name of names) this.#channels.set(name, reading.at);
+    for (const [name, at] of this.#channels) if (reading.at - at > WORKERS_SEEN_MS) this.#channels.delete(name);
+    const known = allUp ? names : [...this.#channels.keys()];
     const waiting = this.o.pushes.waiting(known).map(({ push, channels: on }) => ({
       push,
       channels: on.map((channel) => {
