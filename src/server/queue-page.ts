@@ -20,6 +20,8 @@ import { channelReason, type ChannelView, channelViews, type QueueReason, REASON
 
 /** How long a worker no longer connected stays on the page. */
 export const WORKERS_SEEN_MS = 60 * 60 * 1000;
+/** The most workers listed (the ones seen longest ago are dropped first). */
+const MAX_WORKERS = 1000;
 
 export interface SeenWorker extends WorkerView {
   nsqd: string;
@@ -70,8 +72,16 @@ export class QueueWatch {
     for (const c of channels) {
       for (const w of c.workers) {
         const worker = { ...w, nsqd: c.nsqd, channel: c.channel, connected: true, lastSeen: new Date(reading.at).toISOString() };
-        this.#seen.set(`${c.nsqd}\0${c.channel}\0${w.clientId}\0${w.remoteAddress}`, { worker, at: reading.at });
+        const key = `${c.nsqd}\0${c.channel}\0${w.clientId}\0${w.remoteAddress}`;
+        // Re-inserted, so that the Map's order is oldest-seen first.
+        this.#seen.delete(key);
+        this.#seen.set(key, { worker, at: reading.at });
       }
+    }
+    // A worker reconnecting all hour long (a new port each time) must not grow this without end.
+    for (const key of this.#seen.keys()) {
+      if (this.#seen.size <= MAX_WORKERS) break;
+      this.#seen.delete(key);
     }
     const workers: SeenWorker[] = [];
     for (const [key, { worker, at }] of this.#seen) {
