@@ -20,12 +20,12 @@ log() { printf '[setup-host] %s\n' "$*"; }
 # clang-format: `npm run lint` (part of `npm test`) checks the addon's C++ layout with it.
 # vagrant, vagrant-libvirt: the test suite runs `vagrant validate` on vagrant/Vagrantfile (no VM
 # is started; the libvirt plugin lets it check that provider's settings too).
-# python3-prometheus-client: the server's /metrics test parses it with Prometheus's own parser.
 packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential python3 tmux git debootstrap rsync openssl curl
-          dnsmasq-base iptables nftables iproute2 uidmap python3-lxc golang-gopkg-lxc-go-lxc.v2-dev clang-format vagrant vagrant-libvirt
-          python3-prometheus-client)
+          dnsmasq-base iptables nftables iproute2 uidmap python3-lxc golang-gopkg-lxc-go-lxc.v2-dev clang-format vagrant vagrant-libvirt)
 # Go builds NSQ and actionlint below: Debian's, unless a Go is already there (CI runners bring theirs).
 command -v go >/dev/null || packages+=(golang-go)
+# python3-prometheus-client: the server's /metrics test reads it with Prometheus's own parser.
+packages+=(python3-prometheus-client)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -273,7 +273,7 @@ describe('where nsqd is', () => {
     try {
       const stopping = new AbortController();
       expect(() =>
-        serverApp({ store, binariesRoot: dir, docsRoot: dir, stopping: stopping.signal, ops: { nsqdHttp: [nsq.nsqdHttp], pushesTopic: 'a/../b', log } }),
+        serverApp({ store, binariesRoot: dir, docsRoot: dir, stopping: stopping.signal, ops: { nsqdHttp: [nsq.nsqdHttp], pushTopic: 'a/../b', log } }),
       ).toThrow(/not an NSQ topic name/);
     } finally {
       store.close();

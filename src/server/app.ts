@@ -64,8 +64,8 @@ export interface ServerOptions {
   nsqdHttp?: string[];
   /** Workers on other machines upload with it; without it /uploads does not exist. */
   workerToken?: string;
-  /** The receiver's and workers' --topic, watched for the queue page; default lxcts.pushes. */
-  pushesTopic?: string;
+  /** The workers' push topic, watched for the queue page (default lxcts.pushes). */
+  pushTopic?: string;
   log: Logger;
 }
 
@@ -96,7 +96,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
           ? { stagingDir: path.join(data.root, UPLOAD_STAGING), token: o.workerToken, lock: (name, fn) => builds.withLock(name, fn) }
           : undefined,
       stopping: stopping.signal,
-      ops: { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd, nsqdTcp: o.nsqdTcp, pushesTopic: o.pushesTopic, log: o.log },
+      ops: { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd, nsqdTcp: o.nsqdTcp, pushTopic: o.pushTopic, log: o.log },
     });
     ingest = await startIngest({ store, nsqd: o.nsqdTcp, lookupd: o.lookupd, nsqdHttp: o.nsqdHttp, log: o.log });
     server = await listen(app, o.host, o.port);

@@ -24,14 +24,14 @@ export interface OpsOptions {
   /** nsqd TCP addresses to watch the push topic on (when there is no nsqlookupd). */
   nsqdTcp?: string[];
   /** The push topic; default lxcts.pushes. */
-  pushesTopic?: string;
+  pushTopic?: string;
   log: Logger;
   /** Aborted when the server stops: the push watch and the store listeners end. */
   stopping: AbortSignal;
 }
 
 export function opsApp(o: OpsOptions): Hono {
-  const topic = o.pushesTopic ?? PUSHES_TOPIC;
+  const topic = o.pushTopic ?? PUSHES_TOPIC;
   if (!NSQ_NAME.test(topic)) throw new Error(`the pushes topic ${JSON.stringify(topic.slice(0, 80))} is not an NSQ topic name (${NSQ_NAME.source})`);
   const nsq = { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd };
   const pushes = new PushQueue();

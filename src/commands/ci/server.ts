@@ -27,10 +27,6 @@ export default class CiServer extends CiCommand<typeof CiServer> {
       multiple: true,
     }),
     lookupd: Flags.string({ description: 'nsqlookupd HTTP address to find nsqd through (repeatable)', multiple: true }),
-    'pushes-topic': Flags.string({
-      description: "the topic of build requests (the receiver's and workers' --topic), watched for the queue page",
-      default: 'lxcts.pushes',
-    }),
     'worker-token-file': Flags.string({ description: 'file holding the token workers on other machines upload with (none: no uploads)' }),
     'admin-token-file': Flags.string({ description: 'file holding the admin token (checked at start; re-run and cancel will need it)' }),
   };
@@ -57,7 +53,6 @@ export default class CiServer extends CiCommand<typeof CiServer> {
       nsqdTcp: f['nsqd-tcp'],
       nsqdHttp: f['nsqd-http'],
       lookupd: f.lookupd,
-      pushesTopic: f['pushes-topic'],
       workerToken,
       log: loggerFor('server'),
     });
