@@ -34,10 +34,10 @@ export interface ServerAppOptions {
   docsRoot: string;
   /** Uploads from workers on other machines; none accepted when absent. */
   uploads?: { stagingDir: string; token: string; lock?: PublishLock };
-  /** Aborted when the server stops: live streams end. */
-  stopping?: AbortSignal;
   /** /metrics and /queue (ops.ts): where nsqd is, the log. */
   ops?: Omit<OpsOptions, 'store' | 'stopping'>;
+  /** Aborted when the server stops: live streams end. */
+  stopping?: AbortSignal;
 }
 
 /** Every route of the server on one app. */
@@ -45,9 +45,9 @@ export function serverApp(o: ServerAppOptions): Hono {
   const app = new Hono();
   app.route('/', filesApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   if (o.uploads) app.route('/', uploadsApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot, ...o.uploads }));
+  if (o.ops && o.stopping) app.route('/', opsApp({ store: o.store, stopping: o.stopping, ...o.ops }));
   app.route('/', buildsApi(o.store));
   app.route('/', pagesApp({ store: o.store, binariesRoot: o.binariesRoot, stopping: o.stopping }));
-  if (o.ops && o.stopping) app.route('/', opsApp({ store: o.store, stopping: o.stopping, ...o.ops }));
   return app;
 }
 
@@ -95,8 +95,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         o.workerToken && builds
           ? { stagingDir: path.join(data.root, UPLOAD_STAGING), token: o.workerToken, lock: (name, fn) => builds.withLock(name, fn) }
           : undefined,
-      stopping: stopping.signal,
       ops: { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd, nsqdTcp: o.nsqdTcp, pushTopic: o.pushTopic, log: o.log },
+      stopping: stopping.signal,
     });
     ingest = await startIngest({ store, nsqd: o.nsqdTcp, lookupd: o.lookupd, nsqdHttp: o.nsqdHttp, log: o.log });
     server = await listen(app, o.host, o.port);
