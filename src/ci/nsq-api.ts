@@ -71,7 +71,7 @@ export async function findNsqdHttp(lookupdHttp: readonly string[]): Promise<stri
 
 const count = z.number().int().min(0);
 
-const clientStatsSchema = z.object({
+const nsqdClientSchema = z.object({
   client_id: z.string(),
   hostname: z.string(),
   remote_address: z.string().default(''),
@@ -85,7 +85,7 @@ const clientStatsSchema = z.object({
   connect_ts: z.number().int(),
 });
 
-const channelStatsSchema = z.object({
+const nsqdChannelSchema = z.object({
   channel_name: z.string(),
   depth: count,
   in_flight_count: count,
@@ -94,22 +94,22 @@ const channelStatsSchema = z.object({
   requeue_count: count.default(0),
   timeout_count: count.default(0),
   paused: z.boolean(),
-  clients: z.array(clientStatsSchema).nullable().default([]),
+  clients: z.array(nsqdClientSchema).nullable().default([]),
 });
 
-const topicStatsSchema = z.object({
+const nsqdTopicSchema = z.object({
   topic_name: z.string(),
   depth: count,
   message_count: count.default(0),
   paused: z.boolean(),
-  channels: z.array(channelStatsSchema).nullable().default([]),
+  channels: z.array(nsqdChannelSchema).nullable().default([]),
 });
 
-const nsqdStatsSchema = z.object({ version: z.string().default(''), topics: z.array(topicStatsSchema).nullable().default([]) });
+const nsqdStatsSchema = z.object({ version: z.string().default(''), topics: z.array(nsqdTopicSchema).nullable().default([]) });
 
-export type NsqdClientStats = z.infer<typeof clientStatsSchema>;
-export type NsqdChannelStats = z.infer<typeof channelStatsSchema>;
-export type NsqdTopicStats = z.infer<typeof topicStatsSchema>;
+export type NsqdClientStats = z.infer<typeof nsqdClientSchema>;
+export type NsqdChannelStats = z.infer<typeof nsqdChannelSchema>;
+export type NsqdTopicStats = z.infer<typeof nsqdTopicSchema>;
 export type NsqdStats = z.infer<typeof nsqdStatsSchema>;
 
 /**
