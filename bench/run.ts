@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 
 import { lxcVersion } from '../src';
 import { runCiPipeline } from './lib/ci-pipeline';
+import { runCiServer } from './lib/ci-server';
 import { runCreateStall } from './lib/create-stall';
 import { Fixtures, makeFixtures } from './lib/fixtures';
 import { RESULTS } from './lib/paths';
@@ -69,6 +70,7 @@ async function main(): Promise<number> {
     await fixtures?.cleanup();
   }
   results.push(...(await runCiPipeline(values.smoke ? { latencyPushes: 1, throughputBuilds: 2 } : { latencyPushes: 15, throughputBuilds: 16 }, progress)));
+  results.push(...(await runCiServer(values.smoke ? { livePushes: 1, ingestBuilds: 100 } : { livePushes: 15, ingestBuilds: 3000 }, progress)));
   process.removeListener('SIGINT', interrupted);
 
   const report: Report = {

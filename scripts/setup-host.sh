@@ -30,6 +30,8 @@ packages=(lxc lxc-dev lxc-templates busybox-static pkg-config build-essential py
 if [ "$(. /etc/os-release && echo "${ID:-}")" = debian ]; then packages+=(chromium); fi
 # Go builds NSQ and actionlint below: Debian's, unless a Go is already there (CI runners bring theirs).
 command -v go >/dev/null || packages+=(golang-go)
+# python3-prometheus-client: the server's /metrics test reads it with Prometheus's own parser.
+packages+=(python3-prometheus-client)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -85,6 +85,9 @@ test('npm run bench:run -- --smoke --peers lxcts: lxcts runs every workload, no 
     'CI: fresh build container',
     'CI: trivial builds per minute, 1 worker',
     'CI: trivial builds per minute, 2 workers',
+    'CI server: push → first log line',
+    'CI server: line printed by a step',
+    'CI server: build events ingested',
   ]) {
     expect(ours.some((r) => r.workload.startsWith(prefix) && r.summary && r.summary.median >= 0)).toBe(true);
   }
@@ -94,7 +97,7 @@ test('npm run bench:run -- --smoke --peers lxcts: lxcts runs every workload, no 
 
   // The targets about lxcts alone are checked (met or missed: smoke numbers decide
   // nothing); the comparisons with the other peers are not measured.
-  expect(report.targets).toHaveLength(10);
+  expect(report.targets).toHaveLength(12);
   const measured = report.targets.filter((t) => t.met !== null).map((t) => t.target);
   expect(measured).toEqual(
     expect.arrayContaining([
@@ -104,6 +107,8 @@ test('npm run bench:run -- --smoke --peers lxcts: lxcts runs every workload, no 
       'event-loop stall max < 50 ms, 4 lifecycles creating from a template at once',
       'RSS growth < 10 MB over the execs',
       'no fd growth over the execs',
+      'a printed line on the open build page p95 ≤ 250 ms',
+      'server ingests ≥ 5,000 events/s',
     ]),
   );
   const markdown = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');

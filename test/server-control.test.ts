@@ -15,7 +15,7 @@ import { CONTROL_TOPIC, controlMessageSchema } from '../src/ci/control-message';
 import { publishMessage } from '../src/ci/nsq-api';
 import { buildRequestSchema } from '../src/ci/push-event';
 import { serverApp } from '../src/server/app';
-import { PUSH_TOPIC } from '../src/server/control';
+import { PUSH_TOPIC } from '../src/ci/push-event';
 import { ingestEventBody } from '../src/server/ingest';
 import { LiveStore } from '../src/server/live-store';
 import { startServer, type TestServer } from './helpers/http-server';

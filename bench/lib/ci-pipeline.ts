@@ -21,7 +21,7 @@ import { summarize } from './stats';
 
 const TOPIC = 'lxcts.pushes';
 const CHANNEL = 'binaries';
-const REPO = 'bench/trivial';
+export const REPO = 'bench/trivial';
 const SECRET = 'lxcts-bench';
 /** The first step reports when it ran; the second keeps the build trivial. */
 const BUILD_FILE = 'jobs:\n  binaries:\n    steps: ["date +%s%N", "true"]\n';
@@ -33,7 +33,7 @@ export interface CiScale {
 
 const wallMs = () => performance.timeOrigin + performance.now();
 
-class Pipeline {
+export class Pipeline {
   readonly nsq = new TestNsq({ lookupd: true });
   readonly ci = new CiSandbox('bench');
   readonly repo: TestRepo;
@@ -65,8 +65,8 @@ class Pipeline {
     return child;
   }
 
-  /** Replaces the running workers with `count` new ones, connected to nsqd. */
-  async workers(count: number): Promise<void> {
+  /** Replaces the running workers with `count` new ones, connected to nsqd (`flags`: more of `ci worker`'s). */
+  async workers(count: number, flags: string[] = []): Promise<void> {
     await stop(this.#workers);
     this.#workers = Array.from({ length: count }, (_, i) =>
       this.#spawn(`worker-${count}-${i}`, [
@@ -84,6 +84,7 @@ class Pipeline {
         '1',
         '--allow-local',
         path.dirname(this.repo.dir),
+        ...flags,
       ]),
     );
     await waitFor(async () => (await this.clients()) === count, `${count} worker(s) on the channel`, { seconds: 30 });

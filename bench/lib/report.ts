@@ -64,6 +64,12 @@ function boundTarget(result: Result | undefined, label: string, value: (r: Resul
   return { target: label, measured: `${fmt(v)} ${unit}`, met: v < limit };
 }
 
+/** A rate that must reach `floor` (the median of its runs). */
+function floorTarget(result: Result | undefined, label: string, floor: number, unit: string): Target {
+  if (!result?.summary) return { target: label, measured: result?.error ?? 'not measured', met: null };
+  return { target: label, measured: `${fmt(result.summary.median)} ${unit}`, met: result.summary.median >= floor };
+}
+
 export function checkTargets(results: Result[]): Target[] {
   const memory = results.find((r) => r.workload.startsWith('memory') && r.peer === 'lxcts');
   const mem = memory?.extra as { rssGrowthKb: number; fdsBefore: number; fdsAfter: number } | undefined;
@@ -78,6 +84,8 @@ export function checkTargets(results: Result[]): Target[] {
     boundTarget(find(results, 'CI: signed webhook', 'lxcts'), 'webhook to first step p50 ≤ 300 ms', (r) => r.summary!.median, 300.0001, 'ms'),
     boundTarget(find(results, 'event-loop stall', 'lxcts'), 'event-loop stall p99 < 20 ms', (r) => r.summary!.p99, 20, 'ms'),
     createStallTarget(results),
+    boundTarget(find(results, 'CI server: line printed', 'lxcts'), 'a printed line on the open build page p95 ≤ 250 ms', (r) => r.summary!.p95, 250.0001, 'ms'),
+    floorTarget(find(results, 'CI server: build events ingested', 'lxcts'), 'server ingests ≥ 5,000 events/s', 5000, 'events/s'),
     boundTarget(memory, 'RSS growth < 10 MB over the execs', () => mem!.rssGrowthKb / 1024, 10, 'MB'),
     boundTarget(memory, 'no fd growth over the execs', () => mem!.fdsAfter - mem!.fdsBefore, 1, 'fds'),
   ];

@@ -82,3 +82,73 @@ export async function findNsqdHttp(lookupdHttp: readonly string[]): Promise<stri
   }
   return null;
 }
+
+const count = z.number().int().min(0);
+
+const nsqdClientSchema = z.object({
+  client_id: z.string(),
+  hostname: z.string(),
+  remote_address: z.string().default(''),
+  user_agent: z.string().default(''),
+  ready_count: count,
+  in_flight_count: count,
+  message_count: count.default(0),
+  finish_count: count.default(0),
+  requeue_count: count.default(0),
+  /** Seconds since the epoch. */
+  connect_ts: z.number().int(),
+});
+
+const nsqdChannelSchema = z.object({
+  channel_name: z.string(),
+  depth: count,
+  in_flight_count: count,
+  deferred_count: count,
+  message_count: count.default(0),
+  requeue_count: count.default(0),
+  timeout_count: count.default(0),
+  paused: z.boolean(),
+  clients: z.array(nsqdClientSchema).nullable().default([]),
+});
+
+const nsqdTopicSchema = z.object({
+  topic_name: z.string(),
+  depth: count,
+  message_count: count.default(0),
+  paused: z.boolean(),
+  channels: z.array(nsqdChannelSchema).nullable().default([]),
+});
+
+const nsqdStatsSchema = z.object({ version: z.string().default(''), topics: z.array(nsqdTopicSchema).nullable().default([]) });
+
+export type NsqdClientStats = z.infer<typeof nsqdClientSchema>;
+export type NsqdChannelStats = z.infer<typeof nsqdChannelSchema>;
+export type NsqdTopicStats = z.infer<typeof nsqdTopicSchema>;
+export type NsqdStats = z.infer<typeof nsqdStatsSchema>;
+
+/**
+ * nsqd's `/stats?format=json` (host:port of its HTTP port): every topic, its channels with
+ * their depth, in-flight and deferred counts and whether they are paused, and each
+ * channel's connected clients (hostname, ready and in-flight counts, connect time).
+ * `topic` narrows it to one topic. Fails when nsqd cannot be reached or answers otherwise.
+ */
+export async function readNsqdStats(nsqdHttp: string, topic?: string): Promise<NsqdStats> {
+  const query = `format=json&include_clients=true${topic === undefined ? '' : `&topic=${encodeURIComponent(topic)}`}`;
+  const response = await fetch(`http://${nsqdHttp}/stats?${query}`, { signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+  if (!response.ok) throw new Error(`nsqd ${nsqdHttp} /stats: ${response.status} ${(await response.text()).trim()}`);
+  return nsqdStatsSchema.parse(await response.json());
+}
+
+/**
+ * The HTTP addresses (host:port) of every nsqd that any of `lookupdHttp` knows, each once;
+ * a nsqlookupd that cannot be reached fails the call.
+ */
+export async function listNsqdHttp(lookupdHttp: readonly string[]): Promise<string[]> {
+  const found = new Set<string>();
+  for (const address of lookupdHttp) {
+    const response = await fetch(`http://${address}/nodes`, { signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+    if (!response.ok) throw new Error(`nsqlookupd ${address} /nodes: ${response.status} ${(await response.text()).trim()}`);
+    for (const node of nodesSchema.parse(await response.json()).producers) found.add(`${node.broadcast_address}:${node.http_port}`);
+  }
+  return [...found];
+}

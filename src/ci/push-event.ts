@@ -8,6 +8,9 @@ import { JOB_NAME } from './build-file';
 import { parseCloneUrl } from './clone-url';
 import { fullNameProblem, isCommitId, pushRefProblem } from './names';
 
+/** The topic of build requests: what the receiver publishes and the workers read (their --topic). */
+export const PUSH_TOPIC = 'lxcts.pushes';
+
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
 
 /**

@@ -22,6 +22,7 @@ import { buildActions, controlApp } from './control';
 import { filesApp } from './files';
 import { type Ingest, startIngest } from './ingest';
 import { LiveStore } from './live-store';
+import { opsApp, type OpsOptions } from './ops';
 import { pagesApp } from './pages';
 import { type PublishLock, uploadsApp } from './uploads';
 
@@ -36,6 +37,8 @@ export interface ServerAppOptions {
   docsRoot: string;
   /** Uploads from workers on other machines; none accepted when absent. */
   uploads?: { stagingDir: string; token: string; lock?: PublishLock };
+  /** /metrics and /queue (ops.ts): where nsqd is, the log. */
+  ops?: Omit<OpsOptions, 'store' | 'stopping'>;
   /** Aborted when the server stops: live streams end. */
   stopping?: AbortSignal;
   /** Re-run and cancel need it (access.ts); without it they answer 403. */
@@ -56,6 +59,7 @@ export function serverApp(o: ServerAppOptions): Hono {
   app.route('/', accessApp(access));
   app.route('/', filesApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   if (o.uploads) app.route('/', uploadsApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot, ...o.uploads }));
+  if (o.ops && o.stopping) app.route('/', opsApp({ store: o.store, stopping: o.stopping, ...o.ops }));
   app.route('/', buildsApi(o.store));
   const publish = o.publish ?? (() => Promise.reject(new Error('this server publishes to no nsqd')));
   app.route('/', controlApp({ store: o.store, access, publish, pushTopic: o.pushTopic }));
@@ -80,7 +84,7 @@ export interface ServerOptions {
   adminToken?: string;
   /** When given, every page, API and file route needs it (or the admin token). */
   readToken?: string;
-  /** The workers' push topic, where re-runs go (default lxcts.pushes). */
+  /** The workers' push topic: re-runs go there, and the queue page watches it (default lxcts.pushes). */
   pushTopic?: string;
   log: Logger;
 }
@@ -111,6 +115,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         o.workerToken && builds
           ? { stagingDir: path.join(data.root, UPLOAD_STAGING), token: o.workerToken, lock: (name, fn) => builds.withLock(name, fn) }
           : undefined,
+      ops: { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd, nsqdTcp: o.nsqdTcp, pushTopic: o.pushTopic, log: o.log },
       stopping: stopping.signal,
       adminToken: o.adminToken,
       readToken: o.readToken,
@@ -124,6 +129,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     ingest = await startIngest({ store, nsqd: o.nsqdTcp, lookupd: o.lookupd, nsqdHttp: o.nsqdHttp, log: o.log });
     server = await listen(app, o.host, o.port);
   } catch (err) {
+    stopping.abort();
     ingest?.close();
     store.close();
     builds?.close();

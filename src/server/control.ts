@@ -28,14 +28,13 @@ import { z } from 'zod';
 
 import { UNFINISHED_STATUSES } from '../ci/build-status';
 import { CONTROL_TOPIC, type ControlMessage, requesterSchema } from '../ci/control-message';
-import { type BuildMessage, buildRequestSchema, ZERO_SHA } from '../ci/push-event';
+import { type BuildMessage, buildRequestSchema, PUSH_TOPIC, ZERO_SHA } from '../ci/push-event';
 import { type Access, adminCsrf, formGuard } from './access';
 import { buildId } from './api';
 import { page } from './pages';
 import type { ServerBuild, ServerStore } from './server-store';
 
 /** The workers' default push topic (`ci worker --topic`). */
-export const PUSH_TOPIC = 'lxcts.pushes';
 
 export interface ControlOptions {
   store: ServerStore;

@@ -276,6 +276,7 @@ export function pagesApp(o: PagesOptions): Hono {
     };
     const statuses = ['', 'queued', 'running', 'success', 'failure', 'error', 'cancelled'];
     const body = html`<h1>Builds</h1>
+      <p><a href="/queue">Workers and queue</a></p>
       <form class="filters" method="get" action="/">
         <input name="repo" placeholder="owner/repo" value="${filters.repo ?? ''}" />
         <input name="branch" placeholder="branch" value="${filters.branch ?? ''}" />

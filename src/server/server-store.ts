@@ -232,6 +232,11 @@ export class ServerStore {
       .map(toBuild);
   }
 
+  /** How many builds the store holds per status and job (the metrics' builds gauge). */
+  countByStatusAndJob(): Array<{ status: BuildStatus; job: string; count: number }> {
+    return this.#sql.countByStatusAndJob.all();
+  }
+
   steps(key: string): ServerStep[] {
     return this.#sql.steps.all(key).map((r) => ({
       step: r.step,
@@ -324,6 +329,9 @@ function prepare(db: Database.Database) {
       WHERE (@repo IS NULL OR repo = @repo) AND (@branch IS NULL OR branch = @branch) AND (@status IS NULL OR status = @status)
         AND (@job IS NULL OR job = @job) AND (@before IS NULL OR id < @before)
       ORDER BY id DESC LIMIT @limit`),
+    countByStatusAndJob: db.prepare<[], { status: BuildStatus; job: string; count: number }>(
+      'SELECT status, job, count(*) AS count FROM builds GROUP BY status, job ORDER BY status, job',
+    ),
     steps: db.prepare<
       [string],
       { step: number; command: string; started_at: number | null; finished_at: number | null; exit_code: number | null; seconds: number | null }

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { openDataDir } from '../ci/data-dir';
 import { channelClientCount, NSQ_NAME } from '../ci/nsq-api';
 import { processIdentity } from '../ci/process-identity';
+import { PUSH_TOPIC } from '../ci/push-event';
 import { readableLine } from './log-lines';
 import { choosePorts, PORT_NAMES, PortName } from './ports';
 import { ComponentSpec, Supervisor } from './supervisor';
@@ -54,7 +55,6 @@ export interface RunningUp {
 }
 
 export const DEFAULT_CHANNELS = ['binaries', 'docs'];
-const PUSH_TOPIC = 'lxcts.pushes';
 /** nsqd and nsqlookupd log every HTTP request at info (each readiness poll, each stats read of the dashboard): warnings and errors only. */
 const NSQ_LOG_LEVEL = '--log-level=warn';
 const CLI = path.join(__dirname, '..', '..', 'bin', 'run.js');

@@ -2,6 +2,7 @@ import { Errors, Flags } from '@oclif/core';
 
 import { loggerFor } from '../../ci/logger';
 import { NSQ_NAME } from '../../ci/nsq-api';
+import { PUSH_TOPIC } from '../../ci/push-event';
 import { CiCommand } from '../../cli/ci-command';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
@@ -32,7 +33,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'worker-token-file': Flags.string({ description: 'file holding the token workers on other machines upload with (none: no uploads)' }),
     'admin-token-file': Flags.string({ description: 'file holding the admin token re-run and cancel need (none: they are refused)' }),
     'read-token-file': Flags.string({ description: 'file holding a token every page, API and file route then needs (none: reading is open)' }),
-    'push-topic': Flags.string({ description: "the workers' topic of build requests, where re-runs go (their --topic)", default: 'lxcts.pushes' }),
+    'push-topic': Flags.string({ description: "the workers' topic of build requests, where re-runs go (their --topic)", default: PUSH_TOPIC }),
   };
 
   async run(): Promise<void> {

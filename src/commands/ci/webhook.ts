@@ -6,6 +6,7 @@ import { Errors, Flags } from '@oclif/core';
 import { DeliveryLog } from '../../ci/deliveries';
 import { loggerFor } from '../../ci/logger';
 import { SpooledPublisher } from '../../ci/nsq-spool';
+import { PUSH_TOPIC } from '../../ci/push-event';
 import { createWebhookServer } from '../../ci/webhook';
 import { CiCommand } from '../../cli/ci-command';
 import { splitAddress } from '../../cli/options';
@@ -26,7 +27,7 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
     listen: Flags.string({ description: 'address and port to listen on', default: '127.0.0.1:8080' }),
     'secret-file': Flags.string({ description: 'file holding the webhook secret (required: no secret, no receiver)', required: true }),
     nsqd: Flags.string({ description: 'nsqd HTTP address to publish to', default: '127.0.0.1:4151' }),
-    topic: Flags.string({ description: 'topic of build requests', default: 'lxcts.pushes' }),
+    topic: Flags.string({ description: 'topic of build requests', default: PUSH_TOPIC }),
     channel: Flags.string({
       description:
         'a worker channel (job kind) that must get every push (repeatable): created on nsqd with the topic before the first publish, ' +

@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core';
 import type { LocalPublication } from '../../ci/builder';
 import { loggerFor } from '../../ci/logger';
 import { findNsqdHttp } from '../../ci/nsq-api';
+import { PUSH_TOPIC } from '../../ci/push-event';
 import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
 import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
@@ -47,7 +48,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     nsqd: Flags.string({ description: 'nsqd TCP address (repeatable), instead of lookupd', multiple: true }),
     channel: Flags.string({ description: 'NSQ channel: one per job kind', required: true }),
     job: Flags.string({ description: 'job to build (default: the channel name)' }),
-    topic: Flags.string({ description: 'topic of build requests', default: 'lxcts.pushes' }),
+    topic: Flags.string({ description: 'topic of build requests', default: PUSH_TOPIC }),
     'events-topic': Flags.string({ description: 'topic build events are published to', default: 'lxcts.builds' }),
     'live-logs': Flags.boolean({
       description: 'publish build output to lxcts.logs for the CI server (ci server) to show live; only with a server: nsqd keeps what nobody reads',

@@ -1,0 +1,167 @@
+/**
+ * Prometheus metrics (prom-client), on a registry of this server's own (never the global
+ * one: two servers in one process, or a test's, do not mix their numbers):
+ *
+ *   lxcts_builds{status,job}                          builds in the store, read at scrape time
+ *   lxcts_build_duration_seconds{job,status}          histogram: started → finished
+ *   lxcts_queue_wait_seconds{job}                     histogram: push received → build started
+ *   lxcts_nsqd_up{nsqd}                               1 when nsqd's stats could be read
+ *   lxcts_nsq_channel_depth{nsqd,topic,channel}       messages waiting (memory and disk)
+ *   lxcts_nsq_channel_in_flight{nsqd,topic,channel}   handed to a consumer, not finished
+ *   lxcts_nsq_channel_deferred{nsqd,topic,channel}    requeued with a delay
+ *   lxcts_nsq_channel_clients{nsqd,topic,channel}     consumers connected
+ *
+ * The histograms are observed once per build, when the store first shows it started or
+ * finished (the build's row, not the event, decides: a replayed or reordered event finds
+ * the build already counted). They count what this process saw since it started, as
+ * Prometheus expects of a histogram. The queue wait needs the push's time: it is observed
+ * for the builds whose push the server saw (push-queue.ts). Ephemeral channels (the
+ * workers' supersede watchers, the server's own) are left out: their names are random per
+ * process and would make new series at every restart.
+ */
+import { Hono } from 'hono';
+import { Gauge, Histogram, Registry } from 'prom-client';
+
+import { UNFINISHED_STATUSES } from '../ci/build-status';
+import type { LiveStore } from './live-store';
+import { type NsqAddresses, readNsq } from './nsq-readings';
+import type { PushQueue } from './push-queue';
+import type { ServerBuild } from './server-store';
+
+const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200];
+const WAIT_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600];
+/** Builds remembered as counted; far more than are ever in flight at once. */
+const MAX_REMEMBERED = 20_000;
+
+export interface MetricsOptions {
+  store: LiveStore;
+  nsq: NsqAddresses;
+  /** Pushes the server saw, for the queue wait; none observed without it. */
+  pushes?: PushQueue;
+}
+
+const isFinished = (b: ServerBuild) => !(UNFINISHED_STATUSES as readonly string[]).includes(b.status);
+
+const seconds = (from: number, to: number) => Math.max(0, (to - from) / 1000);
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  /** Build keys whose start (queue wait) or end (duration) has been observed. */
+  readonly #started = new Set<string>();
+  readonly #finished = new Set<string>();
+  readonly #duration: Histogram<'job' | 'status'>;
+  readonly #wait: Histogram<'job'>;
+  readonly #nsqdUp: Gauge<'nsqd'>;
+  readonly #depth: Gauge<'nsqd' | 'topic' | 'channel'>;
+  readonly #inFlight: Gauge<'nsqd' | 'topic' | 'channel'>;
+  readonly #deferred: Gauge<'nsqd' | 'topic' | 'channel'>;
+  readonly #clients: Gauge<'nsqd' | 'topic' | 'channel'>;
+  readonly #onChange: (key: string) => void;
+
+  constructor(private readonly o: MetricsOptions) {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'lxcts_builds',
+      help: 'Builds in the server store, by status and job',
+      labelNames: ['status', 'job'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const row of o.store.countByStatusAndJob()) this.set({ status: row.status, job: row.job }, row.count);
+      },
+    });
+    this.#duration = new Histogram({
+      name: 'lxcts_build_duration_seconds',
+      help: 'How long builds ran, started to finished, by job and final status',
+      labelNames: ['job', 'status'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.#wait = new Histogram({
+      name: 'lxcts_queue_wait_seconds',
+      help: 'From the push received to its build started, by job (builds whose push the server saw)',
+      labelNames: ['job'] as const,
+      buckets: WAIT_BUCKETS,
+      registers,
+    });
+    const channel = ['nsqd', 'topic', 'channel'] as const;
+    this.#nsqdUp = new Gauge({
+      name: 'lxcts_nsqd_up',
+      help: "1 when nsqd's stats could be read, 0 when not (nsqd=unknown: nsqlookupd could not name one)",
+      labelNames: ['nsqd'] as const,
+      registers,
+    });
+    this.#depth = new Gauge({ name: 'lxcts_nsq_channel_depth', help: 'Messages waiting in an nsqd channel', labelNames: channel, registers });
+    this.#inFlight = new Gauge({ name: 'lxcts_nsq_channel_in_flight', help: 'Messages handed to a consumer and not finished', labelNames: channel, registers });
+    this.#deferred = new Gauge({ name: 'lxcts_nsq_channel_deferred', help: 'Messages requeued with a delay', labelNames: channel, registers });
+    this.#clients = new Gauge({ name: 'lxcts_nsq_channel_clients', help: 'Consumers connected to an nsqd channel', labelNames: channel, registers });
+    this.#onChange = (key) => this.observe(key);
+    o.store.changes.on('build', this.#onChange);
+  }
+
+  /**
+   * The exposition: nsqd is read once (prom-client collects the metrics concurrently, so the
+   * five nsq gauges are set here, from one reading, before it runs), then every metric.
+   */
+  async scrape(): Promise<string> {
+    const reading = await readNsq(this.o.nsq);
+    const channelGauges = [this.#depth, this.#inFlight, this.#deferred, this.#clients];
+    for (const g of [this.#nsqdUp, ...channelGauges]) g.reset();
+    if (reading.nsqds.length === 0 && reading.problem) this.#nsqdUp.set({ nsqd: 'unknown' }, 0);
+    for (const n of reading.nsqds) {
+      this.#nsqdUp.set({ nsqd: n.nsqd }, n.up ? 1 : 0);
+      for (const t of n.stats?.topics ?? []) {
+        for (const c of t.channels ?? []) {
+          if (c.channel_name.endsWith('#ephemeral')) continue;
+          const labels = { nsqd: n.nsqd, topic: t.topic_name, channel: c.channel_name };
+          this.#depth.set(labels, c.depth);
+          this.#inFlight.set(labels, c.in_flight_count);
+          this.#deferred.set(labels, c.deferred_count);
+          this.#clients.set(labels, c.clients?.length ?? 0);
+        }
+      }
+    }
+    return this.registry.metrics();
+  }
+
+  /** Observes build `key`'s queue wait and duration, each once, as soon as the store shows them. */
+  observe(key: string): void {
+    if (this.#finished.has(key)) return;
+    const build = this.o.store.getByKey(key);
+    if (!build) return;
+    if (build.startedAt !== null && !this.#started.has(key)) {
+      const push = this.o.pushes?.find(build.repo, build.commit);
+      remember(this.#started, key);
+      if (push) this.#wait.observe({ job: build.job }, seconds(push.receivedAt, Date.parse(build.startedAt)));
+    }
+    if (isFinished(build)) {
+      remember(this.#finished, key);
+      this.#started.delete(key);
+      if (build.startedAt !== null && build.finishedAt !== null) {
+        this.#duration.observe({ job: build.job, status: build.status }, seconds(Date.parse(build.startedAt), Date.parse(build.finishedAt)));
+      }
+    }
+  }
+
+  close(): void {
+    this.o.store.changes.off('build', this.#onChange);
+  }
+}
+
+function remember(keys: Set<string>, key: string): void {
+  keys.add(key);
+  if (keys.size > MAX_REMEMBERED) {
+    const oldest = keys.values().next();
+    if (!oldest.done) keys.delete(oldest.value);
+  }
+}
+
+/** GET /metrics in Prometheus's text format. */
+export function metricsApp(metrics: ServerMetrics): Hono {
+  const app = new Hono();
+  app.get('/metrics', async (c) => {
+    const text = await metrics.scrape();
+    return c.body(text, 200, { 'content-type': metrics.registry.contentType });
+  });
+  return app;
+}

@@ -1,0 +1,143 @@
+/**
+ * The pushes the server has seen and not yet seen built, so that the queue page can list
+ * each waiting push and say why it waits (queue-explain.ts).
+ *
+ * Where they come from: the server reads the push topic (the receiver's build requests) on
+ * an ephemeral channel of its own, `server#ephemeral`. Ephemeral, because nothing here is
+ * worth keeping while the server is down (nsqd would otherwise pile every push up for it),
+ * and because no worker can ever take that name (worker channels are checked against
+ * NSQ_NAME, which has no `#`), so the server never takes a job's messages.
+ *
+ * When a push stops waiting on a job channel: when a build event for its (repo, commit,
+ * job) arrives (the worker of that channel took it), or when a reading of nsqd taken after
+ * the push was seen shows that channel holding nothing (no message waiting, deferred or in
+ * flight): the push was taken and needed no build (no such job in its build file, or a
+ * branch filter). Memory only and bounded: after a restart, pushes made before it are
+ * counted per channel but not listed.
+ */
+import { Message, Reader } from 'nsqjs';
+
+import type { Logger } from '../ci/logger';
+import { buildRequestSchema, type BuildMessage } from '../ci/push-event';
+
+/** The server's channel on the push topic. */
+export const PUSH_WATCH_CHANNEL = 'server#ephemeral';
+
+/** Pushes kept (oldest forgotten first) and builds remembered for pushes that come late. */
+const MAX_PUSHES = 10_000;
+const MAX_BUILDS = 10_000;
+
+export interface SeenPush {
+  delivery: string;
+  kind: BuildMessage['kind'];
+  repo: string;
+  ref: string;
+  after: string;
+  pusher: string;
+  /** When the receiver took it (ms since the epoch, the receiver's clock). */
+  receivedAt: number;
+  /** When this server saw it (its own clock: compared with its own readings). */
+  seenAt: number;
+}
+
+interface Entry {
+  push: SeenPush;
+  /** Channels (jobs) it no longer waits on. */
+  done: Set<string>;
+}
+
+const buildKey = (repo: string, commit: string, job: string) => `${repo}\0${commit}\0${job}`;
+
+export class PushQueue {
+  /** By delivery id, oldest first (Map order). */
+  readonly #pushes = new Map<string, Entry>();
+  /** Builds seen (repo, commit, job), for a push whose message arrives after its build's event. */
+  readonly #builds = new Set<string>();
+
+  /** Records a push (a redelivery of the same delivery id changes nothing). */
+  add(request: BuildMessage, seenAt = Date.now()): void {
+    if (this.#pushes.has(request.delivery)) return;
+    const { delivery, kind, repo, ref, after, pusher, receivedAt } = request;
+    const entry: Entry = { push: { delivery, kind, repo, ref, after, pusher, receivedAt, seenAt }, done: new Set() };
+    for (const key of this.#builds) {
+      const [r, c, job] = key.split('\0');
+      if (r === repo && c === after && job !== undefined) entry.done.add(job);
+    }
+    this.#pushes.set(delivery, entry);
+    trim(this.#pushes, MAX_PUSHES);
+  }
+
+  /** A build of (repo, commit, job) exists: its push no longer waits on that job's channel. */
+  noteBuild(build: { repo: string; commit: string; job: string }): void {
+    const key = buildKey(build.repo, build.commit, build.job);
+    // Known already: the pushes it resolves were resolved then, or by add() since.
+    if (this.#builds.has(key)) return;
+    this.#builds.add(key);
+    trim(this.#builds, MAX_BUILDS);
+    for (const { push, done } of this.#pushes.values()) if (push.repo === build.repo && push.after === build.commit) done.add(build.job);
+  }
+
+  /** A reading taken at `readAt` found `channel` holding nothing: every push seen before waits no more there. */
+  noteChannelEmpty(channel: string, readAt: number): void {
+    for (const { push, done } of this.#pushes.values()) if (push.seenAt <= readAt) done.add(channel);
+  }
+
+  /** The push that asked for (repo, commit), the newest seen. */
+  find(repo: string, commit: string): SeenPush | undefined {
+    let found: SeenPush | undefined;
+    for (const { push } of this.#pushes.values()) if (push.repo === repo && push.after === commit) found = push;
+    return found;
+  }
+
+  /** Pushes still waiting on one of `channels`, oldest first, with the channels they wait on. */
+  waiting(channels: readonly string[]): Array<{ push: SeenPush; channels: string[] }> {
+    const out: Array<{ push: SeenPush; channels: string[] }> = [];
+    for (const { push, done } of this.#pushes.values()) {
+      const on = channels.filter((c) => !done.has(c));
+      if (on.length > 0) out.push({ push, channels: on });
+    }
+    return out;
+  }
+}
+
+function trim(items: Map<string, unknown> | Set<string>, max: number): void {
+  for (const key of items.keys()) {
+    if (items.size <= max) return;
+    items.delete(key);
+  }
+}
+
+export interface PushWatchOptions {
+  queue: PushQueue;
+  topic: string;
+  lookupd?: readonly string[];
+  nsqdTcp?: readonly string[];
+  log: Logger;
+}
+
+/** Reads the push topic on the server's ephemeral channel into `queue`; returns the reader's close. */
+export function watchPushes(o: PushWatchOptions): () => void {
+  const reader = new Reader(o.topic, PUSH_WATCH_CHANNEL, {
+    lookupdHTTPAddresses: [...(o.lookupd ?? [])],
+    nsqdTCPAddresses: [...(o.nsqdTcp ?? [])],
+    lookupdPollInterval: 1,
+    maxInFlight: 100,
+    outputBufferTimeout: 25,
+  });
+  reader.on('error', (err: Error) => o.log.warn({ topic: o.topic, err: err.message }, 'nsq error (push watch)'));
+  reader.on('message', (message: Message) => {
+    message.finish();
+    const parsed = buildRequestSchema.safeParse(parseJson(message.body.toString('utf8')));
+    if (parsed.success) o.queue.add(parsed.data);
+  });
+  reader.connect();
+  return () => reader.close();
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}
