@@ -12,7 +12,8 @@ import { BuildEvent, buildEvents } from './build-events';
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { NoBuildFileError } from './errors';
-import { checkRevisionName, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
+import { CommitInfo, MAX_PERSON, oneLine } from './commit-info';
+import { checkRevisionName, describeCommit, fetchMirror, identify, readCommitInfo, readFileAt, resolveRevision, Revision, Source } from './git';
 import { checkCloneUrl, SourcePolicy, STRICT_POLICY } from './clone-url';
 import { runJob, Publication } from './job';
 import { DEFAULT_LIMITS, LimitAboveCeilingError, Limits, resolveLimits } from './limits';
@@ -52,6 +53,8 @@ export interface BuildRequest {
   repo?: string;
   /** When the build was asked for (ms since the epoch): a newer request supersedes it. */
   requestedAt?: number;
+  /** Who pushed (the push event's `pusher`), recorded with the build; bounded by commit-info.ts's oneLine. */
+  pusher?: string;
   /** The push was a force-push: branch pointers follow it even to a non-descendant. */
   forced?: boolean;
   /** Aborting cancels the running step and records the build as cancelled. */
@@ -160,6 +163,8 @@ export class Builder {
       // A webhook names the branch and the commit pushed: build that commit, record that branch.
       revision.commit = await resolveRevision(mirror, request.commit).then((r) => r.commit);
     }
+    // Shown with the build; a commit git cannot describe (a huge object) is built all the same.
+    const info = await readCommitInfo(mirror, revision.commit).catch(() => null);
     const text = await readFileAt(mirror, revision.commit, BUILD_FILE);
     if (text === null) throw new NoBuildFileError(`${source.repo} has no ${BUILD_FILE} at ${revision.commit.slice(0, 12)}`);
     let file: BuildFile;
@@ -169,17 +174,17 @@ export class Builder {
       // When a job is named (every worker names its own), the invalid file is that job's
       // failure, recorded with the located error: a push never vanishes without a record.
       if (!(err instanceof BuildFileError) || request.job === undefined) throw err;
-      return [this.recordOutcome(source, revision, request.job, request, 'failure', err.message)];
+      return [this.recordOutcome({ source, revision, info, request }, request.job, 'failure', err.message)];
     }
     const jobs = this.selectJobs(file, revision, request);
     if (request.supersededBy) {
       const message = `superseded by ${request.supersededBy.slice(0, 12)}`;
-      return jobs.map(([name]) => this.recordOutcome(source, revision, name, request, 'cancelled', message));
+      return jobs.map(([name]) => this.recordOutcome({ source, revision, info, request }, name, 'cancelled', message));
     }
     await this.runtime.ensureBase(file.base);
     const results: JobResult[] = [];
     for (const [name, job] of jobs) {
-      results.push(await this.buildJob({ source, mirror, revision, file, name, job, request }));
+      results.push(await this.buildJob({ source, mirror, revision, info, file, name, job, request }));
     }
     return results;
   }
@@ -201,7 +206,8 @@ export class Builder {
   }
 
   /** The record of this (repo, commit, job): a new one, or the one already built or building. */
-  private claim(source: Source, revision: Revision, name: string, request: BuildRequest): { record: BuildRecord; created: boolean } {
+  private claim(of: BuildOf, name: string): { record: BuildRecord; created: boolean } {
+    const { source, revision, info, request } = of;
     return this.store.claim(
       {
         repo: source.repo,
@@ -211,14 +217,18 @@ export class Builder {
         branch: revision.branch,
         job: name,
         requestedAt: request.requestedAt,
+        subject: info?.subject ?? null,
+        author: info?.author ?? null,
+        pusher: request.pusher === undefined ? null : oneLine(request.pusher, MAX_PERSON),
       },
       request.force,
     );
   }
 
   /** A job decided without running it (invalid build file, superseded): recorded final at once. */
-  private recordOutcome(source: Source, revision: Revision, name: string, request: BuildRequest, status: BuildStatus, message: string): JobResult {
-    const { record, created } = this.claim(source, revision, name, request);
+  private recordOutcome(of: BuildOf, name: string, status: BuildStatus, message: string): JobResult {
+    const { request } = of;
+    const { record, created } = this.claim(of, name);
     if (!created) {
       return reusedResult(name, record);
     }
@@ -231,7 +241,7 @@ export class Builder {
   /** Claims the job's record, runs the job in a new environment, records and tells how it ended. */
   private async buildJob(ctx: JobContext): Promise<JobResult> {
     const { source, revision, file, name, job, request } = ctx;
-    const { record, created } = this.claim(source, revision, name, request);
+    const { record, created } = this.claim(ctx, name);
     if (!created) {
       request.output?.write(`==> ${name}: ${revision.commit.slice(0, 12)} already ${record.status} as build ${record.id}; not built again\n`);
       return reusedResult(name, record);
@@ -315,15 +325,21 @@ export class Builder {
   }
 }
 
-/** One job of a build, as `build` found it. */
-interface JobContext {
+/** What a build's record is made of. */
+interface BuildOf {
   source: Source;
-  mirror: string;
   revision: Revision;
+  /** Null when git could not read it. */
+  info: CommitInfo | null;
+  request: BuildRequest;
+}
+
+/** One job of a build, as `build` found it. */
+interface JobContext extends BuildOf {
+  mirror: string;
   file: BuildFile;
   name: string;
   job: Job;
-  request: BuildRequest;
 }
 
 /** The job's limits, or the refusal of what it asked above the ceilings. */

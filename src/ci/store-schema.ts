@@ -55,4 +55,16 @@ export const BUILD_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: "the commit's subject and author, and who pushed it",
+    up(db: Database.Database) {
+      // Null for builds recorded before, and where git could not say (commit-info.ts bounds them).
+      db.exec(`
+        ALTER TABLE builds ADD COLUMN commit_subject TEXT;
+        ALTER TABLE builds ADD COLUMN commit_author TEXT;
+        ALTER TABLE builds ADD COLUMN pusher TEXT;
+      `);
+    },
+  },
 ];

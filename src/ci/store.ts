@@ -36,6 +36,11 @@ export interface BuildRecord {
   /** The builder process's identity (boot id, pid, start time): see process-identity.ts. */
   builder: string | null;
   container: string | null;
+  /** The commit's subject and author (commit-info.ts: one bounded line each), null when unknown. */
+  subject: string | null;
+  author: string | null;
+  /** Who pushed (the push event's pusher), null when not a push. */
+  pusher: string | null;
 }
 
 interface Row {
@@ -58,6 +63,9 @@ interface Row {
   container: string | null;
   requested_at: number | null;
   builder: string | null;
+  commit_subject: string | null;
+  commit_author: string | null;
+  pusher: string | null;
 }
 
 function toRecord(row: Row): BuildRecord {
@@ -80,10 +88,14 @@ function toRecord(row: Row): BuildRecord {
     builderPid: row.builder_pid,
     builder: row.builder,
     container: row.container,
+    subject: row.commit_subject,
+    author: row.commit_author,
+    pusher: row.pusher,
   };
 }
 
-export interface NewBuild extends Pick<BuildRecord, 'repo' | 'cloneUrl' | 'commit' | 'ref' | 'branch' | 'job'> {
+export interface NewBuild
+  extends Pick<BuildRecord, 'repo' | 'cloneUrl' | 'commit' | 'ref' | 'branch' | 'job'>, Partial<Pick<BuildRecord, 'subject' | 'author' | 'pusher'>> {
   /** When the build was asked for (ms since the epoch), for supersede. */
   requestedAt?: number;
 }
@@ -126,6 +138,9 @@ export class BuildStore {
         process.pid,
         currentProcessIdentity(),
         build.requestedAt ?? Date.now(),
+        build.subject ?? null,
+        build.author ?? null,
+        build.pusher ?? null,
       );
       return { record: this.get(Number(info.lastInsertRowid))!, created: true };
     });
@@ -211,8 +226,9 @@ function prepare(db: Database.Database) {
     kept: db.prepare<[string, string, string], Row>(
       `SELECT * FROM builds WHERE repo = ? AND commit_sha = ? AND job = ? AND status IN ${KEPT} ORDER BY id DESC LIMIT 1`,
     ),
-    insert: db.prepare<[string, string, string, string | null, string | null, string, number, string, number]>(
-      `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at) VALUES (?, ?, ?, ?, ?, ?, ${sqlStatus('queued')}, ?, ?, ?)`,
+    insert: db.prepare<[string, string, string, string | null, string | null, string, number, string, number, string | null, string | null, string | null]>(
+      `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at, commit_subject, commit_author, pusher)
+       VALUES (?, ?, ?, ?, ?, ?, ${sqlStatus('queued')}, ?, ?, ?, ?, ?, ?)`,
     ),
     started: db.prepare<[string, string, number, string, number]>(
       `UPDATE builds SET status = ${sqlStatus('running')}, started_at = ${NOW}, log_path = ?, container = ?, builder_pid = ?, builder = ? WHERE id = ?`,

@@ -22,6 +22,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Message, Reader } from 'nsqjs';
 
+import { NOTHING_PUBLISHED } from './build-events';
+import { UNFINISHED_STATUSES } from './build-status';
+import { MAX_PERSON, oneLine } from './commit-info';
 import { BuildError, isPermanentFailure } from './errors';
 import { BuildEvent, Builder, BuildRequest } from './builder';
 import { Logger } from './logger';
@@ -285,6 +288,7 @@ export class Worker {
           honourBranches: true,
           supersededBy,
           requestedAt: request.receivedAt,
+          pusher: request.pusher,
           forced: request.forced ?? false,
           signal: running.abort.signal,
           output: running.logs,
@@ -307,17 +311,19 @@ export class Worker {
         this.#requeued.push(responded(message));
         message.requeue(0, false);
       } else if (result.status === 'error') {
-        this.retryOrDeadLetter(message, request, new BuildError(result.message ?? 'build error'), log);
+        this.retryOrDeadLetter(message, request, new BuildError(result.message ?? 'build error'), log, running);
       } else {
         log.info({ build: result.buildId, status: result.status, built: result.built, message: result.message }, 'build finished');
         message.finish();
       }
     } catch (err) {
+      // A build this attempt told the server about must not stay "running" there.
+      this.endUnfinished(running, `build failed: ${(err as Error).message}`);
       if (isPermanentFailure(err)) {
         log.warn({ err: (err as Error).message }, 'nothing to build; acknowledged');
         message.finish();
       } else {
-        this.retryOrDeadLetter(message, request, err as Error, log);
+        this.retryOrDeadLetter(message, request, err as Error, log, running);
       }
     } finally {
       clearInterval(touch);
@@ -325,17 +331,29 @@ export class Worker {
     }
   }
 
-  private retryOrDeadLetter(message: Message, request: BuildMessage, err: Error, log: Logger): void {
+  private retryOrDeadLetter(message: Message, request: BuildMessage, err: Error, log: Logger, running: Running): void {
     const o = this.options;
     if (message.attempts >= o.maxAttempts) {
       log.error({ err: err.message, attempts: message.attempts }, 'giving up: sent to the dead-letter topic');
       const branch = request.ref.startsWith('refs/heads/') ? request.ref.slice('refs/heads/'.length) : null;
       const failed = o.store.list({ repo: request.repo, limit: 1000 }).find((b) => b.commit === request.after && b.job === this.job);
       if (!failed || !['error', 'failure'].includes(failed.status)) {
-        o.store.recordError(
-          { repo: request.repo, cloneUrl: request.cloneUrl, commit: request.after, ref: request.ref, branch, job: this.job, requestedAt: request.receivedAt },
+        const recorded = o.store.recordError(
+          {
+            repo: request.repo,
+            cloneUrl: request.cloneUrl,
+            commit: request.after,
+            ref: request.ref,
+            branch,
+            job: this.job,
+            requestedAt: request.receivedAt,
+            pusher: oneLine(request.pusher, MAX_PERSON),
+          },
           `gave up after ${message.attempts} attempts: ${err.message}`,
         );
+        // The server hears of it too: its final status, not a push that vanished (or a
+        // build page "running" forever when an attempt had started one).
+        this.publishEvent({ type: 'finished', build: recorded, published: NOTHING_PUBLISHED }, running);
       }
       const letter = JSON.stringify({ request, reason: err.message, attempts: message.attempts, job: this.job, worker: os.hostname() });
       publishMessage(o.publishTo, `${o.topic}.dead`, letter).then(
@@ -373,6 +391,19 @@ export class Worker {
     body
       .then((text) => publishMessage(this.options.publishTo, this.options.eventsTopic, text))
       .catch((err: Error) => this.options.log.warn({ err: err.message }, 'build event not published'));
+  }
+
+  /**
+   * Records every build of this message still queued or running as an error and tells the
+   * server, when the builder threw after it had started them.
+   */
+  private endUnfinished(running: Running, message: string): void {
+    for (const id of running.buildIds) {
+      const build = this.options.store.get(id);
+      if (!build || !(UNFINISHED_STATUSES as readonly string[]).includes(build.status)) continue;
+      this.options.store.finished(id, { status: 'error', message });
+      this.publishEvent({ type: 'finished', build: this.options.store.get(id) ?? build, published: NOTHING_PUBLISHED }, running);
+    }
   }
 
   private stopCancelledBuilds(): void {

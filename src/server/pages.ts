@@ -21,6 +21,7 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 
 import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { refLabel } from '../ci/commit-info';
 import { branchProblem, fullNameProblem } from '../ci/names';
 import { ANSI_CSS, AnsiToHtml } from './ansi';
 import { buildId, listQuery } from './api';
@@ -56,7 +57,7 @@ code,pre{font-family:ui-monospace,monospace;font-size:13px}
 pre.log{background:#fafafa;border:1px solid #ddd;padding:.5rem;white-space:pre-wrap;word-break:break-all}
 .s-success{color:#282}.s-failure,.s-error{color:#c33}.s-running,.s-queued{color:#a70}.s-cancelled{color:#888}
 form.filters{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}nav.pages{margin:.5rem 0;display:flex;gap:1rem}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
+.who{color:#666}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
 ${ANSI_CSS}`;
 
 function page(title: string, body: Html | Promise<Html>): Html {
@@ -105,13 +106,26 @@ function buildRow(b: ServerBuild): Html {
     <td><a href="/builds/${b.id}">#${b.id}</a></td>
     <td>${status(b.status)}</td>
     <td><a href="${list({ repo: b.repo })}">${b.repo}</a></td>
-    <td>${b.branch ? html`<a href="${list({ repo: b.repo, branch: b.branch })}">${b.branch}</a>` : (b.ref ?? '')}</td>
-    <td><code title="${b.commit}">${b.commit.slice(0, 12)}</code></td>
+    <td>${refCell(b, list({ repo: b.repo, branch: b.branch ?? '' }))}</td>
+    <td>${commitCell(b)}</td>
     <td><a href="${list({ job: b.job })}">${b.job}</a></td>
     <td>${duration(b.startedAt, b.finishedAt)}</td>
     <td>${b.worker}</td>
     <td><time datetime="${b.createdAt}">${b.createdAt.replace('T', ' ').slice(0, 19)}</time></td>
   </tr>` as Html;
+}
+
+/** Which ref triggered the build: "branch main" (the branch a link to its builds), "tag v1.0", "pull request 12". */
+function refCell(b: ServerBuild, branchBuilds: string): Html {
+  if (b.branch) return html`branch <a href="${branchBuilds}">${b.branch}</a>` as Html;
+  return html`<span title="${b.ref ?? ''}">${refLabel(b.ref)}</span>` as Html;
+}
+
+/** The commit's short id, subject and author (both attacker-written: escaped like everything). */
+function commitCell(b: ServerBuild): Html {
+  return html`<code title="${b.commit}">${b.commit.slice(0, 12)}</code>${b.subject ? html` ${b.subject}` : ''}${
+      b.author ? html` <span class="who">${b.author}</span>` : ''
+    }` as Html;
 }
 
 function problems(c: Context, error: z.ZodError): Response | Promise<Response> {
@@ -312,10 +326,16 @@ export function pagesApp(o: PagesOptions): Hono {
                 <dd>${build.branch}</dd>`
             : ''
         }
-        <dt>ref</dt>
-        <dd>${build.ref ?? '(a commit)'}</dd>
+        <dt>triggered by</dt>
+        <dd>${refLabel(build.ref)}${build.ref ? html` (<code>${build.ref}</code>)` : ''}${build.pusher ? html`, pushed by ${build.pusher}` : ''}</dd>
         <dt>commit</dt>
-        <dd><code>${build.commit}</code></dd>
+        <dd><code>${build.commit}</code>${build.subject ? html` ${build.subject}` : ''}</dd>
+        ${
+          build.author
+            ? html`<dt>author</dt>
+                <dd>${build.author}</dd>`
+            : ''
+        }
         <dt>worker</dt>
         <dd>${build.worker} (its build ${build.workerBuildId})</dd>
         <dt>queued</dt>

@@ -74,4 +74,16 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: "the commit's subject and author, and who pushed it",
+    up(db: Database.Database) {
+      // Null for builds told before, and from workers that do not send them (event-wire.ts bounds them).
+      db.exec(`
+        ALTER TABLE builds ADD COLUMN commit_subject TEXT;
+        ALTER TABLE builds ADD COLUMN commit_author TEXT;
+        ALTER TABLE builds ADD COLUMN pusher TEXT;
+      `);
+    },
+  },
 ];

@@ -46,6 +46,10 @@ export interface ServerBuild {
   published: { binaries: string | null; docs: string | null } | null;
   /** The log's size as the worker counted it when the build finished (null before). */
   log: { chunks: number; bytes: number } | null;
+  /** The commit's subject and author, who pushed: one bounded line each (event-wire.ts), null when not told. */
+  subject: string | null;
+  author: string | null;
+  pusher: string | null;
 }
 
 export interface ServerStep {
@@ -101,6 +105,9 @@ interface BuildRow {
   published: string | null;
   log_chunks: number | null;
   log_bytes: number | null;
+  commit_subject: string | null;
+  commit_author: string | null;
+  pusher: string | null;
 }
 
 function toBuild(row: BuildRow): ServerBuild {
@@ -124,6 +131,9 @@ function toBuild(row: BuildRow): ServerBuild {
     artifacts: JSON.parse(row.artifacts) as string[],
     published: row.published === null ? null : (JSON.parse(row.published) as ServerBuild['published']),
     log: row.log_chunks === null || row.log_bytes === null ? null : { chunks: row.log_chunks, bytes: row.log_bytes },
+    subject: row.commit_subject,
+    author: row.commit_author,
+    pusher: row.pusher,
   };
 }
 
@@ -169,6 +179,9 @@ export class ServerStore {
         published: finished ? JSON.stringify(event.published) : null,
         log_chunks: finished ? (event.log?.chunks ?? null) : null,
         log_bytes: finished ? (event.log?.bytes ?? null) : null,
+        commit_subject: b.subject ?? null,
+        commit_author: b.author ?? null,
+        pusher: b.pusher ?? null,
       };
       if (this.#sql.buildSeq.get(event.key) === undefined) this.#sql.insertBuild.run(row);
       else this.#sql.updateBuild.run(row);
@@ -295,9 +308,9 @@ function prepare(db: Database.Database) {
     // AUTOINCREMENT spends an id on every conflicting insert, and ids are the pages' URLs.
     insertBuild: db.prepare<[Record<string, unknown>]>(`
       INSERT INTO builds (key, seq, worker, worker_build_id, repo, clone_url, commit_sha, ref, branch, job, status, created_at, started_at,
-                          finished_at, exit_code, message, artifacts, published, log_chunks, log_bytes)
+                          finished_at, exit_code, message, artifacts, published, log_chunks, log_bytes, commit_subject, commit_author, pusher)
       VALUES (@key, @seq, @worker, @worker_build_id, @repo, @clone_url, @commit_sha, @ref, @branch, @job, @status, @created_at, @started_at,
-              @finished_at, @exit_code, @message, @artifacts, @published, @log_chunks, @log_bytes)`),
+              @finished_at, @exit_code, @message, @artifacts, @published, @log_chunks, @log_bytes, @commit_subject, @commit_author, @pusher)`),
     buildSeq: db.prepare<[string], { seq: number }>('SELECT seq FROM builds WHERE key = ?'),
     // The row becomes the event's record only when the event is newer than what made it.
     updateBuild: db.prepare<[Record<string, unknown>]>(`
@@ -306,7 +319,7 @@ function prepare(db: Database.Database) {
         clone_url = @clone_url, commit_sha = @commit_sha, ref = @ref, branch = @branch, job = @job,
         status = @status, created_at = @created_at, started_at = @started_at, finished_at = @finished_at,
         exit_code = @exit_code, message = @message, artifacts = @artifacts, published = @published,
-        log_chunks = @log_chunks, log_bytes = @log_bytes
+        log_chunks = @log_chunks, log_bytes = @log_bytes, commit_subject = @commit_subject, commit_author = @commit_author, pusher = @pusher
       WHERE key = @key AND @seq > seq`),
     stepStarted: db.prepare<[string, number, string, number]>(`
       INSERT INTO steps (build_key, step, command, started_at) VALUES (?, ?, ?, ?)
