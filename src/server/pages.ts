@@ -36,6 +36,12 @@ import type { ServerBuild, ServerStep } from './server-store';
 export const LOG_PAGE = 64 * 1024;
 /** A live stream with nothing to say sends a comment this often (proxies drop silent connections). */
 const HEARTBEAT_MS = 15_000;
+/**
+ * How long a live stream waits, once the build has finished, for log chunks still missing
+ * (NSQ delivers out of order; a worker retries a chunk for under a second) before it ends
+ * anyway: a chunk the worker gave up on never comes, and the page must not stay live forever.
+ */
+export const LATE_CHUNKS_MS = 3_000;
 /** The most of a SHA256SUMS file read for a page. */
 const MAX_SUMS_BYTES = 1024 * 1024;
 
@@ -312,7 +318,9 @@ export function pagesApp(o: PagesOptions): Hono {
     const offset = Math.min(q.data.offset ?? Math.max(0, available - LOG_PAGE), available);
     const logPage = store.readLog(build.key, offset, LOG_PAGE);
     const atEnd = logPage.next >= logPage.available;
-    const live = atEnd && !(finished(build) && (logPage.complete || build.log === null));
+    // Live only while it runs: a finished build whose log has a gap (chunks lost) is shown as it is.
+    const live = atEnd && !finished(build);
+    const missing = finished(build) && build.log !== null && !logPage.complete ? Math.max(0, build.log.bytes - logPage.available) : 0;
     const sums = await checksums(o.binariesRoot, build);
     const here = (at: number) => `/builds/${build.id}${query({ offset: at })}`;
     const docs = build.published?.docs && build.branch ? publishedUrl('docs', build.repo, build.branch) : null;
@@ -372,6 +380,16 @@ export function pagesApp(o: PagesOptions): Hono {
             </p>`
           : ''
       }
+      ${
+        missing > 0
+          ? html`<p>
+              ${missing} bytes of this log did not reach the server (or have not yet): its worker keeps the whole log (<code
+                >lxcts ci logs ${build.workerBuildId}</code
+              >
+              on ${build.worker}).
+            </p>`
+          : ''
+      }
       <nav class="pages">
         ${offset > 0 ? html`<a href="${here(0)}">start</a> <a href="${here(Math.max(0, offset - LOG_PAGE))}">← earlier</a>` : ''}
         <span>bytes ${offset}–${logPage.next} of ${logPage.available}${logPage.complete ? '' : ' so far'}</span>
@@ -409,9 +427,13 @@ export function pagesApp(o: PagesOptions): Hono {
         const renderer = new LogRenderer();
         let offset = q.data.from;
         let shownStatus = '';
+        /** When this stream first saw the build finished with chunks still missing. */
+        let finishedAt: number | null = null;
         while (!stop.aborted) {
           // Wait for the next change first, then read: a change during the read is not missed.
-          const changed = store.nextChange(key, HEARTBEAT_MS, stop);
+          const wait = finishedAt === null ? HEARTBEAT_MS : Math.max(0, finishedAt + LATE_CHUNKS_MS - Date.now());
+          const shorter = new AbortController();
+          const changed = store.nextChange(key, wait, AbortSignal.any([stop, shorter.signal]));
           const build = store.get(p.data);
           if (!build) return;
           for (let more = true; more && !stop.aborted;) {
@@ -426,10 +448,17 @@ export function pagesApp(o: PagesOptions): Hono {
             await stream.writeSSE({ event: 'status', data: JSON.stringify({ status: build.status }) });
           }
           const log = store.readLog(key, offset, 0);
-          // Finished, and either every byte is here or the worker sends no log at all.
-          if (finished(build) && (log.complete || build.log === null) && offset >= log.available) {
-            await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: build.status }) });
-            return;
+          // Finished, and either every byte is here or the worker sends no log at all; or
+          // chunks are still missing LATE_CHUNKS_MS after the end: they were lost.
+          if (finished(build) && offset >= log.available) {
+            // First seen finished: wait LATE_CHUNKS_MS from now, not a heartbeat.
+            if (finishedAt === null) shorter.abort();
+            finishedAt ??= Date.now();
+            const whole = log.complete || build.log === null;
+            if (whole || Date.now() - finishedAt >= LATE_CHUNKS_MS) {
+              await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: build.status, ...(whole ? {} : { incomplete: true }) }) });
+              return;
+            }
           }
           await changed;
           // A comment: keeps an idle connection open through proxies.
