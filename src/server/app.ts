@@ -20,6 +20,7 @@ import { filesApp } from './files';
 import { type Ingest, startIngest } from './ingest';
 import { LiveStore } from './live-store';
 import { pagesApp } from './pages';
+import { repoPagesApp } from './repo-pages';
 import { type PublishLock, uploadsApp } from './uploads';
 
 /** The server's own files in the data directory. */
@@ -44,6 +45,7 @@ export function serverApp(o: ServerAppOptions): Hono {
   if (o.uploads) app.route('/', uploadsApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot, ...o.uploads }));
   app.route('/', buildsApi(o.store));
   app.route('/', pagesApp({ store: o.store, binariesRoot: o.binariesRoot, stopping: o.stopping }));
+  app.route('/', repoPagesApp({ store: o.store, binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   return app;
 }
 

@@ -66,7 +66,8 @@ form.filters{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}nav.pages{marg
 .who{color:#666}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
 ${ANSI_CSS}`;
 
-function page(title: string, body: Html | Promise<Html>): Html {
+/** The dashboard's frame around `body` (shared with repo-pages.ts). */
+export function page(title: string, body: Html | Promise<Html>): Html {
   return html`<!doctype html>
     <html lang="en">
       <head>
@@ -85,7 +86,7 @@ function page(title: string, body: Html | Promise<Html>): Html {
 }
 
 /** A status word with its colour. */
-const status = (s: string) => html`<span class="s-${s}">${s}</span>`;
+export const status = (s: string) => html`<span class="s-${s}">${s}</span>`;
 
 /** "1m 05s" from ISO times (to now while unfinished); '' when it never started. */
 export function duration(startedAt: string | null, finishedAt: string | null, now = Date.now()): string {
@@ -111,7 +112,7 @@ function buildRow(b: ServerBuild): Html {
   return html`<tr>
     <td><a href="/builds/${b.id}">#${b.id}</a></td>
     <td>${status(b.status)}</td>
-    <td><a href="${list({ repo: b.repo })}">${b.repo}</a></td>
+    <td><a href="${list({ repo: b.repo })}">${b.repo}</a> <a href="${repoUrl(b.repo)}" title="binaries and docs of its branches">files</a></td>
     <td>${refCell(b, list({ repo: b.repo, branch: b.branch ?? '' }))}</td>
     <td>${commitCell(b)}</td>
     <td><a href="${list({ job: b.job })}">${b.job}</a></td>
@@ -120,6 +121,9 @@ function buildRow(b: ServerBuild): Html {
     <td><time datetime="${b.createdAt}">${b.createdAt.replace('T', ' ').slice(0, 19)}</time></td>
   </tr>` as Html;
 }
+
+/** The repository's page (repo-pages.ts): owner and name are URL-safe by names.ts's rules, encoded all the same. */
+const repoUrl = (repo: string) => `/repos/${repo.split('/').map(encodeURIComponent).join('/')}`;
 
 /** Which ref triggered the build: "branch main" (the branch a link to its builds), "tag v1.0", "pull request 12". */
 function refCell(b: ServerBuild, branchBuilds: string): Html {
@@ -149,9 +153,14 @@ function problems(c: Context, error: z.ZodError): Response | Promise<Response> {
 }
 
 /** SHA256SUMS of a commit's binaries on this server: name → sum (empty when there is none). */
-async function checksums(binariesRoot: string, build: ServerBuild): Promise<Map<string, string>> {
+function checksums(binariesRoot: string, build: ServerBuild): Promise<Map<string, string>> {
+  return readChecksums(binariesRoot, [...build.repo.split('/'), build.commit]);
+}
+
+/** The SHA256SUMS file in `dir` (components below binaries/, opened with openInside): name → sum. */
+export async function readChecksums(binariesRoot: string, dir: string[]): Promise<Map<string, string>> {
   const sums = new Map<string, string>();
-  const opened = await openInside(binariesRoot, [...build.repo.split('/'), build.commit, 'SHA256SUMS']);
+  const opened = await openInside(binariesRoot, [...dir, 'SHA256SUMS']);
   if (!opened) return sums;
   try {
     if (!opened.stat.isFile()) return sums;
@@ -324,7 +333,9 @@ export function pagesApp(o: PagesOptions): Hono {
     const sums = await checksums(o.binariesRoot, build);
     const here = (at: number) => `/builds/${build.id}${query({ offset: at })}`;
     const docs = build.published?.docs && build.branch ? publishedUrl('docs', build.repo, build.branch) : null;
-    const body = html`<h1>Build #${build.id}: ${build.repo} <span id="status" class="s-${build.status}">${build.status}</span></h1>
+    const body = html`<h1>
+        Build #${build.id}: <a href="${repoUrl(build.repo)}">${build.repo}</a> <span id="status" class="s-${build.status}">${build.status}</span>
+      </h1>
       <dl>
         <dt>job</dt>
         <dd>${build.job}</dd>

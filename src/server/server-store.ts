@@ -17,7 +17,7 @@
 import type Database from 'better-sqlite3';
 
 import type { BuildStatus } from '../ci/build-status';
-import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { sqlStatus, UNFINISHED_STATUSES } from '../ci/build-status';
 import { migrate, openDatabase } from '../ci/database';
 import type { LogChunk } from '../ci/log-chunks';
 import type { BuildEventWire } from './event-wire';
@@ -245,6 +245,14 @@ export class ServerStore {
       .map(toBuild);
   }
 
+  /**
+   * The newest successful build of each branch and job of `repo` (newest: the last the
+   * server heard of), by branch then job; at most `limit` rows.
+   */
+  newestSuccessful(repo: string, limit: number): ServerBuild[] {
+    return this.#sql.newestSuccessful.all({ repo, limit }).map(toBuild);
+  }
+
   steps(key: string): ServerStep[] {
     return this.#sql.steps.all(key).map((r) => ({
       step: r.step,
@@ -337,6 +345,10 @@ function prepare(db: Database.Database) {
       WHERE (@repo IS NULL OR repo = @repo) AND (@branch IS NULL OR branch = @branch) AND (@status IS NULL OR status = @status)
         AND (@job IS NULL OR job = @job) AND (@before IS NULL OR id < @before)
       ORDER BY id DESC LIMIT @limit`),
+    newestSuccessful: db.prepare<[{ repo: string; limit: number }], BuildRow>(`
+      SELECT b.* FROM builds b
+      JOIN (SELECT MAX(id) AS id FROM builds WHERE repo = @repo AND branch IS NOT NULL AND status = ${sqlStatus('success')} GROUP BY branch, job) newest ON b.id = newest.id
+      ORDER BY b.branch, b.job LIMIT @limit`),
     steps: db.prepare<
       [string],
       { step: number; command: string; started_at: number | null; finished_at: number | null; exit_code: number | null; seconds: number | null }
