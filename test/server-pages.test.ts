@@ -176,8 +176,10 @@ test('the live log ends when the build finishes even though a chunk of its log w
   const id = must(store.getByKey(build.key), 'the running build').id;
   const pieces = ['one\n', 'two (lost)\n', 'three\n'].map((t) => Buffer.from(t));
   let offset = 0;
+  // Chunk n was cut 5 s + n minutes after the build started (its record says 10:00:01).
+  const at = (seq: number) => Date.parse('2026-12-04T10:00:01.000Z') + 5_000 + seq * 60_000;
   const chunks = pieces.map((data, seq) => {
-    const body = JSON.stringify({ v: 1, build: build.key, seq, offset, step: 1, at: Date.now(), data: data.toString('base64') });
+    const body = JSON.stringify({ v: 1, build: build.key, seq, offset, step: 1, at: at(seq), data: data.toString('base64') });
     offset += data.length;
     return body;
   });
@@ -192,12 +194,17 @@ test('the live log ends when the build finishes even though a chunk of its log w
       ingestEventBody(store, JSON.stringify({ ...finished, log: { chunks: 3, bytes: offset } }));
     },
   );
+  // Each line with the time its chunk says, as elapsed time; the lost chunk's line is not there.
+  expect(text).toContain('<span class=\\"t\\" data-t=\\"0:05\\"');
   expect(text).toContain('one');
   expect(text).not.toContain('three');
   expect(text).toMatch(/event: end\ndata: \{"status":"failure","incomplete":true\}/);
   const after = await page(`/builds/${id}`);
   expect(after).not.toContain('<script>');
   expect(after).toContain(`${offset - 4} bytes of this log did not reach the server`);
+  expect(after).toMatch(/<span class="t" data-t="0:05" title="2026-12-04T10:00:06.000Z[^"]*"><\/span>one\n/);
+  // The raw log is the build's bytes, no time in it.
+  expect(await (await fetch(`${server.url}/api/builds/${id}/log`)).text()).toBe('one\n');
 }, 20_000);
 
 test('the live log: a line written while the build runs arrives over SSE, then its status, then the end', async () => {

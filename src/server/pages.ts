@@ -11,8 +11,6 @@
  * Everything shown came from a push or a build: hono/html's `html` escapes every value put
  * into a page, and the log goes through ansi.ts, which escapes its text.
  */
-import { StringDecoder } from 'node:string_decoder';
-
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { html, raw } from 'hono/html';
@@ -23,10 +21,11 @@ import { z } from 'zod';
 import { UNFINISHED_STATUSES } from '../ci/build-status';
 import { refLabel } from '../ci/commit-info';
 import { branchProblem, fullNameProblem } from '../ci/names';
-import { ANSI_CSS, AnsiToHtml } from './ansi';
+import { ANSI_CSS } from './ansi';
 import { buildId, listQuery } from './api';
 import { badgeState, renderBadge } from './badge';
 import { publishedUrl } from './files';
+import { LOG_TIME_CSS, LogRenderer } from './log-html';
 import type { LiveStore } from './live-store';
 import { rawPathOf } from './request-path';
 import { openInside } from './safe-open';
@@ -64,7 +63,7 @@ pre.log{background:#fafafa;border:1px solid #ddd;padding:.5rem;white-space:pre-w
 .s-success{color:#282}.s-failure,.s-error{color:#c33}.s-running,.s-queued{color:#a70}.s-cancelled{color:#888}
 form.filters{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}nav.pages{margin:.5rem 0;display:flex;gap:1rem}
 .who{color:#666}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
-${ANSI_CSS}`;
+${ANSI_CSS}${LOG_TIME_CSS}`;
 
 /** The dashboard's frame around `body` (shared with repo-pages.ts). */
 export function page(title: string, body: Html | Promise<Html>): Html {
@@ -229,14 +228,16 @@ function artifactsList(build: ServerBuild, sums: Map<string, string>): Html | nu
     <p><a href="${publishedUrl('binaries', build.repo, build.commit, 'SHA256SUMS')}">SHA256SUMS</a></p>` as Html;
 }
 
-/** Turns log bytes into HTML, a piece at a time (UTF-8 and escapes may be cut between pieces). */
-class LogRenderer {
-  readonly #decoder = new StringDecoder('utf8');
-  readonly #ansi = new AnsiToHtml();
+/** A renderer of build `build`'s log from `offset`, its lines stamped with their times (log-html.ts). */
+function logRenderer(store: LiveStore, build: ServerBuild, offset: number): LogRenderer {
+  const atLineStart = offset === 0 || store.readLog(build.key, offset - 1, 1).data[0] === 0x0a;
+  return new LogRenderer(startedAtOf(build), atLineStart);
+}
 
-  push(bytes: Buffer): string {
-    return this.#ansi.push(this.#decoder.write(bytes));
-  }
+/** When the build started (ms since the epoch), or null. */
+function startedAtOf(build: ServerBuild): number | null {
+  const startedAt = build.startedAt === null ? NaN : Date.parse(build.startedAt);
+  return Number.isFinite(startedAt) ? startedAt : null;
 }
 
 /** The script of a live build page: appends what the events say, and shows the final page at the end. */
@@ -407,7 +408,8 @@ export function pagesApp(o: PagesOptions): Hono {
         ${atEnd ? '' : html`<a href="${here(logPage.next)}">later →</a> <a href="${here(Math.max(0, available - LOG_PAGE))}">end</a>`}
         <a href="/api/builds/${build.id}/log${query({ offset, limit: LOG_PAGE })}">raw</a>
       </nav>
-      <pre class="log" id="log" data-events="/builds/${build.id}/events${query({ from: logPage.next })}">${raw(new LogRenderer().push(logPage.data))}</pre>
+      <pre class="log" id="log" data-events="/builds/${build.id}/events${query({ from: logPage.next })}">
+${raw(logRenderer(store, build, offset).push(logPage.data, offset, logPage.times))}</pre>
       ${
         live
           ? html`<script>
@@ -435,7 +437,7 @@ export function pagesApp(o: PagesOptions): Hono {
         const ended = new AbortController();
         stream.onAbort(() => ended.abort());
         const stop = o.stopping ? AbortSignal.any([ended.signal, o.stopping]) : ended.signal;
-        const renderer = new LogRenderer();
+        const renderer = logRenderer(store, first, q.data.from);
         let offset = q.data.from;
         let shownStatus = '';
         /** When this stream first saw the build finished with chunks still missing. */
@@ -447,12 +449,14 @@ export function pagesApp(o: PagesOptions): Hono {
           const changed = store.nextChange(key, wait, AbortSignal.any([stop, shorter.signal]));
           const build = store.get(p.data);
           if (!build) return;
+          // A stream opened while the build was queued counts from its start once it has one.
+          renderer.startedAt ??= startedAtOf(build);
           for (let more = true; more && !stop.aborted;) {
             const piece = store.readLog(key, offset, LOG_PAGE);
             more = piece.data.length === LOG_PAGE;
             if (piece.data.length === 0) break;
             offset = piece.next;
-            await stream.writeSSE({ event: 'log', data: JSON.stringify({ html: renderer.push(piece.data), next: offset }) });
+            await stream.writeSSE({ event: 'log', data: JSON.stringify({ html: renderer.push(piece.data, piece.offset, piece.times), next: offset }) });
           }
           if (build.status !== shownStatus) {
             shownStatus = build.status;

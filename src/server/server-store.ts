@@ -81,6 +81,18 @@ export interface LogPage {
   complete: boolean;
   /** Bytes the server has contiguously from 0 (the log so far). */
   available: number;
+  /**
+   * When the page's bytes were written, by the chunks that carried them: the bytes from each
+   * mark's offset to the next mark's were cut into a chunk at `at` (ms since the epoch, the
+   * worker's clock), within log-chunks.ts's CHUNK_FLUSH_MS of being written. In offset order;
+   * the first mark is at `offset` when the page has bytes.
+   */
+  times: LogTime[];
+}
+
+export interface LogTime {
+  offset: number;
+  at: number;
 }
 
 interface BuildRow {
@@ -271,6 +283,7 @@ export class ServerStore {
   readLog(key: string, offset: number, limit: number): LogPage {
     const build = this.getByKey(key);
     const parts: Buffer[] = [];
+    const times: LogTime[] = [];
     let end = offset;
     let bytes = 0;
     const first = this.#sql.chunkAt.get(key, offset);
@@ -285,6 +298,7 @@ export class ServerStore {
         const from = Math.max(0, offset - chunk.offset);
         const piece = chunk.data.subarray(from, from + (limit - bytes));
         parts.push(piece);
+        if (piece.length > 0) times.push({ offset: chunk.offset + from, at: chunk.at });
         bytes += piece.length;
         end = chunk.offset + from + piece.length;
         if (bytes >= limit) break;
@@ -293,7 +307,7 @@ export class ServerStore {
     const available = this.#contiguousBytes(key);
     const total = build?.log;
     const complete = build !== undefined && FINISHED(build.status) && total !== null && total !== undefined && available === total.bytes;
-    return { offset, data: Buffer.concat(parts), next: end, complete, available };
+    return { offset, data: Buffer.concat(parts), next: end, complete, available, times };
   }
 
   /** Bytes of the log present without a gap from the start. */
@@ -307,6 +321,7 @@ type Statements = ReturnType<typeof prepare>;
 interface ChunkRow {
   seq: number;
   offset: number;
+  at: number;
   data: Buffer;
 }
 
@@ -354,9 +369,9 @@ function prepare(db: Database.Database) {
       { step: number; command: string; started_at: number | null; finished_at: number | null; exit_code: number | null; seconds: number | null }
     >('SELECT * FROM steps WHERE build_key = ? ORDER BY step'),
     chunkAt: db.prepare<[string, number], ChunkRow>(
-      'SELECT seq, offset, data FROM log_chunks WHERE build_key = ? AND offset <= ? ORDER BY offset DESC, seq LIMIT 1',
+      'SELECT seq, offset, at, data FROM log_chunks WHERE build_key = ? AND offset <= ? ORDER BY offset DESC, seq LIMIT 1',
     ),
-    chunksFrom: db.prepare<[string, number], ChunkRow>('SELECT seq, offset, data FROM log_chunks WHERE build_key = ? AND seq >= ? ORDER BY seq'),
+    chunksFrom: db.prepare<[string, number], ChunkRow>('SELECT seq, offset, at, data FROM log_chunks WHERE build_key = ? AND seq >= ? ORDER BY seq'),
     head: db.prepare<[string], { next_seq: number; bytes: number }>('SELECT next_seq, bytes FROM log_heads WHERE build_key = ?'),
     setHead: db.prepare<[string, number, number]>(
       'INSERT INTO log_heads (build_key, next_seq, bytes) VALUES (?, ?, ?) ON CONFLICT (build_key) DO UPDATE SET next_seq = excluded.next_seq, bytes = excluded.bytes',
