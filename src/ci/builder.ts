@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 
 import { BUILD_FILE, BuildFile, BuildFileError, Job, jobRunsOn, parseBuildFile } from './build-file';
 import type { BuildRuntime } from './build-environment';
-import { BuildEvent, buildEvents } from './build-events';
+import { BuildEvent, buildEvents, NOTHING_PUBLISHED } from './build-events';
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { NoBuildFileError } from './errors';
@@ -149,7 +149,10 @@ export class Builder {
   async build(request: BuildRequest): Promise<JobResult[]> {
     // Builders of a dead process on this machine leave builds "running": clean them up
     // first, or the claim below would take them for builds in progress elsewhere.
-    if (this.store.orphans().length > 0) await this.sweep();
+    if (this.store.orphans().length > 0) {
+      // Their end is an event too, or a page would show them running forever.
+      for (const build of await this.sweep()) request.onEvent?.({ type: 'finished', build, published: NOTHING_PUBLISHED });
+    }
     // Names are checked before anything is fetched or written for them.
     if (request.ref !== undefined) checkRevisionName(request.ref);
     if (request.commit !== undefined) checkRevisionName(request.commit);

@@ -3,6 +3,8 @@
  * The schema and its migrations are in store-schema.ts, the statuses in build-status.ts,
  * the cross-process lock kept in the same file in store-lock.ts.
  */
+import { randomUUID } from 'node:crypto';
+
 import type Database from 'better-sqlite3';
 
 import { BuildStatus, sqlStatus, sqlStatusList, UNFINISHED_STATUSES } from './build-status';
@@ -66,6 +68,8 @@ interface Row {
   commit_subject: string | null;
   commit_author: string | null;
   pusher: string | null;
+  event_key: string | null;
+  event_seq: number | null;
 }
 
 function toRecord(row: Row): BuildRecord {
@@ -111,6 +115,7 @@ export class BuildStore {
   // Prepared when the store opens: no call compiles SQL again.
   readonly #sql: Statements;
   readonly #claim: (build: NewBuild, force: boolean) => { record: BuildRecord; created: boolean };
+  readonly #nextEvent: (id: number) => { key: string; seq: number };
 
   /** Opens (creating or upgrading) the builds database; SchemaTooNewError when a newer lxcts wrote it. */
   constructor(file: string) {
@@ -145,6 +150,14 @@ export class BuildStore {
       return { record: this.get(Number(info.lastInsertRowid))!, created: true };
     });
     this.#claim = (build, force) => claim.immediate(build, force);
+    const nextEvent = this.#db.transaction((id: number) => {
+      const row = this.#sql.eventOf.get(id);
+      if (!row) throw new Error(`build ${id} is not in the store`);
+      const next = { key: row.event_key ?? randomUUID(), seq: row.event_seq === null ? 0 : row.event_seq + 1 };
+      this.#sql.setEvent.run(next.key, next.seq, id);
+      return next;
+    });
+    this.#nextEvent = (id) => nextEvent.immediate(id);
   }
 
   close(): void {
@@ -167,6 +180,14 @@ export class BuildStore {
     const { record } = this.claim(build, true);
     this.finished(record.id, { status: 'error', message });
     return this.get(record.id)!;
+  }
+
+  /**
+   * The key of build `id` on the events topic and the number of its next event, numbered
+   * after every event any process published for it: the key is made with the first.
+   */
+  nextEvent(id: number): { key: string; seq: number } {
+    return this.#nextEvent(id);
   }
 
   get(id: number): BuildRecord | undefined {
@@ -246,6 +267,8 @@ function prepare(db: Database.Database) {
     newer: db.prepare<[string, string, string, number], Row>(
       `SELECT * FROM builds WHERE repo = ? AND branch = ? AND job = ? AND requested_at > ? ORDER BY requested_at DESC LIMIT 1`,
     ),
+    eventOf: db.prepare<[number], { event_key: string | null; event_seq: number | null }>('SELECT event_key, event_seq FROM builds WHERE id = ?'),
+    setEvent: db.prepare<[string, number, number]>('UPDATE builds SET event_key = ?, event_seq = ? WHERE id = ?'),
     unfinished: db.prepare<[], Row>(`SELECT * FROM builds WHERE status IN ${UNFINISHED}`),
   };
 }

@@ -15,7 +15,7 @@
  * "superseded by <sha>" when it comes. This works with one worker per channel and across
  * machines (no shared database needed), and holds no job message back from idle workers.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,8 +74,8 @@ interface Running {
   request?: BuildMessage;
   abort: AbortController;
   buildIds: Set<number>;
-  /** Per build: its key across machines and the number of its next event (the server orders by it). */
-  events: Map<number, { key: string; seq: number }>;
+  /** The build key the live log chunks go to (the newest build of the message). */
+  logsKey?: string;
   /** The builds' output, on its way to the logs topic. */
   logs?: LogChunks;
   done: Promise<void>;
@@ -113,6 +113,11 @@ export class Worker {
   async start(): Promise<void> {
     const o = this.options;
     await this.checkMessageTimeout();
+    // Builds a dead builder of this machine left running become errors, and the server is told.
+    for (const build of await o.builder.sweep()) {
+      o.log.warn({ build: build.id }, 'swept a build whose builder died');
+      this.publishEvent({ type: 'finished', build, published: NOTHING_PUBLISHED });
+    }
     // Durable from now on, on the nsqd we publish to: pushes made while this worker is down
     // are kept for it. (The receiver's --channel does the same before its first publish.)
     await createTopicAndChannels(o.publishTo, o.topic, [o.channel]).catch((err: Error) =>
@@ -231,7 +236,7 @@ export class Worker {
   }
 
   private onMessage(message: Message): void {
-    const running: Running = { message, abort: new AbortController(), buildIds: new Set(), events: new Map(), done: Promise.resolve() };
+    const running: Running = { message, abort: new AbortController(), buildIds: new Set(), done: Promise.resolve() };
     running.done = this.handle(message, running).finally(() => this.#running.delete(running));
     this.#running.add(running);
   }
@@ -352,7 +357,9 @@ export class Worker {
           `gave up after ${message.attempts} attempts: ${err.message}`,
         );
         // The server hears of it too: its final status, not a push that vanished (or a
-        // build page "running" forever when an attempt had started one).
+        // build page "running" forever when an attempt had started one). Queued first: its
+        // (empty) log is this message's.
+        this.publishEvent({ type: 'queued', build: recorded }, running);
         this.publishEvent({ type: 'finished', build: recorded, published: NOTHING_PUBLISHED }, running);
       }
       const letter = JSON.stringify({ request, reason: err.message, attempts: message.attempts, job: this.job, worker: os.hostname() });
@@ -372,22 +379,25 @@ export class Worker {
 
   /**
    * Publishes a build event with the build's key (a UUID, the same on every machine) and
-   * its number within the build: the server applies an event only when it is newer than
-   * what it has, so replays and reordering do not change the outcome.
+   * its number within the build, both kept in the store (`nextEvent`): the server applies an
+   * event only when it is newer than what it has, so replays and reordering do not change
+   * the outcome, and a process that sweeps the build after this one died still numbers its
+   * final event after every earlier one. Without `running` (a swept build), the event says
+   * nothing of the log: this process did not send it.
    */
-  private publishEvent(event: BuildEvent, running: Running): void {
-    running.buildIds.add(event.build.id);
-    let numbered = running.events.get(event.build.id);
-    if (!numbered) {
-      numbered = { key: randomUUID(), seq: 0 };
-      running.events.set(event.build.id, numbered);
-      running.logs?.bind(numbered.key);
+  private publishEvent(event: BuildEvent, running?: Running): void {
+    running?.buildIds.add(event.build.id);
+    const { key, seq } = this.options.store.nextEvent(event.build.id);
+    // Every build's first event is `queued`: from then on the output is that build's.
+    if (running?.logs && event.type === 'queued') {
+      running.logs.bind(key);
+      running.logsKey = key;
     }
-    const wire = { ...event, key: numbered.key, seq: numbered.seq++, worker: os.hostname(), job: this.job, at: Date.now() };
-    if (event.type === 'step-started') running.logs?.step(event.step);
+    const wire = { ...event, key, seq, worker: os.hostname(), job: this.job, at: Date.now() };
+    if (event.type === 'step-started') running?.logs?.step(event.step);
     // The finished event says how much log there is: everything written before it is counted.
-    const body =
-      event.type === 'finished' && running.logs ? running.logs.settle().then((log) => JSON.stringify({ ...wire, log })) : Promise.resolve(JSON.stringify(wire));
+    const logs = running?.logsKey === key ? running.logs : undefined;
+    const body = event.type === 'finished' && logs ? logs.settle().then((log) => JSON.stringify({ ...wire, log })) : Promise.resolve(JSON.stringify(wire));
     body
       .then((text) => publishMessage(this.options.publishTo, this.options.eventsTopic, text))
       .catch((err: Error) => this.options.log.warn({ err: err.message }, 'build event not published'));

@@ -129,8 +129,15 @@ function fillToday(db: Database.Database): void {
   db.prepare('INSERT INTO locks (name, owner, acquired_at) VALUES (?, ?, ?)').run('publish:octo/hello', 'gone-boot/44/10/abc', '2026-01-01T00:03:00.000Z');
 }
 
-/** A row as migration 2 leaves it: the commit's subject and author and the pusher unknown. */
-const withVersion2Columns = (row: unknown) => ({ ...(row as object), commit_subject: null, commit_author: null, pusher: null });
+/** A row as migration 2 leaves it: the commit's subject and author, the pusher and the event key unknown. */
+const withVersion2Columns = (row: unknown) => ({
+  ...(row as object),
+  commit_subject: null,
+  commit_author: null,
+  pusher: null,
+  event_key: null,
+  event_seq: null,
+});
 
 describe('a database made before versions were numbered', () => {
   test("today's schema is upgraded to the latest version with every row and lock kept as it was", () => {
