@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { BUILD_STATUSES } from '../../ci/build-status';
-import { refLabel } from '../../ci/commit-info';
+import { MAX_PERSON, MAX_SUBJECT, oneLine, refLabel } from '../../ci/commit-info';
 import { BuildRecord } from '../../ci/store';
 import { CiCommand } from '../../cli/ci-command';
 import { renderTable } from '../../cli/format';
@@ -35,9 +35,10 @@ export default class CiBuilds extends CiCommand<typeof CiBuilds> {
           b.job,
           b.status,
           duration(b),
-          b.subject ?? '',
-          b.author ?? '',
-          b.pusher ?? '',
+          // Recorded as one printable line already; a terminal gets nothing else, whatever wrote the file.
+          oneLine(b.subject ?? '', MAX_SUBJECT),
+          oneLine(b.author ?? '', MAX_PERSON),
+          oneLine(b.pusher ?? '', MAX_PERSON),
           b.message ?? '',
         ]),
       ),
