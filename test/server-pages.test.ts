@@ -205,6 +205,14 @@ test('the live log ends when the build finishes even though a chunk of its log w
   expect(after).toMatch(/<span class="t" data-t="0:05" title="2026-12-04T10:00:06.000Z[^"]*"><\/span>one\n/);
   // The raw log is the build's bytes, no time in it.
   expect(await (await fetch(`${server.url}/api/builds/${id}/log`)).text()).toBe('one\n');
+  // Its times are beside it, in the API too.
+  expect(await (await fetch(`${server.url}/api/builds/${id}/log/times`)).json()).toEqual({
+    offset: 0,
+    next: 4,
+    startedAt: '2026-12-04T10:00:01.000Z',
+    times: [{ offset: 0, at: at(0) }],
+  });
+  expect((await fetch(`${server.url}/api/builds/${id}/log/times?offset=-1`)).status).toBe(400);
 }, 20_000);
 
 test('the live log: a line written while the build runs arrives over SSE, then its status, then the end', async () => {
