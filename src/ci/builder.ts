@@ -12,7 +12,7 @@ import { BuildEvent, buildEvents, NOTHING_PUBLISHED } from './build-events';
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { NoBuildFileError } from './errors';
-import { CommitInfo, MAX_PERSON, oneLine } from './commit-info';
+import { MAX_PERSON, oneLine } from './commit-info';
 import { checkRevisionName, describeCommit, fetchMirror, identify, readCommitInfo, readFileAt, resolveRevision, Revision, Source } from './git';
 import { checkCloneUrl, SourcePolicy, STRICT_POLICY } from './clone-url';
 import { runJob, Publication } from './job';
@@ -167,7 +167,7 @@ export class Builder {
       revision.commit = await resolveRevision(mirror, request.commit).then((r) => r.commit);
     }
     // Shown with the build; a commit git cannot describe (a huge object) is built all the same.
-    const info = await readCommitInfo(mirror, revision.commit).catch(() => null);
+    revision.info = await readCommitInfo(mirror, revision.commit).catch(() => null);
     const text = await readFileAt(mirror, revision.commit, BUILD_FILE);
     if (text === null) throw new NoBuildFileError(`${source.repo} has no ${BUILD_FILE} at ${revision.commit.slice(0, 12)}`);
     let file: BuildFile;
@@ -177,17 +177,17 @@ export class Builder {
       // When a job is named (every worker names its own), the invalid file is that job's
       // failure, recorded with the located error: a push never vanishes without a record.
       if (!(err instanceof BuildFileError) || request.job === undefined) throw err;
-      return [this.recordOutcome({ source, revision, info, request }, request.job, 'failure', err.message)];
+      return [this.recordOutcome(source, revision, request.job, request, 'failure', err.message)];
     }
     const jobs = this.selectJobs(file, revision, request);
     if (request.supersededBy) {
       const message = `superseded by ${request.supersededBy.slice(0, 12)}`;
-      return jobs.map(([name]) => this.recordOutcome({ source, revision, info, request }, name, 'cancelled', message));
+      return jobs.map(([name]) => this.recordOutcome(source, revision, name, request, 'cancelled', message));
     }
     await this.runtime.ensureBase(file.base);
     const results: JobResult[] = [];
     for (const [name, job] of jobs) {
-      results.push(await this.buildJob({ source, mirror, revision, info, file, name, job, request }));
+      results.push(await this.buildJob({ source, mirror, revision, file, name, job, request }));
     }
     return results;
   }
@@ -209,8 +209,7 @@ export class Builder {
   }
 
   /** The record of this (repo, commit, job): a new one, or the one already built or building. */
-  private claim(of: BuildOf, name: string): { record: BuildRecord; created: boolean } {
-    const { source, revision, info, request } = of;
+  private claim(source: Source, revision: Revision, name: string, request: BuildRequest): { record: BuildRecord; created: boolean } {
     return this.store.claim(
       {
         repo: source.repo,
@@ -220,8 +219,8 @@ export class Builder {
         branch: revision.branch,
         job: name,
         requestedAt: request.requestedAt,
-        subject: info?.subject ?? null,
-        author: info?.author ?? null,
+        subject: revision.info?.subject ?? null,
+        author: revision.info?.author ?? null,
         pusher: request.pusher === undefined ? null : oneLine(request.pusher, MAX_PERSON),
       },
       request.force,
@@ -229,9 +228,8 @@ export class Builder {
   }
 
   /** A job decided without running it (invalid build file, superseded): recorded final at once. */
-  private recordOutcome(of: BuildOf, name: string, status: BuildStatus, message: string): JobResult {
-    const { request } = of;
-    const { record, created } = this.claim(of, name);
+  private recordOutcome(source: Source, revision: Revision, name: string, request: BuildRequest, status: BuildStatus, message: string): JobResult {
+    const { record, created } = this.claim(source, revision, name, request);
     if (!created) {
       return reusedResult(name, record);
     }
@@ -244,7 +242,7 @@ export class Builder {
   /** Claims the job's record, runs the job in a new environment, records and tells how it ended. */
   private async buildJob(ctx: JobContext): Promise<JobResult> {
     const { source, revision, file, name, job, request } = ctx;
-    const { record, created } = this.claim(ctx, name);
+    const { record, created } = this.claim(source, revision, name, request);
     if (!created) {
       request.output?.write(`==> ${name}: ${revision.commit.slice(0, 12)} already ${record.status} as build ${record.id}; not built again\n`);
       return reusedResult(name, record);
@@ -328,21 +326,15 @@ export class Builder {
   }
 }
 
-/** What a build's record is made of. */
-interface BuildOf {
-  source: Source;
-  revision: Revision;
-  /** Null when git could not read it. */
-  info: CommitInfo | null;
-  request: BuildRequest;
-}
-
 /** One job of a build, as `build` found it. */
-interface JobContext extends BuildOf {
+interface JobContext {
+  source: Source;
   mirror: string;
+  revision: Revision;
   file: BuildFile;
   name: string;
   job: Job;
+  request: BuildRequest;
 }
 
 /** The job's limits, or the refusal of what it asked above the ceilings. */

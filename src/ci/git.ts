@@ -187,6 +187,8 @@ export interface Revision {
   ref: string | null;
   /** Branch name when the ref is a branch. */
   branch: string | null;
+  /** The commit's subject and author once read (readCommitInfo); null when git could not say. */
+  info?: CommitInfo | null;
 }
 
 const ABBREVIATED_COMMIT = /^[0-9a-f]{7,64}$/i;

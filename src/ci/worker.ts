@@ -22,9 +22,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Message, Reader } from 'nsqjs';
 
-import { NOTHING_PUBLISHED } from './build-events';
-import { UNFINISHED_STATUSES } from './build-status';
-import { MAX_PERSON, oneLine } from './commit-info';
 import { BuildError, isPermanentFailure } from './errors';
 import { BuildEvent, Builder, BuildRequest } from './builder';
 import { Logger } from './logger';
@@ -32,6 +29,9 @@ import { LogChunks, LOGS_TOPIC } from './log-chunks';
 import { createTopicAndChannels, publishMessage, readMaxMsgTimeoutMs } from './nsq-api';
 import { buildRequestSchema, BuildMessage } from './push-event';
 import { BuildStore } from './store';
+import { NOTHING_PUBLISHED } from './build-events';
+import { UNFINISHED_STATUSES } from './build-status';
+import { MAX_PERSON, oneLine } from './commit-info';
 
 export interface WorkerOptions {
   topic: string;
@@ -293,9 +293,9 @@ export class Worker {
           honourBranches: true,
           supersededBy,
           requestedAt: request.receivedAt,
-          pusher: request.pusher,
           forced: request.forced ?? false,
           signal: running.abort.signal,
+          pusher: request.pusher,
           output: running.logs,
           afterPublish: o.afterPublish,
           onEvent: (event) => this.publishEvent(event, running),

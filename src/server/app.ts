@@ -43,9 +43,9 @@ export function serverApp(o: ServerAppOptions): Hono {
   const app = new Hono();
   app.route('/', filesApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   if (o.uploads) app.route('/', uploadsApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot, ...o.uploads }));
+  app.route('/', repoPagesApp({ store: o.store, binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   app.route('/', buildsApi(o.store));
   app.route('/', pagesApp({ store: o.store, binariesRoot: o.binariesRoot, stopping: o.stopping }));
-  app.route('/', repoPagesApp({ store: o.store, binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   return app;
 }
 

@@ -65,7 +65,6 @@ form.filters{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}nav.pages{marg
 .who{color:#666}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
 ${ANSI_CSS}${LOG_TIME_CSS}`;
 
-/** The dashboard's frame around `body` (shared with repo-pages.ts). */
 export function page(title: string, body: Html | Promise<Html>): Html {
   return html`<!doctype html>
     <html lang="en">
