@@ -74,6 +74,8 @@ interface Running {
   request?: BuildMessage;
   abort: AbortController;
   buildIds: Set<number>;
+  /** Per build: its key across machines and the number of its last event, as published (the CI server names a build by its key). */
+  events: Map<number, { key: string; seq: number }>;
   /** The build key the live log chunks go to (the newest build of the message). */
   logsKey?: string;
   /** The builds' output, on its way to the logs topic. */
@@ -236,7 +238,7 @@ export class Worker {
   }
 
   private onMessage(message: Message): void {
-    const running: Running = { message, abort: new AbortController(), buildIds: new Set(), done: Promise.resolve() };
+    const running: Running = { message, abort: new AbortController(), buildIds: new Set(), events: new Map(), done: Promise.resolve() };
     running.done = this.handle(message, running).finally(() => this.#running.delete(running));
     this.#running.add(running);
   }
@@ -388,6 +390,7 @@ export class Worker {
   private publishEvent(event: BuildEvent, running?: Running): void {
     running?.buildIds.add(event.build.id);
     const { key, seq } = this.options.store.nextEvent(event.build.id);
+    running?.events.set(event.build.id, { key, seq });
     // Every build's first event is `queued`: from then on the output is that build's.
     if (running?.logs && event.type === 'queued') {
       running.logs.bind(key);
