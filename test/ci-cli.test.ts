@@ -48,7 +48,7 @@ test('ci builds and ci logs show the records; a failing build exits 1', () => {
     ['binaries', 'success'],
   ]);
   const table = run('ci', 'builds', '--repo', sampleRepo);
-  expect(table.stdout.split('\n')[0]).toMatch(/^ID +REPO +COMMIT +BRANCH +JOB +STATUS +DURATION +MESSAGE$/);
+  expect(table.stdout.split('\n')[0]).toMatch(/^ID +REPO +COMMIT +REF +JOB +STATUS +DURATION +SUBJECT +AUTHOR +PUSHER +MESSAGE$/);
   const log = run('ci', 'logs', String(builds[1].id));
   expect(log.stdout).toContain('==> [2/2] ./bin/hello --version: exit 0');
   expect(run('ci', 'logs', '999').status).toBe(1);

@@ -58,6 +58,10 @@ beforeAll(async () => {
   const events = edited(hostile.events, (b) => {
     b.branch = HOSTILE;
     b.message = HOSTILE;
+    // A commit's subject and author, and the pusher's name, are anyone's to choose.
+    b.subject = HOSTILE;
+    b.author = HOSTILE;
+    b.pusher = HOSTILE;
   }).map((e) => e.replaceAll('"make test"', JSON.stringify(HOSTILE)));
   for (const e of events) ingestEventBody(store, e);
   // The last: a log of several pages, with colours.
@@ -103,13 +107,16 @@ test('the builds list: newest first, filters, paging, empty form fields, bad fil
   expect(await page('/?sort=1', 400)).toContain('Bad request');
 });
 
-test('nothing from a build becomes markup: branch, message, commands, artifact names, log', async () => {
+test('nothing from a build becomes markup: branch, message, commands, commit subject and author, pusher, artifact names, log', async () => {
   const list = await page('/');
   expect(list).not.toContain(HOSTILE);
   expect(list).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  // Branch, subject and author in the list's row.
+  expect(list.match(/&lt;script&gt;alert\(1\)&lt;\/script&gt;/g)?.length).toBeGreaterThanOrEqual(3);
   const hostile = await page(`/builds/${idOf(4)}`);
   expect(hostile).not.toContain(HOSTILE);
-  expect(hostile.match(/&lt;script&gt;alert\(1\)&lt;\/script&gt;/g)?.length).toBeGreaterThanOrEqual(3);
+  expect(hostile.match(/&lt;script&gt;alert\(1\)&lt;\/script&gt;/g)?.length).toBeGreaterThanOrEqual(6);
+  expect(hostile).toContain('pushed by &lt;script&gt;');
   const logged5 = await page(`/builds/${logged}?offset=0`);
   expect(logged5).not.toContain(HOSTILE);
   // The only script on a page is the server's own live script (none on a finished build).
@@ -163,6 +170,51 @@ async function readEvents(url: string, until: (text: string) => boolean, whileOp
   return text;
 }
 
+test('the live log ends when the build finishes even though a chunk of its log was lost; the page then says so and is not live', async () => {
+  const build = buildEvents({ id: 7, repo: 'local/lost', branch: 'main', status: 'failure' });
+  for (const e of build.events.slice(0, 3)) ingestEventBody(store, e);
+  const id = must(store.getByKey(build.key), 'the running build').id;
+  const pieces = ['one\n', 'two (lost)\n', 'three\n'].map((t) => Buffer.from(t));
+  let offset = 0;
+  // Chunk n was cut 5 s + n minutes after the build started (its record says 10:00:01).
+  const at = (seq: number) => Date.parse('2026-12-04T10:00:01.000Z') + 5_000 + seq * 60_000;
+  const chunks = pieces.map((data, seq) => {
+    const body = JSON.stringify({ v: 1, build: build.key, seq, offset, step: 1, at: at(seq), data: data.toString('base64') });
+    offset += data.length;
+    return body;
+  });
+  const text = await readEvents(
+    `${server.url}/builds/${id}/events?from=0`,
+    (t) => t.includes('event: end'),
+    async () => {
+      // Chunk 1 never comes: the worker gave up on it.
+      ingestChunkBody(store, must(chunks[0], 'chunk 0'));
+      ingestChunkBody(store, must(chunks[2], 'chunk 2'));
+      const finished = JSON.parse(must(build.events[6], 'finished')) as object;
+      ingestEventBody(store, JSON.stringify({ ...finished, log: { chunks: 3, bytes: offset } }));
+    },
+  );
+  // Each line with the time its chunk says, as elapsed time; the lost chunk's line is not there.
+  expect(text).toContain('<span class=\\"t\\" data-t=\\"0:05\\"');
+  expect(text).toContain('one');
+  expect(text).not.toContain('three');
+  expect(text).toMatch(/event: end\ndata: \{"status":"failure","incomplete":true\}/);
+  const after = await page(`/builds/${id}`);
+  expect(after).not.toContain('<script>');
+  expect(after).toContain(`${offset - 4} bytes of this log did not reach the server`);
+  expect(after).toMatch(/<span class="t" data-t="0:05" title="2026-12-04T10:00:06.000Z[^"]*"><\/span>one\n/);
+  // The raw log is the build's bytes, no time in it.
+  expect(await (await fetch(`${server.url}/api/builds/${id}/log`)).text()).toBe('one\n');
+  // Its times are beside it, in the API too.
+  expect(await (await fetch(`${server.url}/api/builds/${id}/log/times`)).json()).toEqual({
+    offset: 0,
+    next: 4,
+    startedAt: '2026-12-04T10:00:01.000Z',
+    times: [{ offset: 0, at: at(0) }],
+  });
+  expect((await fetch(`${server.url}/api/builds/${id}/log/times?offset=-1`)).status).toBe(400);
+}, 20_000);
+
 test('the live log: a line written while the build runs arrives over SSE, then its status, then the end', async () => {
   const build = buildEvents({ id: 6, repo: 'local/live', branch: 'main', status: 'success' });
   for (const e of build.events.slice(0, 3)) ingestEventBody(store, e);
@@ -209,4 +261,24 @@ test('the badge: valid SVG saying how the newest commit of a branch went, names 
   for (const bad of ['/badge/local/hello.svg', '/badge/..%2F/x/main.svg', '/badge/local/hello/%00.svg', '/badge/local/hello/main.png']) {
     expect((await fetch(`${server.url}${bad}`)).status).toBe(400);
   }
+});
+
+test('a tag build and the branch build of the same commit are told apart, in the list and on their pages', async () => {
+  const branch = buildEvents({ id: 8, repo: 'local/tagged', branch: 'main' });
+  const tag = edited(buildEvents({ id: 9, repo: 'local/tagged' }).events, (b) => {
+    b.ref = 'refs/tags/v1.0';
+    b.branch = null;
+    b.subject = 'Release 1.0';
+    b.author = 'Ada';
+    b.pusher = 'releaser';
+  });
+  for (const e of [...branch.events, ...tag]) ingestEventBody(store, e);
+  const list = await page('/?repo=local%2Ftagged');
+  expect(list).toContain('branch <a href="/?repo=local%2Ftagged&amp;branch=main">main</a>');
+  expect(list).toContain('<span title="refs/tags/v1.0">tag v1.0</span>');
+  expect(list).toContain('Release 1.0 <span class="who">Ada</span>');
+  const tagBuild = must(store.list({ repo: 'local/tagged', limit: 1 })[0], 'the tag build');
+  const tagPage = await page(`/builds/${tagBuild.id}`);
+  expect(tagPage).toContain('tag v1.0 (<code>refs/tags/v1.0</code>), pushed by releaser');
+  expect(await page(`/builds/${tagBuild.id - 1}`)).toContain('branch main (<code>refs/heads/main</code>)');
 });

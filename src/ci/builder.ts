@@ -8,11 +8,12 @@ import type { Writable } from 'node:stream';
 
 import { BUILD_FILE, BuildFile, BuildFileError, Job, jobRunsOn, parseBuildFile } from './build-file';
 import type { BuildRuntime } from './build-environment';
-import { BuildEvent, buildEvents } from './build-events';
+import { BuildEvent, buildEvents, NOTHING_PUBLISHED } from './build-events';
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { NoBuildFileError } from './errors';
-import { checkRevisionName, describeCommit, fetchMirror, identify, readFileAt, resolveRevision, Revision, Source } from './git';
+import { MAX_PERSON, oneLine } from './commit-info';
+import { checkRevisionName, describeCommit, fetchMirror, identify, readCommitInfo, readFileAt, resolveRevision, Revision, Source } from './git';
 import { checkCloneUrl, SourcePolicy, STRICT_POLICY } from './clone-url';
 import { runJob, Publication } from './job';
 import { DEFAULT_LIMITS, LimitAboveCeilingError, Limits, resolveLimits } from './limits';
@@ -54,6 +55,8 @@ export interface BuildRequest {
   repo?: string;
   /** When the build was asked for (ms since the epoch): a newer request supersedes it. */
   requestedAt?: number;
+  /** Who pushed (the push event's `pusher`), recorded with the build; bounded by commit-info.ts's oneLine. */
+  pusher?: string;
   /** The push was a force-push: branch pointers follow it even to a non-descendant. */
   forced?: boolean;
   /** Aborting cancels the running step and records the build as cancelled. */
@@ -148,7 +151,10 @@ export class Builder {
   async build(request: BuildRequest): Promise<JobResult[]> {
     // Builders of a dead process on this machine leave builds "running": clean them up
     // first, or the claim below would take them for builds in progress elsewhere.
-    if (this.store.orphans().length > 0) await this.sweep();
+    if (this.store.orphans().length > 0) {
+      // Their end is an event too, or a page would show them running forever.
+      for (const build of await this.sweep()) request.onEvent?.({ type: 'finished', build, published: NOTHING_PUBLISHED });
+    }
     // Names are checked before anything is fetched or written for them.
     if (request.ref !== undefined) checkRevisionName(request.ref);
     if (request.commit !== undefined) checkRevisionName(request.commit);
@@ -162,6 +168,8 @@ export class Builder {
       // A webhook names the branch and the commit pushed: build that commit, record that branch.
       revision.commit = await resolveRevision(mirror, request.commit).then((r) => r.commit);
     }
+    // Shown with the build; a commit git cannot describe (a huge object) is built all the same.
+    revision.info = await readCommitInfo(mirror, revision.commit).catch(() => null);
     const text = await readFileAt(mirror, revision.commit, BUILD_FILE);
     if (text === null) throw new NoBuildFileError(`${source.repo} has no ${BUILD_FILE} at ${revision.commit.slice(0, 12)}`);
     let file: BuildFile;
@@ -213,6 +221,9 @@ export class Builder {
         branch: revision.branch,
         job: name,
         requestedAt: request.requestedAt,
+        subject: revision.info?.subject ?? null,
+        author: revision.info?.author ?? null,
+        pusher: request.pusher === undefined ? null : oneLine(request.pusher, MAX_PERSON),
       },
       request.force,
     );

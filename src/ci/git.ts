@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 
 import { CheckedSource, checkCloneUrl, parseCloneUrl, SourcePolicy } from './clone-url';
+import { CommitInfo, MAX_PERSON, MAX_SUBJECT, oneLine } from './commit-info';
 import { branchProblem, InvalidNameError, isCommitId, localRepository, mirrorPath, parseFullName, refProblem } from './names';
 
 const execFileAsync = promisify(execFile);
@@ -186,6 +187,8 @@ export interface Revision {
   ref: string | null;
   /** Branch name when the ref is a branch. */
   branch: string | null;
+  /** The commit's subject and author once read (readCommitInfo); null when git could not say. */
+  info?: CommitInfo | null;
 }
 
 const ABBREVIATED_COMMIT = /^[0-9a-f]{7,64}$/i;
@@ -282,4 +285,35 @@ export async function readConfigValue(configFile: string, key: string): Promise<
 /** Sets `key` to `value` in a git config file (`git config --file FILE KEY VALUE`). */
 export async function writeConfigValue(configFile: string, key: string, value: string): Promise<void> {
   await git(['config', '--file', configFile, '--end-of-options', key, value]);
+}
+
+/** The most of `git log`'s answer read: a subject and a name, bounded again by commit-info.ts. */
+const MAX_COMMIT_INFO_BYTES = 64 * 1024;
+
+/**
+ * The subject and author name of `commit` (a full id), as one bounded, printable line each
+ * (commit-info.ts): both are written by whoever made the commit.
+ */
+export async function readCommitInfo(mirror: string, commit: string): Promise<CommitInfo> {
+  assertCommitId(commit);
+  // %x00 between the fields: neither a name nor a subject can hold NUL. No mailmap, no
+  // signature check, no decoration: nothing but the commit object is read.
+  const out = await git([
+    '--git-dir',
+    mirror,
+    'log',
+    '-1',
+    '--no-show-signature',
+    '--no-mailmap',
+    '--no-decorate',
+    '--format=%an%x00%s',
+    '--end-of-options',
+    commit,
+    '--',
+  ]);
+  const text = out.slice(0, MAX_COMMIT_INFO_BYTES);
+  const cut = text.indexOf('\0');
+  const author = cut < 0 ? text : text.slice(0, cut);
+  const subject = cut < 0 ? '' : text.slice(cut + 1);
+  return { subject: oneLine(subject, MAX_SUBJECT), author: oneLine(author, MAX_PERSON) };
 }

@@ -55,4 +55,21 @@ export const BUILD_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: "the commit's subject and author, who pushed it, and the key and number of its last published event",
+    up(db: Database.Database) {
+      // Subject, author, pusher: null for builds recorded before, and where git could not say
+      // (commit-info.ts bounds them). event_key and event_seq: the build's key on the events
+      // topic and its last event's number, kept here so that another process (the sweep after
+      // the worker died) can still tell the server how the build ended.
+      db.exec(`
+        ALTER TABLE builds ADD COLUMN commit_subject TEXT;
+        ALTER TABLE builds ADD COLUMN commit_author TEXT;
+        ALTER TABLE builds ADD COLUMN pusher TEXT;
+        ALTER TABLE builds ADD COLUMN event_key TEXT;
+        ALTER TABLE builds ADD COLUMN event_seq INTEGER;
+      `);
+    },
+  },
 ];

@@ -3,6 +3,8 @@
  * The schema and its migrations are in store-schema.ts, the statuses in build-status.ts,
  * the cross-process lock kept in the same file in store-lock.ts.
  */
+import { randomUUID } from 'node:crypto';
+
 import type Database from 'better-sqlite3';
 
 import { BuildStatus, sqlStatus, sqlStatusList, UNFINISHED_STATUSES } from './build-status';
@@ -36,6 +38,11 @@ export interface BuildRecord {
   /** The builder process's identity (boot id, pid, start time): see process-identity.ts. */
   builder: string | null;
   container: string | null;
+  /** The commit's subject and author (commit-info.ts: one bounded line each), null when unknown. */
+  subject: string | null;
+  author: string | null;
+  /** Who pushed (the push event's pusher), null when not a push. */
+  pusher: string | null;
 }
 
 interface Row {
@@ -58,6 +65,11 @@ interface Row {
   container: string | null;
   requested_at: number | null;
   builder: string | null;
+  commit_subject: string | null;
+  commit_author: string | null;
+  pusher: string | null;
+  event_key: string | null;
+  event_seq: number | null;
 }
 
 function toRecord(row: Row): BuildRecord {
@@ -80,10 +92,14 @@ function toRecord(row: Row): BuildRecord {
     builderPid: row.builder_pid,
     builder: row.builder,
     container: row.container,
+    subject: row.commit_subject,
+    author: row.commit_author,
+    pusher: row.pusher,
   };
 }
 
-export interface NewBuild extends Pick<BuildRecord, 'repo' | 'cloneUrl' | 'commit' | 'ref' | 'branch' | 'job'> {
+export interface NewBuild
+  extends Pick<BuildRecord, 'repo' | 'cloneUrl' | 'commit' | 'ref' | 'branch' | 'job'>, Partial<Pick<BuildRecord, 'subject' | 'author' | 'pusher'>> {
   /** When the build was asked for (ms since the epoch), for supersede. */
   requestedAt?: number;
 }
@@ -99,6 +115,7 @@ export class BuildStore {
   // Prepared when the store opens: no call compiles SQL again.
   readonly #sql: Statements;
   readonly #claim: (build: NewBuild, force: boolean) => { record: BuildRecord; created: boolean };
+  readonly #nextEvent: (id: number) => { key: string; seq: number };
 
   /** Opens (creating or upgrading) the builds database; SchemaTooNewError when a newer lxcts wrote it. */
   constructor(file: string) {
@@ -126,10 +143,21 @@ export class BuildStore {
         process.pid,
         currentProcessIdentity(),
         build.requestedAt ?? Date.now(),
+        build.subject ?? null,
+        build.author ?? null,
+        build.pusher ?? null,
       );
       return { record: this.get(Number(info.lastInsertRowid))!, created: true };
     });
     this.#claim = (build, force) => claim.immediate(build, force);
+    const nextEvent = this.#db.transaction((id: number) => {
+      const row = this.#sql.eventOf.get(id);
+      if (!row) throw new Error(`build ${id} is not in the store`);
+      const next = { key: row.event_key ?? randomUUID(), seq: row.event_seq === null ? 0 : row.event_seq + 1 };
+      this.#sql.setEvent.run(next.key, next.seq, id);
+      return next;
+    });
+    this.#nextEvent = (id) => nextEvent.immediate(id);
   }
 
   close(): void {
@@ -152,6 +180,14 @@ export class BuildStore {
     const { record } = this.claim(build, true);
     this.finished(record.id, { status: 'error', message });
     return this.get(record.id)!;
+  }
+
+  /**
+   * The key of build `id` on the events topic and the number of its next event, numbered
+   * after every event any process published for it: the key is made with the first.
+   */
+  nextEvent(id: number): { key: string; seq: number } {
+    return this.#nextEvent(id);
   }
 
   get(id: number): BuildRecord | undefined {
@@ -211,8 +247,9 @@ function prepare(db: Database.Database) {
     kept: db.prepare<[string, string, string], Row>(
       `SELECT * FROM builds WHERE repo = ? AND commit_sha = ? AND job = ? AND status IN ${KEPT} ORDER BY id DESC LIMIT 1`,
     ),
-    insert: db.prepare<[string, string, string, string | null, string | null, string, number, string, number]>(
-      `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at) VALUES (?, ?, ?, ?, ?, ?, ${sqlStatus('queued')}, ?, ?, ?)`,
+    insert: db.prepare<[string, string, string, string | null, string | null, string, number, string, number, string | null, string | null, string | null]>(
+      `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at, commit_subject, commit_author, pusher)
+       VALUES (?, ?, ?, ?, ?, ?, ${sqlStatus('queued')}, ?, ?, ?, ?, ?, ?)`,
     ),
     started: db.prepare<[string, string, number, string, number]>(
       `UPDATE builds SET status = ${sqlStatus('running')}, started_at = ${NOW}, log_path = ?, container = ?, builder_pid = ?, builder = ? WHERE id = ?`,
@@ -230,6 +267,8 @@ function prepare(db: Database.Database) {
     newer: db.prepare<[string, string, string, number], Row>(
       `SELECT * FROM builds WHERE repo = ? AND branch = ? AND job = ? AND requested_at > ? ORDER BY requested_at DESC LIMIT 1`,
     ),
+    eventOf: db.prepare<[number], { event_key: string | null; event_seq: number | null }>('SELECT event_key, event_seq FROM builds WHERE id = ?'),
+    setEvent: db.prepare<[string, number, number]>('UPDATE builds SET event_key = ?, event_seq = ? WHERE id = ?'),
     unfinished: db.prepare<[], Row>(`SELECT * FROM builds WHERE status IN ${UNFINISHED}`),
   };
 }

@@ -22,7 +22,7 @@
  * the jobs it names, even when they already succeeded, and neither supersedes nor is
  * superseded.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,6 +37,9 @@ import { LogChunks, LOGS_TOPIC } from './log-chunks';
 import { createTopicAndChannels, publishMessage, readMaxMsgTimeoutMs } from './nsq-api';
 import { buildRequestSchema, BuildMessage } from './push-event';
 import { BuildStore } from './store';
+import { NOTHING_PUBLISHED } from './build-events';
+import { UNFINISHED_STATUSES } from './build-status';
+import { MAX_PERSON, oneLine } from './commit-info';
 
 export interface WorkerOptions {
   topic: string;
@@ -81,8 +84,10 @@ interface Running {
   request?: BuildMessage;
   abort: AbortController;
   buildIds: Set<number>;
-  /** Per build: its key across machines and the number of its next event (the server orders by it). */
+  /** Per build: its key across machines and the number of its last event, as published (the CI server names a build by its key). */
   events: Map<number, { key: string; seq: number }>;
+  /** The build key the live log chunks go to (the newest build of the message). */
+  logsKey?: string;
   /** The builds' output, on its way to the logs topic. */
   logs?: LogChunks;
   done: Promise<void>;
@@ -123,6 +128,11 @@ export class Worker {
   async start(): Promise<void> {
     const o = this.options;
     await this.checkMessageTimeout();
+    // Builds a dead builder of this machine left running become errors, and the server is told.
+    for (const build of await o.builder.sweep()) {
+      o.log.warn({ build: build.id }, 'swept a build whose builder died');
+      this.publishEvent({ type: 'finished', build, published: NOTHING_PUBLISHED });
+    }
     // Durable from now on, on the nsqd we publish to: pushes made while this worker is down
     // are kept for it. (The receiver's --channel does the same before its first publish.)
     await createTopicAndChannels(o.publishTo, o.topic, [o.channel]).catch((err: Error) =>
@@ -350,6 +360,7 @@ export class Worker {
           force: request.rerun !== undefined,
           forced: request.forced ?? false,
           signal: running.abort.signal,
+          pusher: request.pusher,
           output: running.logs,
           afterPublish: o.afterPublish,
           onEvent: (event) => this.publishEvent(event, running),
@@ -370,17 +381,19 @@ export class Worker {
         this.#requeued.push(responded(message));
         message.requeue(0, false);
       } else if (result.status === 'error') {
-        this.retryOrDeadLetter(message, request, new BuildError(result.message ?? 'build error'), log);
+        this.retryOrDeadLetter(message, request, new BuildError(result.message ?? 'build error'), log, running);
       } else {
         log.info({ build: result.buildId, status: result.status, built: result.built, message: result.message }, 'build finished');
         message.finish();
       }
     } catch (err) {
+      // A build this attempt told the server about must not stay "running" there.
+      this.endUnfinished(running, `build failed: ${(err as Error).message}`);
       if (isPermanentFailure(err)) {
         log.warn({ err: (err as Error).message }, 'nothing to build; acknowledged');
         message.finish();
       } else {
-        this.retryOrDeadLetter(message, request, err as Error, log);
+        this.retryOrDeadLetter(message, request, err as Error, log, running);
       }
     } finally {
       clearInterval(touch);
@@ -388,17 +401,31 @@ export class Worker {
     }
   }
 
-  private retryOrDeadLetter(message: Message, request: BuildMessage, err: Error, log: Logger): void {
+  private retryOrDeadLetter(message: Message, request: BuildMessage, err: Error, log: Logger, running: Running): void {
     const o = this.options;
     if (message.attempts >= o.maxAttempts) {
       log.error({ err: err.message, attempts: message.attempts }, 'giving up: sent to the dead-letter topic');
       const branch = request.ref.startsWith('refs/heads/') ? request.ref.slice('refs/heads/'.length) : null;
       const failed = o.store.list({ repo: request.repo, limit: 1000 }).find((b) => b.commit === request.after && b.job === this.job);
       if (!failed || !['error', 'failure'].includes(failed.status)) {
-        o.store.recordError(
-          { repo: request.repo, cloneUrl: request.cloneUrl, commit: request.after, ref: request.ref, branch, job: this.job, requestedAt: request.receivedAt },
+        const recorded = o.store.recordError(
+          {
+            repo: request.repo,
+            cloneUrl: request.cloneUrl,
+            commit: request.after,
+            ref: request.ref,
+            branch,
+            job: this.job,
+            requestedAt: request.receivedAt,
+            pusher: oneLine(request.pusher, MAX_PERSON),
+          },
           `gave up after ${message.attempts} attempts: ${err.message}`,
         );
+        // The server hears of it too: its final status, not a push that vanished (or a
+        // build page "running" forever when an attempt had started one). Queued first: its
+        // (empty) log is this message's.
+        this.publishEvent({ type: 'queued', build: recorded }, running);
+        this.publishEvent({ type: 'finished', build: recorded, published: NOTHING_PUBLISHED }, running);
       }
       const letter = JSON.stringify({ request, reason: err.message, attempts: message.attempts, job: this.job, worker: os.hostname() });
       publishMessage(o.publishTo, `${o.topic}.dead`, letter).then(
@@ -417,25 +444,42 @@ export class Worker {
 
   /**
    * Publishes a build event with the build's key (a UUID, the same on every machine) and
-   * its number within the build: the server applies an event only when it is newer than
-   * what it has, so replays and reordering do not change the outcome.
+   * its number within the build, both kept in the store (`nextEvent`): the server applies an
+   * event only when it is newer than what it has, so replays and reordering do not change
+   * the outcome, and a process that sweeps the build after this one died still numbers its
+   * final event after every earlier one. Without `running` (a swept build), the event says
+   * nothing of the log: this process did not send it.
    */
-  private publishEvent(event: BuildEvent, running: Running): void {
-    running.buildIds.add(event.build.id);
-    let numbered = running.events.get(event.build.id);
-    if (!numbered) {
-      numbered = { key: randomUUID(), seq: 0 };
-      running.events.set(event.build.id, numbered);
-      running.logs?.bind(numbered.key);
+  private publishEvent(event: BuildEvent, running?: Running): void {
+    running?.buildIds.add(event.build.id);
+    const { key, seq } = this.options.store.nextEvent(event.build.id);
+    running?.events.set(event.build.id, { key, seq });
+    // Every build's first event is `queued`: from then on the output is that build's.
+    if (running?.logs && event.type === 'queued') {
+      running.logs.bind(key);
+      running.logsKey = key;
     }
-    const wire = { ...event, key: numbered.key, seq: numbered.seq++, worker: os.hostname(), job: this.job, at: Date.now() };
-    if (event.type === 'step-started') running.logs?.step(event.step);
+    const wire = { ...event, key, seq, worker: os.hostname(), job: this.job, at: Date.now() };
+    if (event.type === 'step-started') running?.logs?.step(event.step);
     // The finished event says how much log there is: everything written before it is counted.
-    const body =
-      event.type === 'finished' && running.logs ? running.logs.settle().then((log) => JSON.stringify({ ...wire, log })) : Promise.resolve(JSON.stringify(wire));
+    const logs = running?.logsKey === key ? running.logs : undefined;
+    const body = event.type === 'finished' && logs ? logs.settle().then((log) => JSON.stringify({ ...wire, log })) : Promise.resolve(JSON.stringify(wire));
     body
       .then((text) => publishMessage(this.options.publishTo, this.options.eventsTopic, text))
       .catch((err: Error) => this.options.log.warn({ err: err.message }, 'build event not published'));
+  }
+
+  /**
+   * Records every build of this message still queued or running as an error and tells the
+   * server, when the builder threw after it had started them.
+   */
+  private endUnfinished(running: Running, message: string): void {
+    for (const id of running.buildIds) {
+      const build = this.options.store.get(id);
+      if (!build || !(UNFINISHED_STATUSES as readonly string[]).includes(build.status)) continue;
+      this.options.store.finished(id, { status: 'error', message });
+      this.publishEvent({ type: 'finished', build: this.options.store.get(id) ?? build, published: NOTHING_PUBLISHED }, running);
+    }
   }
 
   private stopCancelledBuilds(): void {

@@ -5,6 +5,8 @@
  *   GET /api/builds                newest first; ?repo ?branch ?status ?job ?limit (1-100, 20) ?before (cursor)
  *   GET /api/builds/:id            one build with its steps and how much log the server has
  *   GET /api/builds/:id/log        ?offset (bytes, 0) ?limit (bytes, 1-1048576, 65536): raw bytes
+ *   GET /api/builds/:id/log/times  the same page's times: {offset, next, times: [{offset, at}]}, each
+ *                                  mark when the bytes from its offset to the next were written (log-html.ts)
  *
  * Every query parameter is checked (unknown ones too): a bad one is a 400 with the reason.
  * The log is served in pages, never whole: the answer's X-Log-Next-Offset is where the next
@@ -98,6 +100,18 @@ export function buildsApi(store: ServerStore): Hono {
       'X-Log-Available': String(page.available),
       'X-Log-Complete': String(page.complete),
     });
+  });
+
+  // The log's times beside it, never in it: the raw log stays the build's bytes (log-html.ts says why).
+  app.get('/api/builds/:id/log/times', (c) => {
+    const p = buildId.safeParse(c.req.param('id'));
+    if (!p.success) return badRequest(c, p.error);
+    const q = logQuery.safeParse(c.req.query());
+    if (!q.success) return badRequest(c, q.error);
+    const build = store.get(p.data);
+    if (!build) return c.json({ error: 'no such build' }, 404);
+    const page = store.readLog(build.key, q.data.offset, q.data.limit);
+    return c.json({ offset: page.offset, next: page.next, startedAt: build.startedAt, times: page.times });
   });
 
   return app;

@@ -24,6 +24,7 @@ import { type Ingest, startIngest } from './ingest';
 import { LiveStore } from './live-store';
 import { opsApp, type OpsOptions } from './ops';
 import { pagesApp } from './pages';
+import { repoPagesApp } from './repo-pages';
 import { type PublishLock, uploadsApp } from './uploads';
 
 /** The server's own files in the data directory. */
@@ -60,6 +61,7 @@ export function serverApp(o: ServerAppOptions): Hono {
   app.route('/', filesApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   if (o.uploads) app.route('/', uploadsApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot, ...o.uploads }));
   if (o.ops && o.stopping) app.route('/', opsApp({ store: o.store, stopping: o.stopping, ...o.ops }));
+  app.route('/', repoPagesApp({ store: o.store, binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
   app.route('/', buildsApi(o.store));
   const publish = o.publish ?? (() => Promise.reject(new Error('this server publishes to no nsqd')));
   app.route('/', controlApp({ store: o.store, access, publish, pushTopic: o.pushTopic }));

@@ -6,10 +6,20 @@ import { z } from 'zod';
 
 import { BUILD_STATUSES } from '../ci/build-status';
 import { buildKeySchema } from '../ci/log-chunks';
-import { fullNameProblem, isCommitId } from '../ci/names';
+import { MAX_PERSON, MAX_SUBJECT, oneLine } from '../ci/commit-info';
+import { fullNameProblem, isCommitId, refProblem } from '../ci/names';
 
 const text = (max: number) => z.string().max(max);
 const int = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** Text people read (commit-info.ts): refused past 4 UTF-16 units per character allowed, else cleaned and cut. */
+const shownText = (max: number) =>
+  z
+    .string()
+    .max(max * 4)
+    .transform((t) => oneLine(t, max))
+    .nullable()
+    .optional()
+    .transform((t) => t || null);
 
 /** The worker's build record (store.ts `BuildRecord`), as much of it as the server keeps. */
 const recordSchema = z.object({
@@ -17,7 +27,9 @@ const recordSchema = z.object({
   repo: text(200).refine((r) => fullNameProblem(r) === null, 'not owner/name'),
   cloneUrl: text(2048),
   commit: z.string().refine(isCommitId, 'not a full commit id'),
-  ref: text(1024).nullable(),
+  ref: text(1024)
+    .refine((r) => refProblem(r) === null, 'not a git ref')
+    .nullable(),
   branch: text(1024).nullable(),
   job: text(100).min(1),
   status: z.enum(BUILD_STATUSES),
@@ -27,6 +39,11 @@ const recordSchema = z.object({
   exitCode: z.number().int().nullable(),
   message: text(4096).nullable(),
   artifacts: z.array(text(1024)).max(10_000),
+  // Written by whoever pushed (absent from workers older than them): whatever a worker sends
+  // is made one bounded, printable line here again, never taken as it came.
+  subject: shownText(MAX_SUBJECT),
+  author: shownText(MAX_PERSON),
+  pusher: shownText(MAX_PERSON),
 });
 
 const common = { key: buildKeySchema, seq: int, worker: text(255).min(1), at: int, build: recordSchema };

@@ -11,8 +11,6 @@
  * Everything shown came from a push or a build: hono/html's `html` escapes every value put
  * into a page, and the log goes through ansi.ts, which escapes its text.
  */
-import { StringDecoder } from 'node:string_decoder';
-
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { html, raw } from 'hono/html';
@@ -21,11 +19,13 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 
 import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { refLabel } from '../ci/commit-info';
 import { branchProblem, fullNameProblem } from '../ci/names';
-import { ANSI_CSS, AnsiToHtml } from './ansi';
+import { ANSI_CSS } from './ansi';
 import { buildId, listQuery } from './api';
 import { badgeState, renderBadge } from './badge';
 import { publishedUrl } from './files';
+import { LOG_TIME_CSS, LogRenderer } from './log-html';
 import type { LiveStore } from './live-store';
 import { rawPathOf } from './request-path';
 import { openInside } from './safe-open';
@@ -35,6 +35,12 @@ import type { ServerBuild, ServerStep } from './server-store';
 export const LOG_PAGE = 64 * 1024;
 /** A live stream with nothing to say sends a comment this often (proxies drop silent connections). */
 const HEARTBEAT_MS = 15_000;
+/**
+ * How long a live stream waits, once the build has finished, for log chunks still missing
+ * (NSQ delivers out of order; a worker retries a chunk for under a second) before it ends
+ * anyway: a chunk the worker gave up on never comes, and the page must not stay live forever.
+ */
+export const LATE_CHUNKS_MS = 3_000;
 /** The most of a SHA256SUMS file read for a page. */
 const MAX_SUMS_BYTES = 1024 * 1024;
 
@@ -58,8 +64,8 @@ code,pre{font-family:ui-monospace,monospace;font-size:13px}
 pre.log{background:#fafafa;border:1px solid #ddd;padding:.5rem;white-space:pre-wrap;word-break:break-all}
 .s-success{color:#282}.s-failure,.s-error{color:#c33}.s-running,.s-queued{color:#a70}.s-cancelled{color:#888}
 form.filters{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}nav.pages{margin:.5rem 0;display:flex;gap:1rem}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
-${ANSI_CSS}`;
+.who{color:#666}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
+${ANSI_CSS}${LOG_TIME_CSS}`;
 
 export function page(title: string, body: Html | Promise<Html>): Html {
   return html`<!doctype html>
@@ -81,7 +87,7 @@ export function page(title: string, body: Html | Promise<Html>): Html {
 }
 
 /** A status word with its colour. */
-const status = (s: string) => html`<span class="s-${s}">${s}</span>`;
+export const status = (s: string) => html`<span class="s-${s}">${s}</span>`;
 
 /** "1m 05s" from ISO times (to now while unfinished); '' when it never started. */
 export function duration(startedAt: string | null, finishedAt: string | null, now = Date.now()): string {
@@ -107,14 +113,30 @@ function buildRow(b: ServerBuild): Html {
   return html`<tr>
     <td><a href="/builds/${b.id}">#${b.id}</a></td>
     <td>${status(b.status)}</td>
-    <td><a href="${list({ repo: b.repo })}">${b.repo}</a></td>
-    <td>${b.branch ? html`<a href="${list({ repo: b.repo, branch: b.branch })}">${b.branch}</a>` : (b.ref ?? '')}</td>
-    <td><code title="${b.commit}">${b.commit.slice(0, 12)}</code></td>
+    <td><a href="${list({ repo: b.repo })}">${b.repo}</a> <a href="${repoUrl(b.repo)}" title="binaries and docs of its branches">files</a></td>
+    <td>${refCell(b, list({ repo: b.repo, branch: b.branch ?? '' }))}</td>
+    <td>${commitCell(b)}</td>
     <td><a href="${list({ job: b.job })}">${b.job}</a></td>
     <td>${duration(b.startedAt, b.finishedAt)}</td>
     <td>${b.worker}</td>
     <td><time datetime="${b.createdAt}">${b.createdAt.replace('T', ' ').slice(0, 19)}</time></td>
   </tr>` as Html;
+}
+
+/** The repository's page (repo-pages.ts): owner and name are URL-safe by names.ts's rules, encoded all the same. */
+const repoUrl = (repo: string) => `/repos/${repo.split('/').map(encodeURIComponent).join('/')}`;
+
+/** Which ref triggered the build: "branch main" (the branch a link to its builds), "tag v1.0", "pull request 12". */
+function refCell(b: ServerBuild, branchBuilds: string): Html {
+  if (b.branch) return html`branch <a href="${branchBuilds}">${b.branch}</a>` as Html;
+  return html`<span title="${b.ref ?? ''}">${refLabel(b.ref)}</span>` as Html;
+}
+
+/** The commit's short id, subject and author (both attacker-written: escaped like everything). */
+function commitCell(b: ServerBuild): Html {
+  return html`<code title="${b.commit}">${b.commit.slice(0, 12)}</code>${b.subject ? html` ${b.subject}` : ''}${
+      b.author ? html` <span class="who">${b.author}</span>` : ''
+    }` as Html;
 }
 
 function problems(c: Context, error: z.ZodError): Response | Promise<Response> {
@@ -132,9 +154,14 @@ function problems(c: Context, error: z.ZodError): Response | Promise<Response> {
 }
 
 /** SHA256SUMS of a commit's binaries on this server: name → sum (empty when there is none). */
-async function checksums(binariesRoot: string, build: ServerBuild): Promise<Map<string, string>> {
+function checksums(binariesRoot: string, build: ServerBuild): Promise<Map<string, string>> {
+  return readChecksums(binariesRoot, [...build.repo.split('/'), build.commit]);
+}
+
+/** The SHA256SUMS file in `dir` (components below binaries/, opened with openInside): name → sum. */
+export async function readChecksums(binariesRoot: string, dir: string[]): Promise<Map<string, string>> {
   const sums = new Map<string, string>();
-  const opened = await openInside(binariesRoot, [...build.repo.split('/'), build.commit, 'SHA256SUMS']);
+  const opened = await openInside(binariesRoot, [...dir, 'SHA256SUMS']);
   if (!opened) return sums;
   try {
     if (!opened.stat.isFile()) return sums;
@@ -203,14 +230,16 @@ function artifactsList(build: ServerBuild, sums: Map<string, string>): Html | nu
     <p><a href="${publishedUrl('binaries', build.repo, build.commit, 'SHA256SUMS')}">SHA256SUMS</a></p>` as Html;
 }
 
-/** Turns log bytes into HTML, a piece at a time (UTF-8 and escapes may be cut between pieces). */
-class LogRenderer {
-  readonly #decoder = new StringDecoder('utf8');
-  readonly #ansi = new AnsiToHtml();
+/** A renderer of build `build`'s log from `offset`, its lines stamped with their times (log-html.ts). */
+function logRenderer(store: LiveStore, build: ServerBuild, offset: number): LogRenderer {
+  const atLineStart = offset === 0 || store.readLog(build.key, offset - 1, 1).data[0] === 0x0a;
+  return new LogRenderer(startedAtOf(build), atLineStart);
+}
 
-  push(bytes: Buffer): string {
-    return this.#ansi.push(this.#decoder.write(bytes));
-  }
+/** When the build started (ms since the epoch), or null. */
+function startedAtOf(build: ServerBuild): number | null {
+  const startedAt = build.startedAt === null ? NaN : Date.parse(build.startedAt);
+  return Number.isFinite(startedAt) ? startedAt : null;
 }
 
 /**
@@ -328,11 +357,15 @@ export function pagesApp(o: PagesOptions): Hono {
     const offset = Math.min(q.data.offset ?? Math.max(0, available - LOG_PAGE), available);
     const logPage = store.readLog(build.key, offset, LOG_PAGE);
     const atEnd = logPage.next >= logPage.available;
-    const live = atEnd && !(finished(build) && (logPage.complete || build.log === null));
+    // Live only while it runs: a finished build whose log has a gap (chunks lost) is shown as it is.
+    const live = atEnd && !finished(build);
+    const missing = finished(build) && build.log !== null && !logPage.complete ? Math.max(0, build.log.bytes - logPage.available) : 0;
     const sums = await checksums(o.binariesRoot, build);
     const here = (at: number) => `/builds/${build.id}${query({ offset: at })}`;
     const docs = build.published?.docs && build.branch ? publishedUrl('docs', build.repo, build.branch) : null;
-    const body = html`<h1>Build #${build.id}: ${build.repo} <span id="status" class="s-${build.status}">${build.status}</span></h1>
+    const body = html`<h1>
+        Build #${build.id}: <a href="${repoUrl(build.repo)}">${build.repo}</a> <span id="status" class="s-${build.status}">${build.status}</span>
+      </h1>
       <dl>
         <dt>job</dt>
         <dd>${build.job}</dd>
@@ -342,10 +375,16 @@ export function pagesApp(o: PagesOptions): Hono {
                 <dd>${build.branch}</dd>`
             : ''
         }
-        <dt>ref</dt>
-        <dd>${build.ref ?? '(a commit)'}</dd>
+        <dt>triggered by</dt>
+        <dd>${refLabel(build.ref)}${build.ref ? html` (<code>${build.ref}</code>)` : ''}${build.pusher ? html`, pushed by ${build.pusher}` : ''}</dd>
         <dt>commit</dt>
-        <dd><code>${build.commit}</code></dd>
+        <dd><code>${build.commit}</code>${build.subject ? html` ${build.subject}` : ''}</dd>
+        ${
+          build.author
+            ? html`<dt>author</dt>
+                <dd>${build.author}</dd>`
+            : ''
+        }
         <dt>worker</dt>
         <dd>${build.worker} (its build ${build.workerBuildId})</dd>
         <dt>queued</dt>
@@ -383,13 +422,24 @@ export function pagesApp(o: PagesOptions): Hono {
             </p>`
           : ''
       }
+      ${
+        missing > 0
+          ? html`<p>
+              ${missing} bytes of this log did not reach the server (or have not yet): its worker keeps the whole log (<code
+                >lxcts ci logs ${build.workerBuildId}</code
+              >
+              on ${build.worker}).
+            </p>`
+          : ''
+      }
       <nav class="pages">
         ${offset > 0 ? html`<a href="${here(0)}">start</a> <a href="${here(Math.max(0, offset - LOG_PAGE))}">← earlier</a>` : ''}
         <span>bytes ${offset}–${logPage.next} of ${logPage.available}${logPage.complete ? '' : ' so far'}</span>
         ${atEnd ? '' : html`<a href="${here(logPage.next)}">later →</a> <a href="${here(Math.max(0, available - LOG_PAGE))}">end</a>`}
         <a href="/api/builds/${build.id}/log${query({ offset, limit: LOG_PAGE })}">raw</a>
       </nav>
-      <pre class="log" id="log" data-events="/builds/${build.id}/events${query({ from: logPage.next })}">${raw(new LogRenderer().push(logPage.data))}</pre>
+      <pre class="log" id="log" data-events="/builds/${build.id}/events${query({ from: logPage.next })}">
+${raw(logRenderer(store, build, offset).push(logPage.data, offset, logPage.times))}</pre>
       ${
         live
           ? html`<script>
@@ -417,30 +467,43 @@ export function pagesApp(o: PagesOptions): Hono {
         const ended = new AbortController();
         stream.onAbort(() => ended.abort());
         const stop = o.stopping ? AbortSignal.any([ended.signal, o.stopping]) : ended.signal;
-        const renderer = new LogRenderer();
+        const renderer = logRenderer(store, first, q.data.from);
         let offset = q.data.from;
         let shownStatus = '';
+        /** When this stream first saw the build finished with chunks still missing. */
+        let finishedAt: number | null = null;
         while (!stop.aborted) {
           // Wait for the next change first, then read: a change during the read is not missed.
-          const changed = store.nextChange(key, HEARTBEAT_MS, stop);
+          const wait = finishedAt === null ? HEARTBEAT_MS : Math.max(0, finishedAt + LATE_CHUNKS_MS - Date.now());
+          const shorter = new AbortController();
+          const changed = store.nextChange(key, wait, AbortSignal.any([stop, shorter.signal]));
           const build = store.get(p.data);
           if (!build) return;
+          // A stream opened while the build was queued counts from its start once it has one.
+          renderer.startedAt ??= startedAtOf(build);
           for (let more = true; more && !stop.aborted;) {
             const piece = store.readLog(key, offset, LOG_PAGE);
             more = piece.data.length === LOG_PAGE;
             if (piece.data.length === 0) break;
             offset = piece.next;
-            await stream.writeSSE({ event: 'log', data: JSON.stringify({ html: renderer.push(piece.data), next: offset }) });
+            await stream.writeSSE({ event: 'log', data: JSON.stringify({ html: renderer.push(piece.data, piece.offset, piece.times), next: offset }) });
           }
           if (build.status !== shownStatus) {
             shownStatus = build.status;
             await stream.writeSSE({ event: 'status', data: JSON.stringify({ status: build.status }) });
           }
           const log = store.readLog(key, offset, 0);
-          // Finished, and either every byte is here or the worker sends no log at all.
-          if (finished(build) && (log.complete || build.log === null) && offset >= log.available) {
-            await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: build.status }) });
-            return;
+          // Finished, and either every byte is here or the worker sends no log at all; or
+          // chunks are still missing LATE_CHUNKS_MS after the end: they were lost.
+          if (finished(build) && offset >= log.available) {
+            // First seen finished: wait LATE_CHUNKS_MS from now, not a heartbeat.
+            if (finishedAt === null) shorter.abort();
+            finishedAt ??= Date.now();
+            const whole = log.complete || build.log === null;
+            if (whole || Date.now() - finishedAt >= LATE_CHUNKS_MS) {
+              await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: build.status, ...(whole ? {} : { incomplete: true }) }) });
+              return;
+            }
           }
           await changed;
           // A comment: keeps an idle connection open through proxies.

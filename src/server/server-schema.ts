@@ -74,4 +74,18 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: "the commit's subject and author, who pushed it, and the repository page's index",
+    up(db: Database.Database) {
+      // Null for builds told before, and from workers that do not send them (event-wire.ts bounds them).
+      db.exec(`
+        ALTER TABLE builds ADD COLUMN commit_subject TEXT;
+        ALTER TABLE builds ADD COLUMN commit_author TEXT;
+        ALTER TABLE builds ADD COLUMN pusher TEXT;
+        -- The repository page: the newest successful build of each branch and job.
+        CREATE INDEX builds_newest_success ON builds (repo, status, branch, job, id);
+      `);
+    },
+  },
 ];

@@ -17,7 +17,7 @@
 import type Database from 'better-sqlite3';
 
 import type { BuildStatus } from '../ci/build-status';
-import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { sqlStatus, UNFINISHED_STATUSES } from '../ci/build-status';
 import { migrate, openDatabase } from '../ci/database';
 import type { LogChunk } from '../ci/log-chunks';
 import type { BuildEventWire } from './event-wire';
@@ -46,6 +46,10 @@ export interface ServerBuild {
   published: { binaries: string | null; docs: string | null } | null;
   /** The log's size as the worker counted it when the build finished (null before). */
   log: { chunks: number; bytes: number } | null;
+  /** The commit's subject and author, who pushed: one bounded line each (event-wire.ts), null when not told. */
+  subject: string | null;
+  author: string | null;
+  pusher: string | null;
 }
 
 export interface ServerStep {
@@ -77,6 +81,18 @@ export interface LogPage {
   complete: boolean;
   /** Bytes the server has contiguously from 0 (the log so far). */
   available: number;
+  /**
+   * When the page's bytes were written, by the chunks that carried them: the bytes from each
+   * mark's offset to the next mark's were cut into a chunk at `at` (ms since the epoch, the
+   * worker's clock), within log-chunks.ts's CHUNK_FLUSH_MS of being written. In offset order;
+   * the first mark is at `offset` when the page has bytes.
+   */
+  times: LogTime[];
+}
+
+export interface LogTime {
+  offset: number;
+  at: number;
 }
 
 interface BuildRow {
@@ -101,6 +117,9 @@ interface BuildRow {
   published: string | null;
   log_chunks: number | null;
   log_bytes: number | null;
+  commit_subject: string | null;
+  commit_author: string | null;
+  pusher: string | null;
 }
 
 function toBuild(row: BuildRow): ServerBuild {
@@ -124,6 +143,9 @@ function toBuild(row: BuildRow): ServerBuild {
     artifacts: JSON.parse(row.artifacts) as string[],
     published: row.published === null ? null : (JSON.parse(row.published) as ServerBuild['published']),
     log: row.log_chunks === null || row.log_bytes === null ? null : { chunks: row.log_chunks, bytes: row.log_bytes },
+    subject: row.commit_subject,
+    author: row.commit_author,
+    pusher: row.pusher,
   };
 }
 
@@ -169,6 +191,9 @@ export class ServerStore {
         published: finished ? JSON.stringify(event.published) : null,
         log_chunks: finished ? (event.log?.chunks ?? null) : null,
         log_bytes: finished ? (event.log?.bytes ?? null) : null,
+        commit_subject: b.subject ?? null,
+        commit_author: b.author ?? null,
+        pusher: b.pusher ?? null,
       };
       if (this.#sql.buildSeq.get(event.key) === undefined) this.#sql.insertBuild.run(row);
       else this.#sql.updateBuild.run(row);
@@ -237,6 +262,14 @@ export class ServerStore {
     return this.#sql.countByStatusAndJob.all();
   }
 
+  /**
+   * The newest successful build of each branch and job of `repo` (newest: the last the
+   * server heard of), by branch then job; at most `limit` rows.
+   */
+  newestSuccessful(repo: string, limit: number): ServerBuild[] {
+    return this.#sql.newestSuccessful.all({ repo, limit }).map(toBuild);
+  }
+
   steps(key: string): ServerStep[] {
     return this.#sql.steps.all(key).map((r) => ({
       step: r.step,
@@ -255,6 +288,7 @@ export class ServerStore {
   readLog(key: string, offset: number, limit: number): LogPage {
     const build = this.getByKey(key);
     const parts: Buffer[] = [];
+    const times: LogTime[] = [];
     let end = offset;
     let bytes = 0;
     const first = this.#sql.chunkAt.get(key, offset);
@@ -269,6 +303,7 @@ export class ServerStore {
         const from = Math.max(0, offset - chunk.offset);
         const piece = chunk.data.subarray(from, from + (limit - bytes));
         parts.push(piece);
+        if (piece.length > 0) times.push({ offset: chunk.offset + from, at: chunk.at });
         bytes += piece.length;
         end = chunk.offset + from + piece.length;
         if (bytes >= limit) break;
@@ -277,7 +312,7 @@ export class ServerStore {
     const available = this.#contiguousBytes(key);
     const total = build?.log;
     const complete = build !== undefined && FINISHED(build.status) && total !== null && total !== undefined && available === total.bytes;
-    return { offset, data: Buffer.concat(parts), next: end, complete, available };
+    return { offset, data: Buffer.concat(parts), next: end, complete, available, times };
   }
 
   /** Bytes of the log present without a gap from the start. */
@@ -291,6 +326,7 @@ type Statements = ReturnType<typeof prepare>;
 interface ChunkRow {
   seq: number;
   offset: number;
+  at: number;
   data: Buffer;
 }
 
@@ -300,9 +336,9 @@ function prepare(db: Database.Database) {
     // AUTOINCREMENT spends an id on every conflicting insert, and ids are the pages' URLs.
     insertBuild: db.prepare<[Record<string, unknown>]>(`
       INSERT INTO builds (key, seq, worker, worker_build_id, repo, clone_url, commit_sha, ref, branch, job, status, created_at, started_at,
-                          finished_at, exit_code, message, artifacts, published, log_chunks, log_bytes)
+                          finished_at, exit_code, message, artifacts, published, log_chunks, log_bytes, commit_subject, commit_author, pusher)
       VALUES (@key, @seq, @worker, @worker_build_id, @repo, @clone_url, @commit_sha, @ref, @branch, @job, @status, @created_at, @started_at,
-              @finished_at, @exit_code, @message, @artifacts, @published, @log_chunks, @log_bytes)`),
+              @finished_at, @exit_code, @message, @artifacts, @published, @log_chunks, @log_bytes, @commit_subject, @commit_author, @pusher)`),
     buildSeq: db.prepare<[string], { seq: number }>('SELECT seq FROM builds WHERE key = ?'),
     // The row becomes the event's record only when the event is newer than what made it.
     updateBuild: db.prepare<[Record<string, unknown>]>(`
@@ -311,7 +347,7 @@ function prepare(db: Database.Database) {
         clone_url = @clone_url, commit_sha = @commit_sha, ref = @ref, branch = @branch, job = @job,
         status = @status, created_at = @created_at, started_at = @started_at, finished_at = @finished_at,
         exit_code = @exit_code, message = @message, artifacts = @artifacts, published = @published,
-        log_chunks = @log_chunks, log_bytes = @log_bytes
+        log_chunks = @log_chunks, log_bytes = @log_bytes, commit_subject = @commit_subject, commit_author = @commit_author, pusher = @pusher
       WHERE key = @key AND @seq > seq`),
     stepStarted: db.prepare<[string, number, string, number]>(`
       INSERT INTO steps (build_key, step, command, started_at) VALUES (?, ?, ?, ?)
@@ -332,14 +368,18 @@ function prepare(db: Database.Database) {
     countByStatusAndJob: db.prepare<[], { status: BuildStatus; job: string; count: number }>(
       'SELECT status, job, count(*) AS count FROM builds GROUP BY status, job ORDER BY status, job',
     ),
+    newestSuccessful: db.prepare<[{ repo: string; limit: number }], BuildRow>(`
+      SELECT b.* FROM builds b
+      JOIN (SELECT MAX(id) AS id FROM builds WHERE repo = @repo AND branch IS NOT NULL AND status = ${sqlStatus('success')} GROUP BY branch, job) newest ON b.id = newest.id
+      ORDER BY b.branch, b.job LIMIT @limit`),
     steps: db.prepare<
       [string],
       { step: number; command: string; started_at: number | null; finished_at: number | null; exit_code: number | null; seconds: number | null }
     >('SELECT * FROM steps WHERE build_key = ? ORDER BY step'),
     chunkAt: db.prepare<[string, number], ChunkRow>(
-      'SELECT seq, offset, data FROM log_chunks WHERE build_key = ? AND offset <= ? ORDER BY offset DESC, seq LIMIT 1',
+      'SELECT seq, offset, at, data FROM log_chunks WHERE build_key = ? AND offset <= ? ORDER BY offset DESC, seq LIMIT 1',
     ),
-    chunksFrom: db.prepare<[string, number], ChunkRow>('SELECT seq, offset, data FROM log_chunks WHERE build_key = ? AND seq >= ? ORDER BY seq'),
+    chunksFrom: db.prepare<[string, number], ChunkRow>('SELECT seq, offset, at, data FROM log_chunks WHERE build_key = ? AND seq >= ? ORDER BY seq'),
     head: db.prepare<[string], { next_seq: number; bytes: number }>('SELECT next_seq, bytes FROM log_heads WHERE build_key = ?'),
     setHead: db.prepare<[string, number, number]>(
       'INSERT INTO log_heads (build_key, next_seq, bytes) VALUES (?, ?, ?) ON CONFLICT (build_key) DO UPDATE SET next_seq = excluded.next_seq, bytes = excluded.bytes',

@@ -84,6 +84,9 @@ const build: ServerBuild = {
   artifacts: [],
   published: null,
   log: null,
+  subject: null,
+  author: null,
+  pusher: null,
 };
 
 test("a re-run is the build's push again, for its job only, standing where the original stood", () => {

@@ -129,6 +129,16 @@ function fillToday(db: Database.Database): void {
   db.prepare('INSERT INTO locks (name, owner, acquired_at) VALUES (?, ?, ?)').run('publish:octo/hello', 'gone-boot/44/10/abc', '2026-01-01T00:03:00.000Z');
 }
 
+/** A row as migration 2 leaves it: the commit's subject and author, the pusher and the event key unknown. */
+const withVersion2Columns = (row: unknown) => ({
+  ...(row as object),
+  commit_subject: null,
+  commit_author: null,
+  pusher: null,
+  event_key: null,
+  event_seq: null,
+});
+
 describe('a database made before versions were numbered', () => {
   test("today's schema is upgraded to the latest version with every row and lock kept as it was", () => {
     const before = raw((db) => {
@@ -152,7 +162,7 @@ describe('a database made before versions were numbered', () => {
     }
     raw((db) => {
       expect(version(db)).toBe(BUILD_MIGRATIONS.length);
-      expect(everything(db)).toEqual(before);
+      expect(everything(db)).toEqual({ ...before, builds: before.builds.map(withVersion2Columns) });
     });
   });
 
@@ -177,7 +187,9 @@ describe('a database made before versions were numbered', () => {
     }
     raw((db) => {
       expect(version(db)).toBe(BUILD_MIGRATIONS.length);
-      expect(db.prepare('SELECT * FROM builds WHERE id = 1').all()).toEqual(before.map((row) => ({ ...(row as object), requested_at: null, builder: null })));
+      expect(db.prepare('SELECT * FROM builds WHERE id = 1').all()).toEqual(
+        before.map((row) => withVersion2Columns({ ...(row as object), requested_at: null, builder: null })),
+      );
     });
   });
 

@@ -1,8 +1,12 @@
 /**
  * @tier unit
  * The build records in SQLite (an in-memory database): claims that dedupe, supersede,
- * filters, and the lock every process shares.
+ * filters, the lock every process shares, and each build's event key and numbering.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
 import { BuildStore, NewBuild } from '../../src/ci/store';
 
 let store: BuildStore;
@@ -80,4 +84,28 @@ test('withLock runs holders one at a time and releases the lock when one throws'
   const results = await Promise.allSettled([hold('a', true), hold('b')]);
   expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
   expect(order).toEqual(['in a', 'out a', 'in b', 'out b']);
+});
+
+test("a build's event key is made once and kept; its events are numbered on across processes opening the file", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-store-events-'));
+  const file = path.join(dir, 'events.sqlite');
+  const a = new BuildStore(file);
+  const b = new BuildStore(file);
+  try {
+    const { record } = a.claim(build({ subject: 'Fix it', author: 'Ada', pusher: 'bob' }));
+    const first = a.nextEvent(record.id);
+    expect(first.key).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(first.seq).toBe(0);
+    expect(a.nextEvent(record.id)).toEqual({ key: first.key, seq: 1 });
+    // Another process (the sweep after a worker died) goes on from there.
+    expect(b.nextEvent(record.id)).toEqual({ key: first.key, seq: 2 });
+    expect(b.get(record.id)).toMatchObject({ subject: 'Fix it', author: 'Ada', pusher: 'bob' });
+    const other = a.claim(build({ commit: 'c'.repeat(40) })).record;
+    expect(a.nextEvent(other.id).key).not.toBe(first.key);
+    expect(() => a.nextEvent(99_999)).toThrow('build 99999 is not in the store');
+  } finally {
+    a.close();
+    b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

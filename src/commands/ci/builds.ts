@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 
 import { BUILD_STATUSES } from '../../ci/build-status';
+import { MAX_PERSON, MAX_SUBJECT, oneLine, refLabel } from '../../ci/commit-info';
 import { BuildRecord } from '../../ci/store';
 import { CiCommand } from '../../cli/ci-command';
 import { renderTable } from '../../cli/format';
@@ -24,8 +25,22 @@ export default class CiBuilds extends CiCommand<typeof CiBuilds> {
     const builds = this.store().list({ repo: this.flags.repo, status: this.flags.status, limit: this.flags.limit });
     this.log(
       renderTable(
-        ['ID', 'REPO', 'COMMIT', 'BRANCH', 'JOB', 'STATUS', 'DURATION', 'MESSAGE'],
-        builds.map((b) => [String(b.id), b.repo, b.commit.slice(0, 12), b.branch ?? '-', b.job, b.status, duration(b), b.message ?? '']),
+        ['ID', 'REPO', 'COMMIT', 'REF', 'JOB', 'STATUS', 'DURATION', 'SUBJECT', 'AUTHOR', 'PUSHER', 'MESSAGE'],
+        builds.map((b) => [
+          String(b.id),
+          b.repo,
+          b.commit.slice(0, 12),
+          // "tag v1.0" and "branch main" of the same commit are told apart.
+          refLabel(b.ref),
+          b.job,
+          b.status,
+          duration(b),
+          // Recorded as one printable line already; a terminal gets nothing else, whatever wrote the file.
+          oneLine(b.subject ?? '', MAX_SUBJECT),
+          oneLine(b.author ?? '', MAX_PERSON),
+          oneLine(b.pusher ?? '', MAX_PERSON),
+          b.message ?? '',
+        ]),
       ),
     );
     return builds;

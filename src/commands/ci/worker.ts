@@ -89,7 +89,6 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       ceilings: { ...ceilingsFrom(f), timeout: f['max-timeout'] ?? f['build-timeout'] * 1000 },
       sources: { allowLocal: f['allow-local'] ?? [], allowPrivateHosts: f['allow-private-hosts'] },
     });
-    for (const build of await builder.sweep()) log.warn({ build: build.id }, 'swept a build whose builder died');
     const worker = new Worker({
       topic: f.topic,
       channel: f.channel,
