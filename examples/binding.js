@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The README's library example, runnable: one busybox container through its whole life in
 // a throwaway lxcpath, commands run inside it, and the errors everyone meets first.
-// Run: npm run demo. LXCTS_DEMO_BRIDGE picks the bridge (default: lxcbr0 from setup-host.sh).
+// Run: npm run build && node examples/binding.js. LXCTS_DEMO_BRIDGE picks the bridge (default: lxcbr0 from setup-host.sh).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');

@@ -6,15 +6,15 @@ import * as path from 'node:path';
 import { TestBridge } from './helpers/bridge';
 
 const root = path.resolve(__dirname, '..');
-// The demo's container goes on a bridge of the test's own: no way out of this machine.
+// The example's container goes on a bridge of the test's own: no way out of this machine.
 const bridge = new TestBridge('demo');
 beforeAll(() => bridge.up());
 afterAll(() => bridge.down());
 
-test('the README demo runs against the built package: lifecycle, exec, streaming, address, CPU and the first errors', () => {
-  // `npm test` builds dist/ first; the demo imports the package by its name, as a user would.
+test('the binding example (examples/binding.js) runs against the built package: lifecycle, exec, streaming, address, CPU and the first errors', () => {
+  // `npm test` builds dist/ first; the example imports the package by its name, as a user would.
   expect(fs.existsSync(path.join(root, 'dist', 'index.js'))).toBe(true);
-  const run = spawnSync(process.execPath, [path.join(root, 'examples', 'demo.js')], {
+  const run = spawnSync(process.execPath, [path.join(root, 'examples', 'binding.js')], {
     encoding: 'utf8',
     timeout: 60_000,
     env: { ...process.env, LXCTS_DEMO_BRIDGE: bridge.name },
@@ -33,7 +33,7 @@ test('the README demo runs against the built package: lifecycle, exec, streaming
   expect(run.stdout).toMatch(/^after destroy, defined: false$/m);
   expect(run.stdout).toContain("new Container('../x')  -> LXC_INVALID_NAME");
   expect(run.stdout).toContain('ghost.start()          -> LXC_NOT_DEFINED');
-  // The demo's lxcpath is gone, and so is its container.
+  // The example's lxcpath is gone, and so is its container.
   const lxcpath = /lxcpath (\S+)/.exec(run.stdout)?.[1];
   expect(lxcpath && fs.existsSync(lxcpath)).toBe(false);
   expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(`[lxc monitor] ${lxcpath}`);
