@@ -52,6 +52,20 @@ export async function readMaxMsgTimeoutMs(nsqdHttp: string): Promise<number> {
   return Number(await response.text()) / 1e6;
 }
 
+const channelStatsSchema = z.object({
+  topics: z.array(z.object({ topic_name: z.string(), channels: z.array(z.object({ channel_name: z.string(), clients: z.array(z.unknown()) })) })).nullable(),
+});
+
+/** How many consumers are connected to `channel` of `topic` on nsqd (0 while neither exists). */
+export async function channelClientCount(nsqdHttp: string, topic: string, channel: string): Promise<number> {
+  const query = `format=json&topic=${encodeURIComponent(topic)}&channel=${encodeURIComponent(channel)}`;
+  const response = await fetch(`http://${nsqdHttp}/stats?${query}`, { signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+  if (!response.ok) throw new Error(`nsqd ${nsqdHttp} /stats: ${response.status}`);
+  const { topics } = channelStatsSchema.parse(await response.json());
+  const found = topics?.find((t) => t.topic_name === topic)?.channels.find((c) => c.channel_name === channel);
+  return found?.clients.length ?? 0;
+}
+
 const nodesSchema = z.object({ producers: z.array(z.object({ broadcast_address: z.string().regex(/^[^/?#@\s]+$/), http_port: z.number().int() })) });
 
 /**

@@ -28,6 +28,12 @@ export function currentProcessIdentity(): string {
   return `${bootId()}/${process.pid}/${startTime(process.pid)}`;
 }
 
+/** The identity of another process (a child to stop later), or null when `pid` is gone. */
+export function processIdentity(pid: number): string | null {
+  const start = startTime(pid);
+  return start === null ? null : `${bootId()}/${pid}/${start}`;
+}
+
 export function isProcessAlive(identity: string | null): boolean {
   if (!identity) return false;
   const [boot, pid, start] = identity.split('/');

@@ -1,0 +1,87 @@
+import { once } from 'node:events';
+
+import { Errors, Flags } from '@oclif/core';
+
+import { CiCommand } from '../../cli/ci-command';
+import { abortOn } from '../../cli/signals';
+import { DEFAULT_CHANNELS, startUp } from '../../up/up';
+
+const port = (what: string) => Flags.integer({ description: `${what} (default: a free port)`, min: 1, max: 65535, helpGroup: 'PORTS' });
+
+export default class CiUp extends CiCommand<typeof CiUp> {
+  static override summary = 'the whole CI on this machine: nsqd, nsqlookupd, the webhook receiver, the dashboard and a worker per job channel';
+  static override description =
+    'Starts each part as a child process, in order, each once the one before answers, and prints every line they log ' +
+    "with the part's name in front. Makes a webhook secret and an admin token in the data directory if there are none " +
+    '(mode 0600), prints the dashboard and webhook URLs, and writes them to up.json in the data directory while all ' +
+    'runs. Ctrl-C or SIGTERM stops the workers first (running builds are cancelled and requeued, their containers ' +
+    'destroyed), then the rest; a part that exits on its own stops everything with exit code 1. One ci up per data directory.';
+  static override examples = [
+    '<%= config.bin %> ci up',
+    '<%= config.bin %> ci up --dashboard-port 8090 --webhook-port 8080 --host 0.0.0.0',
+    '<%= config.bin %> ci up --channel binaries --channel docs --channel lint --allow-local /srv/git',
+  ];
+  static override enableJsonFlag = false;
+  static override flags = {
+    host: Flags.string({ description: 'address the dashboard and the webhook receiver listen on (NSQ stays on loopback)', default: '127.0.0.1' }),
+    'dashboard-port': port("the dashboard's port"),
+    'webhook-port': port("the webhook receiver's port"),
+    'nsqd-tcp-port': port("nsqd's TCP port"),
+    'nsqd-http-port': port("nsqd's HTTP port"),
+    'lookupd-tcp-port': port("nsqlookupd's TCP port"),
+    'lookupd-http-port': port("nsqlookupd's HTTP port"),
+    channel: Flags.string({ description: 'a job channel to run a worker for (repeatable)', multiple: true, default: DEFAULT_CHANNELS }),
+    'allow-local': Flags.string({
+      description:
+        'directory of local repositories (paths, file://) the workers may build, e.g. hooked bare repositories (repeatable; default: <data-dir>/repos)',
+      multiple: true,
+    }),
+    grace: Flags.integer({ description: 'seconds running builds get to finish on Ctrl-C before they are cancelled and requeued', default: 0, min: 0 }),
+  };
+
+  async run(): Promise<void> {
+    const f = this.flags;
+    const stopSignal = abortOn(['SIGINT', 'SIGTERM']);
+    const up = await startUp({
+      dataDir: this.dataDir().root,
+      host: f.host,
+      ports: {
+        dashboard: f['dashboard-port'],
+        webhook: f['webhook-port'],
+        'nsqd-tcp': f['nsqd-tcp-port'],
+        'nsqd-http': f['nsqd-http-port'],
+        'lookupd-tcp': f['lookupd-tcp-port'],
+        'lookupd-http': f['lookupd-http-port'],
+      },
+      channels: f.channel,
+      allowLocal: f['allow-local'],
+      graceSeconds: f.grace,
+      signal: stopSignal.signal,
+    }).catch((err: Error & { code?: string }) => {
+      stopSignal.stop();
+      if (err.code === 'INTERRUPTED') this.exit(0);
+      throw new Errors.CLIError(err.message, { exit: err.code === 'COMPONENT_FAILED' ? 1 : 2, code: err.code });
+    });
+    const { state, created } = up;
+    const made = (yes: boolean) => (yes ? 'made now' : 'kept');
+    this.log(`
+lxcts CI is up
+  dashboard:       ${state.dashboard}/
+  webhook:         ${state.webhook}
+  webhook secret:  ${state.webhookSecretFile} (${made(created.webhookSecret)})
+  admin token:     ${state.adminTokenFile} (${made(created.adminToken)})
+  nsqd:            ${state.nsqdTcp} (TCP), ${state.nsqdHttp} (HTTP); nsqlookupd ${state.lookupdHttp} (HTTP)
+Ctrl-C stops everything.
+`);
+    await Promise.race([once(stopSignal.signal, 'abort'), once(up.crashed, 'abort')]);
+    stopSignal.stop();
+    // A second Ctrl-C while stopping: no more waiting for anyone.
+    const hurry = abortOn(['SIGINT', 'SIGTERM']);
+    hurry.signal.addEventListener('abort', () => up.kill());
+    const crash = up.crashed.aborted ? (up.crashed.reason as Error) : undefined;
+    if (crash) this.logToStderr(`lxcts ci up: ${crash.message}; stopping everything`);
+    await up.close();
+    hurry.stop();
+    if (crash) this.exit(1);
+  }
+}

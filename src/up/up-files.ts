@@ -1,0 +1,70 @@
+/**
+ * The files `ci up` keeps in the data directory: the webhook secret and the admin token
+ * (made once, mode 0600, kept across runs), `up.json` (where everything listens, for
+ * scripts such as the demo; present only while all is ready) and `up-processes.json` (the
+ * children of the running `ci up`, so that a later one can stop what a killed one left).
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const WEBHOOK_SECRET_FILE = 'webhook-secret';
+export const ADMIN_TOKEN_FILE = 'admin-token';
+export const UP_STATE_FILE = 'up.json';
+export const UP_PROCESSES_FILE = 'up-processes.json';
+
+/** What up.json holds: the addresses of a running `ci up` and its pid. */
+export interface UpState {
+  /** The dashboard's URL (ci server). */
+  dashboard: string;
+  /** The URL to give GitHub or `ci hook install --url`. */
+  webhook: string;
+  /** nsqd's TCP and HTTP addresses, nsqlookupd's HTTP address (host:port). */
+  nsqdTcp: string;
+  nsqdHttp: string;
+  lookupdHttp: string;
+  webhookSecretFile: string;
+  adminTokenFile: string;
+  /** The `ci up` process. */
+  pid: number;
+}
+
+/** A child of `ci up`: its name and its process identity (process-identity.ts). */
+export interface UpProcess {
+  name: string;
+  identity: string;
+}
+
+/**
+ * `file` holding a random secret: kept as it is when it exists and is not empty (an
+ * operator's own secret, or the one a hook was installed with), else made (32 random
+ * bytes as hex, mode 0600). `created` says which.
+ */
+export function ensureSecretFile(file: string): { file: string; created: boolean } {
+  if (fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() !== '') return { file, created: false };
+  // 'w' and mode: an empty file left by someone is replaced, and never readable by others.
+  fs.writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  return { file, created: true };
+}
+
+/** Writes `value` as JSON to `file` so that a reader sees the old file or the whole new one. */
+export function writeJsonAtomically(file: string, value: unknown): void {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.writeFileSync(temporary, `${JSON.stringify(value, null, 2)}\n`);
+  fs.renameSync(temporary, file);
+}
+
+/** The JSON in `file`, or null when it is missing or unreadable. */
+export function readJsonFile<T>(file: string): T | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+/** up.json of the data directory `root`, or null. Its `pid` may be dead: a `ci up` killed with SIGKILL leaves it. */
+export function readUpState(root: string): UpState | null {
+  return readJsonFile<UpState>(path.join(root, UP_STATE_FILE));
+}

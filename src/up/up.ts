@@ -1,0 +1,197 @@
+/**
+ * `lxcts ci up`: the whole CI on one machine. Starts nsqlookupd, nsqd (data under
+ * <data>/nsqd), the webhook receiver, the server and one worker per job channel, each a
+ * child process waited for until it answers; writes up.json once all are ready and
+ * removes it when they are stopped. `ci up` (src/commands/ci/up.ts) and scripts call
+ * startUp(); the pieces are the same commands that run separately on many machines.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { openDataDir } from '../ci/data-dir';
+import { channelClientCount, NSQ_NAME } from '../ci/nsq-api';
+import { processIdentity } from '../ci/process-identity';
+import { choosePorts, PORT_NAMES, PortName } from './ports';
+import { ComponentSpec, Supervisor } from './supervisor';
+import { ADMIN_TOKEN_FILE, ensureSecretFile, UP_PROCESSES_FILE, UP_STATE_FILE, UpProcess, UpState, WEBHOOK_SECRET_FILE, writeJsonAtomically } from './up-files';
+import { lockDataDir, stopLeftovers } from './up-lock';
+
+export interface UpOptions {
+  /** The data directory: builds, binaries, docs, nsqd's data, the secret files, up.json. */
+  dataDir: string;
+  /** Where the dashboard and the webhook receiver listen (default 127.0.0.1). NSQ always stays on loopback: nsqd takes anything from anyone who reaches it. */
+  host?: string;
+  /** Ports to use; any not given is a free one. */
+  ports?: Partial<Record<PortName, number>>;
+  /** Job channels: one worker each (default binaries and docs). */
+  channels?: string[];
+  /** Directories of local repositories the workers may build (default <data>/repos). */
+  allowLocal?: string[];
+  /** Seconds a worker's running builds get to finish on stop before they are cancelled (default 0). */
+  graceSeconds?: number;
+  /** Takes each line of output, prefixed with its component (default: stdout). */
+  write?: (line: string) => void;
+  /** Aborting it during the start stops what was started and makes startUp throw (code INTERRUPTED). */
+  signal?: AbortSignal;
+  /** The lxcts executable the children run (default this package's bin/run.js). */
+  cli?: string;
+}
+
+export interface RunningUp {
+  /** What up.json holds. */
+  state: UpState;
+  /** Whether the webhook secret and the admin token were made by this start. */
+  created: { webhookSecret: boolean; adminToken: boolean };
+  /** Aborts (reason: an Error naming the component) when a child ends on its own. */
+  crashed: AbortSignal;
+  /** Stops every child in order (workers first), removes up.json, releases the lock. */
+  close(): Promise<void>;
+  /** SIGKILLs every child: a pending close() then ends at once. */
+  kill(): void;
+}
+
+export const DEFAULT_CHANNELS = ['binaries', 'docs'];
+const PUSH_TOPIC = 'lxcts.pushes';
+const CLI = path.join(__dirname, '..', '..', 'bin', 'run.js');
+
+/** The host part of a URL for a listen address (a wildcard address is reached on loopback). */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** A readiness check: GET `url` answers 2xx. */
+const answers = (url: string) => async (signal: AbortSignal) => (await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]) })).ok;
+
+export async function startUp(o: UpOptions): Promise<RunningUp> {
+  const data = openDataDir(o.dataDir);
+  const channels = o.channels?.length ? [...new Set(o.channels)] : DEFAULT_CHANNELS;
+  const badChannel = channels.find((c) => !NSQ_NAME.test(c));
+  if (badChannel !== undefined) throw new Error(`"${badChannel}" is not a channel name (letters, digits, ".", "_", "-"; at most 64)`);
+  const host = o.host ?? '127.0.0.1';
+  const loopback = '127.0.0.1';
+  const repos = path.join(data.root, 'repos');
+  const allowLocal = o.allowLocal?.length ? o.allowLocal : [repos];
+  const nsqdData = path.join(data.root, 'nsqd');
+  for (const dir of [repos, nsqdData]) fs.mkdirSync(dir, { recursive: true });
+  const write = o.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const names = ['nsqlookupd', 'nsqd', 'webhook', 'server', ...channels.map((c) => `worker ${c}`)];
+  const width = Math.max(...names.map((n) => n.length));
+  const say = (line: string) => write(`${'up'.padEnd(width)} | ${line}`);
+
+  const lock = await lockDataDir(data);
+  const supervisor = new Supervisor(write, width);
+  const processesFile = path.join(data.root, UP_PROCESSES_FILE);
+  const stateFile = path.join(data.root, UP_STATE_FILE);
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await supervisor.stop();
+      fs.rmSync(stateFile, { force: true });
+      fs.rmSync(processesFile, { force: true });
+      await lock.release();
+    })());
+  try {
+    await stopLeftovers(data, say);
+    const hosts = Object.fromEntries(PORT_NAMES.map((n) => [n, n === 'webhook' || n === 'dashboard' ? host : loopback])) as Record<PortName, string>;
+    const ports = await choosePorts(hosts, o.ports ?? {});
+    const secret = ensureSecretFile(path.join(data.root, WEBHOOK_SECRET_FILE));
+    const admin = ensureSecretFile(path.join(data.root, ADMIN_TOKEN_FILE));
+    const at = (name: PortName) => `${hosts[name]}:${ports[name]}`;
+    const nsqdTcp = at('nsqd-tcp');
+    const nsqdHttp = at('nsqd-http');
+    const lookupdHttp = at('lookupd-http');
+    const dashboard = `http://${urlHost(host)}:${ports.dashboard}`;
+    const webhook = `http://${urlHost(host)}:${ports.webhook}`;
+    const cli = o.cli ?? CLI;
+    const lxcts = (args: string[]) => ({ command: process.execPath, args: [cli, ...args, '--data-dir', data.root] });
+    const grace = o.graceSeconds ?? 0;
+    const quick = { startTimeoutMs: 30_000, stopTimeoutMs: 10_000 };
+    const components: ComponentSpec[] = [
+      {
+        name: 'nsqlookupd',
+        command: 'nsqlookupd',
+        args: [`--tcp-address=${at('lookupd-tcp')}`, `--http-address=${lookupdHttp}`, `--broadcast-address=${loopback}`],
+        ready: answers(`http://${lookupdHttp}/ping`),
+        ...quick,
+      },
+      {
+        name: 'nsqd',
+        command: 'nsqd',
+        args: [
+          `--data-path=${nsqdData}`,
+          `--tcp-address=${nsqdTcp}`,
+          `--http-address=${nsqdHttp}`,
+          `--broadcast-address=${loopback}`,
+          `--lookupd-tcp-address=${at('lookupd-tcp')}`,
+        ],
+        ready: answers(`http://${nsqdHttp}/ping`),
+        ...quick,
+      },
+      {
+        name: 'webhook',
+        // LEAD: `ci webhook --nsqd` becomes `--nsqd-http` (polish helper); switch when that is merged.
+        ...lxcts(['ci', 'webhook', '--listen', at('webhook'), '--secret-file', secret.file, '--nsqd', nsqdHttp, ...channels.flatMap((c) => ['--channel', c])]),
+        ready: answers(`${webhook}/healthz`),
+        ...quick,
+      },
+      {
+        name: 'server',
+        ...lxcts(['ci', 'server', '--listen', at('dashboard'), '--nsqd-tcp', nsqdTcp, '--nsqd-http', nsqdHttp, '--admin-token-file', admin.file]),
+        ready: answers(`${dashboard}/healthz`),
+        ...quick,
+      },
+      ...channels.map((channel): ComponentSpec => ({
+        name: `worker ${channel}`,
+        // LEAD: `ci worker --nsqd` becomes `--nsqd-tcp` (polish helper); switch when that is merged.
+        ...lxcts([
+          'ci',
+          'worker',
+          '--nsqd',
+          nsqdTcp,
+          '--publish',
+          nsqdHttp,
+          '--channel',
+          channel,
+          '--live-logs',
+          '--grace',
+          String(grace),
+          ...allowLocal.flatMap((dir) => ['--allow-local', dir]),
+        ]),
+        // Ready once it consumes its channel: it swept what a dead worker left and checked nsqd's limits before.
+        ready: async () => (await channelClientCount(nsqdHttp, PUSH_TOPIC, channel)) > 0,
+        startTimeoutMs: 120_000,
+        // It cancels its builds after the grace and destroys their containers.
+        stopTimeoutMs: (grace + 60) * 1000,
+      })),
+    ];
+    const started: UpProcess[] = [];
+    for (const spec of components) {
+      const pid = await supervisor.start(spec, o.signal);
+      started.push({ name: spec.name, identity: processIdentity(pid) ?? `gone/${pid}/0` });
+      writeJsonAtomically(processesFile, started);
+    }
+    const state: UpState = {
+      dashboard,
+      webhook: `${webhook}/hooks/github`,
+      nsqdTcp,
+      nsqdHttp,
+      lookupdHttp,
+      webhookSecretFile: secret.file,
+      adminTokenFile: admin.file,
+      pid: process.pid,
+    };
+    writeJsonAtomically(stateFile, state);
+    return {
+      state,
+      created: { webhookSecret: secret.created, adminToken: admin.created },
+      crashed: supervisor.crashed,
+      close,
+      kill: () => supervisor.kill(),
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
