@@ -68,13 +68,17 @@ async function main() {
   say('3/5 a commit pushed to main from a work clone');
   const work = path.join(made.root, 'work');
   await git(['init', '--quiet', '--initial-branch=main', work]);
+  // The clone's own identity and remote, so that a push with --keep needs no setup either.
+  await git(['-C', work, 'config', 'user.name', 'lxcts demo']);
+  await git(['-C', work, 'config', 'user.email', 'demo@lxcts.invalid']);
+  await git(['-C', work, 'remote', 'add', 'origin', bare]);
   fs.cpSync(SAMPLE, work, { recursive: true, filter: (src) => !['bin', 'site'].includes(path.relative(SAMPLE, src)) });
   await git(['-C', work, 'add', '--all']);
   await git(['-C', work, 'commit', '--quiet', '-m', 'hello-ci: the sample, built by the demo']);
   const { stdout: sha } = await git(['-C', work, 'rev-parse', 'HEAD']);
   const commit = sha.trim();
   // The hook runs during the push: it sends the push event to the webhook receiver.
-  const push = await git(['-C', work, 'push', '--quiet', bare, 'main'], { signal: stop.signal });
+  const push = await git(['-C', work, 'push', '--quiet', '--set-upstream', 'origin', 'main'], { signal: stop.signal });
   // What the hook said, through git ("remote: lxcts: ...").
   for (const line of push.stderr.split('\n').filter((l) => l.trim() !== '')) say(`    ${line.replace(/^remote: /, 'hook: ').trimEnd()}`);
   say(`    pushed ${commit.slice(0, 12)}; the hook sent the push to the webhook receiver`);
@@ -106,7 +110,7 @@ async function main() {
   say(`Done in ${seconds()}: pushed, built, served and checked.`);
   if (keep) {
     say('Still running (--keep): open the dashboard, push to the repository again, look around.');
-    say(`  git -C ${work} commit --allow-empty -m again && git -C ${work} push ${bare} main`);
+    say(`  another build: git -C ${work} commit --allow-empty -m again && git -C ${work} push`);
     say('Press Ctrl-C to stop everything and remove what the demo made.');
     await once(stop.signal, 'abort');
   }
