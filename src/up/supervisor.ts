@@ -25,12 +25,15 @@ export interface ComponentSpec {
 /** A component that could not start, or ended on its own: its name, why, and the last lines it printed. */
 export class ComponentError extends Error {
   readonly code = 'COMPONENT_FAILED';
+  /** The first line of the message: who and what happened, without the lines. */
+  readonly summary: string;
   constructor(
     readonly component: string,
     why: string,
     readonly lastLines: string[],
   ) {
     super(`${component} ${why}${lastLines.length ? `; its last lines:\n${lastLines.map((l) => `  ${l}`).join('\n')}` : ' (it printed nothing)'}`);
+    this.summary = `${component} ${why}`;
   }
 }
 
@@ -75,23 +78,18 @@ export class Supervisor {
   #stopping = false;
 
   /**
-   * `write` takes each line already prefixed (`nsqd | ...`, names padded to `width`);
-   * `env` is every child's environment.
+   * `write` takes each line already prefixed (`nsqd | ...`, names padded to `width`), after
+   * `format` (e.g. readableLine) made it what the reader sees.
    */
   constructor(
     private readonly write: (line: string) => void,
     private readonly width: number,
-    private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly format: (line: string) => string = (line) => line,
   ) {}
 
   /** Aborts, with an Error saying who and how, when a started child ends before stop(). */
   get crashed(): AbortSignal {
     return this.#crashed.signal;
-  }
-
-  /** The pids of the children still running, in start order. */
-  pids(): number[] {
-    return this.#running.filter((r) => r.child.exitCode === null && r.child.signalCode === null).map((r) => r.child.pid as number);
   }
 
   /** Prints a line of the supervisor's own under `name`. */
@@ -104,19 +102,23 @@ export class Supervisor {
     if (interrupt?.aborted) throw new Interrupted();
     // Its own process group: Ctrl-C at the terminal reaches `ci up` alone, which then stops
     // the children in order (workers before the nsqd they report to).
-    const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: this.env });
+    const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     try {
       await once(child, 'spawn');
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw new ComponentError(spec.name, e.code === 'ENOENT' ? `could not start: ${spec.command} is not on the PATH` : `could not start: ${e.message}`, []);
+      throw new ComponentError(
+        spec.name,
+        e.code === 'ENOENT' ? `could not start: ${spec.command} is not on the PATH (scripts/setup-host.sh installs it)` : `could not start: ${e.message}`,
+        [],
+      );
     }
     const lastLines: string[] = [];
     for (const stream of [child.stdout, child.stderr]) {
       readline.createInterface({ input: stream as NodeJS.ReadableStream, crlfDelay: Infinity }).on('line', (line) => {
         lastLines.push(line);
         if (lastLines.length > KEPT_LINES) lastLines.shift();
-        this.say(spec.name, line);
+        this.say(spec.name, this.format(line));
       });
     }
     const exited = once(child, 'exit').then(

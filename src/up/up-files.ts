@@ -42,17 +42,22 @@ export interface UpProcess {
  */
 export function ensureSecretFile(file: string): { file: string; created: boolean } {
   if (fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() !== '') return { file, created: false };
-  // 'w' and mode: an empty file left by someone is replaced, and never readable by others.
-  fs.writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  fs.chmodSync(file, 0o600);
+  // Made 0600 before the secret is in it, then renamed over an empty file left there: never readable by others.
+  writeFileAtomically(file, `${randomBytes(32).toString('hex')}\n`, 0o600);
   return { file, created: true };
+}
+
+/** Writes `text` to `file` so that a reader sees the old file or the whole new one. */
+function writeFileAtomically(file: string, text: string, mode = 0o644): void {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.writeFileSync(temporary, text, { mode, flag: 'w' });
+  fs.chmodSync(temporary, mode); // a temporary left by a killed run keeps its mode otherwise
+  fs.renameSync(temporary, file);
 }
 
 /** Writes `value` as JSON to `file` so that a reader sees the old file or the whole new one. */
 export function writeJsonAtomically(file: string, value: unknown): void {
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(temporary, `${JSON.stringify(value, null, 2)}\n`);
-  fs.renameSync(temporary, file);
+  writeFileAtomically(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** The JSON in `file`, or null when it is missing or unreadable. */

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { openDataDir } from '../ci/data-dir';
 import { channelClientCount, NSQ_NAME } from '../ci/nsq-api';
 import { processIdentity } from '../ci/process-identity';
+import { readableLine } from './log-lines';
 import { choosePorts, PORT_NAMES, PortName } from './ports';
 import { ComponentSpec, Supervisor } from './supervisor';
 import { ADMIN_TOKEN_FILE, ensureSecretFile, UP_PROCESSES_FILE, UP_STATE_FILE, UpProcess, UpState, WEBHOOK_SECRET_FILE, writeJsonAtomically } from './up-files';
@@ -31,6 +32,8 @@ export interface UpOptions {
   graceSeconds?: number;
   /** Takes each line of output, prefixed with its component (default: stdout). */
   write?: (line: string) => void;
+  /** Show the services' JSON log lines as `LEVEL message key=value` (default: when stdout is a terminal). */
+  readableLogs?: boolean;
   /** Aborting it during the start stops what was started and makes startUp throw (code INTERRUPTED). */
   signal?: AbortSignal;
   /** The lxcts executable the children run (default this package's bin/run.js). */
@@ -52,7 +55,14 @@ export interface RunningUp {
 
 export const DEFAULT_CHANNELS = ['binaries', 'docs'];
 const PUSH_TOPIC = 'lxcts.pushes';
+/** nsqd and nsqlookupd log every HTTP request at info (each readiness poll, each stats read of the dashboard): warnings and errors only. */
+const NSQ_LOG_LEVEL = '--log-level=warn';
 const CLI = path.join(__dirname, '..', '..', 'bin', 'run.js');
+
+/** Where the workers of `ci up` take local repositories from unless told otherwise. */
+export function defaultAllowLocal(dataDir: string): string {
+  return path.join(path.resolve(dataDir), 'repos');
+}
 
 /** The host part of a URL for a listen address (a wildcard address is reached on loopback). */
 function urlHost(host: string): string {
@@ -71,7 +81,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
   if (badChannel !== undefined) throw new Error(`"${badChannel}" is not a channel name (letters, digits, ".", "_", "-"; at most 64)`);
   const host = o.host ?? '127.0.0.1';
   const loopback = '127.0.0.1';
-  const repos = path.join(data.root, 'repos');
+  const repos = defaultAllowLocal(data.root);
   const allowLocal = o.allowLocal?.length ? o.allowLocal : [repos];
   const nsqdData = path.join(data.root, 'nsqd');
   for (const dir of [repos, nsqdData]) fs.mkdirSync(dir, { recursive: true });
@@ -81,7 +91,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
   const say = (line: string) => write(`${'up'.padEnd(width)} | ${line}`);
 
   const lock = await lockDataDir(data);
-  const supervisor = new Supervisor(write, width);
+  const supervisor = new Supervisor(write, width, (o.readableLogs ?? process.stdout.isTTY) ? readableLine : undefined);
   const processesFile = path.join(data.root, UP_PROCESSES_FILE);
   const stateFile = path.join(data.root, UP_STATE_FILE);
   let closing: Promise<void> | undefined;
@@ -112,7 +122,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
       {
         name: 'nsqlookupd',
         command: 'nsqlookupd',
-        args: [`--tcp-address=${at('lookupd-tcp')}`, `--http-address=${lookupdHttp}`, `--broadcast-address=${loopback}`],
+        args: [`--tcp-address=${at('lookupd-tcp')}`, `--http-address=${lookupdHttp}`, `--broadcast-address=${loopback}`, NSQ_LOG_LEVEL],
         ready: answers(`http://${lookupdHttp}/ping`),
         ...quick,
       },
@@ -125,6 +135,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
           `--http-address=${nsqdHttp}`,
           `--broadcast-address=${loopback}`,
           `--lookupd-tcp-address=${at('lookupd-tcp')}`,
+          NSQ_LOG_LEVEL,
         ],
         ready: answers(`http://${nsqdHttp}/ping`),
         ...quick,

@@ -4,9 +4,13 @@ import { Errors, Flags } from '@oclif/core';
 
 import { CiCommand } from '../../cli/ci-command';
 import { abortOn } from '../../cli/signals';
-import { DEFAULT_CHANNELS, startUp } from '../../up/up';
+import type { ComponentError } from '../../up/supervisor';
+import { DEFAULT_CHANNELS, defaultAllowLocal, startUp } from '../../up/up';
 
 const port = (what: string) => Flags.integer({ description: `${what} (default: a free port)`, min: 1, max: 65535, helpGroup: 'PORTS' });
+
+/** Ctrl-C, kill, and the terminal closing: each stops everything in order. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 export default class CiUp extends CiCommand<typeof CiUp> {
   static override summary = 'the whole CI on this machine: nsqd, nsqlookupd, the webhook receiver, the dashboard and a worker per job channel';
@@ -41,9 +45,11 @@ export default class CiUp extends CiCommand<typeof CiUp> {
 
   async run(): Promise<void> {
     const f = this.flags;
-    const stopSignal = abortOn(['SIGINT', 'SIGTERM']);
+    const stopSignal = abortOn(STOP_SIGNALS);
+    const dataDir = this.dataDir().root;
+    const allowLocal = f['allow-local']?.length ? f['allow-local'] : [defaultAllowLocal(dataDir)];
     const up = await startUp({
-      dataDir: this.dataDir().root,
+      dataDir,
       host: f.host,
       ports: {
         dashboard: f['dashboard-port'],
@@ -54,7 +60,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
         'lookupd-http': f['lookupd-http-port'],
       },
       channels: f.channel,
-      allowLocal: f['allow-local'],
+      allowLocal,
       graceSeconds: f.grace,
       signal: stopSignal.signal,
     }).catch((err: Error & { code?: string }) => {
@@ -71,15 +77,21 @@ lxcts CI is up
   webhook secret:  ${state.webhookSecretFile} (${made(created.webhookSecret)})
   admin token:     ${state.adminTokenFile} (${made(created.adminToken)})
   nsqd:            ${state.nsqdTcp} (TCP), ${state.nsqdHttp} (HTTP); nsqlookupd ${state.lookupdHttp} (HTTP)
+  data directory:  ${dataDir} (these addresses are in up.json there while this runs)
+A bare repository under ${allowLocal.join(' or ')} pushes here once hooked:
+  lxcts ci hook install REPO.git --url ${state.webhook} --secret-file ${state.webhookSecretFile}
 Ctrl-C stops everything.
 `);
-    await Promise.race([once(stopSignal.signal, 'abort'), once(up.crashed, 'abort')]);
+    // Either may have aborted already (a signal or a crash just as the start ended): once() would never see it.
+    const aborted = (signal: AbortSignal) => (signal.aborted ? Promise.resolve() : once(signal, 'abort'));
+    await Promise.race([aborted(stopSignal.signal), aborted(up.crashed)]);
     stopSignal.stop();
     // A second Ctrl-C while stopping: no more waiting for anyone.
-    const hurry = abortOn(['SIGINT', 'SIGTERM']);
+    const hurry = abortOn(STOP_SIGNALS);
     hurry.signal.addEventListener('abort', () => up.kill());
-    const crash = up.crashed.aborted ? (up.crashed.reason as Error) : undefined;
-    if (crash) this.logToStderr(`lxcts ci up: ${crash.message}; stopping everything`);
+    const crash = up.crashed.aborted ? (up.crashed.reason as ComponentError) : undefined;
+    // Its last lines are on the terminal already, each with its name.
+    if (crash) this.logToStderr(`lxcts ci up: ${crash.summary}; stopping everything`);
     await up.close();
     hurry.stop();
     if (crash) this.exit(1);
