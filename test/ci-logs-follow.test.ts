@@ -6,8 +6,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import type * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+
+import { serve, type ServerType } from '@hono/node-server';
 
 import { openDataDir } from '../src/ci/data-dir';
 import { BuildStore } from '../src/ci/store';
@@ -25,18 +28,38 @@ const data = openDataDir(path.join(dir, 'data'));
 let store: LiveStore;
 let server: TestServer;
 const children: ChildProcess[] = [];
+// Ends the servers' live streams (and their heartbeat timers) at the end.
+const stopping = new AbortController();
 
 beforeAll(async () => {
   store = new LiveStore(path.join(dir, 'server.sqlite'));
-  server = await startServer(serverApp({ store, binariesRoot: data.binaries, docsRoot: data.docs }));
+  server = await startServer(serverApp({ store, binariesRoot: data.binaries, docsRoot: data.docs, stopping: stopping.signal }));
 });
 
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  stopping.abort();
   await server?.close();
   store?.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** The server again on `port` (the one a follower was given), as after a restart. */
+async function listenOn(port: number): Promise<TestServer> {
+  const app = serverApp({ store, binariesRoot: data.binaries, docsRoot: data.docs, stopping: stopping.signal });
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        (server as http.Server).closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
 
 interface Running {
   child: ChildProcess;
@@ -82,6 +105,38 @@ test('--follow --server prints the log so far, then each new piece, and ends wit
   expect(await run.exit).toBe(0);
   expect(run.stdout().equals(output)).toBe(true);
   expect(run.stderr()).toContain(`build ${id} (local/hello binaries): success`);
+});
+
+test('without --follow, --server prints what the server has and stops, the build still running; --follow survives a server restart', async () => {
+  const output = sampleOutput(50_000, seeded(21));
+  const build = buildEvents({ id: 4, status: 'success' });
+  const { bodies, totals } = await chunkMessages(build.key, output, seeded(22));
+  const events = buildEvents({ id: 4, status: 'success', log: totals }).events.map((e) => JSON.stringify({ ...(JSON.parse(e) as object), key: build.key }));
+  for (const e of events.slice(0, 3)) ingestEventBody(store, e);
+  const half = Math.floor(bodies.length / 2);
+  for (const c of bodies.slice(0, half)) ingestChunkBody(store, c);
+  const id = must(store.getByKey(build.key), 'build').id;
+  const shown = store.readLog(build.key, 0, 0).available;
+
+  // A second server over the same store, on a port of its own that can be reused.
+  let second = await startServer(serverApp({ store, binariesRoot: data.binaries, docsRoot: data.docs, stopping: stopping.signal }));
+  const port = second.port;
+  const once = follow([String(id), '--server', second.url]);
+  expect(await once.exit).toBe(0);
+  expect(once.stdout().equals(output.subarray(0, shown))).toBe(true);
+
+  const run = follow([String(id), '--follow', '--server', second.url]);
+  await waitFor(() => run.stdout().length >= shown, 'the log so far printed');
+  await second.close();
+  for (const c of bodies.slice(half)) ingestChunkBody(store, c);
+  for (const e of events.slice(3)) ingestEventBody(store, e);
+  second = await listenOn(port);
+  try {
+    expect(await run.exit).toBe(0);
+    expect(run.stdout().equals(output)).toBe(true);
+  } finally {
+    await second.close();
+  }
 });
 
 test('--follow --server on a build that already failed prints its whole log at once and exits 1', async () => {
