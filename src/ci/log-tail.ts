@@ -11,14 +11,12 @@ import * as fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { type BuildStatus, UNFINISHED_STATUSES } from './build-status';
+import { isFinishedStatus } from './build-status';
 import type { BuildRecord, BuildStore } from './store';
 
 const LOOK_AGAIN_MS = 1000;
 /** After the row is final, the log is complete once it has not grown for this long. */
 const SETTLE_MS = 300;
-
-const isFinished = (status: BuildStatus) => !(UNFINISHED_STATUSES as readonly string[]).includes(status);
 
 export async function followLocalLog(store: BuildStore, id: number, out: Writable, signal?: AbortSignal): Promise<{ build: BuildRecord; bytes: number }> {
   let offset = 0;
@@ -42,7 +40,7 @@ export async function followLocalLog(store: BuildStore, id: number, out: Writabl
       const build = store.get(id);
       if (!build) throw new Error(`there is no build ${id}`);
       await drain(build.logPath);
-      if (isFinished(build.status)) {
+      if (isFinishedStatus(build.status)) {
         // The builder's last note and the close come just after the final row.
         do await sleep(SETTLE_MS, undefined, { signal });
         while (await drain(build.logPath));

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createParser } from 'eventsource-parser';
 
-import { type BuildStatus, UNFINISHED_STATUSES } from '../ci/build-status';
+import { type BuildStatus, isFinishedStatus } from '../ci/build-status';
 import { MAX_LOG_PAGE } from './api';
 
 /** Pause before reconnecting to the server, and how many failed tries in a row end the follow. */
@@ -61,16 +61,14 @@ export class LogFollowError extends Error {
   }
 }
 
-const isFinished = (status: BuildStatus) => !(UNFINISHED_STATUSES as readonly string[]).includes(status);
-
 export async function followServerLog(o: FollowOptions): Promise<FollowResult> {
   const base = new URL(o.server);
   const url = (p: string) => new URL(p, base).href;
   let offset = 0;
   let failures = 0;
 
-  /** A request, retried while the server cannot be reached (it may be restarting). */
   const notFound = `the server at ${base.origin} has no build ${o.id}`;
+  /** A request, retried while the server cannot be reached (it may be restarting). */
   const request = async (p: string): Promise<Response> => {
     for (;;) {
       try {
@@ -105,7 +103,8 @@ export async function followServerLog(o: FollowOptions): Promise<FollowResult> {
     }
   };
 
-  const ended = (build: ServerBuildSummary, available: number) => isFinished(build.status) && (build.logComplete || build.log === null) && offset >= available;
+  const ended = (build: ServerBuildSummary, available: number) =>
+    isFinishedStatus(build.status) && (build.logComplete || build.log === null) && offset >= available;
 
   if (!o.follow) {
     const build = await summary();
