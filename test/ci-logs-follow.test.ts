@@ -79,17 +79,30 @@ function follow(args: string[]): Running {
   return { child, stdout: () => Buffer.concat(out), stderr: () => Buffer.concat(err).toString(), exit };
 }
 
-test('--follow --server prints the log so far, then each new piece, and ends with the build: exit 0 on success', async () => {
-  const output = sampleOutput(300_000, seeded(11));
-  const build = buildEvents({ id: 1, status: 'success' });
-  const { bodies, totals } = await chunkMessages(build.key, output, seeded(12));
-  const events = buildEvents({ id: 1, status: 'success', log: totals }).events.map((e) => JSON.stringify({ ...(JSON.parse(e) as object), key: build.key }));
+/**
+ * A build with a log of `bytes`, told to the store up to its first step and half its log;
+ * `rest()` tells the rest of the log, `finish()` the remaining events (finished last).
+ */
+async function halfDoneBuild(id: number, bytes: number, seed: number) {
+  const output = sampleOutput(bytes, seeded(seed));
+  const build = buildEvents({ id, status: 'success' });
+  const { bodies, totals } = await chunkMessages(build.key, output, seeded(seed + 1));
+  const events = buildEvents({ id, status: 'success', log: totals }).events.map((e) => JSON.stringify({ ...(JSON.parse(e) as object), key: build.key }));
   // Queued, started, the first step; half of the log.
   for (const e of events.slice(0, 3)) ingestEventBody(store, e);
   const half = Math.floor(bodies.length / 2);
   for (const c of bodies.slice(0, half)) ingestChunkBody(store, c);
-  const id = must(store.getByKey(build.key), 'build').id;
-  const shown = store.readLog(build.key, 0, 0).available;
+  return {
+    output,
+    id: must(store.getByKey(build.key), 'build').id,
+    shown: store.readLog(build.key, 0, 0).available,
+    rest: () => bodies.slice(half).forEach((c) => ingestChunkBody(store, c)),
+    finish: () => events.slice(3).forEach((e) => ingestEventBody(store, e)),
+  };
+}
+
+test('--follow --server prints the log so far, then each new piece, and ends with the build: exit 0 on success', async () => {
+  const { output, id, shown, rest, finish } = await halfDoneBuild(1, 300_000, 11);
   expect(shown).toBeGreaterThan(0);
 
   const run = follow([String(id), '--follow', '--server', server.url]);
@@ -98,25 +111,17 @@ test('--follow --server prints the log so far, then each new piece, and ends wit
   expect(run.child.exitCode).toBeNull();
   expect(run.stdout().equals(output.subarray(0, shown))).toBe(true);
 
-  for (const c of bodies.slice(half)) ingestChunkBody(store, c);
+  rest();
   await waitFor(() => run.stdout().length >= output.length, 'the rest of the log printed');
   expect(run.child.exitCode).toBeNull();
-  for (const e of events.slice(3)) ingestEventBody(store, e);
+  finish();
   expect(await run.exit).toBe(0);
   expect(run.stdout().equals(output)).toBe(true);
   expect(run.stderr()).toContain(`build ${id} (local/hello binaries): success`);
 });
 
 test('without --follow, --server prints what the server has and stops, the build still running; --follow survives a server restart', async () => {
-  const output = sampleOutput(50_000, seeded(21));
-  const build = buildEvents({ id: 4, status: 'success' });
-  const { bodies, totals } = await chunkMessages(build.key, output, seeded(22));
-  const events = buildEvents({ id: 4, status: 'success', log: totals }).events.map((e) => JSON.stringify({ ...(JSON.parse(e) as object), key: build.key }));
-  for (const e of events.slice(0, 3)) ingestEventBody(store, e);
-  const half = Math.floor(bodies.length / 2);
-  for (const c of bodies.slice(0, half)) ingestChunkBody(store, c);
-  const id = must(store.getByKey(build.key), 'build').id;
-  const shown = store.readLog(build.key, 0, 0).available;
+  const { output, id, shown, rest, finish } = await halfDoneBuild(4, 50_000, 21);
 
   // A second server over the same store, on a port of its own that can be reused.
   let second = await startServer(serverApp({ store, binariesRoot: data.binaries, docsRoot: data.docs, stopping: stopping.signal }));
@@ -128,8 +133,8 @@ test('without --follow, --server prints what the server has and stops, the build
   const run = follow([String(id), '--follow', '--server', second.url]);
   await waitFor(() => run.stdout().length >= shown, 'the log so far printed');
   await second.close();
-  for (const c of bodies.slice(half)) ingestChunkBody(store, c);
-  for (const e of events.slice(3)) ingestEventBody(store, e);
+  rest();
+  finish();
   second = await listenOn(port);
   try {
     expect(await run.exit).toBe(0);
