@@ -23,7 +23,14 @@ const CLI = path.join(__dirname, '..', 'bin', 'run.js');
 const SAMPLE = path.join(__dirname, 'hello-ci');
 /** The sample's jobs (examples/hello-ci/.lxcts.yml), each built in a container of its own. */
 const JOBS = ['binaries', 'docs'];
-const keep = process.argv.includes('--keep');
+const args = process.argv.slice(2);
+if (args.some((a) => a !== '--keep')) {
+  process.stderr.write(
+    'usage: npm run demo [-- --keep]   (node examples/demo.js [--keep])\n  --keep  leave the CI running until Ctrl-C, to look at the dashboard\n',
+  );
+  process.exit(2);
+}
+const keep = args.includes('--keep');
 const run = promisify(execFile);
 
 // The commit is made with an identity of its own and no user or system git config: a brand-new
