@@ -100,6 +100,19 @@ describe('one ci up on a data directory', () => {
   let run: UpRun;
   let state: UpState;
 
+  /** A push of `commit` to main of test/hello, signed with the secret ci up made, through its webhook. */
+  async function push(repo: TestRepo, commit: string): Promise<void> {
+    const body = JSON.stringify({
+      ref: 'refs/heads/main',
+      before: '0'.repeat(40),
+      after: commit,
+      repository: { full_name: 'test/hello', clone_url: repo.dir },
+      pusher: { name: 'tests' },
+    });
+    const secret = fs.readFileSync(state.webhookSecretFile, 'utf8').trim();
+    expect((await sendPushEvent(state.webhook, secret, randomUUID(), body)).status).toBe(202);
+  }
+
   beforeAll(async () => {
     run = startUp(ci.data.root);
     state = await ready(run, ci.data.root);
@@ -139,15 +152,7 @@ describe('one ci up on a data directory', () => {
   test('a signed push through the webhook is built by both workers; the dashboard shows it; its binaries and docs are served', async () => {
     const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'hello'));
     const commit = repo.git('rev-parse', 'HEAD');
-    const body = JSON.stringify({
-      ref: 'refs/heads/main',
-      before: '0'.repeat(40),
-      after: commit,
-      repository: { full_name: 'test/hello', clone_url: repo.dir },
-      pusher: { name: 'tests' },
-    });
-    const secret = fs.readFileSync(state.webhookSecretFile, 'utf8').trim();
-    expect((await sendPushEvent(state.webhook, secret, randomUUID(), body)).status).toBe(202);
+    await push(repo, commit);
     let builds: Array<{ job: string; status: string; commit: string; log: { chunks: number } }> = [];
     await waitFor(
       async () => {
@@ -181,15 +186,7 @@ describe('one ci up on a data directory', () => {
     const repo = new TestRepo(path.join(ci.data.root, 'repos', 'hello'));
     repo.write('.lxcts.yml', 'jobs:\n  binaries:\n    steps: ["echo started; sleep 300"]\n');
     const commit = repo.commit('slow');
-    const body = JSON.stringify({
-      ref: 'refs/heads/main',
-      before: '0'.repeat(40),
-      after: commit,
-      repository: { full_name: 'test/hello', clone_url: repo.dir },
-      pusher: { name: 'tests' },
-    });
-    const secret = fs.readFileSync(state.webhookSecretFile, 'utf8').trim();
-    expect((await sendPushEvent(state.webhook, secret, randomUUID(), body)).status).toBe(202);
+    await push(repo, commit);
     await waitFor(
       async () => {
         const { builds } = (await (await fetch(`${state.dashboard}/api/builds`)).json()) as { builds: Array<{ commit: string; status: string }> };

@@ -103,6 +103,8 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
       await lock.release();
     })());
   try {
+    // What a ci up killed with SIGKILL left: its up.json names a dead pid, its children may live on.
+    fs.rmSync(stateFile, { force: true });
     await stopLeftovers(data, say);
     const hosts = Object.fromEntries(PORT_NAMES.map((n) => [n, n === 'webhook' || n === 'dashboard' ? host : loopback])) as Record<PortName, string>;
     const ports = await choosePorts(hosts, o.ports ?? {});
