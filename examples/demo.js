@@ -221,7 +221,6 @@ async function cleanup() {
     say('Stopping lxcts ci up...');
     made.up.kill('SIGTERM');
     await made.upExit;
-    if (process.env.LXCTS_DEMO_DEBUG) fs.copyFileSync(path.join(made.root, 'ci-up.log'), process.env.LXCTS_DEMO_DEBUG);
   }
   if (!made.root) return;
   const data = path.join(made.root, 'data');

@@ -119,16 +119,35 @@ test('npm run demo builds the sample pushed through the hook, checks its binarie
   expect(leftovers(rootOf(out))).toEqual([]);
 });
 
-test('Ctrl-C while the jobs build stops ci up and its builds and removes everything the demo made', async () => {
+test('Ctrl-C while a build runs stops ci up, which cancels the build and destroys its container, and removes everything the demo made', async () => {
   const demo = startDemo();
-  // The first line of a job's log: its build has started.
-  await waitFor(() => /^ {4}(binaries|docs) +\| ==> /m.test(demo.output()) || demo.child.exitCode !== null, 'a build started', { seconds: 180 });
-  expect(demo.child.exitCode).toBeNull();
+  // Once the demo has pushed, a second push of our own, to another branch, with a step that
+  // takes minutes: a build surely running when Ctrl-C comes (the sample's take a second).
+  await waitFor(() => /^4\/5 /m.test(demo.output()) || demo.child.exitCode !== null, 'the demo pushed', { seconds: 180 });
+  const out = demo.output();
+  const bare = must(/^ {4}(\/\S+\/hello-ci\.git) \(the CI calls it \S+\)$/m.exec(out)?.[1], 'the bare repository');
+  const dashboard = must(/the log live from the dashboard \((http:\/\/[^)]+?)\/?\)/.exec(out)?.[1], 'the dashboard');
+  const clone = path.join(home, 'slow');
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args], { env: { ...process.env, HOME: home }, stdio: 'pipe' });
+  git('clone', '--quiet', bare, clone);
+  fs.writeFileSync(path.join(clone, '.lxcts.yml'), 'base: host\njobs:\n  binaries:\n    steps: ["sleep 600"]\n    timeout: 15m\n');
+  git('-C', clone, 'commit', '--quiet', '-am', 'slow');
+  git('-C', clone, 'push', '--quiet', 'origin', 'HEAD:refs/heads/slow');
+  await waitFor(
+    async () => {
+      const response = await fetch(`${dashboard}/api/builds?branch=slow&status=running`).catch(() => null);
+      return ((await response?.json()) as { builds: unknown[] } | undefined)?.builds.length === 1;
+    },
+    'the slow build running',
+    { seconds: 180 },
+  );
   process.kill(-must(demo.child.pid, 'the demo pid'), 'SIGINT');
   const { code } = await demo.exit;
-  const out = demo.output();
-  expect(out).toContain('Ctrl-C: stopping.');
-  expect(out).toContain('Stopping lxcts ci up...');
+  const all = demo.output();
+  expect(all).toContain('Ctrl-C: stopping.');
+  expect(all).toContain('Stopping lxcts ci up...');
   expect(code).toBe(130);
-  expect(leftovers(rootOf(out))).toEqual([]);
+  // The running build's container (its monitor names the data directory), scratch mount and the rest.
+  expect(leftovers(rootOf(all))).toEqual([]);
 });
