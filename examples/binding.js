@@ -10,7 +10,7 @@ const readline = require('node:readline');
 const { Container, lxcVersion } = require('lxcts');
 
 async function main() {
-  const lxcpath = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-demo-'));
+  const lxcpath = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-binding-'));
   const web = new Container('demo-web', { lxcpath });
   try {
     console.log(`liblxc ${lxcVersion()}, lxcpath ${lxcpath}`);
@@ -56,6 +56,8 @@ async function main() {
     if (await web.defined().catch(() => false)) await web.destroy();
     await web.release();
     fs.rmSync(lxcpath, { recursive: true, force: true });
+    // liblxc's lock files for the lxcpath (liblxc never removes them).
+    fs.rmSync(path.join('/run/lxc/lock', lxcpath), { recursive: true, force: true });
   }
 }
 

@@ -36,6 +36,7 @@ test('the binding example (examples/binding.js) runs against the built package: 
   // The example's lxcpath is gone, and so is its container.
   const lxcpath = /lxcpath (\S+)/.exec(run.stdout)?.[1];
   expect(lxcpath && fs.existsSync(lxcpath)).toBe(false);
+  expect(lxcpath && fs.existsSync(path.join('/run/lxc/lock', lxcpath))).toBe(false);
   expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(`[lxc monitor] ${lxcpath}`);
 });
 
