@@ -1,61 +1,153 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+/**
+ * `npm run demo` (examples/demo.js) for real: `lxcts ci up`, the sample pushed through the
+ * hook, both jobs built in containers, binaries checked against SHA256SUMS and the docs page
+ * fetched; and afterwards nothing it made is left: no process, container, mount, temporary
+ * directory or liblxc lock. Ctrl-C in the middle leaves nothing either.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { TestBridge } from './helpers/bridge';
+import { containersIn, destroyWithTools } from './helpers/lxc-tools';
+import { must } from './helpers/must';
+import { ROOT } from './helpers/root';
+import { waitFor } from './helpers/wait';
 
-const root = path.resolve(__dirname, '..');
-// The demo's container goes on a bridge of the test's own: no way out of this machine.
-const bridge = new TestBridge('demo');
-beforeAll(() => bridge.up());
-afterAll(() => bridge.down());
+const DEMO = path.join(ROOT, 'examples', 'demo.js');
+// A home with no git config: the demo's commit must not need the user's identity.
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-demo-home-'));
+const runs: Array<{ child: ChildProcess; output: () => string }> = [];
 
-test('the README demo runs against the built package: lifecycle, exec, streaming, address, CPU and the first errors', () => {
-  // `npm test` builds dist/ first; the demo imports the package by its name, as a user would.
-  expect(fs.existsSync(path.join(root, 'dist', 'index.js'))).toBe(true);
-  const run = spawnSync(process.execPath, [path.join(root, 'examples', 'demo.js')], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, LXCTS_DEMO_BRIDGE: bridge.name },
-  });
-  expect(run.stderr).toBe('');
-  expect(run.status).toBe(0);
-  expect(run.stdout).toMatch(/^state: +RUNNING$/m);
-  expect(run.stdout).toMatch(/^init pid: +\d+$/m);
-  expect(run.stdout).toMatch(/^hostname: +demo-web$/m);
-  expect(run.stdout).toMatch(/^exec: +Linux \(exit 0\)$/m);
-  expect(run.stdout).toMatch(/^exit: +3$/m);
-  expect(run.stdout).toContain('stream:   line 1\nstream:   line 2\nstream:   line 3\n');
-  const ip = /^ipv4: +(\S+)$/m.exec(run.stdout)?.[1] ?? '';
-  expect(bridge.leases(ip)).toBe(true);
-  expect(run.stdout).toMatch(/^cpu: +\d+\.\d ms used$/m);
-  expect(run.stdout).toMatch(/^after destroy, defined: false$/m);
-  expect(run.stdout).toContain("new Container('../x')  -> LXC_INVALID_NAME");
-  expect(run.stdout).toContain('ghost.start()          -> LXC_NOT_DEFINED');
-  // The demo's lxcpath is gone, and so is its container.
-  const lxcpath = /lxcpath (\S+)/.exec(run.stdout)?.[1];
-  expect(lxcpath && fs.existsSync(lxcpath)).toBe(false);
-  expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(`[lxc monitor] ${lxcpath}`);
+function startDemo(): { child: ChildProcess; output: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), NO_COLOR: '1' };
+  for (const name of Object.keys(env)) if (name.startsWith('GIT_')) delete env[name];
+  // A process group of its own, as a terminal gives a command: Ctrl-C goes to the whole group.
+  const child = spawn(process.execPath, [DEMO], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: string[] = [];
+  child.stdout?.on('data', (b: Buffer) => chunks.push(b.toString()));
+  child.stderr?.on('data', (b: Buffer) => chunks.push(b.toString()));
+  const run = { child, output: () => chunks.join('') };
+  runs.push(run);
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  );
+  return { ...run, exit };
+}
+
+/** The temporary directory the demo says it made. */
+const rootOf = (output: string) => /temporary directory: (\S+)/.exec(output)?.[1] ?? '';
+
+/** Everything of the demo's still on this machine: processes naming its directory, mounts, monitors, the directory, liblxc's locks. */
+function leftovers(root: string): string[] {
+  expect(root).toMatch(/^\/.*lxcts-demo-/);
+  const found: string[] = [];
+  const processes = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(root));
+  found.push(...processes.map((p) => `process ${p.trim()}`));
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(root));
+  found.push(...mounts.map((m) => `mount ${m}`));
+  if (fs.existsSync(root)) found.push(`directory ${root}`);
+  if (fs.existsSync(path.join('/run/lxc/lock', root))) found.push(`liblxc locks /run/lxc/lock${root}`);
+  return found;
+}
+
+/** Whatever a failed run left: removed with the tools, so that the next tests start clean. */
+function sweep(root: string): void {
+  if (!root.includes('lxcts-demo-')) return;
+  for (const line of execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n')) {
+    if (line.includes(root)) {
+      try {
+        process.kill(Number(line.trim().split(' ')[0]), 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  }
+  for (const lxcpath of [path.join(root, 'data', 'containers'), path.join(root, 'data', 'bases')]) {
+    if (fs.existsSync(lxcpath)) for (const name of containersIn(lxcpath)) destroyWithTools(lxcpath, name);
+  }
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const mount = line.split(' ')[4] ?? '';
+    if (mount.startsWith(`${root}/`)) execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.rmSync(path.join('/run/lxc/lock', root), { recursive: true, force: true });
+}
+
+afterAll(() => {
+  for (const run of runs) {
+    if (run.child.exitCode === null && run.child.signalCode === null && run.child.pid) {
+      try {
+        process.kill(-run.child.pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    sweep(rootOf(run.output()));
+  }
+  fs.rmSync(home, { recursive: true, force: true });
 });
 
-test('without a built addon, the error names every path tried and the command that fixes it', () => {
-  // A copy of dist/ with no build/ beside it: nothing to load.
-  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-noaddon-'));
-  try {
-    fs.cpSync(path.join(root, 'dist'), path.join(copy, 'dist'), { recursive: true });
-    const script = `try { require(${JSON.stringify(path.join(copy, 'dist'))}).lxcVersion(); }
-      catch (err) { console.log(err.message); process.exit(3); }`;
-    const run = spawnSync(process.execPath, ['-e', script], {
-      encoding: 'utf8',
-      env: { ...process.env, LXCTS_ADDON_PATH: '/nonexistent/lxcts.node' },
-    });
-    expect(run.status).toBe(3);
-    expect(run.stdout).toContain('/nonexistent/lxcts.node');
-    expect(run.stdout).toContain(path.join(copy, 'build', 'Release', 'lxcts.node'));
-    expect(run.stdout).toContain(path.join(copy, 'build', 'Debug', 'lxcts.node'));
-    expect(run.stdout).toContain('sudo bash scripts/setup-host.sh');
-  } finally {
-    fs.rmSync(copy, { recursive: true, force: true });
-  }
+test('npm run demo builds the sample pushed through the hook, checks its binaries and docs, and leaves nothing behind', async () => {
+  const demo = startDemo();
+  const { code } = await demo.exit;
+  const out = demo.output();
+  // The output says what went wrong when it did.
+  if (code !== 0) throw new Error(`the demo exited ${code}:\n${out}`);
+  // Each step of the sample's jobs, live from the dashboard: the binary it built printed its version.
+  expect(out).toMatch(/^ {4}binaries \| ==> \[1\/2\] make build$/m);
+  expect(out).toMatch(/^ {4}binaries \| hello [0-9a-f]{7,}$/m);
+  expect(out).toMatch(/^ {4}docs {5}\| ==> \[1\/1\] make docs: exit 0/m);
+  expect(out).toMatch(/^ {4}binaries: success \(build \d+: `make build` exit 0/m);
+  expect(out).toMatch(/^ {4}docs: success \(build \d+: `make docs` exit 0/m);
+  // The published files, fetched from the server and checked.
+  const binaries = /^ {4}binaries: (http:\/\/127\.0\.0\.1:\d+\/binaries\/local\/hello-ci-[0-9a-f]+\/main\/)$/m.exec(out)?.[1];
+  expect(binaries).toBeDefined();
+  expect(out).toMatch(/^ {6}bin\/hello: OK$/m);
+  expect(out).toMatch(/^ {6}sha256sum -c SHA256SUMS: 1 file OK$/m);
+  expect(out).toMatch(/^ {4}docs: {5}http:\/\/127\.0\.0\.1:\d+\/docs\/local\/hello-ci-[0-9a-f]+\/main\/\n {6}200 OK$/m);
+  expect(out).toMatch(/^Dashboard: http:\/\/127\.0\.0\.1:\d+\/$/m);
+  expect(out).toContain('pushed, built, served and checked');
+  // ci up is stopped: its dashboard no longer answers.
+  const dashboard = must(/^Dashboard: (\S+)$/m.exec(out)?.[1], 'the dashboard URL');
+  await expect(fetch(dashboard)).rejects.toThrow();
+  expect(leftovers(rootOf(out))).toEqual([]);
+});
+
+test('Ctrl-C while a build runs stops ci up, which cancels the build and destroys its container, and removes everything the demo made', async () => {
+  const demo = startDemo();
+  // Once the demo has pushed, a second push of our own, to another branch, with a step that
+  // takes minutes: a build surely running when Ctrl-C comes (the sample's take a second).
+  await waitFor(() => /^4\/5 /m.test(demo.output()) || demo.child.exitCode !== null, 'the demo pushed', { seconds: 180 });
+  const out = demo.output();
+  const bare = must(/^ {4}(\/\S+\/hello-ci\.git) \(the CI calls it \S+\)$/m.exec(out)?.[1], 'the bare repository');
+  const dashboard = must(/the log live from the dashboard \((http:\/\/[^)]+?)\/?\)/.exec(out)?.[1], 'the dashboard');
+  const clone = path.join(home, 'slow');
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args], { env: { ...process.env, HOME: home }, stdio: 'pipe' });
+  git('clone', '--quiet', bare, clone);
+  fs.writeFileSync(path.join(clone, '.lxcts.yml'), 'base: host\njobs:\n  binaries:\n    steps: ["sleep 600"]\n    timeout: 15m\n');
+  git('-C', clone, 'commit', '--quiet', '-am', 'slow');
+  git('-C', clone, 'push', '--quiet', 'origin', 'HEAD:refs/heads/slow');
+  await waitFor(
+    async () => {
+      const response = await fetch(`${dashboard}/api/builds?branch=slow&status=running`).catch(() => null);
+      return ((await response?.json()) as { builds: unknown[] } | undefined)?.builds.length === 1;
+    },
+    'the slow build running',
+    { seconds: 180 },
+  );
+  process.kill(-must(demo.child.pid, 'the demo pid'), 'SIGINT');
+  const { code } = await demo.exit;
+  const all = demo.output();
+  expect(all).toContain('Ctrl-C: stopping.');
+  expect(all).toContain('Stopping lxcts ci up...');
+  expect(code).toBe(130);
+  // The running build's container (its monitor names the data directory), scratch mount and the rest.
+  expect(leftovers(rootOf(all))).toEqual([]);
 });

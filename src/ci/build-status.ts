@@ -11,6 +11,11 @@ export type BuildStatus = (typeof BUILD_STATUSES)[number];
 /** Not finished yet: a builder holds it or will. */
 export const UNFINISHED_STATUSES = ['queued', 'running'] as const satisfies readonly BuildStatus[];
 
+/** Final: success, failure, error or cancelled. */
+export function isFinishedStatus(status: BuildStatus): boolean {
+  return !(UNFINISHED_STATUSES as readonly string[]).includes(status);
+}
+
 export function isBuildStatus(value: string): value is BuildStatus {
   return (BUILD_STATUSES as readonly string[]).includes(value);
 }
