@@ -61,7 +61,7 @@ test('a push published before the docs worker ever connected is still built by i
   fs.writeFileSync(secretFile, 'no-loss-secret\n');
   const port = await freePort();
   // The receiver starts before any worker: it alone knows the channels (default: binaries, docs).
-  await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', topic);
+  await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd-http', nsq.nsqdHttp, '--topic', topic);
   const repo = makeRepo('fresh');
   const commits = [repo.git('rev-parse', 'HEAD'), repo.commit('two')];
   for (const [i, after] of commits.entries()) {

@@ -7,6 +7,7 @@ import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
 import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 import { splitAddress } from '../../cli/options';
+import { deprecatedAlias } from '../../cli/shared-options';
 import { untilStopSignal } from '../../cli/signals';
 import { uploadPublished } from '../../server/upload-client';
 import { readWorkerToken } from '../../server/worker-token';
@@ -29,7 +30,7 @@ async function publishAddress(explicit: string | undefined, nsqd: string[], look
   }
   const found = await findNsqdHttp(lookupd);
   if (found) return found;
-  throw new Error('no nsqd found to publish build events to: give --publish HOST:HTTP_PORT');
+  throw new Error('no nsqd found to publish build events to: give --nsqd-http HOST:HTTP_PORT');
 }
 
 export default class CiWorker extends CiCommand<typeof CiWorker> {
@@ -39,12 +40,16 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     'Runs until SIGTERM or Ctrl-C: then it takes no new message, lets running builds finish within --grace, ' +
     'cancels and requeues the rest, and exits 0.';
   static override examples = [
-    '<%= config.bin %> ci worker --nsqd 127.0.0.1:4150 --channel binaries',
+    '<%= config.bin %> ci worker --nsqd-tcp 127.0.0.1:4150 --nsqd-http 127.0.0.1:4151 --channel binaries',
     '<%= config.bin %> ci worker --lookupd 10.0.0.5:4161 --lookupd 10.0.0.6:4161 --channel docs --concurrency 2',
   ];
   static override flags = {
     lookupd: Flags.string({ description: 'nsqlookupd HTTP address (repeatable)', multiple: true }),
-    nsqd: Flags.string({ description: 'nsqd TCP address (repeatable), instead of lookupd', multiple: true }),
+    'nsqd-tcp': Flags.string({
+      description: 'nsqd TCP address to consume from (repeatable), instead of --lookupd',
+      multiple: true,
+      ...deprecatedAlias('nsqd'),
+    }),
     channel: Flags.string({ description: 'NSQ channel: one per job kind', required: true }),
     job: Flags.string({ description: 'job to build (default: the channel name)' }),
     topic: Flags.string({ description: 'topic of build requests', default: 'lxcts.pushes' }),
@@ -53,7 +58,10 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       description: 'publish build output to lxcts.logs for the CI server (ci server) to show live; only with a server: nsqd keeps what nobody reads',
       default: false,
     }),
-    publish: Flags.string({ description: 'nsqd HTTP address for events and dead letters (default: found)' }),
+    'nsqd-http': Flags.string({
+      description: 'nsqd HTTP address build events and dead letters are published to (default: --nsqd-tcp port + 1, or found through --lookupd)',
+      ...deprecatedAlias('publish'),
+    }),
     concurrency: Flags.integer({ description: 'builds at once', default: 1, min: 1 }),
     'max-attempts': Flags.integer({ description: 'deliveries before a request goes to <topic>.dead', default: 5, min: 1 }),
     'requeue-delay': Flags.integer({ description: 'seconds before a failed attempt is retried', default: 10, min: 0 }),
@@ -79,7 +87,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
 
   async run(): Promise<void> {
     const f = this.flags;
-    if (!f.lookupd?.length && !f.nsqd?.length) this.error('give --lookupd or --nsqd', { exit: 2 });
+    if (!f.lookupd?.length && !f['nsqd-tcp']?.length) this.error('give --lookupd or --nsqd-tcp', { exit: 2 });
     if (f.server !== undefined && !/^https?:\/\/[^/]/.test(f.server)) this.error(`--server expects http(s)://HOST:PORT, got "${f.server}"`, { exit: 2 });
     const log = loggerFor('worker').child({ channel: f.channel });
     // No job may outlast the worker's longest build (unless --max-timeout says otherwise).
@@ -94,8 +102,8 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       channel: f.channel,
       job: f.job,
       lookupd: f.lookupd,
-      nsqd: f.nsqd,
-      publishTo: await publishAddress(f.publish, f.nsqd ?? [], f.lookupd ?? []),
+      nsqd: f['nsqd-tcp'],
+      publishTo: await publishAddress(f['nsqd-http'], f['nsqd-tcp'] ?? [], f.lookupd ?? []),
       concurrency: f.concurrency,
       maxAttempts: f['max-attempts'],
       requeueDelayMs: f['requeue-delay'] * 1000,
