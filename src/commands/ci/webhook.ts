@@ -8,6 +8,7 @@ import { loggerFor } from '../../ci/logger';
 import { SpooledPublisher } from '../../ci/nsq-spool';
 import { createWebhookServer } from '../../ci/webhook';
 import { CiCommand } from '../../cli/ci-command';
+import { logLevelFlag } from '../../cli/log-level';
 import { splitAddress } from '../../cli/options';
 import { deprecatedAlias } from '../../cli/shared-options';
 import { readSecretFile } from '../../cli/secret-file';
@@ -24,6 +25,7 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
     '<%= config.bin %> ci webhook --secret-file /etc/lxcts/secret --channel binaries --channel docs --channel lint',
   ];
   static override flags = {
+    'log-level': logLevelFlag,
     listen: Flags.string({ description: 'address and port to listen on', default: '127.0.0.1:8080' }),
     'secret-file': Flags.string({ description: 'file holding the webhook secret (required: no secret, no receiver)', required: true }),
     'nsqd-http': Flags.string({ description: 'nsqd HTTP address to publish to', default: '127.0.0.1:4151', ...deprecatedAlias('nsqd') }),
@@ -40,7 +42,7 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
   async run(): Promise<void> {
     const secret = readSecretFile(this.flags['secret-file']);
     const data = this.dataDir();
-    const log = loggerFor('webhook');
+    const log = loggerFor('webhook', this.flags['log-level']);
     const deliveries = new DeliveryLog(path.join(data.root, 'deliveries.sqlite'));
     let publisher: SpooledPublisher;
     try {

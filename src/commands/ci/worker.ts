@@ -5,6 +5,7 @@ import { loggerFor } from '../../ci/logger';
 import { findNsqdHttp } from '../../ci/nsq-api';
 import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
+import { logLevelFlag } from '../../cli/log-level';
 import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 import { splitAddress } from '../../cli/options';
 import { deprecatedAlias } from '../../cli/shared-options';
@@ -44,6 +45,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     '<%= config.bin %> ci worker --lookupd 10.0.0.5:4161 --lookupd 10.0.0.6:4161 --channel docs --concurrency 2',
   ];
   static override flags = {
+    'log-level': logLevelFlag,
     lookupd: Flags.string({ description: 'nsqlookupd HTTP address (repeatable)', multiple: true }),
     'nsqd-tcp': Flags.string({
       description: 'nsqd TCP address to consume from (repeatable), instead of --lookupd',
@@ -89,7 +91,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     const f = this.flags;
     if (!f.lookupd?.length && !f['nsqd-tcp']?.length) this.error('give --lookupd or --nsqd-tcp', { exit: 2 });
     if (f.server !== undefined && !/^https?:\/\/[^/]/.test(f.server)) this.error(`--server expects http(s)://HOST:PORT, got "${f.server}"`, { exit: 2 });
-    const log = loggerFor('worker').child({ channel: f.channel });
+    const log = loggerFor('worker', f['log-level']).child({ channel: f.channel });
     // No job may outlast the worker's longest build (unless --max-timeout says otherwise).
     const builder = this.builder({
       bridge: f.bridge,
