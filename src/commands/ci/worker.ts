@@ -1,13 +1,15 @@
 import { Flags } from '@oclif/core';
 
 import type { LocalPublication } from '../../ci/builder';
-import { loggerFor } from '../../ci/logger';
+import { Logger, loggerFor } from '../../ci/logger';
 import { findNsqdHttp } from '../../ci/nsq-api';
+import { retentionAfterPublish } from '../../ci/retention';
 import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
 import { logLevelFlag } from '../../cli/log-level';
 import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 import { splitAddress } from '../../cli/options';
+import { retentionFlags } from '../../cli/retention-flags';
 import { deprecatedAlias } from '../../cli/shared-options';
 import { untilStopSignal } from '../../cli/signals';
 import { uploadPublished } from '../../server/upload-client';
@@ -19,6 +21,28 @@ function uploadTo(server: string, token: string): (publication: LocalPublication
     const result = await uploadPublished({ server, token, binariesDir, docsDir, signal, ...build });
     const where = [result.binaries, result.docs].filter((url) => url !== null).map((url) => new URL(url, server).href);
     return [...result.notes, `uploaded to ${where.join(' and ')}`];
+  };
+}
+
+/**
+ * After a job published here: the upload to the CI server (if any), then the repository's
+ * retention sweep (throttled); their lines go to the build's log. A failed sweep does not
+ * fail the build.
+ */
+function afterPublishing(
+  upload: ((publication: LocalPublication) => Promise<string[]>) | undefined,
+  sweep: (repo: string) => Promise<string[]>,
+  log: Logger,
+): (publication: LocalPublication) => Promise<string[]> {
+  return async (publication) => {
+    const lines: string[] = [];
+    if (upload) {
+      // The builder's own wording for a failed afterPublish: the sweep still runs.
+      lines.push(...(await upload(publication).catch((err: Error) => [`after publishing: ${err.message} (the build stands)`])));
+    }
+    const swept = await sweep(publication.repo).catch((err: Error) => [`retention: ${err.message}`]);
+    for (const line of swept) log.info({ repo: publication.repo, build: publication.buildId }, line);
+    return [...lines, ...swept];
   };
 }
 
@@ -84,6 +108,12 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       description: 'fetch from hosts that are or resolve to loopback, private or link-local addresses (a git server on the LAN)',
       default: false,
     }),
+    ...retentionFlags,
+    'gc-interval': Flags.integer({
+      description: 'minutes between two retention sweeps of a repository (ci gc), run after a publish; the first publish sweeps at once',
+      default: 60,
+      min: 0,
+    }),
     ...limitFlags,
   };
 
@@ -113,7 +143,16 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       supersede: f.supersede,
       eventsTopic: f['events-topic'],
       liveLogs: f['live-logs'],
-      afterPublish: f.server && f['worker-token-file'] ? uploadTo(f.server, readWorkerToken(f['worker-token-file'])) : undefined,
+      afterPublish: afterPublishing(
+        f.server && f['worker-token-file'] ? uploadTo(f.server, readWorkerToken(f['worker-token-file'])) : undefined,
+        retentionAfterPublish({
+          data: this.dataDir(),
+          store: this.store(),
+          policy: { keep: f['keep-versions'], days: f['expire-days'] },
+          intervalMs: f['gc-interval'] * 60_000,
+        }),
+        log,
+      ),
       builder,
       store: this.store(),
       log,
