@@ -215,8 +215,8 @@ function sweepLogs(s: Sweep): void {
       continue; // already gone
     }
     if (!stat.isFile()) continue;
-    const finished = build.finishedAt ? Date.parse(build.finishedAt) : stat.mtimeMs;
-    const age = (s.now - Math.max(finished, stat.mtimeMs)) / DAY_MS;
+    // The log's last write is its build's end (a log is never written after it).
+    const age = (s.now - stat.mtimeMs) / DAY_MS;
     if (age < s.policy.days) {
       s.report.kept += 1;
       continue;
