@@ -74,7 +74,6 @@ export async function applyRetention(options: RetentionOptions): Promise<Retenti
   const policy = { ...DEFAULT_RETENTION, ...options.policy };
   if (!(Number.isInteger(policy.keep) && policy.keep >= 0) || !(policy.days >= 0)) throw new Error(`bad retention policy: ${JSON.stringify(policy)}`);
   const report: RetentionReport = { dryRun: options.dryRun ?? false, removed: [], kept: 0, problems: [] };
-  const now = options.now ?? Date.now();
   // Every repository with something published or a build recorded (whose logs may be all it has).
   const repos =
     options.repos ??
@@ -87,14 +86,16 @@ export async function applyRetention(options: RetentionOptions): Promise<Retenti
     ].sort();
   for (const repo of repos) {
     if (fullNameProblem(repo) !== null) continue;
+    // Ages are taken once the lock is held: what a publisher made while we waited is younger.
     const sweep = () => {
+      const now = options.now ?? Date.now();
       for (const kind of ['binaries', 'docs'] as const) sweepVersions({ ...options, policy, now, report, repo, kind });
       return Promise.resolve();
     };
     // A dry run changes nothing: no need to keep publishers waiting.
     if (report.dryRun) await sweep();
     else await options.store.withLock(`publish:${repo}`, sweep);
-    sweepLogs({ ...options, policy, now, report, repo });
+    sweepLogs({ ...options, policy, now: options.now ?? Date.now(), report, repo });
   }
   return report;
 }
