@@ -8,9 +8,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { publishMessage } from '../src/ci/nsq-api';
 import { applyRetention } from '../src/ci/retention';
+import { CiSandbox } from './helpers/ci-data';
 import { lxcts } from './helpers/cli';
-import { RetentionFixture } from './helpers/retention-fixture';
+import { TestNsq } from './helpers/nsq';
+import { buildRequest, CliProcesses } from './helpers/pipeline';
+import { TestRepo } from './helpers/repo';
+import { FixtureBuild, RetentionFixture } from './helpers/retention-fixture';
+import { waitFor } from './helpers/wait';
 
 let fx: RetentionFixture;
 beforeEach(() => {
@@ -21,7 +27,7 @@ afterEach(() => fx.cleanup());
 const gc = (...args: string[]) => lxcts('/nonexistent', ['ci', 'gc', ...args], { env: { LXCTS_DATA_DIR: fx.data.root } });
 
 test('ci gc --dry-run --json lists what ci gc then removes, with why; the defaults keep 5 per branch for 30 days', async () => {
-  const tags = [];
+  const tags: FixtureBuild[] = [];
   for (let i = 0; i < 7; i++) tags.push(await fx.build({ branch: null, ageDays: 40 - i }));
   const dry = gc('--dry-run', '--json');
   expect(dry.status).toBe(0);
@@ -80,3 +86,50 @@ test('a sweep racing a publisher in another process never removes what the branc
     await exited;
   }
 }, 120_000);
+
+describe('a worker', () => {
+  const ci = new CiSandbox('retention-worker');
+  const nsq = new TestNsq();
+  const procs = new CliProcesses(ci.data.root);
+  beforeAll(() => nsq.start());
+  afterAll(async () => {
+    await procs.killAll();
+    await nsq.stop();
+    ci.cleanup();
+  });
+
+  test('sweeps the repository it published, under its flags, and says so in its log and the build log', async () => {
+    const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'retained'));
+    // Three old tag builds of the same repository, published earlier.
+    const old = new RetentionFixture('test/retained', ci);
+    try {
+      const tags = [];
+      for (let i = 0; i < 3; i++) tags.push(await old.build({ branch: null, ageDays: 40 - i }));
+      const worker = procs.startWorker(
+        ['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp],
+        'binaries',
+        '--allow-local',
+        path.join(ci.data.root, 'repos'),
+        '--keep-versions',
+        '1',
+        '--expire-days',
+        '30',
+      );
+      await publishMessage(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify(buildRequest(repo, repo.git('rev-parse', 'HEAD'))));
+      const line = 'retention: removed 2 binaries versions, 2 docs versions of test/retained';
+      await waitFor(
+        () => procs.logOf(worker).includes(line),
+        () => `the sweep; the worker's log:\n${procs.logOf(worker)}`,
+        { seconds: 120, everyMs: 200 },
+      );
+      expect(tags.map((t) => old.exists(t).binaries)).toEqual([false, false, true]);
+      const [build] = ci.store.list({ repo: 'test/retained', status: 'success' });
+      expect(build?.job).toBe('binaries');
+      expect(fs.readFileSync(build!.logPath!, 'utf8')).toContain(`==> ${line}`);
+      // Its own version is the branch's newest, named by the main pointer: kept.
+      expect(fs.existsSync(path.join(old.binariesRepo, 'main', 'bin', 'hello'))).toBe(true);
+    } finally {
+      old.cleanup();
+    }
+  }, 180_000);
+});

@@ -27,14 +27,24 @@ export interface FixtureBuild {
 
 export class RetentionFixture {
   readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-retention-'));
-  readonly data: DataDir = openDataDir(path.join(this.root, 'data'));
-  readonly store = new BuildStore(this.data.database);
+  readonly data: DataDir;
+  readonly store: BuildStore;
   readonly workspace = path.join(this.root, 'workspace');
-  readonly binariesRepo = path.join(this.data.binaries, 'octo', 'hello');
-  readonly docsRepo = path.join(this.data.docs, 'octo', 'hello');
+  readonly binariesRepo: string;
+  readonly docsRepo: string;
+  readonly #ownStore: boolean;
   #seq = 0;
 
-  constructor() {
+  /** In a data directory of its own, or in `into` (a CiSandbox's) for builds of `repo`. */
+  constructor(
+    readonly repo = REPO,
+    into?: { data: DataDir; store: BuildStore },
+  ) {
+    this.data = into?.data ?? openDataDir(path.join(this.root, 'data'));
+    this.store = into?.store ?? new BuildStore(this.data.database);
+    this.#ownStore = into === undefined;
+    this.binariesRepo = path.join(this.data.binaries, ...repo.split('/'));
+    this.docsRepo = path.join(this.data.docs, ...repo.split('/'));
     fs.mkdirSync(path.join(this.workspace, 'bin'), { recursive: true });
     fs.mkdirSync(path.join(this.workspace, 'site'), { recursive: true });
     fs.writeFileSync(path.join(this.workspace, 'bin', 'app'), 'app\n');
@@ -64,7 +74,7 @@ export class RetentionFixture {
     await publish({
       binariesRoot: this.data.binaries,
       docsRoot: this.data.docs,
-      repo: REPO,
+      repo: this.repo,
       commit,
       version: `v${n}`,
       branch: options.branch,
@@ -106,7 +116,7 @@ export class RetentionFixture {
   }
 
   cleanup(): void {
-    this.store.close();
+    if (this.#ownStore) this.store.close();
     fs.rmSync(this.root, { recursive: true, force: true });
   }
 }
