@@ -3,7 +3,7 @@ import { Flags } from '@oclif/core';
 import { fullNameProblem } from '../../ci/names';
 import { applyRetention, describeRemovals, RetentionReport } from '../../ci/retention';
 import { CiCommand } from '../../cli/ci-command';
-import { retentionFlags } from '../../cli/retention-flags';
+import { retentionFlags } from '../../cli/service-flags';
 
 export default class CiGc extends CiCommand<typeof CiGc> {
   static override summary = 'remove old binaries and docs versions and old build logs (the retention policy)';

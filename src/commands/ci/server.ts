@@ -2,7 +2,7 @@ import { Errors, Flags } from '@oclif/core';
 
 import { loggerFor } from '../../ci/logger';
 import { CiCommand } from '../../cli/ci-command';
-import { logLevelFlag } from '../../cli/log-level';
+import { logLevelFlag } from '../../cli/service-flags';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
 import { startServer } from '../../server/app';

@@ -8,7 +8,7 @@ import { loggerFor } from '../../ci/logger';
 import { SpooledPublisher } from '../../ci/nsq-spool';
 import { createWebhookServer } from '../../ci/webhook';
 import { CiCommand } from '../../cli/ci-command';
-import { logLevelFlag } from '../../cli/log-level';
+import { logLevelFlag } from '../../cli/service-flags';
 import { splitAddress } from '../../cli/options';
 import { deprecatedAlias } from '../../cli/shared-options';
 import { readSecretFile } from '../../cli/secret-file';
