@@ -540,7 +540,7 @@ test('a worker drops invalid messages (full_name ../../../../tmp/x, "" and .) an
       await publishMessage(nsq.nsqdHttp, 'lxcts.pushes', JSON.stringify({ ...message('octo/hello'), cloneUrl, delivery: `d-${cloneUrl}` }));
     }
     const worker = procs.startWorker(
-      ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp],
+      ['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp],
       'binaries',
       '--build-timeout',
       '60',
@@ -624,7 +624,7 @@ test("a self-hosted bare repository: the hook's push is built under the name `ci
     const secretFile = path.join(data.data.root, 'secret');
     fs.writeFileSync(secretFile, 'hook-secret\n');
     const port = await freePort();
-    await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp);
+    await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd-http', nsq.nsqdHttp);
     const served = path.join(data.data.root, 'srv');
     const bare = path.join(served, 'hello.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);
@@ -640,7 +640,7 @@ test("a self-hosted bare repository: the hook's push is built under the name `ci
     );
     expect(install).toContain(`--allow-local ${served}`);
     // binaries: allowed the hooked repositories' directory; docs: allowed nothing local.
-    const discovery = ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp];
+    const discovery = ['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp];
     procs.startWorker(discovery, 'binaries', '--allow-local', served);
     const docs = procs.startWorker(discovery, 'docs');
     const work = TestRepo.create(path.join(data.data.root, 'work'));

@@ -189,7 +189,7 @@ describe('through a worker', () => {
   beforeAll(async () => {
     await nsq.start();
     await nsq.createChannel(TOPIC, 'docs');
-    procs.startWorker(['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp], 'docs', '--allow-local', repos, '--max-attempts', '2');
+    procs.startWorker(['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp], 'docs', '--allow-local', repos, '--max-attempts', '2');
   });
   afterAll(async () => {
     await procs.killAll();

@@ -106,9 +106,9 @@ const ticksIn = (text: string) => (text.match(TICK) ?? []).length;
 
 test('the dashboard shows a pushed build running then finished without a reload, its live log, its docs and its artifact', async () => {
   const receiverPort = await freePort();
-  await procs.startReceiver(receiverPort, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', TOPIC);
+  await procs.startReceiver(receiverPort, '--secret-file', secretFile, '--nsqd-http', nsq.nsqdHttp, '--topic', TOPIC);
   const worker = procs.startWorker(
-    ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--topic', TOPIC],
+    ['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp, '--topic', TOPIC],
     'binaries',
     '--live-logs',
     '--allow-local',

@@ -43,8 +43,9 @@ afterAll(async () => {
   ci.cleanup();
 });
 
-const startReceiver = (port: number) => procs.startReceiver(port, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', TOPIC);
-const startWorker = () => procs.startWorker(['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp, '--topic', TOPIC], 'binaries', '--allow-local', ci.data.root);
+const startReceiver = (port: number) => procs.startReceiver(port, '--secret-file', secretFile, '--nsqd-http', nsq.nsqdHttp, '--topic', TOPIC);
+const startWorker = () =>
+  procs.startWorker(['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp, '--topic', TOPIC], 'binaries', '--allow-local', ci.data.root);
 
 /** Messages ever published to the topic (not only those waiting). */
 const published = async () => (await topicStats(nsq.nsqdHttp, TOPIC))?.message_count ?? 0;

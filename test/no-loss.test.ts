@@ -61,7 +61,7 @@ test('a push published before the docs worker ever connected is still built by i
   fs.writeFileSync(secretFile, 'no-loss-secret\n');
   const port = await freePort();
   // The receiver starts before any worker: it alone knows the channels (default: binaries, docs).
-  await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', topic);
+  await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd-http', nsq.nsqdHttp, '--topic', topic);
   const repo = makeRepo('fresh');
   const commits = [repo.git('rev-parse', 'HEAD'), repo.commit('two')];
   for (const [i, after] of commits.entries()) {
@@ -197,8 +197,21 @@ test('workers honour branches: a push to another branch builds nothing; ci build
   await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, feature, { ref: 'refs/heads/feature' })));
   await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(repo, main)));
   await waitFor(() => final('test/branches').length >= 1, 'the main build', { seconds: 90, everyMs: 100 });
-  await waitFor(() => idle(topic, 'binaries'), 'both pushes to be handled', { seconds: 30, everyMs: 100 });
+  // A repository whose build file has no job of this worker's channel.
+  const docsOnly = makeRepo('docs-only', 'jobs:\n  docs:\n    steps: ["true"]\n');
+  await publishMessage(nsq.nsqdHttp, topic, JSON.stringify(buildRequest(docsOnly, docsOnly.git('rev-parse', 'HEAD'))));
+  await waitFor(() => idle(topic, 'binaries'), 'the pushes to be handled', { seconds: 30, everyMs: 100 });
   expect(buildsOf('test/branches').map((b) => [b.commit, b.branch, b.status])).toEqual([[main, 'main', 'success']]);
+  // The worker's log says why each push built nothing.
+  const lines = procs
+    .logOf(worker)
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { msg: string; why?: string });
+  expect(lines).toContainEqual(expect.objectContaining({ msg: 'job not run for this push; acknowledged', why: 'branches: [main] does not include feature' }));
+  expect(lines).toContainEqual(
+    expect.objectContaining({ msg: 'no such job for this push; acknowledged', why: 'no job "binaries" in .lxcts.yml; it has: docs' }),
+  );
   expect(fs.existsSync(path.join(ci.data.binaries, 'test', 'branches', feature))).toBe(false);
   expect(await stopProcess(worker)).toBe(0);
 

@@ -146,7 +146,7 @@ test('a push to a self-hosted bare repository reaches the receiver through the i
   const secretFile = path.join(ci.data.root, 'secret');
   fs.writeFileSync(secretFile, 'hook-secret\n');
   const port = await freePort();
-  const receiver = await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd', nsq.nsqdHttp, '--topic', 'hooked');
+  const receiver = await procs.startReceiver(port, '--secret-file', secretFile, '--nsqd-http', nsq.nsqdHttp, '--topic', 'hooked');
   try {
     const bare = path.join(ci.data.root, 'repos', 'served.git');
     execFileSync('git', ['init', '-q', '--bare', bare]);

@@ -58,7 +58,7 @@ test('a worker build appears in the API of a `ci server` process (no log chunks 
   const { child: server, url } = await startServerProcess(procs, '--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp);
   expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
   const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'served'), 'jobs:\n  binaries:\n    steps: ["echo built"]\n');
-  const worker = procs.startWorker(['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp], 'binaries', '--allow-local', path.join(ci.data.root, 'repos'));
+  const worker = procs.startWorker(['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp], 'binaries', '--allow-local', path.join(ci.data.root, 'repos'));
   const commit = repo.git('rev-parse', 'HEAD');
   await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, commit)));
   let builds: ApiBuild[] = [];
@@ -88,7 +88,7 @@ test('a worker on another machine (--server) uploads what it published; a refuse
     path.join(remote.data.root, 'repos', 'uploaded'),
     'jobs:\n  binaries:\n    steps: ["mkdir -p out/sub site && echo hello > out/hello.txt && echo deep > out/sub/deep.txt && echo \'<h1>docs</h1>\' > site/index.html"]\n    artifacts: [out/**]\n    docs: site/\n',
   );
-  const discovery = ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp];
+  const discovery = ['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp];
   const allow = ['--allow-local', path.join(remote.data.root, 'repos')];
   const worker = remoteProcs.startWorker(discovery, 'binaries', ...allow, '--server', url, '--worker-token-file', tokenFile);
   const first = repo.git('rev-parse', 'HEAD');
@@ -135,7 +135,7 @@ test('a live build page gets a line the build prints over SSE while the build st
   const { child: server, url } = await startServerProcess(procs, '--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp);
   const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'live'), 'jobs:\n  binaries:\n    steps: ["echo first-line; sleep 4; echo second-line"]\n');
   const worker = procs.startWorker(
-    ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp],
+    ['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp],
     'binaries',
     '--live-logs',
     '--allow-local',
@@ -189,7 +189,7 @@ test("two machines (workers with separate data directories) build the sample's b
   // One repository both machines can read (a git server, here a directory).
   const sources = fs.mkdtempSync(path.join(ci.data.root, 'sources-'));
   const repo = TestRepo.create(path.join(sources, 'two'));
-  const discovery = ['--nsqd', nsq.nsqdTcp, '--publish', nsq.nsqdHttp];
+  const discovery = ['--nsqd-tcp', nsq.nsqdTcp, '--nsqd-http', nsq.nsqdHttp];
   const upload = ['--allow-local', sources, '--server', url, '--worker-token-file', tokenFile];
   const binaries = remoteProcs.startWorker(discovery, 'binaries', ...upload);
   const docs = secondProcs.startWorker(discovery, 'docs', ...upload);

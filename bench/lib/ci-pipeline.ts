@@ -51,7 +51,7 @@ export class Pipeline {
     const secretFile = path.join(this.ci.data.root, 'secret');
     fs.writeFileSync(secretFile, SECRET, { mode: 0o600 });
     const port = await freePort();
-    this.#spawn('webhook', ['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd', this.nsq.nsqdHttp, '--topic', TOPIC]);
+    this.#spawn('webhook', ['ci', 'webhook', '--listen', `127.0.0.1:${port}`, '--secret-file', secretFile, '--nsqd-http', this.nsq.nsqdHttp, '--topic', TOPIC]);
     this.#url = `http://127.0.0.1:${port}/hooks/github`;
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true, 'the webhook receiver', { seconds: 15 });
   }
@@ -72,9 +72,9 @@ export class Pipeline {
       this.#spawn(`worker-${count}-${i}`, [
         'ci',
         'worker',
-        '--nsqd',
+        '--nsqd-tcp',
         this.nsq.nsqdTcp,
-        '--publish',
+        '--nsqd-http',
         this.nsq.nsqdHttp,
         '--channel',
         CHANNEL,

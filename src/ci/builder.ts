@@ -186,7 +186,8 @@ export class Builder {
       const message = request.cancelled ?? `superseded by ${(request.supersededBy ?? '').slice(0, 12)}`;
       return jobs.map(([name]) => this.recordOutcome(source, revision, name, request, 'cancelled', message));
     }
-    await this.runtime.ensureBase(file.base);
+    // No job for this ref (each said why through onSkipped): no base is made for nothing.
+    if (jobs.length > 0) await this.runtime.ensureBase(file.base);
     const results: JobResult[] = [];
     for (const [name, job] of jobs) {
       results.push(await this.buildJob({ source, mirror, revision, file, name, job, request }));
@@ -198,8 +199,7 @@ export class Builder {
     const only = request.job;
     const runs = ([name, job]: [string, Job]): boolean => {
       if (jobRunsOn(job, revision.branch)) return true;
-      const where = revision.branch === null ? `${revision.ref ?? revision.commit.slice(0, 12)} (not a branch)` : revision.branch;
-      request.onSkipped?.({ job: name, reason: `branches: [${job.branches!.join(', ')}] does not include ${where}` });
+      request.onSkipped?.({ job: name, reason: `branches: [${job.branches!.join(', ')}] ${notOnListedBranch(revision)}` });
       return false;
     };
     if (only !== undefined) {
@@ -326,6 +326,14 @@ export class Builder {
     }
     return { artifacts: result.artifacts, published: { binaries: result.binariesDir, docs: result.docsDir } };
   }
+}
+
+/** Why a revision is not one of a job's `branches:`: which branch it is, or that it is none. */
+function notOnListedBranch(revision: Revision): string {
+  if (revision.branch !== null) return `does not include ${revision.branch}`;
+  if (revision.ref?.startsWith('refs/tags/')) return `matches branches only, not tag ${revision.ref.slice('refs/tags/'.length)}`;
+  if (revision.ref?.startsWith('refs/pull/')) return `matches branches only, not pull request ref ${revision.ref}`;
+  return `matches branches only, not ${revision.ref ?? `commit ${revision.commit.slice(0, 12)}`}`;
 }
 
 /** One job of a build, as `build` found it. */

@@ -345,6 +345,7 @@ export class Worker {
         }
       }
       const skipped: string[] = [];
+      let noSuchJob: string | undefined;
       const results = await o.builder
         .build({
           source: request.cloneUrl,
@@ -367,13 +368,16 @@ export class Worker {
           onSkipped: (s) => skipped.push(s.reason),
         })
         .catch((err: unknown) => {
-          if ((err as Error).message?.startsWith(`no job "${this.job}"`)) return [];
+          if ((err as Error).message?.startsWith(`no job "${this.job}"`)) {
+            noSuchJob = (err as Error).message;
+            return [];
+          }
           throw err;
         });
       const [result] = results;
       if (!result) {
         if (skipped.length > 0) log.info({ job: this.job, why: skipped[0] }, 'job not run for this push; acknowledged');
-        else log.info({ job: this.job }, 'no such job for this push; acknowledged');
+        else log.info({ job: this.job, why: noSuchJob }, 'no such job for this push; acknowledged');
         message.finish();
       } else if (result.status === 'cancelled' && this.#stopping && !/^(superseded|cancelled) by /.test(result.message ?? '')) {
         log.info({ build: result.buildId }, 'cancelled by shutdown; requeued for another worker');

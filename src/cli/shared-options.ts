@@ -9,3 +9,12 @@ export const containerArg = Args.string({ description: 'container name', require
 
 /** `--env KEY=VALUE` for a command run in a container (`exec`, `execute`); see parseEnv. */
 export const envFlag = Flags.string({ char: 'e', description: 'environment variable KEY=VALUE (repeatable)', multiple: true });
+
+/**
+ * An old name a flag still answers to: hidden from help, and oclif prints one warning
+ * naming the new flag when it is used (`--nsqd` meant nsqd's HTTP address to `ci webhook`
+ * but its TCP address to `ci worker`; the new names say which).
+ */
+export function deprecatedAlias(name: string): { aliases: string[]; deprecateAliases: true } {
+  return { aliases: [name], deprecateAliases: true };
+}

@@ -79,7 +79,7 @@ export class Supervisor {
 
   /**
    * `write` takes each line already prefixed (`nsqd | ...`, names padded to `width`), after
-   * `format` (e.g. readableLine) made it what the reader sees.
+   * `format` (e.g. readableLogLine) made it what the reader sees.
    */
   constructor(
     private readonly write: (line: string) => void,

@@ -9,10 +9,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { openDataDir } from '../ci/data-dir';
+import { readableLogLine } from '../ci/logger';
 import { channelClientCount, NSQ_NAME } from '../ci/nsq-api';
 import { processIdentity } from '../ci/process-identity';
 import { PUSH_TOPIC } from '../ci/push-event';
-import { readableLine } from './log-lines';
 import { choosePorts, PORT_NAMES, PortName } from './ports';
 import { ComponentSpec, Supervisor } from './supervisor';
 import { ADMIN_TOKEN_FILE, ensureSecretFile, UP_PROCESSES_FILE, UP_STATE_FILE, UpProcess, UpState, WEBHOOK_SECRET_FILE, writeJsonAtomically } from './up-files';
@@ -91,7 +91,11 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
   const say = (line: string) => write(`${'up'.padEnd(width)} | ${line}`);
 
   const lock = await lockDataDir(data);
-  const supervisor = new Supervisor(write, width, (o.readableLogs ?? process.stdout.isTTY) ? readableLine : undefined);
+  const supervisor = new Supervisor(
+    write,
+    width,
+    (o.readableLogs ?? process.stdout.isTTY) ? (line: string) => readableLogLine(line, { colour: !process.env.NO_COLOR, underPrefix: true }) : undefined,
+  );
   const processesFile = path.join(data.root, UP_PROCESSES_FILE);
   const stateFile = path.join(data.root, UP_STATE_FILE);
   let closing: Promise<void> | undefined;
@@ -144,8 +148,17 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
       },
       {
         name: 'webhook',
-        // LEAD: `ci webhook --nsqd` becomes `--nsqd-http` (polish helper); switch when that is merged.
-        ...lxcts(['ci', 'webhook', '--listen', at('webhook'), '--secret-file', secret.file, '--nsqd', nsqdHttp, ...channels.flatMap((c) => ['--channel', c])]),
+        ...lxcts([
+          'ci',
+          'webhook',
+          '--listen',
+          at('webhook'),
+          '--secret-file',
+          secret.file,
+          '--nsqd-http',
+          nsqdHttp,
+          ...channels.flatMap((c) => ['--channel', c]),
+        ]),
         ready: answers(`${webhook}/healthz`),
         ...quick,
       },
@@ -157,13 +170,12 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
       },
       ...channels.map((channel): ComponentSpec => ({
         name: `worker ${channel}`,
-        // LEAD: `ci worker --nsqd` becomes `--nsqd-tcp` (polish helper); switch when that is merged.
         ...lxcts([
           'ci',
           'worker',
-          '--nsqd',
+          '--nsqd-tcp',
           nsqdTcp,
-          '--publish',
+          '--nsqd-http',
           nsqdHttp,
           '--channel',
           channel,

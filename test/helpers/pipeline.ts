@@ -56,7 +56,7 @@ export class CliProcesses {
 
   /**
    * `lxcts ci worker` of `channel`, finding nsqd through `discovery` (`--lookupd A`, or
-   * `--nsqd A --publish B`). Unless `extra` says otherwise, a failed attempt is retried
+   * `--nsqd-tcp A --nsqd-http B`). Unless `extra` says otherwise, a failed attempt is retried
    * after 1 s and builds may take 600 s. Logs: `worker-<channel>-<n>.log`.
    */
   startWorker(discovery: string[], channel: string, ...extra: string[]): ChildProcess {

@@ -8,7 +8,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { readableLine } from '../../src/up/log-lines';
+import { readableLogLine } from '../../src/ci/logger';
+
+const readableLine = (line: string) => readableLogLine(line, { colour: false, underPrefix: true });
 import { choosePorts, PORT_NAMES, PortName } from '../../src/up/ports';
 import { ensureSecretFile, writeJsonAtomically } from '../../src/up/up-files';
 
@@ -86,7 +88,7 @@ describe('the files ci up keeps', () => {
   });
 });
 
-describe('readableLine', () => {
+describe("readableLogLine under ci up's prefix", () => {
   test('a pino line becomes LEVEL message key=value, without what every line or the prefix says', () => {
     const line = JSON.stringify({
       level: 40,

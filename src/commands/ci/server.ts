@@ -4,6 +4,7 @@ import { loggerFor } from '../../ci/logger';
 import { NSQ_NAME } from '../../ci/nsq-api';
 import { PUSH_TOPIC } from '../../ci/push-event';
 import { CiCommand } from '../../cli/ci-command';
+import { logLevelFlag } from '../../cli/service-flags';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
 import { startServer } from '../../server/app';
@@ -22,6 +23,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     '<%= config.bin %> ci server --listen 0.0.0.0:8090 --lookupd 10.0.0.5:4161 --worker-token-file /etc/lxcts/worker-token',
   ];
   static override flags = {
+    'log-level': logLevelFlag,
     listen: Flags.string({ description: 'address and port to listen on (port 0: a free one)', default: '127.0.0.1:8090' }),
     'nsqd-tcp': Flags.string({ description: 'nsqd TCP address to consume from (repeatable), instead of --lookupd', multiple: true }),
     'nsqd-http': Flags.string({
@@ -62,7 +64,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
       adminToken: token('admin-token-file'),
       readToken: token('read-token-file'),
       pushTopic: f['push-topic'],
-      log: loggerFor('server'),
+      log: loggerFor('server', f['log-level']),
     });
     this.log(`lxcts CI server: ${server.url}/`);
     await untilStopSignal();

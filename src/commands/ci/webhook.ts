@@ -9,7 +9,9 @@ import { SpooledPublisher } from '../../ci/nsq-spool';
 import { PUSH_TOPIC } from '../../ci/push-event';
 import { createWebhookServer } from '../../ci/webhook';
 import { CiCommand } from '../../cli/ci-command';
+import { logLevelFlag } from '../../cli/service-flags';
 import { splitAddress } from '../../cli/options';
+import { deprecatedAlias } from '../../cli/shared-options';
 import { readSecretFile } from '../../cli/secret-file';
 import { untilStopSignal } from '../../cli/signals';
 
@@ -20,13 +22,14 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
     'before the first publish: list every channel your workers use, or a channel whose first worker connects later ' +
     'misses the pushes made before.';
   static override examples = [
-    '<%= config.bin %> ci webhook --listen 0.0.0.0:8080 --secret-file /etc/lxcts/secret --nsqd 127.0.0.1:4151',
+    '<%= config.bin %> ci webhook --listen 0.0.0.0:8080 --secret-file /etc/lxcts/secret --nsqd-http 127.0.0.1:4151',
     '<%= config.bin %> ci webhook --secret-file /etc/lxcts/secret --channel binaries --channel docs --channel lint',
   ];
   static override flags = {
+    'log-level': logLevelFlag,
     listen: Flags.string({ description: 'address and port to listen on', default: '127.0.0.1:8080' }),
     'secret-file': Flags.string({ description: 'file holding the webhook secret (required: no secret, no receiver)', required: true }),
-    nsqd: Flags.string({ description: 'nsqd HTTP address to publish to', default: '127.0.0.1:4151' }),
+    'nsqd-http': Flags.string({ description: 'nsqd HTTP address to publish to', default: '127.0.0.1:4151', ...deprecatedAlias('nsqd') }),
     topic: Flags.string({ description: 'topic of build requests', default: PUSH_TOPIC }),
     channel: Flags.string({
       description:
@@ -40,11 +43,11 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
   async run(): Promise<void> {
     const secret = readSecretFile(this.flags['secret-file']);
     const data = this.dataDir();
-    const log = loggerFor('webhook');
+    const log = loggerFor('webhook', this.flags['log-level']);
     const deliveries = new DeliveryLog(path.join(data.root, 'deliveries.sqlite'));
     let publisher: SpooledPublisher;
     try {
-      publisher = new SpooledPublisher(this.flags.nsqd, this.flags.topic, path.join(data.root, 'spool'), log, 1000, this.flags.channel);
+      publisher = new SpooledPublisher(this.flags['nsqd-http'], this.flags.topic, path.join(data.root, 'spool'), log, 1000, this.flags.channel);
     } catch (err) {
       throw new Errors.CLIError((err as Error).message, { exit: 2, code: 'BAD_NSQ_NAME' });
     }
@@ -54,7 +57,7 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
     const server = createWebhookServer({ secret, publisher, deliveries, log });
     const [host, port] = splitAddress(this.flags.listen);
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
-    log.info({ listen: this.flags.listen, nsqd: this.flags.nsqd, topic: this.flags.topic, channels: this.flags.channel }, 'webhook receiver listening');
+    log.info({ listen: this.flags.listen, nsqd: this.flags['nsqd-http'], topic: this.flags.topic, channels: this.flags.channel }, 'webhook receiver listening');
     await untilStopSignal();
     publisher.stop();
     server.close();

@@ -1,13 +1,16 @@
 import { Flags } from '@oclif/core';
 
 import type { LocalPublication } from '../../ci/builder';
-import { loggerFor } from '../../ci/logger';
+import { Logger, loggerFor } from '../../ci/logger';
 import { findNsqdHttp } from '../../ci/nsq-api';
 import { PUSH_TOPIC } from '../../ci/push-event';
+import { retentionAfterPublish } from '../../ci/retention';
 import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
 import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 import { splitAddress } from '../../cli/options';
+import { logLevelFlag, retentionFlags } from '../../cli/service-flags';
+import { deprecatedAlias } from '../../cli/shared-options';
 import { untilStopSignal } from '../../cli/signals';
 import { uploadPublished } from '../../server/upload-client';
 import { readWorkerToken } from '../../server/worker-token';
@@ -21,6 +24,28 @@ function uploadTo(server: string, token: string): (publication: LocalPublication
   };
 }
 
+/**
+ * After a job published here: the upload to the CI server (if any), then the repository's
+ * retention sweep (throttled); their lines go to the build's log. A failed sweep does not
+ * fail the build.
+ */
+function afterPublishing(
+  upload: ((publication: LocalPublication) => Promise<string[]>) | undefined,
+  sweep: (repo: string) => Promise<string[]>,
+  log: Logger,
+): (publication: LocalPublication) => Promise<string[]> {
+  return async (publication) => {
+    const lines: string[] = [];
+    if (upload) {
+      // The builder's own wording for a failed afterPublish: the sweep still runs.
+      lines.push(...(await upload(publication).catch((err: Error) => [`after publishing: ${err.message} (the build stands)`])));
+    }
+    const swept = await sweep(publication.repo).catch((err: Error) => [`retention: ${err.message}`]);
+    for (const line of swept) log.info({ repo: publication.repo, build: publication.buildId }, line);
+    return [...lines, ...swept];
+  };
+}
+
 /** An nsqd HTTP address to publish to: given, or the first nsqd that nsqlookupd knows. */
 async function publishAddress(explicit: string | undefined, nsqd: string[], lookupd: string[]): Promise<string> {
   if (explicit) return explicit;
@@ -30,7 +55,7 @@ async function publishAddress(explicit: string | undefined, nsqd: string[], look
   }
   const found = await findNsqdHttp(lookupd);
   if (found) return found;
-  throw new Error('no nsqd found to publish build events to: give --publish HOST:HTTP_PORT');
+  throw new Error('no nsqd found to publish build events to: give --nsqd-http HOST:HTTP_PORT');
 }
 
 export default class CiWorker extends CiCommand<typeof CiWorker> {
@@ -40,12 +65,17 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     'Runs until SIGTERM or Ctrl-C: then it takes no new message, lets running builds finish within --grace, ' +
     'cancels and requeues the rest, and exits 0.';
   static override examples = [
-    '<%= config.bin %> ci worker --nsqd 127.0.0.1:4150 --channel binaries',
+    '<%= config.bin %> ci worker --nsqd-tcp 127.0.0.1:4150 --nsqd-http 127.0.0.1:4151 --channel binaries',
     '<%= config.bin %> ci worker --lookupd 10.0.0.5:4161 --lookupd 10.0.0.6:4161 --channel docs --concurrency 2',
   ];
   static override flags = {
+    'log-level': logLevelFlag,
     lookupd: Flags.string({ description: 'nsqlookupd HTTP address (repeatable)', multiple: true }),
-    nsqd: Flags.string({ description: 'nsqd TCP address (repeatable), instead of lookupd', multiple: true }),
+    'nsqd-tcp': Flags.string({
+      description: 'nsqd TCP address to consume from (repeatable), instead of --lookupd',
+      multiple: true,
+      ...deprecatedAlias('nsqd'),
+    }),
     channel: Flags.string({ description: 'NSQ channel: one per job kind', required: true }),
     job: Flags.string({ description: 'job to build (default: the channel name)' }),
     topic: Flags.string({ description: 'topic of build requests', default: PUSH_TOPIC }),
@@ -54,7 +84,10 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       description: 'publish build output to lxcts.logs for the CI server (ci server) to show live; only with a server: nsqd keeps what nobody reads',
       default: false,
     }),
-    publish: Flags.string({ description: 'nsqd HTTP address for events and dead letters (default: found)' }),
+    'nsqd-http': Flags.string({
+      description: 'nsqd HTTP address build events and dead letters are published to (default: --nsqd-tcp port + 1, or found through --lookupd)',
+      ...deprecatedAlias('publish'),
+    }),
     concurrency: Flags.integer({ description: 'builds at once', default: 1, min: 1 }),
     'max-attempts': Flags.integer({ description: 'deliveries before a request goes to <topic>.dead', default: 5, min: 1 }),
     'requeue-delay': Flags.integer({ description: 'seconds before a failed attempt is retried', default: 10, min: 0 }),
@@ -75,14 +108,20 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       description: 'fetch from hosts that are or resolve to loopback, private or link-local addresses (a git server on the LAN)',
       default: false,
     }),
+    ...retentionFlags,
+    'gc-interval': Flags.integer({
+      description: 'minutes between two retention sweeps of a repository (ci gc), run after a publish; the first publish sweeps at once',
+      default: 60,
+      min: 0,
+    }),
     ...limitFlags,
   };
 
   async run(): Promise<void> {
     const f = this.flags;
-    if (!f.lookupd?.length && !f.nsqd?.length) this.error('give --lookupd or --nsqd', { exit: 2 });
+    if (!f.lookupd?.length && !f['nsqd-tcp']?.length) this.error('give --lookupd or --nsqd-tcp', { exit: 2 });
     if (f.server !== undefined && !/^https?:\/\/[^/]/.test(f.server)) this.error(`--server expects http(s)://HOST:PORT, got "${f.server}"`, { exit: 2 });
-    const log = loggerFor('worker').child({ channel: f.channel });
+    const log = loggerFor('worker', f['log-level']).child({ channel: f.channel });
     // No job may outlast the worker's longest build (unless --max-timeout says otherwise).
     const builder = this.builder({
       bridge: f.bridge,
@@ -94,8 +133,8 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       channel: f.channel,
       job: f.job,
       lookupd: f.lookupd,
-      nsqd: f.nsqd,
-      publishTo: await publishAddress(f.publish, f.nsqd ?? [], f.lookupd ?? []),
+      nsqd: f['nsqd-tcp'],
+      publishTo: await publishAddress(f['nsqd-http'], f['nsqd-tcp'] ?? [], f.lookupd ?? []),
       concurrency: f.concurrency,
       maxAttempts: f['max-attempts'],
       requeueDelayMs: f['requeue-delay'] * 1000,
@@ -103,7 +142,16 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       supersede: f.supersede,
       eventsTopic: f['events-topic'],
       liveLogs: f['live-logs'],
-      afterPublish: f.server && f['worker-token-file'] ? uploadTo(f.server, readWorkerToken(f['worker-token-file'])) : undefined,
+      afterPublish: afterPublishing(
+        f.server && f['worker-token-file'] ? uploadTo(f.server, readWorkerToken(f['worker-token-file'])) : undefined,
+        retentionAfterPublish({
+          data: this.dataDir(),
+          store: this.store(),
+          policy: { keep: f['keep-versions'], days: f['expire-days'] },
+          intervalMs: f['gc-interval'] * 60_000,
+        }),
+        log,
+      ),
       builder,
       store: this.store(),
       log,

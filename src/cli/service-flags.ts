@@ -1,0 +1,27 @@
+/** Flags the CI services share: the log level, and the retention policy (ci gc, ci worker). */
+import { Flags } from '@oclif/core';
+
+import { LOG_LEVELS } from '../ci/logger';
+import { DEFAULT_RETENTION } from '../ci/retention';
+
+/** `--log-level` of ci webhook, worker, server: see src/ci/logger.ts. */
+export const logLevelFlag = Flags.option({
+  options: LOG_LEVELS,
+  description: 'least severe log line printed (JSON lines; readable ones when stdout is a terminal)',
+  env: 'LXCTS_LOG_LEVEL',
+  default: 'info' as const,
+})();
+
+/** The retention policy (src/ci/retention.ts), alike on ci gc and ci worker. */
+export const retentionFlags = {
+  'keep-versions': Flags.integer({
+    description: 'binaries and docs versions kept per branch whatever their age (besides those a branch pointer names)',
+    default: DEFAULT_RETENTION.keep,
+    min: 0,
+  }),
+  'expire-days': Flags.integer({
+    description: 'days after which other versions, and logs of builds no longer the newest of their ref and job, are removed',
+    default: DEFAULT_RETENTION.days,
+    min: 0,
+  }),
+};
