@@ -19,10 +19,11 @@ import { fullNameProblem, isCommitId } from './names';
 export const CONTROL_TOPIC = 'lxcts.control';
 
 /** Who asked, as shown in the build's message ("cancelled by admin"): printable, short. */
+export const MAX_REQUESTER = 100;
 export const requesterSchema = z
   .string()
   .min(1)
-  .max(100)
+  .max(MAX_REQUESTER)
   .regex(/^[\x20-\x7e]+$/, 'printable ASCII only');
 
 export const controlMessageSchema = z.discriminatedUnion('type', [
