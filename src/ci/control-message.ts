@@ -20,6 +20,8 @@ export const CONTROL_TOPIC = 'lxcts.control';
 
 /** Who asked, as shown in the build's message ("cancelled by admin"): printable, short. */
 export const MAX_REQUESTER = 100;
+/** The longest `by` the server's API takes: its messages say "admin (BY)", itself a requester. */
+export const MAX_API_REQUESTER = MAX_REQUESTER - 'admin ()'.length;
 export const requesterSchema = z
   .string()
   .min(1)

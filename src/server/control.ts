@@ -27,7 +27,7 @@ import { html } from 'hono/html';
 import { z } from 'zod';
 
 import { UNFINISHED_STATUSES } from '../ci/build-status';
-import { CONTROL_TOPIC, type ControlMessage, controlMessageSchema, MAX_REQUESTER, requesterSchema } from '../ci/control-message';
+import { CONTROL_TOPIC, type ControlMessage, controlMessageSchema, MAX_API_REQUESTER, requesterSchema } from '../ci/control-message';
 import { type BuildMessage, buildRequestSchema, PUSH_TOPIC, ZERO_SHA } from '../ci/push-event';
 import { type Access, adminCsrf, formGuard } from './access';
 import { buildId } from './api';
@@ -109,8 +109,8 @@ export async function control(o: ControlOptions, action: ControlAction, id: numb
 
 const NO_ADMIN = 'this server has no admin token: start it with --admin-token-file to allow re-run and cancel';
 
-/** `by` as the API takes it: the messages say "admin (BY)", which must still be a requester. */
-const apiBody = z.object({ by: requesterSchema.max(MAX_REQUESTER - 'admin ()'.length).optional() }).strict();
+/** The messages say "admin (BY)": `by` is shorter than a requester by that much. */
+const apiBody = z.object({ by: requesterSchema.max(MAX_API_REQUESTER).optional() }).strict();
 
 /** The API's and the build page's routes for re-run and cancel. */
 export function controlApp(o: ControlOptions): Hono {
