@@ -22,6 +22,7 @@ import { BUILD_STATUSES, type BuildStatus, isFinishedStatus } from '../ci/build-
 import { JOB_NAME } from '../ci/build-file';
 import { fullNameProblem, isCommitId } from '../ci/names';
 import { MAX_LOG_PAGE } from './api';
+import { boundedBody } from './bounded-body';
 
 /** Pause before reconnecting to the server, and how many failed tries in a row end the follow. */
 const RETRY_MS = 1000;
@@ -59,24 +60,6 @@ const summarySchema = z.object({
   logComplete: z.boolean(),
 });
 
-/** The body of `response`, refused (and the rest left unread) past `max` bytes. */
-async function boundedBody(response: Response, max: number, what: string): Promise<Buffer> {
-  const tooLarge = () => new LogFollowError(`the server sent more than ${max} bytes for ${what}`, 'SERVER_ERROR');
-  if (Number(response.headers.get('Content-Length') ?? 0) > max) {
-    await response.body?.cancel();
-    throw tooLarge();
-  }
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  // Leaving the loop early cancels the stream.
-  for await (const part of response.body ?? []) {
-    size += part.length;
-    if (size > max) throw tooLarge();
-    parts.push(part);
-  }
-  return Buffer.concat(parts);
-}
-
 export interface FollowOptions {
   /** The server's base URL (http://host:port). */
   server: string;
@@ -105,6 +88,8 @@ export class LogFollowError extends Error {
   }
 }
 
+const tooLarge = (max: number, what: string) => new LogFollowError(`the server sent more than ${max} bytes for ${what}`, 'SERVER_ERROR');
+
 export async function followServerLog(o: FollowOptions): Promise<FollowResult> {
   const base = new URL(o.server);
   const url = (p: string) => new URL(p, base).href;
@@ -130,7 +115,7 @@ export async function followServerLog(o: FollowOptions): Promise<FollowResult> {
   };
 
   const summary = async (): Promise<ServerBuildSummary> => {
-    const body = await boundedBody(await request(`/api/builds/${o.id}`), MAX_SUMMARY_BYTES, `build ${o.id}`);
+    const body = await boundedBody(await request(`/api/builds/${o.id}`), MAX_SUMMARY_BYTES, () => tooLarge(MAX_SUMMARY_BYTES, `build ${o.id}`));
     let json: unknown;
     try {
       json = JSON.parse(body.toString('utf8'));
@@ -146,7 +131,7 @@ export async function followServerLog(o: FollowOptions): Promise<FollowResult> {
   const drain = async (): Promise<number> => {
     for (;;) {
       const response = await request(`/api/builds/${o.id}/log?offset=${offset}&limit=${MAX_LOG_PAGE}`);
-      const data = await boundedBody(response, MAX_LOG_PAGE, `a log page of build ${o.id}`);
+      const data = await boundedBody(response, MAX_LOG_PAGE, () => tooLarge(MAX_LOG_PAGE, `a log page of build ${o.id}`));
       const next = Number(response.headers.get('X-Log-Next-Offset'));
       const available = Number(response.headers.get('X-Log-Available'));
       if (!Number.isSafeInteger(next) || !Number.isSafeInteger(available) || next !== offset + data.length) {
