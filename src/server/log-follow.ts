@@ -239,16 +239,16 @@ function watchEvents(
         if (!response.ok || !response.body) throw new Error(`the event stream answered ${response.status}`);
         failures = 0;
         connectedOnce();
-        let tooLarge = false;
+        let overflowed = false;
         const parser = createParser({
           onEvent: () => changes.notify(),
           maxBufferSize: MAX_EVENT_CHARS,
-          onError: (e) => (tooLarge ||= e.type === 'max-buffer-size-exceeded'),
+          onError: (e) => (overflowed ||= e.type === 'max-buffer-size-exceeded'),
         });
         for await (const text of response.body.pipeThrough(new TextDecoderStream())) {
           parser.feed(text);
           // An event that never ends is a broken or hostile server: no reconnecting for more of it.
-          if (tooLarge) throw new LogFollowError(`the event stream ${eventsUrl} sent an event of more than ${MAX_EVENT_CHARS} characters`, 'SERVER_ERROR');
+          if (overflowed) throw new LogFollowError(`the event stream ${eventsUrl} sent an event of more than ${MAX_EVENT_CHARS} characters`, 'SERVER_ERROR');
         }
       } catch (err) {
         if (signal.aborted) break;
