@@ -19,10 +19,13 @@ import { fullNameProblem, isCommitId } from './names';
 export const CONTROL_TOPIC = 'lxcts.control';
 
 /** Who asked, as shown in the build's message ("cancelled by admin"): printable, short. */
+export const MAX_REQUESTER = 100;
+/** The longest `by` the server's API takes: its messages say "admin (BY)", itself a requester. */
+export const MAX_API_REQUESTER = MAX_REQUESTER - 'admin ()'.length;
 export const requesterSchema = z
   .string()
   .min(1)
-  .max(100)
+  .max(MAX_REQUESTER)
   .regex(/^[\x20-\x7e]+$/, 'printable ASCII only');
 
 export const controlMessageSchema = z.discriminatedUnion('type', [
@@ -47,6 +50,13 @@ export type CancelMessage = Extract<ControlMessage, { type: 'cancel' }>;
 /** How long a worker remembers a cancel, and how many it keeps (the oldest go first). */
 const REMEMBER_MS = 60 * 60_000;
 const REMEMBER_MAX = 1000;
+/**
+ * How far ahead of this worker's clock a cancel's `at` is taken. `at` is the sender's word,
+ * and whoever can publish to nsqd sends one: dated in the far future, a cancel would never
+ * grow old (every push and re-run of the commit cancelled until a restart) and would keep
+ * the cancels remembered after it from being forgotten.
+ */
+const MAX_AHEAD_MS = 5 * 60_000;
 
 /**
  * The cancels a worker has seen, by repository, commit and job: a push of that commit
@@ -62,7 +72,7 @@ export class CancelMemory {
   remember(cancel: CancelMessage): void {
     const key = memoryKey(cancel.repo, cancel.commit, cancel.job);
     this.#cancels.delete(key);
-    this.#cancels.set(key, cancel);
+    this.#cancels.set(key, { ...cancel, at: Math.min(cancel.at, this.now() + MAX_AHEAD_MS) });
     this.#forgetOld();
   }
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 
 import { Args, Command, Errors, Flags } from '@oclif/core';
 
+import { MAX_API_REQUESTER } from '../ci/control-message';
 import { defaultDataDir } from '../ci/data-dir';
 import type { ControlAction } from '../server/control';
 import { type ControlAnswer, ControlError, requestControl } from '../server/control-client';
@@ -32,7 +33,7 @@ export abstract class ControlCommand<T extends typeof Command> extends CiCommand
       throw new Errors.CLIError(`--admin-token-file: ${(err as Error).message}`, { exit: 2, code: 'BAD_TOKEN_FILE' });
     }
     // Who asked, as the build's message will say it ("cancelled by admin (alice@host)").
-    const by = `${os.userInfo().username}@${os.hostname()}`.replace(/[^\x21-\x7e]/g, '').slice(0, 100);
+    const by = `${os.userInfo().username}@${os.hostname()}`.replace(/[^\x21-\x7e]/g, '').slice(0, MAX_API_REQUESTER);
     try {
       const answer = await requestControl({ server: f.server, token, action, build: id, by: by || undefined });
       this.log(answer.message);

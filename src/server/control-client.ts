@@ -5,10 +5,16 @@
  */
 import { z } from 'zod';
 
+import { oneLine } from '../ci/commit-info';
+import { boundedBody } from './bounded-body';
 import type { ControlAction } from './control';
 
 /** How long the server may take to answer (it answers once nsqd took the message). */
 const CALL_TIMEOUT_MS = 30_000;
+/** The server's answer is a sentence in JSON: anything larger is not an answer. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+/** What of the server's words reaches the terminal: one printable line (no escape sequences), this long at most. */
+const MAX_SHOWN = 1000;
 
 export class ControlError extends Error {
   constructor(
@@ -47,7 +53,14 @@ export async function requestControl(o: {
     const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
     throw new ControlError(`cannot reach the CI server at ${url.origin}: ${cause}`, 'SERVER_UNREACHABLE');
   }
-  const text = await response.text();
+  let text: string;
+  try {
+    const tooLarge = () => new ControlError(`the CI server at ${url.origin} answered more than ${MAX_ANSWER_BYTES} bytes`, 'SERVER_REFUSED', response.status);
+    text = (await boundedBody(response, MAX_ANSWER_BYTES, tooLarge)).toString('utf8');
+  } catch (err) {
+    if (err instanceof ControlError) throw err;
+    throw new ControlError(`cannot read the answer of the CI server at ${url.origin}: ${(err as Error).message}`, 'SERVER_UNREACHABLE');
+  }
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -56,15 +69,15 @@ export async function requestControl(o: {
   }
   if (!response.ok) {
     const reason = (body as { error?: unknown } | undefined)?.error;
-    const said = typeof reason === 'string' ? reason : text.trim().slice(0, 200) || response.statusText;
+    const said = oneLine(typeof reason === 'string' ? reason : text.slice(0, 200) || response.statusText, MAX_SHOWN);
     throw new ControlError(`the CI server at ${url.origin} refused (${response.status}): ${said}`, 'SERVER_REFUSED', response.status);
   }
   const answer = answerSchema.safeParse(body);
   if (!answer.success)
     throw new ControlError(
-      `the CI server at ${url.origin} answered something else than a ${o.action}: ${text.slice(0, 200)}`,
+      `the CI server at ${url.origin} answered something else than a ${o.action}: ${oneLine(text.slice(0, 200), MAX_SHOWN)}`,
       'SERVER_REFUSED',
       response.status,
     );
-  return answer.data;
+  return { ...answer.data, message: oneLine(answer.data.message, MAX_SHOWN) };
 }

@@ -27,7 +27,7 @@ import { html } from 'hono/html';
 import { z } from 'zod';
 
 import { UNFINISHED_STATUSES } from '../ci/build-status';
-import { CONTROL_TOPIC, type ControlMessage, requesterSchema } from '../ci/control-message';
+import { CONTROL_TOPIC, type ControlMessage, controlMessageSchema, MAX_API_REQUESTER, requesterSchema } from '../ci/control-message';
 import { type BuildMessage, buildRequestSchema, PUSH_TOPIC, ZERO_SHA } from '../ci/push-event';
 import { type Access, adminCsrf, formGuard } from './access';
 import { buildId } from './api';
@@ -85,6 +85,9 @@ export async function control(o: ControlOptions, action: ControlAction, id: numb
     if (action === 'cancel') {
       if (!unfinished(build)) return { ok: false, status: 409, message: `build ${id} already finished (${build.status}): nothing to cancel` };
       const message: ControlMessage = { type: 'cancel', key: build.key, repo: build.repo, commit: build.commit, job: build.job, by, at: Date.now() };
+      // What a worker checks, checked here first: one that fails is dropped by every worker, and "sent" would be a lie.
+      const checked = controlMessageSchema.safeParse(message);
+      if (!checked.success) return { ok: false, status: 409, message: `build ${id} cannot be cancelled: ${checked.error.issues[0]?.message ?? 'invalid'}` };
       await o.publish(o.controlTopic ?? CONTROL_TOPIC, JSON.stringify(message));
       return { ok: true, status: 202, build, message: `cancel of build ${id} sent to the workers: it ends cancelled when its worker stops it` };
     }
@@ -106,7 +109,8 @@ export async function control(o: ControlOptions, action: ControlAction, id: numb
 
 const NO_ADMIN = 'this server has no admin token: start it with --admin-token-file to allow re-run and cancel';
 
-const apiBody = z.object({ by: requesterSchema.optional() }).strict();
+/** The messages say "admin (BY)": `by` is shorter than a requester by that much. */
+const apiBody = z.object({ by: requesterSchema.max(MAX_API_REQUESTER).optional() }).strict();
 
 /** The API's and the build page's routes for re-run and cancel. */
 export function controlApp(o: ControlOptions): Hono {

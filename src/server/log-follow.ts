@@ -7,18 +7,30 @@
  * read from where it stopped and the build is asked whether it has ended: finished, and
  * every byte of its log read (or the worker sends no log). A stream the server closed, or a
  * server restarting, is reconnected after a pause, from the offset reached.
+ *
+ * The server is trusted with nothing: no answer is read past what was asked for (a log page
+ * of MAX_LOG_PAGE bytes, a summary of MAX_SUMMARY_BYTES, an event of MAX_EVENT_CHARS), and
+ * the summary's names, which `ci logs` prints, are checked before anyone sees them.
  */
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createParser } from 'eventsource-parser';
+import { z } from 'zod';
 
-import { type BuildStatus, isFinishedStatus } from '../ci/build-status';
+import { BUILD_STATUSES, type BuildStatus, isFinishedStatus } from '../ci/build-status';
+import { JOB_NAME } from '../ci/build-file';
+import { fullNameProblem, isCommitId } from '../ci/names';
 import { MAX_LOG_PAGE } from './api';
+import { boundedBody } from './bounded-body';
 
 /** Pause before reconnecting to the server, and how many failed tries in a row end the follow. */
 const RETRY_MS = 1000;
 const MAX_FAILURES = 30;
+/** A build's JSON: its artifacts' names (10,000 of 1 KiB at most, event-wire.ts) are the bulk. */
+const MAX_SUMMARY_BYTES = 16 * 1024 * 1024;
+/** One event of the live page: a log page of 64 KiB rendered as HTML, with room to spare. */
+const MAX_EVENT_CHARS = 16 * 1024 * 1024;
 
 export interface ServerBuildSummary {
   id: number;
@@ -32,6 +44,21 @@ export interface ServerBuildSummary {
   logAvailable: number;
   logComplete: boolean;
 }
+
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** What is taken of the server's /api/builds/:id: the names `ci logs` prints are names, not escape sequences. */
+const summarySchema = z.object({
+  id: count,
+  status: z.enum(BUILD_STATUSES),
+  repo: z.string().refine((r) => fullNameProblem(r) === null, 'not owner/name'),
+  job: z.string().regex(JOB_NAME, 'not a job name'),
+  branch: z.string().nullable(),
+  commit: z.string().refine(isCommitId, 'not a commit id'),
+  log: z.object({ chunks: count, bytes: count }).nullable(),
+  logAvailable: count,
+  logComplete: z.boolean(),
+});
 
 export interface FollowOptions {
   /** The server's base URL (http://host:port). */
@@ -61,6 +88,8 @@ export class LogFollowError extends Error {
   }
 }
 
+const tooLarge = (max: number, what: string) => new LogFollowError(`the server sent more than ${max} bytes for ${what}`, 'SERVER_ERROR');
+
 export async function followServerLog(o: FollowOptions): Promise<FollowResult> {
   const base = new URL(o.server);
   const url = (p: string) => new URL(p, base).href;
@@ -85,13 +114,24 @@ export async function followServerLog(o: FollowOptions): Promise<FollowResult> {
     }
   };
 
-  const summary = async () => (await (await request(`/api/builds/${o.id}`)).json()) as ServerBuildSummary;
+  const summary = async (): Promise<ServerBuildSummary> => {
+    const body = await boundedBody(await request(`/api/builds/${o.id}`), MAX_SUMMARY_BYTES, () => tooLarge(MAX_SUMMARY_BYTES, `build ${o.id}`));
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      // not JSON: refused below
+    }
+    const parsed = summarySchema.safeParse(json);
+    if (!parsed.success) throw new LogFollowError(`the server's answer for build ${o.id} is not a build`, 'SERVER_ERROR');
+    return parsed.data;
+  };
 
   /** Writes every byte the server has past `offset`; returns how many it has in all. */
   const drain = async (): Promise<number> => {
     for (;;) {
       const response = await request(`/api/builds/${o.id}/log?offset=${offset}&limit=${MAX_LOG_PAGE}`);
-      const data = Buffer.from(await response.arrayBuffer());
+      const data = await boundedBody(response, MAX_LOG_PAGE, () => tooLarge(MAX_LOG_PAGE, `a log page of build ${o.id}`));
       const next = Number(response.headers.get('X-Log-Next-Offset'));
       const available = Number(response.headers.get('X-Log-Available'));
       if (!Number.isSafeInteger(next) || !Number.isSafeInteger(available) || next !== offset + data.length) {
@@ -199,8 +239,17 @@ function watchEvents(
         if (!response.ok || !response.body) throw new Error(`the event stream answered ${response.status}`);
         failures = 0;
         connectedOnce();
-        const parser = createParser({ onEvent: () => changes.notify() });
-        for await (const text of response.body.pipeThrough(new TextDecoderStream())) parser.feed(text);
+        let overflowed = false;
+        const parser = createParser({
+          onEvent: () => changes.notify(),
+          maxBufferSize: MAX_EVENT_CHARS,
+          onError: (e) => (overflowed ||= e.type === 'max-buffer-size-exceeded'),
+        });
+        for await (const text of response.body.pipeThrough(new TextDecoderStream())) {
+          parser.feed(text);
+          // An event that never ends is a broken or hostile server: no reconnecting for more of it.
+          if (overflowed) throw new LogFollowError(`the event stream ${eventsUrl} sent an event of more than ${MAX_EVENT_CHARS} characters`, 'SERVER_ERROR');
+        }
       } catch (err) {
         if (signal.aborted) break;
         if (err instanceof LogFollowError || ++failures >= MAX_FAILURES) {

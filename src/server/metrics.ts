@@ -18,6 +18,13 @@
  * for the builds whose push the server saw (push-queue.ts). Ephemeral channels (the
  * workers' supersede watchers, the server's own) are left out: their names are random per
  * process and would make new series at every restart.
+ *
+ * Job names come from the events topic, where whoever can publish to nsqd writes: each
+ * new name would be new series, in this process (histograms are never reset) and in
+ * Prometheus. So at most MAX_JOB_LABELS jobs have a label of their own, the jobs with the
+ * most builds in the store when the server starts first, then new ones as they come; the
+ * builds of any other job are counted under job="(other)" (never a job name: `(` is not
+ * allowed in one).
  */
 import { Hono } from 'hono';
 import { Gauge, Histogram, Registry } from 'prom-client';
@@ -32,6 +39,21 @@ const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 720
 const WAIT_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600];
 /** Builds remembered as counted; far more than are ever in flight at once. */
 const MAX_REMEMBERED = 20_000;
+/** Jobs with series of their own; far more than a CI runs. */
+export const MAX_JOB_LABELS = 50;
+export const OTHER_JOBS = '(other)';
+
+/** The job label of each job name: its own for the first MAX_JOB_LABELS, then OTHER_JOBS. */
+class JobLabels {
+  readonly #own = new Set<string>();
+
+  label(job: string): string {
+    if (this.#own.has(job)) return job;
+    if (this.#own.size >= MAX_JOB_LABELS) return OTHER_JOBS;
+    this.#own.add(job);
+    return job;
+  }
+}
 
 export interface MetricsOptions {
   store: LiveStore;
@@ -58,8 +80,15 @@ export class ServerMetrics {
   readonly #clients: Gauge<'nsqd' | 'topic' | 'channel'>;
   readonly #onChange: (key: string) => void;
 
+  readonly #jobs = new JobLabels();
+
   constructor(private readonly o: MetricsOptions) {
     const registers = [this.registry];
+    const jobs = this.#jobs;
+    // The jobs of the store's history first: names sent later cannot take their labels.
+    const history = new Map<string, number>();
+    for (const row of o.store.countByStatusAndJob()) history.set(row.job, (history.get(row.job) ?? 0) + row.count);
+    for (const [job] of [...history].sort((a, b) => b[1] - a[1])) jobs.label(job);
     new Gauge({
       name: 'lxcts_builds',
       help: 'Builds in the server store, by status and job',
@@ -67,7 +96,7 @@ export class ServerMetrics {
       registers,
       collect() {
         this.reset();
-        for (const row of o.store.countByStatusAndJob()) this.set({ status: row.status, job: row.job }, row.count);
+        for (const row of o.store.countByStatusAndJob()) this.inc({ status: row.status, job: jobs.label(row.job) }, row.count);
       },
     });
     this.#duration = new Histogram({
@@ -132,13 +161,13 @@ export class ServerMetrics {
     if (build.startedAt !== null && !this.#started.has(key)) {
       const push = this.o.pushes?.find(build.repo, build.commit);
       remember(this.#started, key);
-      if (push) this.#wait.observe({ job: build.job }, seconds(push.receivedAt, Date.parse(build.startedAt)));
+      if (push) this.#wait.observe({ job: this.#jobs.label(build.job) }, seconds(push.receivedAt, Date.parse(build.startedAt)));
     }
     if (isFinished(build)) {
       remember(this.#finished, key);
       this.#started.delete(key);
       if (build.startedAt !== null && build.finishedAt !== null) {
-        this.#duration.observe({ job: build.job, status: build.status }, seconds(Date.parse(build.startedAt), Date.parse(build.finishedAt)));
+        this.#duration.observe({ job: this.#jobs.label(build.job), status: build.status }, seconds(Date.parse(build.startedAt), Date.parse(build.finishedAt)));
       }
     }
   }

@@ -17,6 +17,7 @@
  */
 import { Message, Reader } from 'nsqjs';
 
+import { MAX_PERSON, oneLine } from '../ci/commit-info';
 import type { Logger } from '../ci/logger';
 import { buildRequestSchema, type BuildMessage } from '../ci/push-event';
 
@@ -26,6 +27,11 @@ export const PUSH_WATCH_CHANNEL = 'server#ephemeral';
 /** Pushes kept (oldest forgotten first) and builds remembered for pushes that come late. */
 const MAX_PUSHES = 10_000;
 const MAX_BUILDS = 10_000;
+/**
+ * The longest ref kept, as the events topic takes it (event-wire.ts): git sets refs no
+ * length, nsqd lets a message reach 1 MiB, and 10,000 of those would be 10 GiB.
+ */
+const MAX_REF = 1024;
 
 export interface SeenPush {
   delivery: string;
@@ -56,8 +62,11 @@ export class PushQueue {
 
   /** Records a push (a redelivery of the same delivery id changes nothing). */
   add(request: BuildMessage, seenAt = Date.now()): void {
-    if (this.#pushes.has(request.delivery)) return;
-    const { delivery, kind, repo, ref, after, pusher, receivedAt } = request;
+    // Never built into an event the server takes: nothing to show.
+    if (this.#pushes.has(request.delivery) || request.ref.length > MAX_REF) return;
+    const { delivery, kind, repo, ref, after, receivedAt } = request;
+    // As the worker records it: one printable line, a copy of its own (a slice would hold on to the megabyte).
+    const pusher = oneLine(request.pusher, MAX_PERSON);
     const entry: Entry = { push: { delivery, kind, repo, ref, after, pusher, receivedAt, seenAt }, done: new Set() };
     for (const key of this.#builds) {
       const [r, c, job] = key.split('\0');

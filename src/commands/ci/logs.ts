@@ -6,6 +6,7 @@ import { Args, Errors, Flags } from '@oclif/core';
 import type { BuildStatus } from '../../ci/build-status';
 import { followLocalLog } from '../../ci/log-tail';
 import { CiCommand } from '../../cli/ci-command';
+import { terminalSafe } from '../../cli/terminal-safe';
 import { abortOn } from '../../cli/signals';
 import { followServerLog, LogFollowError } from '../../server/log-follow';
 
@@ -29,7 +30,9 @@ export default class CiLogs extends CiCommand<typeof CiLogs> {
   };
 
   async run(): Promise<{ id: number; status: BuildStatus; log?: string; bytes: number }> {
-    const out = this.jsonEnabled() ? collector() : { stream: process.stdout as Writable, text: () => undefined };
+    // On a terminal, the log's escape sequences other than colours are dropped (terminal-safe.ts); piped, the bytes are the log's.
+    const terminal = process.stdout.isTTY ? terminalSafe(process.stdout) : (process.stdout as Writable);
+    const out = this.jsonEnabled() ? collector() : { stream: terminal, text: () => undefined };
     const { signal, stop } = abortOn(['SIGINT', 'SIGTERM']);
     try {
       const { status, bytes } = this.flags.server ? await this.fromServer(this.flags.server, out.stream, signal) : await this.fromHere(out.stream, signal);
