@@ -19,6 +19,7 @@ import { type RunningServer, SERVER_DATABASE, startServer } from '../src/server/
 import { StatusOutbox } from '../src/server/status-outbox';
 import { watchBuildStatuses } from '../src/server/status-reporter';
 import { capturedLog } from './helpers/captured-log';
+import { lxcts } from './helpers/cli';
 import { type GitHubApi, type RecordedRequest, startGitHubApi } from './helpers/github-api';
 import { must } from './helpers/must';
 import { TestNsq } from './helpers/nsq';
@@ -202,5 +203,24 @@ test('a status GitHub could not take survives a restart and is posted by the nex
     reporter.close();
     outbox.close();
     store.close();
+  }
+});
+
+test('ci server: unusable GitHub options and --public-url are refused before it starts (exit 2)', () => {
+  const dir = tempDir();
+  const token = path.join(dir, 'token');
+  fs.writeFileSync(token, 'ghp_x\n', { mode: 0o600 });
+  const run = (...args: string[]) =>
+    lxcts('/nonexistent', ['ci', 'server', '--nsqd-tcp', '127.0.0.1:1', '--listen', '127.0.0.1:0', ...args], { env: { LXCTS_DATA_DIR: dir } });
+  const cases: Array<[string[], RegExp]> = [
+    [['--github-app-id', '7'], /GitHub: a GitHub App needs both its id and its private key file/],
+    [['--github-token-file', token, '--github-app-id', '7', '--github-app-key-file', token], /GitHub: give a token file or a GitHub App, not both/],
+    [['--github-token-file', path.join(dir, 'missing')], /GitHub: ENOENT/],
+    [['--github-token-file', token, '--github-api-url', 'javascript:alert(1)'], /GitHub: not an http\(s\) URL/],
+    [['--github-token-file', token, '--public-url', 'ftp://ci.example'], /--public-url: not an http\(s\) URL/],
+  ];
+  for (const [args, message] of cases) {
+    const r = run(...args);
+    expect({ args, status: r.status, stderr: r.stderr }).toEqual({ args, status: 2, stderr: expect.stringMatching(message) });
   }
 });
