@@ -55,15 +55,8 @@ const toOutboxRow = (r: Row): OutboxRow => ({
   revision: r.revision,
 });
 
-export interface NewStatus {
-  buildKey: string;
-  repo: string;
-  commit: string;
-  context: string;
-  state: CommitState;
-  description: string;
-  buildStatus: string;
-}
+/** What a build's newest state asks to post (a row without where its posting stands). */
+export type NewStatus = Pick<OutboxRow, 'buildKey' | 'repo' | 'commit' | 'context' | 'state' | 'description' | 'buildStatus'>;
 
 export class StatusOutbox {
   readonly #db: Database.Database;
