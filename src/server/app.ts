@@ -11,6 +11,7 @@ import * as path from 'node:path';
 
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { html } from 'hono/html';
 
 import { openDataDir } from '../ci/data-dir';
 import type { Logger } from '../ci/logger';
@@ -26,6 +27,10 @@ import { opsApp, type OpsOptions } from './ops';
 import { pagesApp } from './pages';
 import { repoPagesApp } from './repo-pages';
 import { type PublishLock, uploadsApp } from './uploads';
+import type { GitHub } from '../github/client';
+import { StatusOutbox } from './status-outbox';
+import { type StatusReporter, watchBuildStatuses } from './status-reporter';
+import { statusSection } from './status-section';
 
 /** The server's own files in the data directory. */
 export const SERVER_DATABASE = 'server.sqlite';
@@ -50,6 +55,8 @@ export interface ServerAppOptions {
   publish?: (topic: string, body: string) => Promise<void>;
   /** The workers' push topic, where re-runs go (default lxcts.pushes). */
   pushTopic?: string;
+  /** Commit statuses: where they stand, shown on the build page. */
+  statuses?: StatusOutbox;
 }
 
 /** Every route of the server on one app. */
@@ -65,7 +72,15 @@ export function serverApp(o: ServerAppOptions): Hono {
   app.route('/', buildsApi(o.store));
   const publish = o.publish ?? (() => Promise.reject(new Error('this server publishes to no nsqd')));
   app.route('/', controlApp({ store: o.store, access, publish, pushTopic: o.pushTopic }));
-  app.route('/', pagesApp({ store: o.store, binariesRoot: o.binariesRoot, stopping: o.stopping, buildActions: (c, b) => buildActions(access, c, b) }));
+  app.route(
+    '/',
+    pagesApp({
+      store: o.store,
+      binariesRoot: o.binariesRoot,
+      stopping: o.stopping,
+      buildActions: (c, b) => html`${buildActions(access, c, b)}${o.statuses ? statusSection(o.statuses, b.key) : ''}`,
+    }),
+  );
   return app;
 }
 
@@ -88,6 +103,8 @@ export interface ServerOptions {
   readToken?: string;
   /** The workers' push topic: re-runs go there, and the queue page watches it (default lxcts.pushes). */
   pushTopic?: string;
+  /** Commit statuses on GitHub (none without it); publicUrl (what statuses link to) defaults to the listen URL. */
+  github?: { client: GitHub; publicUrl?: string };
   log: Logger;
 }
 
@@ -106,6 +123,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const stopping = new AbortController();
   // Local workers publishing into the same data directory take the same per-repository lock.
   const builds = o.workerToken ? new BuildStore(data.database) : undefined;
+  // Its own connection, opened after the store's migrations ran.
+  const statuses = o.github ? new StatusOutbox(path.join(data.root, SERVER_DATABASE)) : undefined;
+  // Listening before ingest starts, so that no build change goes by unseen.
+  const reporter: StatusReporter | undefined =
+    o.github && statuses ? watchBuildStatuses({ store, outbox: statuses, github: o.github.client, log: o.log }) : undefined;
   let ingest: Ingest | undefined;
   let server: http.Server | undefined;
   try {
@@ -122,6 +144,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       adminToken: o.adminToken,
       readToken: o.readToken,
       pushTopic: o.pushTopic,
+      statuses,
       publish: async (topic, body) => {
         const nsqd = o.nsqdHttp?.[0] ?? (o.lookupd?.length ? await findNsqdHttp(o.lookupd) : null);
         if (!nsqd) throw new Error('the server knows no nsqd HTTP address to publish to: start it with --nsqd-http');
@@ -133,6 +156,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   } catch (err) {
     stopping.abort();
     ingest?.close();
+    reporter?.close();
+    statuses?.close();
     store.close();
     builds?.close();
     throw err;
@@ -140,6 +165,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const { port } = server.address() as AddressInfo;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host}:${port}`;
+  if (reporter) reporter.startPosting(o.github?.publicUrl ?? url);
+  else o.log.warn('commit statuses are off: no GitHub credentials (--github-token-file, or --github-app-id and --github-app-key-file)');
   o.log.info(
     { url, nsqdTcp: o.nsqdTcp, lookupd: o.lookupd, uploads: Boolean(o.workerToken), admin: Boolean(o.adminToken), readToken: Boolean(o.readToken) },
     'CI server listening',
@@ -151,10 +178,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     close: async () => {
       stopping.abort();
       consumers.close();
+      reporter?.close();
       const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
       // Live pages keep their connections open: end them, or close() waits forever.
       listening.closeAllConnections();
       await closed;
+      statuses?.close();
       store.close();
       builds?.close();
       o.log.info('CI server stopped');

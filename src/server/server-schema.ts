@@ -88,4 +88,32 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'commit statuses to post on GitHub, and what became of them',
+    up(db: Database.Database) {
+      // One row per build (status-outbox.ts): the status its newest state asks for, and where
+      // posting it stands. Kept here so that a status waiting for GitHub survives a restart.
+      db.exec(`
+        CREATE TABLE github_statuses (
+          build_key TEXT PRIMARY KEY,
+          repo TEXT NOT NULL,
+          commit_sha TEXT NOT NULL,
+          context TEXT NOT NULL,
+          state TEXT NOT NULL CHECK (state IN ('pending', 'success', 'failure', 'error')),
+          description TEXT NOT NULL,
+          -- The build status the row was made from: a new one replaces the row's status.
+          build_status TEXT NOT NULL,
+          outcome TEXT NOT NULL CHECK (outcome IN ('waiting', 'posted', 'retrying', 'failed')),
+          attempts INTEGER NOT NULL DEFAULT 0,
+          -- When to try (ms since the epoch): now, after a backoff, or when GitHub said.
+          next_at INTEGER NOT NULL,
+          error TEXT,
+          -- Bumped by every new status: a post's outcome is written only if it is still the one posted.
+          revision INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX github_statuses_due ON github_statuses (outcome, next_at);
+      `);
+    },
+  },
 ];

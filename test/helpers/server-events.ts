@@ -25,7 +25,18 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
  * steps, finished with `status` (and the log's totals when given).
  */
 export function buildEvents(
-  options: { id: number; repo?: string; branch?: string; job?: string; status?: BuildStatus; worker?: string; log?: { chunks: number; bytes: number } } = {
+  options: {
+    id: number;
+    repo?: string;
+    cloneUrl?: string;
+    commit?: string;
+    branch?: string;
+    job?: string;
+    status?: BuildStatus;
+    message?: string;
+    worker?: string;
+    log?: { chunks: number; bytes: number };
+  } = {
     id: 1,
   },
 ): SyntheticBuild {
@@ -34,8 +45,8 @@ export function buildEvents(
   const record = {
     id: options.id,
     repo: options.repo ?? 'local/hello',
-    cloneUrl: '/srv/git/hello.git',
-    commit: 'a'.repeat(40),
+    cloneUrl: options.cloneUrl ?? '/srv/git/hello.git',
+    commit: options.commit ?? 'a'.repeat(40),
     ref: `refs/heads/${options.branch ?? 'main'}`,
     branch: options.branch ?? 'main',
     job: options.job ?? 'binaries',
@@ -57,7 +68,7 @@ export function buildEvents(
     status,
     finishedAt: '2026-12-04T10:00:09.000Z',
     exitCode: status === 'success' ? 0 : 2,
-    message: status === 'success' ? null : 'step 2 failed',
+    message: status === 'success' ? null : (options.message ?? 'step 2 failed'),
     artifacts: status === 'success' ? ['hello'] : [],
   };
   const common = { key, worker: options.worker ?? 'host-a', job: record.job };

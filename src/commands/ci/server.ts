@@ -4,9 +4,11 @@ import { loggerFor } from '../../ci/logger';
 import { NSQ_NAME } from '../../ci/nsq-api';
 import { PUSH_TOPIC } from '../../ci/push-event';
 import { CiCommand } from '../../cli/ci-command';
+import { githubFlags, githubFromFlags } from '../../cli/github-flags';
 import { logLevelFlag } from '../../cli/service-flags';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
+import { normalizeBaseUrl } from '../../github/client';
 import { startServer } from '../../server/app';
 import { readToken } from '../../server/worker-token';
 
@@ -17,7 +19,9 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'channel "server" into its own store (server.sqlite in the data directory), and serves the pages, the JSON API, ' +
     '/binaries and /docs from the data directory. With --worker-token-file, workers on other machines upload what they ' +
     'built (ci worker --server). With --admin-token-file, re-run and cancel work (buttons on a build page after logging in, ' +
-    'ci rerun|cancel); with --read-token-file, reading needs a token too. Runs until SIGTERM or Ctrl-C.';
+    'ci rerun|cancel); with --read-token-file, reading needs a token too. With GitHub credentials (--github-token-file, or ' +
+    "--github-app-id and --github-app-key-file), posts each job's commit status (context lxcts/JOB, linking to --public-url). " +
+    'Runs until SIGTERM or Ctrl-C.';
   static override examples = [
     '<%= config.bin %> ci server --listen 127.0.0.1:8090 --nsqd-tcp 127.0.0.1:4150 --nsqd-http 127.0.0.1:4151',
     '<%= config.bin %> ci server --listen 0.0.0.0:8090 --lookupd 10.0.0.5:4161 --worker-token-file /etc/lxcts/worker-token',
@@ -36,6 +40,8 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'admin-token-file': Flags.string({ description: 'file holding the admin token re-run and cancel need (none: they are refused)' }),
     'read-token-file': Flags.string({ description: 'file holding a token every page, API and file route then needs (none: reading is open)' }),
     'push-topic': Flags.string({ description: "the workers' topic of build requests, where re-runs go (their --topic)", default: PUSH_TOPIC }),
+    'public-url': Flags.string({ description: 'the URL people reach this server at, which commit statuses link to (default: the listen URL)' }),
+    ...githubFlags,
   };
 
   async run(): Promise<void> {
@@ -53,6 +59,14 @@ export default class CiServer extends CiCommand<typeof CiServer> {
       }
     };
     const workerToken = token('worker-token-file');
+    const log = loggerFor('server', f['log-level']);
+    const client = githubFromFlags(f, log);
+    let publicUrl: string | undefined;
+    try {
+      publicUrl = f['public-url'] === undefined ? undefined : normalizeBaseUrl(f['public-url']);
+    } catch (err) {
+      this.error(`--public-url: ${(err as Error).message}`, { exit: 2 });
+    }
     const server = await startServer({
       dataDir: this.dataDir().root,
       host,
@@ -64,7 +78,8 @@ export default class CiServer extends CiCommand<typeof CiServer> {
       adminToken: token('admin-token-file'),
       readToken: token('read-token-file'),
       pushTopic: f['push-topic'],
-      log: loggerFor('server', f['log-level']),
+      github: client ? { client, publicUrl } : undefined,
+      log,
     });
     this.log(`lxcts CI server: ${server.url}/`);
     await untilStopSignal();
