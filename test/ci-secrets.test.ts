@@ -13,6 +13,8 @@ import * as path from 'node:path';
 import type { BuildEvent } from '../src/ci/builder';
 import { LogChunk, logChunkSchema, LogChunks } from '../src/ci/log-chunks';
 import { SecretStore } from '../src/ci/secret-store';
+import { identify } from '../src/ci/git';
+import { lxcts } from './helpers/cli';
 import { CiSandbox } from './helpers/ci-data';
 import { must } from './helpers/must';
 import { TestRepo } from './helpers/repo';
@@ -147,6 +149,29 @@ test('a secret the repository lacks fails the job, naming it; a build not given 
   expect(refused.result).toMatchObject({ status: 'failure', message: expect.stringContaining('secrets DEPLOY_KEY are not given to this build') });
   expect(refused.events.filter((e) => e.type === 'step-started')).toEqual([]);
   expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
+});
+
+test('ci build gives the secrets only with --secrets, and prints them masked', () => {
+  // A local repository is named by its path: its secrets are set under that name.
+  const local = identify(repo.dir).repo;
+  const store = new SecretStore(ci.data.root);
+  try {
+    store.set(local, 'DEPLOY_KEY', Buffer.from(VALUE));
+  } finally {
+    store.close();
+  }
+  const run = (...flags: string[]) =>
+    lxcts(ci.data.containers, ['ci', 'build', repo.dir, '--job', 'uses', '--force', '--data-dir', ci.data.root, ...flags], { timeout: 300_000 });
+  const without = run();
+  expect(without.status).toBe(1);
+  expect(without.stdout).toContain('uses: failure (secrets DEPLOY_KEY are not given to this build');
+  const given = run('--secrets');
+  expect(given.stderr).toBe('');
+  expect(given.status).toBe(0);
+  // The terminal's copy of the log went through the same masking.
+  expect(given.stdout).toContain('whole: ***\n');
+  expect(given.stdout).toContain('split: *** :end\n');
+  expect(given.stdout).not.toContain(VALUE);
 });
 
 test('a value that occurs in the build file itself is masked in step events and the failure message', async () => {

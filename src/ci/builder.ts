@@ -304,7 +304,7 @@ export class Builder {
     if (names.length === 0) return { values: {} };
     if (!request.secrets)
       return {
-        refused: `secrets ${names.join(', ')} are not given to this build (only pushes and pull requests from the repository itself have them)`,
+        refused: `secrets ${names.join(', ')} are not given to this build (workers give them to pushes and to pull requests from the repository itself; ci build to --secrets)`,
         status: 'failure',
       };
     const store = new SecretStore(this.data.root);
