@@ -9,6 +9,7 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, YAMLMap } from 'ya
 import { z } from 'zod';
 
 import { DURATION_PATTERN, parseDuration, parseSize, SIZE_PATTERN } from './limits';
+import { secretNameProblem } from './secrets';
 
 export const BUILD_FILE = '.lxcts.yml';
 
@@ -60,6 +61,11 @@ export const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 const name = z.string().regex(JOB_NAME, 'expected a name of letters, digits, _ . -');
 
+const secretName = z.string().superRefine((value, ctx) => {
+  const problem = secretNameProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const job = z.strictObject({
   branches: z.array(z.string().min(1)).optional(),
   steps: z.array(z.string().min(1, 'expected a command')).min(1, 'expected at least one step'),
@@ -70,6 +76,12 @@ const job = z.strictObject({
   limits: limits.optional(),
   network: z.boolean().default(false),
   env: z.record(z.string(), z.string()).optional(),
+  /** The repository's secrets its steps get as variables (`ci secret set`). */
+  secrets: z
+    .array(secretName)
+    .max(100)
+    .refine((names) => new Set(names).size === names.length, { message: 'expected each secret once' })
+    .optional(),
 });
 
 const buildFile = z.strictObject({

@@ -8,17 +8,20 @@ import type { Writable } from 'node:stream';
 
 import { BUILD_FILE, BuildFile, BuildFileError, Job, jobRunsOn, parseBuildFile } from './build-file';
 import type { BuildRuntime } from './build-environment';
-import { BuildEvent, buildEvents, NOTHING_PUBLISHED } from './build-events';
+import { BuildEvent, BuildEventOf, buildEvents, NOTHING_PUBLISHED } from './build-events';
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { NoBuildFileError } from './errors';
 import { MAX_PERSON, oneLine } from './commit-info';
 import { checkRevisionName, describeCommit, fetchMirror, identify, readCommitInfo, readFileAt, resolveRevision, Revision, Source } from './git';
 import { checkCloneUrl, SourcePolicy, STRICT_POLICY } from './clone-url';
-import { runJob, Publication } from './job';
+import { JobOutcome, runJob, Publication } from './job';
 import { DEFAULT_LIMITS, LimitAboveCeilingError, Limits, resolveLimits } from './limits';
 import { LxcRuntime } from './lxc-environment';
 import { publish } from './publish';
+import { SecretMasker } from './secret-mask';
+import { SecretStore } from './secret-store';
+import { SecretUnavailableError } from './secrets';
 import { stepEnvironment } from './steps';
 import { BuildRecord, BuildStatus, BuildStore } from './store';
 
@@ -59,6 +62,12 @@ export interface BuildRequest {
   pusher?: string;
   /** The push was a force-push: branch pointers follow it even to a non-descendant. */
   forced?: boolean;
+  /**
+   * The jobs may have the repository's secrets their `secrets:` names (workers: pushes and
+   * same-repository pull requests, see secrets.ts's `secretsAllowed`). Absent: a job naming
+   * a secret fails, saying why.
+   */
+  secrets?: boolean;
   /** Aborting cancels the running step and records the build as cancelled. */
   signal?: AbortSignal;
   /** Build events, for the NSQ events topic and live views. */
@@ -253,29 +262,59 @@ export class Builder {
     const id = record.id;
     // A job asking for more than the ceilings fails in runJob, once its log exists to say so.
     const limits = limitsOf(job, this.options.ceilings);
-    const log = new BuildLog(path.join(this.data.logs, `${id}.log`), request.output, limits instanceof Error ? DEFAULT_LIMITS.log : limits.log);
+    // Read before anything shows the job: its log and events mask the values from the first line.
+    const secrets = this.secretsOf(source.repo, job, request);
+    const masker = new SecretMasker('values' in secrets ? Object.values(secrets.values) : []);
+    const log = new BuildLog(path.join(this.data.logs, `${id}.log`), request.output, limits instanceof Error ? DEFAULT_LIMITS.log : limits.log, masker);
     const environment = this.runtime.environment({ id, base: file.base, job, mirror: ctx.mirror, commit: revision.commit, note: (line) => log.note(line) });
     this.store.started(id, { logPath: log.path, container: environment.name });
-    const emit = buildEvents(this.store, id, request.onEvent);
+    const emitRaw = buildEvents(this.store, id, request.onEvent);
+    const emit = (event: BuildEventOf): void => emitRaw('command' in event ? { ...event, command: masker.mask(event.command) } : event);
     emit({ type: 'started' });
     log.note(`build ${id}: ${source.repo} ${revision.ref ?? ''} ${revision.commit} job ${name} on base ${file.base}`);
-    const outcome = await runJob({
-      environment,
-      limits,
-      steps: job.steps,
-      env: stepEnvironment(job, name, revision),
-      log,
-      signal: request.signal,
-      onStep: emit,
-      publish: (workspace) => this.publish(ctx, { id, workspace, createdAt: record.createdAt, log }),
-    });
+    const outcome: JobOutcome =
+      'refused' in secrets
+        ? { status: secrets.status, exitCode: null, message: secrets.refused, artifacts: [], published: NOTHING_PUBLISHED }
+        : await runJob({
+            environment,
+            limits,
+            steps: job.steps,
+            env: stepEnvironment(job, name, revision, secrets.values),
+            log,
+            signal: request.signal,
+            onStep: emit,
+            publish: (workspace) => this.publish(ctx, { id, workspace, createdAt: record.createdAt, log }),
+          });
     // The record is written whatever else failed, or the build would stay "running".
-    const { status, exitCode, message, artifacts } = outcome;
+    const { status, exitCode, artifacts } = outcome;
+    const message = outcome.message === null ? null : masker.mask(outcome.message);
     this.store.finished(id, { status, exitCode, message, artifacts });
     log.note(`${name}: ${status}${message ? ` (${message})` : ''}`);
     await log.close();
     emit({ type: 'finished', published: outcome.published });
     return { job: name, buildId: id, status, built: true, exitCode, message, artifacts, logPath: log.path };
+  }
+
+  /**
+   * The values of the secrets `job` names, or why it cannot have them: a secret missing or
+   * not given to this request is the job's failure; one that does not decrypt, an error.
+   */
+  private secretsOf(repo: string, job: Job, request: BuildRequest): { values: Record<string, string> } | { refused: string; status: 'failure' | 'error' } {
+    const names = job.secrets ?? [];
+    if (names.length === 0) return { values: {} };
+    if (!request.secrets)
+      return {
+        refused: `secrets ${names.join(', ')} are not given to this build (workers give them to pushes and to pull requests from the repository itself; ci build to --secrets)`,
+        status: 'failure',
+      };
+    const store = new SecretStore(this.data.root);
+    try {
+      return { values: store.values(repo, names) };
+    } catch (err) {
+      return { refused: (err as Error).message, status: err instanceof SecretUnavailableError ? 'failure' : 'error' };
+    } finally {
+      store.close();
+    }
   }
 
   /** Binaries and docs of a successful job, under the repository's lock. */

@@ -29,10 +29,16 @@ export interface StepsOptions {
   onStep?: (event: StepEvent) => void;
 }
 
-/** The job's own variables, then the CI's, which a build file cannot override. */
-export function stepEnvironment(job: Pick<Job, 'env'>, name: string, revision: Pick<Revision, 'commit' | 'branch'>): Record<string, string> {
+/** The job's own variables, its secrets, then the CI's, which a build file cannot override. */
+export function stepEnvironment(
+  job: Pick<Job, 'env'>,
+  name: string,
+  revision: Pick<Revision, 'commit' | 'branch'>,
+  secrets: Record<string, string> = {},
+): Record<string, string> {
   return {
     ...job.env,
+    ...secrets,
     CI: 'true',
     LXCTS: 'true',
     LXCTS_JOB: name,

@@ -36,6 +36,7 @@ import { Logger } from './logger';
 import { LogChunks, LOGS_TOPIC } from './log-chunks';
 import { createTopicAndChannels, publishMessage, readMaxMsgTimeoutMs } from './nsq-api';
 import { buildRequestSchema, BuildMessage } from './push-event';
+import { secretsAllowed } from './secrets';
 import { BuildStore } from './store';
 import { NOTHING_PUBLISHED } from './build-events';
 import { UNFINISHED_STATUSES } from './build-status';
@@ -360,6 +361,7 @@ export class Worker {
           requestedAt: request.rerun?.requestedAt ?? request.receivedAt,
           force: request.rerun !== undefined,
           forced: request.forced ?? false,
+          secrets: secretsAllowed(request),
           signal: running.abort.signal,
           pusher: request.pusher,
           output: running.logs,

@@ -28,6 +28,10 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
       description: 'fetch a URL whose host is or resolves to a loopback, private or link-local address',
       default: false,
     }),
+    secrets: Flags.boolean({
+      description: "give the jobs the repository's secrets their secrets: names (set with ci secret set for the repository named at the end)",
+      default: false,
+    }),
     ...limitFlags,
   };
 
@@ -47,6 +51,7 @@ export default class CiBuild extends CiCommand<typeof CiBuild> {
         ref: this.flags.ref,
         job: this.flags.job,
         force: this.flags.force,
+        secrets: this.flags.secrets,
         output: this.jsonEnabled() ? undefined : process.stdout,
         onSkipped: (s) => skipped.push(s),
       })
