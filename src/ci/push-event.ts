@@ -18,6 +18,7 @@ export const ZERO_SHA = '0000000000000000000000000000000000000000';
  * GitHub's and git's rules before anything makes a path or an argument of it.
  */
 export function buildRequestProblem(r: {
+  kind?: 'push' | 'pull_request';
   repo: string;
   cloneUrl: string;
   ref: string;
@@ -39,6 +40,10 @@ export function buildRequestProblem(r: {
   } catch (err) {
     return (err as Error).message;
   }
+  // Without its pull request, a build of refs/pull/N/head could not tell a fork (untrusted)
+  // nor its base (whose build file decides): such a request is refused, never guessed at.
+  if (r.kind === 'pull_request' && !r.pull) return 'a pull request build request names no pull request (number, base, head repository)';
+  if (r.kind === 'push' && r.pull) return 'a push names no pull request';
   return r.pull ? pullProblem(r.pull, r.ref, r.before) : null;
 }
 
