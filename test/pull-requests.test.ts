@@ -248,4 +248,17 @@ describe('the builder', () => {
     expect(fs.existsSync(path.join(binaries, 'test', 'fork', merge))).toBe(false);
     expect(ci.leftovers()).toEqual({ containers: [], workspaces: [] });
   }, 300_000);
+
+  test("a fork's build of a commit does not stand for the push of that commit: the push builds it again and publishes the branch", async () => {
+    const file = 'jobs:\n  binaries:\n    pull_requests: true\n    steps: ["mkdir -p bin && echo built > bin/out"]\n    artifacts: [bin/*]\n';
+    const { repo, base, head } = pullRepo('reuse', file);
+    const [forked] = await ci.builder().build(pullBuild(repo, base, head, { fork: true, mergeable: false }));
+    expect(ci.store.get(forked!.buildId)).toMatchObject({ commit: head, ref: 'refs/pull/1/head', status: 'success' });
+    // The maintainer pushes the pull request's head to main as it is.
+    repo.git('reset', '-q', '--hard', 'feature');
+    const [pushed] = await ci.builder().build({ source: repo.dir, repo: 'test/reuse', ref: 'refs/heads/main', commit: head, forced: true });
+    expect(pushed).toMatchObject({ built: true, status: 'success' });
+    expect(pushed!.buildId).not.toBe(forked!.buildId);
+    expect(fs.readFileSync(path.join(ci.data.binaries, 'test', 'reuse', 'main', 'bin', 'out'), 'utf8')).toBe('built\n');
+  }, 300_000);
 });

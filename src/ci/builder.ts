@@ -240,6 +240,16 @@ export class Builder {
 
   /** The record of this (repo, commit, job): a new one, or the one already built or building. */
   private claim(source: Source, revision: Revision, name: string, request: BuildRequest): { record: BuildRecord; created: boolean } {
+    const claimed = this.claimAs(source, revision, name, request, request.force);
+    // A pull request's build and a push's of the same commit never stand for each other: a
+    // fork's (no network, default limits, artifacts under the pull request) must not pass
+    // for the branch's build when that commit is pushed, nor a push's for the pull request's.
+    const recordOfPull = claimed.record.ref?.startsWith('refs/pull/') === true;
+    if (!claimed.created && recordOfPull !== (request.pull !== undefined)) return this.claimAs(source, revision, name, request, true);
+    return claimed;
+  }
+
+  private claimAs(source: Source, revision: Revision, name: string, request: BuildRequest, force?: boolean): { record: BuildRecord; created: boolean } {
     return this.store.claim(
       {
         repo: source.repo,
@@ -253,7 +263,7 @@ export class Builder {
         author: revision.info?.author ?? null,
         pusher: request.pusher === undefined ? null : oneLine(request.pusher, MAX_PERSON),
       },
-      request.force,
+      force,
     );
   }
 
