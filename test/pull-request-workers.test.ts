@@ -42,13 +42,13 @@ async function workerReady(): Promise<void> {
   );
 }
 
-/** A pull request event of #1 as the receiver publishes it. */
-function pullEvent(repo: TestRepo, action: 'opened' | 'synchronize' | 'closed', base: string, head: string): BuildMessage {
+/** A pull request event of #`number` as the receiver publishes it. */
+function pullEvent(repo: TestRepo, action: 'opened' | 'synchronize' | 'closed', base: string, head: string, number = 1): BuildMessage {
   return buildRequest(repo, head, {
     kind: 'pull_request',
-    ref: 'refs/pull/1/head',
+    ref: `refs/pull/${number}/head`,
     before: base,
-    pull: { number: 1, action, baseRef: 'main', baseSha: base, headRepo: 'mallory/slow', fork: true, mergeable: null },
+    pull: { number, action, baseRef: 'main', baseSha: base, headRepo: 'mallory/slow', fork: true, mergeable: null },
   });
 }
 
@@ -78,5 +78,31 @@ test('synchronize cancels the running build of the older head; closed cancels th
   expect([newer1?.status, newer1?.message]).toEqual(['cancelled', 'cancelled by the close of #1']);
   // closed built nothing of its own.
   expect(buildsOf('test/slow')).toHaveLength(2);
+  expect(await stopProcess(worker)).toBe(0);
+}, 180_000);
+
+test('a pull request closed while its build waits in the queue is recorded cancelled when the build comes', async () => {
+  const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'queued'), 'jobs:\n  binaries:\n    pull_requests: true\n    steps: ["sleep 120"]\n');
+  const base = repo.git('rev-parse', 'HEAD');
+  repo.git('checkout', '-q', '-b', 'one');
+  const one = repo.commit('one');
+  repo.pullRequest(1, one);
+  repo.git('checkout', '-q', '-b', 'two', 'main');
+  const two = repo.commit('two');
+  const twoMerge = must(repo.pullRequest(2, two), 'the merge of #2');
+  const worker = procs.startWorker(['--lookupd', nsq.lookupdHttp, '--topic', TOPIC], 'binaries', '--allow-local', path.join(ci.data.root, 'repos'));
+  await workerReady();
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(pullEvent(repo, 'opened', base, one, 1)));
+  await waitFor(() => running('test/queued').length === 1, "#1's build to start", { seconds: 60, everyMs: 100 });
+  // #2 waits behind #1 (one slot), and is closed before it starts; then #1 is closed too.
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(pullEvent(repo, 'opened', base, two, 2)));
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(pullEvent(repo, 'closed', base, two, 2)));
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(pullEvent(repo, 'closed', base, one, 1)));
+  await waitFor(() => buildsOf('test/queued').length === 2 && running('test/queued').length === 0, 'both builds recorded final', {
+    seconds: 40,
+    everyMs: 100,
+  });
+  const second = buildsOf('test/queued').find((b) => b.commit === twoMerge);
+  expect([second?.status, second?.message]).toEqual(['cancelled', 'cancelled by the close of #2']);
   expect(await stopProcess(worker)).toBe(0);
 }, 180_000);
