@@ -53,6 +53,7 @@ test("a push's build shows *** for the secret on the server; a pull request's ge
       'jobs:',
       '  deploy:',
       '    secrets: [DEPLOY_TOKEN]',
+      '    pull_requests: true',
       '    steps:',
       '      - |-',
       '        printf "whole %s\\n" "$DEPLOY_TOKEN"',
@@ -86,13 +87,16 @@ test("a push's build shows *** for the secret on the server; a pull request's ge
   expect(log).toContain('whole ***\n');
   expect(log).toContain('split *** end\n');
   expect(log).toMatch(/^\*\*\*\n/m);
-  // The same commit as a pull request's head, from a repository the request does not say is this one.
+  // The same commit as the head of a pull request from a fork (the base is that commit too).
   repo.git('update-ref', 'refs/pull/1/head', commit);
-  await publishMessage(
-    nsq.nsqdHttp,
-    TOPIC,
-    JSON.stringify(buildRequest(repo, commit, { kind: 'pull_request', ref: 'refs/pull/1/head', delivery: `pr-${randomUUID()}` })),
-  );
+  const fromFork = buildRequest(repo, commit, {
+    kind: 'pull_request',
+    ref: 'refs/pull/1/head',
+    before: commit,
+    delivery: `pr-${randomUUID()}`,
+    pull: { number: 1, action: 'opened', baseRef: 'main', baseSha: commit, headRepo: 'mallory/deployer', fork: true, mergeable: null },
+  });
+  await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(fromFork));
   await waitFor(finished(2), () => `the pull request's build on the server; worker log:\n${procs.logOf(worker)}`, { seconds: 240, everyMs: 200 });
   const pr = must(
     server.list({ limit: 10 }).find((b) => b.key !== push.key),

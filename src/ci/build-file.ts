@@ -75,6 +75,8 @@ const job = z.strictObject({
   timeout: duration.optional(),
   limits: limits.optional(),
   network: z.boolean().default(false),
+  /** Pull requests build this job too (read from the base branch's build file, never the head's). */
+  pull_requests: z.boolean().default(false),
   env: z.record(z.string(), z.string()).optional(),
   /** The repository's secrets its steps get as variables (`ci secret set`). */
   secrets: z

@@ -19,6 +19,7 @@ import { JobOutcome, runJob, Publication } from './job';
 import { DEFAULT_LIMITS, LimitAboveCeilingError, Limits, resolveLimits } from './limits';
 import { LxcRuntime } from './lxc-environment';
 import { publish } from './publish';
+import { isTrusted, PullRequestBuild, pullRevision } from './pull-request';
 import { SecretMasker } from './secret-mask';
 import { SecretStore } from './secret-store';
 import { SecretUnavailableError } from './secrets';
@@ -60,6 +61,12 @@ export interface BuildRequest {
   requestedAt?: number;
   /** Who pushed (the push event's `pusher`), recorded with the build; bounded by commit-info.ts's oneLine. */
   pusher?: string;
+  /**
+   * A pull request's build (`ref` its refs/pull/N/head, `commit` its head): the jobs are the
+   * base commit's marked `pull_requests: true`, the merge is built when it merges cleanly,
+   * and a fork's build is untrusted (pull-request.ts).
+   */
+  pull?: PullRequestBuild;
   /** The push was a force-push: branch pointers follow it even to a non-descendant. */
   forced?: boolean;
   /**
@@ -172,18 +179,30 @@ export class Builder {
     const mirror = await fetchMirror(this.data.mirrors, source, this.options.sources ?? STRICT_POLICY, (name, fn) =>
       this.store.withLock(name, fn, MIRROR_LOCK_TIMEOUT_MS),
     );
-    const revision = await resolveRevision(mirror, request.ref);
-    if (request.commit && request.commit !== revision.commit) {
-      // A webhook names the branch and the commit pushed: build that commit, record that branch.
-      revision.commit = await resolveRevision(mirror, request.commit).then((r) => r.commit);
+    let revision: Revision;
+    // The commit whose build file decides: the pull request's base, never its head.
+    let decides: string;
+    if (request.pull) {
+      if (request.commit === undefined) throw new Error('a pull request build names its head commit');
+      const head = await resolveRevision(mirror, request.commit);
+      const chosen = await pullRevision(mirror, request.pull, head.commit);
+      revision = { commit: chosen.commit, ref: chosen.ref, branch: null };
+      decides = (await resolveRevision(mirror, request.pull.baseSha)).commit;
+    } else {
+      revision = await resolveRevision(mirror, request.ref);
+      if (request.commit && request.commit !== revision.commit) {
+        // A webhook names the branch and the commit pushed: build that commit, record that branch.
+        revision.commit = await resolveRevision(mirror, request.commit).then((r) => r.commit);
+      }
+      decides = revision.commit;
     }
     // Shown with the build; a commit git cannot describe (a huge object) is built all the same.
     revision.info = await readCommitInfo(mirror, revision.commit).catch(() => null);
-    const text = await readFileAt(mirror, revision.commit, BUILD_FILE);
-    if (text === null) throw new NoBuildFileError(`${source.repo} has no ${BUILD_FILE} at ${revision.commit.slice(0, 12)}`);
+    const text = await readFileAt(mirror, decides, BUILD_FILE);
+    if (text === null) throw new NoBuildFileError(`${source.repo} has no ${BUILD_FILE} at ${decides.slice(0, 12)}`);
     let file: BuildFile;
     try {
-      file = parseBuildFile(text, `${source.repo}@${revision.commit.slice(0, 12)}:${BUILD_FILE}`);
+      file = parseBuildFile(text, `${source.repo}@${decides.slice(0, 12)}:${BUILD_FILE}`);
     } catch (err) {
       // When a job is named (every worker names its own), the invalid file is that job's
       // failure, recorded with the located error: a push never vanishes without a record.
@@ -199,16 +218,25 @@ export class Builder {
     if (jobs.length > 0) await this.runtime.ensureBase(file.base);
     const results: JobResult[] = [];
     for (const [name, job] of jobs) {
-      results.push(await this.buildJob({ source, mirror, revision, file, name, job, request }));
+      // An untrusted build gets no network and the default limits, whatever the build file says.
+      const granted = isTrusted(request) ? job : { ...job, network: false, limits: undefined, timeout: undefined };
+      results.push(await this.buildJob({ source, mirror, revision, file, name, job: granted, request }));
     }
     return results;
   }
 
   private selectJobs(file: BuildFile, revision: Revision, request: BuildRequest): Array<[string, Job]> {
     const only = request.job;
+    const { pull } = request;
     const runs = ([name, job]: [string, Job]): boolean => {
-      if (jobRunsOn(job, revision.branch)) return true;
-      request.onSkipped?.({ job: name, reason: `branches: [${job.branches!.join(', ')}] ${notOnListedBranch(revision)}` });
+      if (pull && !job.pull_requests) {
+        request.onSkipped?.({ job: name, reason: `pull requests build only jobs marked pull_requests: true in ${pull.baseRef}'s build file` });
+        return false;
+      }
+      // A pull request's job runs when it would for a push to the branch it merges into.
+      if (jobRunsOn(job, pull ? pull.baseRef : revision.branch)) return true;
+      const where = pull ? `does not include ${pull.baseRef}, the base of #${pull.number}` : notOnListedBranch(revision);
+      request.onSkipped?.({ job: name, reason: `branches: [${job.branches!.join(', ')}] ${where}` });
       return false;
     };
     if (only !== undefined) {
@@ -221,6 +249,16 @@ export class Builder {
 
   /** The record of this (repo, commit, job): a new one, or the one already built or building. */
   private claim(source: Source, revision: Revision, name: string, request: BuildRequest): { record: BuildRecord; created: boolean } {
+    const claimed = this.claimAs(source, revision, name, request, request.force);
+    // A pull request's build and a push's of the same commit never stand for each other: a
+    // fork's (no network, default limits, artifacts under the pull request) must not pass
+    // for the branch's build when that commit is pushed, nor a push's for the pull request's.
+    const recordOfPull = claimed.record.ref?.startsWith('refs/pull/') === true;
+    if (!claimed.created && recordOfPull !== (request.pull !== undefined)) return this.claimAs(source, revision, name, request, true);
+    return claimed;
+  }
+
+  private claimAs(source: Source, revision: Revision, name: string, request: BuildRequest, force?: boolean): { record: BuildRecord; created: boolean } {
     return this.store.claim(
       {
         repo: source.repo,
@@ -234,7 +272,7 @@ export class Builder {
         author: revision.info?.author ?? null,
         pusher: request.pusher === undefined ? null : oneLine(request.pusher, MAX_PERSON),
       },
-      request.force,
+      force,
     );
   }
 
@@ -272,6 +310,11 @@ export class Builder {
     const emit = (event: BuildEventOf): void => emitRaw('command' in event ? { ...event, command: masker.mask(event.command) } : event);
     emit({ type: 'started' });
     log.note(`build ${id}: ${source.repo} ${revision.ref ?? ''} ${revision.commit} job ${name} on base ${file.base}`);
+    if (request.pull) {
+      const { number, baseRef } = request.pull;
+      log.note(`built: ${revision.ref?.endsWith('/merge') ? `merge of #${number} into ${baseRef}` : `head of #${number}`}`);
+      if (!isTrusted(request)) log.note(`#${number} comes from a fork: no secrets, no network, the default limits; artifacts stay under the pull request`);
+    }
     const outcome: JobOutcome =
       'refused' in secrets
         ? { status: secrets.status, exitCode: null, message: secrets.refused, artifacts: [], published: NOTHING_PUBLISHED }
@@ -338,12 +381,16 @@ export class Builder {
         buildId: build.id,
         requestedAt,
         forced: request.forced ?? false,
+        pull: request.pull?.number,
       }),
     );
     for (const note of result.notes) log.note(note);
     if (result.binariesDir) log.note(`published ${result.artifacts.length} artifact(s) to ${result.binariesDir}`);
     if (result.docsDir) log.note(`published docs to ${result.docsDir}`);
-    if (request.afterPublish && (result.binariesDir || result.docsDir)) {
+    // The CI server's uploads know branches and commits only: a pull request's artifacts
+    // must not land at its commit's place there, so they stay on this machine.
+    if (request.pull && request.afterPublish && (result.binariesDir || result.docsDir)) log.note('pull request: artifacts kept on this worker, not uploaded');
+    else if (request.afterPublish && (result.binariesDir || result.docsDir)) {
       const publication: LocalPublication = {
         repo: source.repo,
         commit: revision.commit,

@@ -45,7 +45,8 @@ export function refLabel(ref: string | null): string {
   if (ref === null) return 'commit';
   if (ref.startsWith('refs/heads/')) return `branch ${ref.slice('refs/heads/'.length)}`;
   if (ref.startsWith('refs/tags/')) return `tag ${ref.slice('refs/tags/'.length)}`;
-  const pull = /^refs\/pull\/(\d+)\/(?:head|merge)$/.exec(ref);
-  if (pull) return `pull request ${pull[1] as string}`;
+  // What a pull request's build built: GitHub's merge into the base, or the head alone.
+  const pull = /^refs\/pull\/(\d+)\/(head|merge)$/.exec(ref);
+  if (pull) return `${pull[2] as string} of #${pull[1] as string}`;
   return ref;
 }

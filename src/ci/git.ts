@@ -317,3 +317,25 @@ export async function readCommitInfo(mirror: string, commit: string): Promise<Co
   const subject = cut < 0 ? '' : text.slice(cut + 1);
   return { subject: oneLine(subject, MAX_SUBJECT), author: oneLine(author, MAX_PERSON) };
 }
+
+/**
+ * The parents of `commit` (a full id), first parent first: a pull request's merge commit
+ * (refs/pull/N/merge) is built only when its second parent is the head the event names
+ * (GitHub recomputes that ref after each push, and an older one may still be there).
+ */
+export async function commitParents(mirror: string, commit: string): Promise<string[]> {
+  assertCommitId(commit);
+  const line = await git(['--git-dir', mirror, 'rev-list', '--parents', '-n', '1', '--end-of-options', commit, '--']);
+  return line.split(' ').slice(1).filter(isCommitId);
+}
+
+/** The commit a ref names in the mirror, or null when there is no such ref. */
+export async function refCommit(mirror: string, ref: string): Promise<string | null> {
+  const problem = refProblem(ref);
+  if (problem) throw new InvalidNameError(problem);
+  try {
+    return await git(['--git-dir', mirror, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`]);
+  } catch {
+    return null;
+  }
+}

@@ -7,7 +7,8 @@
  * A name that looks like a full commit id (40 or 64 hex digits) gets its first character
  * encoded too, so it can never be mistaken for (or overwrite) a commit's `<sha>` entry.
  * No encoded name starts with `.`: the publisher's own files (`.versions`, pointer
- * records, temporary names) all do.
+ * records, temporary names) all do. A branch named `pull` gets its first character encoded:
+ * `pull/` holds the pull requests' artifacts (pull-request.ts).
  */
 import { UserFailure } from './errors';
 
@@ -16,6 +17,8 @@ export const MAX_POINTER_NAME = 240;
 
 const KEPT = /[A-Za-z0-9_.-]/;
 const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+/** Names of the publisher's own directories beside the pointers. */
+const RESERVED = new Set(['pull']);
 
 function percent(char: string): string {
   return [...Buffer.from(char, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
@@ -26,7 +29,7 @@ export function encodePointerName(branch: string): string {
   const chars = [...branch];
   const encoded = chars
     .map((char, i) => {
-      const keep = KEPT.test(char) && !(i === 0 && char === '.') && !(i === 0 && COMMIT_ID.test(branch));
+      const keep = KEPT.test(char) && !(i === 0 && char === '.') && !(i === 0 && (COMMIT_ID.test(branch) || RESERVED.has(branch)));
       return keep ? char : percent(char);
     })
     .join('');

@@ -26,6 +26,7 @@ import { Collected, OutputReader, Refusal } from './collect';
 import { UserFailure } from './errors';
 import { encodePointerName } from './pointer-name';
 import { movePointer, PointerOutcome, swapSymlink } from './pointers';
+import { pullDirectory } from './pull-request';
 
 export interface ArtifactSpec {
   /** A glob relative to the checkout (a directory stands for everything below it). */
@@ -59,6 +60,11 @@ export interface PublishSpec {
   requestedAt: number;
   /** The push rewrote the branch: its pointers may move to a non-descendant. */
   forced: boolean;
+  /**
+   * A pull request's build: published below `<repo>/pull/<N>/` (pull-request.ts), never at
+   * the commit's or a branch's place, and no pointer moves.
+   */
+  pull?: number;
   /** Ancestry for the pointer rules where there is no `mirror` (uploads); pointers.ts's PointerMove. */
   isAncestor?: (ancestor: string, commit: string) => Promise<boolean>;
 }
@@ -117,7 +123,14 @@ function pointerNote(what: string, branch: string, outcome: PointerOutcome): str
   return outcome.moved ? null : `the ${what} pointer of ${branch} did not move: ${outcome.why}`;
 }
 
-export async function publish(spec: PublishSpec): Promise<Published> {
+/** The directory below `root` where this build publishes: the repository's, or its pull request's. */
+function repositoryDir(root: string, spec: PublishSpec): string {
+  return path.join(root, spec.repo, ...(spec.pull === undefined ? [] : pullDirectory(spec.pull)));
+}
+
+export async function publish(given: PublishSpec): Promise<Published> {
+  // A pull request's build moves no branch pointer, whatever branch it was given.
+  const spec = given.pull === undefined ? given : { ...given, branch: null };
   const result: Published = { artifacts: [], binariesDir: null, docsDir: null, notes: [] };
   // A branch name that cannot be a pointer fails the build before anything is published.
   if (spec.branch) encodePointerName(spec.branch);
@@ -127,7 +140,7 @@ export async function publish(spec: PublishSpec): Promise<Published> {
     // 1. Collect: nothing is visible yet, so a user's mistake found here publishes nothing.
     let binaries: { repoDir: string; stage: string; collected: Collected } | null = null;
     if (spec.artifacts?.length) {
-      const repoDir = path.join(spec.binariesRoot, spec.repo);
+      const repoDir = repositoryDir(spec.binariesRoot, spec);
       const stage = newStage(repoDir, spec);
       staging.push(stage);
       const collected = emptyCollection();
@@ -160,7 +173,7 @@ export async function publish(spec: PublishSpec): Promise<Published> {
     }
     let docs: { repoDir: string; stage: string } | null = null;
     if (spec.docs) {
-      const repoDir = path.join(spec.docsRoot, spec.repo);
+      const repoDir = repositoryDir(spec.docsRoot, spec);
       const stage = newStage(repoDir, spec);
       staging.push(stage);
       const collected = emptyCollection();

@@ -6,7 +6,7 @@ import { z } from 'zod';
 
 import { JOB_NAME } from './build-file';
 import { parseCloneUrl } from './clone-url';
-import { fullNameProblem, isCommitId, pushRefProblem } from './names';
+import { branchProblem, fullNameProblem, isCommitId, pushRefProblem } from './names';
 
 /** The topic of build requests: what the receiver publishes and the workers read (their --topic). */
 export const PUSH_TOPIC = 'lxcts.pushes';
@@ -17,7 +17,16 @@ export const ZERO_SHA = '0000000000000000000000000000000000000000';
  * Why a build request cannot be built, or null: every name in it is checked against
  * GitHub's and git's rules before anything makes a path or an argument of it.
  */
-export function buildRequestProblem(r: { repo: string; cloneUrl: string; ref: string; before: string; after: string; delivery: string }): string | null {
+export function buildRequestProblem(r: {
+  kind?: 'push' | 'pull_request';
+  repo: string;
+  cloneUrl: string;
+  ref: string;
+  before: string;
+  after: string;
+  delivery: string;
+  pull?: PullRequestFields;
+}): string | null {
   // eslint-disable-next-line no-control-regex
   if (r.delivery.length > 200 || /[\x00-\x1f\x7f]/.test(r.delivery)) return 'the delivery id is longer than 200 characters or has control characters';
   const name = fullNameProblem(r.repo);
@@ -31,8 +40,54 @@ export function buildRequestProblem(r: { repo: string; cloneUrl: string; ref: st
   } catch (err) {
     return (err as Error).message;
   }
+  // Without its pull request, a build of refs/pull/N/head could not tell a fork (untrusted)
+  // nor its base (whose build file decides): such a request is refused, never guessed at.
+  if (r.kind === 'pull_request' && !r.pull) return 'a pull request build request names no pull request (number, base, head repository)';
+  if (r.kind === 'push' && r.pull) return 'a push names no pull request';
+  return r.pull ? pullProblem(r.pull, r.ref, r.before) : null;
+}
+
+/** The pull request's own names, checked like a push's. */
+function pullProblem(pull: PullRequestFields, ref: string, before: string): string | null {
+  if (ref !== `refs/pull/${pull.number}/head`) return `ref ${JSON.stringify(ref.slice(0, 80))} is not the head of pull request #${pull.number}`;
+  const base = branchProblem(pull.baseRef);
+  if (base) return `base branch: ${base}`;
+  if (!isCommitId(pull.baseSha) || pull.baseSha !== before) return `the base commit ${JSON.stringify(pull.baseSha.slice(0, 80))} is not a full commit id`;
+  if (pull.headRepo !== null) {
+    const head = fullNameProblem(pull.headRepo);
+    if (head) return `head repository: ${head}`;
+  }
   return null;
 }
+
+/** The actions a pull request is built for; `closed` only cancels its builds. */
+export const PULL_ACTIONS = ['opened', 'reopened', 'synchronize', 'closed'] as const;
+
+const pullFields = z
+  .object({
+    number: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31),
+    action: z.enum(PULL_ACTIONS),
+    /** The branch it would merge into (a name, not a ref): its build file says which jobs run. */
+    baseRef: z.string(),
+    /** That branch's commit when the event was sent: the build file is read there, never from the head. */
+    baseSha: z.string(),
+    /** owner/name of the head's repository; null when GitHub no longer knows it (a deleted fork). */
+    headRepo: z.string().nullable(),
+    /**
+     * The head lives in another repository than the base, or in one GitHub no longer knows:
+     * untrusted (no secrets, no network, default limits, never the branch locations).
+     */
+    fork: z.boolean(),
+    /** GitHub's `mergeable`: null while GitHub has not computed it. */
+    mergeable: z.boolean().nullable(),
+  })
+  .strict();
+
+export type PullRequestFields = z.infer<typeof pullFields>;
 
 const requestFields = z.object({
   kind: z.enum(['push', 'pull_request']),
@@ -48,6 +103,8 @@ const requestFields = z.object({
   receivedAt: z.number(),
   /** A force-push (GitHub's `forced`): branch pointers may move to a non-descendant. */
   forced: z.boolean().optional(),
+  /** A pull request's build (kind pull_request): `ref` is refs/pull/<number>/head, `before` the base commit. */
+  pull: pullFields.optional(),
   /** Only these jobs build it (a re-run of one job); absent: every job the build file runs for the ref. */
   jobs: z.array(z.string().regex(JOB_NAME, 'not a job name')).min(1).max(100).optional(),
   /**
@@ -89,9 +146,11 @@ const pullRequestSchema = z.object({
   action: z.string(),
   number: z.number(),
   pull_request: z.object({
-    head: z.object({ sha: z.string(), ref: z.string(), repo: z.object({ clone_url: z.string() }).nullable() }),
-    base: z.object({ sha: z.string() }),
+    head: z.object({ sha: z.string(), ref: z.string(), repo: z.object({ full_name: z.string(), clone_url: z.string() }).nullable() }),
+    base: z.object({ sha: z.string(), ref: z.string(), repo: z.object({ full_name: z.string() }) }),
     user: z.object({ login: z.string() }),
+    mergeable: z.boolean().nullable().optional(),
+    updated_at: z.string().optional(),
   }),
   repository: z.object({ full_name: z.string(), clone_url: z.string() }),
 });
@@ -139,18 +198,40 @@ export function toBuildMessage(event: string, delivery: string, payload: unknown
     const pr = pullRequestSchema.safeParse(payload);
     if (!pr.success) return { invalid: `not a pull_request payload: ${pr.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
     const p = pr.data;
-    if (!['opened', 'synchronize', 'reopened'].includes(p.action)) return { ignore: `pull request ${p.action}` };
-    return checked({
-      kind: 'pull_request',
-      delivery,
-      repo: p.repository.full_name,
-      cloneUrl: p.repository.clone_url,
-      ref: `refs/pull/${p.number}/head`,
-      before: p.pull_request.base.sha,
-      after: p.pull_request.head.sha,
-      pusher: p.pull_request.user.login,
-      receivedAt,
-    });
+    const action = PULL_ACTIONS.find((a) => a === p.action);
+    if (!action) return { ignore: `pull request ${p.action}` };
+    const { head, base } = p.pull_request;
+    const headRepo = head.repo?.full_name ?? null;
+    // The pushed-at part of the replay key: each action on the pull request is an event of
+    // its own (a close after an open names the same commits).
+    return checked(
+      {
+        kind: 'pull_request',
+        delivery,
+        // Always the base repository: it is cloned, and its build file decides.
+        repo: p.repository.full_name,
+        cloneUrl: p.repository.clone_url,
+        ref: `refs/pull/${p.number}/head`,
+        before: base.sha,
+        after: head.sha,
+        pusher: p.pull_request.user.login,
+        receivedAt,
+        pull: {
+          number: p.number,
+          action,
+          baseRef: base.ref,
+          baseSha: base.sha,
+          headRepo,
+          // Unknown (a deleted fork) counts as a fork. Names compare as GitHub does, without case.
+          fork:
+            headRepo === null ||
+            headRepo.toLowerCase() !== base.repo.full_name.toLowerCase() ||
+            base.repo.full_name.toLowerCase() !== p.repository.full_name.toLowerCase(),
+          mergeable: p.pull_request.mergeable ?? null,
+        },
+      },
+      `${action} ${p.pull_request.updated_at ?? receivedAt}`,
+    );
   }
   return { ignore: `event ${event} is not built` };
 }

@@ -6,9 +6,10 @@
  *   - kept: anything a branch pointer names; the newest `keep` of each branch (newest by
  *     the directory's time); anything younger than `days`; anything of a build still queued
  *     or running (an upload may still be reading it);
- *   - removed: the rest. Builds without a branch (tags, pull requests) form one group per
+ *   - removed: the rest. Builds without a branch (tags, commits) form one group per
  *     repository, and so do versions whose build this data directory's store does not
- *     know (uploads from workers on other machines).
+ *     know (uploads from workers on other machines). A pull request's artifacts
+ *     (`<repo>/pull/<N>/`, pull-request.ts) are kept only while younger than `days`.
  * Logs (`logs/<id>.log`): a finished build's log goes once it is older than `days`, unless
  * that build is the newest of its repository, ref and job.
  *
@@ -26,6 +27,7 @@ import * as path from 'node:path';
 import { UNFINISHED_STATUSES } from './build-status';
 import type { DataDir } from './data-dir';
 import { fullNameProblem } from './names';
+import { PULL_DIRECTORY } from './pull-request';
 import type { BuildRecord, BuildStore } from './store';
 
 export interface RetentionPolicy {
@@ -143,6 +145,17 @@ function versionOfLink(links: Map<string, string>, name: string, hops = 0): stri
 
 function sweepVersions(s: Sweep & { kind: 'binaries' | 'docs' }): void {
   const repoDir = path.join(s.kind === 'binaries' ? s.data.binaries : s.data.docs, ...s.repo.split('/'));
+  sweepVersionsIn(s, repoDir, null);
+  // Pull requests' artifacts (pull/<N>/, pull-request.ts): no branch keeps them, they expire.
+  const pulls = path.join(repoDir, PULL_DIRECTORY);
+  if (!isRealDirectory(pulls)) return;
+  for (const number of directoriesIn(pulls)) {
+    if (/^[1-9][0-9]{0,9}$/.test(number)) sweepVersionsIn({ ...s, policy: { ...s.policy, keep: 0 } }, path.join(pulls, number), `pull request #${number}`);
+  }
+}
+
+/** The versions of one repository directory (or of one of its pull requests: `pull` names it, and groups them all). */
+function sweepVersionsIn(s: Sweep & { kind: 'binaries' | 'docs' }, repoDir: string, pull: string | null): void {
   const versionsDir = path.join(repoDir, '.versions');
   if (!isRealDirectory(repoDir) || !isRealDirectory(versionsDir)) return;
   // The links of the repository directory: branch pointers and (binaries) commit links.
@@ -168,7 +181,7 @@ function sweepVersions(s: Sweep & { kind: 'binaries' | 'docs' }): void {
     const [, sha = '', build = '0'] = match;
     const record = s.store.get(Number(build));
     const known = record && record.repo === s.repo && record.commit === sha ? record : undefined;
-    const group = known?.branch ? `branch ${known.branch}` : 'builds of no branch';
+    const group = pull ?? (known?.branch ? `branch ${known.branch}` : 'builds of no branch');
     const mtime = fs.lstatSync(path.join(versionsDir, entry.name)).mtimeMs;
     groups.set(group, [...(groups.get(group) ?? []), { name: entry.name, sha, mtime, build: Number(build), record: known }]);
   }

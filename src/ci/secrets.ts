@@ -70,27 +70,26 @@ export function secretValueProblem(value: Buffer): string | null {
   return null;
 }
 
-/** The build request, as far as trust goes: what `secretsAllowed` reads. */
+/** The build request, as far as trust goes: what `secretsAllowed` reads (push-event.ts's fields). */
 export interface SecretTrust {
   kind: 'push' | 'pull_request';
   /** The base repository (owner/name). */
   repo: string;
-  /** A pull request's head repository (owner/name), when known. */
-  headRepo?: string | null;
-  /** A pull request from another repository (pull-request builds set it). */
-  fork?: boolean;
+  /** A pull request's build: its head repository (null: GitHub no longer knows it) and whether the receiver saw a fork. */
+  pull?: { headRepo: string | null; fork: boolean };
 }
 
 /**
  * Whether a build may have its repository's secrets: pushes (only someone with write access
  * pushes), and pull requests whose head is known to be the same repository. A pull request
  * from a fork, or one nothing says is not from a fork, is someone else's code: no secrets.
+ * (pull-request.ts's `isTrusted` takes the same `fork` flag for network and limits.)
  */
 export function secretsAllowed(request: SecretTrust): boolean {
-  if (request.kind === 'push') return true;
-  if (request.kind !== 'pull_request' || request.fork === true) return false;
-  if (typeof request.headRepo === 'string') return request.headRepo.toLowerCase() === request.repo.toLowerCase();
-  return request.fork === false;
+  if (request.kind === 'push') return request.pull === undefined;
+  const pull = request.pull;
+  if (request.kind !== 'pull_request' || pull === undefined || pull.fork) return false;
+  return pull.headRepo !== null && pull.headRepo.toLowerCase() === request.repo.toLowerCase();
 }
 
 /**

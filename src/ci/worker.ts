@@ -99,6 +99,17 @@ function branchOf(ref: string): string | null {
   return ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : null;
 }
 
+/**
+ * What a newer request supersedes within: a branch (`main`), or a pull request (`#12`, its
+ * ref refs/pull/12/head); null for tags.
+ */
+function laneOf(request: BuildMessage): string | null {
+  return request.pull ? `#${request.pull.number}` : branchOf(request.ref);
+}
+
+/** How many closed pull requests a worker remembers (their queued builds are cancelled when they come). */
+const CLOSED_MAX = 1000;
+
 /** Resolves once nsqjs has written a message's FIN or REQ (it does so on the next tick). */
 function responded(message: Message): Promise<void> {
   if ((message as unknown as { hasResponded: boolean }).hasResponded) return Promise.resolve();
@@ -115,6 +126,8 @@ export class Worker {
   readonly #running = new Set<Running>();
   /** The newest push seen per repo and branch: pushes older than it are superseded. */
   readonly #newest = new Map<string, { after: string; receivedAt: number }>();
+  /** When each pull request (repo and number) was last closed: its builds asked for before then are cancelled. */
+  readonly #closed = new Map<string, number>();
   /** REQs sent on shutdown, to be on the wire before the connection closes. */
   readonly #requeued: Promise<void>[] = [];
   #stopping = false;
@@ -252,7 +265,8 @@ export class Worker {
    * an older push to that branch ("superseded by <sha>").
    */
   private noteNewest(request: BuildMessage): void {
-    const branch = branchOf(request.ref);
+    if (request.pull?.action === 'closed') return this.noteClosed(request);
+    const branch = laneOf(request);
     if (!branch || !this.options.supersede || request.rerun) return;
     const key = `${request.repo}\0${branch}`;
     const known = this.#newest.get(key);
@@ -271,6 +285,33 @@ export class Worker {
   }
 
   /**
+   * A pull request was closed: its running builds asked for before are cancelled, and so
+   * are its queued ones when they come (whatever --no-supersede says: nothing will look).
+   */
+  private noteClosed(request: BuildMessage): void {
+    const key = `${request.repo}\0${laneOf(request)}`;
+    this.#closed.delete(key);
+    this.#closed.set(key, Math.max(request.receivedAt, this.#closed.get(key) ?? 0));
+    for (const oldest of this.#closed.keys()) {
+      if (this.#closed.size <= CLOSED_MAX) break;
+      this.#closed.delete(oldest);
+    }
+    for (const r of this.#running) {
+      const older = r.request;
+      if (!older?.pull || older.repo !== request.repo || older.pull.number !== request.pull?.number || r.abort.signal.aborted) continue;
+      if (older.receivedAt >= request.receivedAt) continue;
+      this.options.log.info({ repo: older.repo, pull: older.pull.number }, 'pull request closed: cancelling its build');
+      r.abort.abort(`cancelled by the close of #${older.pull.number}`);
+    }
+  }
+
+  /** The close of the pull request that came after `request`, if any. */
+  private closedAfter(request: BuildMessage): boolean {
+    const closedAt = request.pull ? this.#closed.get(`${request.repo}\0${laneOf(request)}`) : undefined;
+    return closedAt !== undefined && closedAt > request.receivedAt;
+  }
+
+  /**
    * Why the builder's source policy refuses the push's clone URL, or null; a lookup that
    * failed (DNS down) is not a refusal: the build retries it.
    */
@@ -285,10 +326,16 @@ export class Worker {
 
   /** A newer push to the same branch and job than `request`, seen here or recorded on this machine. */
   private newerThan(request: BuildMessage, branch: string): string | undefined {
-    const seen = this.#newest.get(`${request.repo}\0${branch}`);
-    if (seen && seen.receivedAt > request.receivedAt && seen.after !== request.after) return seen.after;
+    const seen = this.newerSeen(request, branch);
+    if (seen) return seen;
     const recorded = this.options.store.newerRequest({ repo: request.repo, branch, job: this.job, requestedAt: request.receivedAt });
     return recorded && recorded.commit !== request.after ? recorded.commit : undefined;
+  }
+
+  /** A newer push to the same branch or pull request (`lane`) that this worker saw. */
+  private newerSeen(request: BuildMessage, lane: string): string | undefined {
+    const seen = this.#newest.get(`${request.repo}\0${lane}`);
+    return seen && seen.receivedAt > request.receivedAt && seen.after !== request.after ? seen.after : undefined;
   }
 
   private onMessage(message: Message): void {
@@ -320,6 +367,14 @@ export class Worker {
     }
     running.request = request;
     this.noteNewest(request);
+    if (request.pull?.action === 'closed') {
+      o.log.info(
+        { delivery: request.delivery, repo: request.repo, pull: request.pull.number },
+        'pull request closed: its older builds cancelled; nothing to build',
+      );
+      message.finish();
+      return;
+    }
     const log = o.log.child({ delivery: request.delivery, repo: request.repo, after: request.after.slice(0, 12), attempt: message.attempts });
     // The build's output, besides its log file, as numbered chunks for the CI server.
     if (o.liveLogs) {
@@ -333,8 +388,15 @@ export class Worker {
     try {
       const branch = branchOf(request.ref);
       let supersededBy: string | undefined;
+      const closed = this.closedAfter(request) ? `cancelled by the close of #${request.pull?.number}` : undefined;
       const cancelled = this.#cancels.covering(request, this.job);
       if (cancelled) log.info({ by: cancelled.by }, 'cancelled from the CI server before it started');
+      if (request.pull && o.supersede && !request.rerun && !cancelled) {
+        // Newer pushes to the pull request this worker saw (its watch channel); the store's
+        // supersede keys on branches, which a pull request's builds have none of.
+        supersededBy = this.newerSeen(request, `#${request.pull.number}`);
+        if (supersededBy) log.info({ newer: supersededBy.slice(0, 12) }, 'superseded by a newer push to the pull request before it started');
+      }
       if (branch && o.supersede && !request.rerun && !cancelled) {
         supersededBy = this.newerThan(request, branch);
         if (supersededBy) {
@@ -356,7 +418,14 @@ export class Worker {
           job: this.job,
           honourBranches: true,
           supersededBy,
-          cancelled: cancelled ? `cancelled by ${cancelled.by}` : undefined,
+          cancelled: cancelled ? `cancelled by ${cancelled.by}` : closed,
+          pull: request.pull && {
+            number: request.pull.number,
+            baseRef: request.pull.baseRef,
+            baseSha: request.pull.baseSha,
+            fork: request.pull.fork,
+            mergeable: request.pull.mergeable,
+          },
           // A re-run stands where its original did (branch pointers, supersede), and builds again what succeeded.
           requestedAt: request.rerun?.requestedAt ?? request.receivedAt,
           force: request.rerun !== undefined,

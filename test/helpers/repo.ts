@@ -32,6 +32,26 @@ export class TestRepo {
     fs.writeFileSync(path.join(this.dir, file), text);
   }
 
+  /**
+   * What GitHub keeps for pull request `number`: refs/pull/<number>/head at `head`, and
+   * refs/pull/<number>/merge at a commit merging it into `base` (parents: base, head) when
+   * it merges cleanly. Returns the merge commit, or null when it conflicts (no merge ref).
+   */
+  pullRequest(number: number, head: string, base = 'main'): string | null {
+    this.git('update-ref', `refs/pull/${number}/head`, head);
+    const baseCommit = this.git('rev-parse', base);
+    let tree: string;
+    try {
+      tree = this.git('merge-tree', '--write-tree', baseCommit, head).split('\n')[0]!;
+    } catch {
+      this.git('update-ref', '-d', `refs/pull/${number}/merge`);
+      return null;
+    }
+    const merge = this.git('commit-tree', tree, '-p', baseCommit, '-p', head, '-m', `Merge ${head} into ${baseCommit}`);
+    this.git('update-ref', `refs/pull/${number}/merge`, merge);
+    return merge;
+  }
+
   /** Commits everything; returns the new commit id. */
   commit(message: string): string {
     this.git('add', '-A');

@@ -52,10 +52,10 @@ export class RetentionFixture {
   }
 
   /** A finished (or running) build of `branch` (null: a tag build), published, `ageDays` old. */
-  async build(options: { branch: string | null; ageDays: number; status?: BuildStatus; job?: string; ref?: string }): Promise<FixtureBuild> {
+  async build(options: { branch: string | null; ageDays: number; status?: BuildStatus; job?: string; ref?: string; pull?: number }): Promise<FixtureBuild> {
     const n = ++this.#seq;
     const commit = createHash('sha1').update(`commit ${n} ${this.root}`).digest('hex');
-    const ref = options.ref ?? (options.branch ? `refs/heads/${options.branch}` : `refs/tags/v${n}`);
+    const ref = options.ref ?? (options.pull ? `refs/pull/${options.pull}/merge` : options.branch ? `refs/heads/${options.branch}` : `refs/tags/v${n}`);
     const job = options.job ?? 'binaries';
     const { record } = this.store.claim({
       repo: REPO,
@@ -86,9 +86,18 @@ export class RetentionFixture {
       buildId: record.id,
       requestedAt: n,
       forced: false,
+      pull: options.pull,
     });
     const name = `${commit}-${record.id}`;
-    const built = { id: record.id, commit, binaries: path.join(this.binariesRepo, '.versions', name), docs: path.join(this.docsRepo, '.versions', name), log };
+    // A pull request's build publishes below pull/<N>/ (pull-request.ts).
+    const below = options.pull === undefined ? [] : ['pull', String(options.pull)];
+    const built = {
+      id: record.id,
+      commit,
+      binaries: path.join(this.binariesRepo, ...below, '.versions', name),
+      docs: path.join(this.docsRepo, ...below, '.versions', name),
+      log,
+    };
     this.age([built.binaries, built.docs, log], options.ageDays);
     return built;
   }

@@ -39,7 +39,8 @@ test.each([
   ['refs/heads/main', 'branch main'],
   ['refs/heads/feature/x', 'branch feature/x'],
   ['refs/tags/v1.0', 'tag v1.0'],
-  ['refs/pull/12/head', 'pull request 12'],
+  ['refs/pull/12/head', 'head of #12'],
+  ['refs/pull/12/merge', 'merge of #12'],
   ['refs/notes/x', 'refs/notes/x'],
   [null, 'commit'],
 ])('refLabel(%p) is %p', (ref, label) => {

@@ -50,11 +50,15 @@ test('a deleted branch builds nothing', () => {
   expect(toBuildMessage('push', 'd', push({ after: ZERO_SHA }))).toEqual({ ignore: 'branch deleted: refs/heads/main' });
 });
 
-test('pull requests build their head when opened, synchronised or reopened', () => {
+test('pull requests are published when opened, synchronised, reopened and closed, with their pull request', () => {
   const pr = (action: string) => ({
     action,
     number: 7,
-    pull_request: { head: { sha: B, ref: 'feature', repo: { clone_url: 'https://example.test/fork.git' } }, base: { sha: A }, user: { login: 'mona' } },
+    pull_request: {
+      head: { sha: B, ref: 'feature', repo: { full_name: 'mona/hello', clone_url: 'https://example.test/fork.git' } },
+      base: { sha: A, ref: 'main', repo: { full_name: 'octo/hello' } },
+      user: { login: 'mona' },
+    },
     repository: { full_name: 'octo/hello', clone_url: 'https://example.test/octo/hello.git' },
   });
   expect(toBuildMessage('pull_request', 'd', pr('opened'), 5)).toEqual({
@@ -68,9 +72,12 @@ test('pull requests build their head when opened, synchronised or reopened', () 
       after: B,
       pusher: 'mona',
       receivedAt: 5,
+      pull: { number: 7, action: 'opened', baseRef: 'main', baseSha: A, headRepo: 'mona/hello', fork: true, mergeable: null },
     },
+    pushedAt: 'opened 5',
   });
-  expect(toBuildMessage('pull_request', 'd', pr('closed'))).toEqual({ ignore: 'pull request closed' });
+  expect(toBuildMessage('pull_request', 'd', pr('closed'), 6)).toMatchObject({ build: { pull: { action: 'closed' } } });
+  expect(toBuildMessage('pull_request', 'd', pr('labeled'))).toEqual({ ignore: 'pull request labeled' });
 });
 
 test.each([

@@ -183,11 +183,12 @@ test('a build file names secrets by valid names, each once', () => {
 
 test('secrets for pushes and pull requests from the repository itself only', () => {
   expect(secretsAllowed({ kind: 'push', repo: 'octo/hello' })).toBe(true);
-  expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello', headRepo: 'Octo/Hello' })).toBe(true);
-  expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello', fork: false })).toBe(true);
+  expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello', pull: { headRepo: 'Octo/Hello', fork: false } })).toBe(true);
+  // A push that claims a pull request is not a push.
+  expect(secretsAllowed({ kind: 'push', repo: 'octo/hello', pull: { headRepo: 'octo/hello', fork: false } })).toBe(false);
   // A fork, or nothing known about the head: untrusted.
-  expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello', headRepo: 'evil/hello' })).toBe(false);
-  expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello', headRepo: null })).toBe(false);
+  expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello', pull: { headRepo: 'evil/hello', fork: false } })).toBe(false);
+  expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello', pull: { headRepo: null, fork: false } })).toBe(false);
   expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello' })).toBe(false);
-  expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello', headRepo: 'octo/hello', fork: true })).toBe(false);
+  expect(secretsAllowed({ kind: 'pull_request', repo: 'octo/hello', pull: { headRepo: 'octo/hello', fork: true } })).toBe(false);
 });
