@@ -13,8 +13,11 @@ import * as path from 'node:path';
 import { sign } from '@octokit/webhooks-methods';
 
 import { COMMENT_MARKER } from '../src/bot/comment';
+import { readConfig, readState } from '../src/bot/pull-request';
+import { createGitHub } from '../src/github/client';
 import { publishMessage } from '../src/ci/nsq-api';
 import { PUSH_TOPIC, toBuildMessage } from '../src/ci/push-event';
+import { capturedLog } from './helpers/captured-log';
 import { documentedProblems, startFakeGitHub, type FakeGitHub } from './helpers/github-pulls-api';
 import { freePort, TestNsq } from './helpers/nsq';
 import { CliProcesses } from './helpers/pipeline';
@@ -191,4 +194,43 @@ test('a pull request whose head moved on is left to its newer event', async () =
 test("every request is one GitHub's REST documentation describes", () => {
   expect(github.requests.length).toBeGreaterThan(20);
   expect(github.requests.flatMap((r) => documentedProblems(r, TOKEN))).toEqual([]);
+});
+
+describe('reading a pull request through the GitHub client (in this process)', () => {
+  let other: FakeGitHub;
+  const ref = { owner: 'o', repo: 'r', number: 9, headSha: '', baseSha: sha('b') };
+
+  beforeAll(async () => {
+    // Past one page of everything: 130 commits, 250 files, 120 comments.
+    const commits = Array.from({ length: 130 }, (_, i) => signed(i.toString(16).padStart(40, 'c')));
+    ref.headSha = commits.at(-1)!.sha;
+    other = await startFakeGitHub({
+      owner: 'o',
+      repo: 'r',
+      number: 9,
+      baseSha: sha('b'),
+      commits,
+      files: Array.from({ length: 250 }, (_, i) => ({ filename: `docs/page-${i}.md`, status: 'modified', additions: 1, deletions: 1 })),
+      buildFile: 'jobs: { b: { steps: [make] } }\nlabels: { "docs/**": 42 }\n',
+      sizes: { 'docs/page-0.md': 3 * 1024 ** 2 },
+    });
+    for (let i = 0; i < 119; i++) other.comments.push({ id: i + 1, body: `comment ${i}`, user: { login: 'someone' } });
+    other.comments.push({ id: 500, body: `${COMMENT_MARKER}\nnot the bot's`, user: { login: 'someone' } });
+  });
+  afterAll(() => other?.close());
+
+  test('follows every page, takes only the bot login comments, falls back on defaults for an invalid build file', async () => {
+    const api = await createGitHub({ baseUrl: other.url, auth: { token: TOKEN }, log: capturedLog().log }).forRepo('o', 'r');
+    const state = await readState(api, ref, 'lxcts-bot');
+    expect(state?.commits).toHaveLength(130);
+    expect(state?.files).toHaveLength(250);
+    expect(state?.sizes.get('docs/page-0.md')).toBe(3 * 1024 ** 2);
+    // A comment by someone else that copies the marker is not the bot's to edit.
+    expect(state?.botComments).toEqual([]);
+    expect((await readState(api, ref))?.botComments.map((c) => c.id)).toEqual([500]);
+    const { config, problem } = await readConfig(api, ref);
+    expect(problem).toMatch(/labels\.docs\/\*\*/);
+    expect(config.labels).toEqual([]);
+    expect(other.requests.flatMap((r) => documentedProblems(r, TOKEN))).toEqual([]);
+  });
 });

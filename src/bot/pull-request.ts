@@ -25,6 +25,8 @@ export interface PullRequestRef {
 
 /** GitHub's page size limit; the pull request lists stop at 250 commits and 3000 files anyway. */
 const PER_PAGE = 100;
+/** GitHub's limit on a pull request's commit list (docs: "List commits on a pull request"). */
+const MAX_LISTED_COMMITS = 250;
 /** Beyond this many pages something is wrong (GitHub caps the lists above at 30 pages). */
 const MAX_PAGES = 30;
 
@@ -112,7 +114,8 @@ async function blobSizes(api: Requester, pr: PullRequestRef, wanted: Set<string>
 export async function readState(api: Requester, pr: PullRequestRef, botLogin?: string): Promise<PullRequestState | null> {
   const o = { owner: pr.owner, repo: pr.repo };
   const commits = await allPages(api, 'GET /repos/{owner}/{repo}/pulls/{pull_number}/commits', { ...o, pull_number: pr.number }, commitSchema);
-  if (commits.at(-1)?.sha !== pr.headSha) return null;
+  // GitHub lists at most the first 250 commits: past that the head cannot be seen there.
+  if (commits.length < MAX_LISTED_COMMITS && commits.at(-1)?.sha !== pr.headSha) return null;
   const files = await allPages(api, 'GET /repos/{owner}/{repo}/pulls/{pull_number}/files', { ...o, pull_number: pr.number }, fileSchema);
   const labels = await allPages(api, 'GET /repos/{owner}/{repo}/issues/{issue_number}/labels', { ...o, issue_number: pr.number }, labelSchema);
   const comments = await allPages(api, 'GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...o, issue_number: pr.number }, commentSchema);

@@ -3,6 +3,8 @@
  * The patch parser's pure parts: trailers as git reads them, sign-offs, label rules, the
  * size label, the comment, and the plan of writes (nothing written when nothing changed).
  */
+import { execFileSync } from 'node:child_process';
+
 import { parseBuildFile } from '../../src/ci/build-file';
 import { inlineCode, renderComment, COMMENT_MARKER } from '../../src/bot/comment';
 import { commitsWithoutSignOff, parseTrailers, signedOffByAuthor, type CommitForDco } from '../../src/bot/dco';
@@ -33,6 +35,32 @@ describe('trailers, as git interpret-trailers finds them', () => {
     expect(parseTrailers('S\n\nSigned-off-by: A\n  <a@x>\n# comment\n')).toEqual([{ token: 'Signed-off-by', value: 'A <a@x>' }]);
     expect(parseTrailers('S\n\nSigned-off-by: A <a@x>\n---\n diff\n')).toHaveLength(1);
     expect(parseTrailers('S\n\n---\nSigned-off-by: A <a@x>\n')).toEqual([]);
+  });
+});
+
+describe('trailers agree with git interpret-trailers --parse', () => {
+  const messages = [
+    'Subject\n\nBody.\n\nSigned-off-by: A <a@x>\n',
+    'Subject\n\nSigned-off-by: A <a@x>\nCo-authored-by: B <b@x>',
+    'Signed-off-by: A <a@x>\n',
+    'Subject\n\nnot one\nSigned-off-by: A <a@x>\n',
+    'Subject\n\nnot one\nnot two\nnot three\nnot four\nSigned-off-by: A <a@x>\n',
+    'Subject\n\nnot one\nAcked-by: A <a@x>\n',
+    'Subject\n\nSigned-off-by: A\n  <a@x>\n# a comment\n',
+    'Subject\n\nKey : value\nSigned-off-by: A <a@x>\n',
+    'Subject\n\nSigned-off-by: A <a@x>\n---\n diff --git a/x b/x\n',
+    'Subject\n\nSigned-off-by: A <a@x>\n\nAfterthought.\n',
+    'Subject\n\n Signed-off-by: A <a@x>\n',
+    'Subject\n\nsigned-off-by:A <a@x>\n\n\n',
+    'Subject\r\n\r\nSigned-off-by: A <a@x>\r\n',
+    'Subject\n\nWith a URL: http://example.org\nSigned-off-by: A <a@x>\n',
+  ];
+  it.each(messages.map((m) => [JSON.stringify(m), m]))('%s', (_name, message) => {
+    const git = execFileSync('git', ['interpret-trailers', '--parse'], { input: message, encoding: 'utf8' });
+    const ours = parseTrailers(message)
+      .map((t) => `${t.token}: ${t.value}\n`)
+      .join('');
+    expect(ours).toBe(git);
   });
 });
 
