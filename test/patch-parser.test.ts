@@ -184,11 +184,23 @@ test('three updates edit the one comment; the fix turns the status green and del
   expect(new Set(commentWrites.map((r) => r.path.replace(/\/issues\/2\/comments$/, '/issues/comments/1000'))).size).toBe(1);
 });
 
-test('a pull request whose head moved on is left to its newer event', async () => {
+test('a pull request whose head moved on is left to its newer event; pushes and garbage are acknowledged without a call', async () => {
   const writes = github.writes().length;
+  const requests = github.requests.length;
+  await publishMessage(nsq.nsqdHttp, PUSH_TOPIC, '{not json');
+  const push = toBuildMessage(
+    'push',
+    'd-push',
+    examples.find((e) => e.name === 'push')!.examples.find((p) => !p.deleted)!,
+  );
+  if (!('build' in push)) throw new Error('not built');
+  await publishMessage(nsq.nsqdHttp, PUSH_TOPIC, JSON.stringify(push.build));
   await deliver(event('synchronize', sha('5')), 'd-stale');
   expect(procs.logOf(bot)).toContain('newer head');
   expect(github.writes().length).toBe(writes);
+  // Only the stale event's reads (its commits list): nothing for the push or the garbage.
+  expect(github.requests.slice(requests).map((r) => `${r.method} ${r.path}`)).toEqual(['GET /repos/Codertocat/Hello-World/pulls/2/commits']);
+  expect(bot.exitCode).toBeNull();
 });
 
 test("every request is one GitHub's REST documentation describes", () => {

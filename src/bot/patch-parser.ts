@@ -21,6 +21,9 @@ import { apply, readConfig, readState, type PullRequestRef, type Requester } fro
 
 export const PATCH_PARSER_CHANNEL = 'patch-parser';
 
+/** nsqd's default --max-req-timeout: a longer requeue delay is refused. */
+const MAX_REQUEUE_MS = 60 * 60_000;
+
 export interface PatchParserOptions {
   topic: string;
   channel: string;
@@ -96,7 +99,14 @@ export class PatchParser {
 
   private async onMessage(message: Message): Promise<void> {
     const o = this.options;
-    const parsed = buildRequestSchema.safeParse(message.json());
+    let body: unknown;
+    try {
+      body = message.json();
+    } catch {
+      message.finish(); // not JSON: no build request at all
+      return;
+    }
+    const parsed = buildRequestSchema.safeParse(body);
     const pr = parsed.success ? pullRequestOf(parsed.data) : null;
     if (!parsed.success || !pr) {
       message.finish();
@@ -115,8 +125,11 @@ export class PatchParser {
         log.error({ err: (err as Error).message, attempts: message.attempts }, 'giving up on this event');
         message.finish();
       } else {
-        log.warn({ err: (err as Error).message, attempts: message.attempts }, 'GitHub failed; requeued');
-        message.requeue(o.requeueDelayMs, false);
+        // A rate limit longer than the client waits in a call: come back when GitHub said (within nsqd's default --max-req-timeout, 1 h).
+        const retryAt = (err as { retryAt?: unknown }).retryAt;
+        const delay = typeof retryAt === 'number' ? Math.min(MAX_REQUEUE_MS, Math.max(o.requeueDelayMs, retryAt - Date.now())) : o.requeueDelayMs;
+        log.warn({ err: (err as Error).message, attempts: message.attempts, delayMs: delay }, 'GitHub failed; requeued');
+        message.requeue(delay, false);
       }
     } finally {
       clearInterval(touch);
