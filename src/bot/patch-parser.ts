@@ -40,10 +40,12 @@ export interface PatchParserOptions {
   log: Logger;
 }
 
-/** The pull request a build request names (its ref is refs/pull/N/head), or null for a push. */
+/** The pull request a build request names (its ref is refs/pull/N/head), or null for a push or a closed pull request. */
 export function pullRequestOf(request: BuildMessage): PullRequestRef | null {
   const match = /^refs\/pull\/([1-9][0-9]{0,9})\/head$/.exec(request.ref);
   if (request.kind !== 'pull_request' || !match) return null;
+  // Requests that say their pull request's action (branch pulls) include `closed`: nothing to check then.
+  if ((request as { pull?: { action?: string } }).pull?.action === 'closed') return null;
   const [owner, repo] = request.repo.split('/') as [string, string];
   return { owner, repo, number: Number(match[1]), headSha: request.after, baseSha: request.before };
 }

@@ -10,6 +10,7 @@ import { inlineCode, renderComment, COMMENT_MARKER } from '../../src/bot/comment
 import { commitsWithoutSignOff, parseTrailers, signedOffByAuthor, type CommitForDco } from '../../src/bot/dco';
 import { sizeLabel, wantedLabels, type ChangedFile } from '../../src/bot/labels';
 import { plan, type PatchParserConfig, type PullRequestState } from '../../src/bot/plan';
+import { pullRequestOf } from '../../src/bot/patch-parser';
 
 const ada = { name: 'Ada Lovelace', email: 'ada@example.org' };
 const commit = (sha: string, message: string, author = ada, parents = 1): CommitForDco => ({ sha: sha.padEnd(40, '0'), message, author, parents });
@@ -203,5 +204,27 @@ describe('the plan', () => {
   it('posts no status and asks for no sign-off with dco: false', () => {
     const actions = plan(state({ commits: [commit('b', 'S')] }), { ...config, dco: false });
     expect(actions.map((a) => a.kind)).toEqual(['add-labels']);
+  });
+});
+
+describe('which build requests are pull requests to parse', () => {
+  const request = {
+    kind: 'pull_request' as const,
+    delivery: 'd',
+    repo: 'o/r',
+    cloneUrl: 'https://github.com/o/r.git',
+    ref: 'refs/pull/12/head',
+    before: 'b'.repeat(40),
+    after: 'a'.repeat(40),
+    pusher: 'u',
+    receivedAt: 0,
+  };
+  it('reads owner, repository, number, head and base from a pull request request', () => {
+    expect(pullRequestOf(request)).toEqual({ owner: 'o', repo: 'r', number: 12, headSha: 'a'.repeat(40), baseSha: 'b'.repeat(40) });
+  });
+  it('leaves pushes and closed pull requests alone', () => {
+    expect(pullRequestOf({ ...request, kind: 'push', ref: 'refs/heads/main' })).toBeNull();
+    expect(pullRequestOf({ ...request, ref: 'refs/heads/main' })).toBeNull();
+    expect(pullRequestOf({ ...request, pull: { action: 'closed' } } as typeof request)).toBeNull();
   });
 });
