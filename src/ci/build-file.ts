@@ -86,9 +86,37 @@ const job = z.strictObject({
     .optional(),
 });
 
+/** A GitHub label: at most 50 characters (GitHub's limit), no commas (label lists split on them), no control characters. */
+// eslint-disable-next-line no-control-regex
+const label = z.string().regex(/^[^,\x00-\x1f\x7f]{1,50}$/, 'expected a label name of 1 to 50 characters, without commas');
+/** A glob over paths in the repository, as picomatch reads it (docs/** for everything under docs). */
+const pathGlob = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((g) => !g.startsWith('/'), { message: 'expected a glob relative to the repository root' });
+
+/** The patch-parser bot's checks (src/bot/); every field has a default. */
+const patchParser = z.strictObject({
+  /** Check the sign-offs (DCO) and post the lxcts/dco status. */
+  dco: z.boolean().default(true),
+  /** Changed files matching these are source: they call for a change under `tests`. */
+  source: z.array(pathGlob).default(['src/**', 'lib/**']),
+  /** Changed files matching these are tests. */
+  tests: z.array(pathGlob).default(['test/**', 'tests/**', '**/*.test.*', '**/*_test.*', '**/*.spec.*']),
+  /** A changed file bigger than this (at the pull request's head) is pointed out. */
+  max_file_size: size.default(1024 ** 2),
+});
+
 const buildFile = z.strictObject({
   base: name.default('host'),
   jobs: z.record(name, job).refine((jobs) => Object.keys(jobs).length > 0, { message: 'expected at least one job' }),
+  /** Path glob → label(s) the patch-parser bot puts on a pull request changing such a path. */
+  labels: z
+    .record(pathGlob, z.union([label, z.array(label).min(1)]))
+    .transform((rules) => Object.entries(rules).map(([glob, labels]) => ({ glob, labels: typeof labels === 'string' ? [labels] : labels })))
+    .optional(),
+  patch_parser: patchParser.default(patchParser.parse({})),
 });
 
 export type BuildFile = z.output<typeof buildFile>;

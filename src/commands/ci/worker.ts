@@ -12,6 +12,8 @@ import { splitAddress } from '../../cli/options';
 import { logLevelFlag, retentionFlags } from '../../cli/service-flags';
 import { deprecatedAlias } from '../../cli/shared-options';
 import { untilStopSignal } from '../../cli/signals';
+import { githubFlags, githubFromFlags } from '../../cli/github-flags';
+import { PATCH_PARSER_CHANNEL, PatchParser } from '../../bot/patch-parser';
 import { uploadPublished } from '../../server/upload-client';
 import { readWorkerToken } from '../../server/worker-token';
 
@@ -63,7 +65,8 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
   static override description =
     'Each channel of the topic gets every push; a worker builds the job named like its channel (or --job). ' +
     'Runs until SIGTERM or Ctrl-C: then it takes no new message, lets running builds finish within --grace, ' +
-    'cancels and requeues the rest, and exits 0.';
+    'cancels and requeues the rest, and exits 0. ' +
+    'With --channel patch-parser it builds nothing: it checks each pull request (sign-offs, labels, one comment) on GitHub.';
   static override examples = [
     '<%= config.bin %> ci worker --nsqd-tcp 127.0.0.1:4150 --nsqd-http 127.0.0.1:4151 --channel binaries',
     '<%= config.bin %> ci worker --lookupd 10.0.0.5:4161 --lookupd 10.0.0.6:4161 --channel docs --concurrency 2',
@@ -115,11 +118,16 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       min: 0,
     }),
     ...limitFlags,
+    ...githubFlags,
+    'bot-login': Flags.string({
+      description: "--channel patch-parser: the bot's GitHub login; only its comments are edited (default: any comment opening with its marker)",
+    }),
   };
 
   async run(): Promise<void> {
     const f = this.flags;
     if (!f.lookupd?.length && !f['nsqd-tcp']?.length) this.error('give --lookupd or --nsqd-tcp', { exit: 2 });
+    if (f.channel === PATCH_PARSER_CHANNEL) return this.patchParser();
     if (f.server !== undefined && !/^https?:\/\/[^/]/.test(f.server)) this.error(`--server expects http(s)://HOST:PORT, got "${f.server}"`, { exit: 2 });
     const log = loggerFor('worker', f['log-level']).child({ channel: f.channel });
     // No job may outlast the worker's longest build (unless --max-timeout says otherwise).
@@ -160,6 +168,32 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     await untilStopSignal();
     log.info({ grace: f.grace }, 'stopping');
     await worker.stop(f.grace * 1000);
+    log.info('stopped');
+  }
+
+  /** The patch-parser bot (src/bot/) instead of a builder: pull requests in, GitHub writes out. */
+  private async patchParser(): Promise<void> {
+    const f = this.flags;
+    const log = loggerFor('worker', f['log-level']).child({ channel: f.channel });
+    // Bad credentials files are a usage error (exit 2) from githubFromFlags itself.
+    const github = githubFromFlags(f, log);
+    if (!github) this.error('the patch parser needs GitHub credentials: --github-token-file, or --github-app-id and --github-app-key-file', { exit: 2 });
+    const bot = new PatchParser({
+      topic: f.topic,
+      channel: f.channel,
+      lookupd: f.lookupd,
+      nsqd: f['nsqd-tcp'],
+      publishTo: await publishAddress(f['nsqd-http'], f['nsqd-tcp'] ?? [], f.lookupd ?? []),
+      github,
+      botLogin: f['bot-login'],
+      maxAttempts: f['max-attempts'],
+      requeueDelayMs: f['requeue-delay'] * 1000,
+      log,
+    });
+    await bot.start();
+    await untilStopSignal();
+    log.info('stopping');
+    await bot.stop();
     log.info('stopped');
   }
 }
