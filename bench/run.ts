@@ -70,7 +70,12 @@ async function main(): Promise<number> {
     await fixtures?.cleanup();
   }
   results.push(...(await runCiPipeline(values.smoke ? { latencyPushes: 1, throughputBuilds: 2 } : { latencyPushes: 15, throughputBuilds: 16 }, progress)));
-  results.push(...(await runCiServer(values.smoke ? { livePushes: 1, ingestBuilds: 100 } : { livePushes: 15, ingestBuilds: 3000 }, progress)));
+  results.push(
+    ...(await runCiServer(
+      values.smoke ? { livePushes: 1, ingestBuilds: 100, storedBuilds: 1000 } : { livePushes: 15, ingestBuilds: 3000, storedBuilds: 100_000 },
+      progress,
+    )),
+  );
   process.removeListener('SIGINT', interrupted);
 
   const report: Report = {

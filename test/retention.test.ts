@@ -123,6 +123,8 @@ describe('a worker', () => {
         { seconds: 120, everyMs: 200 },
       );
       expect(tags.map((t) => old.exists(t).binaries)).toEqual([false, false, true]);
+      // The worker logs the sweep before the builder writes it into the build's log and ends the build.
+      await waitFor(() => ci.store.list({ repo: 'test/retained', status: 'success' }).length === 1, 'the build to end', { seconds: 60, everyMs: 100 });
       const [build] = ci.store.list({ repo: 'test/retained', status: 'success' });
       expect(build?.job).toBe('binaries');
       expect(fs.readFileSync(build!.logPath!, 'utf8')).toContain(`==> ${line}`);

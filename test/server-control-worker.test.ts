@@ -59,7 +59,7 @@ async function build(id: number): Promise<ServerBuild & { steps: Array<{ started
 const workerLogs = () =>
   fs
     .readdirSync(procs.logDir)
-    .filter((f) => f.startsWith('worker-') || f.startsWith('server-'))
+    .filter((f) => f.startsWith(`${path.basename(ci.data.root)}-worker-`) || f.startsWith(`${path.basename(ci.data.root)}-server-`))
     .map((f) => `${f}:\n${fs.readFileSync(path.join(procs.logDir, f), 'utf8').slice(-4000)}`)
     .join('\n');
 

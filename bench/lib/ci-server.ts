@@ -9,14 +9,18 @@
  * - ingest: build events (7 per build, as a worker publishes them) waiting on a paused
  *   channel of a real nsqd; the channel is unpaused and the server's store takes them all:
  *   events per second, nsqd to committed rows, metrics and queue listeners included.
+ * - pages with many builds stored: the builds list, one build's page and /api/builds,
+ *   asked of the server's app (no socket) over a store holding 100,000 builds.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { loggerFor } from '../../src/ci/logger';
-import { startServer } from '../../src/server/app';
+import { serverApp, startServer } from '../../src/server/app';
+import { buildEventWireSchema } from '../../src/server/event-wire';
 import { EVENTS_TOPIC, SERVER_CHANNEL } from '../../src/server/ingest';
+import { LiveStore } from '../../src/server/live-store';
 import { TestNsq } from '../../test/helpers/nsq';
 import { buildEvents } from '../../test/helpers/server-events';
 import { waitFor } from '../../test/helpers/wait';
@@ -29,6 +33,8 @@ export interface ServerScale {
   livePushes: number;
   /** Builds whose events (7 each) are ingested. */
   ingestBuilds: number;
+  /** Builds stored when the pages are rendered. */
+  storedBuilds: number;
 }
 
 const wallMs = () => performance.timeOrigin + performance.now();
@@ -145,6 +151,57 @@ async function ingest(builds: number, progress: Progress): Promise<Result> {
   return result;
 }
 
+/** The builds list and one build's page (and their JSON), each fetched from a store holding `builds` builds. */
+export async function pagesWithStoredBuilds(builds: number, progress: Progress): Promise<Result[]> {
+  const rows: Array<[string, (id: number) => string]> = [
+    [`CI server: builds page rendered, ${builds} builds stored`, () => '/'],
+    [`CI server: a build page rendered, ${builds} builds stored`, (id) => `/builds/${id}`],
+    [`CI server: /api/builds answered, ${builds} builds stored`, () => '/api/builds?limit=50'],
+  ];
+  const results: Result[] = rows.map(([workload]) => ({ workload, peer: 'lxcts', unit: 'ms' }));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-bench-render-'));
+  const store = new LiveStore(path.join(dir, 'server.sqlite'));
+  try {
+    // Only each build's finished event: the store makes the whole row from it (a finished
+    // event that comes first still ends the build), which keeps filling 100,000 rows short.
+    for (let id = 1; id <= builds; id++) {
+      const { events } = buildEvents({
+        id,
+        repo: `octo/repo-${id % 50}`,
+        branch: id % 7 === 0 ? 'next' : 'main',
+        job: id % 2 ? 'docs' : 'binaries',
+        commit: id.toString(16).padStart(40, '0'),
+        status: id % 10 === 0 ? 'failure' : 'success',
+      });
+      store.ingestEvent(buildEventWireSchema.parse(JSON.parse(events[events.length - 1] as string)));
+    }
+    const app = serverApp({ store, binariesRoot: path.join(dir, 'binaries'), docsRoot: path.join(dir, 'docs') });
+    const times = rows.map((): number[] => []);
+    for (let round = 0; round < 60; round++) {
+      for (const [i, [, url]] of rows.entries()) {
+        const t0 = performance.now();
+        const response = await app.request(url(1 + ((round * 7919) % builds)));
+        await response.text();
+        if (!response.ok) throw new Error(`${url(1)}: ${response.status}`);
+        // The first rounds warm the statement cache and the JIT: not measured.
+        if (round >= 10) times[i]?.push(performance.now() - t0);
+      }
+    }
+    for (const [i, result] of results.entries()) result.summary = summarize(times[i] ?? []);
+    progress('CI server: pages with many builds stored');
+  } catch (err) {
+    for (const r of results) r.error = (err as Error).message;
+  } finally {
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
 export async function runCiServer(scale: ServerScale, progress: Progress): Promise<Result[]> {
-  return [...(await liveLog(scale.livePushes, progress)), await ingest(scale.ingestBuilds, progress)];
+  return [
+    ...(await liveLog(scale.livePushes, progress)),
+    await ingest(scale.ingestBuilds, progress),
+    ...(await pagesWithStoredBuilds(scale.storedBuilds, progress)),
+  ];
 }

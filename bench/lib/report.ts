@@ -86,6 +86,20 @@ export function checkTargets(results: Result[]): Target[] {
     createStallTarget(results),
     boundTarget(find(results, 'CI server: line printed', 'lxcts'), 'a printed line on the open build page p95 ≤ 250 ms', (r) => r.summary!.p95, 250.0001, 'ms'),
     floorTarget(find(results, 'CI server: build events ingested', 'lxcts'), 'server ingests ≥ 5,000 events/s', 5000, 'events/s'),
+    boundTarget(
+      find(results, 'CI server: builds page rendered', 'lxcts'),
+      'builds page p50 < 50 ms (100,000 builds stored in a full run)',
+      (r) => r.summary!.median,
+      50,
+      'ms',
+    ),
+    boundTarget(
+      find(results, 'CI server: a build page rendered', 'lxcts'),
+      'a build page p50 < 50 ms (100,000 builds stored in a full run)',
+      (r) => r.summary!.median,
+      50,
+      'ms',
+    ),
     boundTarget(memory, 'RSS growth < 10 MB over the execs', () => mem!.rssGrowthKb / 1024, 10, 'MB'),
     boundTarget(memory, 'no fd growth over the execs', () => mem!.fdsAfter - mem!.fdsBefore, 1, 'fds'),
   ];

@@ -14,7 +14,9 @@ import { waitFor } from './wait';
 
 /**
  * `lxcts` processes run from dist/ against one data directory. Each writes stdout and
- * stderr to `<label>-<n>.log` in $LXCTS_TEST_LOGS (to keep them) or the data directory.
+ * stderr to `<data directory's name>-<label>-<n>.log` in $LXCTS_TEST_LOGS (to keep them) or
+ * the data directory: named after the data directory, so that the test files of one run
+ * (which share $LXCTS_TEST_LOGS) never read each other's lines.
  * killAll() in afterEach/afterAll: a test that fails half-way must not leave a worker to
  * take the next test's messages.
  */
@@ -26,11 +28,11 @@ export class CliProcesses {
   constructor(readonly dataRoot: string) {}
 
   get logDir(): string {
-    return process.env.LXCTS_TEST_LOGS ?? this.dataRoot;
+    return process.env.LXCTS_TEST_LOGS || this.dataRoot;
   }
 
   start(args: string[], label: string): ChildProcess {
-    const file = path.join(this.logDir, `${label}-${this.#seq++}.log`);
+    const file = path.join(this.logDir, `${path.basename(this.dataRoot)}-${label}-${this.#seq++}.log`);
     const log = fs.openSync(file, 'a');
     try {
       const child = spawn(process.execPath, [binRun, ...args], { env: { ...process.env, LXCTS_DATA_DIR: this.dataRoot }, stdio: ['ignore', log, log] });
