@@ -31,7 +31,7 @@ import { Gauge, Histogram, Registry } from 'prom-client';
 
 import { UNFINISHED_STATUSES } from '../ci/build-status';
 import type { LiveStore } from './live-store';
-import { type NsqAddresses, readNsq } from './nsq-readings';
+import type { NsqReadings } from './nsq-readings';
 import type { PushQueue } from './push-queue';
 import type { ServerBuild } from './server-store';
 
@@ -57,7 +57,8 @@ class JobLabels {
 
 export interface MetricsOptions {
   store: LiveStore;
-  nsq: NsqAddresses;
+  /** nsqd's stats, shared with /queue and between scrapes. */
+  nsq: NsqReadings;
   /** Pushes the server saw, for the queue wait; none observed without it. */
   pushes?: PushQueue;
 }
@@ -133,7 +134,7 @@ export class ServerMetrics {
    * five nsq gauges are set here, from one reading, before it runs), then every metric.
    */
   async scrape(): Promise<string> {
-    const reading = await readNsq(this.o.nsq);
+    const reading = await this.o.nsq.read();
     const channelGauges = [this.#depth, this.#inFlight, this.#deferred, this.#clients];
     for (const g of [this.#nsqdUp, ...channelGauges]) g.reset();
     if (reading.nsqds.length === 0 && reading.problem) this.#nsqdUp.set({ nsqd: 'unknown' }, 0);
