@@ -36,7 +36,7 @@ export function opsApp(o: OpsOptions): Hono {
   if (!NSQ_NAME.test(topic)) throw new Error(`the pushes topic ${JSON.stringify(topic.slice(0, 80))} is not an NSQ topic name (${NSQ_NAME.source})`);
   const nsq = new NsqReadings({ nsqdHttp: o.nsqdHttp, lookupd: o.lookupd });
   const pushes = new PushQueue();
-  const metrics = new ServerMetrics({ store: o.store, nsq, pushes });
+  const metrics = new ServerMetrics({ store: o.store, nsq, pushes, pushTopic: topic });
   // Each build the store hears of takes its push off that job's channel (looked up once
   // per build, not at each of its log chunks).
   const noted = new Set<string>();
