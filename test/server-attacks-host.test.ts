@@ -37,7 +37,9 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(name: string, options: { publicUrl?: string; allowedHosts?: string[] } = {}): Promise<{ port: number }> {
+type StartOptions = Partial<Pick<Parameters<typeof startServer>[0], 'publicUrl' | 'allowedHosts' | 'workerToken' | 'adminToken' | 'readToken'>>;
+
+async function start(name: string, options: StartOptions = {}): Promise<{ port: number }> {
   const dataDir = path.join(dir, name);
   const s = await startServer({ dataDir, host: '127.0.0.1', port: 0, nsqdTcp: [nsq.nsqdTcp], nsqdHttp: [nsq.nsqdHttp], log, ...options });
   servers.push(s);
@@ -47,7 +49,8 @@ async function start(name: string, options: { publicUrl?: string; allowedHosts?:
   return { port: Number(new URL(s.url).port) };
 }
 
-const get = (port: number, target: string, host: string): Promise<RawResponse> => rawRequest(port, target, { headers: { Host: host } });
+const get = (port: number, target: string, host: string, headers: Record<string, string> = {}): Promise<RawResponse> =>
+  rawRequest(port, target, { headers: { Host: host, ...headers } });
 
 const ROUTES = ['/', '/api/builds', BINARY, '/queue', '/metrics'];
 
@@ -92,4 +95,18 @@ test('`ci server --allowed-host` through the CLI: the name is answered, a reboun
   const [code] = bad.exitCode === null ? await once(bad, 'exit') : [bad.exitCode];
   expect(code).toBe(2);
   expect(procs.logOf(bad)).toMatch(/--allowed-host: "evil\/name" is not a host name/);
+});
+
+test("a request carrying one of the server's tokens passes under any name (workers, ci rerun, Prometheus); a wrong token does not", async () => {
+  const tokens = { workerToken: 'w'.repeat(32), adminToken: 'a'.repeat(32), readToken: 'r'.repeat(32) };
+  const { port } = await start('tokens', tokens);
+  const evil = `evil.example:${port}`;
+  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+  expect((await get(port, '/api/builds', evil, bearer(tokens.adminToken))).status).toBe(200);
+  expect((await get(port, BINARY, evil, bearer(tokens.readToken))).status).toBe(200);
+  // The uploads route answers the worker (404: no GET there), not the guard.
+  expect((await get(port, '/uploads', evil, bearer(tokens.workerToken))).status).toBe(404);
+  for (const headers of [bearer('x'.repeat(32)), bearer(''), { Authorization: 'Basic abc' }, {}]) {
+    expect({ headers, status: (await get(port, '/api/builds', evil, headers)).status }).toEqual({ headers, status: 421 });
+  }
 });

@@ -28,6 +28,7 @@ import { opsApp, type OpsOptions } from './ops';
 import { pagesApp } from './pages';
 import { repoPagesApp } from './repo-pages';
 import { type PublishLock, uploadsApp } from './uploads';
+import { bearerOf, tokenEquals } from './worker-token';
 import type { GitHub } from '../github/client';
 import { StatusOutbox } from './status-outbox';
 import { type StatusReporter, watchBuildStatuses } from './status-reporter';
@@ -67,7 +68,10 @@ export function serverApp(o: ServerAppOptions): Hono {
   const app = new Hono();
   const access = new Access({ adminToken: o.adminToken, readToken: o.readToken });
   // Before anything answers: a rebound name reads nothing, not even whether a build exists.
-  app.use('*', hostCheck(o.allowedHosts ?? []));
+  app.use(
+    '*',
+    hostCheck(o.allowedHosts ?? [], (c) => carriesToken(c.req.header('authorization'), [o.uploads?.token, o.adminToken, o.readToken])),
+  );
   // First: its read gate stands before every route mounted after it.
   app.route('/', accessApp(access));
   app.route('/', filesApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
@@ -87,6 +91,12 @@ export function serverApp(o: ServerAppOptions): Hono {
     }),
   );
   return app;
+}
+
+/** Whether an Authorization header carries one of `tokens` (each compared in constant time). */
+function carriesToken(header: string | undefined, tokens: ReadonlyArray<string | undefined>): boolean {
+  const given = bearerOf(header);
+  return given !== '' && tokens.some((token) => token !== undefined && tokenEquals(given, token));
 }
 
 export interface ServerOptions {

@@ -11,11 +11,14 @@
  * no Host at all (HTTP/1.0 probes; a browser always sends one). Added: the listen host, the
  * --public-url's host, each --allowed-host; `*` turns the check off (behind a proxy that
  * checks Host itself). Ports are not compared: a rebinding page has a name of its own, and
- * a proxy in front may use another port.
+ * a proxy in front may use another port. A request carrying one of the server's tokens
+ * (`trusted`) passes whatever its Host: a page can send only a token it knows, and workers
+ * on other machines, `ci rerun` or Prometheus reach the server by whatever name they were
+ * given.
  */
 import { isIP } from 'node:net';
 
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 
 /** The --allowed-host that turns the check off. */
 export const ANY_HOST = '*';
@@ -53,12 +56,15 @@ export function hostAllowed(header: string | undefined, allowed: ReadonlySet<str
   return name !== null && (isIP(name) !== 0 || name === 'localhost' || allowed.has(name));
 }
 
-/** Middleware answering 421 to a request whose Host is not one of `allowed` (names from allowedHostName). */
-export function hostCheck(allowed: readonly string[]): MiddlewareHandler {
+/**
+ * Middleware answering 421 to a request whose Host is not one of `allowed` (names from
+ * allowedHostName), unless `trusted` says it proves who sent it.
+ */
+export function hostCheck(allowed: readonly string[], trusted: (c: Context) => boolean = () => false): MiddlewareHandler {
   const names = new Set(allowed);
   return async (c, next) => {
     const host = c.req.header('host');
-    if (hostAllowed(host, names)) return next();
+    if (hostAllowed(host, names) || trusted(c)) return next();
     const shown = JSON.stringify((host ?? '').slice(0, 100));
     return c.text(
       `421 Misdirected Request: this server does not answer to the host name ${shown} (a guard against DNS rebinding). ` +
