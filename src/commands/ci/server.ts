@@ -22,8 +22,8 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'built (ci worker --server). With --admin-token-file, re-run and cancel work (buttons on a build page after logging in, ' +
     'ci rerun|cancel); with --read-token-file, reading needs a token too. With GitHub credentials (--github-token-file, or ' +
     "--github-app-id and --github-app-key-file), posts each job's commit status (context lxcts/JOB, linking to --public-url). " +
-    "Answers only requests whose Host is one of its IP addresses, localhost, --listen's or --public-url's host, or an " +
-    '--allowed-host (a guard against DNS rebinding). Runs until SIGTERM or Ctrl-C.';
+    "Answers only requests whose Host is an IP address, localhost, --listen's or --public-url's host, or an " +
+    '--allowed-host, or that carry one of its tokens (a guard against DNS rebinding). Runs until SIGTERM or Ctrl-C.';
   static override examples = [
     '<%= config.bin %> ci server --listen 127.0.0.1:8090 --nsqd-tcp 127.0.0.1:4150 --nsqd-http 127.0.0.1:4151',
     '<%= config.bin %> ci server --listen 0.0.0.0:8090 --lookupd 10.0.0.5:4161 --worker-token-file /etc/lxcts/worker-token',
@@ -45,7 +45,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'public-url': Flags.string({ description: 'the URL people reach this server at, which commit statuses link to (default: the listen URL)' }),
     'allowed-host': Flags.string({
       description:
-        "a host name requests may carry in Host besides the server's IP addresses, localhost, --listen's and --public-url's host " +
+        "a host name requests may carry in Host besides IP addresses, localhost, --listen's and --public-url's host " +
         '(repeatable; a guard against DNS rebinding); * accepts any, behind a proxy that checks Host',
       multiple: true,
     }),
