@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { ingestEventBody } from '../src/server/ingest';
 import { LiveStore } from '../src/server/live-store';
 import { ServerMetrics } from '../src/server/metrics';
+import { NsqReadings } from '../src/server/nsq-readings';
 import { parsePrometheus } from './helpers/prometheus';
 import { buildEvents } from './helpers/server-events';
 
@@ -34,7 +35,7 @@ const FORGED = 500;
 test('forged events with a new job name each make a bounded number of series, and real jobs keep theirs', async () => {
   // The real jobs' history, as a restarted server finds it in its store.
   for (let id = 1; id <= 3; id++) for (const e of buildEvents({ id, job: 'binaries' }).events) ingestEventBody(store, e);
-  metrics = new ServerMetrics({ store, nsq: {} });
+  metrics = new ServerMetrics({ store, nsq: new NsqReadings({}) });
   for (let i = 0; i < FORGED; i++) for (const e of buildEvents({ id: 1000 + i, job: `forged-${i}` }).events) ingestEventBody(store, e);
   // A real build after the flood still has its own series.
   for (const e of buildEvents({ id: 4, job: 'binaries' }).events) ingestEventBody(store, e);

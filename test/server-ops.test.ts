@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 
 import { Message, Reader } from 'nsqjs';
 
@@ -116,6 +117,19 @@ function reasonsOf(view: QueueView, after: string): Record<string, string> | und
   return waiting && Object.fromEntries(waiting.channels.map((c) => [c.channel, c.reason]));
 }
 
+/**
+ * The queue view once it explains `after`'s push with `reasons`: requests share one reading
+ * of nsqd for up to a second (nsq-readings.ts), so what nsqd just did shows a moment later.
+ */
+async function queueShowing(url: string, after: string, reasons: Record<string, string>): Promise<QueueView> {
+  let view: QueueView | undefined;
+  await waitFor(
+    async () => isDeepStrictEqual(reasonsOf((view = await queue(url)), after), reasons),
+    () => `the queue to explain ${after.slice(0, 12)} with ${JSON.stringify(reasons)}; last: ${JSON.stringify(view && reasonsOf(view, after))}`,
+  );
+  return view as QueueView;
+}
+
 describe('/metrics', () => {
   test('builds by status and job, durations and queue waits once per build, nsqd channels', async () => {
     const commit = 'a'.repeat(40);
@@ -192,8 +206,7 @@ describe('/queue', () => {
     const commit = 'b'.repeat(40);
     await publishMessage(nsq.nsqdHttp, PUSH_TOPIC, JSON.stringify(push(commit)));
     await waitFor(async () => reasonsOf(await queue(server.url), commit) !== undefined, 'the server to see the push');
-    const view = await queue(server.url);
-    expect(reasonsOf(view, commit)).toEqual({ binaries: 'no-worker', docs: 'paused', held: 'all-busy' });
+    const view = await queueShowing(server.url, commit, { binaries: 'no-worker', docs: 'paused', held: 'all-busy' });
     const heldChannel = view.channels.find((c) => c.channel === 'held');
     expect(heldChannel).toMatchObject({ depth: 1, inFlight: 1, reason: 'all-busy' });
     expect(view.workers).toEqual([expect.objectContaining({ channel: 'held', hostname: os.hostname(), inFlight: 1, ready: 1, connected: true })]);
@@ -206,16 +219,16 @@ describe('/queue', () => {
 
     // A build of the push's "binaries" job: it no longer waits there.
     await publishEvents(buildEvents({ id: 3, job: 'binaries', status: 'success' }).events.map((e) => e.replaceAll('a'.repeat(40), commit)));
-    expect(reasonsOf(await queue(server.url), commit)).toEqual({ docs: 'paused', held: 'all-busy' });
+    await queueShowing(server.url, commit, { docs: 'paused', held: 'all-busy' });
 
     // The worker finishes what it holds and takes the next: "held" ends empty, nothing waits there.
     const first = held.shift();
     first?.finish();
     await waitFor(() => held.length === 1, 'the worker to take the second push');
-    expect(reasonsOf(await queue(server.url), commit)).toEqual({ docs: 'paused', held: 'taken' });
+    await queueShowing(server.url, commit, { docs: 'paused', held: 'taken' });
     held.shift()?.finish();
     await waitFor(async () => (await channelStats(PUSH_TOPIC, 'held'))?.in_flight_count === 0, 'the second push finished');
-    expect(reasonsOf(await queue(server.url), commit)).toEqual({ docs: 'paused' });
+    await queueShowing(server.url, commit, { docs: 'paused' });
   });
 });
 
@@ -231,19 +244,18 @@ describe('/queue, later pushes', () => {
     const commit = 'c'.repeat(40);
     await publishMessage(nsq.nsqdHttp, PUSH_TOPIC, JSON.stringify(push(commit)));
     await waitFor(async () => reasonsOf(await queue(server.url), commit)?.retry === 'retry-wait', 'the push to wait for its retry');
-    expect(reasonsOf(await queue(server.url), commit)).toEqual({ binaries: 'no-worker', docs: 'paused', held: 'taken', retry: 'retry-wait' });
+    await queueShowing(server.url, commit, { binaries: 'no-worker', docs: 'paused', held: 'taken', retry: 'retry-wait' });
   });
 
   test('nsqd down: /metrics still answers (lxcts_nsqd_up 0), and every waiting push says nsqd is unreachable', async () => {
     await nsq.stopNsqd();
-    const samples = await metrics(server.url);
-    expect(sampleValue(samples, 'lxcts_nsqd_up', { nsqd: nsq.nsqdHttp })).toBe(0);
+    let samples: PromSample[] = [];
+    await waitFor(async () => sampleValue((samples = await metrics(server.url)), 'lxcts_nsqd_up', { nsqd: nsq.nsqdHttp }) === 0, 'lxcts_nsqd_up 0');
     expect(sampleValue(samples, 'lxcts_builds', { status: 'success', job: 'binaries' })).toBe(2);
-    const view = await queue(server.url);
-    expect(view.nsqds).toEqual([{ nsqd: nsq.nsqdHttp, up: false, error: expect.stringMatching(/ECONNREFUSED/) as unknown }]);
     // ("held": its worker holds this push too, unfinished.)
     const everywhere = { binaries: 'nsqd-unreachable', docs: 'nsqd-unreachable', held: 'nsqd-unreachable', retry: 'nsqd-unreachable' };
-    expect(reasonsOf(view, 'c'.repeat(40))).toEqual(everywhere);
+    const view = await queueShowing(server.url, 'c'.repeat(40), everywhere);
+    expect(view.nsqds).toEqual([{ nsqd: nsq.nsqdHttp, up: false, error: expect.stringMatching(/ECONNREFUSED/) as unknown }]);
     expect(await (await fetch(`${server.url}/queue`)).text()).toContain('unreachable');
   });
 });

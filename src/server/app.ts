@@ -21,12 +21,14 @@ import { Access, accessApp } from './access';
 import { buildsApi } from './api';
 import { buildActions, controlApp } from './control';
 import { filesApp } from './files';
+import { hostCheck } from './host-check';
 import { type Ingest, startIngest } from './ingest';
 import { LiveStore } from './live-store';
 import { opsApp, type OpsOptions } from './ops';
 import { pagesApp } from './pages';
 import { repoPagesApp } from './repo-pages';
 import { type PublishLock, uploadsApp } from './uploads';
+import { bearerOf, tokenEquals } from './worker-token';
 import type { GitHub } from '../github/client';
 import { StatusOutbox } from './status-outbox';
 import { type StatusReporter, watchBuildStatuses } from './status-reporter';
@@ -57,12 +59,19 @@ export interface ServerAppOptions {
   pushTopic?: string;
   /** Commit statuses: where they stand, shown on the build page. */
   statuses?: StatusOutbox;
+  /** Host names requests may carry besides IP literals and localhost (host-check.ts); `*`: any. */
+  allowedHosts?: readonly string[];
 }
 
 /** Every route of the server on one app. */
 export function serverApp(o: ServerAppOptions): Hono {
   const app = new Hono();
   const access = new Access({ adminToken: o.adminToken, readToken: o.readToken });
+  // Before anything answers: a rebound name reads nothing, not even whether a build exists.
+  app.use(
+    '*',
+    hostCheck(o.allowedHosts ?? [], (c) => carriesToken(c.req.header('authorization'), [o.uploads?.token, o.adminToken, o.readToken])),
+  );
   // First: its read gate stands before every route mounted after it.
   app.route('/', accessApp(access));
   app.route('/', filesApp({ binariesRoot: o.binariesRoot, docsRoot: o.docsRoot }));
@@ -82,6 +91,12 @@ export function serverApp(o: ServerAppOptions): Hono {
     }),
   );
   return app;
+}
+
+/** Whether an Authorization header carries one of `tokens` (each compared in constant time). */
+function carriesToken(header: string | undefined, tokens: ReadonlyArray<string | undefined>): boolean {
+  const given = bearerOf(header);
+  return given !== '' && tokens.some((token) => token !== undefined && tokenEquals(given, token));
 }
 
 export interface ServerOptions {
@@ -105,6 +120,10 @@ export interface ServerOptions {
   pushTopic?: string;
   /** Commit statuses on GitHub (none without it); publicUrl (what statuses link to) defaults to the listen URL. */
   github?: { client: GitHub; publicUrl?: string };
+  /** The URL people reach the server at: its host is accepted in requests' Host header. */
+  publicUrl?: string;
+  /** More host names requests may carry (host-check.ts, names from allowedHostName); `*`: any. */
+  allowedHosts?: readonly string[];
   log: Logger;
 }
 
@@ -145,6 +164,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       readToken: o.readToken,
       pushTopic: o.pushTopic,
       statuses,
+      allowedHosts: allowedHosts(o),
       publish: async (topic, body) => {
         const nsqd = o.nsqdHttp?.[0] ?? (o.lookupd?.length ? await findNsqdHttp(o.lookupd) : null);
         if (!nsqd) throw new Error('the server knows no nsqd HTTP address to publish to: start it with --nsqd-http');
@@ -189,6 +209,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       o.log.info('CI server stopped');
     },
   };
+}
+
+/** The listen host, the public URL's host and the names given (IP literals and localhost need none). */
+function allowedHosts(o: ServerOptions): string[] {
+  const names = [...(o.allowedHosts ?? [])];
+  const hostOf = (url: string) => new URL(url).hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  for (const url of [o.publicUrl, o.github?.publicUrl]) if (url) names.push(hostOf(url));
+  names.push(o.host.toLowerCase());
+  return names;
 }
 
 function listen(app: Hono, hostname: string, port: number): Promise<http.Server> {

@@ -19,6 +19,12 @@
  * workers' supersede watchers, the server's own) are left out: their names are random per
  * process and would make new series at every restart.
  *
+ * Anyone who can reach nsqd's HTTP port can create topics and channels, each of which would
+ * be series too. So the channel gauges cover only the server's own topics (the push topic,
+ * lxcts.builds, lxcts.logs, lxcts.control: one nsqd reading each, nsq-readings.ts), and at
+ * most MAX_CHANNELS_PER_TOPIC channels of each: the ones with consumers first, then the ones
+ * holding messages (a name made over HTTP has neither), then by name.
+ *
  * Job names come from the events topic, where whoever can publish to nsqd writes: each
  * new name would be new series, in this process (histograms are never reset) and in
  * Prometheus. So at most MAX_JOB_LABELS jobs have a label of their own, the jobs with the
@@ -30,8 +36,13 @@ import { Hono } from 'hono';
 import { Gauge, Histogram, Registry } from 'prom-client';
 
 import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { CONTROL_TOPIC } from '../ci/control-message';
+import { LOGS_TOPIC } from '../ci/log-chunks';
+import type { NsqdChannelStats } from '../ci/nsq-api';
+import { PUSH_TOPIC } from '../ci/push-event';
+import { EVENTS_TOPIC } from './ingest';
 import type { LiveStore } from './live-store';
-import { type NsqAddresses, readNsq } from './nsq-readings';
+import type { NsqReadings } from './nsq-readings';
 import type { PushQueue } from './push-queue';
 import type { ServerBuild } from './server-store';
 
@@ -42,6 +53,8 @@ const MAX_REMEMBERED = 20_000;
 /** Jobs with series of their own; far more than a CI runs. */
 export const MAX_JOB_LABELS = 50;
 export const OTHER_JOBS = '(other)';
+/** Channels with series of their own, per topic; the server's topics have a handful. */
+export const MAX_CHANNELS_PER_TOPIC = 50;
 
 /** The job label of each job name: its own for the first MAX_JOB_LABELS, then OTHER_JOBS. */
 class JobLabels {
@@ -57,7 +70,10 @@ class JobLabels {
 
 export interface MetricsOptions {
   store: LiveStore;
-  nsq: NsqAddresses;
+  /** nsqd's stats, shared with /queue and between scrapes. */
+  nsq: NsqReadings;
+  /** The workers' push topic, one of the topics whose channels are gauged (default lxcts.pushes). */
+  pushTopic?: string;
   /** Pushes the server saw, for the queue wait; none observed without it. */
   pushes?: PushQueue;
 }
@@ -81,8 +97,11 @@ export class ServerMetrics {
   readonly #onChange: (key: string) => void;
 
   readonly #jobs = new JobLabels();
+  /** The server's own topics: the only ones whose channels are gauged. */
+  readonly #topics: readonly string[];
 
   constructor(private readonly o: MetricsOptions) {
+    this.#topics = [...new Set([o.pushTopic ?? PUSH_TOPIC, EVENTS_TOPIC, LOGS_TOPIC, CONTROL_TOPIC])];
     const registers = [this.registry];
     const jobs = this.#jobs;
     // The jobs of the store's history first: names sent later cannot take their labels.
@@ -129,20 +148,25 @@ export class ServerMetrics {
   }
 
   /**
-   * The exposition: nsqd is read once (prom-client collects the metrics concurrently, so the
-   * five nsq gauges are set here, from one reading, before it runs), then every metric.
+   * The exposition: nsqd is read once per topic (prom-client collects the metrics
+   * concurrently, so the five nsq gauges are set here, from those readings, before it runs),
+   * then every metric.
    */
   async scrape(): Promise<string> {
-    const reading = await readNsq(this.o.nsq);
+    const readings = await Promise.all(this.#topics.map((topic) => this.o.nsq.read(topic)));
     const channelGauges = [this.#depth, this.#inFlight, this.#deferred, this.#clients];
     for (const g of [this.#nsqdUp, ...channelGauges]) g.reset();
-    if (reading.nsqds.length === 0 && reading.problem) this.#nsqdUp.set({ nsqd: 'unknown' }, 0);
-    for (const n of reading.nsqds) {
-      this.#nsqdUp.set({ nsqd: n.nsqd }, n.up ? 1 : 0);
-      for (const t of n.stats?.topics ?? []) {
-        for (const c of t.channels ?? []) {
-          if (c.channel_name.endsWith('#ephemeral')) continue;
-          const labels = { nsqd: n.nsqd, topic: t.topic_name, channel: c.channel_name };
+    // An nsqd is up when every reading of it could be taken.
+    const up = new Map<string, boolean>();
+    for (const reading of readings) for (const n of reading.nsqds) up.set(n.nsqd, (up.get(n.nsqd) ?? true) && n.up);
+    if (up.size === 0 && readings.some((r) => r.problem)) this.#nsqdUp.set({ nsqd: 'unknown' }, 0);
+    for (const [nsqd, isUp] of up) this.#nsqdUp.set({ nsqd }, isUp ? 1 : 0);
+    for (const [i, reading] of readings.entries()) {
+      const topic = this.#topics[i] as string;
+      for (const n of reading.nsqds) {
+        const stats = n.stats?.topics?.find((t) => t.topic_name === topic);
+        for (const c of gaugedChannels(stats?.channels ?? [])) {
+          const labels = { nsqd: n.nsqd, topic, channel: c.channel_name };
           this.#depth.set(labels, c.depth);
           this.#inFlight.set(labels, c.in_flight_count);
           this.#deferred.set(labels, c.deferred_count);
@@ -175,6 +199,16 @@ export class ServerMetrics {
   close(): void {
     this.o.store.changes.off('build', this.#onChange);
   }
+}
+
+/** A topic's channels that have series: MAX_CHANNELS_PER_TOPIC, consumed or holding messages first; no ephemeral one. */
+function gaugedChannels(channels: readonly NsqdChannelStats[]): NsqdChannelStats[] {
+  const consumed = (c: NsqdChannelStats) => ((c.clients?.length ?? 0) > 0 ? 1 : 0);
+  const holding = (c: NsqdChannelStats) => (c.depth + c.in_flight_count + c.deferred_count > 0 ? 1 : 0);
+  return channels
+    .filter((c) => !c.channel_name.endsWith('#ephemeral'))
+    .sort((a, b) => consumed(b) - consumed(a) || holding(b) - holding(a) || (a.channel_name < b.channel_name ? -1 : 1))
+    .slice(0, MAX_CHANNELS_PER_TOPIC);
 }
 
 function remember(keys: Set<string>, key: string): void {

@@ -4,6 +4,10 @@
  * failing that, every nsqd nsqlookupd knows. A failure is part of the reading (an nsqd
  * that does not answer is `up: false`), never thrown: the pages and the metrics must work
  * best when NSQ does not.
+ *
+ * Anyone who can reach /queue or /metrics would otherwise make the server read nsqd at each
+ * request: NsqReadings shares one reading (per topic) between all the requests that come
+ * while it is taken and for READING_SHARED_MS after.
  */
 import { listNsqdHttp, type NsqdStats, readNsqdStats } from '../ci/nsq-api';
 
@@ -54,6 +58,32 @@ export async function readNsq(addresses: NsqAddresses, topic?: string): Promise<
     }),
   );
   return { at, nsqds: readings };
+}
+
+/** How long a reading is handed out again after it was taken. */
+export const READING_SHARED_MS = 1000;
+
+/** Readings shared between requests: at most one at a time per topic, reused for READING_SHARED_MS. */
+export class NsqReadings {
+  /** Keyed by topic ('' for every topic); the topics are the server's own, so this stays small. */
+  readonly #readings = new Map<string, { reading: Promise<NsqReading>; takenAt?: number }>();
+
+  constructor(
+    readonly addresses: NsqAddresses,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A reading of `topic` (every topic when undefined) at most READING_SHARED_MS old, or the one being taken. */
+  read(topic?: string): Promise<NsqReading> {
+    const key = topic ?? '';
+    const shared = this.#readings.get(key);
+    if (shared && (shared.takenAt === undefined || this.now() - shared.takenAt < READING_SHARED_MS)) return shared.reading;
+    const entry: { reading: Promise<NsqReading>; takenAt?: number } = { reading: readNsq(this.addresses, topic) };
+    // readNsq never rejects: a failure is part of the reading.
+    void entry.reading.then(() => (entry.takenAt = this.now()));
+    this.#readings.set(key, entry);
+    return entry.reading;
+  }
 }
 
 /** fetch's "fetch failed" hides the reason (ECONNREFUSED...) in `cause`. */

@@ -11,6 +11,7 @@ import { NSQ_NAME } from '../ci/nsq-api';
 import { PUSH_TOPIC } from '../ci/push-event';
 import type { LiveStore } from './live-store';
 import { metricsApp, ServerMetrics } from './metrics';
+import { NsqReadings } from './nsq-readings';
 import { PushQueue, watchPushes } from './push-queue';
 import { queueApp, QueueWatch } from './queue-page';
 
@@ -33,9 +34,9 @@ export interface OpsOptions {
 export function opsApp(o: OpsOptions): Hono {
   const topic = o.pushTopic ?? PUSH_TOPIC;
   if (!NSQ_NAME.test(topic)) throw new Error(`the pushes topic ${JSON.stringify(topic.slice(0, 80))} is not an NSQ topic name (${NSQ_NAME.source})`);
-  const nsq = { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd };
+  const nsq = new NsqReadings({ nsqdHttp: o.nsqdHttp, lookupd: o.lookupd });
   const pushes = new PushQueue();
-  const metrics = new ServerMetrics({ store: o.store, nsq, pushes });
+  const metrics = new ServerMetrics({ store: o.store, nsq, pushes, pushTopic: topic });
   // Each build the store hears of takes its push off that job's channel (looked up once
   // per build, not at each of its log chunks).
   const noted = new Set<string>();

@@ -4,7 +4,7 @@
  *   GET /queue        HTML: nsqds, job channels with their workers, waiting pushes and why each waits
  *   GET /api/queue    the same as JSON
  *
- * Each request reads nsqd's stats once (nsq-readings.ts) and explains every job channel of
+ * Each request takes nsqd's stats (a reading shared for a second, nsq-readings.ts) and explains every job channel of
  * the push topic (queue-explain.ts). Workers are nsqd's clients of those channels; the ones
  * seen by an earlier reading within WORKERS_SEEN_MS stay listed (not connected, last seen),
  * and so do the channels, so that a push waiting while nsqd is down says so.
@@ -13,7 +13,7 @@ import { Hono } from 'hono';
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 
-import { type NsqAddresses, type NsqReading, readNsq } from './nsq-readings';
+import type { NsqReading, NsqReadings } from './nsq-readings';
 import { page } from './pages';
 import type { PushQueue, SeenPush } from './push-queue';
 import { channelReason, type ChannelView, channelViews, type QueueReason, REASON_TEXT, type WorkerView } from './queue-explain';
@@ -42,7 +42,8 @@ export interface QueueView {
 }
 
 export interface QueueOptions {
-  nsq: NsqAddresses;
+  /** nsqd's stats, shared with /metrics and between requests. */
+  nsq: NsqReadings;
   /** The push topic (the receiver's --topic). */
   topic: string;
   pushes: PushQueue;
@@ -57,7 +58,7 @@ export class QueueWatch {
   constructor(private readonly o: QueueOptions) {}
 
   async view(): Promise<QueueView> {
-    const reading = await readNsq(this.o.nsq, this.o.topic);
+    const reading = await this.o.nsq.read(this.o.topic);
     return this.explain(reading);
   }
 

@@ -10,6 +10,7 @@ import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
 import { normalizeBaseUrl } from '../../github/client';
 import { startServer } from '../../server/app';
+import { allowedHostName } from '../../server/host-check';
 import { readToken } from '../../server/worker-token';
 
 export default class CiServer extends CiCommand<typeof CiServer> {
@@ -21,7 +22,8 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'built (ci worker --server). With --admin-token-file, re-run and cancel work (buttons on a build page after logging in, ' +
     'ci rerun|cancel); with --read-token-file, reading needs a token too. With GitHub credentials (--github-token-file, or ' +
     "--github-app-id and --github-app-key-file), posts each job's commit status (context lxcts/JOB, linking to --public-url). " +
-    'Runs until SIGTERM or Ctrl-C.';
+    "Answers only requests whose Host is an IP address, localhost, --listen's or --public-url's host, or an " +
+    '--allowed-host, or that carry one of its tokens (a guard against DNS rebinding). Runs until SIGTERM or Ctrl-C.';
   static override examples = [
     '<%= config.bin %> ci server --listen 127.0.0.1:8090 --nsqd-tcp 127.0.0.1:4150 --nsqd-http 127.0.0.1:4151',
     '<%= config.bin %> ci server --listen 0.0.0.0:8090 --lookupd 10.0.0.5:4161 --worker-token-file /etc/lxcts/worker-token',
@@ -41,6 +43,12 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'read-token-file': Flags.string({ description: 'file holding a token every page, API and file route then needs (none: reading is open)' }),
     'push-topic': Flags.string({ description: "the workers' topic of build requests, where re-runs go (their --topic)", default: PUSH_TOPIC }),
     'public-url': Flags.string({ description: 'the URL people reach this server at, which commit statuses link to (default: the listen URL)' }),
+    'allowed-host': Flags.string({
+      description:
+        "a host name requests may carry in Host besides IP addresses, localhost, --listen's and --public-url's host " +
+        '(repeatable; a guard against DNS rebinding); * accepts any, behind a proxy that checks Host',
+      multiple: true,
+    }),
     ...githubFlags,
   };
 
@@ -67,6 +75,12 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     } catch (err) {
       this.error(`--public-url: ${(err as Error).message}`, { exit: 2 });
     }
+    let allowedHosts: string[];
+    try {
+      allowedHosts = (f['allowed-host'] ?? []).map(allowedHostName);
+    } catch (err) {
+      this.error(`--allowed-host: ${(err as Error).message}`, { exit: 2 });
+    }
     const server = await startServer({
       dataDir: this.dataDir().root,
       host,
@@ -79,6 +93,8 @@ export default class CiServer extends CiCommand<typeof CiServer> {
       readToken: token('read-token-file'),
       pushTopic: f['push-topic'],
       github: client ? { client, publicUrl } : undefined,
+      publicUrl,
+      allowedHosts,
       log,
     });
     this.log(`lxcts CI server: ${server.url}/`);
