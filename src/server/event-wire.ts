@@ -46,7 +46,15 @@ const recordSchema = z.object({
   pusher: shownText(MAX_PERSON),
 });
 
-const common = { key: buildKeySchema, seq: int, worker: text(255).min(1), at: int, build: recordSchema };
+const common = {
+  key: buildKeySchema,
+  seq: int,
+  worker: text(255).min(1),
+  at: int,
+  build: recordSchema,
+  /** A pull request's head commit (build-events.ts `PullHead`), where its statuses go; absent for pushes. */
+  head: z.string().refine(isCommitId, 'not a full commit id').optional(),
+};
 
 export const buildEventWireSchema = z.discriminatedUnion('type', [
   z.object({ type: z.enum(['queued', 'started']), ...common }),
