@@ -297,12 +297,21 @@ test('with GitHub credentials, the server posts statuses to that API linking to 
       api.url,
       '--public-url',
       'https://ci.example.org/',
+      '--bot-login',
+      'lxcts-bot',
     );
     const state = await ready(run, ci.data.root);
     expect(upProcesses(ci.data.root).map((p) => p.name)).toEqual(['nsqlookupd', 'nsqd', 'webhook', 'server', 'worker binaries', 'worker patch-parser']);
     expect(run.output()).toMatch(/^worker patch-parser \| /m);
     expect(run.output()).toContain(`GitHub:          commit statuses and the patch parser, through ${api.url}`);
     expect(await channelClientCount(state.nsqdHttp, PUSH_TOPIC, 'patch-parser')).toBe(1);
+    // It was given the GitHub flags (files made absolute) and the bot's login.
+    const bot = must(
+      upProcesses(ci.data.root).find((p) => p.name === 'worker patch-parser'),
+      'the patch parser',
+    );
+    const argv = fs.readFileSync(`/proc/${pidOf(bot)}/cmdline`, 'utf8').split('\0');
+    expect(argv.join(' ')).toContain(`--channel patch-parser --github-api-url ${api.url} --github-token-file ${token} --bot-login lxcts-bot`);
 
     // The server: a build's events become its commit status, posted to the API with the token.
     const sha = 'b'.repeat(40);

@@ -40,6 +40,8 @@ export interface UpOptions {
   github?: GitHubFlagValues;
   /** The URL people reach the dashboard at, which commit statuses link to (the server's --public-url). */
   publicUrl?: string;
+  /** The patch parser's GitHub login: only its comments are edited (the worker's --bot-login). */
+  botLogin?: string;
   /** Seconds a worker's running builds get to finish on stop before they are cancelled (default 0). */
   graceSeconds?: number;
   /** Takes each line of output, prefixed with its component (default: stdout). */
@@ -227,7 +229,18 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
         ? [
             {
               name: `worker ${PATCH_PARSER_CHANNEL}`,
-              ...lxcts(['ci', 'worker', '--nsqd-tcp', nsqdTcp, '--nsqd-http', nsqdHttp, '--channel', PATCH_PARSER_CHANNEL, ...github]),
+              ...lxcts([
+                'ci',
+                'worker',
+                '--nsqd-tcp',
+                nsqdTcp,
+                '--nsqd-http',
+                nsqdHttp,
+                '--channel',
+                PATCH_PARSER_CHANNEL,
+                ...github,
+                ...(o.botLogin === undefined ? [] : ['--bot-login', o.botLogin]),
+              ]),
               ready: async () => (await channelClientCount(nsqdHttp, PUSH_TOPIC, PATCH_PARSER_CHANNEL)) > 0,
               ...quick,
             },

@@ -48,6 +48,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
     grace: Flags.integer({ description: 'seconds running builds get to finish on Ctrl-C before they are cancelled and requeued', default: 0, min: 0 }),
     'public-url': Flags.string({ description: 'the URL people reach the dashboard at, which commit statuses link to (default: its listen URL)' }),
     ...githubFlags,
+    'bot-login': Flags.string({ description: "the patch parser's GitHub login: only its comments are edited (default: any comment opening with its marker)" }),
   };
 
   async run(): Promise<void> {
@@ -80,6 +81,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
       graceSeconds: f.grace,
       github: github ? f : undefined,
       publicUrl: f['public-url'],
+      botLogin: f['bot-login'],
       signal: stopSignal.signal,
     }).catch((err: Error & { code?: string }) => {
       stopSignal.stop();
