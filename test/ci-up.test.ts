@@ -3,7 +3,8 @@
  * free ports, starting real nsqlookupd, nsqd, receiver, server and workers. A signed push
  * through its webhook is built in real containers and shows on its dashboard; Ctrl-C
  * leaves no process, container, mount or up.json; a second `ci up`, a taken port and a
- * stale lock are each checked.
+ * stale lock are each checked. With GitHub credentials and a local stand-in for the GitHub
+ * API, the server posts statuses there and the patch-parser worker runs with them.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
@@ -12,13 +13,18 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { sendPushEvent } from '../src/ci/hook-spool';
+import { channelClientCount, publishMessage } from '../src/ci/nsq-api';
 import { isProcessAlive } from '../src/ci/process-identity';
+import { type BuildMessage, PUSH_TOPIC } from '../src/ci/push-event';
+import { EVENTS_TOPIC } from '../src/server/ingest';
 import type { UpProcess, UpState } from '../src/up/up-files';
 import { CiSandbox } from './helpers/ci-data';
 import { binRun } from './helpers/cli';
+import { startGitHubApi } from './helpers/github-api';
 import { containersIn } from './helpers/lxc-tools';
 import { at, must } from './helpers/must';
 import { TestRepo } from './helpers/repo';
+import { buildEvents } from './helpers/server-events';
 import { waitFor } from './helpers/wait';
 
 /** A `ci up` process and everything it printed. */
@@ -273,4 +279,98 @@ test('a component that fails its start fails ci up with its last lines; what was
   expect(output).not.toContain('worker binaries |');
   expect(fs.existsSync(path.join(ci.data.root, 'up.json'))).toBe(false);
   expect(fs.existsSync(path.join(ci.data.root, 'up-processes.json'))).toBe(false);
+}, 120_000);
+
+test('with GitHub credentials, the server posts statuses to that API linking to --public-url, and a patch-parser worker reads pull requests there', async () => {
+  const ci = sandbox('up-github');
+  const api = await startGitHubApi();
+  try {
+    const token = path.join(ci.data.root, 'github-token');
+    fs.writeFileSync(token, 'ghp_up\n', { mode: 0o600 });
+    const run = startUp(
+      ci.data.root,
+      '--channel',
+      'binaries',
+      '--github-token-file',
+      token,
+      '--github-api-url',
+      api.url,
+      '--public-url',
+      'https://ci.example.org/',
+      '--bot-login',
+      'lxcts-bot',
+    );
+    const state = await ready(run, ci.data.root);
+    expect(upProcesses(ci.data.root).map((p) => p.name)).toEqual(['nsqlookupd', 'nsqd', 'webhook', 'server', 'worker binaries', 'worker patch-parser']);
+    expect(run.output()).toMatch(/^worker patch-parser \| /m);
+    expect(run.output()).toContain(`GitHub:          commit statuses and the patch parser, through ${api.url}`);
+    expect(await channelClientCount(state.nsqdHttp, PUSH_TOPIC, 'patch-parser')).toBe(1);
+    // It was given the GitHub flags (files made absolute) and the bot's login.
+    const bot = must(
+      upProcesses(ci.data.root).find((p) => p.name === 'worker patch-parser'),
+      'the patch parser',
+    );
+    const argv = fs.readFileSync(`/proc/${pidOf(bot)}/cmdline`, 'utf8').split('\0');
+    expect(argv.join(' ')).toContain(`--channel patch-parser --github-api-url ${api.url} --github-token-file ${token} --bot-login lxcts-bot`);
+
+    // The server: a build's events become its commit status, posted to the API with the token.
+    const sha = 'b'.repeat(40);
+    const build = buildEvents({ id: 1, repo: 'octo/widgets', cloneUrl: `${api.url}/octo/widgets.git`, commit: sha, job: 'binaries' });
+    for (const event of build.events) await publishMessage(state.nsqdHttp, EVENTS_TOPIC, event);
+    const posted = () => api.to(`POST /repos/octo/widgets/statuses/${sha}`).find((r) => (r.body as { state?: string }).state === 'success');
+    await waitFor(
+      () => posted() !== undefined,
+      () => `the success status; ci up's output:\n${run.output()}`,
+      { seconds: 60 },
+    );
+    expect(posted()?.headers.authorization).toBe('token ghp_up');
+    expect((posted()?.body as { target_url: string }).target_url).toMatch(/^https:\/\/ci\.example\.org\/builds\/\d+$/);
+
+    // The patch parser: a pull request on the push topic is read from the same API, with the same token.
+    const base = 'c'.repeat(40);
+    const pull: BuildMessage = {
+      kind: 'pull_request',
+      delivery: randomUUID(),
+      repo: 'octo/widgets',
+      // (The build worker refuses to fetch from a loopback host, and builds nothing.)
+      cloneUrl: `${api.url.replace(/^http:/, 'https:')}/octo/widgets.git`,
+      ref: 'refs/pull/12/head',
+      before: base,
+      after: sha,
+      pusher: 'octocat',
+      receivedAt: Date.now(),
+      pull: { number: 12, action: 'opened', baseRef: 'main', baseSha: base, headRepo: 'octo/widgets', fork: false, mergeable: null },
+    };
+    // No commits: to the bot the pull request has moved on, and it writes nothing.
+    api.script('GET /repos/octo/widgets/pulls/12/commits', { status: 200, body: [] });
+    await publishMessage(state.nsqdHttp, PUSH_TOPIC, JSON.stringify(pull));
+    const read = () => api.to('GET /repos/octo/widgets/pulls/12/commits');
+    await waitFor(
+      () => read().length > 0,
+      () => `the patch parser's read; ci up's output:\n${run.output()}`,
+      { seconds: 60 },
+    );
+    expect(at(read(), 0).headers.authorization).toBe('token ghp_up');
+
+    process.kill(-(run.child.pid as number), 'SIGINT');
+    expect(await run.exited).toBe(0);
+  } finally {
+    await api.close();
+  }
+}, 300_000);
+
+test('the patch-parser channel without credentials, and unusable GitHub options, are refused before anything starts (exit 2)', async () => {
+  const ci = sandbox('up-github-bad');
+  const cases: Array<[string[], RegExp]> = [
+    [['--channel', 'patch-parser'], /the patch-parser channel needs GitHub credentials/],
+    [['--github-token-file', path.join(ci.data.root, 'missing')], /GitHub: ENOENT/],
+    [['--github-app-id', '7'], /GitHub: a GitHub App needs both its id and its private key file/],
+    [['--public-url', 'ftp://ci.example'], /--public-url: not an http\(s\) URL/],
+  ];
+  for (const [flags, message] of cases) {
+    const run = startUp(ci.data.root, ...flags);
+    expect({ flags, code: await run.exited }).toEqual({ flags, code: 2 });
+    expect(run.output()).toMatch(message);
+    expect(run.output()).not.toMatch(/^nsqlookupd +\|/m);
+  }
 }, 120_000);

@@ -161,7 +161,15 @@ describe('the builder', () => {
       'jobs:\n  binaries:\n    pull_requests: true\n    steps: ["echo HEAD-FILE"]\n  docs:\n    pull_requests: true\n    steps: ["echo DOCS-RAN"]\n';
     const { repo, base, head, merge } = pullRepo('same', baseFile, headFile);
     const skipped: string[] = [];
-    const results = await ci.builder().build({ ...pullBuild(repo, base, head), onSkipped: (s) => skipped.push(`${s.job}: ${s.reason}`) });
+    const events: Array<{ type: string; commit: string; head?: string }> = [];
+    const results = await ci.builder().build({
+      ...pullBuild(repo, base, head),
+      onSkipped: (s) => skipped.push(`${s.job}: ${s.reason}`),
+      onEvent: (e) => events.push({ type: e.type, commit: e.build.commit, head: e.head }),
+    });
+    // Every event of the merge's build names the pull request's head: its statuses go there.
+    expect(events.map((e) => e.type)).toContain('finished');
+    expect(events).toEqual(events.map((e) => ({ type: e.type, commit: merge, head })));
     expect(results.map((r) => [r.job, r.status])).toEqual([['binaries', 'success']]);
     expect(skipped).toEqual(["docs: pull requests build only jobs marked pull_requests: true in main's build file"]);
     const result = at(results, 0);

@@ -169,6 +169,55 @@ test('a post GitHub refuses is shown on the build page; no credentials is one wa
   expect(statusPosts()).toHaveLength(posts);
 });
 
+test("a pull request's build of GitHub's merge commit posts on the pull request's head, even when the head comes late", async () => {
+  const { log } = capturedLog();
+  const dataDir = tempDir();
+  const client = createGitHub({ baseUrl: api.url, auth: { token: 't' }, log, retry: { baseDelayMs: 10, maxDelayMs: 20 } });
+  server = await startServer({
+    dataDir,
+    host: '127.0.0.1',
+    port: 0,
+    nsqdTcp: [nsq.nsqdTcp],
+    nsqdHttp: [nsq.nsqdHttp],
+    github: { client, publicUrl: PUBLIC },
+    log,
+  });
+  const MERGE = 'c'.repeat(40);
+  const HEAD = 'd'.repeat(40);
+  const cloneUrl = `${api.url}/octo/widgets.git`;
+  const pull = { number: 12, head: HEAD };
+  // A worker that sweeps a build its dead builder left says nothing of the head in that last event.
+  const unheaded = (e: string) => JSON.stringify({ ...(JSON.parse(e) as object), head: undefined });
+  const inOrder = buildEvents({ id: 1, repo: 'octo/widgets', cloneUrl, commit: MERGE, job: 'binaries', pull });
+  await publish([...inOrder.events.slice(0, -1), unheaded(must(inOrder.events.at(-1), 'finished'))]);
+  // The swept end first, the builder's events (with the head) after it.
+  const late = buildEvents({ id: 2, repo: 'octo/widgets', cloneUrl, commit: MERGE, job: 'docs', status: 'failure', pull });
+  await publish([unheaded(must(late.events.at(-1), 'finished'))]);
+  const store = new LiveStore(path.join(dataDir, SERVER_DATABASE));
+  try {
+    await waitFor(() => store.getByKey(late.key)?.status === 'failure', 'the swept end');
+    await publish(late.events.slice(0, -1));
+    const onHead = (context: string, state: string) => {
+      const last = lastFor(context);
+      return last?.path === `/repos/octo/widgets/statuses/${HEAD}` && (last.body as { state: string }).state === state;
+    };
+    await waitFor(
+      () => onHead('lxcts/binaries', 'success') && onHead('lxcts/docs', 'failure'),
+      () => `the final statuses on the head, got ${JSON.stringify(statusPosts().map((r) => [r.path, r.body]))}`,
+    );
+    expect(store.getByKey(inOrder.key)).toMatchObject({ commit: MERGE, ref: 'refs/pull/12/merge', head: HEAD });
+    expect(store.getByKey(late.key)).toMatchObject({ commit: MERGE, head: HEAD });
+    const page = await (await fetch(`${server.url}/builds/${must(store.getByKey(inOrder.key), 'the build').id}`)).text();
+    expect(page).toContain(`<dt>pull request head</dt>`);
+    expect(page).toMatch(new RegExp(`<code>${HEAD}</code> \\(GitHub's merge of it was built`));
+    // Nothing of the build told in order went to the merge commit, which the pull request does not show.
+    const binaries = statusPosts().filter((r) => (r.body as { context: string }).context === 'lxcts/binaries');
+    expect(binaries.map((r) => r.path)).toEqual(binaries.map(() => `/repos/octo/widgets/statuses/${HEAD}`));
+  } finally {
+    store.close();
+  }
+});
+
 const at0 = (requests: RecordedRequest[]) => must(requests[0], 'a request');
 
 test('a status GitHub could not take survives a restart and is posted by the next reporter', async () => {

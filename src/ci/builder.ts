@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 
 import { BUILD_FILE, BuildFile, BuildFileError, Job, jobRunsOn, parseBuildFile } from './build-file';
 import type { BuildRuntime } from './build-environment';
-import { BuildEvent, BuildEventOf, buildEvents, NOTHING_PUBLISHED } from './build-events';
+import { BuildEvent, BuildEventOf, buildEvents, NOTHING_PUBLISHED, withPullHead } from './build-events';
 import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { NoBuildFileError } from './errors';
@@ -188,6 +188,8 @@ export class Builder {
       const chosen = await pullRevision(mirror, request.pull, head.commit);
       revision = { commit: chosen.commit, ref: chosen.ref, branch: null };
       decides = (await resolveRevision(mirror, request.pull.baseSha)).commit;
+      // Its events name the head (the commit GitHub shows on the pull request, and statuses go to).
+      request = { ...request, onEvent: withPullHead(request.onEvent, head.commit) };
     } else {
       revision = await resolveRevision(mirror, request.ref);
       if (request.commit && request.commit !== revision.commit) {

@@ -59,6 +59,14 @@ export function commitStatusOf(b: BuildForStatus): CommitStatus {
   return { state, description: oneLine(description, MAX_DESCRIPTION), context: oneLine(`${CONTEXT_PREFIX}${b.job}`, 255) };
 }
 
+/**
+ * The commit a build's status goes to: a pull request's head (its build may be of GitHub's
+ * merge commit, which the pull request does not show), else the commit built.
+ */
+export function statusCommit(build: { commit: string; head?: string | null }): string {
+  return build.head ?? build.commit;
+}
+
 /** The host people and git see for an API base URL: github.com for api.github.com, else the API's own host (GHE, Gitea, Forgejo). */
 export function webHostOf(apiBaseUrl: string): string {
   const host = new URL(apiBaseUrl).host.toLowerCase();

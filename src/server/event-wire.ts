@@ -46,25 +46,36 @@ const recordSchema = z.object({
   pusher: shownText(MAX_PERSON),
 });
 
-const common = { key: buildKeySchema, seq: int, worker: text(255).min(1), at: int, build: recordSchema };
+const common = {
+  key: buildKeySchema,
+  seq: int,
+  worker: text(255).min(1),
+  at: int,
+  build: recordSchema,
+  /** A pull request's head commit (build-events.ts `PullHead`), where its statuses go; absent for pushes. */
+  head: z.string().refine(isCommitId, 'not a full commit id').optional(),
+};
 
-export const buildEventWireSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.enum(['queued', 'started']), ...common }),
-  z.object({
-    type: z.literal('finished'),
-    ...common,
-    published: z.object({ binaries: text(4096).nullable(), docs: text(4096).nullable() }),
-    /** How much log the worker sent (absent from workers older than the log chunks). */
-    log: z.object({ chunks: int, bytes: int }).optional(),
-  }),
-  z.object({
-    type: z.enum(['step-started', 'step-finished']),
-    ...common,
-    step: z.number().int().min(1).max(100_000),
-    command: text(64 * 1024),
-    exitCode: z.number().int().optional(),
-    seconds: z.number().min(0).optional(),
-  }),
-]);
+export const buildEventWireSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.enum(['queued', 'started']), ...common }),
+    z.object({
+      type: z.literal('finished'),
+      ...common,
+      published: z.object({ binaries: text(4096).nullable(), docs: text(4096).nullable() }),
+      /** How much log the worker sent (absent from workers older than the log chunks). */
+      log: z.object({ chunks: int, bytes: int }).optional(),
+    }),
+    z.object({
+      type: z.enum(['step-started', 'step-finished']),
+      ...common,
+      step: z.number().int().min(1).max(100_000),
+      command: text(64 * 1024),
+      exitCode: z.number().int().optional(),
+      seconds: z.number().min(0).optional(),
+    }),
+  ])
+  // A push's statuses go to the commit built: a head is for pull requests' builds only.
+  .refine((e) => e.head === undefined || e.build.ref?.startsWith('refs/pull/') === true, { message: 'only a pull request build names a head', path: ['head'] });
 
 export type BuildEventWire = z.infer<typeof buildEventWireSchema>;

@@ -380,6 +380,12 @@ export function pagesApp(o: PagesOptions): Hono {
         <dt>commit</dt>
         <dd><code>${build.commit}</code>${build.subject ? html` ${build.subject}` : ''}</dd>
         ${
+          build.head && build.head !== build.commit
+            ? html`<dt>pull request head</dt>
+                <dd><code>${build.head}</code> (GitHub's merge of it was built; its statuses are on the head)</dd>`
+            : ''
+        }
+        ${
           build.author
             ? html`<dt>author</dt>
                 <dd>${build.author}</dd>`

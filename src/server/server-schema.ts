@@ -116,4 +116,12 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: "a pull request's head commit, where its statuses go",
+    up(db: Database.Database) {
+      // Null for pushes, and for builds told before: their statuses go to the commit built.
+      db.exec('ALTER TABLE builds ADD COLUMN head_sha TEXT;');
+    },
+  },
 ];

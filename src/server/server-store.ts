@@ -50,6 +50,11 @@ export interface ServerBuild {
   subject: string | null;
   author: string | null;
   pusher: string | null;
+  /**
+   * A pull request's head commit (what GitHub shows on it), when the build is of a pull
+   * request: `commit` is then GitHub's merge of it or the head itself. Null for pushes.
+   */
+  head: string | null;
 }
 
 export interface ServerStep {
@@ -120,6 +125,7 @@ interface BuildRow {
   commit_subject: string | null;
   commit_author: string | null;
   pusher: string | null;
+  head_sha: string | null;
 }
 
 function toBuild(row: BuildRow): ServerBuild {
@@ -146,6 +152,7 @@ function toBuild(row: BuildRow): ServerBuild {
     subject: row.commit_subject,
     author: row.commit_author,
     pusher: row.pusher,
+    head: row.head_sha,
   };
 }
 
@@ -194,9 +201,12 @@ export class ServerStore {
         commit_subject: b.subject ?? null,
         commit_author: b.author ?? null,
         pusher: b.pusher ?? null,
+        head_sha: event.head ?? null,
       };
       if (this.#sql.buildSeq.get(event.key) === undefined) this.#sql.insertBuild.run(row);
       else this.#sql.updateBuild.run(row);
+      // Whatever the order: a worker's last word on a build it swept does not repeat the head.
+      if (event.head !== undefined) this.#sql.fillHead.run(event.head, event.key);
       if (event.type === 'step-started') this.#sql.stepStarted.run(event.key, event.step, event.command, event.at);
       if (event.type === 'step-finished')
         this.#sql.stepFinished.run(event.key, event.step, event.command, event.at, event.exitCode ?? null, event.seconds ?? null);
@@ -336,9 +346,9 @@ function prepare(db: Database.Database) {
     // AUTOINCREMENT spends an id on every conflicting insert, and ids are the pages' URLs.
     insertBuild: db.prepare<[Record<string, unknown>]>(`
       INSERT INTO builds (key, seq, worker, worker_build_id, repo, clone_url, commit_sha, ref, branch, job, status, created_at, started_at,
-                          finished_at, exit_code, message, artifacts, published, log_chunks, log_bytes, commit_subject, commit_author, pusher)
+                          finished_at, exit_code, message, artifacts, published, log_chunks, log_bytes, commit_subject, commit_author, pusher, head_sha)
       VALUES (@key, @seq, @worker, @worker_build_id, @repo, @clone_url, @commit_sha, @ref, @branch, @job, @status, @created_at, @started_at,
-              @finished_at, @exit_code, @message, @artifacts, @published, @log_chunks, @log_bytes, @commit_subject, @commit_author, @pusher)`),
+              @finished_at, @exit_code, @message, @artifacts, @published, @log_chunks, @log_bytes, @commit_subject, @commit_author, @pusher, @head_sha)`),
     buildSeq: db.prepare<[string], { seq: number }>('SELECT seq FROM builds WHERE key = ?'),
     // The row becomes the event's record only when the event is newer than what made it.
     updateBuild: db.prepare<[Record<string, unknown>]>(`
@@ -349,6 +359,8 @@ function prepare(db: Database.Database) {
         exit_code = @exit_code, message = @message, artifacts = @artifacts, published = @published,
         log_chunks = @log_chunks, log_bytes = @log_bytes, commit_subject = @commit_subject, commit_author = @commit_author, pusher = @pusher
       WHERE key = @key AND @seq > seq`),
+    // A build's head is set once, by whichever of its events names it first.
+    fillHead: db.prepare<[string, string]>('UPDATE builds SET head_sha = ? WHERE key = ? AND head_sha IS NULL'),
     stepStarted: db.prepare<[string, number, string, number]>(`
       INSERT INTO steps (build_key, step, command, started_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (build_key, step) DO UPDATE SET started_at = excluded.started_at`),

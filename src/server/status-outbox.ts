@@ -77,7 +77,10 @@ export class StatusOutbox {
     return row ? toOutboxRow(row) : undefined;
   }
 
-  /** The build's status is now `s`, to post at `now`; a row already made from the same build status stays as it is. Whether it changed. */
+  /**
+   * The build's status is now `s`, to post at `now`; a row already made from the same build status for the same commit
+   * stays as it is (a pull request's head, told late, moves it). Whether it changed.
+   */
   want(s: NewStatus, now: number): boolean {
     return this.#sql.want.run({ ...s, commit_sha: s.commit, build_key: s.buildKey, build_status: s.buildStatus, now }).changes > 0;
   }
@@ -109,7 +112,7 @@ function prepare(db: Database.Database) {
         repo = excluded.repo, commit_sha = excluded.commit_sha, context = excluded.context, state = excluded.state,
         description = excluded.description, build_status = excluded.build_status, outcome = 'waiting', attempts = 0,
         next_at = excluded.next_at, error = NULL, revision = revision + 1
-      WHERE build_status IS NOT excluded.build_status`),
+      WHERE build_status IS NOT excluded.build_status OR commit_sha IS NOT excluded.commit_sha`),
     due: db.prepare<[number], Row>(`
       SELECT * FROM github_statuses WHERE outcome IN ('waiting', 'retrying') AND next_at <= ? ORDER BY next_at LIMIT 1`),
     nextAt: db.prepare<[], { next_at: number }>(`

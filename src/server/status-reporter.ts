@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { oneLine } from '../ci/commit-info';
 import type { Logger } from '../ci/logger';
 import type { GitHub } from '../github/client';
-import { commitStatusOf, statusRepository } from '../github/commit-status';
+import { commitStatusOf, statusCommit, statusRepository } from '../github/commit-status';
 import { failureStatus, rateLimitWaitMs } from '../github/retry';
 import type { LiveStore } from './live-store';
 import type { OutboxRow, StatusOutbox } from './status-outbox';
@@ -60,12 +60,16 @@ export function watchBuildStatuses(o: StatusReporterOptions): StatusReporter {
   const onChange = (key: string) => {
     try {
       const build = o.store.getByKey(key);
+      if (!build) return;
+      // A pull request's build may be of GitHub's merge commit: GitHub shows statuses of the head.
+      const commit = statusCommit(build);
       // Most changes are log chunks or steps: one read tells they change nothing here.
-      if (!build || o.outbox.get(key)?.buildStatus === build.status) return;
+      const wanted = o.outbox.get(key);
+      if (wanted?.buildStatus === build.status && wanted.commit === commit) return;
       const target = statusRepository(build, o.github.baseUrl);
       if (!target) return;
       const status = commitStatusOf(build);
-      const changed = o.outbox.want({ buildKey: key, repo: build.repo, commit: build.commit, buildStatus: build.status, ...status }, now());
+      const changed = o.outbox.want({ buildKey: key, repo: build.repo, commit, buildStatus: build.status, ...status }, now());
       if (changed) wake.emit('wake');
     } catch (err) {
       log.error({ key, err: (err as Error).message }, 'could not queue a commit status');

@@ -1,13 +1,16 @@
 /**
  * `lxcts ci up`: the whole CI on one machine. Starts nsqlookupd, nsqd (data under
- * <data>/nsqd), the webhook receiver, the server and one worker per job channel, each a
- * child process waited for until it answers; writes up.json once all are ready and
- * removes it when they are stopped. `ci up` (src/commands/ci/up.ts) and scripts call
- * startUp(); the pieces are the same commands that run separately on many machines.
+ * <data>/nsqd), the webhook receiver, the server, one worker per job channel and, given
+ * GitHub credentials, the patch-parser worker, each a child process waited for until it
+ * answers; writes up.json once all are ready and removes it when they are stopped. `ci up`
+ * (src/commands/ci/up.ts) and scripts call startUp(); the pieces are the same commands
+ * that run separately on many machines.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { PATCH_PARSER_CHANNEL } from '../bot/patch-parser';
+import { githubArgs, type GitHubFlagValues, hasGitHubCredentials } from '../cli/github-flags';
 import { openDataDir } from '../ci/data-dir';
 import { readableLogLine } from '../ci/logger';
 import { channelClientCount, NSQ_NAME } from '../ci/nsq-api';
@@ -29,6 +32,16 @@ export interface UpOptions {
   channels?: string[];
   /** Directories of local repositories the workers may build (default <data>/repos). */
   allowLocal?: string[];
+  /**
+   * GitHub's API and credentials (the --github-* flags: a token file, or an App's id and
+   * key file), passed on: the server posts commit statuses, and a `ci worker --channel
+   * patch-parser` checks pull requests. Without credentials, neither.
+   */
+  github?: GitHubFlagValues;
+  /** The URL people reach the dashboard at, which commit statuses link to (the server's --public-url). */
+  publicUrl?: string;
+  /** The patch parser's GitHub login: only its comments are edited (the worker's --bot-login). */
+  botLogin?: string;
   /** Seconds a worker's running builds get to finish on stop before they are cancelled (default 0). */
   graceSeconds?: number;
   /** Takes each line of output, prefixed with its component (default: stdout). */
@@ -76,9 +89,18 @@ const answers = (url: string) => async (signal: AbortSignal) => (await fetch(url
 
 export async function startUp(o: UpOptions): Promise<RunningUp> {
   const data = openDataDir(o.dataDir);
-  const channels = o.channels?.length ? [...new Set(o.channels)] : DEFAULT_CHANNELS;
-  const badChannel = channels.find((c) => !NSQ_NAME.test(c));
+  const asked = o.channels?.length ? [...new Set(o.channels)] : DEFAULT_CHANNELS;
+  const badChannel = asked.find((c) => !NSQ_NAME.test(c));
   if (badChannel !== undefined) throw new Error(`"${badChannel}" is not a channel name (letters, digits, ".", "_", "-"; at most 64)`);
+  const patchParser = hasGitHubCredentials(o.github);
+  if (asked.includes(PATCH_PARSER_CHANNEL) && !patchParser)
+    throw new Error('the patch-parser channel needs GitHub credentials: --github-token-file, or --github-app-id and --github-app-key-file');
+  // The patch parser is no build worker: it runs (once) whenever there are credentials.
+  const channels = asked.filter((c) => c !== PATCH_PARSER_CHANNEL);
+  if (channels.length === 0) throw new Error('no job channel to run a build worker for');
+  const github = githubArgs(o.github);
+  // Every channel that reads the push topic, created with it before the first push.
+  const pushChannels = patchParser ? [...channels, PATCH_PARSER_CHANNEL] : channels;
   const host = o.host ?? '127.0.0.1';
   const loopback = '127.0.0.1';
   const repos = defaultAllowLocal(data.root);
@@ -86,7 +108,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
   const nsqdData = path.join(data.root, 'nsqd');
   for (const dir of [repos, nsqdData]) fs.mkdirSync(dir, { recursive: true });
   const write = o.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const names = ['nsqlookupd', 'nsqd', 'webhook', 'server', ...channels.map((c) => `worker ${c}`)];
+  const names = ['nsqlookupd', 'nsqd', 'webhook', 'server', ...pushChannels.map((c) => `worker ${c}`)];
   const width = Math.max(...names.map((n) => n.length));
   const say = (line: string) => write(`${'up'.padEnd(width)} | ${line}`);
 
@@ -157,14 +179,27 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
           secret.file,
           '--nsqd-http',
           nsqdHttp,
-          ...channels.flatMap((c) => ['--channel', c]),
+          ...pushChannels.flatMap((c) => ['--channel', c]),
         ]),
         ready: answers(`${webhook}/healthz`),
         ...quick,
       },
       {
         name: 'server',
-        ...lxcts(['ci', 'server', '--listen', at('dashboard'), '--nsqd-tcp', nsqdTcp, '--nsqd-http', nsqdHttp, '--admin-token-file', admin.file]),
+        ...lxcts([
+          'ci',
+          'server',
+          '--listen',
+          at('dashboard'),
+          '--nsqd-tcp',
+          nsqdTcp,
+          '--nsqd-http',
+          nsqdHttp,
+          '--admin-token-file',
+          admin.file,
+          ...github,
+          ...(o.publicUrl === undefined ? [] : ['--public-url', o.publicUrl]),
+        ]),
         ready: answers(`${dashboard}/healthz`),
         ...quick,
       },
@@ -190,6 +225,27 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
         // It cancels its builds after the grace and destroys their containers.
         stopTimeoutMs: (grace + 60) * 1000,
       })),
+      ...(patchParser
+        ? [
+            {
+              name: `worker ${PATCH_PARSER_CHANNEL}`,
+              ...lxcts([
+                'ci',
+                'worker',
+                '--nsqd-tcp',
+                nsqdTcp,
+                '--nsqd-http',
+                nsqdHttp,
+                '--channel',
+                PATCH_PARSER_CHANNEL,
+                ...github,
+                ...(o.botLogin === undefined ? [] : ['--bot-login', o.botLogin]),
+              ]),
+              ready: async () => (await channelClientCount(nsqdHttp, PUSH_TOPIC, PATCH_PARSER_CHANNEL)) > 0,
+              ...quick,
+            },
+          ]
+        : []),
     ];
     const started: UpProcess[] = [];
     for (const spec of components) {

@@ -22,7 +22,9 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
 
 /**
  * The events of one build, in the order a worker publishes them: queued, started, two
- * steps, finished with `status` (and the log's totals when given).
+ * steps, finished with `status` (and the log's totals when given). With `pull`, a pull
+ * request's build of GitHub's merge commit (`commit`, ref refs/pull/N/merge): every event
+ * names the pull request's head.
  */
 export function buildEvents(
   options: {
@@ -36,6 +38,7 @@ export function buildEvents(
     message?: string;
     worker?: string;
     log?: { chunks: number; bytes: number };
+    pull?: { number: number; head: string };
   } = {
     id: 1,
   },
@@ -47,8 +50,8 @@ export function buildEvents(
     repo: options.repo ?? 'local/hello',
     cloneUrl: options.cloneUrl ?? '/srv/git/hello.git',
     commit: options.commit ?? 'a'.repeat(40),
-    ref: `refs/heads/${options.branch ?? 'main'}`,
-    branch: options.branch ?? 'main',
+    ref: options.pull ? `refs/pull/${options.pull.number}/merge` : `refs/heads/${options.branch ?? 'main'}`,
+    branch: options.pull ? null : (options.branch ?? 'main'),
     job: options.job ?? 'binaries',
     status: 'queued' as BuildStatus,
     createdAt: '2026-12-04T10:00:00.000Z',
@@ -71,7 +74,7 @@ export function buildEvents(
     message: status === 'success' ? null : (options.message ?? 'step 2 failed'),
     artifacts: status === 'success' ? ['hello'] : [],
   };
-  const common = { key, worker: options.worker ?? 'host-a', job: record.job };
+  const common = { key, worker: options.worker ?? 'host-a', job: record.job, ...(options.pull ? { head: options.pull.head } : {}) };
   let seq = 0;
   const at = (n: number) => 1_800_000_000_000 + n;
   const events: object[] = [

@@ -87,6 +87,7 @@ const build: ServerBuild = {
   subject: null,
   author: null,
   pusher: null,
+  head: null,
 };
 
 test("a re-run is the build's push again, for its job only, standing where the original stood", () => {

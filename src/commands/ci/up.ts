@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { Errors, Flags } from '@oclif/core';
 
 import { CiCommand } from '../../cli/ci-command';
+import { githubCredentialsGiven, githubFlags } from '../../cli/github-flags';
+import { normalizeBaseUrl } from '../../github/client';
 import { abortOn } from '../../cli/signals';
 import type { ComponentError } from '../../up/supervisor';
 import { DEFAULT_CHANNELS, defaultAllowLocal, startUp } from '../../up/up';
@@ -19,11 +21,14 @@ export default class CiUp extends CiCommand<typeof CiUp> {
     "with the part's name in front. Makes a webhook secret and an admin token in the data directory if there are none " +
     '(mode 0600), prints the dashboard and webhook URLs, and writes them to up.json in the data directory while all ' +
     'runs. Ctrl-C or SIGTERM stops the workers first (running builds are cancelled and requeued, their containers ' +
-    'destroyed), then the rest; a part that exits on its own stops everything with exit code 1. One ci up per data directory.';
+    'destroyed), then the rest; a part that exits on its own stops everything with exit code 1. One ci up per data directory. ' +
+    'With GitHub credentials (--github-token-file, or --github-app-id and --github-app-key-file) the dashboard posts ' +
+    "each job's commit status (linking to --public-url) and a patch-parser worker checks every pull request.";
   static override examples = [
     '<%= config.bin %> ci up',
     '<%= config.bin %> ci up --dashboard-port 8090 --webhook-port 8080 --host 0.0.0.0',
     '<%= config.bin %> ci up --channel binaries --channel docs --channel lint --allow-local /srv/git',
+    '<%= config.bin %> ci up --host 0.0.0.0 --github-token-file /etc/lxcts/github-token --public-url https://ci.example.org',
   ];
   static override enableJsonFlag = false;
   static override flags = {
@@ -41,6 +46,9 @@ export default class CiUp extends CiCommand<typeof CiUp> {
       multiple: true,
     }),
     grace: Flags.integer({ description: 'seconds running builds get to finish on Ctrl-C before they are cancelled and requeued', default: 0, min: 0 }),
+    'public-url': Flags.string({ description: 'the URL people reach the dashboard at, which commit statuses link to (default: its listen URL)' }),
+    ...githubFlags,
+    'bot-login': Flags.string({ description: "the patch parser's GitHub login: only its comments are edited (default: any comment opening with its marker)" }),
   };
 
   async run(): Promise<void> {
@@ -48,6 +56,15 @@ export default class CiUp extends CiCommand<typeof CiUp> {
     const stopSignal = abortOn(STOP_SIGNALS);
     const dataDir = this.dataDir().root;
     const allowLocal = f['allow-local']?.length ? f['allow-local'] : [defaultAllowLocal(dataDir)];
+    // Checked here, as ci server checks them: unusable ones are a usage error, not a child failing its start.
+    const github = githubCredentialsGiven(f);
+    if (f['public-url'] !== undefined) {
+      try {
+        normalizeBaseUrl(f['public-url']);
+      } catch (err) {
+        this.error(`--public-url: ${(err as Error).message}`, { exit: 2 });
+      }
+    }
     const up = await startUp({
       dataDir,
       host: f.host,
@@ -62,6 +79,9 @@ export default class CiUp extends CiCommand<typeof CiUp> {
       channels: f.channel,
       allowLocal,
       graceSeconds: f.grace,
+      github: github ? f : undefined,
+      publicUrl: f['public-url'],
+      botLogin: f['bot-login'],
       signal: stopSignal.signal,
     }).catch((err: Error & { code?: string }) => {
       stopSignal.stop();
@@ -77,6 +97,7 @@ lxcts CI is up
   webhook secret:  ${state.webhookSecretFile} (${made(created.webhookSecret)})
   admin token:     ${state.adminTokenFile} (${made(created.adminToken)})
   nsqd:            ${state.nsqdTcp} (TCP), ${state.nsqdHttp} (HTTP); nsqlookupd ${state.lookupdHttp} (HTTP)
+  GitHub:          ${github ? `commit statuses and the patch parser, through ${f['github-api-url']}` : 'off (no --github-token-file or GitHub App)'}
   data directory:  ${dataDir} (these addresses are in up.json there while this runs)
 A bare repository under ${allowLocal.join(' or ')} pushes here once hooked:
   lxcts ci hook install REPO.git --url ${state.webhook} --secret-file ${state.webhookSecretFile}
