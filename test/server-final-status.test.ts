@@ -9,40 +9,21 @@
  */
 import * as path from 'node:path';
 
-import { LOGS_TOPIC } from '../src/ci/log-chunks';
-import { loggerFor } from '../src/ci/logger';
 import { publishMessage } from '../src/ci/nsq-api';
-import { EVENTS_TOPIC, type Ingest, SERVER_CHANNEL, startIngest } from '../src/server/ingest';
-import { ServerStore } from '../src/server/server-store';
-import { CiSandbox } from './helpers/ci-data';
+import { PUSH_TOPIC } from '../src/ci/push-event';
 import { must } from './helpers/must';
-import { TestNsq } from './helpers/nsq';
-import { buildRequest, CliProcesses, stopProcess } from './helpers/pipeline';
+import { buildRequest, stopProcess } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { waitFor } from './helpers/wait';
+import { WorkersToServer } from './helpers/workers-to-server';
 
-const TOPIC = 'lxcts.pushes';
-const nsq = new TestNsq({ lookupd: true });
-const ci = new CiSandbox('server-final-status');
-const procs = new CliProcesses(ci.data.root);
-let store: ServerStore | undefined;
-let ingest: Ingest | undefined;
+const TOPIC = PUSH_TOPIC;
+const system = new WorkersToServer('server-final-status', ['binaries']);
+const { nsq, ci, procs } = system;
 
-beforeAll(async () => {
-  await nsq.start();
-  await nsq.createChannel(TOPIC, 'binaries');
-  for (const topic of [EVENTS_TOPIC, LOGS_TOPIC]) await nsq.createChannel(topic, SERVER_CHANNEL);
-  store = new ServerStore(path.join(ci.data.root, 'server.db'));
-  ingest = await startIngest({ store, lookupd: [nsq.lookupdHttp], log: loggerFor('server-test') });
-});
+beforeAll(() => system.start());
 afterEach(() => procs.killAll());
-afterAll(async () => {
-  await procs.killAll();
-  ingest?.close();
-  store?.close();
-  await nsq.stop();
-  ci.cleanup();
-});
+afterAll(() => system.stop());
 
 test('a dead-lettered push is on the server as an error build, with who pushed it and the ref', async () => {
   const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'gone'));
@@ -62,7 +43,7 @@ test('a dead-lettered push is on the server as an error build, with who pushed i
     pusher: 'mallory\x1b[2J',
   });
   await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(request));
-  const server = must(store, 'the server store');
+  const server = system.store;
   await waitFor(
     () => server.list({ repo: 'test/gone', limit: 10 }).some((b) => b.status === 'error'),
     () => `the dead-lettered build on the server; worker log:\n${procs.logOf(worker)}`,
@@ -82,9 +63,9 @@ test('a dead-lettered push is on the server as an error build, with who pushed i
 }, 120_000);
 
 test('a worker killed mid-build: the next worker sweeps the build and the server sees it end as an error, then the rebuild', async () => {
-  const server = must(store, 'the server store');
+  const server = system.store;
   const repo = TestRepo.create(path.join(ci.data.root, 'repos', 'killed'), 'jobs:\n  binaries:\n    steps: ["sleep 3", "echo built"]\n');
-  const start = () => procs.startWorker(['--lookupd', nsq.lookupdHttp], 'binaries', '--live-logs', '--allow-local', path.join(ci.data.root, 'repos'));
+  const start = () => system.startWorker('binaries', '--live-logs');
   const victim = start();
   await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, repo.git('rev-parse', 'HEAD'))));
   await waitFor(

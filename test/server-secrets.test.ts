@@ -10,43 +10,24 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 
-import { LOGS_TOPIC } from '../src/ci/log-chunks';
-import { loggerFor } from '../src/ci/logger';
 import { publishMessage } from '../src/ci/nsq-api';
+import { PUSH_TOPIC } from '../src/ci/push-event';
 import { SecretStore } from '../src/ci/secret-store';
-import { EVENTS_TOPIC, type Ingest, SERVER_CHANNEL, startIngest } from '../src/server/ingest';
-import { ServerStore } from '../src/server/server-store';
-import { CiSandbox } from './helpers/ci-data';
 import { must } from './helpers/must';
-import { TestNsq } from './helpers/nsq';
-import { buildRequest, CliProcesses, stopProcess } from './helpers/pipeline';
+import { buildRequest, stopProcess } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { waitFor } from './helpers/wait';
+import { WorkersToServer } from './helpers/workers-to-server';
 
-const TOPIC = 'lxcts.pushes';
-const nsq = new TestNsq({ lookupd: true });
-const ci = new CiSandbox('server-secrets');
-const procs = new CliProcesses(ci.data.root);
+const TOPIC = PUSH_TOPIC;
+const system = new WorkersToServer('server-secrets', ['deploy']);
+const { nsq, ci, procs } = system;
 const VALUE = `srv-${randomUUID()}`;
-let store: ServerStore | undefined;
-let ingest: Ingest | undefined;
 
-beforeAll(async () => {
-  await nsq.start();
-  await nsq.createChannel(TOPIC, 'deploy');
-  for (const topic of [EVENTS_TOPIC, LOGS_TOPIC]) await nsq.createChannel(topic, SERVER_CHANNEL);
-});
-afterAll(async () => {
-  await procs.killAll();
-  ingest?.close();
-  store?.close();
-  await nsq.stop();
-  ci.cleanup();
-});
+beforeAll(() => system.start());
+afterAll(() => system.stop());
 
 test("a push's build shows *** for the secret on the server; a pull request's gets no secret", async () => {
-  store = new ServerStore(path.join(ci.data.root, 'server.db'));
-  ingest = await startIngest({ store, lookupd: [nsq.lookupdHttp], log: loggerFor('server-test') });
   const repo = TestRepo.create(
     path.join(ci.data.root, 'repos', 'deployer'),
     [
@@ -73,8 +54,8 @@ test("a push's build shows *** for the secret on the server; a pull request's ge
   } finally {
     secrets.close();
   }
-  const worker = procs.startWorker(['--lookupd', nsq.lookupdHttp], 'deploy', '--live-logs', '--allow-local', path.join(ci.data.root, 'repos'));
-  const server = store;
+  const worker = system.startWorker('deploy', '--live-logs');
+  const server = system.store;
   const finished = (n: number) => () => {
     const builds = server.list({ limit: 10 });
     return builds.length === n && builds.every((b) => b.status !== 'running' && b.status !== 'queued' && server.readLog(b.key, 0, 0).complete);

@@ -6,49 +6,30 @@
  */
 import * as path from 'node:path';
 
-import { LOGS_TOPIC } from '../src/ci/log-chunks';
-import { loggerFor } from '../src/ci/logger';
 import { publishMessage } from '../src/ci/nsq-api';
-import { EVENTS_TOPIC, type Ingest, SERVER_CHANNEL, startIngest } from '../src/server/ingest';
-import { ServerStore } from '../src/server/server-store';
-import { CiSandbox } from './helpers/ci-data';
+import { PUSH_TOPIC } from '../src/ci/push-event';
 import { must } from './helpers/must';
-import { TestNsq } from './helpers/nsq';
-import { buildRequest, CliProcesses, stopProcess } from './helpers/pipeline';
+import { buildRequest, stopProcess } from './helpers/pipeline';
 import { TestRepo } from './helpers/repo';
 import { waitFor } from './helpers/wait';
+import { WorkersToServer } from './helpers/workers-to-server';
 import * as fs from 'node:fs';
 
-const TOPIC = 'lxcts.pushes';
-const nsq = new TestNsq({ lookupd: true });
-const ci = new CiSandbox('server-worker-log');
-const procs = new CliProcesses(ci.data.root);
-let store: ServerStore | undefined;
-let ingest: Ingest | undefined;
+const TOPIC = PUSH_TOPIC;
+const system = new WorkersToServer('server-worker-log', ['binaries']);
+const { nsq, ci, procs } = system;
 
-beforeAll(async () => {
-  await nsq.start();
-  await nsq.createChannel(TOPIC, 'binaries');
-  for (const topic of [EVENTS_TOPIC, LOGS_TOPIC]) await nsq.createChannel(topic, SERVER_CHANNEL);
-});
-afterAll(async () => {
-  await procs.killAll();
-  ingest?.close();
-  store?.close();
-  await nsq.stop();
-  ci.cleanup();
-});
+beforeAll(() => system.start());
+afterAll(() => system.stop());
 
 test('a worker build reaches the server: finished, with its steps and the exact log', async () => {
-  store = new ServerStore(path.join(ci.data.root, 'server.db'));
-  ingest = await startIngest({ store, lookupd: [nsq.lookupdHttp], log: loggerFor('server-test') });
   const repo = TestRepo.create(
     path.join(ci.data.root, 'repos', 'logged'),
     'jobs:\n  binaries:\n    steps: ["for i in $(seq 1 2000); do echo \\"line $i\\"; done", "printf \'\\\\033[31mred\\\\033[0m\\\\n\'"]\n',
   );
-  const worker = procs.startWorker(['--lookupd', nsq.lookupdHttp], 'binaries', '--live-logs', '--allow-local', path.join(ci.data.root, 'repos'));
+  const worker = system.startWorker('binaries', '--live-logs');
   await publishMessage(nsq.nsqdHttp, TOPIC, JSON.stringify(buildRequest(repo, repo.git('rev-parse', 'HEAD'))));
-  const server = store;
+  const server = system.store;
   await waitFor(
     () => {
       const [build] = server.list({ limit: 1 });

@@ -18,7 +18,7 @@ import { z } from 'zod';
 
 import { BUILD_STATUSES } from '../ci/build-status';
 import { fullNameProblem } from '../ci/names';
-import type { ServerStore } from './server-store';
+import type { LogPage, ServerBuild, ServerStore } from './server-store';
 
 export const MAX_PAGE = 100;
 export const MAX_LOG_PAGE = 1024 * 1024;
@@ -59,6 +59,17 @@ function badRequest(c: Context, error: z.ZodError) {
 export function buildsApi(store: ServerStore): Hono {
   const app = new Hono();
 
+  /** The build and the page of its log that a `/api/builds/:id/log...` request asks for, or the answer refusing it. */
+  const logPageAsked = (c: Context): Response | { build: ServerBuild; page: LogPage } => {
+    const p = buildId.safeParse(c.req.param('id'));
+    if (!p.success) return badRequest(c, p.error);
+    const q = logQuery.safeParse(c.req.query());
+    if (!q.success) return badRequest(c, q.error);
+    const build = store.get(p.data);
+    if (!build) return c.json({ error: 'no such build' }, 404);
+    return { build, page: store.readLog(build.key, q.data.offset, q.data.limit) };
+  };
+
   app.get('/healthz', (c) => {
     store.list({ limit: 1 });
     return c.json({ ok: true });
@@ -84,13 +95,9 @@ export function buildsApi(store: ServerStore): Hono {
   });
 
   app.get('/api/builds/:id/log', (c) => {
-    const p = buildId.safeParse(c.req.param('id'));
-    if (!p.success) return badRequest(c, p.error);
-    const q = logQuery.safeParse(c.req.query());
-    if (!q.success) return badRequest(c, q.error);
-    const build = store.get(p.data);
-    if (!build) return c.json({ error: 'no such build' }, 404);
-    const page = store.readLog(build.key, q.data.offset, q.data.limit);
+    const found = logPageAsked(c);
+    if (found instanceof Response) return found;
+    const { page } = found;
     return c.body(new Uint8Array(page.data), 200, {
       'Content-Type': 'text/plain; charset=utf-8',
       // Build output is hostile: never let a browser sniff it into HTML.
@@ -104,13 +111,9 @@ export function buildsApi(store: ServerStore): Hono {
 
   // The log's times beside it, never in it: the raw log stays the build's bytes (log-html.ts says why).
   app.get('/api/builds/:id/log/times', (c) => {
-    const p = buildId.safeParse(c.req.param('id'));
-    if (!p.success) return badRequest(c, p.error);
-    const q = logQuery.safeParse(c.req.query());
-    if (!q.success) return badRequest(c, q.error);
-    const build = store.get(p.data);
-    if (!build) return c.json({ error: 'no such build' }, 404);
-    const page = store.readLog(build.key, q.data.offset, q.data.limit);
+    const found = logPageAsked(c);
+    if (found instanceof Response) return found;
+    const { build, page } = found;
     return c.json({ offset: page.offset, next: page.next, startedAt: build.startedAt, times: page.times });
   });
 

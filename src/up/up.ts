@@ -146,6 +146,12 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
     const lxcts = (args: string[]) => ({ command: process.execPath, args: [cli, ...args, '--data-dir', data.root] });
     const grace = o.graceSeconds ?? 0;
     const quick = { startTimeoutMs: 30_000, stopTimeoutMs: 10_000 };
+    /** `ci worker` on `channel`, ready once nsqd shows it consuming that channel. */
+    const worker = (channel: string, flags: string[]) => ({
+      name: `worker ${channel}`,
+      ...lxcts(['ci', 'worker', '--nsqd-tcp', nsqdTcp, '--nsqd-http', nsqdHttp, '--channel', channel, ...flags]),
+      ready: async () => (await channelClientCount(nsqdHttp, PUSH_TOPIC, channel)) > 0,
+    });
     const components: ComponentSpec[] = [
       {
         name: 'nsqlookupd',
@@ -204,48 +210,13 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
         ...quick,
       },
       ...channels.map((channel): ComponentSpec => ({
-        name: `worker ${channel}`,
-        ...lxcts([
-          'ci',
-          'worker',
-          '--nsqd-tcp',
-          nsqdTcp,
-          '--nsqd-http',
-          nsqdHttp,
-          '--channel',
-          channel,
-          '--live-logs',
-          '--grace',
-          String(grace),
-          ...allowLocal.flatMap((dir) => ['--allow-local', dir]),
-        ]),
         // Ready once it consumes its channel: it swept what a dead worker left and checked nsqd's limits before.
-        ready: async () => (await channelClientCount(nsqdHttp, PUSH_TOPIC, channel)) > 0,
+        ...worker(channel, ['--live-logs', '--grace', String(grace), ...allowLocal.flatMap((dir) => ['--allow-local', dir])]),
         startTimeoutMs: 120_000,
         // It cancels its builds after the grace and destroys their containers.
         stopTimeoutMs: (grace + 60) * 1000,
       })),
-      ...(patchParser
-        ? [
-            {
-              name: `worker ${PATCH_PARSER_CHANNEL}`,
-              ...lxcts([
-                'ci',
-                'worker',
-                '--nsqd-tcp',
-                nsqdTcp,
-                '--nsqd-http',
-                nsqdHttp,
-                '--channel',
-                PATCH_PARSER_CHANNEL,
-                ...github,
-                ...(o.botLogin === undefined ? [] : ['--bot-login', o.botLogin]),
-              ]),
-              ready: async () => (await channelClientCount(nsqdHttp, PUSH_TOPIC, PATCH_PARSER_CHANNEL)) > 0,
-              ...quick,
-            },
-          ]
-        : []),
+      ...(patchParser ? [{ ...worker(PATCH_PARSER_CHANNEL, [...github, ...(o.botLogin === undefined ? [] : ['--bot-login', o.botLogin])]), ...quick }] : []),
     ];
     const started: UpProcess[] = [];
     for (const spec of components) {
