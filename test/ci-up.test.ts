@@ -9,6 +9,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
@@ -120,9 +121,20 @@ describe('one ci up on a data directory', () => {
   }
 
   beforeAll(async () => {
-    run = startUp(ci.data.root);
+    run = startUp(ci.data.root, '--allowed-host', 'ci.example');
     state = await ready(run, ci.data.root);
   }, 200_000);
+
+  /** The dashboard's answer to GET /healthz under another Host (fetch sets Host itself). */
+  function statusUnderHost(host: string): Promise<number | undefined> {
+    return new Promise((resolve, reject) => {
+      const request = http.get(`${state.dashboard}/healthz`, { headers: { host } }, (response) => {
+        response.resume();
+        resolve(response.statusCode);
+      });
+      request.on('error', reject);
+    });
+  }
 
   test('up.json names where everything listens; the dashboard and the webhook receiver answer; the secret files are 0600', async () => {
     expect(Object.keys(state).sort()).toEqual(['adminTokenFile', 'dashboard', 'lookupdHttp', 'nsqdHttp', 'nsqdTcp', 'pid', 'webhook', 'webhookSecretFile']);
@@ -144,6 +156,9 @@ describe('one ci up on a data directory', () => {
       expect(output.split('\n').some((line) => line.startsWith(prefix))).toBe(true);
     }
     expect(upProcesses(ci.data.root).map((p) => p.name)).toEqual(['nsqlookupd', 'nsqd', 'webhook', 'server', 'worker binaries', 'worker docs']);
+    // --allowed-host reached the server: that name is answered, a rebinding page's is not.
+    expect(await statusUnderHost('ci.example')).toBe(200);
+    expect(await statusUnderHost('evil.example')).toBe(421);
   });
 
   test('a second ci up on the same data directory is refused, naming the first; the first runs on', async () => {
@@ -366,6 +381,7 @@ test('the patch-parser channel without credentials, and unusable GitHub options,
     [['--github-token-file', path.join(ci.data.root, 'missing')], /GitHub: ENOENT/],
     [['--github-app-id', '7'], /GitHub: a GitHub App needs both its id and its private key file/],
     [['--public-url', 'ftp://ci.example'], /--public-url: not an http\(s\) URL/],
+    [['--allowed-host', 'evil/name'], /--allowed-host: /],
   ];
   for (const [flags, message] of cases) {
     const run = startUp(ci.data.root, ...flags);

@@ -1,4 +1,4 @@
-/** Flags the CI services share: the log level, and the retention policy (ci gc, ci worker). */
+/** Flags the CI services share: the log level, the dashboard's Host names, and the retention policy (ci gc, ci worker). */
 import { Flags } from '@oclif/core';
 
 import { LOG_LEVELS } from '../ci/logger';
@@ -11,6 +11,14 @@ export const logLevelFlag = Flags.option({
   env: 'LXCTS_LOG_LEVEL',
   default: 'info' as const,
 })();
+
+/** `--allowed-host` of ci server and ci up: the Host names the dashboard answers to besides its own (src/server/host-check.ts). */
+export const allowedHostFlag = Flags.string({
+  description:
+    "a host name requests may carry in Host besides IP addresses, localhost, --listen's and --public-url's host " +
+    '(repeatable; a guard against DNS rebinding); * accepts any, behind a proxy that checks Host',
+  multiple: true,
+});
 
 /** The retention policy (src/ci/retention.ts), alike on ci gc and ci worker. */
 export const retentionFlags = {

@@ -40,6 +40,8 @@ export interface UpOptions {
   github?: GitHubFlagValues;
   /** The URL people reach the dashboard at, which commit statuses link to (the server's --public-url). */
   publicUrl?: string;
+  /** Host names the dashboard answers to besides its own (the server's --allowed-host). */
+  allowedHosts?: string[];
   /** The patch parser's GitHub login: only its comments are edited (the worker's --bot-login). */
   botLogin?: string;
   /** Seconds a worker's running builds get to finish on stop before they are cancelled (default 0). */
@@ -205,6 +207,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
           admin.file,
           ...github,
           ...(o.publicUrl === undefined ? [] : ['--public-url', o.publicUrl]),
+          ...(o.allowedHosts ?? []).flatMap((host) => ['--allowed-host', host]),
         ]),
         ready: answers(`${dashboard}/healthz`),
         ...quick,

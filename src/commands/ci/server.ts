@@ -5,7 +5,7 @@ import { NSQ_NAME } from '../../ci/nsq-api';
 import { PUSH_TOPIC } from '../../ci/push-event';
 import { CiCommand } from '../../cli/ci-command';
 import { githubFlags, githubFromFlags } from '../../cli/github-flags';
-import { logLevelFlag } from '../../cli/service-flags';
+import { allowedHostFlag, logLevelFlag } from '../../cli/service-flags';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
 import { normalizeBaseUrl } from '../../github/client';
@@ -43,12 +43,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'read-token-file': Flags.string({ description: 'file holding a token every page, API and file route then needs (none: reading is open)' }),
     'push-topic': Flags.string({ description: "the workers' topic of build requests, where re-runs go (their --topic)", default: PUSH_TOPIC }),
     'public-url': Flags.string({ description: 'the URL people reach this server at, which commit statuses link to (default: the listen URL)' }),
-    'allowed-host': Flags.string({
-      description:
-        "a host name requests may carry in Host besides IP addresses, localhost, --listen's and --public-url's host " +
-        '(repeatable; a guard against DNS rebinding); * accepts any, behind a proxy that checks Host',
-      multiple: true,
-    }),
+    'allowed-host': allowedHostFlag,
     ...githubFlags,
   };
 

@@ -5,7 +5,9 @@ import { Errors, Flags } from '@oclif/core';
 import { CiCommand } from '../../cli/ci-command';
 import { githubCredentialsGiven, githubFlags } from '../../cli/github-flags';
 import { normalizeBaseUrl } from '../../github/client';
+import { allowedHostFlag } from '../../cli/service-flags';
 import { abortOn } from '../../cli/signals';
+import { allowedHostName } from '../../server/host-check';
 import type { ComponentError } from '../../up/supervisor';
 import { DEFAULT_CHANNELS, defaultAllowLocal, startUp } from '../../up/up';
 
@@ -47,6 +49,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
     }),
     grace: Flags.integer({ description: 'seconds running builds get to finish on Ctrl-C before they are cancelled and requeued', default: 0, min: 0 }),
     'public-url': Flags.string({ description: 'the URL people reach the dashboard at, which commit statuses link to (default: its listen URL)' }),
+    'allowed-host': allowedHostFlag,
     ...githubFlags,
     'bot-login': Flags.string({ description: "the patch parser's GitHub login: only its comments are edited (default: any comment opening with its marker)" }),
   };
@@ -65,6 +68,12 @@ export default class CiUp extends CiCommand<typeof CiUp> {
         this.error(`--public-url: ${(err as Error).message}`, { exit: 2 });
       }
     }
+    let allowedHosts: string[];
+    try {
+      allowedHosts = (f['allowed-host'] ?? []).map(allowedHostName);
+    } catch (err) {
+      this.error(`--allowed-host: ${(err as Error).message}`, { exit: 2 });
+    }
     const up = await startUp({
       dataDir,
       host: f.host,
@@ -81,6 +90,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
       graceSeconds: f.grace,
       github: github ? f : undefined,
       publicUrl: f['public-url'],
+      allowedHosts,
       botLogin: f['bot-login'],
       signal: stopSignal.signal,
     }).catch((err: Error & { code?: string }) => {
