@@ -261,6 +261,8 @@ let signals = 0;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     signals += 1;
+    // Interrupted, also when it comes while the demo is already cleaning up: exit 130, as a shell expects.
+    process.exitCode = 130;
     if (signals === 1) {
       say(`\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping.`);
       stop.abort();

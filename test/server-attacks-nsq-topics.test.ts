@@ -56,10 +56,14 @@ test('the channel gauges cover only the server topics, at most MAX_CHANNELS_PER_
   const url = server.url;
   const scrape = async () => parsePrometheus(await (await fetch(`${url}/metrics`)).text());
   let samples = await scrape();
-  await waitFor(
-    async () => sampleValue((samples = await scrape()), 'lxcts_nsq_channel_clients', { topic: PUSHES, channel: 'zz-worker' }) === 1,
-    'the worker on zz-worker in /metrics',
-  );
+  // Each topic's reading is shared for a second: both consumers show once readings taken after they connected do.
+  await waitFor(async () => {
+    samples = await scrape();
+    return (
+      sampleValue(samples, 'lxcts_nsq_channel_clients', { topic: PUSHES, channel: 'zz-worker' }) === 1 &&
+      sampleValue(samples, 'lxcts_nsq_channel_clients', { topic: EVENTS_TOPIC, channel: SERVER_CHANNEL }) === 1
+    );
+  }, 'the worker on zz-worker and the server on its own channel in /metrics');
   const channelSamples = samples.filter((s) => s.family === 'lxcts_nsq_channel_depth');
   const topics = new Set(channelSamples.map((s) => s.labels.topic));
   // Without the restriction: 200 junk topics, 120 channels more on the push topic.
