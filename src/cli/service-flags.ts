@@ -1,8 +1,10 @@
 /** Flags the CI services share: the log level, the dashboard's Host names, and the retention policy (ci gc, ci worker). */
-import { Flags } from '@oclif/core';
+import { Errors, Flags } from '@oclif/core';
 
 import { LOG_LEVELS } from '../ci/logger';
 import { DEFAULT_RETENTION } from '../ci/retention';
+import { normalizeBaseUrl } from '../github/client';
+import { allowedHostName } from '../server/host-check';
 
 /** `--log-level` of ci webhook, worker, server: see src/ci/logger.ts. */
 export const logLevelFlag = Flags.option({
@@ -19,6 +21,21 @@ export const allowedHostFlag = Flags.string({
     '(repeatable; a guard against DNS rebinding); * accepts any, behind a proxy that checks Host',
   multiple: true,
 });
+
+/** `--public-url` and `--allowed-host` as ci server and ci up take them; an unusable one is a usage error (exit 2). */
+export function dashboardNames(f: { 'public-url'?: string; 'allowed-host'?: string[] }): { publicUrl?: string; allowedHosts: string[] } {
+  const parsed = <T>(flag: string, read: () => T): T => {
+    try {
+      return read();
+    } catch (err) {
+      throw new Errors.CLIError(`--${flag}: ${(err as Error).message}`, { exit: 2 });
+    }
+  };
+  return {
+    publicUrl: parsed('public-url', () => (f['public-url'] === undefined ? undefined : normalizeBaseUrl(f['public-url']))),
+    allowedHosts: parsed('allowed-host', () => (f['allowed-host'] ?? []).map(allowedHostName)),
+  };
+}
 
 /** The retention policy (src/ci/retention.ts), alike on ci gc and ci worker. */
 export const retentionFlags = {

@@ -5,12 +5,10 @@ import { NSQ_NAME } from '../../ci/nsq-api';
 import { PUSH_TOPIC } from '../../ci/push-event';
 import { CiCommand } from '../../cli/ci-command';
 import { githubFlags, githubFromFlags } from '../../cli/github-flags';
-import { allowedHostFlag, logLevelFlag } from '../../cli/service-flags';
+import { allowedHostFlag, dashboardNames, logLevelFlag } from '../../cli/service-flags';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
-import { normalizeBaseUrl } from '../../github/client';
 import { startServer } from '../../server/app';
-import { allowedHostName } from '../../server/host-check';
 import { readToken } from '../../server/worker-token';
 
 export default class CiServer extends CiCommand<typeof CiServer> {
@@ -64,18 +62,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     const workerToken = token('worker-token-file');
     const log = loggerFor('server', f['log-level']);
     const client = githubFromFlags(f, log);
-    let publicUrl: string | undefined;
-    try {
-      publicUrl = f['public-url'] === undefined ? undefined : normalizeBaseUrl(f['public-url']);
-    } catch (err) {
-      this.error(`--public-url: ${(err as Error).message}`, { exit: 2 });
-    }
-    let allowedHosts: string[];
-    try {
-      allowedHosts = (f['allowed-host'] ?? []).map(allowedHostName);
-    } catch (err) {
-      this.error(`--allowed-host: ${(err as Error).message}`, { exit: 2 });
-    }
+    const { publicUrl, allowedHosts } = dashboardNames(f);
     const server = await startServer({
       dataDir: this.dataDir().root,
       host,

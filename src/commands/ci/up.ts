@@ -4,10 +4,8 @@ import { Errors, Flags } from '@oclif/core';
 
 import { CiCommand } from '../../cli/ci-command';
 import { githubCredentialsGiven, githubFlags } from '../../cli/github-flags';
-import { normalizeBaseUrl } from '../../github/client';
-import { allowedHostFlag } from '../../cli/service-flags';
+import { allowedHostFlag, dashboardNames } from '../../cli/service-flags';
 import { abortOn } from '../../cli/signals';
-import { allowedHostName } from '../../server/host-check';
 import type { ComponentError } from '../../up/supervisor';
 import { DEFAULT_CHANNELS, defaultAllowLocal, startUp } from '../../up/up';
 
@@ -61,19 +59,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
     const allowLocal = f['allow-local']?.length ? f['allow-local'] : [defaultAllowLocal(dataDir)];
     // Checked here, as ci server checks them: unusable ones are a usage error, not a child failing its start.
     const github = githubCredentialsGiven(f);
-    if (f['public-url'] !== undefined) {
-      try {
-        normalizeBaseUrl(f['public-url']);
-      } catch (err) {
-        this.error(`--public-url: ${(err as Error).message}`, { exit: 2 });
-      }
-    }
-    let allowedHosts: string[];
-    try {
-      allowedHosts = (f['allowed-host'] ?? []).map(allowedHostName);
-    } catch (err) {
-      this.error(`--allowed-host: ${(err as Error).message}`, { exit: 2 });
-    }
+    const { allowedHosts } = dashboardNames(f);
     const up = await startUp({
       dataDir,
       host: f.host,
