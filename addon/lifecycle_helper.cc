@@ -217,6 +217,8 @@ Answer Start(const std::string& name, const std::string& lxcpath, std::vector<st
     monitorCgroups.RemoveAfterFailedStart();
     answer.Fail("LXC_START_FAILED", Subject(name) + " failed to start");
     answer.details = h.LogLines();
+  } else {
+    monitorCgroups.Leave();
   }
   return answer;
 }

@@ -70,9 +70,13 @@ std::vector<std::string> MonitorCgroups::Existing() const {
   return found;
 }
 
-void MonitorCgroups::RemoveAfterFailedStart() const {
+void MonitorCgroups::Leave() const {
   const std::string pid = std::to_string(getpid());
   for (const std::string& dir : ownDirs_) std::ofstream(dir + "/cgroup.procs") << pid;
+}
+
+void MonitorCgroups::RemoveAfterFailedStart() const {
+  Leave();
   for (const std::string& cgroup : Existing()) {
     if (std::find(before_.begin(), before_.end(), cgroup) != before_.end()) continue;
     // The failed monitor may still be exiting: up to 2 s for its cgroup to empty.

@@ -15,9 +15,14 @@ class MonitorCgroups {
   // Notes where this process is and which monitor cgroups of `name` exist, before start().
   explicit MonitorCgroups(const std::string& name);
 
-  // After a failed start(): moves this process back where it was, then removes the monitor
-  // cgroups the start made. One still holding a process is left alone (the kernel
-  // refuses), after a short wait for the failed monitor to exit.
+  // After a successful start(): moves this process back where it was. Left inside until it
+  // exits, it kept lxc.monitor.NAME busy when the container stopped at once (a start racing
+  // a stop): the monitor's rmdir failed and the cgroups stayed, one per hierarchy.
+  void Leave() const;
+
+  // After a failed start(): Leave(), then removes the monitor cgroups the start made. One
+  // still holding a process is left alone (the kernel refuses), after a short wait for the
+  // failed monitor to exit.
   void RemoveAfterFailedStart() const;
 
  private:

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 
 import { Container, listContainers } from '../src';
 import { Sandbox } from './helpers/sandbox';
@@ -53,4 +54,13 @@ test('20 rounds of 16 concurrent state, config, start and stop calls on shared o
     .split('\n')
     .filter((line) => line.includes('[lxc monitor]') && line.includes(sandbox.lxcpath));
   expect(monitors).toEqual([]);
+  // Nor its monitor's cgroups (lxc.monitor.NAME in each hierarchy, below init's cgroup):
+  // a start racing a stop used to leave them, one per hierarchy, every run.
+  const leftCgroups = fs
+    .readdirSync('/sys/fs/cgroup', { withFileTypes: true })
+    .filter((hierarchy) => hierarchy.isDirectory())
+    .flatMap((hierarchy) =>
+      names.filter((name) => fs.existsSync(`/sys/fs/cgroup/${hierarchy.name}/lxc.monitor.${name}`)).map((name) => `${hierarchy.name}/lxc.monitor.${name}`),
+    );
+  expect(leftCgroups).toEqual([]);
 }, 180_000);
