@@ -52,13 +52,20 @@ interface Entry {
   done: Set<string>;
 }
 
-const buildKey = (repo: string, commit: string, job: string) => `${repo}\0${commit}\0${job}`;
+/** What pushes and builds are matched on: one commit of one repository. */
+const commitKey = (repo: string, commit: string) => `${repo}\0${commit}`;
 
 export class PushQueue {
   /** By delivery id, oldest first (Map order). */
   readonly #pushes = new Map<string, Entry>();
-  /** Builds seen (repo, commit, job), for a push whose message arrives after its build's event. */
-  readonly #builds = new Set<string>();
+  /** The deliveries of #pushes by commit: a build finds its pushes without a scan. */
+  readonly #pushesByCommit = new Map<string, Set<string>>();
+  /**
+   * Jobs built per commit, oldest commit first, for a push whose message arrives after its
+   * build's event. At most MAX_BUILDS jobs in all (#buildCount).
+   */
+  readonly #builds = new Map<string, Set<string>>();
+  #buildCount = 0;
 
   /** Records a push (a redelivery of the same delivery id changes nothing). */
   add(request: BuildMessage, seenAt = Date.now()): void {
@@ -67,23 +74,31 @@ export class PushQueue {
     const { delivery, kind, repo, ref, after, receivedAt } = request;
     // As the worker records it: one printable line, a copy of its own (a slice would hold on to the megabyte).
     const pusher = oneLine(request.pusher, MAX_PERSON);
-    const entry: Entry = { push: { delivery, kind, repo, ref, after, pusher, receivedAt, seenAt }, done: new Set() };
-    for (const key of this.#builds) {
-      const [r, c, job] = key.split('\0');
-      if (r === repo && c === after && job !== undefined) entry.done.add(job);
-    }
+    const key = commitKey(repo, after);
+    const entry: Entry = { push: { delivery, kind, repo, ref, after, pusher, receivedAt, seenAt }, done: new Set(this.#builds.get(key)) };
     this.#pushes.set(delivery, entry);
-    trim(this.#pushes, MAX_PUSHES);
+    setIn(this.#pushesByCommit, key, delivery);
+    // Oldest forgotten first.
+    for (const [oldest, { push }] of this.#pushes) {
+      if (this.#pushes.size <= MAX_PUSHES) break;
+      this.#pushes.delete(oldest);
+      deleteFrom(this.#pushesByCommit, commitKey(push.repo, push.after), oldest);
+    }
   }
 
   /** A build of (repo, commit, job) exists: its push no longer waits on that job's channel. */
   noteBuild(build: { repo: string; commit: string; job: string }): void {
-    const key = buildKey(build.repo, build.commit, build.job);
+    const key = commitKey(build.repo, build.commit);
     // Known already: the pushes it resolves were resolved then, or by add() since.
-    if (this.#builds.has(key)) return;
-    this.#builds.add(key);
-    trim(this.#builds, MAX_BUILDS);
-    for (const { push, done } of this.#pushes.values()) if (push.repo === build.repo && push.after === build.commit) done.add(build.job);
+    if (this.#builds.get(key)?.has(build.job)) return;
+    setIn(this.#builds, key, build.job);
+    this.#buildCount++;
+    for (const [oldest, jobs] of this.#builds) {
+      if (this.#buildCount <= MAX_BUILDS) break;
+      this.#builds.delete(oldest);
+      this.#buildCount -= jobs.size;
+    }
+    for (const delivery of this.#pushesByCommit.get(key) ?? []) this.#pushes.get(delivery)?.done.add(build.job);
   }
 
   /** A reading taken at `readAt` found `channel` holding nothing: every push seen before waits no more there. */
@@ -94,7 +109,7 @@ export class PushQueue {
   /** The push that asked for (repo, commit), the newest seen. */
   find(repo: string, commit: string): SeenPush | undefined {
     let found: SeenPush | undefined;
-    for (const { push } of this.#pushes.values()) if (push.repo === repo && push.after === commit) found = push;
+    for (const delivery of this.#pushesByCommit.get(commitKey(repo, commit)) ?? []) found = this.#pushes.get(delivery)?.push ?? found;
     return found;
   }
 
@@ -109,11 +124,16 @@ export class PushQueue {
   }
 }
 
-function trim(items: Map<string, unknown> | Set<string>, max: number): void {
-  for (const key of items.keys()) {
-    if (items.size <= max) return;
-    items.delete(key);
-  }
+function setIn(index: Map<string, Set<string>>, key: string, value: string): void {
+  const values = index.get(key);
+  if (values) values.add(value);
+  else index.set(key, new Set([value]));
+}
+
+function deleteFrom(index: Map<string, Set<string>>, key: string, value: string): void {
+  const values = index.get(key);
+  values?.delete(value);
+  if (values?.size === 0) index.delete(key);
 }
 
 export interface PushWatchOptions {

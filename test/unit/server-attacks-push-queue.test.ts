@@ -57,4 +57,25 @@ describe('the push queue against hostile push messages', () => {
     expect(kept.map((p) => p.delivery)).toEqual(['short']);
     expect(kept.every((p) => p.ref.length <= 1024)).toBe(true);
   });
+
+  it('keeps 10,000 pushes and builds at most, oldest forgotten first, and a forgotten push is found no more', () => {
+    const queue = new PushQueue();
+    const sha = (i: number) => i.toString(16).padStart(40, '0');
+    // A flood of pushes, each a commit of its own, then builds of commits no push names.
+    for (let i = 0; i < 10_005; i++) queue.add(push({ delivery: `d-${i}`, after: sha(i) }));
+    for (let i = 0; i < 10_005; i++) queue.noteBuild({ repo: 'alice/tool', commit: sha(100_000 + i), job: 'binaries' });
+    const waiting = queue.waiting(['binaries']);
+    expect(waiting).toHaveLength(10_000);
+    expect(waiting[0]?.push.delivery).toBe('d-5');
+    expect(queue.find('alice/tool', sha(4))).toBeUndefined();
+    expect(queue.find('alice/tool', sha(5))?.delivery).toBe('d-5');
+    // The oldest builds are forgotten too: a push of their commit waits again; a recent one does not.
+    queue.add(push({ delivery: 'late-old', after: sha(100_000) }));
+    queue.add(push({ delivery: 'late-new', after: sha(110_004) }));
+    const late = queue.waiting(['binaries']).filter((w) => w.push.delivery.startsWith('late'));
+    expect(late.map((w) => w.push.delivery)).toEqual(['late-old']);
+    // A build of a remembered push's commit resolves that push (found through the index).
+    queue.noteBuild({ repo: 'alice/tool', commit: sha(9_000), job: 'binaries' });
+    expect(queue.waiting(['binaries']).some((w) => w.push.delivery === 'd-9000')).toBe(false);
+  });
 });
