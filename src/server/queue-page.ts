@@ -22,6 +22,14 @@ import { channelReason, type ChannelView, channelViews, type QueueReason, REASON
 export const WORKERS_SEEN_MS = 60 * 60 * 1000;
 /** The most workers listed (the ones seen longest ago are dropped first). */
 const MAX_WORKERS = 1000;
+/**
+ * The most job channels explained and the most waiting pushes listed. Anyone who can reach
+ * nsqd can make channels on the push topic, and each push is explained per channel: without
+ * a bound, 10,000 pushes times a flood of channels made one page of millions of rows.
+ * Channels with workers come first (those are the jobs), then the deepest.
+ */
+const MAX_CHANNELS = 200;
+const MAX_WAITING = 500;
 
 export interface SeenWorker extends WorkerView {
   nsqd: string;
@@ -39,6 +47,8 @@ export interface QueueView {
   channels: ChannelView[];
   workers: SeenWorker[];
   waiting: Array<{ push: SeenPush; channels: Array<{ channel: string; reason: QueueReason; why: string }> }>;
+  /** How many channels and waiting pushes were left out of the lists above (the bounds). */
+  notShown: { channels: number; waiting: number };
 }
 
 export interface QueueOptions {
@@ -64,7 +74,8 @@ export class QueueWatch {
 
   /** The view of one reading (separate from reading nsqd for the tests' sake). */
   explain(reading: NsqReading): QueueView {
-    const channels = channelViews(reading, this.o.topic);
+    const all = channelViews(reading, this.o.topic);
+    const channels = [...all].sort((a, b) => Math.sign(b.workers.length) - Math.sign(a.workers.length) || b.depth - a.depth).slice(0, MAX_CHANNELS);
     const names = [...new Set(channels.map((c) => c.channel))];
     const allUp = reading.nsqds.length > 0 && reading.nsqds.every((n) => n.up);
     for (const name of names) {
@@ -91,9 +102,10 @@ export class QueueWatch {
     }
     // While nsqd cannot be read, pushes still wait on the channels an earlier reading showed.
     for (const name of names) this.#channels.set(name, reading.at);
-    for (const [name, at] of this.#channels) if (reading.at - at > WORKERS_SEEN_MS) this.#channels.delete(name);
+    for (const [name, at] of this.#channels) if (reading.at - at > WORKERS_SEEN_MS || this.#channels.size > MAX_CHANNELS) this.#channels.delete(name);
     const known = allUp ? names : [...this.#channels.keys()];
-    const waiting = this.o.pushes.waiting(known).map(({ push, channels: on }) => ({
+    const waiting = this.o.pushes.waiting(known).filter((w) => w.channels.some((channel) => channelReason(channels, reading, channel) !== 'empty'));
+    const shown = waiting.slice(0, MAX_WAITING).map(({ push, channels: on }) => ({
       push,
       channels: on.map((channel) => {
         const reason = channelReason(channels, reading, channel);
@@ -107,7 +119,8 @@ export class QueueWatch {
       ...(reading.problem ? { problem: reading.problem } : {}),
       channels,
       workers,
-      waiting: waiting.filter((w) => w.channels.some((c) => c.reason !== 'empty')),
+      waiting: shown,
+      notShown: { channels: all.length - channels.length, waiting: waiting.length - shown.length },
     };
   }
 }
@@ -154,6 +167,7 @@ function render(v: QueueView): Html {
             )}
           </table>`
     }
+    ${v.notShown.waiting > 0 ? html`<p>And ${v.notShown.waiting} more waiting pushes, not listed (the oldest ${MAX_WAITING} are).</p>` : ''}
     <h2>Job channels</h2>
     ${
       v.channels.length === 0
@@ -182,6 +196,7 @@ function render(v: QueueView): Html {
             )}
           </table>`
     }
+    ${v.notShown.channels > 0 ? html`<p>And ${v.notShown.channels} more channels on <code>${v.topic}</code>, not listed (those with workers and the deepest are).</p>` : ''}
     <h2>Workers seen in the last hour</h2>
     ${
       v.workers.length === 0

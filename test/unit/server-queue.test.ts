@@ -9,6 +9,7 @@ import type { BuildMessage } from '../../src/ci/push-event';
 import type { NsqReading } from '../../src/server/nsq-readings';
 import { PushQueue } from '../../src/server/push-queue';
 import { channelReason, channelViews, explainChannel } from '../../src/server/queue-explain';
+import { QueueWatch } from '../../src/server/queue-page';
 
 function client(inFlight: number, ready: number): NsqdClientStats {
   return {
@@ -109,4 +110,21 @@ test('a channel read empty after a push was seen: the push waits no more there (
   q.add(push('d2', 'b'.repeat(40)), 300);
   q.noteChannelEmpty('binaries', 200);
   expect(q.waiting(['binaries']).map((w) => w.push.delivery)).toEqual(['d2']);
+});
+
+test('a flood of channels and waiting pushes is explained within bounds: the channels with workers first, and the rest counted', () => {
+  const pushes = new PushQueue();
+  for (let i = 0; i < 600; i++) pushes.add(push(`d-${i}`, i.toString(16).padStart(40, '0')), 500);
+  // 1,000 channels made by anyone who can reach nsqd, each holding messages, and the real job's channel last.
+  const flood = Array.from({ length: 1000 }, (_, i) => channel({ channel_name: `junk-${i}`, depth: 1 }));
+  const watch = new QueueWatch({ nsq: undefined as never, topic: 'lxcts.pushes', pushes });
+  const view = watch.explain(reading([...flood, channel({ channel_name: 'binaries', depth: 600, clients: [client(0, 1)] })]));
+  expect(view.channels).toHaveLength(200);
+  expect(view.channels[0]?.channel).toBe('binaries');
+  expect(view.notShown.channels).toBe(801);
+  expect(view.waiting).toHaveLength(500);
+  expect(view.waiting[0]?.push.delivery).toBe('d-0');
+  expect(view.notShown.waiting).toBe(100);
+  // Each listed push is explained on the listed channels only.
+  expect(Math.max(...view.waiting.map((w) => w.channels.length))).toBeLessThanOrEqual(200);
 });
