@@ -9,7 +9,32 @@
  */
 import type Database from 'better-sqlite3';
 
-import { openDatabase } from './database';
+import { migrate, type Migration, openDatabase } from './database';
+
+/** The deliveries file's schema history (database.ts): a change is a new migration at the end. */
+export const DELIVERY_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'deliveries and pushes tables',
+    // Also adopts the files made before versions were numbered (version 0): same tables.
+    up(db: Database.Database) {
+      db.exec(`CREATE TABLE IF NOT EXISTS deliveries (
+        id TEXT PRIMARY KEY,
+        event TEXT NOT NULL,
+        received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      );
+      CREATE TABLE IF NOT EXISTS pushes (
+        repo TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        before TEXT NOT NULL,
+        after TEXT NOT NULL,
+        pushed_at TEXT NOT NULL,
+        delivery TEXT NOT NULL,
+        PRIMARY KEY (repo, ref, before, after, pushed_at)
+      )`);
+    },
+  },
+];
 
 export interface PushKey {
   repo: string;
@@ -28,20 +53,7 @@ export class DeliveryLog {
 
   constructor(file: string) {
     this.#db = openDatabase(file);
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS deliveries (
-      id TEXT PRIMARY KEY,
-      event TEXT NOT NULL,
-      received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    );
-    CREATE TABLE IF NOT EXISTS pushes (
-      repo TEXT NOT NULL,
-      ref TEXT NOT NULL,
-      before TEXT NOT NULL,
-      after TEXT NOT NULL,
-      pushed_at TEXT NOT NULL,
-      delivery TEXT NOT NULL,
-      PRIMARY KEY (repo, ref, before, after, pushed_at)
-    )`);
+    migrate(this.#db, DELIVERY_MIGRATIONS, file);
   }
 
   /** Records a delivery and, when given, the push it carries. */
