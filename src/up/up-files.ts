@@ -38,13 +38,39 @@ export interface UpProcess {
 /**
  * `file` holding a random secret: kept as it is when it exists and is not empty (an
  * operator's own secret, or the one a hook was installed with), else made (32 random
- * bytes as hex, mode 0600). `created` says which.
+ * bytes as hex, mode 0600). `created` says which. A kept one must be a regular file of
+ * this user that no one else may read: a secret others can read is no secret, and saying
+ * so beats using it.
  */
 export function ensureSecretFile(file: string): { file: string; created: boolean } {
-  if (fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() !== '') return { file, created: false };
+  if (keptSecretFile(file)) return { file, created: false };
   // Made 0600 before the secret is in it, then renamed over an empty file left there: never readable by others.
   writeFileAtomically(file, `${randomBytes(32).toString('hex')}\n`, 0o600);
   return { file, created: true };
+}
+
+/** Whether `file` holds a secret to keep; throws when it does but others may read it. */
+function keptSecretFile(file: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new Error(`cannot open the secret file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) throw new Error(`the secret file ${file} is not a regular file`);
+    if (fs.readFileSync(fd, 'utf8').trim() === '') return false;
+    if ((stat.mode & 0o077) !== 0)
+      throw new Error(
+        `the secret file ${file} has mode ${(stat.mode & 0o777).toString(8)}: others may read it; chmod 600 it, or remove it to have a new one made`,
+      );
+    if (process.getuid && stat.uid !== process.getuid()) throw new Error(`the secret file ${file} belongs to uid ${stat.uid}, not to this user`);
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Writes `text` to `file` so that a reader sees the old file or the whole new one. */

@@ -69,7 +69,7 @@ describe('the files ci up keeps', () => {
     expect(fs.readFileSync(path.join(dir, 'other'), 'utf8')).not.toBe(fs.readFileSync(made.file, 'utf8'));
 
     const own = path.join(dir, 'own');
-    fs.writeFileSync(own, 'my-own-secret\n', { mode: 0o640 });
+    fs.writeFileSync(own, 'my-own-secret\n', { mode: 0o600 });
     expect(ensureSecretFile(own)).toEqual({ file: own, created: false });
     expect(fs.readFileSync(own, 'utf8')).toBe('my-own-secret\n');
 
@@ -77,6 +77,21 @@ describe('the files ci up keeps', () => {
     fs.writeFileSync(empty, '\n', { mode: 0o644 });
     expect(ensureSecretFile(empty).created).toBe(true);
     expect(fs.statSync(empty).mode & 0o777).toBe(0o600);
+  });
+
+  test('a kept secret file that others may read, or that is a symlink, is refused and left as it is', () => {
+    const shared = path.join(dir, 'shared');
+    fs.writeFileSync(shared, 'everyone-knows\n', { mode: 0o644 });
+    fs.chmodSync(shared, 0o644);
+    expect(() => ensureSecretFile(shared)).toThrow(
+      `the secret file ${shared} has mode 644: others may read it; chmod 600 it, or remove it to have a new one made`,
+    );
+    expect(fs.readFileSync(shared, 'utf8')).toBe('everyone-knows\n');
+    // A link planted where the secret goes would have us read (and vouch for) another file.
+    const link = path.join(dir, 'link');
+    fs.symlinkSync(shared, link);
+    expect(() => ensureSecretFile(link)).toThrow(/cannot open the secret file/);
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
   });
 
   test('up.json is written whole through a rename: no temporary file stays behind', () => {
