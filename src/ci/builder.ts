@@ -188,8 +188,8 @@ export class Builder {
       const chosen = await pullRevision(mirror, request.pull, head.commit);
       revision = { commit: chosen.commit, ref: chosen.ref, branch: null };
       decides = (await resolveRevision(mirror, request.pull.baseSha)).commit;
-      // Its events name the head (the commit GitHub shows on the pull request, and statuses go to).
-      request = { ...request, onEvent: withPullHead(request.onEvent, head.commit) };
+      // Its records and events name the head (the commit GitHub shows on the pull request, and statuses go to).
+      request = { ...request, commit: head.commit, onEvent: withPullHead(request.onEvent, head.commit) };
     } else {
       revision = await resolveRevision(mirror, request.ref);
       if (request.commit && request.commit !== revision.commit) {
@@ -273,6 +273,7 @@ export class Builder {
         subject: revision.info?.subject ?? null,
         author: revision.info?.author ?? null,
         pusher: request.pusher === undefined ? null : oneLine(request.pusher, MAX_PERSON),
+        head: request.pull ? (request.commit ?? null) : null,
       },
       force,
     );
