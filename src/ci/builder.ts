@@ -241,6 +241,12 @@ export class Builder {
       request.onSkipped?.({ job: name, reason: `branches: [${job.branches!.join(', ')}] ${where}` });
       return false;
     };
+    // A file for the patch-parser bot alone: nothing to build, and nothing recorded (no
+    // failed build, no status); the worker acknowledges the push saying why.
+    if (Object.keys(file.jobs).length === 0) {
+      if (only !== undefined) request.onSkipped?.({ job: only, reason: `${BUILD_FILE} has no jobs (it configures only the patch-parser bot)` });
+      return [];
+    }
     if (only !== undefined) {
       const job = file.jobs[only];
       if (!job) throw new Error(`no job "${only}" in ${BUILD_FILE}; it has: ${Object.keys(file.jobs).join(', ')}`);
