@@ -99,6 +99,8 @@ export interface LocalPublication {
   docsDir: string | null;
   /** The build's: aborted when it is cancelled. */
   signal?: AbortSignal;
+  /** A pull request's build: its number (its artifacts are kept under it, pull-request.ts). */
+  pull?: number;
 }
 
 export interface SkippedJob {
@@ -396,10 +398,7 @@ export class Builder {
     for (const note of result.notes) log.note(note);
     if (result.binariesDir) log.note(`published ${result.artifacts.length} artifact(s) to ${result.binariesDir}`);
     if (result.docsDir) log.note(`published docs to ${result.docsDir}`);
-    // The CI server's uploads know branches and commits only: a pull request's artifacts
-    // must not land at its commit's place there, so they stay on this machine.
-    if (request.pull && request.afterPublish && (result.binariesDir || result.docsDir)) log.note('pull request: artifacts kept on this worker, not uploaded');
-    else if (request.afterPublish && (result.binariesDir || result.docsDir)) {
+    if (request.afterPublish && (result.binariesDir || result.docsDir)) {
       const publication: LocalPublication = {
         repo: source.repo,
         commit: revision.commit,
@@ -411,6 +410,8 @@ export class Builder {
         binariesDir: result.binariesDir,
         docsDir: result.docsDir,
         signal: request.signal,
+        // The CI server publishes it under the pull request too, never at a branch's or the commit's place.
+        pull: request.pull?.number,
       };
       try {
         const lines = await request.afterPublish(publication);
