@@ -140,8 +140,9 @@ test("a pull request's upload is served under the pull request only: the branch,
   expect((await get(`/binaries/${REPO}/-/pull/12/${MAIN}/bin/app`)).text).toBe('fork\n');
   expect((await get(`/docs/${REPO}/-/pull/12/${MAIN}/`)).text).toBe('<h1>fork</h1>');
   expect((await get(`/binaries/${REPO}/-/pull/12/${MAIN}/SHA256SUMS`)).text).toBe(`${sha256('fork\n')}  bin/app\n`);
-  // The pull request's directory lists its commits.
+  // The pull request's directory lists its commits, and the pull requests' directory lists them.
   expect((await get(`/binaries/${REPO}/-/pull/12/`)).text).toContain(`href="${MAIN}/"`);
+  expect((await get(`/binaries/${REPO}/-/pull/`)).text).toContain('href="12/"');
   expect(await mainServes()).toEqual(['main\n', '<h1>main</h1>', 'main\n']);
   // The repository's listing shows branches and commits, not the pull requests' directory as a branch.
   expect((await get(`/binaries/${REPO}/`)).text).not.toContain('href="pull/"');
@@ -180,6 +181,7 @@ test('a branch named like the pull requests (pull, -, pull/12) cannot reach thei
     `/binaries/${REPO}/-/pull/12/main/bin/app`,
     `/binaries/${REPO}/-/pull/012/${MAIN}/bin/app`,
     `/binaries/${REPO}/-/pull/0/`,
+    `/binaries/${REPO}/-/`,
     `/binaries/${REPO}/-/pulls/12/${MAIN}/bin/app`,
     `/binaries/${REPO}/-/${MAIN}/bin/app`,
     `/binaries/${REPO}/-/pull/12/..%2F..%2Fmain/bin/app`,

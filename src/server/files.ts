@@ -104,7 +104,8 @@ function diskComponents(components: string[]): string[] | null {
   const ref = components[REF_AT];
   if (ref === PULL_SEGMENT) {
     const [, , , pull, number, commit] = components;
-    if (pull !== PULL_DIRECTORY || number === undefined || !PULL_NUMBER.test(number)) return null;
+    // `-/pull/` lists the pull requests; below each, only commits' builds.
+    if (pull !== PULL_DIRECTORY || (number !== undefined && !PULL_NUMBER.test(number))) return null;
     if (commit !== undefined && !COMMIT_ID.test(commit)) return null;
     return [...components.slice(0, REF_AT), ...components.slice(REF_AT + 1)];
   }
