@@ -1,5 +1,5 @@
 /** @tier unit */
-import { BuildFileError, jobRunsOn, parseBuildFile } from '../src/ci/build-file';
+import { BuildFileError, jobRunsOn, NOTHING_CONFIGURED, parseBuildFile } from '../src/ci/build-file';
 import { must } from './helpers/must';
 
 function problemsOf(text: string): string[] {
@@ -49,7 +49,7 @@ test('a wrong type names what was expected and what was found', () => {
 
 test('missing steps, an empty job list and bad durations and sizes are located', () => {
   expect(problemsOf('jobs:\n  a:\n    branches: [main]\n')).toEqual(['3:5 jobs.a.steps: expected array, got nothing']);
-  expect(problemsOf('jobs: {}\n')).toEqual(['1:7 jobs: expected at least one job']);
+  expect(problemsOf('jobs: {}\n')).toEqual([`1:7 jobs: ${NOTHING_CONFIGURED}`]);
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    timeout: soon\n')[0]).toMatch(/^4:14 jobs\.a\.timeout: expected a duration/);
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { memory: lots }\n')[0]).toMatch(/^4:23 jobs\.a\.limits\.memory: /);
 });
@@ -88,4 +88,20 @@ test('limits: memory, pids, cpus, disk and log are read with their units; anythi
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { memory: 1 }\n')[0]).toMatch(/jobs\.a\.limits\.memory: expected at least 32M/);
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { disk: 1k }\n')[0]).toMatch(/jobs\.a\.limits\.disk: expected at least 16M/);
   expect(problemsOf('jobs:\n  a:\n    steps: [x]\n    limits: { swap: 1G }\n')[0]).toMatch(/unknown key "swap"/);
+});
+
+test('a file for the patch-parser bot alone may have no jobs; a file that configures nothing is refused, saying what it lacks', () => {
+  const labelsOnly = parseBuildFile('labels:\n  docs/**: area/docs\n');
+  expect(labelsOnly.jobs).toEqual({});
+  expect(labelsOnly.labels).toEqual([{ glob: 'docs/**', labels: ['area/docs'] }]);
+  // The bot's defaults are filled in as for any file.
+  expect(labelsOnly.patch_parser).toEqual(parseBuildFile('jobs: { a: { steps: [x] } }\n').patch_parser);
+  expect(parseBuildFile('patch_parser: { dco: false }\njobs: {}\n')).toMatchObject({ jobs: {}, patch_parser: { dco: false, max_file_size: 1024 ** 2 } });
+  expect(parseBuildFile('patch_parser: {}\n').jobs).toEqual({});
+  // Nothing to build and no bot: refused, located at the file (no jobs key) or at the empty jobs.
+  expect(problemsOf('')).toEqual([`1:1 jobs: ${NOTHING_CONFIGURED}`]);
+  expect(problemsOf('base: host\n')).toEqual([`1:1 jobs: ${NOTHING_CONFIGURED}`]);
+  expect(problemsOf('base: host\njobs: {}\n')).toEqual([`2:7 jobs: ${NOTHING_CONFIGURED}`]);
+  // A mistake in the bot's part is still reported as such.
+  expect(problemsOf('labels:\n  docs/**: "a,b"\n')[0]).toMatch(/^2:12 labels\.docs\/\*\*: expected a label name/);
 });

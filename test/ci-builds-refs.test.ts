@@ -39,3 +39,35 @@ test('ci builds: REF says "tag v1.0" or "branch main"; subject, author and pushe
   expect(lines[2]).toMatch(/^1 +octo\/hello +a{12} +branch main +binaries +success +.* Release 1\.0 +Ada +bob/);
   expect(run.stdout).not.toContain('\x1b');
 });
+
+test("ci builds: a pull request's merge build names the head it merged, in the table and in --json", () => {
+  const data = openDataDir(path.join(root, 'pulls'));
+  const store = new BuildStore(data.database);
+  const merge = 'c'.repeat(40);
+  const head = 'd'.repeat(40);
+  const common = { repo: 'octo/pulls', cloneUrl: 'https://example.test/octo/pulls.git', job: 'binaries', branch: null };
+  try {
+    store.claim({ ...common, commit: merge, ref: 'refs/pull/12/merge', head }, true);
+    store.claim({ ...common, commit: head, ref: 'refs/pull/12/head', head }, true);
+    store.claim({ ...common, commit: head, ref: 'refs/heads/main', branch: 'main' }, true);
+  } finally {
+    store.close();
+  }
+  const env = { env: { LXCTS_DATA_DIR: data.root } };
+  const run = lxcts(path.join(root, 'lxc'), ['ci', 'builds', '--repo', 'octo/pulls'], env);
+  expect(run.status).toBe(0);
+  const lines = run.stdout.trimEnd().split('\n');
+  expect(lines).toHaveLength(4);
+  expect(lines[1]).toMatch(/^3 +octo\/pulls +d{12} +branch main +binaries/);
+  // The head build is its own head: said once, in COMMIT.
+  expect(lines[2]).toMatch(/^2 +octo\/pulls +d{12} +head of #12 +binaries/);
+  expect(lines[3]).toMatch(/^1 +octo\/pulls +c{12} +merge of #12, head d{12} +binaries/);
+  const json = lxcts(path.join(root, 'lxc'), ['ci', 'builds', '--repo', 'octo/pulls', '--json'], env);
+  expect(json.status).toBe(0);
+  const builds = JSON.parse(json.stdout) as Array<{ id: number; head: string | null }>;
+  expect(builds.map((b) => [b.id, b.head])).toEqual([
+    [3, null],
+    [2, head],
+    [1, head],
+  ]);
+});

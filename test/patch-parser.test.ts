@@ -246,3 +246,22 @@ describe('reading a pull request through the GitHub client (in this process)', (
     expect(other.requests.flatMap((r) => documentedProblems(r, TOKEN))).toEqual([]);
   });
 });
+
+test("a bot-only repository's build file (labels and patch_parser, no jobs) is the bot's configuration, not a problem", async () => {
+  const ref = { owner: 'o', repo: 'botonly', number: 5, headSha: sha('e'), baseSha: sha('b') };
+  const botOnly = await startFakeGitHub({
+    ...ref,
+    commits: [signed(sha('e'))],
+    files: [{ filename: 'docs/guide.md', status: 'added', additions: 3, deletions: 0 }],
+    buildFile: 'labels:\n  "docs/**": area/docs\npatch_parser:\n  dco: false\n',
+    sizes: {},
+  });
+  try {
+    const api = await createGitHub({ baseUrl: botOnly.url, auth: { token: TOKEN }, log: capturedLog().log }).forRepo('o', 'botonly');
+    const { config, problem } = await readConfig(api, ref);
+    expect(problem).toBeNull();
+    expect(config).toMatchObject({ dco: false, labels: [{ glob: 'docs/**', labels: ['area/docs'] }] });
+  } finally {
+    await botOnly.close();
+  }
+});

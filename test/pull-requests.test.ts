@@ -178,7 +178,7 @@ describe('the builder', () => {
     expect(log).toMatch(/^MERGED$/m);
     expect(log).not.toContain('HEAD-FILE');
     expect(log).toContain('built: merge of #1 into main');
-    expect(ci.store.get(result.buildId)).toMatchObject({ commit: merge, ref: 'refs/pull/1/merge', branch: null });
+    expect(ci.store.get(result.buildId)).toMatchObject({ commit: merge, ref: 'refs/pull/1/merge', branch: null, head });
     // Published under the pull request, not at the commit's place.
     const repoDir = path.join(ci.data.binaries, 'test', 'same');
     expect(fs.readFileSync(path.join(repoDir, 'pull', '1', merge, 'out', 'artifact'), 'utf8')).toBe('pr\n');
@@ -191,7 +191,7 @@ describe('the builder', () => {
     const [conflicting] = await ci.builder().build(pullBuild(repo, base, head, { mergeable: false }));
     expect(logOf(must(conflicting, 'the build'))).toContain('built: head of #1\n');
     expect(logOf(conflicting!)).toMatch(/^HEAD-ONLY$/m);
-    expect(ci.store.get(conflicting!.buildId)).toMatchObject({ commit: head, ref: 'refs/pull/1/head' });
+    expect(ci.store.get(conflicting!.buildId)).toMatchObject({ commit: head, ref: 'refs/pull/1/head', head });
     // A new head pushed; the merge ref still merges the old one (GitHub has not recomputed it).
     repo.git('checkout', '-q', 'feature');
     const newer = repo.commit('more feature work');
@@ -267,6 +267,8 @@ describe('the builder', () => {
     const [pushed] = await ci.builder().build({ source: repo.dir, repo: 'test/reuse', ref: 'refs/heads/main', commit: head, forced: true });
     expect(pushed).toMatchObject({ built: true, status: 'success' });
     expect(pushed!.buildId).not.toBe(forked!.buildId);
+    // A push's record names no pull request head.
+    expect(ci.store.get(pushed!.buildId)?.head).toBeNull();
     expect(fs.readFileSync(path.join(ci.data.binaries, 'test', 'reuse', 'main', 'bin', 'out'), 'utf8')).toBe('built\n');
   }, 300_000);
 });

@@ -69,7 +69,7 @@ async function allPages<T>(api: Requester, route: string, params: Record<string,
  * own (its author would choose the rules it is checked by). No file: the defaults.
  */
 export async function readConfig(api: Requester, pr: PullRequestRef): Promise<{ config: PatchParserConfig; problem: string | null }> {
-  const defaults = parseBuildFile('jobs: { none: { steps: [":"] } }\n');
+  const defaults = parseBuildFile('patch_parser: {}\n');
   const fallback = { ...defaults.patch_parser, labels: [] };
   let text: string;
   try {

@@ -108,16 +108,29 @@ const patchParser = z.strictObject({
   max_file_size: size.default(1024 ** 2),
 });
 
-const buildFile = z.strictObject({
-  base: name.default('host'),
-  jobs: z.record(name, job).refine((jobs) => Object.keys(jobs).length > 0, { message: 'expected at least one job' }),
-  /** Path glob → label(s) the patch-parser bot puts on a pull request changing such a path. */
-  labels: z
-    .record(pathGlob, z.union([label, z.array(label).min(1)]))
-    .transform((rules) => Object.entries(rules).map(([glob, labels]) => ({ glob, labels: typeof labels === 'string' ? [labels] : labels })))
-    .optional(),
-  patch_parser: patchParser.default(patchParser.parse({})),
-});
+/** What a file must configure: a job to build, or (a repository that only wants the bot) the bot. */
+export const NOTHING_CONFIGURED =
+  "expected at least one job, or the patch-parser bot's labels: or patch_parser: (a repository that wants only the bot may have no jobs)";
+
+const buildFile = z
+  .strictObject({
+    base: name.default('host'),
+    /** No jobs: a repository that wants only the patch-parser bot (workers build nothing for it). */
+    jobs: z.record(name, job).default({}),
+    /** Path glob → label(s) the patch-parser bot puts on a pull request changing such a path. */
+    labels: z
+      .record(pathGlob, z.union([label, z.array(label).min(1)]))
+      .transform((rules) => Object.entries(rules).map(([glob, labels]) => ({ glob, labels: typeof labels === 'string' ? [labels] : labels })))
+      .optional(),
+    // Optional here, the defaults filled in below: whether the file names the bot at all decides
+    // whether it may have no jobs.
+    patch_parser: patchParser.optional(),
+  })
+  .superRefine((file, ctx) => {
+    if (Object.keys(file.jobs).length > 0 || file.labels !== undefined || file.patch_parser !== undefined) return;
+    ctx.addIssue({ code: 'custom', path: ['jobs'], message: NOTHING_CONFIGURED });
+  })
+  .transform(({ patch_parser, ...file }) => ({ ...file, patch_parser: patch_parser ?? patchParser.parse({}) }));
 
 export type BuildFile = z.output<typeof buildFile>;
 export type Job = BuildFile['jobs'][string];

@@ -99,6 +99,8 @@ export interface LocalPublication {
   docsDir: string | null;
   /** The build's: aborted when it is cancelled. */
   signal?: AbortSignal;
+  /** A pull request's build: its number (its artifacts are kept under it, pull-request.ts). */
+  pull?: number;
 }
 
 export interface SkippedJob {
@@ -188,8 +190,8 @@ export class Builder {
       const chosen = await pullRevision(mirror, request.pull, head.commit);
       revision = { commit: chosen.commit, ref: chosen.ref, branch: null };
       decides = (await resolveRevision(mirror, request.pull.baseSha)).commit;
-      // Its events name the head (the commit GitHub shows on the pull request, and statuses go to).
-      request = { ...request, onEvent: withPullHead(request.onEvent, head.commit) };
+      // Its records and events name the head (the commit GitHub shows on the pull request, and statuses go to).
+      request = { ...request, commit: head.commit, onEvent: withPullHead(request.onEvent, head.commit) };
     } else {
       revision = await resolveRevision(mirror, request.ref);
       if (request.commit && request.commit !== revision.commit) {
@@ -241,6 +243,12 @@ export class Builder {
       request.onSkipped?.({ job: name, reason: `branches: [${job.branches!.join(', ')}] ${where}` });
       return false;
     };
+    // A file for the patch-parser bot alone: nothing to build, and nothing recorded (no
+    // failed build, no status); the worker acknowledges the push saying why.
+    if (Object.keys(file.jobs).length === 0) {
+      if (only !== undefined) request.onSkipped?.({ job: only, reason: `${BUILD_FILE} has no jobs (it configures only the patch-parser bot)` });
+      return [];
+    }
     if (only !== undefined) {
       const job = file.jobs[only];
       if (!job) throw new Error(`no job "${only}" in ${BUILD_FILE}; it has: ${Object.keys(file.jobs).join(', ')}`);
@@ -273,6 +281,7 @@ export class Builder {
         subject: revision.info?.subject ?? null,
         author: revision.info?.author ?? null,
         pusher: request.pusher === undefined ? null : oneLine(request.pusher, MAX_PERSON),
+        head: request.pull ? (request.commit ?? null) : null,
       },
       force,
     );
@@ -389,10 +398,7 @@ export class Builder {
     for (const note of result.notes) log.note(note);
     if (result.binariesDir) log.note(`published ${result.artifacts.length} artifact(s) to ${result.binariesDir}`);
     if (result.docsDir) log.note(`published docs to ${result.docsDir}`);
-    // The CI server's uploads know branches and commits only: a pull request's artifacts
-    // must not land at its commit's place there, so they stay on this machine.
-    if (request.pull && request.afterPublish && (result.binariesDir || result.docsDir)) log.note('pull request: artifacts kept on this worker, not uploaded');
-    else if (request.afterPublish && (result.binariesDir || result.docsDir)) {
+    if (request.afterPublish && (result.binariesDir || result.docsDir)) {
       const publication: LocalPublication = {
         repo: source.repo,
         commit: revision.commit,
@@ -404,6 +410,8 @@ export class Builder {
         binariesDir: result.binariesDir,
         docsDir: result.docsDir,
         signal: request.signal,
+        // The CI server publishes it under the pull request too, never at a branch's or the commit's place.
+        pull: request.pull?.number,
       };
       try {
         const lines = await request.afterPublish(publication);

@@ -5,6 +5,8 @@
  *                                    commit, version (a link to .versions/<sha>-<build>)
  *   binaries/<owner>/<repo>/<branch> → <sha> of the newest successful build of the branch
  *   docs/<owner>/<repo>/<branch>     → the site of that build
+ * A pull request's build publishes below `<repo>/pull/<N>/` instead (pull-request.ts): its
+ * binaries and its docs site each at `pull/<N>/<sha>`, and no branch pointer moves.
  * <branch> is the branch name encoded as one path component (pointer-name.ts); when a
  * pointer moves is pointers.ts's business (forward, or anywhere on a forced push, never
  * back to an older request).
@@ -217,6 +219,14 @@ export async function publish(given: PublishSpec): Promise<Published> {
       const version = path.join(repoDir, '.versions', `${spec.commit}-${spec.buildId}`);
       fs.renameSync(stage, version);
       result.docsDir = version;
+      if (spec.pull !== undefined) {
+        // No branch names a pull request's site: its commit's link does (pull/<N>/<sha>), as
+        // for binaries, and the site it named before goes.
+        const link = path.join(repoDir, spec.commit);
+        const current = fs.existsSync(link) ? fs.realpathSync(link) : null;
+        swapSymlink(link, path.join('.versions', path.basename(version)));
+        if (current && current !== version) fs.rmSync(current, { recursive: true, force: true });
+      }
       if (spec.branch) {
         const outcome = await movePointer({
           ...pointerRequest(spec, spec.branch),

@@ -62,9 +62,18 @@ export function isTrusted(request: { pull?: Pick<PullRequestBuild, 'fork'> }): b
  * commit link either: the pull request's builds never reach a branch's or a commit's place.
  */
 export function pullDirectory(number: number): string[] {
-  if (!Number.isSafeInteger(number) || number < 1) throw new Error(`not a pull request number: ${number}`);
+  if (!Number.isSafeInteger(number) || !PULL_NUMBER.test(String(number))) throw new Error(`not a pull request number: ${number}`);
   return ['pull', String(number)];
 }
 
 /** The name of the directory of pull requests' artifacts below a repository's (a reserved pointer name). */
 export const PULL_DIRECTORY = 'pull';
+
+/** A pull request's number as a path component (`pull/<N>`): what pullDirectory makes and retention takes. */
+export const PULL_NUMBER = /^[1-9][0-9]{0,9}$/;
+
+/** The pull request a build's ref names (refs/pull/<N>/head or /merge), or null for any other ref. */
+export function pullNumberOfRef(ref: string | null): number | null {
+  const match = ref === null ? null : /^refs\/pull\/([1-9][0-9]{0,9})\/(?:head|merge)$/.exec(ref);
+  return match ? Number(match[1]) : null;
+}

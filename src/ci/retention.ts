@@ -9,7 +9,9 @@
  *   - removed: the rest. Builds without a branch (tags, commits) form one group per
  *     repository, and so do versions whose build this data directory's store does not
  *     know (uploads from workers on other machines). A pull request's artifacts
- *     (`<repo>/pull/<N>/`, pull-request.ts) are kept only while younger than `days`.
+ *     (`<repo>/pull/<N>/`, pull-request.ts) are kept only while younger than `days`;
+ *     there the commits' links (binaries and docs alike) keep nothing, and go with the
+ *     version they name, and so does a pull request's directory once emptied.
  * Logs (`logs/<id>.log`): a finished build's log goes once it is older than `days`, unless
  * that build is the newest of its repository, ref and job.
  *
@@ -27,7 +29,7 @@ import * as path from 'node:path';
 import { UNFINISHED_STATUSES } from './build-status';
 import type { DataDir } from './data-dir';
 import { fullNameProblem } from './names';
-import { PULL_DIRECTORY } from './pull-request';
+import { PULL_DIRECTORY, PULL_NUMBER } from './pull-request';
 import type { BuildRecord, BuildStore } from './store';
 
 export interface RetentionPolicy {
@@ -150,7 +152,18 @@ function sweepVersions(s: Sweep & { kind: 'binaries' | 'docs' }): void {
   const pulls = path.join(repoDir, PULL_DIRECTORY);
   if (!isRealDirectory(pulls)) return;
   for (const number of directoriesIn(pulls)) {
-    if (/^[1-9][0-9]{0,9}$/.test(number)) sweepVersionsIn({ ...s, policy: { ...s.policy, keep: 0 } }, path.join(pulls, number), `pull request #${number}`);
+    if (!PULL_NUMBER.test(number)) continue;
+    const dir = path.join(pulls, number);
+    sweepVersionsIn({ ...s, policy: { ...s.policy, keep: 0 } }, dir, `pull request #${number}`);
+    // Nothing left of the pull request: its directory goes too (rmdir fails, harmlessly, on anything left).
+    if (!s.dryRun) {
+      try {
+        fs.rmdirSync(path.join(dir, '.versions'));
+        fs.rmdirSync(dir);
+      } catch {
+        // Versions, links or staging still there.
+      }
+    }
   }
 }
 
@@ -164,10 +177,12 @@ function sweepVersionsIn(s: Sweep & { kind: 'binaries' | 'docs' }, repoDir: stri
     if (entry.isSymbolicLink()) links.set(entry.name, fs.readlinkSync(path.join(repoDir, entry.name)));
   }
   // A pointer is a link to a sibling (binaries: branch -> <sha>) or, in docs, any link; a
-  // commit link (binaries: <sha> -> .versions/<sha>-<build>) alone keeps nothing.
+  // commit link (binaries, and a pull request's docs: <sha> -> .versions/<sha>-<build>) alone
+  // keeps nothing.
+  const commitLinks = s.kind === 'binaries' || pull !== null;
   const named = new Set<string>();
   for (const [name, target] of links) {
-    const isCommitLink = s.kind === 'binaries' && path.posix.normalize(target).startsWith('.versions/');
+    const isCommitLink = commitLinks && path.posix.normalize(target).startsWith('.versions/');
     if (isCommitLink) continue;
     const version = versionOfLink(links, name);
     if (version !== null) named.add(version);
@@ -199,8 +214,8 @@ function sweepVersionsIn(s: Sweep & { kind: 'binaries' | 'docs' }, repoDir: stri
       s.report.removed.push({ kind: s.kind, repo: s.repo, path: path.relative(s.data.root, where), why });
       if (s.dryRun) return;
       try {
-        // The commit's link first (binaries), when it leads here: no link is left dangling.
-        if (s.kind === 'binaries' && links.has(version.sha) && versionOfLink(links, version.sha) === version.name) {
+        // The commit's link first, when it leads here: no link is left dangling.
+        if (commitLinks && links.has(version.sha) && versionOfLink(links, version.sha) === version.name) {
           fs.rmSync(path.join(repoDir, version.sha), { force: true });
         }
         fs.rmSync(where, { recursive: true, force: true });

@@ -72,4 +72,14 @@ export const BUILD_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: "a pull request's head commit",
+    up(db: Database.Database) {
+      // The commit a pull request's build built may be GitHub's merge of the head
+      // (pull-request.ts): the head is what GitHub shows on the pull request. Null for
+      // pushes, and for builds recorded before.
+      db.exec('ALTER TABLE builds ADD COLUMN head_sha TEXT;');
+    },
+  },
 ];

@@ -43,6 +43,11 @@ export interface BuildRecord {
   author: string | null;
   /** Who pushed (the push event's pusher), null when not a push. */
   pusher: string | null;
+  /**
+   * A pull request's head commit, when the build is of a pull request: `commit` is then
+   * GitHub's merge of it or the head itself (pull-request.ts). Null for pushes.
+   */
+  head: string | null;
 }
 
 interface Row {
@@ -70,6 +75,7 @@ interface Row {
   pusher: string | null;
   event_key: string | null;
   event_seq: number | null;
+  head_sha: string | null;
 }
 
 function toRecord(row: Row): BuildRecord {
@@ -95,11 +101,12 @@ function toRecord(row: Row): BuildRecord {
     subject: row.commit_subject,
     author: row.commit_author,
     pusher: row.pusher,
+    head: row.head_sha,
   };
 }
 
 export interface NewBuild
-  extends Pick<BuildRecord, 'repo' | 'cloneUrl' | 'commit' | 'ref' | 'branch' | 'job'>, Partial<Pick<BuildRecord, 'subject' | 'author' | 'pusher'>> {
+  extends Pick<BuildRecord, 'repo' | 'cloneUrl' | 'commit' | 'ref' | 'branch' | 'job'>, Partial<Pick<BuildRecord, 'subject' | 'author' | 'pusher' | 'head'>> {
   /** When the build was asked for (ms since the epoch), for supersede. */
   requestedAt?: number;
 }
@@ -146,6 +153,7 @@ export class BuildStore {
         build.subject ?? null,
         build.author ?? null,
         build.pusher ?? null,
+        build.head ?? null,
       );
       return { record: this.get(Number(info.lastInsertRowid))!, created: true };
     });
@@ -247,9 +255,11 @@ function prepare(db: Database.Database) {
     kept: db.prepare<[string, string, string], Row>(
       `SELECT * FROM builds WHERE repo = ? AND commit_sha = ? AND job = ? AND status IN ${KEPT} ORDER BY id DESC LIMIT 1`,
     ),
-    insert: db.prepare<[string, string, string, string | null, string | null, string, number, string, number, string | null, string | null, string | null]>(
-      `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at, commit_subject, commit_author, pusher)
-       VALUES (?, ?, ?, ?, ?, ?, ${sqlStatus('queued')}, ?, ?, ?, ?, ?, ?)`,
+    insert: db.prepare<
+      [string, string, string, string | null, string | null, string, number, string, number, string | null, string | null, string | null, string | null]
+    >(
+      `INSERT INTO builds (repo, clone_url, commit_sha, ref, branch, job, status, builder_pid, builder, requested_at, commit_subject, commit_author, pusher, head_sha)
+       VALUES (?, ?, ?, ?, ?, ?, ${sqlStatus('queued')}, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     started: db.prepare<[string, string, number, string, number]>(
       `UPDATE builds SET status = ${sqlStatus('running')}, started_at = ${NOW}, log_path = ?, container = ?, builder_pid = ?, builder = ? WHERE id = ?`,

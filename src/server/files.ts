@@ -2,6 +2,11 @@
  * Serving what the CI published, at stable URLs:
  *   /binaries/<owner>/<repo>/<branch|sha>/...   the artifacts, SHA256SUMS, commit, version
  *   /docs/<owner>/<repo>/<branch>/...           the branch's docs site
+ *   /binaries/<owner>/<repo>/-/pull/<N>/<sha>/...   a pull request's build (pull-request.ts):
+ *   /docs/<owner>/<repo>/-/pull/<N>/<sha>/...       its artifacts and its docs site
+ * A branch name never starts with `-` (names.ts), so `-` can never be a branch's URL, and a
+ * pull request's files never show at one: on disk they are `<repo>/pull/<N>/`, where no
+ * branch pointer can be (pointer-name.ts encodes a branch named `pull`).
  * A branch is named as pushed, percent-encoded once in the URL (`feature%2Fx` for
  * `feature/x`); on disk its pointer is encodePointerName's name. Directories are listed
  * (docs serve their index.html); files get a content type from their extension, an ETag,
@@ -21,6 +26,7 @@ import { Hono } from 'hono';
 import { getMimeType } from 'hono/utils/mime';
 
 import { encodePointerName } from '../ci/pointer-name';
+import { PULL_DIRECTORY, PULL_NUMBER, pullDirectory, pullNumberOfRef } from '../ci/pull-request';
 import { listEntries, renderListing } from './listing';
 import { parseRequestPath, rawPathOf } from './request-path';
 import { openInside, Opened } from './safe-open';
@@ -43,12 +49,46 @@ const SECURITY_HEADERS = {
 
 /** The URL of a published file or directory (a branch or a commit id as `ref`). */
 export function publishedUrl(kind: 'binaries' | 'docs', repo: string, ref: string, file = ''): string {
-  const tail = file
+  return `/${kind}/${repo.split('/').map(encodeURIComponent).join('/')}/${encodeURIComponent(ref)}/${encodeTail(file)}`;
+}
+
+/** The URL segment (in place of a branch) below which a repository's pull requests are: `-/pull/<N>/`. */
+export const PULL_SEGMENT = '-';
+
+/** The URL of a pull request's published file or directory: its build of `commit`. */
+export function pullUrl(kind: 'binaries' | 'docs', repo: string, pull: number, commit: string, file = ''): string {
+  return `${publishedUrl(kind, repo, PULL_SEGMENT)}${pullDirectory(pull).join('/')}/${encodeURIComponent(commit)}/${encodeTail(file)}`;
+}
+
+/** What the helpers below need of a build (server-store.ts's ServerBuild). */
+type PublishedBuild = { repo: string; commit: string; ref: string | null; branch: string | null; published: { docs: string | null } | null };
+
+/** A build's binaries directory, as components below the binaries root: a pull request's build (its ref names it) is under it. */
+export function binariesDirOf(build: PublishedBuild): string[] {
+  const pull = pullNumberOfRef(build.ref);
+  return [...build.repo.split('/'), ...(pull === null ? [] : pullDirectory(pull)), build.commit];
+}
+
+/** The URL of one of a build's binaries (or of its directory). */
+export function artifactUrl(build: PublishedBuild, file = ''): string {
+  const pull = pullNumberOfRef(build.ref);
+  return pull === null ? publishedUrl('binaries', build.repo, build.commit, file) : pullUrl('binaries', build.repo, pull, build.commit, file);
+}
+
+/** The URL of a build's docs site: its branch's, or its pull request's; null when it published none. */
+export function docsUrl(build: PublishedBuild): string | null {
+  if (!build.published?.docs) return null;
+  const pull = pullNumberOfRef(build.ref);
+  if (pull !== null) return pullUrl('docs', build.repo, pull, build.commit);
+  return build.branch ? publishedUrl('docs', build.repo, build.branch) : null;
+}
+
+function encodeTail(file: string): string {
+  return file
     .split('/')
     .filter((part) => part !== '')
     .map(encodeURIComponent)
     .join('/');
-  return `/${kind}/${repo.split('/').map(encodeURIComponent).join('/')}/${encodeURIComponent(ref)}/${tail}`;
 }
 
 export function contentTypeOf(name: string): string {
@@ -56,9 +96,19 @@ export function contentTypeOf(name: string): string {
   return /^text\/|\+xml$|^application\/(json|javascript|xml)/.test(type) && !type.includes('charset') ? `${type}; charset=utf-8` : type;
 }
 
-/** The on-disk components for a request's: the ref becomes its pointer name. */
+/**
+ * The on-disk components for a request's: the ref becomes its pointer name; `-/pull/<N>/`
+ * becomes `pull/<N>/`, below which only commits' builds are (no pointer).
+ */
 function diskComponents(components: string[]): string[] | null {
   const ref = components[REF_AT];
+  if (ref === PULL_SEGMENT) {
+    const [, , , pull, number, commit] = components;
+    // `-/pull/` lists the pull requests; below each, only commits' builds.
+    if (pull !== PULL_DIRECTORY || (number !== undefined && !PULL_NUMBER.test(number))) return null;
+    if (commit !== undefined && !COMMIT_ID.test(commit)) return null;
+    return [...components.slice(0, REF_AT), ...components.slice(REF_AT + 1)];
+  }
   if (ref === undefined || COMMIT_ID.test(ref)) return components;
   try {
     return components.map((part, i) => (i === REF_AT ? encodePointerName(part) : part));

@@ -7,6 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as fsp from 'node:fs/promises';
 
 import { decodePointerName } from '../ci/pointer-name';
+import { PULL_DIRECTORY } from '../ci/pull-request';
 
 /** Entries shown at most: a listing is a page, not an export. */
 export const MAX_LISTED = 10_000;
@@ -29,7 +30,8 @@ export async function listEntries(dir: FileHandle, branches: boolean): Promise<{
   const entries: ListedEntry[] = [];
   let truncated = false;
   for await (const entry of await fsp.opendir(`/proc/self/fd/${dir.fd}`)) {
-    if (entry.name.startsWith('.')) continue;
+    // Pull requests' builds (pull/, a name no branch pointer has) are not a branch: their URLs are -/pull/<N>/ (files.ts).
+    if (entry.name.startsWith('.') || (branches && entry.name === PULL_DIRECTORY)) continue;
     if (entries.length >= MAX_LISTED) {
       truncated = true;
       break;

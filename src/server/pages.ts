@@ -21,10 +21,11 @@ import { z } from 'zod';
 import { UNFINISHED_STATUSES } from '../ci/build-status';
 import { refLabel } from '../ci/commit-info';
 import { branchProblem, fullNameProblem } from '../ci/names';
+import { pullNumberOfRef } from '../ci/pull-request';
 import { ANSI_CSS } from './ansi';
 import { buildId, listQuery } from './api';
 import { badgeState, renderBadge } from './badge';
-import { publishedUrl } from './files';
+import { artifactUrl, binariesDirOf, docsUrl } from './files';
 import { LOG_TIME_CSS, LogRenderer } from './log-html';
 import type { LiveStore } from './live-store';
 import { rawPathOf } from './request-path';
@@ -153,9 +154,9 @@ function problems(c: Context, error: z.ZodError): Response | Promise<Response> {
   );
 }
 
-/** SHA256SUMS of a commit's binaries on this server: name → sum (empty when there is none). */
+/** SHA256SUMS of a commit's binaries on this server (a pull request's: under it): name → sum (empty when there is none). */
 function checksums(binariesRoot: string, build: ServerBuild): Promise<Map<string, string>> {
-  return readChecksums(binariesRoot, [...build.repo.split('/'), build.commit]);
+  return readChecksums(binariesRoot, binariesDirOf(build));
 }
 
 /** The SHA256SUMS file in `dir` (components below binaries/, opened with openInside): name → sum. */
@@ -202,11 +203,24 @@ function stepsTable(steps: ServerStep[]): Html {
   </table>` as Html;
 }
 
+/** For a pull request's build, the line that says whose artifacts these are (no branch's, and they expire); '' for a push's. */
+function pullArtifactsNote(build: ServerBuild): Html | '' {
+  const pull = pullNumberOfRef(build.ref);
+  if (pull === null) return '';
+  const where = artifactUrl(build);
+  return html`<p class="pull-artifacts">
+    These are pull request #${pull}'s artifacts, not a branch's: kept under the pull request (<a href="${where}">${where}</a>), never where a branch's or this
+    commit's are, and removed by the retention (<code>ci gc</code>) once older than its days.
+  </p>` as Html;
+}
+
 function artifactsList(build: ServerBuild, sums: Map<string, string>): Html | null {
   if (build.status !== 'success') return null;
+  const whose = pullArtifactsNote(build);
   if (sums.size === 0) {
     if (build.artifacts.length === 0) return null;
     return html`<h2>Artifacts</h2>
+      ${whose}
       <p>Not on this server (the worker keeps them: start it with <code>--server</code> to upload them).</p>
       <ul>
         ${build.artifacts.map((a) => html`<li><code>${a}</code></li>`)}
@@ -215,11 +229,12 @@ function artifactsList(build: ServerBuild, sums: Map<string, string>): Html | nu
   const rows = [...sums].map(
     ([name, sum]) =>
       html`<tr>
-        <td><a href="${publishedUrl('binaries', build.repo, build.commit, name)}">${name}</a></td>
+        <td><a href="${artifactUrl(build, name)}">${name}</a></td>
         <td><code>${sum}</code></td>
       </tr>`,
   );
   return html`<h2>Artifacts</h2>
+    ${whose}
     <table>
       <tr>
         <th>file</th>
@@ -227,7 +242,7 @@ function artifactsList(build: ServerBuild, sums: Map<string, string>): Html | nu
       </tr>
       ${rows}
     </table>
-    <p><a href="${publishedUrl('binaries', build.repo, build.commit, 'SHA256SUMS')}">SHA256SUMS</a></p>` as Html;
+    <p><a href="${artifactUrl(build, 'SHA256SUMS')}">SHA256SUMS</a></p>` as Html;
 }
 
 /** A renderer of build `build`'s log from `offset`, its lines stamped with their times (log-html.ts). */
@@ -362,7 +377,7 @@ export function pagesApp(o: PagesOptions): Hono {
     const missing = finished(build) && build.log !== null && !logPage.complete ? Math.max(0, build.log.bytes - logPage.available) : 0;
     const sums = await checksums(o.binariesRoot, build);
     const here = (at: number) => `/builds/${build.id}${query({ offset: at })}`;
-    const docs = build.published?.docs && build.branch ? publishedUrl('docs', build.repo, build.branch) : null;
+    const docs = docsUrl(build);
     const body = html`<h1>
         Build #${build.id}: <a href="${repoUrl(build.repo)}">${build.repo}</a> <span id="status" class="s-${build.status}">${build.status}</span>
       </h1>

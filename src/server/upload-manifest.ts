@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { LocalPublication } from '../ci/builder';
 import { MAX_DEPTH } from '../ci/collect';
 import { branchProblem, fullNameProblem, isCommitId } from '../ci/names';
+import { PULL_NUMBER } from '../ci/pull-request';
 
 export interface UploadLimits {
   /** Files in one upload (binaries and docs together). */
@@ -72,6 +73,12 @@ const schema = z.strictObject({
   buildId: z.number().int().positive(),
   requestedAt: z.number().int().nonnegative(),
   forced: z.boolean(),
+  /** A pull request's build: published under it (pull/<N>/, pull-request.ts), never at a branch's or the commit's place. */
+  pull: z
+    .number()
+    .int()
+    .refine((n) => PULL_NUMBER.test(String(n)), 'not a pull request number')
+    .optional(),
   files: z.array(
     z.strictObject({
       kind: z.enum(['binaries', 'docs']),
@@ -104,6 +111,9 @@ export function parseManifest(input: unknown, limits: UploadLimits): UploadManif
   if (!parsed.success) throw new Error(`the manifest is not valid: ${z.prettifyError(parsed.error)}`);
   const manifest = parsed.data;
   const problems: string[] = [];
+  // The worker's builder never gives a pull request's build a branch (pull-request.ts): one
+  // that comes with both is not a build this worker made, whichever it was meant to reach.
+  if (manifest.pull !== undefined && manifest.branch !== null) problems.push(`a pull request's build (#${manifest.pull}) names no branch`);
   if (manifest.files.length === 0) problems.push('it declares no file');
   if (manifest.files.length > limits.maxFiles) problems.push(`it declares ${manifest.files.length} files, more than ${limits.maxFiles}`);
   let total = 0;

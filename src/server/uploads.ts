@@ -15,6 +15,10 @@
  * pointers swapped atomically), under the repository's publishing lock: a reader sees
  * the previous build or this one, never half a site.
  *
+ * A pull request's build (its manifest's `pull`) is published as the worker published it:
+ * under the pull request (`<repo>/pull/<N>/`, served at `-/pull/<N>/<sha>/`, files.ts),
+ * never at a branch's or the commit's place, and expired by the retention (`ci gc`).
+ *
  * Files are written only below the server's own staging directory (mode 0700), created
  * with O_EXCL|O_NOFOLLOW from paths the manifest check accepted; and publish.ts copies
  * them by descriptor anyway.
@@ -30,7 +34,7 @@ import { bodyLimit } from 'hono/body-limit';
 
 import { publish } from '../ci/publish';
 import { SerialQueue } from '../lxc/serial-queue';
-import { publishedUrl } from './files';
+import { publishedUrl, pullUrl } from './files';
 import { parseRequestPath, rawPathOf } from './request-path';
 import { DEFAULT_UPLOAD_LIMITS, ManifestFile, parseManifest, UploadLimits, UploadManifest } from './upload-manifest';
 import { bearerMatches } from './worker-token';
@@ -252,12 +256,22 @@ async function publishUpload(upload: Upload, options: UploadsOptions, lock: Publ
       buildId: manifest.buildId,
       requestedAt: manifest.requestedAt,
       forced: manifest.forced,
+      // A pull request's: below <repo>/pull/<N>/, and no pointer moves (publish.ts).
+      pull: manifest.pull,
     }),
   );
-  const ref = manifest.branch ?? manifest.commit;
+  const { repo, commit, branch, pull } = manifest;
+  if (pull !== undefined) {
+    return {
+      binaries: published.binariesDir ? pullUrl('binaries', repo, pull, commit) : null,
+      docs: published.docsDir ? pullUrl('docs', repo, pull, commit) : null,
+      artifacts: published.artifacts,
+      notes: published.notes,
+    };
+  }
   return {
-    binaries: published.binariesDir ? publishedUrl('binaries', manifest.repo, manifest.commit) : null,
-    docs: published.docsDir && manifest.branch ? publishedUrl('docs', manifest.repo, ref) : null,
+    binaries: published.binariesDir ? publishedUrl('binaries', repo, commit) : null,
+    docs: published.docsDir && branch ? publishedUrl('docs', repo, branch) : null,
     artifacts: published.artifacts,
     notes: published.notes,
   };

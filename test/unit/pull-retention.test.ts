@@ -25,6 +25,25 @@ test("a pull request's build publishes under pull/<N> only, and no pointer moves
   // Nothing beside pull/ in the repository's directories: no commit link, no pointer.
   expect(fs.readdirSync(fx.binariesRepo)).toEqual(['pull']);
   expect(fs.readdirSync(fx.docsRepo)).toEqual(['pull']);
+  // Its docs site is named by its commit below the pull request (what the server serves at -/pull/4/<sha>/), as its binaries are.
+  for (const repoDir of [fx.binariesRepo, fx.docsRepo]) {
+    expect(fs.readlinkSync(path.join(repoDir, 'pull', '4', pr.commit))).toBe(`.versions/${pr.commit}-${pr.id}`);
+  }
+  expect(fs.readFileSync(path.join(fx.docsRepo, 'pull', '4', pr.commit, 'index.html'), 'utf8')).toBeTruthy();
+});
+
+test("a pull request's docs link keeps nothing: its site expires like its binaries, the links go with it, and an emptied pull request's directory too", async () => {
+  const old = await fx.build({ branch: null, pull: 7, ageDays: 40 });
+  const young = await fx.build({ branch: null, pull: 7, ageDays: 1 });
+  const gone = await fx.build({ branch: null, pull: 8, ageDays: 40 });
+  await applyRetention({ data: fx.data, store: fx.store, policy: { keep: 5, days: 30 } });
+  for (const repoDir of [fx.binariesRepo, fx.docsRepo]) {
+    expect(fs.readdirSync(path.join(repoDir, 'pull', '7')).sort()).toEqual(['.versions', young.commit]);
+    expect(fs.readdirSync(path.join(repoDir, 'pull', '7', '.versions'))).toEqual([`${young.commit}-${young.id}`]);
+    expect(fs.existsSync(path.join(repoDir, 'pull', '7', old.commit))).toBe(false);
+    expect(fs.existsSync(path.join(repoDir, 'pull', '8'))).toBe(false);
+  }
+  expect(fx.exists(gone)).toMatchObject({ binaries: false, docs: false });
 });
 
 test("pull requests' artifacts expire after the days, however few there are; branches keep their newest", async () => {

@@ -129,14 +129,15 @@ function fillToday(db: Database.Database): void {
   db.prepare('INSERT INTO locks (name, owner, acquired_at) VALUES (?, ?, ?)').run('publish:octo/hello', 'gone-boot/44/10/abc', '2026-01-01T00:03:00.000Z');
 }
 
-/** A row as migration 2 leaves it: the commit's subject and author, the pusher and the event key unknown. */
-const withVersion2Columns = (row: unknown) => ({
+/** A row as migrations 2 and 3 leave it: the commit's subject and author, the pusher, the event key and a pull request's head unknown. */
+const withNewerColumns = (row: unknown) => ({
   ...(row as object),
   commit_subject: null,
   commit_author: null,
   pusher: null,
   event_key: null,
   event_seq: null,
+  head_sha: null,
 });
 
 describe('a database made before versions were numbered', () => {
@@ -162,7 +163,7 @@ describe('a database made before versions were numbered', () => {
     }
     raw((db) => {
       expect(version(db)).toBe(BUILD_MIGRATIONS.length);
-      expect(everything(db)).toEqual({ ...before, builds: before.builds.map(withVersion2Columns) });
+      expect(everything(db)).toEqual({ ...before, builds: before.builds.map(withNewerColumns) });
     });
   });
 
@@ -188,7 +189,7 @@ describe('a database made before versions were numbered', () => {
     raw((db) => {
       expect(version(db)).toBe(BUILD_MIGRATIONS.length);
       expect(db.prepare('SELECT * FROM builds WHERE id = 1').all()).toEqual(
-        before.map((row) => withVersion2Columns({ ...(row as object), requested_at: null, builder: null })),
+        before.map((row) => withNewerColumns({ ...(row as object), requested_at: null, builder: null })),
       );
     });
   });

@@ -30,8 +30,9 @@ export default class CiBuilds extends CiCommand<typeof CiBuilds> {
           String(b.id),
           b.repo,
           b.commit.slice(0, 12),
-          // "tag v1.0" and "branch main" of the same commit are told apart.
-          refLabel(b.ref),
+          // "tag v1.0" and "branch main" of the same commit are told apart; a pull request's
+          // merge names the head it merged (the commit GitHub shows on the pull request).
+          b.head && b.head !== b.commit ? `${refLabel(b.ref)}, head ${b.head.slice(0, 12)}` : refLabel(b.ref),
           b.job,
           b.status,
           duration(b),
