@@ -18,7 +18,7 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 
-import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { isFinishedOnServer, SERVER_STATUSES } from '../ci/build-status';
 import { refLabel } from '../ci/commit-info';
 import { branchProblem, fullNameProblem } from '../ci/names';
 import { ANSI_CSS } from './ansi';
@@ -106,7 +106,7 @@ function query(params: Record<string, string | number | undefined>): string {
   return text ? `?${text}` : '';
 }
 
-const finished = (build: ServerBuild) => !(UNFINISHED_STATUSES as readonly string[]).includes(build.status);
+const finished = (build: ServerBuild) => isFinishedOnServer(build.status);
 
 function buildRow(b: ServerBuild): Html {
   const list = (params: Record<string, string>) => `/${query(params)}`;
@@ -303,7 +303,7 @@ export function pagesApp(o: PagesOptions): Hono {
       job: filters.job,
       limit: c.req.query('limit') ? filters.limit : undefined,
     };
-    const statuses = ['', 'queued', 'running', 'success', 'failure', 'error', 'cancelled'];
+    const statuses = ['', ...SERVER_STATUSES];
     const body = html`<h1>Builds</h1>
       <p><a href="/queue">Workers and queue</a></p>
       <form class="filters" method="get" action="/">
