@@ -67,7 +67,7 @@ function pullProblem(pull: PullRequestFields, ref: string, before: string): stri
 /** The actions a pull request is built for; `closed` only cancels its builds. */
 export const PULL_ACTIONS = ['opened', 'reopened', 'synchronize', 'closed'] as const;
 
-const pullFields = z
+export const pullFields = z
   .object({
     number: z
       .number()

@@ -441,7 +441,8 @@ export class Worker {
           },
           // A re-run stands where its original did (branch pointers, supersede), and builds again what succeeded.
           requestedAt: request.rerun?.requestedAt ?? request.receivedAt,
-          force: request.rerun !== undefined,
+          // An approved wait recorded nothing: built even when the commit's job was, so that its page goes on.
+          force: request.rerun !== undefined || request.approval?.waiting !== undefined,
           forced: request.forced ?? false,
           secrets: secretsAllowed(request),
           signal: running.abort.signal,

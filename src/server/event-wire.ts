@@ -9,7 +9,7 @@ import { buildKeySchema } from '../ci/log-chunks';
 import { MAX_PERSON, MAX_SUBJECT, oneLine } from '../ci/commit-info';
 import { JOB_NAME } from '../ci/build-file';
 import { branchProblem, fullNameProblem, isCommitId, refProblem } from '../ci/names';
-import { buildRequestSchema } from '../ci/push-event';
+import { buildRequestSchema, pullFields } from '../ci/push-event';
 
 const text = (max: number) => z.string().max(max);
 const int = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -60,22 +60,12 @@ const common = {
    * A pull request's build: the pull request as the request named it, so that the server can
    * ask for it again (a re-run is a pull request's request, a fork's still a fork's).
    */
-  pull: z
-    .object({
-      number: z
-        .number()
-        .int()
-        .min(1)
-        .max(2 ** 31),
-      baseRef: z.string().refine((b) => branchProblem(b) === null, 'not a branch name'),
-      baseSha: z.string().refine(isCommitId, 'not a full commit id'),
-      headRepo: z
-        .string()
-        .refine((r) => fullNameProblem(r) === null, 'not owner/name')
-        .nullable(),
-      fork: z.boolean(),
-    })
+  pull: pullFields
+    .pick({ number: true, baseRef: true, baseSha: true, headRepo: true, fork: true })
     .strict()
+    .refine((p) => branchProblem(p.baseRef) === null && isCommitId(p.baseSha) && (p.headRepo === null || fullNameProblem(p.headRepo) === null), {
+      message: 'not a pull request: base branch, base commit or head repository malformed',
+    })
     .optional(),
 };
 

@@ -62,7 +62,7 @@ a{color:#35c}h1{font-size:1.3rem}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd;vertical-align:top}
 code,pre{font-family:ui-monospace,monospace;font-size:13px}
 pre.log{background:#fafafa;border:1px solid #ddd;padding:.5rem;white-space:pre-wrap;word-break:break-all}
-.s-success{color:#282}.s-failure,.s-error{color:#c33}.s-running,.s-queued{color:#a70}.s-cancelled{color:#888}
+.s-success{color:#282}.s-failure,.s-error{color:#c33}.s-running,.s-queued,.s-waiting{color:#a70}.s-cancelled{color:#888}
 form.filters{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}nav.pages{margin:.5rem 0;display:flex;gap:1rem}
 .who{color:#666}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
 ${ANSI_CSS}${LOG_TIME_CSS}`;

@@ -267,3 +267,26 @@ test('migration 5 keeps every build, its id and the id counter; waiting is a sta
   ingestEventBody(store, waiting(forkRequest()));
   expect(store.getByKey(KEY)).toMatchObject({ id: 21, status: 'waiting' });
 });
+
+test("a build event names its pull request only for a pull request's build, well formed; the first word stays", () => {
+  const store = open();
+  const pull = { number: 7, baseRef: 'main', baseSha: BASE, headRepo: 'mallory/hello', fork: true };
+  const [queued, started] = buildEvents({ id: 4, repo: 'octo/hello', commit: MERGE, pull: { number: 7, head: HEAD } }).events.map(
+    (e) => JSON.parse(e) as object,
+  );
+  const [push] = buildEvents({ id: 5 }).events.map((e) => JSON.parse(e) as object);
+  for (const bad of [
+    { ...push, pull },
+    { ...queued, pull: { ...pull, headRepo: '../x' } },
+    { ...queued, pull: { ...pull, baseRef: 'a..b' } },
+    { ...queued, pull: { ...pull, baseSha: 'HEAD' } },
+    { ...queued, pull: { ...pull, number: 0 } },
+    { ...queued, pull: { ...pull, extra: 1 } },
+  ]) {
+    expect(ingestEventBody(store, JSON.stringify(bad))).toBe('invalid');
+  }
+  expect(ingestEventBody(store, JSON.stringify({ ...queued, pull }))).toBe('stored');
+  // A later event saying "not a fork" changes nothing: the first word stays.
+  expect(ingestEventBody(store, JSON.stringify({ ...started, pull: { ...pull, fork: false } }))).toBe('stored');
+  expect(must(store.list({ limit: 10 })[0], 'the build').pull).toEqual(pull);
+});
