@@ -11,12 +11,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { migrate, openDatabase } from '../../src/ci/database';
+import { Access } from '../../src/server/access';
 import { isTrusted } from '../../src/ci/pull-request';
 import { type BuildMessage, buildRequestSchema } from '../../src/ci/push-event';
 import { secretsAllowed } from '../../src/ci/secrets';
 import { commitStatusOf } from '../../src/github/commit-status';
 import { approvedRequest } from '../../src/server/approval';
-import { rerunRequest } from '../../src/server/control';
+import { control, rerunRequest } from '../../src/server/control';
 import { ingestEventBody } from '../../src/server/ingest';
 import { SERVER_MIGRATIONS } from '../../src/server/server-schema';
 import { type ServerBuild, ServerStore } from '../../src/server/server-store';
@@ -289,4 +290,22 @@ test("a build event names its pull request only for a pull request's build, well
   // A later event saying "not a fork" changes nothing: the first word stays.
   expect(ingestEventBody(store, JSON.stringify({ ...started, pull: { ...pull, fork: false } }))).toBe('stored');
   expect(must(store.list({ limit: 10 })[0], 'the build').pull).toEqual(pull);
+});
+
+test('a waiting build: cancelled on the server without a word to the workers, not re-run, and still waiting when nsqd cannot be reached', async () => {
+  const store = open();
+  ingestEventBody(store, waiting(forkRequest()));
+  const id = must(store.getByKey(KEY), 'the waiting build').id;
+  const sent: string[] = [];
+  const access = new Access({ adminToken: 'admin-token-0123456789' });
+  const down = { store, access, publish: () => Promise.reject(new Error('connection refused')) };
+  expect(await control(down, 'approve', id, 'admin')).toMatchObject({ ok: false, status: 503 });
+  expect(store.get(id)).toMatchObject({ status: 'waiting', approvedBy: null });
+  expect(store.forkApproval('octo/hello', 'mallory/hello', 'mallory')).toBeUndefined();
+  const up = { store, access, publish: async (_topic: string, body: string) => void sent.push(body) };
+  expect(await control(up, 'rerun', id, 'admin')).toMatchObject({ ok: false, status: 409 });
+  expect(await control(up, 'cancel', id, 'admin')).toMatchObject({ ok: true, status: 202 });
+  expect(store.get(id)).toMatchObject({ status: 'cancelled', message: 'cancelled by admin' });
+  expect(await control(up, 'approve', id, 'admin')).toMatchObject({ ok: false, status: 409 });
+  expect(sent).toEqual([]);
 });
