@@ -2,7 +2,8 @@
  * Fork approval on the real CI server (startServer, as `ci server` runs it) with a real nsqd
  * and the recording GitHub API: a waiting build posts a `pending` status saying it awaits
  * approval; the approval publishes the held request, for its job only, with the approval and
- * the waiting build's key, and GitHub then shows it queued; the approved fork's next pull
+ * the waiting build's key, and GitHub then shows it queued; what else waits of that fork (the
+ * pull request's other jobs) goes with the same click; the approved fork's next pull
  * request (by the same author) is approved as it arrives, also after the server restarted
  * (the approval is kept in its store), and another author's from the same fork is not.
  */
@@ -70,10 +71,10 @@ async function start(): Promise<RunningServer> {
 }
 
 /** A worker's `waiting` event for pull request #`number` from `headRepo` by `author`; its key and head. */
-async function waitFromWorker(number: number, headRepo: string, author: string): Promise<{ key: string; head: string }> {
-  heads += 1;
+async function waitFromWorker(number: number, headRepo: string, author: string, job = 'binaries', sameHead = false): Promise<{ key: string; head: string }> {
+  if (!sameHead) heads += 1;
   const head = heads.toString(16).padStart(40, 'c');
-  const key = `0a0a0a0a-0000-4000-8000-${heads.toString(16).padStart(12, '0')}`;
+  const key = `0a0a0a0a-0000-4000-8000-${(job === 'binaries' ? heads : heads + 0x1000).toString(16).padStart(12, '0')}`;
   const request: BuildMessage = {
     kind: 'pull_request',
     delivery: `delivery-${heads}`,
@@ -87,7 +88,7 @@ async function waitFromWorker(number: number, headRepo: string, author: string):
     receivedAt: Date.now(),
     pull: { number, action: 'opened', baseRef: 'main', baseSha: BASE, headRepo, fork: true, mergeable: null },
   };
-  const wire = { type: 'waiting', key, worker: 'host-a', at: Date.now(), job: 'binaries', commit: head, ref: `refs/pull/${number}/head`, request };
+  const wire = { type: 'waiting', key, worker: 'host-a', at: Date.now(), job, commit: head, ref: `refs/pull/${number}/head`, request };
   await publishMessage(nsq.nsqdHttp, EVENTS_TOPIC, JSON.stringify(wire));
   return { key, head };
 }
@@ -102,7 +103,9 @@ const statusesOf = (head: string) => api.to(`POST /repos/octo/widgets/statuses/$
 test('a waiting build is pending on GitHub; approved, its request goes to the workers and GitHub shows it queued', async () => {
   server = await start();
   const { key, head } = await waitFromWorker(7, 'mallory/widgets', 'mallory');
-  await waitFor(() => statusesOf(head).length > 0, 'the pending status');
+  // The pull request's other job waits too (its own worker told the server).
+  const docs = await waitFromWorker(7, 'mallory/widgets', 'mallory', 'docs', true);
+  await waitFor(() => statusesOf(head).length > 1, 'the pending statuses');
   const waiting = must(await buildOf(key), 'the waiting build');
   expect(api.to(`POST /repos/octo/widgets/statuses/${head}`)[0]?.body).toMatchObject({
     state: 'pending',
@@ -114,8 +117,10 @@ test('a waiting build is pending on GitHub; approved, its request goes to the wo
 
   const r = await fetch(`${server.url}/api/builds/${waiting.id}/approve`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN}` } });
   expect(r.status).toBe(202);
-  await waitFor(() => requests.length === 1, 'the approved request on the push topic');
-  expect(requests[0]).toMatchObject({
+  // One click: the fork is approved, and what waits of it goes too.
+  await waitFor(() => requests.length === 2, 'the approved requests on the push topic');
+  expect(requests.find((q) => q.jobs?.[0] === 'docs')).toMatchObject({ after: head, approval: { by: 'fork approved by admin', waiting: docs.key } });
+  expect(requests.find((q) => q.jobs?.[0] === 'binaries')).toMatchObject({
     delivery: 'delivery-1',
     after: head,
     jobs: ['binaries'],
@@ -129,16 +134,16 @@ test('a waiting build is pending on GitHub; approved, its request goes to the wo
 test("the approved fork's next pull request by the same author is approved as it comes, also after a restart; another author's waits", async () => {
   const others = await waitFromWorker(8, 'mallory/widgets', 'trudy');
   const next = await waitFromWorker(9, 'Mallory/Widgets', 'Mallory');
-  await waitFor(() => requests.length === 2, 'the approval of the next pull request');
-  expect(requests[1]).toMatchObject({ after: next.head, approval: { by: 'fork approved by admin', waiting: next.key } });
+  await waitFor(() => requests.length === 3, 'the approval of the next pull request');
+  expect(requests[2]).toMatchObject({ after: next.head, approval: { by: 'fork approved by admin', waiting: next.key } });
   expect(await buildOf(next.key)).toMatchObject({ status: 'queued', approvedBy: 'fork approved by admin' });
   expect((await buildOf(others.key))?.status).toBe('waiting');
 
   await server?.close();
   server = await start();
   const later = await waitFromWorker(10, 'mallory/widgets', 'mallory');
-  await waitFor(() => requests.length === 3, 'the approval after the restart');
-  expect(requests[2]).toMatchObject({ after: later.head, approval: { waiting: later.key } });
+  await waitFor(() => requests.length === 4, 'the approval after the restart');
+  expect(requests[3]).toMatchObject({ after: later.head, approval: { waiting: later.key } });
   expect(requests.map((q) => q.after)).not.toContain(others.head);
   expect((await buildOf(others.key))?.status).toBe('waiting');
 }, 60_000);

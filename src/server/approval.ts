@@ -29,7 +29,7 @@
 import type { Logger } from '../ci/logger';
 import { type BuildMessage, buildRequestSchema, PUSH_TOPIC } from '../ci/push-event';
 import type { LiveStore } from './live-store';
-import type { ServerBuild, ServerStore } from './server-store';
+import type { ForkApproval, ServerBuild, ServerStore } from './server-store';
 
 export interface ApprovalOptions {
   store: ServerStore;
@@ -71,9 +71,22 @@ export async function approve(o: ApprovalOptions, build: ServerBuild, by: string
   }
   const fork = request.pull?.headRepo ?? null;
   // A deleted fork (no head repository) cannot be recognised again: only this build is approved.
-  if (remember && fork !== null) o.store.approveFork(request.repo, fork, request.pusher, by, now);
+  if (remember && fork !== null) {
+    o.store.approveFork(request.repo, fork, request.pusher, by, now);
+    // What already waits of theirs (the pull request's other jobs, their other pull requests) goes too.
+    for (const other of o.store.waitingIn(request.repo)) {
+      if (forkOf(o.store, other)) void approve(o, other, `fork approved by ${by}`.slice(0, 100), false);
+    }
+  }
   const who = fork === null ? '' : `; later pull requests from ${fork} by ${request.pusher} are approved as they come`;
   return { ok: true, status: 202, build, delivery: request.delivery, message: `build ${build.id} approved: sent to the workers${who}` };
+}
+
+/** The approval of the fork (and author) a waiting build's request came from, if it was approved. */
+function forkOf(store: ServerStore, build: ServerBuild): ForkApproval | undefined {
+  const held = store.heldRequest(build.key);
+  const fork = held?.pull?.headRepo;
+  return held && fork ? store.forkApproval(held.repo, fork, held.pusher) : undefined;
 }
 
 /**
@@ -85,14 +98,11 @@ export function approveKnownForks(o: ApprovalOptions & { store: LiveStore; log: 
   const onChange = (key: string) => {
     const build = o.store.getByKey(key);
     if (build?.status !== 'waiting') return;
-    const held = o.store.heldRequest(key);
-    const fork = held?.pull?.headRepo;
-    if (!held || !fork) return;
-    const known = o.store.forkApproval(held.repo, fork, held.pusher);
+    const known = forkOf(o.store, build);
     if (!known) return;
     const by = `fork approved by ${known.approvedBy}`.slice(0, 100);
     void approve(o, build, by, false).then((outcome) => {
-      if (outcome.ok) log.info({ build: build.id, repo: build.repo, fork, author: held.pusher }, 'approved: a fork approved before');
+      if (outcome.ok) log.info({ build: build.id, repo: build.repo, pusher: build.pusher }, 'approved: a fork approved before');
       else log.warn({ build: build.id, err: outcome.message }, 'could not approve a build of an approved fork');
     });
   };

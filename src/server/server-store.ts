@@ -348,6 +348,11 @@ export class ServerStore {
     this.#sql.unapproveWaiting.run(message, key, seq);
   }
 
+  /** The builds of `repo` that wait for approval, oldest first. */
+  waitingIn(repo: string): ServerBuild[] {
+    return this.#sql.waitingIn.all(repo).map(toBuild);
+  }
+
   /** A waiting build cancelled (nothing runs it: no worker to tell); false when it no longer waits. */
   cancelWaiting(key: string, message: string): boolean {
     return this.#cancelWaiting([key], message).length > 0;
@@ -493,6 +498,7 @@ function prepare(db: Database.Database) {
     ),
     holdRequest: db.prepare<[string, number, string]>('UPDATE builds SET request = ?, received_at = ? WHERE key = ?'),
     heldRequest: db.prepare<[string], { request: string | null }>('SELECT request FROM builds WHERE key = ?'),
+    waitingIn: db.prepare<[string], BuildRow>(`SELECT * FROM builds WHERE repo = ? AND status = ${sqlStatus('waiting')} ORDER BY id`),
     olderWaiting: db.prepare<[string, number, string, number], { key: string }>(
       `SELECT key FROM builds WHERE repo = ? AND pull_number = ? AND job = ? AND status = ${sqlStatus('waiting')} AND received_at < ?`,
     ),
