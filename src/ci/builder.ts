@@ -75,6 +75,11 @@ export interface BuildRequest {
    * a secret fails, saying why.
    */
   secrets?: boolean;
+  /**
+   * A fork's pull request awaiting a maintainer's approval (workers' --fork-approval): each
+   * job that would run is handed here, and none is built nor recorded.
+   */
+  hold?: (held: HeldJob) => void;
   /** Aborting cancels the running step and records the build as cancelled. */
   signal?: AbortSignal;
   /** Build events, for the NSQ events topic and live views. */
@@ -101,6 +106,15 @@ export interface LocalPublication {
   signal?: AbortSignal;
   /** A pull request's build: its number (its artifacts are kept under it, pull-request.ts). */
   pull?: number;
+}
+
+/** A job held for approval: what it would build. */
+export interface HeldJob {
+  job: string;
+  commit: string;
+  ref: string;
+  subject: string | null;
+  author: string | null;
 }
 
 export interface SkippedJob {
@@ -217,6 +231,13 @@ export class Builder {
     if (request.supersededBy || request.cancelled) {
       const message = request.cancelled ?? `superseded by ${(request.supersededBy ?? '').slice(0, 12)}`;
       return jobs.map(([name]) => this.recordOutcome(source, revision, name, request, 'cancelled', message));
+    }
+    if (request.hold) {
+      const { hold } = request;
+      const ref = revision.ref ?? revision.commit;
+      for (const [name] of jobs)
+        hold({ job: name, commit: revision.commit, ref, subject: revision.info?.subject ?? null, author: revision.info?.author ?? null });
+      return [];
     }
     // No job for this ref (each said why through onSkipped): no base is made for nothing.
     if (jobs.length > 0) await this.runtime.ensureBase(file.base);

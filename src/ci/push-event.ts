@@ -5,6 +5,7 @@
 import { z } from 'zod';
 
 import { JOB_NAME } from './build-file';
+import { buildKeySchema } from './log-chunks';
 import { parseCloneUrl } from './clone-url';
 import { branchProblem, fullNameProblem, isCommitId, pushRefProblem } from './names';
 
@@ -26,6 +27,7 @@ export function buildRequestProblem(r: {
   after: string;
   delivery: string;
   pull?: PullRequestFields;
+  approval?: unknown;
 }): string | null {
   // eslint-disable-next-line no-control-regex
   if (r.delivery.length > 200 || /[\x00-\x1f\x7f]/.test(r.delivery)) return 'the delivery id is longer than 200 characters or has control characters';
@@ -44,6 +46,8 @@ export function buildRequestProblem(r: {
   // nor its base (whose build file decides): such a request is refused, never guessed at.
   if (r.kind === 'pull_request' && !r.pull) return 'a pull request build request names no pull request (number, base, head repository)';
   if (r.kind === 'push' && r.pull) return 'a push names no pull request';
+  // Only a fork waits for approval: one on anything else is forged or confused, never obeyed.
+  if (r.approval && !r.pull?.fork) return "an approval is for a fork's pull request only";
   return r.pull ? pullProblem(r.pull, r.ref, r.before) : null;
 }
 
@@ -63,7 +67,7 @@ function pullProblem(pull: PullRequestFields, ref: string, before: string): stri
 /** The actions a pull request is built for; `closed` only cancels its builds. */
 export const PULL_ACTIONS = ['opened', 'reopened', 'synchronize', 'closed'] as const;
 
-const pullFields = z
+export const pullFields = z
   .object({
     number: z
       .number()
@@ -118,6 +122,31 @@ const requestFields = z.object({
       /** The server's number of the build it repeats. */
       of: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
       requestedAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    })
+    .strict()
+    .optional(),
+  /**
+   * A maintainer's approval of a fork's pull request (src/server/approval.ts): workers started
+   * with --fork-approval build a fork's request only when it carries one. It grants nothing
+   * else: the build is still a fork's (no secrets, no network, default limits). A plain field
+   * of the request, so that whatever signs requests signs it too; whoever can publish to an
+   * unsigned nsqd can forge it, as they can forge the request itself.
+   */
+  approval: z
+    .object({
+      /** Who approved, as the build shows it ("admin", "admin (alice)", "fork approved by admin"). */
+      by: z
+        .string()
+        .min(1)
+        .max(100)
+        .regex(/^[\x20-\x7e]+$/, 'printable ASCII only'),
+      at: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      /**
+       * The build key of the server's waiting build this approves: the build's events go on
+       * under it (numbered from 1, the wait was 0), so its page turns from waiting to
+       * running. Absent for a re-run of a fork's build (a new build, asked for by an admin).
+       */
+      waiting: buildKeySchema.optional(),
     })
     .strict()
     .optional(),

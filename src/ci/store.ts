@@ -198,6 +198,14 @@ export class BuildStore {
     return this.#nextEvent(id);
   }
 
+  /**
+   * Build `id`'s events go on under `key` (a waiting build the CI server had, now approved):
+   * numbered from 1, the wait being 0. Only before its first event.
+   */
+  adoptEventKey(id: number, key: string): void {
+    this.#sql.adoptEvent.run(key, id);
+  }
+
   get(id: number): BuildRecord | undefined {
     const row = this.#sql.get.get(id);
     return row ? toRecord(row) : undefined;
@@ -279,6 +287,7 @@ function prepare(db: Database.Database) {
     ),
     eventOf: db.prepare<[number], { event_key: string | null; event_seq: number | null }>('SELECT event_key, event_seq FROM builds WHERE id = ?'),
     setEvent: db.prepare<[string, number, number]>('UPDATE builds SET event_key = ?, event_seq = ? WHERE id = ?'),
+    adoptEvent: db.prepare<[string, number]>('UPDATE builds SET event_key = ?, event_seq = 0 WHERE id = ? AND event_key IS NULL'),
     unfinished: db.prepare<[], Row>(`SELECT * FROM builds WHERE status IN ${UNFINISHED}`),
   };
 }

@@ -21,8 +21,13 @@
  * cancelled when it comes. A re-run (the push again, with `rerun` and `jobs`) builds only
  * the jobs it names, even when they already succeeded, and neither supersedes nor is
  * superseded.
+ *
+ * Fork approval (--fork-approval): a fork's pull request without a maintainer's approval is
+ * not built. The jobs that would run are told to the CI server (a `waiting` event each, see
+ * src/server/approval.ts) and the message is finished: nothing is recorded here, nothing
+ * waits in nsqd. The server sends the request again with `approval` once approved.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,6 +79,8 @@ export interface WorkerOptions {
   afterPublish?: BuildRequest['afterPublish'];
   /** Where the CI server sends cancels. Default: lxcts.control. */
   controlTopic?: string;
+  /** A fork's pull request is built only with a maintainer's approval (see the top of this file). */
+  forkApproval?: boolean;
   builder: Builder;
   store: BuildStore;
   log: Logger;
@@ -91,6 +98,8 @@ interface Running {
   logsKey?: string;
   /** The builds' output, on its way to the logs topic. */
   logs?: LogChunks;
+  /** The approved waiting build's key was taken by the build (its events go on under it). */
+  adopted?: boolean;
   done: Promise<void>;
 }
 
@@ -368,6 +377,8 @@ export class Worker {
     running.request = request;
     this.noteNewest(request);
     if (request.pull?.action === 'closed') {
+      // What waits for approval of it on the server is cancelled there.
+      if (o.forkApproval && request.pull.fork) this.publishWire({ type: 'pull-closed', worker: os.hostname(), at: Date.now(), job: this.job, request });
       o.log.info(
         { delivery: request.delivery, repo: request.repo, pull: request.pull.number },
         'pull request closed: its older builds cancelled; nothing to build',
@@ -409,6 +420,8 @@ export class Worker {
       }
       const skipped: string[] = [];
       let noSuchJob: string | undefined;
+      let held = 0;
+      const awaitsApproval = o.forkApproval === true && request.pull?.fork === true && request.approval === undefined;
       const results = await o.builder
         .build({
           source: request.cloneUrl,
@@ -428,7 +441,8 @@ export class Worker {
           },
           // A re-run stands where its original did (branch pointers, supersede), and builds again what succeeded.
           requestedAt: request.rerun?.requestedAt ?? request.receivedAt,
-          force: request.rerun !== undefined,
+          // An approved wait recorded nothing: built even when the commit's job was, so that its page goes on.
+          force: request.rerun !== undefined || request.approval?.waiting !== undefined,
           forced: request.forced ?? false,
           secrets: secretsAllowed(request),
           signal: running.abort.signal,
@@ -437,6 +451,12 @@ export class Worker {
           afterPublish: o.afterPublish,
           onEvent: (event) => this.publishEvent(event, running),
           onSkipped: (s) => skipped.push(s.reason),
+          hold: awaitsApproval
+            ? (job) => {
+                held += 1;
+                this.publishWire({ type: 'waiting', key: waitingKey(request.delivery, job.job), worker: os.hostname(), at: Date.now(), ...job, request });
+              }
+            : undefined,
         })
         .catch((err: unknown) => {
           if ((err as Error).message?.startsWith(`no job "${this.job}"`)) {
@@ -447,7 +467,8 @@ export class Worker {
         });
       const [result] = results;
       if (!result) {
-        if (skipped.length > 0) log.info({ job: this.job, why: skipped[0] }, 'job not run for this push; acknowledged');
+        if (held > 0) log.info({ job: this.job, fork: request.pull?.headRepo }, "a fork's pull request: awaiting approval on the CI server; acknowledged");
+        else if (skipped.length > 0) log.info({ job: this.job, why: skipped[0] }, 'job not run for this push; acknowledged');
         else log.info({ job: this.job, why: noSuchJob }, 'no such job for this push; acknowledged');
         message.finish();
       } else if (result.status === 'cancelled' && this.#stopping && !/^(superseded|cancelled) by /.test(result.message ?? '')) {
@@ -527,6 +548,11 @@ export class Worker {
    */
   private publishEvent(event: BuildEvent, running?: Running): void {
     running?.buildIds.add(event.build.id);
+    const approved = running?.request?.approval?.waiting;
+    if (running && approved && event.type === 'queued' && !running.adopted) {
+      this.options.store.adoptEventKey(event.build.id, approved);
+      running.adopted = true;
+    }
     const { key, seq } = this.options.store.nextEvent(event.build.id);
     running?.events.set(event.build.id, { key, seq });
     // Every build's first event is `queued`: from then on the output is that build's.
@@ -534,7 +560,15 @@ export class Worker {
       running.logs.bind(key);
       running.logsKey = key;
     }
-    const wire = { ...event, key, seq, worker: os.hostname(), job: this.job, at: Date.now() };
+    const pull = running?.request?.pull;
+    // A pull request's build says which (the server asks for it again as such on a re-run);
+    // not a build of another request this one's builder swept.
+    const ofPull = pull &&
+      event.build.repo === running?.request?.repo &&
+      event.build.ref?.startsWith(`refs/pull/${pull.number}/`) && {
+        pull: { number: pull.number, baseRef: pull.baseRef, baseSha: pull.baseSha, headRepo: pull.headRepo, fork: pull.fork },
+      };
+    const wire = { ...event, ...ofPull, key, seq, worker: os.hostname(), job: this.job, at: Date.now() };
     if (event.type === 'step-started') running?.logs?.step(event.step);
     // The finished event says how much log there is: everything written before it is counted.
     const logs = running?.logsKey === key ? running.logs : undefined;
@@ -542,6 +576,13 @@ export class Worker {
     body
       .then((text) => publishMessage(this.options.publishTo, this.options.eventsTopic, text))
       .catch((err: Error) => this.options.log.warn({ err: err.message }, 'build event not published'));
+  }
+
+  /** Publishes a message of the events topic that is not a build's event (a wait, a close). */
+  private publishWire(message: object): void {
+    publishMessage(this.options.publishTo, this.options.eventsTopic, JSON.stringify(message)).catch((err: Error) =>
+      this.options.log.warn({ err: err.message }, 'event not published'),
+    );
   }
 
   /**
@@ -570,4 +611,10 @@ export class Worker {
       }
     }
   }
+}
+
+/** The build key of a request's wait for approval: the same for the same delivery and job, so that a redelivery changes nothing. */
+function waitingKey(delivery: string, job: string): string {
+  const hex = createHash('sha256').update(`waiting\0${delivery}\0${job}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

@@ -3,7 +3,7 @@
  * description of at most 140 characters, context `lxcts/<job>`), and whether its repository
  * is on the GitHub the client talks to at all.
  */
-import type { BuildStatus } from '../ci/build-status';
+import type { ServerStatus } from '../ci/build-status';
 import { oneLine } from '../ci/commit-info';
 import { fullNameProblem } from '../ci/names';
 
@@ -23,7 +23,7 @@ export interface CommitStatus {
 /** What commitStatusOf reads of a build (the server's ServerBuild has it all). */
 export interface BuildForStatus {
   job: string;
-  status: BuildStatus;
+  status: ServerStatus;
   exitCode: number | null;
   message: string | null;
   startedAt: string | null;
@@ -42,6 +42,9 @@ export function commitStatusOf(b: BuildForStatus): CommitStatus {
   const reason = b.message ? `: ${b.message}` : '';
   const [state, description]: [CommitState, string] = (() => {
     switch (b.status) {
+      case 'waiting':
+        // Not a failure: nothing ran. GitHub Actions says the same of a fork's first run.
+        return ['pending', 'awaiting approval of a maintainer on the CI server (a fork)'];
       case 'queued':
         return ['pending', 'queued'];
       case 'running':

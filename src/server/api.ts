@@ -16,7 +16,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { z } from 'zod';
 
-import { BUILD_STATUSES } from '../ci/build-status';
+import { SERVER_STATUSES } from '../ci/build-status';
 import { fullNameProblem } from '../ci/names';
 import type { LogPage, ServerBuild, ServerStore } from './server-store';
 
@@ -33,7 +33,7 @@ export const listQuery = z
       .refine((r) => fullNameProblem(r) === null, 'not owner/name')
       .optional(),
     branch: z.string().min(1).max(1024).optional(),
-    status: z.enum(BUILD_STATUSES).optional(),
+    status: z.enum(SERVER_STATUSES).optional(),
     job: z.string().min(1).max(100).optional(),
     limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(20),
     before: buildId.optional(),

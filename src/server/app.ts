@@ -18,6 +18,7 @@ import type { Logger } from '../ci/logger';
 import { findNsqdHttp, publishMessage } from '../ci/nsq-api';
 import { BuildStore } from '../ci/store';
 import { Access, accessApp } from './access';
+import { approveKnownForks } from './approval';
 import { buildsApi } from './api';
 import { buildActions, controlApp } from './control';
 import { filesApp } from './files';
@@ -147,6 +148,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // Listening before ingest starts, so that no build change goes by unseen.
   const reporter: StatusReporter | undefined =
     o.github && statuses ? watchBuildStatuses({ store, outbox: statuses, github: o.github.client, log: o.log }) : undefined;
+  const publish = async (topic: string, body: string) => {
+    const nsqd = o.nsqdHttp?.[0] ?? (o.lookupd?.length ? await findNsqdHttp(o.lookupd) : null);
+    if (!nsqd) throw new Error('the server knows no nsqd HTTP address to publish to: start it with --nsqd-http');
+    await publishMessage(nsqd, topic, body);
+  };
+  // A fork approved before: its builds that wait are approved as they arrive (approval.ts).
+  const approvals = approveKnownForks({ store, publish, pushTopic: o.pushTopic, log: o.log });
   let ingest: Ingest | undefined;
   let server: http.Server | undefined;
   try {
@@ -165,17 +173,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       pushTopic: o.pushTopic,
       statuses,
       allowedHosts: allowedHosts(o),
-      publish: async (topic, body) => {
-        const nsqd = o.nsqdHttp?.[0] ?? (o.lookupd?.length ? await findNsqdHttp(o.lookupd) : null);
-        if (!nsqd) throw new Error('the server knows no nsqd HTTP address to publish to: start it with --nsqd-http');
-        await publishMessage(nsqd, topic, body);
-      },
+      publish,
     });
     ingest = await startIngest({ store, nsqd: o.nsqdTcp, lookupd: o.lookupd, nsqdHttp: o.nsqdHttp, log: o.log });
     server = await listen(app, o.host, o.port);
   } catch (err) {
     stopping.abort();
     ingest?.close();
+    approvals.close();
     reporter?.close();
     statuses?.close();
     store.close();
@@ -198,6 +203,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     close: async () => {
       stopping.abort();
       consumers.close();
+      approvals.close();
       reporter?.close();
       const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
       // Live pages keep their connections open: end them, or close() waits forever.

@@ -2,7 +2,7 @@
  * A status badge (`/badge/<owner>/<repo>/<branch>.svg`): the outcome of the newest commit
  * built on a branch, over all its jobs, as a small SVG in the usual two-part shape.
  */
-import type { BuildStatus } from '../ci/build-status';
+import type { ServerStatus } from '../ci/build-status';
 import { escapeHtml } from './listing';
 
 export type BadgeState = 'passing' | 'failing' | 'running' | 'cancelled' | 'unknown';
@@ -16,10 +16,10 @@ const COLORS: Record<BadgeState, string> = {
 };
 
 /** One commit's jobs as one word: any failure fails it, anything unfinished keeps it running. */
-export function badgeState(statuses: readonly BuildStatus[]): BadgeState {
+export function badgeState(statuses: readonly ServerStatus[]): BadgeState {
   if (statuses.length === 0) return 'unknown';
   if (statuses.some((s) => s === 'failure' || s === 'error')) return 'failing';
-  if (statuses.some((s) => s === 'queued' || s === 'running')) return 'running';
+  if (statuses.some((s) => s === 'queued' || s === 'running' || s === 'waiting')) return 'running';
   if (statuses.every((s) => s === 'cancelled')) return 'cancelled';
   return 'passing';
 }

@@ -28,7 +28,12 @@ export class ControlError extends Error {
   }
 }
 
-const answerSchema = z.object({ action: z.enum(['rerun', 'cancel']), build: z.number().int(), message: z.string(), delivery: z.string().optional() });
+const answerSchema = z.object({
+  action: z.enum(['rerun', 'cancel', 'approve']),
+  build: z.number().int(),
+  message: z.string(),
+  delivery: z.string().optional(),
+});
 
 export type ControlAnswer = z.infer<typeof answerSchema>;
 

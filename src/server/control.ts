@@ -1,10 +1,12 @@
 /**
- * Re-run and cancel (admin only, see access.ts):
+ * Re-run, cancel and approve (admin only, see access.ts):
  *
  *   POST /api/builds/:id/rerun    Authorization: Bearer ADMIN_TOKEN; optional JSON {"by": "alice"}
- *   POST /api/builds/:id/cancel   the same; both answer 202 once nsqd took the message
+ *   POST /api/builds/:id/cancel   the same; each answers 202 once nsqd took the message
+ *   POST /api/builds/:id/approve  (a fork's waiting build, see approval.ts)
  *   POST /builds/:id/rerun        the build page's buttons: the admin's session cookie, the
  *   POST /builds/:id/cancel       form's `csrf` field, and an Origin of this server
+ *   POST /builds/:id/approve
  *
  * Without an admin token every one of them answers 403 and the page shows no button.
  *
@@ -13,11 +15,15 @@
  * nothing) and `rerun` (built again even when it succeeded; never superseding nor
  * superseded; requested when the original was, so branch pointers treat it like the
  * original). Its build is a new one, on the list when its worker takes it. Only a finished
- * build is re-run: a running one would build twice.
+ * build is re-run: a running one would build twice. A pull request's build is re-run as its
+ * pull request's request (the head, the base its build file is read at, its number), and a
+ * fork's stays a fork's (no secrets, no network, default limits); a re-run is the admin's
+ * approval of a fork's build (workers with --fork-approval build it).
  *
  * A cancel goes to the workers on the control topic (control-message.ts): the one running
  * the build stops it ("cancelled by admin"), and its status arrives as events do. Only a
- * build not yet finished is cancelled.
+ * build not yet finished is cancelled; one waiting for approval (no worker holds it) is
+ * cancelled here at once.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -26,10 +32,11 @@ import type { Context } from 'hono';
 import { html } from 'hono/html';
 import { z } from 'zod';
 
-import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { isFinishedOnServer } from '../ci/build-status';
 import { CONTROL_TOPIC, type ControlMessage, controlMessageSchema, MAX_API_REQUESTER, requesterSchema } from '../ci/control-message';
 import { type BuildMessage, buildRequestSchema, PUSH_TOPIC, ZERO_SHA } from '../ci/push-event';
 import { type Access, adminCsrf, formGuard } from './access';
+import { approve } from './approval';
 import { buildId } from './api';
 import { page } from './pages';
 import type { ServerBuild, ServerStore } from './server-store';
@@ -47,13 +54,13 @@ export interface ControlOptions {
   controlTopic?: string;
 }
 
-export type ControlAction = 'rerun' | 'cancel';
+export type ControlAction = 'rerun' | 'cancel' | 'approve';
 
 /** What an action did, or why it did nothing (an HTTP status and a sentence). */
 export type ControlOutcome =
   { ok: true; status: 202; message: string; build: ServerBuild; delivery?: string } | { ok: false; status: 404 | 409 | 503; message: string };
 
-const unfinished = (b: ServerBuild) => (UNFINISHED_STATUSES as readonly string[]).includes(b.status);
+const unfinished = (b: ServerBuild) => !isFinishedOnServer(b.status);
 
 /** The push that builds `build`'s job again, or why there is none. */
 export function rerunRequest(build: ServerBuild, by: string, now = Date.now()): BuildMessage | string {
@@ -71,17 +78,45 @@ export function rerunRequest(build: ServerBuild, by: string, now = Date.now()): 
     forced: false,
     jobs: [build.job],
     rerun: { of: build.id, requestedAt: Date.parse(build.createdAt) || 0 },
+    ...pullRequestOf(build, by, now),
   };
   // What a worker checks, checked here first: the row came from a worker's event, still hostile.
   const checked = buildRequestSchema.safeParse(request);
   return checked.success ? request : `build ${build.id} cannot be built again: ${checked.error.issues[0]?.message ?? 'invalid'}`;
 }
 
-/** Re-runs or cancels build `id` on behalf of `by`. */
+/**
+ * A pull request's build asked for again as its pull request's request: the head (the build's
+ * commit may be GitHub's merge of it), the base commit whose build file decides, its number.
+ * A fork stays a fork: the row's word, or a head repository other than the base, or none.
+ * Nothing for a push's build; without its pull request (a build told by an older worker) the
+ * request names none and is refused.
+ */
+function pullRequestOf(build: ServerBuild, by: string, now: number): Partial<BuildMessage> {
+  const { pull, head } = build;
+  if (!build.ref?.startsWith('refs/pull/') || pull === null || head === null) return {};
+  const fork = pull.fork || pull.headRepo === null || pull.headRepo.toLowerCase() !== build.repo.toLowerCase();
+  return {
+    ref: `refs/pull/${pull.number}/head`,
+    before: pull.baseSha,
+    after: head,
+    pull: { number: pull.number, action: 'synchronize', baseRef: pull.baseRef, baseSha: pull.baseSha, headRepo: pull.headRepo, fork, mergeable: null },
+    // Asked for by the admin: approved (workers with --fork-approval build it), and still a fork's.
+    ...(fork ? { approval: { by, at: now } } : {}),
+  };
+}
+
+/** Re-runs, cancels or approves build `id` on behalf of `by`. */
 export async function control(o: ControlOptions, action: ControlAction, id: number, by: string): Promise<ControlOutcome> {
   const build = o.store.get(id);
   if (!build) return { ok: false, status: 404, message: `no build ${id}` };
   try {
+    if (action === 'approve') return await approve(o, build, by);
+    if (action === 'cancel' && build.status === 'waiting') {
+      // No worker holds it: cancelled here, as its page and GitHub will show.
+      if (!o.store.cancelWaiting(build.key, `cancelled by ${by}`)) return { ok: false, status: 409, message: `build ${id} no longer waits` };
+      return { ok: true, status: 202, build, message: `build ${id} cancelled: it was waiting for approval` };
+    }
     if (action === 'cancel') {
       if (!unfinished(build)) return { ok: false, status: 409, message: `build ${id} already finished (${build.status}): nothing to cancel` };
       const message: ControlMessage = { type: 'cancel', key: build.key, repo: build.repo, commit: build.commit, job: build.job, by, at: Date.now() };
@@ -117,7 +152,7 @@ export function controlApp(o: ControlOptions): Hono {
   const app = new Hono();
   const { access } = o;
 
-  for (const action of ['rerun', 'cancel'] as const) {
+  for (const action of ['rerun', 'cancel', 'approve'] as const) {
     app.post(`/api/builds/:id/${action}`, async (c) => {
       if (!access.controls) return c.json({ error: NO_ADMIN }, 403);
       if (access.roleOfBearer(c) !== 'admin') {
@@ -153,6 +188,7 @@ export function controlApp(o: ControlOptions): Hono {
       if (!outcome.ok) return refused(c, outcome.status, outcome.message);
       const b = outcome.build;
       // After a re-run, the list where its build will appear; after a cancel, the build turning cancelled.
+      // After an approval, the build itself: it turns queued, then running.
       return c.redirect(action === 'rerun' ? `/?${new URLSearchParams({ repo: b.repo, job: b.job }).toString()}` : `/builds/${b.id}`, 303);
     });
   }
@@ -177,13 +213,19 @@ export function buildActions(access: Access, c: Context, build: ServerBuild) {
   if (!access.controls) return '';
   const token = adminCsrf(access, c);
   if (token === undefined) {
-    return html`<p><a href="/login?next=${encodeURIComponent(`/builds/${build.id}`)}">Log in</a> to re-run or cancel.</p>`;
+    return html`<p>
+      <a href="/login?next=${encodeURIComponent(`/builds/${build.id}`)}">Log in</a> to ${build.status === 'waiting' ? 'approve, ' : ''}re-run or cancel.
+    </p>`;
   }
-  const action = unfinished(build) ? 'cancel' : 'rerun';
-  return html`<form method="post" action="/builds/${build.id}/${action}" class="control">
-      <input type="hidden" name="csrf" value="${token}" />
-      <button>${action === 'cancel' ? 'Cancel' : 'Re-run'}</button>
-    </form>
+  const actions: ControlAction[] = build.status === 'waiting' ? ['approve', 'cancel'] : unfinished(build) ? ['cancel'] : ['rerun'];
+  const label = { approve: 'Approve', cancel: 'Cancel', rerun: 'Re-run' } as const;
+  return html`${actions.map(
+      (action) =>
+        html`<form method="post" action="/builds/${build.id}/${action}" class="control">
+          <input type="hidden" name="csrf" value="${token}" />
+          <button>${label[action]}</button>
+        </form>`,
+    )}
     <form method="post" action="/logout" class="control">
       <input type="hidden" name="csrf" value="${token}" />
       <button>Log out</button>

@@ -12,7 +12,7 @@ import { Message, Reader } from 'nsqjs';
 import { logChunkSchema, LOGS_TOPIC } from '../ci/log-chunks';
 import type { Logger } from '../ci/logger';
 import { createTopicAndChannels } from '../ci/nsq-api';
-import { buildEventWireSchema } from './event-wire';
+import { eventsTopicSchema } from './event-wire';
 import type { ServerStore } from './server-store';
 
 export const EVENTS_TOPIC = 'lxcts.builds';
@@ -22,7 +22,7 @@ export type IngestResult = 'stored' | 'invalid';
 
 /** Parses and stores one event body (JSON text); 'invalid' when it is not an event. */
 export function ingestEventBody(store: ServerStore, body: string): IngestResult {
-  const parsed = buildEventWireSchema.safeParse(parseJson(body));
+  const parsed = eventsTopicSchema.safeParse(parseJson(body));
   if (!parsed.success) return 'invalid';
   store.ingestEvent(parsed.data);
   return 'stored';

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 
 import type { LogChunk } from '../ci/log-chunks';
-import type { BuildEventWire } from './event-wire';
+import type { EventsTopicWire } from './event-wire';
 import { ServerStore } from './server-store';
 
 /**
@@ -18,9 +18,27 @@ export class LiveStore extends ServerStore {
     this.changes.setMaxListeners(0);
   }
 
-  override ingestEvent(event: BuildEventWire): void {
-    super.ingestEvent(event);
-    this.changes.emit('build', event.key);
+  override ingestEvent(event: EventsTopicWire): string[] {
+    const changed = super.ingestEvent(event);
+    for (const key of changed) this.changes.emit('build', key);
+    return changed;
+  }
+
+  override approveWaiting(key: string, by: string, at: number): boolean {
+    const approved = super.approveWaiting(key, by, at);
+    if (approved) this.changes.emit('build', key);
+    return approved;
+  }
+
+  override unapproveWaiting(key: string, seq: number, message: string | null): void {
+    super.unapproveWaiting(key, seq, message);
+    this.changes.emit('build', key);
+  }
+
+  override cancelWaiting(key: string, message: string): boolean {
+    const cancelled = super.cancelWaiting(key, message);
+    if (cancelled) this.changes.emit('build', key);
+    return cancelled;
   }
 
   override ingestChunk(chunk: LogChunk): void {

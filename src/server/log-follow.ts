@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser } from 'eventsource-parser';
 import { z } from 'zod';
 
-import { BUILD_STATUSES, type BuildStatus, isFinishedStatus } from '../ci/build-status';
+import { isFinishedOnServer, SERVER_STATUSES, type ServerStatus } from '../ci/build-status';
 import { JOB_NAME } from '../ci/build-file';
 import { fullNameProblem, isCommitId } from '../ci/names';
 import { MAX_LOG_PAGE } from './api';
@@ -34,7 +34,7 @@ const MAX_EVENT_CHARS = 16 * 1024 * 1024;
 
 export interface ServerBuildSummary {
   id: number;
-  status: BuildStatus;
+  status: ServerStatus;
   repo: string;
   job: string;
   branch: string | null;
@@ -50,7 +50,7 @@ const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** What is taken of the server's /api/builds/:id: the names `ci logs` prints are names, not escape sequences. */
 const summarySchema = z.object({
   id: count,
-  status: z.enum(BUILD_STATUSES),
+  status: z.enum(SERVER_STATUSES),
   repo: z.string().refine((r) => fullNameProblem(r) === null, 'not owner/name'),
   job: z.string().regex(JOB_NAME, 'not a job name'),
   branch: z.string().nullable(),
@@ -144,7 +144,7 @@ export async function followServerLog(o: FollowOptions): Promise<FollowResult> {
   };
 
   const ended = (build: ServerBuildSummary, available: number) =>
-    isFinishedStatus(build.status) && (build.logComplete || build.log === null) && offset >= available;
+    isFinishedOnServer(build.status) && (build.logComplete || build.log === null) && offset >= available;
 
   if (!o.follow) {
     const build = await summary();

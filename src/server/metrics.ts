@@ -35,7 +35,7 @@
 import { Hono } from 'hono';
 import { Gauge, Histogram, Registry } from 'prom-client';
 
-import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { isFinishedOnServer } from '../ci/build-status';
 import { CONTROL_TOPIC } from '../ci/control-message';
 import { LOGS_TOPIC } from '../ci/log-chunks';
 import type { NsqdChannelStats } from '../ci/nsq-api';
@@ -78,7 +78,7 @@ export interface MetricsOptions {
   pushes?: PushQueue;
 }
 
-const isFinished = (b: ServerBuild) => !(UNFINISHED_STATUSES as readonly string[]).includes(b.status);
+const isFinished = (b: ServerBuild) => isFinishedOnServer(b.status);
 
 const seconds = (from: number, to: number) => Math.max(0, (to - from) / 1000);
 

@@ -18,7 +18,7 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 
-import { UNFINISHED_STATUSES } from '../ci/build-status';
+import { isFinishedOnServer, SERVER_STATUSES } from '../ci/build-status';
 import { refLabel } from '../ci/commit-info';
 import { branchProblem, fullNameProblem } from '../ci/names';
 import { pullNumberOfRef } from '../ci/pull-request';
@@ -63,7 +63,7 @@ a{color:#35c}h1{font-size:1.3rem}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd;vertical-align:top}
 code,pre{font-family:ui-monospace,monospace;font-size:13px}
 pre.log{background:#fafafa;border:1px solid #ddd;padding:.5rem;white-space:pre-wrap;word-break:break-all}
-.s-success{color:#282}.s-failure,.s-error{color:#c33}.s-running,.s-queued{color:#a70}.s-cancelled{color:#888}
+.s-success{color:#282}.s-failure,.s-error{color:#c33}.s-running,.s-queued,.s-waiting{color:#a70}.s-cancelled{color:#888}
 form.filters{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}nav.pages{margin:.5rem 0;display:flex;gap:1rem}
 .who{color:#666}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#666}dd{margin:0}
 ${ANSI_CSS}${LOG_TIME_CSS}`;
@@ -107,7 +107,7 @@ function query(params: Record<string, string | number | undefined>): string {
   return text ? `?${text}` : '';
 }
 
-const finished = (build: ServerBuild) => !(UNFINISHED_STATUSES as readonly string[]).includes(build.status);
+const finished = (build: ServerBuild) => isFinishedOnServer(build.status);
 
 function buildRow(b: ServerBuild): Html {
   const list = (params: Record<string, string>) => `/${query(params)}`;
@@ -318,7 +318,7 @@ export function pagesApp(o: PagesOptions): Hono {
       job: filters.job,
       limit: c.req.query('limit') ? filters.limit : undefined,
     };
-    const statuses = ['', 'queued', 'running', 'success', 'failure', 'error', 'cancelled'];
+    const statuses = ['', ...SERVER_STATUSES];
     const body = html`<h1>Builds</h1>
       <p><a href="/queue">Workers and queue</a></p>
       <form class="filters" method="get" action="/">

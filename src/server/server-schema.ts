@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 
-import { BUILD_STATUSES, sqlStatusList } from '../ci/build-status';
+import { BUILD_STATUSES, SERVER_STATUSES, sqlStatus, sqlStatusList } from '../ci/build-status';
 import type { Migration } from '../ci/database';
 
 export const SERVER_MIGRATIONS: readonly Migration[] = [
@@ -122,6 +122,79 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
     up(db: Database.Database) {
       // Null for pushes, and for builds told before: their statuses go to the commit built.
       db.exec('ALTER TABLE builds ADD COLUMN head_sha TEXT;');
+    },
+  },
+  {
+    version: 5,
+    description: "forks' builds waiting for approval, the approved forks, and what a pull request's build needs to run again",
+    up(db: Database.Database) {
+      // The status CHECK gains `waiting` (SQLite cannot change a CHECK in place: the table is
+      // made again, ids and the AUTOINCREMENT counter kept). New columns, null for pushes and
+      // for builds told before: the pull request as the request named it (a re-run asks for
+      // it again, a fork's still a fork's); for a waiting build, the request it holds, when it
+      // came, and who approved it when.
+      const sequence = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'builds'").get() as { seq: number } | undefined;
+      const kept = `key, seq, worker, worker_build_id, repo, clone_url, commit_sha, ref, branch, job, status, created_at, started_at, finished_at,
+        exit_code, message, artifacts, published, log_chunks, log_bytes, commit_subject, commit_author, pusher, head_sha`;
+      db.exec(`
+        CREATE TABLE builds_v5 (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          key TEXT NOT NULL UNIQUE,
+          seq INTEGER NOT NULL,
+          worker TEXT NOT NULL,
+          worker_build_id INTEGER NOT NULL,
+          repo TEXT NOT NULL,
+          clone_url TEXT NOT NULL,
+          commit_sha TEXT NOT NULL,
+          ref TEXT,
+          branch TEXT,
+          job TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ${sqlStatusList(SERVER_STATUSES)}),
+          created_at TEXT NOT NULL,
+          started_at TEXT,
+          finished_at TEXT,
+          exit_code INTEGER,
+          message TEXT,
+          artifacts TEXT NOT NULL DEFAULT '[]',
+          published TEXT,
+          log_chunks INTEGER,
+          log_bytes INTEGER,
+          commit_subject TEXT,
+          commit_author TEXT,
+          pusher TEXT,
+          head_sha TEXT,
+          pull_number INTEGER,
+          pull_base_ref TEXT,
+          pull_base_sha TEXT,
+          pull_head_repo TEXT,
+          pull_fork INTEGER,
+          request TEXT,
+          received_at INTEGER,
+          approved_by TEXT,
+          approved_at TEXT
+        );
+        INSERT INTO builds_v5 (id, ${kept}) SELECT id, ${kept} FROM builds;
+        DROP TABLE builds;
+        ALTER TABLE builds_v5 RENAME TO builds;
+        CREATE INDEX builds_by_repo ON builds (repo, branch, id);
+        CREATE INDEX builds_by_status ON builds (status, id);
+        CREATE INDEX builds_by_job ON builds (job, id);
+        CREATE INDEX builds_newest_success ON builds (repo, status, branch, job, id);
+        -- A pull request's builds that wait: a newer push or the close cancels them.
+        CREATE INDEX builds_waiting ON builds (repo, pull_number, job) WHERE status = ${sqlStatus('waiting')};
+        -- A fork approved once (its repository and the pull request's author, for a base
+        -- repository): its later pull requests are approved as they come.
+        CREATE TABLE fork_approvals (
+          base_repo TEXT NOT NULL,
+          head_repo TEXT NOT NULL,
+          author TEXT NOT NULL,
+          approved_by TEXT NOT NULL,
+          approved_at TEXT NOT NULL,
+          PRIMARY KEY (base_repo, head_repo, author)
+        ) WITHOUT ROWID;
+      `);
+      // Ids are the pages' URLs: never give one again, even one the old counter had spent.
+      if (sequence) db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'builds'").run(sequence.seq);
     },
   },
 ];

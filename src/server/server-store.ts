@@ -16,11 +16,11 @@
  */
 import type Database from 'better-sqlite3';
 
-import type { BuildStatus } from '../ci/build-status';
-import { sqlStatus, UNFINISHED_STATUSES } from '../ci/build-status';
+import { isFinishedOnServer, type ServerStatus, sqlStatus } from '../ci/build-status';
+import type { BuildMessage } from '../ci/push-event';
 import { migrate, openDatabase } from '../ci/database';
 import type { LogChunk } from '../ci/log-chunks';
-import type { BuildEventWire } from './event-wire';
+import type { BuildEventWire, EventsTopicWire, PullClosedWire, WaitingWire } from './event-wire';
 import { SERVER_MIGRATIONS } from './server-schema';
 
 export interface ServerBuild {
@@ -36,7 +36,7 @@ export interface ServerBuild {
   ref: string | null;
   branch: string | null;
   job: string;
-  status: BuildStatus;
+  status: ServerStatus;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -55,6 +55,25 @@ export interface ServerBuild {
    * request: `commit` is then GitHub's merge of it or the head itself. Null for pushes.
    */
   head: string | null;
+  /** A pull request's build: the pull request as its request named it (null for pushes, and for builds told before). */
+  pull: ServerPull | null;
+  /** Who approved a fork's waiting build, and when (ISO 8601); null when it never waited. */
+  approvedBy: string | null;
+  approvedAt: string | null;
+}
+
+export interface ServerPull {
+  number: number;
+  baseRef: string;
+  baseSha: string;
+  headRepo: string | null;
+  fork: boolean;
+}
+
+/** A fork approved for a base repository (the approval table's row). */
+export interface ForkApproval {
+  approvedBy: string;
+  approvedAt: string;
 }
 
 export interface ServerStep {
@@ -69,7 +88,7 @@ export interface ServerStep {
 export interface BuildFilter {
   repo?: string;
   branch?: string;
-  status?: BuildStatus;
+  status?: ServerStatus;
   job?: string;
   /** Only builds with a smaller id (the `next` cursor of the previous page). */
   before?: number;
@@ -112,7 +131,7 @@ interface BuildRow {
   ref: string | null;
   branch: string | null;
   job: string;
-  status: BuildStatus;
+  status: ServerStatus;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -126,6 +145,13 @@ interface BuildRow {
   commit_author: string | null;
   pusher: string | null;
   head_sha: string | null;
+  pull_number: number | null;
+  pull_base_ref: string | null;
+  pull_base_sha: string | null;
+  pull_head_repo: string | null;
+  pull_fork: number | null;
+  approved_by: string | null;
+  approved_at: string | null;
 }
 
 function toBuild(row: BuildRow): ServerBuild {
@@ -153,15 +179,23 @@ function toBuild(row: BuildRow): ServerBuild {
     author: row.commit_author,
     pusher: row.pusher,
     head: row.head_sha,
+    pull:
+      row.pull_number === null || row.pull_base_ref === null || row.pull_base_sha === null
+        ? null
+        : { number: row.pull_number, baseRef: row.pull_base_ref, baseSha: row.pull_base_sha, headRepo: row.pull_head_repo, fork: row.pull_fork !== 0 },
+    approvedBy: row.approved_by,
+    approvedAt: row.approved_at,
   };
 }
 
-const FINISHED = (status: BuildStatus): boolean => !(UNFINISHED_STATUSES as readonly string[]).includes(status);
+const FINISHED = isFinishedOnServer;
 
 export class ServerStore {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #ingestEvent: (event: BuildEventWire) => void;
+  readonly #ingestWaiting: (event: WaitingWire) => string[];
+  readonly #ingestClosed: (event: PullClosedWire) => string[];
   readonly #ingestChunk: (chunk: LogChunk) => void;
 
   /** Opens (creating or upgrading) the server's database; SchemaTooNewError when a newer lxcts wrote it. */
@@ -207,12 +241,58 @@ export class ServerStore {
       else this.#sql.updateBuild.run(row);
       // Whatever the order: a worker's last word on a build it swept does not repeat the head.
       if (event.head !== undefined) this.#sql.fillHead.run(event.head, event.key);
+      const { pull } = event;
+      if (pull) this.#sql.fillPull.run(pull.number, pull.baseRef, pull.baseSha, pull.headRepo, pull.fork ? 1 : 0, event.key);
       if (event.type === 'step-started') this.#sql.stepStarted.run(event.key, event.step, event.command, event.at);
       if (event.type === 'step-finished')
         this.#sql.stepFinished.run(event.key, event.step, event.command, event.at, event.exitCode ?? null, event.seconds ?? null);
     });
     // IMMEDIATE: take the write lock up front, so two ingesting processes never deadlock upgrading.
     this.#ingestEvent = (event) => ingest.immediate(event);
+    const ingestWaiting = this.#db.transaction((w: WaitingWire): string[] => {
+      const pull = w.request.pull!;
+      if (this.#sql.buildSeq.get(w.key) === undefined) {
+        this.#sql.insertBuild.run({
+          key: w.key,
+          seq: 0,
+          worker: w.worker,
+          worker_build_id: 0,
+          repo: w.request.repo,
+          clone_url: w.request.cloneUrl,
+          commit_sha: w.commit,
+          ref: w.ref,
+          branch: null,
+          job: w.job,
+          status: 'waiting',
+          created_at: new Date(w.at).toISOString(),
+          started_at: null,
+          finished_at: null,
+          exit_code: null,
+          message: `awaiting approval: #${pull.number} comes from ${pull.headRepo ?? 'a deleted fork'}`,
+          artifacts: '[]',
+          published: null,
+          log_chunks: null,
+          log_bytes: null,
+          commit_subject: w.subject,
+          commit_author: w.author,
+          pusher: w.request.pusher,
+          head_sha: w.request.after,
+        });
+        this.#sql.holdRequest.run(JSON.stringify(w.request), w.request.receivedAt, w.key);
+        this.#sql.fillPull.run(pull.number, pull.baseRef, pull.baseSha, pull.headRepo, 1, w.key);
+      }
+      // A newer push to the pull request cancels what waits of an older one, in whichever order they came.
+      const newer = this.#sql.newerWaiting.get(w.request.repo, pull.number, w.job, w.request.receivedAt);
+      const changed = newer ? this.#cancelWaiting([w.key], `superseded by ${newer.head.slice(0, 12)}`) : [];
+      const older = this.#sql.olderWaiting.all(w.request.repo, pull.number, w.job, w.request.receivedAt).map((r) => r.key);
+      return [...changed, ...this.#cancelWaiting(older, `superseded by ${w.request.after.slice(0, 12)}`)];
+    });
+    this.#ingestWaiting = (w) => ingestWaiting.immediate(w);
+    const ingestClosed = this.#db.transaction((c: PullClosedWire): string[] => {
+      const older = this.#sql.olderWaiting.all(c.request.repo, c.request.pull!.number, c.job, c.request.receivedAt).map((r) => r.key);
+      return this.#cancelWaiting(older, `cancelled by the close of #${c.request.pull!.number}`);
+    });
+    this.#ingestClosed = (c) => ingestClosed.immediate(c);
     const ingestChunk = this.#db.transaction((chunk: LogChunk) => {
       const data = Buffer.from(chunk.data, 'base64');
       if (this.#sql.insertChunk.run(chunk.build, chunk.seq, chunk.offset, chunk.step, chunk.at, data).changes === 0) return;
@@ -233,9 +313,60 @@ export class ServerStore {
     this.#db.close();
   }
 
-  /** Applies one build event (committed when this returns); replays and late events change nothing. */
-  ingestEvent(event: BuildEventWire): void {
+  /**
+   * Applies one message of the events topic (committed when this returns); replays and late
+   * events change nothing. Returns the keys of the builds it changed.
+   */
+  ingestEvent(event: EventsTopicWire): string[] {
+    if (event.type === 'waiting') return [event.key, ...this.#ingestWaiting(event)];
+    if (event.type === 'pull-closed') return this.#ingestClosed(event);
     this.#ingestEvent(event);
+    return [event.key];
+  }
+
+  /** Waiting builds `keys` cancelled with `message`; the keys of those that were still waiting. */
+  #cancelWaiting(keys: string[], message: string): string[] {
+    return keys.filter((key) => this.#sql.cancelWaiting.run(message, key).changes > 0);
+  }
+
+  /** The request a waiting build holds (the one it came with), or undefined. */
+  heldRequest(key: string): BuildMessage | undefined {
+    const row = this.#sql.heldRequest.get(key);
+    return row?.request ? (JSON.parse(row.request) as BuildMessage) : undefined;
+  }
+
+  /**
+   * A waiting build approved: queued until its worker's events go on under its key. False
+   * when it no longer waits (approved or cancelled meanwhile).
+   */
+  approveWaiting(key: string, by: string, at: number): boolean {
+    return this.#sql.approveWaiting.run(`approved by ${by}`, by, new Date(at).toISOString(), key).changes > 0;
+  }
+
+  /** Undoes approveWaiting when the approved request could not be sent (no worker event came since). */
+  unapproveWaiting(key: string, seq: number, message: string | null): void {
+    this.#sql.unapproveWaiting.run(message, key, seq);
+  }
+
+  /** The builds of `repo` that wait for approval, oldest first. */
+  waitingIn(repo: string): ServerBuild[] {
+    return this.#sql.waitingIn.all(repo).map(toBuild);
+  }
+
+  /** A waiting build cancelled (nothing runs it: no worker to tell); false when it no longer waits. */
+  cancelWaiting(key: string, message: string): boolean {
+    return this.#cancelWaiting([key], message).length > 0;
+  }
+
+  /** Remembers that `headRepo`'s pull requests by `author` to `baseRepo` are approved (the first approval stays). */
+  approveFork(baseRepo: string, headRepo: string, author: string, by: string, at: number): void {
+    this.#sql.approveFork.run(baseRepo.toLowerCase(), headRepo.toLowerCase(), author.toLowerCase(), by, new Date(at).toISOString());
+  }
+
+  /** Whether `headRepo`'s pull requests by `author` to `baseRepo` were approved, by whom and when. */
+  forkApproval(baseRepo: string, headRepo: string, author: string): ForkApproval | undefined {
+    const row = this.#sql.forkApproval.get(baseRepo.toLowerCase(), headRepo.toLowerCase(), author.toLowerCase());
+    return row && { approvedBy: row.approved_by, approvedAt: row.approved_at };
   }
 
   /** Stores one log chunk (committed when this returns); a chunk already stored is ignored. */
@@ -268,7 +399,7 @@ export class ServerStore {
   }
 
   /** How many builds the store holds per status and job (the metrics' builds gauge). */
-  countByStatusAndJob(): Array<{ status: BuildStatus; job: string; count: number }> {
+  countByStatusAndJob(): Array<{ status: ServerStatus; job: string; count: number }> {
     return this.#sql.countByStatusAndJob.all();
   }
 
@@ -361,6 +492,37 @@ function prepare(db: Database.Database) {
       WHERE key = @key AND @seq > seq`),
     // A build's head is set once, by whichever of its events names it first.
     fillHead: db.prepare<[string, string]>('UPDATE builds SET head_sha = ? WHERE key = ? AND head_sha IS NULL'),
+    // The same for its pull request: a fork's stays a fork's, whatever a later event says.
+    fillPull: db.prepare<[number, string, string, string | null, number, string]>(
+      `UPDATE builds SET pull_number = ?, pull_base_ref = ?, pull_base_sha = ?, pull_head_repo = ?, pull_fork = ? WHERE key = ? AND pull_number IS NULL`,
+    ),
+    holdRequest: db.prepare<[string, number, string]>('UPDATE builds SET request = ?, received_at = ? WHERE key = ?'),
+    heldRequest: db.prepare<[string], { request: string | null }>('SELECT request FROM builds WHERE key = ?'),
+    waitingIn: db.prepare<[string], BuildRow>(`SELECT * FROM builds WHERE repo = ? AND status = ${sqlStatus('waiting')} ORDER BY id`),
+    olderWaiting: db.prepare<[string, number, string, number], { key: string }>(
+      `SELECT key FROM builds WHERE repo = ? AND pull_number = ? AND job = ? AND status = ${sqlStatus('waiting')} AND received_at < ?`,
+    ),
+    newerWaiting: db.prepare<[string, number, string, number], { head: string }>(
+      `SELECT head_sha AS head FROM builds WHERE repo = ? AND pull_number = ? AND job = ? AND received_at > ? AND head_sha IS NOT NULL
+       ORDER BY received_at DESC LIMIT 1`,
+    ),
+    cancelWaiting: db.prepare<[string, string]>(
+      `UPDATE builds SET status = ${sqlStatus('cancelled')}, message = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+       WHERE key = ? AND status = ${sqlStatus('waiting')}`,
+    ),
+    approveWaiting: db.prepare<[string, string, string, string]>(
+      `UPDATE builds SET status = ${sqlStatus('queued')}, message = ?, approved_by = ?, approved_at = ? WHERE key = ? AND status = ${sqlStatus('waiting')}`,
+    ),
+    unapproveWaiting: db.prepare<[string | null, string, number]>(
+      `UPDATE builds SET status = ${sqlStatus('waiting')}, message = ?, approved_by = NULL, approved_at = NULL
+       WHERE key = ? AND seq = ? AND status = ${sqlStatus('queued')}`,
+    ),
+    approveFork: db.prepare<[string, string, string, string, string]>(
+      'INSERT OR IGNORE INTO fork_approvals (base_repo, head_repo, author, approved_by, approved_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    forkApproval: db.prepare<[string, string, string], { approved_by: string; approved_at: string }>(
+      'SELECT approved_by, approved_at FROM fork_approvals WHERE base_repo = ? AND head_repo = ? AND author = ?',
+    ),
     stepStarted: db.prepare<[string, number, string, number]>(`
       INSERT INTO steps (build_key, step, command, started_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (build_key, step) DO UPDATE SET started_at = excluded.started_at`),
@@ -377,7 +539,7 @@ function prepare(db: Database.Database) {
       WHERE (@repo IS NULL OR repo = @repo) AND (@branch IS NULL OR branch = @branch) AND (@status IS NULL OR status = @status)
         AND (@job IS NULL OR job = @job) AND (@before IS NULL OR id < @before)
       ORDER BY id DESC LIMIT @limit`),
-    countByStatusAndJob: db.prepare<[], { status: BuildStatus; job: string; count: number }>(
+    countByStatusAndJob: db.prepare<[], { status: ServerStatus; job: string; count: number }>(
       'SELECT status, job, count(*) AS count FROM builds GROUP BY status, job ORDER BY status, job',
     ),
     newestSuccessful: db.prepare<[{ repo: string; limit: number }], BuildRow>(`

@@ -44,6 +44,8 @@ export interface UpOptions {
   allowedHosts?: string[];
   /** The patch parser's GitHub login: only its comments are edited (the worker's --bot-login). */
   botLogin?: string;
+  /** The workers build a fork's pull request only once approved on the dashboard (ci worker --fork-approval). */
+  forkApproval?: boolean;
   /** Seconds a worker's running builds get to finish on stop before they are cancelled (default 0). */
   graceSeconds?: number;
   /** Takes each line of output, prefixed with its component (default: stdout). */
@@ -214,7 +216,13 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
       },
       ...channels.map((channel): ComponentSpec => ({
         // Ready once it consumes its channel: it swept what a dead worker left and checked nsqd's limits before.
-        ...worker(channel, ['--live-logs', '--grace', String(grace), ...allowLocal.flatMap((dir) => ['--allow-local', dir])]),
+        ...worker(channel, [
+          '--live-logs',
+          '--grace',
+          String(grace),
+          ...allowLocal.flatMap((dir) => ['--allow-local', dir]),
+          ...(o.forkApproval ? ['--fork-approval'] : []),
+        ]),
         startTimeoutMs: 120_000,
         // It cancels its builds after the grace and destroys their containers.
         stopTimeoutMs: (grace + 60) * 1000,

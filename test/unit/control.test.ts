@@ -88,6 +88,9 @@ const build: ServerBuild = {
   author: null,
   pusher: null,
   head: null,
+  pull: null,
+  approvedBy: null,
+  approvedAt: null,
 };
 
 test("a re-run is the build's push again, for its job only, standing where the original stood", () => {

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 
 import { Args, Errors, Flags } from '@oclif/core';
 
-import type { BuildStatus } from '../../ci/build-status';
+import type { ServerStatus } from '../../ci/build-status';
 import { followLocalLog } from '../../ci/log-tail';
 import { CiCommand } from '../../cli/ci-command';
 import { terminalSafe } from '../../cli/terminal-safe';
@@ -29,7 +29,7 @@ export default class CiLogs extends CiCommand<typeof CiLogs> {
     server: Flags.string({ description: "read the build from the CI server at this URL (e.g. http://127.0.0.1:8090) instead of this machine's builds" }),
   };
 
-  async run(): Promise<{ id: number; status: BuildStatus; log?: string; bytes: number }> {
+  async run(): Promise<{ id: number; status: ServerStatus; log?: string; bytes: number }> {
     // On a terminal, the log's escape sequences other than colours are dropped (terminal-safe.ts); piped, the bytes are the log's.
     const terminal = process.stdout.isTTY ? terminalSafe(process.stdout) : (process.stdout as Writable);
     const out = this.jsonEnabled() ? collector() : { stream: terminal, text: () => undefined };
@@ -43,7 +43,7 @@ export default class CiLogs extends CiCommand<typeof CiLogs> {
     }
   }
 
-  private async fromServer(server: string, out: Writable, signal: AbortSignal): Promise<{ status: BuildStatus; bytes: number }> {
+  private async fromServer(server: string, out: Writable, signal: AbortSignal): Promise<{ status: ServerStatus; bytes: number }> {
     let url: URL;
     try {
       url = new URL(server);
@@ -64,7 +64,7 @@ export default class CiLogs extends CiCommand<typeof CiLogs> {
     }
   }
 
-  private async fromHere(out: Writable, signal: AbortSignal): Promise<{ status: BuildStatus; bytes: number }> {
+  private async fromHere(out: Writable, signal: AbortSignal): Promise<{ status: ServerStatus; bytes: number }> {
     const store = this.store();
     const build = store.get(this.args.id);
     if (!build) throw new Errors.CLIError(`there is no build ${this.args.id}`, { exit: 1, code: 'BUILD_NOT_FOUND' });

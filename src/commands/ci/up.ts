@@ -49,6 +49,10 @@ export default class CiUp extends CiCommand<typeof CiUp> {
     'public-url': Flags.string({ description: 'the URL people reach the dashboard at, which commit statuses link to (default: its listen URL)' }),
     'allowed-host': allowedHostFlag,
     ...githubFlags,
+    'fork-approval': Flags.boolean({
+      description: "the workers build a fork's pull request only once the admin approved it on the dashboard (ci approve)",
+      default: false,
+    }),
     'bot-login': Flags.string({ description: "the patch parser's GitHub login: only its comments are edited (default: any comment opening with its marker)" }),
   };
 
@@ -78,6 +82,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
       publicUrl: f['public-url'],
       allowedHosts,
       botLogin: f['bot-login'],
+      forkApproval: f['fork-approval'],
       signal: stopSignal.signal,
     }).catch((err: Error & { code?: string }) => {
       stopSignal.stop();

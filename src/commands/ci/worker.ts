@@ -96,6 +96,10 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     'requeue-delay': Flags.integer({ description: 'seconds before a failed attempt is retried', default: 10, min: 0 }),
     'build-timeout': Flags.integer({ description: 'longest build in seconds (checked against nsqd --max-msg-timeout)', default: 900, min: 1 }),
     supersede: Flags.boolean({ description: 'cancel older builds of a branch when a newer push arrives', default: true, allowNo: true }),
+    'fork-approval': Flags.boolean({
+      description: "build a fork's pull request only once a maintainer approved it on the CI server (ci approve); until then it waits there",
+      default: false,
+    }),
     grace: Flags.integer({ description: 'seconds running builds get to finish on SIGTERM', default: 60, min: 0 }),
     bridge: Flags.string({ description: 'bridge for jobs with network: true', default: 'lxcbr0' }),
     'allow-local': Flags.string({
@@ -150,6 +154,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       supersede: f.supersede,
       eventsTopic: f['events-topic'],
       liveLogs: f['live-logs'],
+      forkApproval: f['fork-approval'],
       afterPublish: afterPublishing(
         f.server && f['worker-token-file'] ? uploadTo(f.server, readWorkerToken(f['worker-token-file'])) : undefined,
         retentionAfterPublish({
