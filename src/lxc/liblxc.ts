@@ -22,14 +22,13 @@ export type GlobalConfigKey = (typeof GLOBAL_CONFIG_KEYS)[number];
  * "lxc.bdev.zfs.root"; null when the key has no value. Another key fails with
  * LXC_INVALID_CONFIG_KEY.
  */
-export function globalConfigItem(key: GlobalConfigKey): Promise<string | null> {
+export async function globalConfigItem(key: GlobalConfigKey): Promise<string | null> {
   const k = expectString(key, 'the global config key');
   if (!(GLOBAL_CONFIG_KEYS as readonly string[]).includes(k)) {
-    const error = new LxcError(`unknown global config key ${JSON.stringify(k)} (known: ${GLOBAL_CONFIG_KEYS.join(', ')})`, {
+    throw new LxcError(`unknown global config key ${JSON.stringify(k)} (known: ${GLOBAL_CONFIG_KEYS.join(', ')})`, {
       code: 'LXC_INVALID_CONFIG_KEY',
       op: 'globalConfigItem',
     });
-    return Promise.reject(error);
   }
   return native().globalConfigItem(k);
 }
@@ -49,10 +48,20 @@ export function parseLxcVersion(version: string): [number, number, number] {
 
 /** Whether the liblxc this process runs against is at least major.minor.micro (go-lxc's VersionAtLeast). */
 export function lxcVersionAtLeast(major: number, minor = 0, micro = 0): boolean {
-  const wanted = [versionPart(major, 'major'), versionPart(minor, 'minor'), versionPart(micro, 'micro')];
-  const have = parseLxcVersion(native().version());
-  const first = have.map((part, i) => part - (wanted[i] ?? 0)).find((difference) => difference !== 0) ?? 0;
-  return first >= 0;
+  const wanted: [number, number, number] = [versionPart(major, 'major'), versionPart(minor, 'minor'), versionPart(micro, 'micro')];
+  return versionAtLeast(native().version(), ...wanted);
+}
+
+/**
+ * Whether a liblxc version string is at least major.minor.micro. A development build
+ * ("5.0.0-devel", "6.0.0~git...") counts as its numbers, as go-lxc's RuntimeLiblxcVersionAtLeast does.
+ */
+export function versionAtLeast(version: string, major: number, minor: number, micro: number): boolean {
+  const wanted = [major, minor, micro];
+  const first = parseLxcVersion(version)
+    .map((part, i) => part - (wanted[i] ?? 0))
+    .find((difference) => difference !== 0);
+  return (first ?? 0) >= 0;
 }
 
 /** Whether liblxc has the named API extension, e.g. "pidfd" (init_pidfd works) or "idmapped_mounts_v2" (liblxc's api_extensions.h). */
