@@ -13,7 +13,9 @@ import * as path from 'node:path';
 import { Container, containers, defaultLxcpath, globalConfigItem, hasApiExtension, listContainers, lxcVersion, lxcVersionAtLeast } from '../src';
 import { parseLxcVersion } from '../src/lxc/liblxc';
 import { backendProblem, missingBackendTool } from '../src/lxc/storage';
-import { fdCount } from './helpers/procfs';
+import { fdCount, processesMatching } from './helpers/procfs';
+import { at } from './helpers/must';
+import { waitFor } from './helpers/wait';
 import { failureOf, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('handles');
@@ -177,6 +179,36 @@ describe('lifecycle', () => {
       await other.release();
     }
   });
+
+  test('a rename whose helper is killed while rsync copies fails, keeps the original, and the next call clears the half-made copy', async () => {
+    const source = await origin.clone(sandbox.name('handles-kr'));
+    const target = sandbox.name('handles-krt');
+    const targetDir = path.join(sandbox.lxcpath, target);
+    // Enough for rsync to take seconds.
+    execFileSync('fallocate', ['-l', '1G', path.join(sandbox.lxcpath, source.name, 'rootfs', 'big')]);
+    try {
+      const renaming = failureOf(source.rename(target));
+      const rsyncs = () => processesMatching(targetDir).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'rsync');
+      await waitFor(() => rsyncs().length > 0, 'rsync copying the renamed rootfs', { seconds: 30 });
+      const helpers = processesMatching(`lxcts-lifecycle ${process.pid} rename ${source.name} `);
+      expect(helpers).toHaveLength(1);
+      process.kill(at(helpers, 0), 'SIGKILL');
+      expect((await renaming).code).toBe('LXC_RENAME_FAILED');
+      await waitFor(() => processesMatching(targetDir).length === 0, 'rsync to die with the helper', { seconds: 5 });
+      expect(await source.defined()).toBe(true);
+      expect(fs.existsSync(path.join(targetDir, 'partial'))).toBe(true);
+      // The next call on the new name removes what the killed rename left; then it works.
+      const half = sandbox.container(target);
+      expect(await half.defined()).toBe(false);
+      expect(fs.existsSync(targetDir)).toBe(false);
+      const renamed = await source.rename(target);
+      expect(fs.statSync(path.join(targetDir, 'rootfs', 'big')).size).toBe(1024 * 1024 * 1024);
+      await renamed.destroy();
+      await renamed.release();
+    } finally {
+      await source.release();
+    }
+  }, 120_000);
 
   test('snapshot comments are stored and read back; destroyAllSnapshots keeps the container (go-lxc TestDestroyAllSnapshots)', async () => {
     const c = await origin.clone(sandbox.name('handles-snaps'));
