@@ -4,7 +4,9 @@
  * that a missing tool, pool or filesystem is named before liblxc fails with a log line.
  */
 import { execFile } from 'node:child_process';
-import { statfs } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, statfs } from 'node:fs/promises';
+import * as path from 'node:path';
 import { promisify } from 'node:util';
 
 import { LxcError } from './errors';
@@ -92,16 +94,41 @@ const BLOCK_BACKENDS = ['loop', 'lvm', 'rbd'];
 const BTRFS_MAGIC = 0x9123683e;
 const FS_NAMES: Record<number, string> = { 0xef53: 'ext4', 0x01021994: 'tmpfs', 0x58465342: 'xfs', 0x794c7630: 'overlayfs', 0x2fc12fc1: 'zfs' };
 
-/** The tool liblxc would run for `backend` that is not on the PATH, as a sentence; undefined when none is missing. */
-export function missingBackendTool(backend: string, fsType?: string): string | undefined {
-  for (const [command, pkg] of BACKEND_TOOLS[backend] ?? []) {
-    if (!onPath(command)) return `the ${backend} backend needs \`${command}\`, which is not installed (Debian package ${pkg})`;
-  }
-  if (!BLOCK_BACKENDS.includes(backend)) return undefined;
+/** The programs liblxc runs for `backend`, each with the sentence that says it is missing. */
+export function backendTools(backend: string, fsType?: string): Array<{ command: string; missing: string }> {
+  const tools = (BACKEND_TOOLS[backend] ?? []).map(([command, pkg]) => ({
+    command,
+    missing: `the ${backend} backend needs \`${command}\`, which is not installed (Debian package ${pkg})`,
+  }));
+  if (!BLOCK_BACKENDS.includes(backend)) return tools;
   const type = fsType ?? 'ext4';
-  if (onPath(`mkfs.${type}`)) return undefined;
   const pkg = MKFS_PACKAGES[type];
-  return `the ${backend} backend makes a ${type} filesystem with \`mkfs.${type}\`, which is not installed${pkg ? ` (Debian package ${pkg})` : ''}`;
+  const command = `mkfs.${type}`;
+  return [
+    ...tools,
+    {
+      command,
+      missing: `the ${backend} backend makes a ${type} filesystem with \`${command}\`, which is not installed${pkg ? ` (Debian package ${pkg})` : ''}`,
+    },
+  ];
+}
+
+/** The first of backendTools() not on the PATH, looked up synchronously (for tests deciding what to skip). */
+export function missingBackendTool(backend: string, fsType?: string): string | undefined {
+  return backendTools(backend, fsType).find((tool) => !onPath(tool.command))?.missing;
+}
+
+/** onPath() without blocking the event loop. */
+async function onPathAsync(command: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    const found = await access(path.join(dir, command), constants.X_OK).then(
+      () => true,
+      () => false,
+    );
+    if (found) return true;
+  }
+  return false;
 }
 
 /**
@@ -109,8 +136,9 @@ export function missingBackendTool(backend: string, fsType?: string): string | u
  * nothing is known to be missing (liblxc may still fail, and says why in the error's details).
  */
 export async function backendProblem(backend: string, lxcpath: string, storage: Partial<CheckedStorage> = {}): Promise<string | undefined> {
-  const tool = missingBackendTool(backend, storage.fsType);
-  if (tool) return tool;
+  for (const tool of backendTools(backend, storage.fsType)) {
+    if (!(await onPathAsync(tool.command))) return tool.missing;
+  }
   const succeeds = (command: string, args: string[]) =>
     promisify(execFile)(command, args).then(
       () => true,
