@@ -16,6 +16,7 @@ import { backendProblem, missingBackendTool } from '../src/lxc/storage';
 import { fdCount, processesMatching } from './helpers/procfs';
 import { at } from './helpers/must';
 import { waitFor } from './helpers/wait';
+import { containersIn, destroyWithTools } from './helpers/lxc-tools';
 import { failureOf, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('handles');
@@ -360,7 +361,8 @@ describe('create and clone options', () => {
 });
 
 /**
- * LVM, ZFS and btrfs need a tool, a volume group or pool, or a btrfs lxcpath. Where this
+ * LVM and ZFS need a tool and a volume group or pool; btrfs an lxcpath on btrfs, which the
+ * test makes itself (a loop-mounted image) where btrfs-progs is installed. Where this
  * machine lacks one, the real test is skipped with the reason in its name, and the call's
  * error is checked to name what is missing instead.
  */
@@ -374,36 +376,106 @@ function zfsProblem(): string | undefined {
 const machineLacks = {
   lvm: missingBackendTool('lvm') ?? (spawnSync('vgs', ['lxc']).status === 0 ? undefined : 'no LVM volume group "lxc" (lxc.bdev.lvm.vg)'),
   zfs: zfsProblem(),
-  btrfs: fs.statfsSync(sandbox.lxcpath).type === BTRFS_MAGIC ? undefined : `${sandbox.lxcpath} is not on a btrfs filesystem`,
 };
 
+async function busyboxOn(backend: string, lxcpath = sandbox.lxcpath): Promise<Container> {
+  const c = new Container(sandbox.name(`handles-${backend}`), { lxcpath });
+  await c.clearConfigItem('lxc.net');
+  await c.setConfigItem('lxc.net.0.type', 'empty');
+  return c;
+}
+
 describe.each([
-  { backend: 'lvm' as const, rootfs: /^lvm:\/dev\// },
-  { backend: 'zfs' as const, rootfs: /^zfs:/ },
-  { backend: 'btrfs' as const, rootfs: /^btrfs:/ },
-])('the $backend backend', ({ backend, rootfs }) => {
+  { backend: 'lvm' as const, prefix: 'lvm:/dev/' },
+  { backend: 'zfs' as const, prefix: 'zfs:' },
+])('the $backend backend', ({ backend, prefix }) => {
   const lacks = machineLacks[backend];
-  const busybox = async () => {
-    const c = sandbox.container(sandbox.name(`handles-${backend}`));
-    await c.clearConfigItem('lxc.net');
-    await c.setConfigItem('lxc.net.0.type', 'empty');
-    return c;
-  };
 
   (lacks === undefined ? test : test.skip)(`create makes the rootfs on ${backend}${lacks ? ` (skipped: ${lacks})` : ''}`, async () => {
-    const c = await busybox();
-    await c.create({ template: 'busybox', backend });
-    expect(await c.getConfigItem('lxc.rootfs.path')).toMatch(rootfs);
-    await c.destroy();
+    const c = await busyboxOn(backend);
+    try {
+      await c.create({ template: 'busybox', backend });
+      expect(configOf(c.name)).toContain(`\nlxc.rootfs.path = ${prefix}`);
+      await c.destroy();
+    } finally {
+      await c.release();
+    }
   });
 
   (lacks !== undefined ? test : test.skip)(`create fails with LXC_BACKEND_UNAVAILABLE naming what ${backend} lacks here`, async () => {
-    const c = await busybox();
-    const failure = await failureOf(c.create({ template: 'busybox', backend }));
-    expect(failure.code).toBe('LXC_BACKEND_UNAVAILABLE');
-    expect(failure.message).toMatch(backend === 'lvm' ? /lvcreate|volume group/ : backend === 'zfs' ? /`zfs`|dataset/ : /btrfs filesystem/);
-    expect(failure.message).toContain(await backendProblem(backend, sandbox.lxcpath));
-    expect(await c.defined()).toBe(false);
-    expect(sandbox.leftovers()).not.toContain(c.name);
+    const c = await busyboxOn(backend);
+    try {
+      const failure = await failureOf(c.create({ template: 'busybox', backend }));
+      expect(failure.code).toBe('LXC_BACKEND_UNAVAILABLE');
+      expect(failure.message).toMatch(backend === 'lvm' ? /lvcreate|volume group/ : /`zfs`|dataset/);
+      expect(failure.message).toContain(await backendProblem(backend, sandbox.lxcpath));
+      expect(await c.defined()).toBe(false);
+      expect(sandbox.leftovers()).not.toContain(c.name);
+    } finally {
+      await c.release();
+    }
+  });
+});
+
+describe('the btrfs backend', () => {
+  const mkfsMissing = missingBackendTool('loop', 'btrfs');
+  const btrfsLxcpath = path.join(sandbox.lxcpath, 'btrfs');
+  let mounted = false;
+
+  beforeAll(() => {
+    if (mkfsMissing) return;
+    const image = path.join(sandbox.lxcpath, 'btrfs.img');
+    fs.writeFileSync(image, '');
+    fs.truncateSync(image, 256 * MiB);
+    execFileSync('mkfs.btrfs', ['-q', image]);
+    fs.mkdirSync(btrfsLxcpath);
+    execFileSync('mount', ['-o', 'loop', image, btrfsLxcpath]);
+    mounted = true;
+  });
+  afterAll(() => {
+    if (!mounted) return;
+    // Before the sandbox's cleanup, which removes the lxcpath's tree: not through a mount.
+    for (const name of containersIn(btrfsLxcpath)) destroyWithTools(btrfsLxcpath, name);
+    execFileSync('umount', [btrfsLxcpath]);
+  });
+
+  (mkfsMissing === undefined ? test : test.skip)(
+    `create makes the rootfs a btrfs subvolume and a snapshot clone a btrfs snapshot, which runs${mkfsMissing ? ` (skipped: ${mkfsMissing})` : ''}`,
+    async () => {
+      const c = await busyboxOn('btrfs', btrfsLxcpath);
+      try {
+        await c.create({ template: 'busybox', backend: 'btrfs' });
+        const rootfs = path.join(btrfsLxcpath, c.name, 'rootfs');
+        expect(fs.readFileSync(path.join(btrfsLxcpath, c.name, 'config'), 'utf8')).toContain(`\nlxc.rootfs.path = btrfs:${rootfs}\n`);
+        expect(execFileSync('btrfs', ['subvolume', 'show', rootfs], { encoding: 'utf8' })).toContain('Subvolume ID');
+        const snap = await c.clone(sandbox.name('handles-btrfs-snap'), { snapshot: true });
+        try {
+          const snapRootfs = path.join(btrfsLxcpath, snap.name, 'rootfs');
+          expect(execFileSync('btrfs', ['subvolume', 'show', snapRootfs], { encoding: 'utf8' })).toMatch(/Parent UUID:\s+[0-9a-f-]{36}/);
+          await snap.start();
+          expect((await snap.exec(['hostname'])).stdout.toString().trim()).toBe(snap.name);
+          await snap.stop();
+          await snap.destroy();
+        } finally {
+          await snap.release();
+        }
+        await c.destroy();
+      } finally {
+        await c.release();
+      }
+    },
+  );
+
+  const onBtrfs = fs.statfsSync(sandbox.lxcpath).type === BTRFS_MAGIC;
+  (onBtrfs ? test.skip : test)('create on btrfs with an lxcpath elsewhere fails with LXC_BACKEND_UNAVAILABLE naming the filesystem it is on', async () => {
+    const c = await busyboxOn('btrfs');
+    try {
+      const failure = await failureOf(c.create({ template: 'busybox', backend: 'btrfs' }));
+      expect(failure.code).toBe('LXC_BACKEND_UNAVAILABLE');
+      expect(failure.message).toContain(`needs the lxcpath on a btrfs filesystem, and ${sandbox.lxcpath} is on`);
+      expect(await c.defined()).toBe(false);
+    } finally {
+      await c.release();
+    }
   });
 });
