@@ -14,6 +14,7 @@ import { Container, containers, defaultLxcpath, globalConfigItem, hasApiExtensio
 import { parseLxcVersion } from '../src/lxc/liblxc';
 import { backendProblem, missingBackendTool } from '../src/lxc/storage';
 import { fdCount, processesMatching } from './helpers/procfs';
+import { lxcts } from './helpers/cli';
 import { at } from './helpers/must';
 import { waitFor } from './helpers/wait';
 import { containersIn, destroyWithTools } from './helpers/lxc-tools';
@@ -179,6 +180,17 @@ describe('lifecycle', () => {
     } finally {
       await other.release();
     }
+  });
+
+  test('lxcts rename: the command renames, says so, and fails saying why', async () => {
+    const name = (await origin.clone(sandbox.name('handles-cli'))).name;
+    const newName = sandbox.name('handles-cli-new');
+    expect(lxcts(sandbox.lxcpath, ['rename', name, newName, '--json']).json()).toEqual({ name, newName });
+    expect(fs.existsSync(path.join(sandbox.lxcpath, newName, 'config'))).toBe(true);
+    expect(fs.existsSync(path.join(sandbox.lxcpath, name))).toBe(false);
+    const again = lxcts(sandbox.lxcpath, ['rename', name, sandbox.name('x')]);
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toContain('does not exist');
   });
 
   test('a rename whose helper is killed while rsync copies fails, keeps the original, and the next call clears the half-made copy', async () => {
