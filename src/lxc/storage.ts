@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, statfs } from 'node:fs/promises';
+import { access, readFile, statfs } from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -145,6 +145,8 @@ export async function backendProblem(backend: string, lxcpath: string, storage: 
       () => false,
     );
   if (backend === 'lvm') {
+    const devices = await readFile('/proc/devices', 'utf8').catch(() => '');
+    if (!/^\s*\d+ device-mapper$/m.test(devices)) return "the lvm backend needs the kernel's device-mapper, which this kernel does not have";
     const vg = storage.vg ?? (await native().globalConfigItem('lxc.bdev.lvm.vg')) ?? 'lxc';
     if (!(await succeeds('vgs', ['--', vg]))) return `the lvm backend needs the volume group "${vg}" (storage.lvm.vg or lxc.bdev.lvm.vg), which does not exist`;
   }
