@@ -1,5 +1,4 @@
 import { mkdir, readFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { AbortError, LxcError } from './errors';
@@ -13,7 +12,9 @@ import { HandlePool } from './handle-pool';
 import { SerialQueue } from './serial-queue';
 import { checkBytes, checkStorage, requireBackend, StorageOptions } from './storage';
 import { PidFd } from './pidfd';
+import { checkComment, withComments } from './snapshot-comment';
 import {
+  checkConfigFile,
   checkConfigText,
   checkHookArgs,
   checkLxcpath,
@@ -548,8 +549,7 @@ export class Container {
 
   /** The container's snapshots, oldest first, each with its comment. */
   async snapshots(): Promise<SnapshotInfo[]> {
-    const list = await this.#call('snapshots', () => (n) => n.snapshots());
-    return Promise.all(list.map(async (s) => ({ ...s, comment: s.commentPath === '' ? null : await readComment(s.commentPath) })));
+    return withComments(await this.#call('snapshots', () => (n) => n.snapshots()));
   }
 
   /** Restores a snapshot over this container, or as a new container named `newName`. */
@@ -727,29 +727,6 @@ async function makeLxcpath(lxcpath: string | undefined, op: string, container: s
     throw new LxcError(`cannot make the lxcpath ${dir}: ${(err as Error).message}`, { code, op, container });
   }
   return dir;
-}
-
-const MAX_COMMENT_BYTES = 64 * 1024;
-
-function checkComment(value: unknown): string | null {
-  const comment = expectOptionalStringWithoutNul(value, 'the snapshot comment');
-  if (comment === undefined) return null;
-  if (Buffer.byteLength(comment) > MAX_COMMENT_BYTES) {
-    throw new TypeError(`Expected a snapshot comment of at most ${MAX_COMMENT_BYTES} bytes but received ${Buffer.byteLength(comment)}`);
-  }
-  return comment;
-}
-
-/** A comment file liblxc lists but that is gone (or unreadable) counts as no comment. */
-function readComment(file: string): Promise<string | null> {
-  return readFile(file, 'utf8').catch(() => null);
-}
-
-/** A config file to read: any path without NUL, made absolute here (liblxc may change directory). */
-function checkConfigFile(value: unknown): string {
-  const file = expectStringWithoutNul(value, 'the config file path');
-  if (file.length === 0) throw new TypeError('Expected a config file path but received an empty string');
-  return resolvePath(file);
 }
 
 /** Cgroup keys name a file in the container's cgroup ("memory.max"): no path may reach further. */

@@ -199,6 +199,13 @@ export function checkTemplateArgs(value: unknown): string[] {
   return args;
 }
 
+/** A config file to read: any path without NUL, made absolute here (liblxc may change directory). */
+export function checkConfigFile(value: unknown): string {
+  const file = expectStringWithoutNul(value, 'the config file path');
+  if (file.length === 0) throw new TypeError('Expected a config file path but received an empty string');
+  return path.resolve(file);
+}
+
 /**
  * liblxc runs hook scripts through `sh -c "SCRIPT NAME lxc HOOK ARG..."` with the arguments
  * unquoted (run_script_argv in conf.c): anything the shell reads specially would split an
