@@ -22,6 +22,8 @@
         "addon/container_lock.cc",
         "addon/errors.cc",
         "addon/freezer.cc",
+        "addon/global_config.cc",
+        "addon/handles.cc",
         "addon/helper_watch.cc",
         "addon/lifecycle_client.cc",
         "addon/config_item.cc",

@@ -5,6 +5,7 @@
 #include "addon_data.h"
 #include "attach_client.h"
 #include "container.h"
+#include "global_config.h"
 #include "module_functions.h"
 #include "process.h"
 #include "teardown.h"
@@ -36,6 +37,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setAttachHelper", Napi::Function::New<SetAttachHelper>(env, "setAttachHelper"));
   exports.Set("attachHelperPid", Napi::Function::New<AttachHelperPid>(env, "attachHelperPid"));
   exports.Set("configItemSupported", Napi::Function::New<ConfigItemSupported>(env, "configItemSupported"));
+  exports.Set("globalConfigItem", Napi::Function::New<GlobalConfigItem>(env, "globalConfigItem"));
+  exports.Set("hasApiExtension", Napi::Function::New<HasApiExtension>(env, "hasApiExtension"));
   return exports;
 }
 

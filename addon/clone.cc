@@ -1,31 +1,68 @@
 // Clones and snapshots: NativeContainer::Clone, ::Snapshot, ::Snapshots,
 // ::RestoreSnapshot, ::DestroySnapshot.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <optional>
 
 #include "args.h"
 #include "container.h"
+#include "fds.h"
 #include "lifecycle_client.h"
 #include "preconditions.h"
 
 namespace lxcts {
+namespace {
+
+// A snapshot's comment as an anonymous file; invalid when it cannot be written whole.
+UniqueFd CommentFile(const std::string& comment) {
+  UniqueFd file(memfd_create("lxcts-comment", MFD_CLOEXEC));
+  size_t written = 0;
+  while (file.Valid() && written < comment.size()) {
+    ssize_t n = write(file.Get(), comment.data() + written, comment.size() - written);
+    if (n <= 0) return UniqueFd();
+    written += static_cast<size_t>(n);
+  }
+  return file;
+}
+
+}  // namespace
 
 Napi::Value NativeContainer::Clone(const Napi::CallbackInfo& info) {
   std::string newName = StringArg(info, 0, "newName");
   std::string newLxcpath = OptionalStringArg(info, 1, "lxcpath");
   bool snapshot = BoolArg(info, 2);
   std::string backend = OptionalStringArg(info, 3, "backend");
+  bool keepName = BoolArg(info, 4);
+  bool keepMac = BoolArg(info, 5);
+  int64_t newSize = info[6].IsUndefined() ? 0 : IntegerArg(info, 6, "newSize");
+  std::vector<std::string> hookArgs = StringArrayArg(info, 7, "hookArgs");
   return Run(info, "clone", Runner::kOwnThread, [=](lxc_container* c, HandleState& s, Outcome& out) {
     // In the lxcts-lifecycle helper (see container.cc), from this handle's config.
     std::string path = newLxcpath.empty() ? s.lxcpath : newLxcpath;
-    RunLifecycle({"clone", {s.name, s.lxcpath, newName, path, snapshot ? "1" : "0", backend}, c, false, "LXC_CLONE_FAILED", s.Subject()},
-                 out);
+    LifecycleCall call{"clone",
+                       {s.name, s.lxcpath, newName, path, snapshot ? "1" : "0", backend, keepName ? "1" : "0", keepMac ? "1" : "0",
+                        std::to_string(newSize), "--"},
+                       c,
+                       false,
+                       "LXC_CLONE_FAILED",
+                       s.Subject()};
+    call.args.insert(call.args.end(), hookArgs.begin(), hookArgs.end());
+    RunLifecycle(call, out);
   });
 }
 
 Napi::Value NativeContainer::Snapshot(const Napi::CallbackInfo& info) {
-  return Run(info, "snapshot", Runner::kOwnThread, [](lxc_container* c, HandleState& s, Outcome& out) {
+  std::optional<std::string> comment;
+  if (!info[0].IsNull() && !info[0].IsUndefined()) comment = StringArg(info, 0, "comment");
+  return Run(info, "snapshot", Runner::kOwnThread, [comment](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireDefined(c, s.Subject(), out)) return;
-    int index = c->snapshot(c, nullptr);
+    // liblxc copies the comment from a file it opens by path: a memfd leaves nothing on disk.
+    UniqueFd file;
+    if (comment && !(file = CommentFile(*comment)).Valid()) return out.Fail("LXC_SNAPSHOT_FAILED", "cannot hold the snapshot's comment");
+    std::string path = file.Valid() ? "/proc/self/fd/" + std::to_string(file.Get()) : "";
+    int index = c->snapshot(c, file.Valid() ? path.c_str() : nullptr);
     if (index < 0) return out.Fail("LXC_SNAPSHOT_FAILED", "snapshotting " + s.Subject() + " failed");
     out.value = "snap" + std::to_string(index);
   });

@@ -99,6 +99,15 @@ Napi::Function NativeContainer::Define(Napi::Env env) {
                          InstanceMethod<&NativeContainer::Snapshots>("snapshots"),
                          InstanceMethod<&NativeContainer::RestoreSnapshot>("restoreSnapshot"),
                          InstanceMethod<&NativeContainer::DestroySnapshot>("destroySnapshot"),
+                         InstanceMethod<&NativeContainer::ConfigFileName>("configFileName"),  // handles.cc
+                         InstanceMethod<&NativeContainer::ConfigPath>("configPath"),
+                         InstanceMethod<&NativeContainer::LoadConfig>("loadConfig"),
+                         InstanceMethod<&NativeContainer::ClearConfig>("clearConfig"),
+                         InstanceMethod<&NativeContainer::Controllable>("controllable"),
+                         InstanceMethod<&NativeContainer::InitPidFd>("initPidFd"),
+                         InstanceMethod<&NativeContainer::SetMonitorTimeout>("setMonitorTimeout"),
+                         InstanceMethod<&NativeContainer::DestroyAllSnapshots>("destroyAllSnapshots"),
+                         InstanceMethod<&NativeContainer::Rename>("rename"),
                      });
 }
 
@@ -184,8 +193,11 @@ Napi::Value NativeContainer::Create(const Napi::CallbackInfo& info) {
   std::vector<std::string> args = StringArrayArg(info, 1, "args");
   std::string backend = OptionalStringArg(info, 2, "backend");
   bool quiet = BoolArg(info, 3);
-  return Run(info, "create", Runner::kOwnThread, [tmpl, args, backend, quiet](lxc_container* c, HandleState& s, Outcome& out) {
-    LifecycleCall call{"create", {s.name, s.lxcpath, tmpl, backend, quiet ? "1" : "0", "--"}, c, !quiet, "LXC_CREATE_FAILED", s.Subject()};
+  std::vector<std::string> storage = StringArrayArg(info, 4, "storage");  // KEY=VALUE, lifecycle_helper.cc reads them
+  return Run(info, "create", Runner::kOwnThread, [tmpl, args, backend, quiet, storage](lxc_container* c, HandleState& s, Outcome& out) {
+    LifecycleCall call{"create", {s.name, s.lxcpath, tmpl, backend, quiet ? "1" : "0"}, c, !quiet, "LXC_CREATE_FAILED", s.Subject()};
+    call.args.insert(call.args.end(), storage.begin(), storage.end());
+    call.args.push_back("--");
     call.args.insert(call.args.end(), args.begin(), args.end());
     RunLifecycle(call, out);
     // The container on disk is not the one in memory any more (or is gone): reload it.

@@ -85,6 +85,15 @@ class NativeContainer : public Napi::ObjectWrap<NativeContainer> {
   Napi::Value Snapshots(const Napi::CallbackInfo& info);
   Napi::Value RestoreSnapshot(const Napi::CallbackInfo& info);
   Napi::Value DestroySnapshot(const Napi::CallbackInfo& info);
+  Napi::Value ConfigFileName(const Napi::CallbackInfo& info);  // handles.cc
+  Napi::Value ConfigPath(const Napi::CallbackInfo& info);
+  Napi::Value LoadConfig(const Napi::CallbackInfo& info);
+  Napi::Value ClearConfig(const Napi::CallbackInfo& info);
+  Napi::Value Controllable(const Napi::CallbackInfo& info);
+  Napi::Value InitPidFd(const Napi::CallbackInfo& info);
+  Napi::Value SetMonitorTimeout(const Napi::CallbackInfo& info);
+  Napi::Value DestroyAllSnapshots(const Napi::CallbackInfo& info);
+  Napi::Value Rename(const Napi::CallbackInfo& info);
 
   std::shared_ptr<HandleState> state_;
   int inflight_ = 0;  // main thread only

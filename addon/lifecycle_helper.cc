@@ -16,9 +16,10 @@
 //
 //   lxcts-lifecycle PARENT_PID OP NAME LXCPATH ARG...
 //     start   NAME LXCPATH [-- INIT ARG...]
-//     create  NAME LXCPATH TEMPLATE BACKEND QUIET(0|1) [-- TEMPLATE ARG...]
+//     create  NAME LXCPATH TEMPLATE BACKEND QUIET(0|1) [STORAGE_KEY=VALUE...] -- [TEMPLATE ARG...]
 //     destroy NAME LXCPATH WITH_SNAPSHOTS(0|1)
-//     clone   NAME LXCPATH NEW_NAME NEW_LXCPATH SNAPSHOT(0|1) BACKEND
+//     clone   NAME LXCPATH NEW_NAME NEW_LXCPATH SNAPSHOT(0|1) BACKEND KEEP_NAME(0|1) KEEP_MAC(0|1) NEW_SIZE -- [HOOK ARG...]
+//     rename  NAME LXCPATH NEW_NAME
 //     clear   NAME LXCPATH      (only removes what a killed create or clone left)
 //
 // LXCPATH, BACKEND and NEW_LXCPATH may be empty for liblxc's default. fd 4 (start, create,
@@ -34,8 +35,10 @@
 
 #include <lxc/lxccontainer.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -145,6 +148,52 @@ class Handle {
   off_t mark_ = 0;
 };
 
+// What create() is told about the new rootfs's storage (liblxc's struct bdev_specs), from the
+// STORAGE_KEY=VALUE arguments; the addon's caller validated them (src/lxc/storage.ts).
+class StorageSpecs {
+ public:
+  // False, with `bad` set, for a key liblxc has no field for.
+  bool Add(const std::string& item, std::string& bad) {
+    size_t eq = item.find('=');
+    std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    if (key == "fssize") {
+      specs_.fssize = std::strtoull(value.c_str(), nullptr, 10);
+    } else if (key == "fstype" || key == "zfsroot" || key == "vg" || key == "lv" || key == "thinpool" || key == "dir" || key == "rbdname" ||
+               key == "rbdpool") {
+      values_[key] = value;
+    } else {
+      bad = key;
+      return false;
+    }
+    given_ = true;
+    return true;
+  }
+
+  // Null when no storage option was given: liblxc's defaults throughout.
+  bdev_specs* Get() {
+    if (!given_) return nullptr;
+    specs_.fstype = Field("fstype");
+    specs_.zfs.zfsroot = Field("zfsroot");
+    specs_.lvm.vg = Field("vg");
+    specs_.lvm.lv = Field("lv");
+    specs_.lvm.thinpool = Field("thinpool");
+    specs_.dir = Field("dir");
+    specs_.rbd.rbdname = Field("rbdname");
+    specs_.rbd.rbdpool = Field("rbdpool");
+    return &specs_;
+  }
+
+ private:
+  char* Field(const std::string& key) {
+    auto it = values_.find(key);
+    return it == values_.end() ? nullptr : it->second.data();
+  }
+
+  bdev_specs specs_ = {};
+  std::map<std::string, std::string> values_;
+  bool given_ = false;
+};
+
 int CountSnapshots(lxc_container* c) {
   struct lxc_snapshot* snapshots = nullptr;
   int n = c->snapshot_list(c, &snapshots);
@@ -224,7 +273,7 @@ Answer Start(const std::string& name, const std::string& lxcpath, std::vector<st
 }
 
 Answer Create(const std::string& name, const std::string& lxcpath, const std::string& tmpl, const std::string& backend, bool quiet,
-              std::vector<std::string> args) {
+              StorageSpecs& storage, std::vector<std::string> args) {
   Answer answer;
   Handle h;
   ContainerLock lock;
@@ -235,7 +284,7 @@ Answer Create(const std::string& name, const std::string& lxcpath, const std::st
   h.CaptureLog();
   std::vector<char*> argv = ArgvOf(args);
   g_phase = kForking;
-  bool ok = c->create(c, tmpl.c_str(), OrNull(backend), nullptr, quiet ? LXC_CREATE_QUIET : 0, argv.data());
+  bool ok = c->create(c, tmpl.c_str(), OrNull(backend), storage.Get(), quiet ? LXC_CREATE_QUIET : 0, argv.data());
   g_phase = kFinishing;
   if (!ok) {
     answer.Fail("LXC_CREATE_FAILED", "creating " + Subject(name) + " from template \"" + tmpl + "\" failed");
@@ -271,8 +320,16 @@ Answer Destroy(const std::string& name, const std::string& lxcpath, bool withSna
   return answer;
 }
 
-Answer Clone(const std::string& name, const std::string& lxcpath, const std::string& newName, std::string newLxcpath, bool snapshot,
-             const std::string& backend) {
+struct CloneOptions {
+  bool snapshot = false;
+  std::string backend;
+  int flags = 0;  // LXC_CLONE_KEEPNAME, LXC_CLONE_KEEPMACADDR
+  uint64_t newSize = 0;
+  std::vector<std::string> hookArgs;
+};
+
+Answer Clone(const std::string& name, const std::string& lxcpath, const std::string& newName, std::string newLxcpath,
+             CloneOptions& options) {
   Answer answer;
   Handle source, target;
   if (newLxcpath.empty()) newLxcpath = ResolveLxcpath(lxcpath);
@@ -294,7 +351,7 @@ Answer Clone(const std::string& name, const std::string& lxcpath, const std::str
   if (!c->is_defined(c)) return answer.Refuse("LXC_NOT_DEFINED", Subject(name) + " does not exist");
   lxc_container* t = target.get();
   if (t->is_defined(t)) return answer.Refuse("LXC_ALREADY_DEFINED", Subject(newName) + " already exists");
-  if (!snapshot && c->is_running(c)) {
+  if (!options.snapshot && c->is_running(c)) {
     return answer.Refuse("LXC_RUNNING", Subject(name) + " is running; stop it or clone a snapshot");
   }
   if (!source.UseCallersConfig()) return answer.Fail("LXC_CLONE_FAILED", "cannot read the config of " + Subject(name));
@@ -305,8 +362,10 @@ Answer Clone(const std::string& name, const std::string& lxcpath, const std::str
   PartialMarker marker;
   bool marked = marker.Mark(newLxcpath, newName);
   g_phase = kForking;
-  lxc_container* clone =
-      c->clone(c, newName.c_str(), newLxcpath.c_str(), snapshot ? LXC_CLONE_SNAPSHOT : 0, OrNull(backend), nullptr, 0, nullptr);
+  std::vector<char*> hookArgv = ArgvOf(options.hookArgs);
+  int flags = options.flags | (options.snapshot ? LXC_CLONE_SNAPSHOT : 0);
+  lxc_container* clone = c->clone(c, newName.c_str(), newLxcpath.c_str(), flags, OrNull(options.backend), nullptr, options.newSize,
+                                  options.hookArgs.empty() ? nullptr : hookArgv.data());
   g_phase = kFinishing;
   if (clone != nullptr) {
     lxc_container_put(clone);
@@ -324,6 +383,42 @@ Answer Clone(const std::string& name, const std::string& lxcpath, const std::str
     if (leftover.get() != nullptr && !leftover.get()->is_defined(leftover.get()) && lstat(dir.c_str(), &st) == 0) {
       rmdir(dir.c_str());  // only when empty: never more than the marker put there
     }
+  }
+  return answer;
+}
+
+// liblxc renames by cloning under the new name (rsync for a directory rootfs) and destroying
+// the original; both names are locked, in a fixed order, for the whole of it.
+Answer Rename(const std::string& name, const std::string& lxcpath, const std::string& newName) {
+  Answer answer;
+  if (newName == name) return answer.Refuse("LXC_ALREADY_DEFINED", Subject(newName) + " already exists");
+  Handle source, target;
+  ContainerLock first, second;
+  bool sourceFirst = name < newName;
+  if (!OpenLocked(sourceFirst ? name : newName, lxcpath, sourceFirst ? source : target, first, answer) ||
+      !OpenLocked(sourceFirst ? newName : name, lxcpath, sourceFirst ? target : source, second, answer)) {
+    return answer;
+  }
+  lxc_container* c = source.get();
+  if (!c->is_defined(c)) return answer.Refuse("LXC_NOT_DEFINED", Subject(name) + " does not exist");
+  if (target.get()->is_defined(target.get())) return answer.Refuse("LXC_ALREADY_DEFINED", Subject(newName) + " already exists");
+  if (c->is_running(c)) return answer.Refuse("LXC_RUNNING", Subject(name) + " is running; stop it first");
+  if (CountSnapshots(c) > 0) {
+    return answer.Refuse("LXC_HAS_SNAPSHOTS", Subject(name) + " has snapshots, which liblxc cannot rename; destroy them first");
+  }
+  target.Reset();
+  source.CaptureLog();
+  // A rename killed while the copy runs leaves a half-made container under the new name:
+  // marked, it is removed by the next call on that name, as a killed clone's is.
+  PartialMarker marker;
+  marker.Mark(ResolveLxcpath(lxcpath), newName);
+  g_phase = kForking;
+  bool ok = c->rename(c, newName.c_str());
+  g_phase = kFinishing;
+  marker.Done();
+  if (!ok) {
+    answer.Fail("LXC_RENAME_FAILED", "renaming " + Subject(name) + " to \"" + newName + "\" failed");
+    answer.details = source.LogLines();
   }
   return answer;
 }
@@ -352,7 +447,15 @@ int Main(int argc, char** argv) {
 
   std::string op = argv[2], name = argv[3], lxcpath = argv[4];
   if (op == "start") return Send(Start(name, lxcpath, Rest(argc, argv, 5)));
-  if (op == "create" && argc >= 8) return Send(Create(name, lxcpath, argv[5], argv[6], Flag(argv[7]), Rest(argc, argv, 8)));
+  if (op == "create" && argc >= 8) {
+    StorageSpecs storage;
+    int i = 8;
+    std::string bad;
+    for (; i < argc && std::strcmp(argv[i], "--") != 0; i++) {
+      if (!storage.Add(argv[i], bad)) return Send(Answer().Fail("LXC_INTERNAL", "lxcts-lifecycle: unknown storage option " + bad));
+    }
+    return Send(Create(name, lxcpath, argv[5], argv[6], Flag(argv[7]), storage, Rest(argc, argv, i)));
+  }
   if (op == "clear") {
     Answer answer;
     Handle h;
@@ -361,7 +464,16 @@ int Main(int argc, char** argv) {
     return Send(answer);
   }
   if (op == "destroy" && argc >= 6) return Send(Destroy(name, lxcpath, Flag(argv[5])));
-  if (op == "clone" && argc >= 9) return Send(Clone(name, lxcpath, argv[5], argv[6], Flag(argv[7]), argv[8]));
+  if (op == "clone" && argc >= 12) {
+    CloneOptions options;
+    options.snapshot = Flag(argv[7]);
+    options.backend = argv[8];
+    options.flags = (Flag(argv[9]) ? LXC_CLONE_KEEPNAME : 0) | (Flag(argv[10]) ? LXC_CLONE_KEEPMACADDR : 0);
+    options.newSize = std::strtoull(argv[11], nullptr, 10);
+    options.hookArgs = Rest(argc, argv, 12);
+    return Send(Clone(name, lxcpath, argv[5], argv[6], options));
+  }
+  if (op == "rename" && argc >= 6) return Send(Rename(name, lxcpath, argv[5]));
   return Send(Answer().Fail("LXC_INTERNAL", "lxcts-lifecycle: unknown operation or missing arguments: " + op));
 }
 

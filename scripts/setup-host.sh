@@ -32,6 +32,8 @@ if [ "$(. /etc/os-release && echo "${ID:-}")" = debian ]; then packages+=(chromi
 command -v go >/dev/null || packages+=(golang-go)
 # python3-prometheus-client: the server's /metrics test reads it with Prometheus's own parser.
 packages+=(python3-prometheus-client)
+# btrfs-progs: the btrfs storage backend's test makes a btrfs lxcpath (mkfs.btrfs on a loop image).
+packages+=(btrfs-progs)
 
 missing=()
 for p in "${packages[@]}"; do

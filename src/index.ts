@@ -5,6 +5,7 @@ export type {
   ContainerOptions,
   IpAddressOptions,
   SnapshotInfo,
+  SnapshotOptions,
   ContainerState,
   CreateOptions,
   DestroyOptions,
@@ -24,3 +25,8 @@ export type { ListOptions, ListWhich } from './lxc/system';
 export type { BlkioUsage, CpuStats, InterfaceStats } from './lxc/stats-parsers';
 export { inspect, listSummaries, summarize } from './lxc/inspect';
 export type { ContainerInfo, ContainerSummary } from './lxc/inspect';
+export { containers } from './lxc/container-list';
+export { GLOBAL_CONFIG_KEYS, globalConfigItem, hasApiExtension, lxcVersionAtLeast } from './lxc/liblxc';
+export type { GlobalConfigKey } from './lxc/liblxc';
+export { PidFd } from './lxc/pidfd';
+export type { StorageOptions } from './lxc/storage';

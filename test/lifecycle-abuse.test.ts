@@ -10,7 +10,7 @@ import * as path from 'node:path';
 
 import { Container } from '../src';
 
-import { alive, zombieChildren } from './helpers/procfs';
+import { alive, processesMatching, zombieChildren } from './helpers/procfs';
 import { Sandbox } from './helpers/sandbox';
 import { at, must } from './helpers/must';
 
@@ -73,20 +73,6 @@ function outcome(call: Promise<unknown>): Promise<string> {
     () => 'ok',
     (err: { code?: string }) => err.code ?? String(err),
   );
-}
-
-/** Pids (not ours) whose command line contains `text`. */
-function processesMatching(text: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').includes(text)) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
 }
 
 /**

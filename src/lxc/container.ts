@@ -10,8 +10,13 @@ import { BlkioUsage, CpuStats, InterfaceStats, parseNetDev } from './stats-parse
 import { native, NativeContainer } from './native';
 import { HandlePool } from './handle-pool';
 import { SerialQueue } from './serial-queue';
+import { checkBytes, checkStorage, requireBackend, StorageOptions } from './storage';
+import { PidFd } from './pidfd';
+import { checkComment, withComments } from './snapshot-comment';
 import {
+  checkConfigFile,
   checkConfigText,
+  checkHookArgs,
   checkLxcpath,
   checkName,
   checkTemplateArgs,
@@ -53,6 +58,12 @@ export interface CreateOptions {
   backend?: Backend;
   /** Send the template's output to /dev/null instead of this process's stdout. Default: true. */
   quiet?: boolean;
+  /**
+   * How the backend makes the rootfs: filesystem type and size, LVM, ZFS or Ceph names. A
+   * backend this machine cannot provide (no `lvcreate`, no ZFS dataset, an lxcpath not on
+   * btrfs) fails with LXC_BACKEND_UNAVAILABLE naming what is missing.
+   */
+  storage?: StorageOptions;
 }
 
 export interface StartOptions {
@@ -96,6 +107,23 @@ export interface CloneOptions {
   backend?: 'dir' | 'overlay' | 'overlayfs' | 'btrfs' | 'zfs' | 'lvm' | 'loop';
   /** Where to put the clone. Default: this container's lxcpath. */
   lxcpath?: string;
+  /** Keep the hostname (lxc.uts.name and the rootfs's /etc/hostname) instead of the new name. Default: false. */
+  keepName?: boolean;
+  /** Keep the network interfaces' MAC addresses instead of making new ones. Default: false. */
+  keepMac?: boolean;
+  /** Size in bytes of the clone's rootfs on a block backend (loop, lvm). Default: the source's. */
+  newSize?: number;
+  /**
+   * Arguments passed, after liblxc's own, to the container's lxc.hook.clone scripts. liblxc
+   * runs hooks through a shell, unquoted, so only letters, digits and _ . , : / = @ % + - are
+   * accepted (TypeError otherwise).
+   */
+  hookArgs?: string[];
+}
+
+export interface SnapshotOptions {
+  /** Text stored with the snapshot (its comment file), read back by snapshots(). At most 64 KiB. */
+  comment?: string;
 }
 
 export interface SnapshotInfo {
@@ -103,6 +131,8 @@ export interface SnapshotInfo {
   timestamp: string;
   /** The snapshot's comment file, or "" when it has none. */
   commentPath: string;
+  /** The text of the comment file; null when the snapshot has none. */
+  comment: string | null;
   lxcpath: string;
 }
 
@@ -171,9 +201,11 @@ export class Container {
       const args = checkTemplateArgs(o.args);
       const backend = expectOptionalStringWithoutNul(o.backend, 'backend') ?? null;
       const quiet = expectBoolean(o.quiet, 'quiet', true);
+      const storage = checkStorage(o.storage);
       return async (n) => {
-        await makeLxcpath(this.lxcpath, 'create', this.name);
-        return n.create(template, args, backend, quiet);
+        const lxcpath = await makeLxcpath(this.lxcpath, 'create', this.name);
+        await requireBackend(backend, lxcpath, 'create', this.name, storage);
+        return n.create(template, args, backend, quiet, storage.args);
       };
     });
   }
@@ -496,20 +528,28 @@ export class Container {
     const lxcpath = checkLxcpath(o.lxcpath) ?? this.lxcpath;
     const snapshot = expectBoolean(o.snapshot, 'snapshot', false);
     const backend = expectOptionalStringWithoutNul(o.backend, 'backend') ?? null;
+    const keepName = expectBoolean(o.keepName, 'keepName', false);
+    const keepMac = expectBoolean(o.keepMac, 'keepMac', false);
+    const newSize = checkBytes(o.newSize, 'newSize') ?? 0;
+    const hookArgs = checkHookArgs(o.hookArgs);
     await this.#call('clone', () => async (n) => {
-      await makeLxcpath(lxcpath, 'clone', this.name);
-      return n.clone(target, lxcpath ?? null, snapshot, backend);
+      await requireBackend(backend, await makeLxcpath(lxcpath, 'clone', this.name), 'clone', this.name);
+      return n.clone(target, lxcpath ?? null, snapshot, backend, keepName, keepMac, newSize, hookArgs);
     });
     return new Container(target, { lxcpath });
   }
 
   /** Takes a snapshot of the (stopped) container; resolves with its name, e.g. "snap0". */
-  snapshot(): Promise<string> {
-    return this.#call('snapshot', () => (n) => n.snapshot());
+  snapshot(options: SnapshotOptions = {}): Promise<string> {
+    return this.#call('snapshot', () => {
+      const comment = checkComment(expectOptions<SnapshotOptions>(options, 'snapshot options').comment);
+      return (n) => n.snapshot(comment);
+    });
   }
 
-  snapshots(): Promise<SnapshotInfo[]> {
-    return this.#call('snapshots', () => (n) => n.snapshots());
+  /** The container's snapshots, oldest first, each with its comment. */
+  async snapshots(): Promise<SnapshotInfo[]> {
+    return withComments(await this.#call('snapshots', () => (n) => n.snapshots()));
   }
 
   /** Restores a snapshot over this container, or as a new container named `newName`. */
@@ -525,6 +565,72 @@ export class Container {
     return this.#call('destroySnapshot', () => {
       const name = checkName(snapshot, 'snapshot', 'destroySnapshot');
       return (n) => n.destroySnapshot(name);
+    });
+  }
+
+  /** Destroys every snapshot of the container and keeps the container (liblxc's snapshot_destroy_all). */
+  destroyAllSnapshots(): Promise<void> {
+    return this.#call('destroyAllSnapshots', () => (n) => n.destroyAllSnapshots());
+  }
+
+  /**
+   * Renames the stopped container (liblxc copies it under the new name, then destroys the
+   * original) and returns a Container for the new name; this object keeps the old name,
+   * which no longer exists. A container with snapshots fails with LXC_HAS_SNAPSHOTS.
+   */
+  async rename(newName: string): Promise<Container> {
+    const target = checkName(newName, 'container', 'rename');
+    await this.#call('rename', () => (n) => n.rename(target));
+    return new Container(target, { lxcpath: this.lxcpath });
+  }
+
+  /** The path of the container's config file (LXCPATH/NAME/config). */
+  configFileName(): Promise<string> {
+    return this.#call('configFileName', () => (n) => n.configFileName());
+  }
+
+  /** The lxcpath liblxc uses for this container: `lxcpath`, or liblxc's default when none was given. */
+  configPath(): Promise<string> {
+    return this.#call('configPath', () => (n) => n.configPath());
+  }
+
+  /**
+   * Reads a config file into this object's in-memory config, on top of what is there
+   * (clearConfig() first to replace it); saveConfig() writes the result.
+   */
+  loadConfig(path: string): Promise<void> {
+    return this.#call('loadConfig', () => {
+      const p = checkConfigFile(path);
+      return (n) => n.loadConfig(p);
+    });
+  }
+
+  /** Empties this object's in-memory config (the file on disk is untouched until saveConfig()). */
+  clearConfig(): Promise<void> {
+    return this.#call('clearConfig', () => (n) => n.clearConfig());
+  }
+
+  /** Whether this process may control the container: false when its monitor's socket refuses us (liblxc's may_control). */
+  controllable(): Promise<boolean> {
+    return this.#call('controllable', () => (n) => n.controllable());
+  }
+
+  /**
+   * A pidfd for the running container's init, which the caller owns: close() it (or
+   * `using`). It stays valid if the init exits, and never refers to another process.
+   */
+  async initPidFd(): Promise<PidFd> {
+    return new PidFd(await this.#call('initPidFd', () => (n) => n.initPidFd()));
+  }
+
+  /**
+   * Bounds this object's calls to the container's monitor (state, initPid, stop...) to
+   * `seconds`. liblxc has this from LXC 6.0; before, it fails with LXC_UNSUPPORTED.
+   */
+  setMonitorTimeout(seconds: number): Promise<void> {
+    return this.#call('setMonitorTimeout', () => {
+      const timeout = timeoutSeconds(seconds, 'monitor timeout', 0);
+      return (n) => n.setMonitorTimeout(timeout);
     });
   }
 
@@ -612,7 +718,7 @@ function withCallerStack(err: unknown, callerStack: string | undefined): unknown
  * Makes a missing lxcpath (mode 0755, as lxc-create does, liblxc's default one too) so that
  * liblxc can create the container's directory in it.
  */
-async function makeLxcpath(lxcpath: string | undefined, op: string, container: string): Promise<void> {
+async function makeLxcpath(lxcpath: string | undefined, op: string, container: string): Promise<string> {
   const dir = lxcpath ?? (await native().defaultLxcpath());
   try {
     await mkdir(dir, { recursive: true, mode: 0o755 });
@@ -620,6 +726,7 @@ async function makeLxcpath(lxcpath: string | undefined, op: string, container: s
     const code = op === 'clone' ? 'LXC_CLONE_FAILED' : 'LXC_CREATE_FAILED';
     throw new LxcError(`cannot make the lxcpath ${dir}: ${(err as Error).message}`, { code, op, container });
   }
+  return dir;
 }
 
 /** Cgroup keys name a file in the container's cgroup ("memory.max"): no path may reach further. */

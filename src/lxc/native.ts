@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { LxcError } from './errors';
 
 export interface NativeContainer {
-  create(template: string, args: string[], backend: string | null, quiet: boolean): Promise<void>;
+  /** storage: bdev_specs as KEY=VALUE (fstype, fssize, zfsroot, vg, lv, thinpool, dir, rbdname, rbdpool). */
+  create(template: string, args: string[], backend: string | null, quiet: boolean, storage: string[]): Promise<void>;
   start(args: string[]): Promise<void>;
   stop(): Promise<void>;
   shutdown(timeoutSeconds: number): Promise<void>;
@@ -34,11 +35,33 @@ export interface NativeContainer {
   attach(argv: string[], options: NativeAttachOptions): Promise<NativeAttached>;
   interfaces(): Promise<string[]>;
   ipAddresses(iface: string | null, family: string | null): Promise<string[]>;
-  clone(newName: string, lxcpath: string | null, snapshot: boolean, backend: string | null): Promise<void>;
-  snapshot(): Promise<string>;
+  /** newSize: bytes, 0 for the source's size. */
+  clone(
+    newName: string,
+    lxcpath: string | null,
+    snapshot: boolean,
+    backend: string | null,
+    keepName: boolean,
+    keepMac: boolean,
+    newSize: number,
+    hookArgs: string[],
+  ): Promise<void>;
+  /** comment: the text of the snapshot's comment file; null: none. */
+  snapshot(comment: string | null): Promise<string>;
   snapshots(): Promise<Array<{ name: string; timestamp: string; commentPath: string; lxcpath: string }>>;
   restoreSnapshot(snapshot: string, newName: string | null): Promise<void>;
   destroySnapshot(snapshot: string): Promise<void>;
+  configFileName(): Promise<string>;
+  /** The lxcpath the handle uses (liblxc's get_config_path). */
+  configPath(): Promise<string>;
+  loadConfig(path: string): Promise<void>;
+  clearConfig(): Promise<void>;
+  controllable(): Promise<boolean>;
+  /** A descriptor the caller owns (close-on-exec, above 2). */
+  initPidFd(): Promise<number>;
+  setMonitorTimeout(timeoutSeconds: number): Promise<void>;
+  destroyAllSnapshots(): Promise<void>;
+  rename(newName: string): Promise<void>;
 }
 
 export interface NativeAttachOptions {
@@ -95,6 +118,9 @@ export interface NativeBinding {
   clockTicks(): number;
   resizeTerminal(fd: number, cols: number, rows: number): boolean;
   configItemSupported(key: string): boolean;
+  /** null: unknown key, or a known one without a value. */
+  globalConfigItem(key: string): Promise<string | null>;
+  hasApiExtension(name: string): boolean;
 }
 
 /**

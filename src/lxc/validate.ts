@@ -134,15 +134,22 @@ const LXCPATH_FORBIDDEN = /[\x00-\x20\x7f"'\\$`*?[\]:,;&|<>(){}#]/;
 
 /** lxcpaths are made absolute and normalised: liblxc's monitor changes directory to "/". */
 export function checkLxcpath(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  const p = expectString(value, 'lxcpath');
-  if (p.length === 0) throw new TypeError('Expected a directory path for lxcpath but received an empty string');
-  // Checked after resolving: a relative lxcpath takes the characters of the working directory.
+  return value === undefined ? undefined : checkConfigPath(value, 'lxcpath', 'an lxcpath');
+}
+
+/**
+ * A host path that liblxc writes into a config file or a template expands (an lxcpath, a
+ * rootfs directory): made absolute, with none of the characters LXCPATH_FORBIDDEN lists.
+ */
+export function checkConfigPath(value: unknown, what: string, article: string): string {
+  const p = expectString(value, what);
+  if (p.length === 0) throw new TypeError(`Expected a directory path for ${what} but received an empty string`);
+  // Checked after resolving: a relative path takes the characters of the working directory.
   const absolute = path.resolve(p);
   const bad = LXCPATH_FORBIDDEN.exec(p) ?? LXCPATH_FORBIDDEN.exec(absolute);
   if (bad) {
     throw new TypeError(
-      `Expected an lxcpath without whitespace, control characters or ${JSON.stringify(bad[0])} but received ${JSON.stringify(p)}` +
+      `Expected ${article} without whitespace, control characters or ${JSON.stringify(bad[0])} but received ${JSON.stringify(p)}` +
         ' (liblxc writes it into config files and templates expand it unquoted)',
     );
   }
@@ -186,6 +193,33 @@ export function checkTemplateArgs(value: unknown): string[] {
       throw new TypeError(
         `Expected template args without whitespace, control characters or glob characters but received ${JSON.stringify(arg)} at index ${i}` +
           ' (templates expand their arguments unquoted, so it would be split or globbed)',
+      );
+    }
+  });
+  return args;
+}
+
+/** A config file to read: any path without NUL, made absolute here (liblxc may change directory). */
+export function checkConfigFile(value: unknown): string {
+  const file = expectStringWithoutNul(value, 'the config file path');
+  if (file.length === 0) throw new TypeError('Expected a config file path but received an empty string');
+  return path.resolve(file);
+}
+
+/**
+ * liblxc runs hook scripts through `sh -c "SCRIPT NAME lxc HOOK ARG..."` with the arguments
+ * unquoted (run_script_argv in conf.c): anything the shell reads specially would split an
+ * argument or run a command as root. Only characters it passes through as they are.
+ */
+const HOOK_ARG = /^[A-Za-z0-9_.,:/=@%+-]+$/;
+
+export function checkHookArgs(value: unknown): string[] {
+  const args = expectStringArray(value, 'hookArgs');
+  args.forEach((arg, i) => {
+    if (!HOOK_ARG.test(arg)) {
+      throw new TypeError(
+        `Expected hookArgs of letters, digits and _ . , : / = @ % + - but received ${JSON.stringify(arg)} at index ${i}` +
+          ' (liblxc passes them to the hook through a shell, unquoted)',
       );
     }
   });

@@ -40,3 +40,17 @@ export function zombieChildren(parent: number = process.pid): number[] {
   }
   return zombies;
 }
+
+/** Pids (not ours) whose command line contains `text`. */
+export function processesMatching(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').includes(text)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}

@@ -1,0 +1,58 @@
+/**
+ * A pidfd for a container's init (initPidFd): a file descriptor this process owns.
+ *
+ * Why an object and not a bare number: a number has no owner, so nothing would close it
+ * when the caller forgets, and a second close() could hit a descriptor that reused the
+ * number. PidFd closes once (later calls do nothing), works with `using` (Symbol.dispose),
+ * and one that is garbage-collected unclosed is closed then, with a warning, as Node does
+ * for a forgotten FileHandle.
+ */
+import { closeSync } from 'node:fs';
+
+const forgotten = new FinalizationRegistry<number>((fd) => {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already gone: nothing to free.
+  }
+  process.emitWarning(`lxcts: closing pidfd ${fd} on garbage collection; call close() (or use \`using\`) when done with it`);
+});
+
+export class PidFd {
+  #fd: number;
+
+  constructor(fd: number) {
+    this.#fd = fd;
+    forgotten.register(this, fd, this);
+  }
+
+  /**
+   * The descriptor, to hand to something that takes one (a child's stdio, a poll): it
+   * becomes readable when the init exits. Close it only through close(). -1 once closed.
+   */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** Closes the descriptor; later calls do nothing. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    forgotten.unregister(this);
+    closeSync(fd);
+  }
+}
+
+// `using pidfd = await c.initPidFd()` (Node 20+, TypeScript with lib esnext.disposable).
+if (typeof Symbol.dispose === 'symbol') {
+  Object.defineProperty(PidFd.prototype, Symbol.dispose, {
+    value(this: PidFd) {
+      this.close();
+    },
+  });
+}
