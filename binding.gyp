@@ -14,6 +14,7 @@
         "addon/addon.cc",
         "addon/attach_client.cc",
         "addon/attach_command.cc",
+        "addon/attach_extras.cc",
         "addon/attach_in_process.cc",
         "addon/attach_js.cc",
         "addon/attach_wire.cc",
@@ -46,7 +47,7 @@
     {
       "target_name": "lxcts-attach",
       "type": "executable",
-      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc", "addon/config_item.cc" ],
+      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc", "addon/config_item.cc", "addon/attach_extras.cc" ],
       "cflags_cc": [ "-pthread" ],
       "ldflags": [ "-pthread" ]
     },
