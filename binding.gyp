@@ -57,6 +57,11 @@
       "sources": [ "addon/lifecycle_helper.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc", "addon/monitor_cgroups.cc" ]
     },
     {
+      "target_name": "lxcts-container-op",
+      "type": "executable",
+      "sources": [ "addon/container_op_helper.cc", "addon/log_capture.cc", "addon/config_item.cc" ]
+    },
+    {
       "target_name": "lxcts-execute",
       "type": "executable",
       "sources": [ "addon/execute_helper.cc", "addon/config_item.cc" ]

@@ -32,6 +32,8 @@ if [ "$(. /etc/os-release && echo "${ID:-}")" = debian ]; then packages+=(chromi
 command -v go >/dev/null || packages+=(golang-go)
 # python3-prometheus-client: the server's /metrics test reads it with Prometheus's own parser.
 packages+=(python3-prometheus-client)
+# criu: Container.checkpoint/restore/migrate (liblxc runs it); its tests skip, saying why, where `criu check` fails.
+packages+=(criu)
 
 missing=()
 for p in "${packages[@]}"; do

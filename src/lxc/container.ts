@@ -6,6 +6,8 @@ import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExe
 import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
 import { ContainerProcess, fromAttached } from './process';
 import { blkioUsage, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
+import * as statsExtras from './stats-extras';
+import * as ops from './container-ops';
 import { BlkioUsage, CpuStats, InterfaceStats, parseNetDev } from './stats-parsers';
 import { native, NativeContainer } from './native';
 import { HandlePool } from './handle-pool';
@@ -484,6 +486,110 @@ export class Container {
   /** Bytes read from and written to block devices by the container. */
   blkioUsage(): Promise<BlkioUsage> {
     return this.#steps('blkioUsage', () => blkioUsage(this.#cgroupRead, this.name));
+  }
+
+  /** The soft memory limit in bytes (v1 memory.soft_limit_in_bytes, v2 memory.low), or null when none is set. */
+  softMemoryLimit(): Promise<number | null> {
+    return this.#steps('softMemoryLimit', () => statsExtras.softMemoryLimit(this.#cgroupRead, this.name));
+  }
+
+  /** Sets the running container's soft memory limit (null removes it). Not saved to the config. */
+  async setSoftMemoryLimit(bytes: number | null): Promise<void> {
+    if (bytes !== null && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0)) {
+      throw new TypeError(`Expected a positive integer number of bytes or null for the soft memory limit but received ${String(bytes)}`);
+    }
+    const write = (key: string, value: string) => this.#call('setCgroupItem', () => (n) => n.setCgroupItem(key, value), { step: true });
+    await this.#steps('setSoftMemoryLimit', () => statsExtras.setSoftMemoryLimit(this.#cgroupRead, write, this.name, bytes));
+  }
+
+  /** Kernel memory in use, in bytes (v1 memory.kmem.usage_in_bytes, v2 memory.stat `kernel`). */
+  kernelMemoryUsage(): Promise<number> {
+    return this.#steps('kernelMemoryUsage', () => statsExtras.kernelMemoryUsage(this.#cgroupRead, this.name));
+  }
+
+  /** The kernel memory limit in bytes, or null when unlimited; LXC_STAT_UNAVAILABLE on cgroup v2, which has none. */
+  kernelMemoryLimit(): Promise<number | null> {
+    return this.#steps('kernelMemoryLimit', () => statsExtras.kernelMemoryLimit(this.#cgroupRead, this.name));
+  }
+
+  /** Memory plus swap in use, in bytes, as go-lxc's MemorySwapUsage (LXC_STAT_UNAVAILABLE without swap accounting). */
+  memorySwapUsage(): Promise<number> {
+    return this.#steps('memorySwapUsage', () => statsExtras.memorySwapUsage(this.#cgroupRead, this.name));
+  }
+
+  /** The memory-plus-swap limit in bytes, or null when unlimited (LXC_STAT_UNAVAILABLE without swap accounting). */
+  memorySwapLimit(): Promise<number | null> {
+    return this.#steps('memorySwapLimit', () => statsExtras.memorySwapLimit(this.#cgroupRead, this.name));
+  }
+
+  /** CPU time used per CPU since the container started, in nanoseconds, index = CPU number (cgroup v1 only). */
+  cpuTimePerCpu(): Promise<number[]> {
+    return this.#steps('cpuTimePerCpu', () => statsExtras.cpuTimePerCpu(this.#cgroupRead, this.name));
+  }
+
+  /**
+   * Makes the host's device node `source` (e.g. "/dev/net/tun") available in the running
+   * container at `dest` (default: the same path) and allows it in the device cgroup. liblxc
+   * reads the device's numbers from `dest` on the host, so a `dest` must be the same device
+   * there too; LXC_DEVICE_FAILED otherwise.
+   */
+  addDeviceNode(source: string, dest?: string): Promise<void> {
+    return this.#call('addDeviceNode', () => {
+      const call = ops.addDeviceNode(this.name, this.lxcpath, source, dest);
+      return () => call();
+    });
+  }
+
+  /** Removes a device node addDeviceNode() made and denies it in the device cgroup again. */
+  removeDeviceNode(source: string, dest?: string): Promise<void> {
+    return this.#call('removeDeviceNode', () => {
+      const call = ops.removeDeviceNode(this.name, this.lxcpath, source, dest);
+      return () => call();
+    });
+  }
+
+  /** Moves the host's network interface `device` into the running container, named `dest` there (default: the same). */
+  attachInterface(device: string, dest?: string): Promise<void> {
+    return this.#call('attachInterface', () => {
+      const call = ops.attachInterface(this.name, this.lxcpath, device, dest);
+      return () => call();
+    });
+  }
+
+  /** Moves the container's interface `device` back to the host, named `dest` there (default: the same). */
+  detachInterface(device: string, dest?: string): Promise<void> {
+    return this.#call('detachInterface', () => {
+      const call = ops.detachInterface(this.name, this.lxcpath, device, dest);
+      return () => call();
+    });
+  }
+
+  /**
+   * Checkpoints the running container with CRIU into `directory` (made, mode 0700, if
+   * missing). LXC_CRIU_UNAVAILABLE names what is missing: criu itself, or what
+   * `criu check` says this machine lacks.
+   */
+  checkpoint(directory: string, options: ops.CheckpointOptions = {}): Promise<void> {
+    return this.#call('checkpoint', () => {
+      const call = ops.checkpoint(this.name, this.lxcpath, directory, options);
+      return () => call();
+    });
+  }
+
+  /** Restores the (stopped) container from a checkpoint() directory; it then runs. Errors as checkpoint(). */
+  restore(directory: string, options: ops.RestoreOptions = {}): Promise<void> {
+    return this.#call('restore', () => {
+      const call = ops.restore(this.name, this.lxcpath, directory, options);
+      return () => call();
+    });
+  }
+
+  /** One step of a migration through CRIU (liblxc's migrate): pre-dump, dump, restore or feature-check. Errors as checkpoint(). */
+  migrate(command: ops.MigrateCommand, options: ops.MigrateOptions): Promise<void> {
+    return this.#call('migrate', () => {
+      const call = ops.migrate(this.name, this.lxcpath, command, options);
+      return () => call();
+    });
   }
 
   /** getCgroupItem() as a step of a call already made (the keys are the stats module's own). */
