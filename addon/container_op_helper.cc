@@ -16,15 +16,22 @@
 //     detach-interface NAME LXCPATH DEVICE DEST
 //     checkpoint       NAME LXCPATH DIRECTORY STOP(0|1) VERBOSE(0|1)
 //     restore          NAME LXCPATH DIRECTORY VERBOSE(0|1)
+//     addresses        NAME LXCPATH          (the container's addresses with their scope)
 //     migrate          NAME LXCPATH CMD DIRECTORY PREDUMP_DIR PAGESERVER_ADDRESS PAGESERVER_PORT ACTION_SCRIPT
 //                      STOP VERBOSE PRESERVES_INODES DISABLE_SKIP_IN_FLIGHT GHOST_LIMIT FEATURES
 //
 // LXCPATH, DEST and the migrate strings may be empty (liblxc's default, or none). CMD is
 // pre-dump, dump, restore or feature-check. The answer is one line of JSON on fd 3,
-// {"ok":true} or {"code":...,"message":...,"details":[liblxc's log lines]}, written before
+// {"ok":true} (with "values":[...] for addresses) or {"code":...,"message":...,"details":[liblxc's log lines]}, written before
 // this process exits; the caller reads that line and does not wait for end-of-file, since
 // a restored container's monitor, forked from here, may keep fd 3 open.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <lxc/lxccontainer.h>
@@ -47,6 +54,7 @@ struct Answer {
   std::string code;  // empty: ok
   std::string message;
   std::vector<std::string> details;
+  std::vector<std::string> values;  // what an ok answer returns (addresses)
 };
 
 void AppendJsonString(std::string& out, const std::string& s) {
@@ -69,7 +77,12 @@ void AppendJsonString(std::string& out, const std::string& s) {
 int Send(const Answer& answer) {
   std::string text;
   if (answer.code.empty()) {
-    text = "{\"ok\":true}\n";
+    text = "{\"ok\":true,\"values\":[";
+    for (size_t i = 0; i < answer.values.size(); i++) {
+      if (i > 0) text.push_back(',');
+      AppendJsonString(text, answer.values[i]);
+    }
+    text += "]}\n";
   } else {
     text = "{\"code\":";
     AppendJsonString(text, answer.code);
@@ -94,9 +107,92 @@ int Send(const Answer& answer) {
   return 0;
 }
 
+struct UniqueSocket {
+  int fd;
+  explicit UniqueSocket(int f) : fd(f) {}
+  ~UniqueSocket() {
+    if (fd >= 0) close(fd);
+  }
+};
+
 const char* OrNull(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
 bool Flag(const std::string& s) { return s == "1"; }
 std::string Subject(const std::string& name) { return "container \"" + name + "\""; }
+
+const char* ScopeName(unsigned char scope) {
+  switch (scope) {
+    case RT_SCOPE_UNIVERSE:
+      return "global";
+    case RT_SCOPE_SITE:
+      return "site";
+    case RT_SCOPE_LINK:
+      return "link";
+    case RT_SCOPE_HOST:
+      return "host";
+    default:
+      return "other";
+  }
+}
+
+// Every address of the network namespace this process is in, as "INTERFACE FAMILY SCOPE
+// ADDRESS" lines, from one rtnetlink dump: the kernel's own scope for each address, which
+// liblxc's get_ips (getifaddrs) cannot give. False with errno set when the dump failed.
+bool DumpAddresses(std::vector<std::string>& out) {
+  UniqueSocket nl(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (nl.fd < 0) return false;
+  struct {
+    nlmsghdr header;
+    ifaddrmsg body;
+  } request = {};
+  request.header.nlmsg_len = sizeof request;
+  request.header.nlmsg_type = RTM_GETADDR;
+  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.header.nlmsg_seq = 1;
+  request.body.ifa_family = AF_UNSPEC;
+  if (send(nl.fd, &request, sizeof request, 0) < 0) return false;
+  std::vector<char> buffer(64 * 1024);
+  for (;;) {
+    ssize_t n = recv(nl.fd, buffer.data(), buffer.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    size_t left = static_cast<size_t>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type == NLMSG_DONE) return true;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        errno = EIO;
+        return false;
+      }
+      if (h->nlmsg_type != RTM_NEWADDR) continue;
+      auto* msg = static_cast<ifaddrmsg*>(NLMSG_DATA(h));
+      if (msg->ifa_family != AF_INET && msg->ifa_family != AF_INET6) continue;
+      const void* address = nullptr;
+      int attrLeft = static_cast<int>(IFA_PAYLOAD(h));
+      for (auto* a = IFA_RTA(msg); RTA_OK(a, attrLeft); a = RTA_NEXT(a, attrLeft)) {
+        // IFA_LOCAL is the address of this end (IPv4 point-to-point); IFA_ADDRESS otherwise.
+        if (a->rta_type == IFA_LOCAL || (a->rta_type == IFA_ADDRESS && address == nullptr)) address = RTA_DATA(a);
+      }
+      char text[INET6_ADDRSTRLEN], name[IF_NAMESIZE];
+      if (address == nullptr || inet_ntop(msg->ifa_family, address, text, sizeof text) == nullptr) continue;
+      if (if_indextoname(msg->ifa_index, name) == nullptr) continue;
+      out.push_back(std::string(name) + " " + (msg->ifa_family == AF_INET ? "inet" : "inet6") + " " + ScopeName(msg->ifa_scope) + " " +
+                    text);
+    }
+  }
+}
+
+// Enters the network namespace of the container's init (this process has one thread, so
+// setns may) and dumps its addresses.
+bool Addresses(lxc_container* c, Answer& answer, const std::string& subject) {
+  pid_t init = c->init_pid(c);
+  std::string path = "/proc/" + std::to_string(init) + "/ns/net";
+  int ns = init > 0 ? open(path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
+  bool entered = ns >= 0 && setns(ns, CLONE_NEWNET) == 0;
+  if (ns >= 0) close(ns);
+  if (entered && DumpAddresses(answer.values)) return true;
+  answer.code = "LXC_NETWORK_FAILED";
+  answer.message = "cannot read the addresses of " + subject + ": " + strerror(errno);
+  return false;
+}
 
 // The call itself, with the container open and its log captured. Returns false with
 // code and message set in `answer` when liblxc said no.
@@ -106,6 +202,7 @@ bool Perform(lxc_container* c, const std::string& op, const std::vector<std::str
     answer.message = std::move(message);
     return false;
   };
+  if (op == "addresses" && a.empty()) return Addresses(c, answer, subject);
   if (op == "add-device" && a.size() == 2) {
     if (c->add_device_node(c, a[0].c_str(), OrNull(a[1]))) return true;
     return fail("LXC_DEVICE_FAILED", "cannot add the device node " + a[0] + " to " + subject);

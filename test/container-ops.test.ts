@@ -85,14 +85,37 @@ describe('device nodes', () => {
 });
 
 describe('interfaces', () => {
-  test('attachInterface moves a host interface in under a new name; detachInterface moves it back', async () => {
+  test('attachInterface moves a host interface in under a new name, ipAddresses filters its addresses by scope, detachInterface moves it back', async () => {
     expect(ip('link', 'add', VETH, 'type', 'veth', 'peer', 'name', PEER).status).toBe(0);
     await c.attachInterface(VETH, 'eth7');
     expect(ip('link', 'show', VETH).status).not.toBe(0);
     expect(await c.interfaces()).toContain('eth7');
+
+    // Addresses by scope, on the interface just moved in (and lo).
+    const setup = await sh(
+      'ip link set lo up && ip link set eth7 up && ip addr add 10.77.0.2/24 dev eth7 && ' +
+        'ip addr add 169.254.7.7/16 scope link dev eth7 && ip -6 addr add fe80::77/64 dev eth7',
+    );
+    expect(setup.exitCode).toBe(0);
+    const global = await c.ipAddresses({ scope: 'global' });
+    expect(global).toContain('10.77.0.2');
+    expect(global).not.toContain('169.254.7.7');
+    const link = await c.ipAddresses({ scope: 'link' });
+    expect(link).toEqual(expect.arrayContaining(['169.254.7.7', 'fe80::77']));
+    expect(link).not.toContain('10.77.0.2');
+    expect(await c.ipAddresses({ scope: 'link', family: 'inet' })).toEqual(['169.254.7.7']);
+    expect(await c.ipAddresses({ scope: 'host', family: 'inet' })).toEqual(['127.0.0.1']);
+    expect(await c.ipAddresses({ scope: 'global', interface: 'lo' })).toEqual([]);
+    // Without a scope, liblxc's read as before: IPv6 link-local is left out.
+    expect(await c.ipAddresses()).not.toContain('fe80::77');
+
     await c.detachInterface('eth7', VETH);
     expect(ip('link', 'show', VETH).status).toBe(0);
     expect(await c.interfaces()).not.toContain('eth7');
+  });
+
+  test.each(['universe', 'site', 0, 'GLOBAL'])('the address scope %j is refused', async (scope) => {
+    expect((await failureOf(c.ipAddresses({ scope: scope as never }))).name).toBe('TypeError');
   });
 
   test('an interface the host does not have: LXC_NETWORK_FAILED', async () => {

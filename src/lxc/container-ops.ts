@@ -66,6 +66,7 @@ function helperPath(): string {
 
 interface Answer {
   ok?: true;
+  values?: string[];
   code?: LxcErrorCode;
   message?: string;
   details?: string[];
@@ -104,10 +105,45 @@ async function runHelper(op: string, name: string, lxcpath: string | undefined, 
   return JSON.parse(answer) as Answer;
 }
 
-async function run(op: string, helperOp: string, container: string, lxcpath: string | undefined, args: string[]): Promise<void> {
+async function run(op: string, helperOp: string, container: string, lxcpath: string | undefined, args: string[]): Promise<string[]> {
   const answer = await runHelper(helperOp, container, lxcpath, args);
-  if (answer.ok) return;
+  if (answer.ok) return answer.values ?? [];
   throw new LxcError(answer.message ?? 'failed', { code: answer.code ?? 'LXC_INTERNAL', op, container, details: answer.details ?? [] });
+}
+
+/** An address scope as the kernel records it: `global` (RT_SCOPE_UNIVERSE), `link` (RT_SCOPE_LINK: fe80::/10, IPv4 `scope link`), `host` (RT_SCOPE_HOST: loopback). */
+export type AddressScope = 'global' | 'link' | 'host';
+
+const SCOPES: readonly AddressScope[] = ['global', 'link', 'host'];
+
+export function checkScope(value: unknown): AddressScope | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || !SCOPES.includes(value as AddressScope)) {
+    throw new TypeError(`Expected one of ${SCOPES.join(', ')} for scope but received ${describe(value)}`);
+  }
+  return value as AddressScope;
+}
+
+/**
+ * The container's addresses of one scope, read in its network namespace by the helper
+ * (rtnetlink gives each address's scope, which liblxc's get_ips cannot), filtered by
+ * interface and family as ipAddresses() does; lo is not left out (its addresses are `host`).
+ */
+export async function scopedAddresses(
+  container: string,
+  lxcpath: string | undefined,
+  iface: string | null,
+  family: string | null,
+  scope: AddressScope,
+): Promise<string[]> {
+  const lines = await run('ipAddresses', 'addresses', container, lxcpath, []);
+  const out: string[] = [];
+  for (const line of lines) {
+    const [name, fam, sc, address] = line.split(' ');
+    if (address === undefined || sc !== scope || (iface !== null && name !== iface) || (family !== null && fam !== family)) continue;
+    out.push(address);
+  }
+  return out;
 }
 
 /** An absolute path without NUL, control characters or ".." parts. */
@@ -142,25 +178,33 @@ export type Prepared = () => Promise<void>;
 export function addDeviceNode(container: string, lxcpath: string | undefined, source: unknown, dest: unknown): Prepared {
   const src = checkAbsolutePath(source, 'source');
   const dst = dest === undefined ? '' : checkAbsolutePath(dest, 'destination');
-  return () => run('addDeviceNode', 'add-device', container, lxcpath, [src, dst]);
+  return async () => {
+    await run('addDeviceNode', 'add-device', container, lxcpath, [src, dst]);
+  };
 }
 
 export function removeDeviceNode(container: string, lxcpath: string | undefined, source: unknown, dest: unknown): Prepared {
   const src = checkAbsolutePath(source, 'source');
   const dst = dest === undefined ? '' : checkAbsolutePath(dest, 'destination');
-  return () => run('removeDeviceNode', 'remove-device', container, lxcpath, [src, dst]);
+  return async () => {
+    await run('removeDeviceNode', 'remove-device', container, lxcpath, [src, dst]);
+  };
 }
 
 export function attachInterface(container: string, lxcpath: string | undefined, device: unknown, dest: unknown): Prepared {
   const dev = checkInterfaceName(device, 'device');
   const dst = dest === undefined ? '' : checkInterfaceName(dest, 'destination');
-  return () => run('attachInterface', 'attach-interface', container, lxcpath, [dev, dst]);
+  return async () => {
+    await run('attachInterface', 'attach-interface', container, lxcpath, [dev, dst]);
+  };
 }
 
 export function detachInterface(container: string, lxcpath: string | undefined, device: unknown, dest: unknown): Prepared {
   const dev = checkInterfaceName(device, 'device');
   const dst = dest === undefined ? '' : checkInterfaceName(dest, 'destination');
-  return () => run('detachInterface', 'detach-interface', container, lxcpath, [dev, dst]);
+  return async () => {
+    await run('detachInterface', 'detach-interface', container, lxcpath, [dev, dst]);
+  };
 }
 
 /** What `criu check` says is wrong, or undefined when it passes. */
@@ -196,6 +240,7 @@ async function criuCall(op: string, helperOp: string, container: string, lxcpath
   if (makeDir !== undefined) await mkdir(makeDir, { recursive: true, mode: 0o700 });
   try {
     await run(op, helperOp, container, lxcpath, args);
+    return;
   } catch (err) {
     const e = err as LxcError;
     if (e.code !== 'LXC_CHECKPOINT_FAILED') throw err;

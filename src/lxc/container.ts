@@ -8,6 +8,7 @@ import { ContainerProcess, fromAttached } from './process';
 import { blkioUsage, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
 import * as statsExtras from './stats-extras';
 import * as ops from './container-ops';
+import type { AddressScope } from './container-ops';
 import { BlkioUsage, CpuStats, InterfaceStats, parseNetDev } from './stats-parsers';
 import { native, NativeContainer } from './native';
 import { HandlePool } from './handle-pool';
@@ -89,6 +90,13 @@ export interface IpAddressOptions {
   interface?: string;
   /** Wait up to this many seconds for an address to appear, then fail with LXC_TIMEOUT. */
   timeout?: number;
+  /**
+   * Only addresses of this scope, as the kernel records it: `global`, `link` (IPv6's
+   * fe80::/10, IPv4 addresses added with `scope link`) or `host` (loopback; lo's addresses
+   * are then included). Default: global addresses but
+   * those of lo, as liblxc's get_ips gives them.
+   */
+  scope?: AddressScope;
 }
 
 export interface CloneOptions {
@@ -429,10 +437,15 @@ export class Container {
       throw new TypeError(`Expected "inet" or "inet6" for family but received "${family}"`);
     }
     const iface = expectOptionalStringWithoutNul(o.interface, 'interface') ?? null;
+    const scope = ops.checkScope(o.scope);
+    const read = (): Promise<string[]> =>
+      scope === null
+        ? this.#call('ipAddresses', () => (n) => n.ipAddresses(iface, family), { step: true })
+        : this.#call('ipAddresses', () => () => ops.scopedAddresses(this.name, this.lxcpath, iface, family, scope), { step: true });
     const timeout = o.timeout === undefined ? 0 : timeoutSeconds(o.timeout, 'ipAddresses timeout', 0);
     const deadline = timeout < 0 ? Infinity : Date.now() + timeout * 1000;
     for (;;) {
-      const ips = await this.#call('ipAddresses', () => (n) => n.ipAddresses(iface, family), { step: true });
+      const ips = await read();
       if (ips.length > 0 || o.timeout === undefined) return ips;
       if (Date.now() >= deadline) {
         throw new LxcError(`container "${this.name}" got no IP address within ${o.timeout} s`, {
