@@ -146,6 +146,22 @@ describe('stats extras (this host: cgroup v1 memory and cpuacct)', () => {
     expect(await c.memorySwapLimit()).toBeNull();
   });
 
+  test('the memory+swap limit can be set above the memory limit, read back and removed (go-lxc TestSetMemorySwapLimit)', async () => {
+    const MiB = 1024 * 1024;
+    await c.setMemoryLimit(256 * MiB);
+    try {
+      await c.setMemorySwapLimit(512 * MiB);
+      expect(await c.memorySwapLimit()).toBe(512 * MiB);
+      // Below the memory limit: the kernel refuses it.
+      expect((await failureOf(c.setMemorySwapLimit(128 * MiB))).code).toBe('LXC_CGROUP_FAILED');
+      await c.setMemorySwapLimit(null);
+      expect(await c.memorySwapLimit()).toBeNull();
+    } finally {
+      await c.setMemorySwapLimit(null);
+      await c.setMemoryLimit(null);
+    }
+  });
+
   test('CPU time per CPU: one entry per CPU of the host, and they add up to cpuStats().usageNs', async () => {
     await c.exec(['/bin/sh', '-c', 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done']);
     const perCpu = await c.cpuTimePerCpu();

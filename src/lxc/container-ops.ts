@@ -85,23 +85,32 @@ async function runHelper(op: string, name: string, lxcpath: string | undefined, 
   });
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   const answerPipe = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+  answerPipe.setEncoding('utf8');
   let text = '';
   const line = new Promise<string | undefined>((resolve) => {
-    answerPipe.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
+    answerPipe.on('data', (chunk: string) => {
+      text += chunk;
       const end = text.indexOf('\n');
       if (end >= 0) resolve(text.slice(0, end));
     });
     answerPipe.on('end', () => resolve(undefined));
     answerPipe.on('error', () => resolve(undefined));
   });
-  const [code, signal] = await exited;
-  // Written before the helper exits: it may still be on its way through the pipe.
-  const answer = await Promise.race([line, sleep(1000).then(() => undefined)]);
-  answerPipe.destroy();
-  if (answer === undefined) {
-    return { code: 'LXC_INTERNAL', message: `lxcts-container-op ended (${signal ?? `status ${code}`}) without an answer`, details: [] };
+  let status: string;
+  try {
+    const [code, signal] = await exited;
+    status = signal ?? `status ${code}`;
+  } catch (err) {
+    // spawn() failed: the helper is not there (the addon was not built) or cannot run.
+    answerPipe.destroy();
+    return { code: 'LXC_INTERNAL', message: `cannot run lxcts-container-op: ${(err as Error).message} (npm run build:addon builds it)`, details: [] };
   }
+  // Written before the helper exited: it may still be on its way through the pipe.
+  const grace = new AbortController();
+  const answer = await Promise.race([line, sleep(1000, undefined, { signal: grace.signal }).catch(() => undefined)]);
+  grace.abort();
+  answerPipe.destroy();
+  if (answer === undefined) return { code: 'LXC_INTERNAL', message: `lxcts-container-op ended (${status}) without an answer`, details: [] };
   return JSON.parse(answer) as Answer;
 }
 

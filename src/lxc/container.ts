@@ -535,6 +535,19 @@ export class Container {
     return this.#steps('memorySwapLimit', () => statsExtras.memorySwapLimit(this.#cgroupRead, this.name));
   }
 
+  /**
+   * Sets the running container's memory-plus-swap limit (null removes it). Not saved to the
+   * config. On cgroup v1 it must be at least the memory limit (set that first, remove it
+   * last); on v2 it needs a memory limit and sets the swap part of it.
+   */
+  async setMemorySwapLimit(bytes: number | null): Promise<void> {
+    if (bytes !== null && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0)) {
+      throw new TypeError(`Expected a positive integer number of bytes or null for the memory+swap limit but received ${String(bytes)}`);
+    }
+    const write = (key: string, value: string) => this.#call('setCgroupItem', () => (n) => n.setCgroupItem(key, value), { step: true });
+    await this.#steps('setMemorySwapLimit', () => statsExtras.setMemorySwapLimit(this.#cgroupRead, write, this.name, bytes));
+  }
+
   /** CPU time used per CPU since the container started, in nanoseconds, index = CPU number (cgroup v1 only). */
   cpuTimePerCpu(): Promise<number[]> {
     return this.#steps('cpuTimePerCpu', () => statsExtras.cpuTimePerCpu(this.#cgroupRead, this.name));

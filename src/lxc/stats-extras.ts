@@ -115,6 +115,43 @@ export function memorySwapLimit(read: CgroupReader, container: string): Promise<
   );
 }
 
+/**
+ * Sets the memory-plus-swap limit (null: none). v1 writes memory.memsw.limit_in_bytes,
+ * which the kernel keeps at or above memory.limit_in_bytes (lower: LXC_CGROUP_FAILED); v2
+ * writes the swap part, memory.swap.max = bytes - memory.max, so memory.max must be set.
+ */
+export async function setMemorySwapLimit(
+  read: CgroupReader,
+  write: (key: string, value: string) => Promise<void>,
+  container: string,
+  bytes: number | null,
+): Promise<void> {
+  const op = 'setMemorySwapLimit';
+  const target = await stat(
+    read,
+    op,
+    container,
+    [
+      { keys: ['memory.memsw.limit_in_bytes'], parse: () => ({ key: 'memory.memsw.limit_in_bytes', memoryMax: null }) },
+      { keys: ['memory.swap.max', 'memory.max'], parse: ([, m]) => keyed2('memory.swap.max', parseMemoryLimit(m)) },
+    ],
+    'swap accounting is off (cgroup v1 needs the kernel booted with swapaccount=1; v2 needs memory.swap.max)',
+  );
+  if (target.key === 'memory.memsw.limit_in_bytes') return write(target.key, bytes === null ? '-1' : String(bytes));
+  if (bytes === null) return write(target.key, 'max');
+  if (target.memoryMax === null || bytes < target.memoryMax) {
+    throw new LxcError(
+      `cannot limit memory plus swap of container "${container}" to ${bytes} bytes: on cgroup v2 it is memory.max plus memory.swap.max, and memory.max is ${target.memoryMax ?? 'unlimited'}`,
+      { code: 'LXC_CGROUP_FAILED', op, container },
+    );
+  }
+  return write(target.key, String(bytes - target.memoryMax));
+}
+
+function keyed2(key: string, memoryMax: number | null | undefined) {
+  return memoryMax === undefined ? undefined : { key, memoryMax };
+}
+
 /** CPU time per CPU in nanoseconds, index = CPU number: v1 cpuacct.usage_percpu; v2 has no per-CPU counter. */
 export function cpuTimePerCpu(read: CgroupReader, container: string): Promise<number[]> {
   return stat(

@@ -15,6 +15,7 @@ import {
   memorySwapUsage,
   parseMemoryStatField,
   parsePerCpu,
+  setMemorySwapLimit,
   setSoftMemoryLimit,
   softMemoryLimit,
 } from '../../src/lxc/stats-extras';
@@ -106,4 +107,22 @@ test('setSoftMemoryLimit writes the file it read, and its "none" value', async (
   await setSoftMemoryLimit(v2, write, 'c', 2048);
   await setSoftMemoryLimit(v2, write, 'c', null);
   expect(writes).toEqual(['memory.soft_limit_in_bytes=1024', 'memory.soft_limit_in_bytes=-1', 'memory.low=2048', 'memory.low=0']);
+});
+
+test('setMemorySwapLimit: v1 writes memsw; v2 writes the swap part over memory.max, and refuses without a memory limit', async () => {
+  const writes: string[] = [];
+  const write = (key: string, value: string) => {
+    writes.push(`${key}=${value}`);
+    return Promise.resolve();
+  };
+  const v1 = files({ 'memory.memsw.limit_in_bytes': UNLIMITED_V1 });
+  await setMemorySwapLimit(v1, write, 'c', 8192);
+  await setMemorySwapLimit(v1, write, 'c', null);
+  await setMemorySwapLimit(v2, write, 'c', 6144); // memory.max is 4096
+  await setMemorySwapLimit(v2, write, 'c', null);
+  expect(writes).toEqual(['memory.memsw.limit_in_bytes=8192', 'memory.memsw.limit_in_bytes=-1', 'memory.swap.max=2048', 'memory.swap.max=max']);
+  const unlimited = files({ 'memory.swap.max': 'max\n', 'memory.max': 'max\n' });
+  expect((await failureOf(setMemorySwapLimit(unlimited, write, 'c', 8192))).code).toBe('LXC_CGROUP_FAILED');
+  expect((await failureOf(setMemorySwapLimit(v2, write, 'c', 1024))).code).toBe('LXC_CGROUP_FAILED');
+  expect(writes).toHaveLength(4);
 });
