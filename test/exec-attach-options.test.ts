@@ -8,11 +8,10 @@
  * than the call's success).
  */
 import * as fs from 'node:fs';
-import { buffer } from 'node:stream/consumers';
 
 import { Container, type SpawnOptions } from '../src';
 import { native } from '../src/lxc/native';
-import { parentPid } from './helpers/procfs';
+import { EXEC_PATHS, runVia, type Via } from './helpers/exec-via';
 import { Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('attachopts-exec');
@@ -29,25 +28,8 @@ beforeAll(async () => {
 });
 afterAll(() => sandbox.cleanup());
 
-type Via = 'helper' | 'in-process';
-const paths: [string, Via][] = [
-  ['through the lxcts-attach helper', 'helper'],
-  ['in-process', 'in-process'],
-];
-
-/** Runs a shell line and returns its stdout, after checking which path attached it. */
-async function run(script: string, options: SpawnOptions, via: Via): Promise<string> {
-  const env = via === 'in-process' ? { ...(options.env as Record<string, string>), BIG: 'x'.repeat(70 * 1024) } : options.env;
-  const proc = await c.spawn(['/bin/sh', '-c', `read go; ${script}`], { ...options, env });
-  try {
-    expect(parentPid(proc.pid)).toBe(via === 'helper' ? native().attachHelperPid() : process.pid);
-  } finally {
-    proc.stdin.end('go\n');
-  }
-  const [stdout, stderr, status] = await Promise.all([buffer(proc.stdout), buffer(proc.stderr), proc.wait()]);
-  expect({ stderr: stderr.toString(), ...status }).toEqual({ stderr: '', exitCode: 0, signal: null });
-  return stdout.toString().trim();
-}
+const paths = EXEC_PATHS;
+const run = (script: string, options: SpawnOptions, via: Via) => runVia(c, script, options, via);
 
 function statusField(status: string, field: string): string {
   const line = status.split('\n').find((l) => l.startsWith(`${field}:`));

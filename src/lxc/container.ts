@@ -507,12 +507,8 @@ export class Container {
   }
 
   /** Sets the running container's soft memory limit (null removes it). Not saved to the config. */
-  async setSoftMemoryLimit(bytes: number | null): Promise<void> {
-    if (bytes !== null && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0)) {
-      throw new TypeError(`Expected a positive integer number of bytes or null for the soft memory limit but received ${String(bytes)}`);
-    }
-    const write = (key: string, value: string) => this.#call('setCgroupItem', () => (n) => n.setCgroupItem(key, value), { step: true });
-    await this.#steps('setSoftMemoryLimit', () => statsExtras.setSoftMemoryLimit(this.#cgroupRead, write, this.name, bytes));
+  setSoftMemoryLimit(bytes: number | null): Promise<void> {
+    return this.#setLimit('setSoftMemoryLimit', 'the soft memory limit', bytes, statsExtras.setSoftMemoryLimit);
   }
 
   /** Kernel memory in use, in bytes (v1 memory.kmem.usage_in_bytes, v2 memory.stat `kernel`). */
@@ -540,12 +536,17 @@ export class Container {
    * config. On cgroup v1 it must be at least the memory limit (set that first, remove it
    * last); on v2 it needs a memory limit and sets the swap part of it.
    */
-  async setMemorySwapLimit(bytes: number | null): Promise<void> {
+  setMemorySwapLimit(bytes: number | null): Promise<void> {
+    return this.#setLimit('setMemorySwapLimit', 'the memory+swap limit', bytes, statsExtras.setMemorySwapLimit);
+  }
+
+  /** A limit setter of the stats extras, after the bytes are checked, writing through setCgroupItem. */
+  async #setLimit(op: string, what: string, bytes: number | null, set: typeof statsExtras.setSoftMemoryLimit): Promise<void> {
     if (bytes !== null && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0)) {
-      throw new TypeError(`Expected a positive integer number of bytes or null for the memory+swap limit but received ${String(bytes)}`);
+      throw new TypeError(`Expected a positive integer number of bytes or null for ${what} but received ${String(bytes)}`);
     }
     const write = (key: string, value: string) => this.#call('setCgroupItem', () => (n) => n.setCgroupItem(key, value), { step: true });
-    await this.#steps('setMemorySwapLimit', () => statsExtras.setMemorySwapLimit(this.#cgroupRead, write, this.name, bytes));
+    await this.#steps(op, () => set(this.#cgroupRead, write, this.name, bytes));
   }
 
   /** CPU time used per CPU since the container started, in nanoseconds, index = CPU number (cgroup v1 only). */
@@ -560,34 +561,22 @@ export class Container {
    * there too; LXC_DEVICE_FAILED otherwise.
    */
   addDeviceNode(source: string, dest?: string): Promise<void> {
-    return this.#call('addDeviceNode', () => {
-      const call = ops.addDeviceNode(this.name, this.lxcpath, source, dest);
-      return () => call();
-    });
+    return this.#call('addDeviceNode', () => ops.addDeviceNode(this.name, this.lxcpath, source, dest));
   }
 
   /** Removes a device node addDeviceNode() made and denies it in the device cgroup again. */
   removeDeviceNode(source: string, dest?: string): Promise<void> {
-    return this.#call('removeDeviceNode', () => {
-      const call = ops.removeDeviceNode(this.name, this.lxcpath, source, dest);
-      return () => call();
-    });
+    return this.#call('removeDeviceNode', () => ops.removeDeviceNode(this.name, this.lxcpath, source, dest));
   }
 
   /** Moves the host's network interface `device` into the running container, named `dest` there (default: the same). */
   attachInterface(device: string, dest?: string): Promise<void> {
-    return this.#call('attachInterface', () => {
-      const call = ops.attachInterface(this.name, this.lxcpath, device, dest);
-      return () => call();
-    });
+    return this.#call('attachInterface', () => ops.attachInterface(this.name, this.lxcpath, device, dest));
   }
 
   /** Moves the container's interface `device` back to the host, named `dest` there (default: the same). */
   detachInterface(device: string, dest?: string): Promise<void> {
-    return this.#call('detachInterface', () => {
-      const call = ops.detachInterface(this.name, this.lxcpath, device, dest);
-      return () => call();
-    });
+    return this.#call('detachInterface', () => ops.detachInterface(this.name, this.lxcpath, device, dest));
   }
 
   /**
@@ -596,26 +585,17 @@ export class Container {
    * `criu check` says this machine lacks.
    */
   checkpoint(directory: string, options: ops.CheckpointOptions = {}): Promise<void> {
-    return this.#call('checkpoint', () => {
-      const call = ops.checkpoint(this.name, this.lxcpath, directory, options);
-      return () => call();
-    });
+    return this.#call('checkpoint', () => ops.checkpoint(this.name, this.lxcpath, directory, options));
   }
 
   /** Restores the (stopped) container from a checkpoint() directory; it then runs. Errors as checkpoint(). */
   restore(directory: string, options: ops.RestoreOptions = {}): Promise<void> {
-    return this.#call('restore', () => {
-      const call = ops.restore(this.name, this.lxcpath, directory, options);
-      return () => call();
-    });
+    return this.#call('restore', () => ops.restore(this.name, this.lxcpath, directory, options));
   }
 
   /** One step of a migration through CRIU (liblxc's migrate): pre-dump, dump, restore or feature-check. Errors as checkpoint(). */
   migrate(command: ops.MigrateCommand, options: ops.MigrateOptions): Promise<void> {
-    return this.#call('migrate', () => {
-      const call = ops.migrate(this.name, this.lxcpath, command, options);
-      return () => call();
-    });
+    return this.#call('migrate', () => ops.migrate(this.name, this.lxcpath, command, options));
   }
 
   /** getCgroupItem() as a step of a call already made (the keys are the stats module's own). */
