@@ -29,7 +29,7 @@
 
 namespace lxcts {
 
-constexpr uint32_t kWireMagic = 0x6c787434;  // "lxt4"
+constexpr uint32_t kWireMagic = 0x6c787435;  // "lxt5": the header grew (attach options)
 // Above this, the addon attaches in-process instead: a datagram must fit the socket buffer.
 constexpr size_t kMaxRequestBytes = 64 * 1024;
 constexpr size_t kRequestFds = 4;
