@@ -13,6 +13,7 @@ import * as path from 'node:path';
 
 import { Container } from '../src';
 import { onPath } from '../src/lxc/missing-tools';
+import { fdCount } from './helpers/procfs';
 import { failureOf, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('attachopts-ops');
@@ -112,6 +113,20 @@ describe('interfaces', () => {
     await c.detachInterface('eth7', VETH);
     expect(ip('link', 'show', VETH).status).toBe(0);
     expect(await c.interfaces()).not.toContain('eth7');
+  });
+
+  test('calls through the container-op helper leave no descriptor and no child behind', async () => {
+    expect((await sh('ip link set lo up')).exitCode).toBe(0);
+    // One call first, so that whatever Node opens once (the child_process machinery) is open.
+    await failureOf(c.attachInterface('aonone0'));
+    const before = fdCount();
+    for (let i = 0; i < 20; i++) {
+      expect((await failureOf(c.attachInterface('aonone0'))).code).toBe('LXC_NETWORK_FAILED');
+      expect(await c.ipAddresses({ scope: 'host', family: 'inet' })).toEqual(['127.0.0.1']);
+    }
+    expect(fdCount()).toBeLessThanOrEqual(before);
+    const children = spawnSync('pgrep', ['-P', String(process.pid), '-f', 'lxcts-container-op'], { encoding: 'utf8' });
+    expect(children.stdout.trim()).toBe('');
   });
 
   test.each(['universe', 'site', 0, 'GLOBAL'])('the address scope %j is refused', async (scope) => {
