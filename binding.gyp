@@ -14,6 +14,7 @@
         "addon/addon.cc",
         "addon/attach_client.cc",
         "addon/attach_command.cc",
+        "addon/attach_extras.cc",
         "addon/attach_in_process.cc",
         "addon/attach_js.cc",
         "addon/attach_wire.cc",
@@ -48,7 +49,7 @@
     {
       "target_name": "lxcts-attach",
       "type": "executable",
-      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc", "addon/config_item.cc" ],
+      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc", "addon/config_item.cc", "addon/attach_extras.cc" ],
       "cflags_cc": [ "-pthread" ],
       "ldflags": [ "-pthread" ]
     },
@@ -56,6 +57,11 @@
       "target_name": "lxcts-lifecycle",
       "type": "executable",
       "sources": [ "addon/lifecycle_helper.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc", "addon/monitor_cgroups.cc" ]
+    },
+    {
+      "target_name": "lxcts-container-op",
+      "type": "executable",
+      "sources": [ "addon/container_op_helper.cc", "addon/log_capture.cc", "addon/config_item.cc" ]
     },
     {
       "target_name": "lxcts-execute",

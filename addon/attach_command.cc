@@ -186,7 +186,9 @@ bool HasPath(const std::vector<std::string>& env) {
 // what lxc-attach --keep-env gives.
 std::vector<std::string> CommandEnvironment(lxc_container* c, const AttachRequest& request) {
   std::vector<std::string> vars;
-  if (!request.clearEnv) {
+  // With clearEnv, callerEnv holds only the variables of envToKeep (lxc-attach's
+  // --keep-var): taken from the caller's environment, in the same place.
+  if (!request.clearEnv || !request.callerEnv.empty()) {
     vars = request.callerEnv;
     vars.emplace_back("container=lxc");
     for (std::string& entry : SplitLines(ReadConfigItem(c, "lxc.environment"))) vars.push_back(std::move(entry));
@@ -232,6 +234,17 @@ pid_t AttachCommand(lxc_container* c, AttachRequest& request, int in, int out, i
   options.initial_cwd = cwd.data();
   if (request.uid >= 0) options.uid = static_cast<uid_t>(request.uid);
   if (request.gid >= 0) options.gid = static_cast<gid_t>(request.gid);
+  if (request.namespaces != -1) options.namespaces = request.namespaces;
+  if (request.personality != -1) options.personality = request.personality;
+  std::vector<gid_t> groups(request.groups.begin(), request.groups.end());
+  if (!groups.empty()) {
+    options.groups = lxc_groups_t{groups.size(), groups.data()};
+    options.attach_flags |= LXC_ATTACH_SETGROUPS;
+  }
+  if (request.remountSysProc) options.attach_flags |= LXC_ATTACH_REMOUNT_PROC_SYS;
+  // As go-lxc and `lxc-attach --elevated-privileges`: the command stays in the caller's
+  // cgroup, keeps the capabilities the container drops, and gets no LSM profile.
+  if (request.elevatedPrivileges) options.attach_flags &= ~(LXC_ATTACH_MOVE_TO_CGROUP | LXC_ATTACH_DROP_CAPABILITIES | LXC_ATTACH_LSM_EXEC);
   // Never fd 0 of the calling process: see AboveStdio().
   options.stdin_fd = in;
   options.stdout_fd = out;

@@ -29,6 +29,12 @@ struct AttachRequest {
   bool tty = false;  // a pseudo-terminal instead of pipes, for interactive shells
   int cols = 80;
   int rows = 24;
+  // Attach options, as go-lxc's AttachOptions names them (see attach_extras.h).
+  int32_t namespaces = -1;          // CLONE_NEW* flags to enter; -1: all of the container's
+  int64_t personality = -1;         // PER_LINUX or PER_LINUX32; -1: the container's lxc.arch
+  std::vector<uint32_t> groups;     // supplementary gids; none: all dropped (liblxc's default)
+  bool remountSysProc = false;      // a /proc and /sys of the entered namespaces, without the mount namespace
+  bool elevatedPrivileges = false;  // not moved to the cgroup, capabilities and LSM not applied
 };
 
 // The command's standard streams: the ends it gets, and the ends this process keeps.

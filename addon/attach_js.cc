@@ -1,6 +1,7 @@
 #include "attach_js.h"
 
 #include "args.h"
+#include "attach_extras.h"
 
 namespace lxcts {
 namespace {
@@ -24,7 +25,7 @@ AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
   Napi::Object o = info[first + 1].As<Napi::Object>();
   request.env = StringList(o.Get("env"));
   request.clearEnv = o.Get("clearEnv").ToBoolean().Value();
-  if (!request.clearEnv) request.callerEnv = StringList(o.Get("callerEnv"));
+  request.callerEnv = StringList(o.Get("callerEnv"));  // with clearEnv: envToKeep's variables
   request.pipeStdin = o.Get("pipeStdin").ToBoolean().Value();
   if (o.Get("cwd").IsString()) request.cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
   if (o.Get("uid").IsNumber()) request.uid = o.Get("uid").As<Napi::Number>().Int64Value();
@@ -32,6 +33,17 @@ AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
   request.tty = o.Get("tty").ToBoolean().Value();
   if (o.Get("cols").IsNumber()) request.cols = o.Get("cols").As<Napi::Number>().Int32Value();
   if (o.Get("rows").IsNumber()) request.rows = o.Get("rows").As<Napi::Number>().Int32Value();
+  if (o.Get("namespaces").IsNumber()) request.namespaces = o.Get("namespaces").As<Napi::Number>().Int32Value();
+  if (o.Get("personality").IsNumber()) request.personality = o.Get("personality").As<Napi::Number>().Int64Value();
+  if (o.Get("groups").IsArray()) {
+    Napi::Array groups = o.Get("groups").As<Napi::Array>();
+    for (uint32_t i = 0; i < groups.Length(); i++) request.groups.push_back(groups.Get(i).ToNumber().Uint32Value());
+  }
+  request.remountSysProc = o.Get("remountSysProc").ToBoolean().Value();
+  request.elevatedPrivileges = o.Get("elevatedPrivileges").ToBoolean().Value();
+  // The TypeScript side checked these; a value it would not send is refused here too.
+  std::string problem = AttachExtrasProblem(request);
+  if (!problem.empty()) throw Napi::TypeError::New(info.Env(), problem);
   return request;
 }
 

@@ -1,5 +1,7 @@
 #include "attach_wire.h"
 
+#include "attach_extras.h"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -45,7 +47,8 @@ void CopyText(char* to, size_t size, const std::string& from) {
 std::string EncodeRequest(const std::string& name, const std::string& lxcpath, const AttachRequest& request) {
   RequestHeader header = {};
   header.magic = kWireMagic;
-  header.flags = (request.clearEnv ? kClearEnv : 0) | (request.pipeStdin ? kPipeStdin : 0) | (request.tty ? kTty : 0);
+  header.flags = (request.clearEnv ? kClearEnv : 0) | (request.pipeStdin ? kPipeStdin : 0) | (request.tty ? kTty : 0) |
+                 (request.remountSysProc ? kRemountSysProc : 0) | (request.elevatedPrivileges ? kElevatedPrivileges : 0);
   header.uid = request.uid;
   header.gid = request.gid;
   header.cols = request.cols;
@@ -53,6 +56,9 @@ std::string EncodeRequest(const std::string& name, const std::string& lxcpath, c
   header.argc = static_cast<uint32_t>(request.argv.size());
   header.envc = static_cast<uint32_t>(request.env.size());
   header.callerEnvc = static_cast<uint32_t>(request.callerEnv.size());
+  header.personality = request.personality;
+  header.namespaces = request.namespaces;
+  header.groupc = static_cast<uint32_t>(request.groups.size());
   std::string out(reinterpret_cast<const char*>(&header), sizeof header);
   PutString(out, name);
   PutString(out, lxcpath);
@@ -60,6 +66,7 @@ std::string EncodeRequest(const std::string& name, const std::string& lxcpath, c
   for (const std::string& arg : request.argv) PutString(out, arg);
   for (const std::string& entry : request.env) PutString(out, entry);
   for (const std::string& entry : request.callerEnv) PutString(out, entry);
+  for (uint32_t gid : request.groups) PutString(out, std::to_string(gid));
   return out;
 }
 
@@ -75,10 +82,23 @@ bool DecodeRequest(const std::string& data, std::string& name, std::string& lxcp
   request.gid = header.gid;
   request.cols = header.cols;
   request.rows = header.rows;
+  request.remountSysProc = (header.flags & kRemountSysProc) != 0;
+  request.elevatedPrivileges = (header.flags & kElevatedPrivileges) != 0;
+  request.personality = header.personality;
+  request.namespaces = header.namespaces;
   size_t pos = sizeof header;
   if (!GetString(data, pos, name) || !GetString(data, pos, lxcpath) || !GetString(data, pos, request.cwd)) return false;
-  return GetStrings(data, pos, header.argc, request.argv) && GetStrings(data, pos, header.envc, request.env) &&
-         GetStrings(data, pos, header.callerEnvc, request.callerEnv) && pos == data.size();
+  std::vector<std::string> groups;
+  if (!GetStrings(data, pos, header.argc, request.argv) || !GetStrings(data, pos, header.envc, request.env) ||
+      !GetStrings(data, pos, header.callerEnvc, request.callerEnv) || !GetStrings(data, pos, header.groupc, groups) || pos != data.size()) {
+    return false;
+  }
+  request.groups.resize(groups.size());
+  for (size_t i = 0; i < groups.size(); i++) {
+    if (!ParseGid(groups[i], request.groups[i])) return false;
+  }
+  // Only what the addon sends: anything else is not a request of this build.
+  return AttachExtrasProblem(request).empty();
 }
 
 AttachReply MakeReply(int32_t pid, const std::string& code, const std::string& message) {

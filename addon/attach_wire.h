@@ -29,7 +29,7 @@
 
 namespace lxcts {
 
-constexpr uint32_t kWireMagic = 0x6c787434;  // "lxt4"
+constexpr uint32_t kWireMagic = 0x6c787435;  // "lxt5": the header grew (attach options)
 // Above this, the addon attaches in-process instead: a datagram must fit the socket buffer.
 constexpr size_t kMaxRequestBytes = 64 * 1024;
 constexpr size_t kRequestFds = 4;
@@ -46,14 +46,20 @@ struct RequestHeader {
   uint32_t envc;
   uint32_t callerEnvc;
   uint32_t unused;  // spelled out, so that the header has no padding of the compiler's
+  // Attach options (attach_extras.h), appended so that the fields above keep their places.
+  int64_t personality;
+  int32_t namespaces;
+  uint32_t groupc;
   // Followed by NUL-terminated strings: name, lxcpath ("" for liblxc's default), cwd,
-  // argv[argc], env[envc], callerEnv[callerEnvc].
+  // argv[argc], env[envc], callerEnv[callerEnvc], then groups[groupc] in decimal.
 };
 
 // RequestHeader.flags
 constexpr uint32_t kClearEnv = 1;
 constexpr uint32_t kPipeStdin = 2;
 constexpr uint32_t kTty = 4;
+constexpr uint32_t kRemountSysProc = 1u << 8;
+constexpr uint32_t kElevatedPrivileges = 1u << 9;
 
 // How many descriptors a request comes with.
 inline size_t RequestFdsFor(const AttachRequest& request) { return request.tty ? kTtyRequestFds : kRequestFds; }

@@ -34,6 +34,8 @@ command -v go >/dev/null || packages+=(golang-go)
 packages+=(python3-prometheus-client)
 # btrfs-progs: the btrfs storage backend's test makes a btrfs lxcpath (mkfs.btrfs on a loop image).
 packages+=(btrfs-progs)
+# criu: Container.checkpoint/restore/migrate (liblxc runs it); its tests skip, saying why, where `criu check` fails.
+packages+=(criu)
 
 missing=()
 for p in "${packages[@]}"; do

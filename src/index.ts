@@ -18,6 +18,8 @@ export { AbortError, LxcError, isLxcError } from './lxc/errors';
 export { ContainerProcess, exitCodeOf, KILL_GRACE_SECONDS } from './lxc/process';
 export type { ExitStatus } from './lxc/process';
 export type { ExecOptions, ExecResult, SpawnOptions } from './lxc/exec';
+export type { AttachNamespace, AttachOptions } from './lxc/attach-options';
+export type { AddressScope, CheckpointOptions, CriuFeature, MigrateCommand, MigrateOptions, RestoreOptions } from './lxc/container-ops';
 export type { ExecuteOptions } from './lxc/execute';
 export type { LxcErrorCode, LxcErrorProps } from './lxc/errors';
 export { defaultLxcpath, isConfigKey, listContainers, lxcVersion } from './lxc/system';

@@ -4,11 +4,9 @@
  * this process's working directory (the default is the container's `/`). Each is checked
  * on both paths: through the helper, and in-process (a request over the helper's 64 KiB).
  */
-import { buffer } from 'node:stream/consumers';
-
 import { Container, type SpawnOptions } from '../src';
 import { attachHelperPath, native } from '../src/lxc/native';
-import { parentPid } from './helpers/procfs';
+import { EXEC_PATHS, runVia, type Via } from './helpers/exec-via';
 import { Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('exec-caller');
@@ -23,29 +21,8 @@ beforeAll(async () => {
 });
 afterAll(() => sandbox.cleanup());
 
-type Via = 'helper' | 'in-process';
-const paths: [string, Via][] = [
-  ['through the lxcts-attach helper', 'helper'],
-  ['in-process', 'in-process'],
-];
-
-/**
- * Runs a shell line and returns its stdout, after checking that it was attached where
- * `via` says: a request is attached in-process when it is over the helper's 64 KiB.
- */
-async function run(script: string, options: SpawnOptions, via: Via): Promise<string> {
-  const env = via === 'in-process' ? { ...(options.env as Record<string, string>), BIG: 'x'.repeat(70 * 1024) } : options.env;
-  // The command waits for a line on stdin, so that its parent can be looked at while it runs.
-  const proc = await c.spawn(['/bin/sh', '-c', `read go; ${script}`], { ...options, env });
-  try {
-    expect(parentPid(proc.pid)).toBe(via === 'helper' ? native().attachHelperPid() : process.pid);
-  } finally {
-    proc.stdin.end('go\n');
-  }
-  const [stdout, stderr, status] = await Promise.all([buffer(proc.stdout), buffer(proc.stderr), proc.wait()]);
-  expect({ stderr: stderr.toString(), ...status }).toEqual({ stderr: '', exitCode: 0, signal: null });
-  return stdout.toString().trim();
-}
+const paths = EXEC_PATHS;
+const run = (script: string, options: SpawnOptions, via: Via) => runVia(c, script, options, via);
 
 /** A variable of this process's real environment, which the helper got when it was spawned. */
 function inheritedVariable(): string {

@@ -6,6 +6,9 @@ import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExe
 import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
 import { ContainerProcess, fromAttached } from './process';
 import { blkioUsage, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
+import * as statsExtras from './stats-extras';
+import * as ops from './container-ops';
+import type { AddressScope } from './container-ops';
 import { BlkioUsage, CpuStats, InterfaceStats, parseNetDev } from './stats-parsers';
 import { native, NativeContainer } from './native';
 import { HandlePool } from './handle-pool';
@@ -98,6 +101,13 @@ export interface IpAddressOptions {
   interface?: string;
   /** Wait up to this many seconds for an address to appear, then fail with LXC_TIMEOUT. */
   timeout?: number;
+  /**
+   * Only addresses of this scope, as the kernel records it: `global`, `link` (IPv6's
+   * fe80::/10, IPv4 addresses added with `scope link`) or `host` (loopback; lo's addresses
+   * are then included). Default: global addresses but
+   * those of lo, as liblxc's get_ips gives them.
+   */
+  scope?: AddressScope;
 }
 
 export interface CloneOptions {
@@ -459,10 +469,15 @@ export class Container {
       throw new TypeError(`Expected "inet" or "inet6" for family but received "${family}"`);
     }
     const iface = expectOptionalStringWithoutNul(o.interface, 'interface') ?? null;
+    const scope = ops.checkScope(o.scope);
+    const read = (): Promise<string[]> =>
+      scope === null
+        ? this.#call('ipAddresses', () => (n) => n.ipAddresses(iface, family), { step: true })
+        : this.#call('ipAddresses', () => () => ops.scopedAddresses(this.name, this.lxcpath, iface, family, scope), { step: true });
     const timeout = o.timeout === undefined ? 0 : timeoutSeconds(o.timeout, 'ipAddresses timeout', 0);
     const deadline = timeout < 0 ? Infinity : Date.now() + timeout * 1000;
     for (;;) {
-      const ips = await this.#call('ipAddresses', () => (n) => n.ipAddresses(iface, family), { step: true });
+      const ips = await read();
       if (ips.length > 0 || o.timeout === undefined) return ips;
       if (Date.now() >= deadline) {
         throw new LxcError(`container "${this.name}" got no IP address within ${o.timeout} s`, {
@@ -516,6 +531,103 @@ export class Container {
   /** Bytes read from and written to block devices by the container. */
   blkioUsage(): Promise<BlkioUsage> {
     return this.#steps('blkioUsage', () => blkioUsage(this.#cgroupRead, this.name));
+  }
+
+  /** The soft memory limit in bytes (v1 memory.soft_limit_in_bytes, v2 memory.low), or null when none is set. */
+  softMemoryLimit(): Promise<number | null> {
+    return this.#steps('softMemoryLimit', () => statsExtras.softMemoryLimit(this.#cgroupRead, this.name));
+  }
+
+  /** Sets the running container's soft memory limit (null removes it). Not saved to the config. */
+  setSoftMemoryLimit(bytes: number | null): Promise<void> {
+    return this.#setLimit('setSoftMemoryLimit', 'the soft memory limit', bytes, statsExtras.setSoftMemoryLimit);
+  }
+
+  /** Kernel memory in use, in bytes (v1 memory.kmem.usage_in_bytes, v2 memory.stat `kernel`). */
+  kernelMemoryUsage(): Promise<number> {
+    return this.#steps('kernelMemoryUsage', () => statsExtras.kernelMemoryUsage(this.#cgroupRead, this.name));
+  }
+
+  /** The kernel memory limit in bytes, or null when unlimited; LXC_STAT_UNAVAILABLE on cgroup v2, which has none. */
+  kernelMemoryLimit(): Promise<number | null> {
+    return this.#steps('kernelMemoryLimit', () => statsExtras.kernelMemoryLimit(this.#cgroupRead, this.name));
+  }
+
+  /** Memory plus swap in use, in bytes, as go-lxc's MemorySwapUsage (LXC_STAT_UNAVAILABLE without swap accounting). */
+  memorySwapUsage(): Promise<number> {
+    return this.#steps('memorySwapUsage', () => statsExtras.memorySwapUsage(this.#cgroupRead, this.name));
+  }
+
+  /** The memory-plus-swap limit in bytes, or null when unlimited (LXC_STAT_UNAVAILABLE without swap accounting). */
+  memorySwapLimit(): Promise<number | null> {
+    return this.#steps('memorySwapLimit', () => statsExtras.memorySwapLimit(this.#cgroupRead, this.name));
+  }
+
+  /**
+   * Sets the running container's memory-plus-swap limit (null removes it). Not saved to the
+   * config. On cgroup v1 it must be at least the memory limit (set that first, remove it
+   * last); on v2 it needs a memory limit and sets the swap part of it.
+   */
+  setMemorySwapLimit(bytes: number | null): Promise<void> {
+    return this.#setLimit('setMemorySwapLimit', 'the memory+swap limit', bytes, statsExtras.setMemorySwapLimit);
+  }
+
+  /** A limit setter of the stats extras, after the bytes are checked, writing through setCgroupItem. */
+  async #setLimit(op: string, what: string, bytes: number | null, set: typeof statsExtras.setSoftMemoryLimit): Promise<void> {
+    if (bytes !== null && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0)) {
+      throw new TypeError(`Expected a positive integer number of bytes or null for ${what} but received ${String(bytes)}`);
+    }
+    const write = (key: string, value: string) => this.#call('setCgroupItem', () => (n) => n.setCgroupItem(key, value), { step: true });
+    await this.#steps(op, () => set(this.#cgroupRead, write, this.name, bytes));
+  }
+
+  /** CPU time used per CPU since the container started, in nanoseconds, index = CPU number (cgroup v1 only). */
+  cpuTimePerCpu(): Promise<number[]> {
+    return this.#steps('cpuTimePerCpu', () => statsExtras.cpuTimePerCpu(this.#cgroupRead, this.name));
+  }
+
+  /**
+   * Makes the host's device node `source` (e.g. "/dev/net/tun") available in the running
+   * container at `dest` (default: the same path) and allows it in the device cgroup. liblxc
+   * reads the device's numbers from `dest` on the host, so a `dest` must be the same device
+   * there too; LXC_DEVICE_FAILED otherwise.
+   */
+  addDeviceNode(source: string, dest?: string): Promise<void> {
+    return this.#call('addDeviceNode', () => ops.addDeviceNode(this.name, this.lxcpath, source, dest));
+  }
+
+  /** Removes a device node addDeviceNode() made and denies it in the device cgroup again. */
+  removeDeviceNode(source: string, dest?: string): Promise<void> {
+    return this.#call('removeDeviceNode', () => ops.removeDeviceNode(this.name, this.lxcpath, source, dest));
+  }
+
+  /** Moves the host's network interface `device` into the running container, named `dest` there (default: the same). */
+  attachInterface(device: string, dest?: string): Promise<void> {
+    return this.#call('attachInterface', () => ops.attachInterface(this.name, this.lxcpath, device, dest));
+  }
+
+  /** Moves the container's interface `device` back to the host, named `dest` there (default: the same). */
+  detachInterface(device: string, dest?: string): Promise<void> {
+    return this.#call('detachInterface', () => ops.detachInterface(this.name, this.lxcpath, device, dest));
+  }
+
+  /**
+   * Checkpoints the running container with CRIU into `directory` (made, mode 0700, if
+   * missing). LXC_CRIU_UNAVAILABLE names what is missing: criu itself, or what
+   * `criu check` says this machine lacks.
+   */
+  checkpoint(directory: string, options: ops.CheckpointOptions = {}): Promise<void> {
+    return this.#call('checkpoint', () => ops.checkpoint(this.name, this.lxcpath, directory, options));
+  }
+
+  /** Restores the (stopped) container from a checkpoint() directory; it then runs. Errors as checkpoint(). */
+  restore(directory: string, options: ops.RestoreOptions = {}): Promise<void> {
+    return this.#call('restore', () => ops.restore(this.name, this.lxcpath, directory, options));
+  }
+
+  /** One step of a migration through CRIU (liblxc's migrate): pre-dump, dump, restore or feature-check. Errors as checkpoint(). */
+  migrate(command: ops.MigrateCommand, options: ops.MigrateOptions): Promise<void> {
+    return this.#call('migrate', () => ops.migrate(this.name, this.lxcpath, command, options));
   }
 
   /** getCgroupItem() as a step of a call already made (the keys are the stats module's own). */

@@ -6,12 +6,13 @@ import { buffer } from 'node:stream/consumers';
 
 import * as fs from 'node:fs';
 
+import { AttachOptions, checkAttachOptions, keptEnvironment } from './attach-options';
 import { LxcError } from './errors';
 import type { NativeAttachOptions } from './native';
 import type { ContainerProcess, ExitStatus } from './process';
 import { describe, expectBoolean, expectOptionalStringWithoutNul, expectOptions, expectStringArray } from './validate';
 
-export interface SpawnOptions {
+export interface SpawnOptions extends AttachOptions {
   /** Extra environment variables: { KEY: 'value' }, a Map, or ['KEY=value']. */
   env?: Record<string, string> | Map<string, string> | string[];
   /**
@@ -163,16 +164,18 @@ function checkTty(value: unknown): { tty: boolean; cols: number; rows: number } 
 export function checkSpawnOptions(options: unknown, pipeStdin: boolean): CheckedSpawn {
   const o = expectOptions<SpawnOptions>(options, 'exec options');
   const clearEnv = expectBoolean(o.clearEnv, 'clearEnv', true);
+  const kept = keptEnvironment(o);
   return {
     native: {
       env: checkEnv(o.env),
       clearEnv,
-      callerEnv: clearEnv ? [] : callerEnvironment(),
+      callerEnv: clearEnv ? kept : callerEnvironment(),
       pipeStdin,
       cwd: checkCwd(o.cwd),
       uid: checkId(o.uid, 'uid'),
       gid: checkId(o.gid, 'gid'),
       ...checkTty(o.tty),
+      ...checkAttachOptions(o),
     },
     timeout: checkTimeout(o.timeout),
     signal: checkSignal(o.signal),

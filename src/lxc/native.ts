@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import type { NativeAttachExtras } from './attach-options';
 import { LxcError } from './errors';
 
 export interface NativeContainer {
@@ -64,13 +65,14 @@ export interface NativeContainer {
   rename(newName: string): Promise<void>;
 }
 
-export interface NativeAttachOptions {
+export interface NativeAttachOptions extends NativeAttachExtras {
   /** KEY=VALUE, set last. */
   env: string[];
   clearEnv: boolean;
   /**
    * Without clearEnv: the caller's process.env at call time (KEY=VALUE), which the command
-   * starts from, under container=lxc and lxc.environment. The addon never passes on an
+   * starts from, under container=lxc and lxc.environment; with clearEnv, only the
+   * variables of envToKeep, in the same place. The addon never passes on an
    * environment of its own (the helper's dates from its spawn).
    */
   callerEnv: string[];

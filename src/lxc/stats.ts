@@ -23,9 +23,9 @@ export type CgroupReader = (key: string) => Promise<string>;
  * The files' contents, one per key and in the order of `keys` (readStat calls `parse` only
  * once every key was read): the two typed positions are the most any source has.
  */
-type FileTexts = readonly string[] & { readonly 0: string; readonly 1: string };
+export type FileTexts = readonly string[] & { readonly 0: string; readonly 1: string };
 
-interface Source<T> {
+export interface Source<T> {
   keys: readonly [string] | readonly [string, string];
   parse: (texts: FileTexts) => T | undefined;
 }
@@ -34,7 +34,7 @@ interface Source<T> {
  * The first source whose files can all be read and parsed. A stopped container fails
  * as usual (LXC_NOT_RUNNING); a stat no source provides is LXC_STAT_UNAVAILABLE.
  */
-async function readStat<T>(read: CgroupReader, op: string, container: string, sources: Source<T>[]): Promise<T> {
+export async function readStat<T>(read: CgroupReader, op: string, container: string, sources: Source<T>[]): Promise<T> {
   const tried: string[] = [];
   for (const source of sources) {
     const texts: string[] = [];

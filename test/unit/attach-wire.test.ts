@@ -38,6 +38,7 @@ test('requests survive a round trip and every malformed datagram is refused with
       program,
       path.join(wire, 'wire_test.cc'),
       path.join(ROOT, 'addon', 'attach_wire.cc'),
+      path.join(ROOT, 'addon', 'attach_extras.cc'),
     ],
     { stdio: 'pipe' },
   );

@@ -53,12 +53,20 @@ AttachRequest RandomRequest() {
   r.gid = static_cast<int64_t>(rng()) - 1;
   r.cols = static_cast<int>(rng() % 65536);
   r.rows = static_cast<int>(rng() % 65536);
+  r.namespaces = rng() % 2 ? -1 : static_cast<int32_t>(0x00020000 | (rng() & 0x7e000000));
+  r.personality = static_cast<int64_t>(rng() % 3 == 0 ? -1 : rng() % 2 ? 0 : 8);
+  r.groups.resize(rng() % 6);
+  for (auto& g : r.groups) g = static_cast<uint32_t>(rng() % 0xfffffffe);
+  r.remountSysProc = rng() % 2;
+  r.elevatedPrivileges = rng() % 2;
   return r;
 }
 
 bool Same(const AttachRequest& a, const AttachRequest& b) {
   return a.argv == b.argv && a.env == b.env && a.callerEnv == b.callerEnv && a.clearEnv == b.clearEnv && a.pipeStdin == b.pipeStdin &&
-         a.tty == b.tty && a.cwd == b.cwd && a.uid == b.uid && a.gid == b.gid && a.cols == b.cols && a.rows == b.rows;
+         a.tty == b.tty && a.cwd == b.cwd && a.uid == b.uid && a.gid == b.gid && a.cols == b.cols && a.rows == b.rows &&
+         a.namespaces == b.namespaces && a.personality == b.personality && a.groups == b.groups && a.remountSysProc == b.remountSysProc &&
+         a.elevatedPrivileges == b.elevatedPrivileges;
 }
 
 bool Decodes(const std::string& data) {
@@ -116,6 +124,28 @@ int main() {
   h = header;
   h.callerEnvc = 0x7fffffff;
   Check(!Decodes(withHeader(h)), "a callerEnvc far beyond the data is refused");
+  h = header;
+  h.groupc = 0x7fffffff;
+  Check(!Decodes(withHeader(h)), "a groupc far beyond the data is refused");
+  h = header;
+  h.namespaces = 0x00000100;  // CLONE_FS: not a namespace
+  Check(!Decodes(withHeader(h)), "a namespace mask with a flag that is not a namespace is refused");
+  h = header;
+  h.namespaces = 0;
+  Check(!Decodes(withHeader(h)), "an empty namespace mask is refused");
+  h = header;
+  h.personality = 0x0400000;  // READ_IMPLIES_EXEC
+  Check(!Decodes(withHeader(h)), "a personality other than linux or linux32 is refused");
+  {
+    AttachRequest g = sample;
+    g.groups = {5};
+    std::string withGroup = EncodeRequest("web", "/var/lib/lxc", g);
+    std::string bad = withGroup.substr(0, withGroup.size() - 2) + "x";
+    bad.push_back('\0');
+    Check(!Decodes(bad), "a group id that is not a decimal number is refused");
+    Check(!Decodes(withGroup.substr(0, withGroup.size() - 2) + "4294967295" + '\0'), "the group id 2^32-1 (no group) is refused");
+    Check(Decodes(withGroup), "a request with a group decodes");
+  }
   std::string noNul = good.substr(0, sizeof header) + std::string(100, 'A');
   Check(!Decodes(noNul), "strings without their NUL are refused");
 
