@@ -4,8 +4,10 @@
 
 #include "addon_data.h"
 #include "attach_client.h"
+#include "console.h"
 #include "container.h"
 #include "module_functions.h"
+#include "monitor_socket.h"
 #include "process.h"
 #include "teardown.h"
 
@@ -36,6 +38,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setAttachHelper", Napi::Function::New<SetAttachHelper>(env, "setAttachHelper"));
   exports.Set("attachHelperPid", Napi::Function::New<AttachHelperPid>(env, "attachHelperPid"));
   exports.Set("configItemSupported", Napi::Function::New<ConfigItemSupported>(env, "configItemSupported"));
+  exports.Set("consoleResize", Napi::Function::New<ConsoleResize>(env, "consoleResize"));
+  exports.Set("monitorConnect", Napi::Function::New<MonitorConnect>(env, "monitorConnect"));
   return exports;
 }
 

@@ -99,6 +99,8 @@ Napi::Function NativeContainer::Define(Napi::Env env) {
                          InstanceMethod<&NativeContainer::Snapshots>("snapshots"),
                          InstanceMethod<&NativeContainer::RestoreSnapshot>("restoreSnapshot"),
                          InstanceMethod<&NativeContainer::DestroySnapshot>("destroySnapshot"),
+                         InstanceMethod<&NativeContainer::ConsoleOpen>("consoleOpen"),
+                         InstanceMethod<&NativeContainer::ConsoleLog>("consoleLog"),
                      });
 }
 

@@ -85,6 +85,8 @@ class NativeContainer : public Napi::ObjectWrap<NativeContainer> {
   Napi::Value Snapshots(const Napi::CallbackInfo& info);
   Napi::Value RestoreSnapshot(const Napi::CallbackInfo& info);
   Napi::Value DestroySnapshot(const Napi::CallbackInfo& info);
+  Napi::Value ConsoleOpen(const Napi::CallbackInfo& info);  // console.cc
+  Napi::Value ConsoleLog(const Napi::CallbackInfo& info);
 
   std::shared_ptr<HandleState> state_;
   int inflight_ = 0;  // main thread only
