@@ -153,3 +153,15 @@ test('console() on a stopped container is LXC_NOT_RUNNING; bad options are TypeE
   await expect(c.console({ cols: 80 })).rejects.toThrow(TypeError);
   await expect(c.console({ cols: 0, rows: 10 })).rejects.toThrow(TypeError);
 }, 60_000);
+
+test('the console ends when the container stops: output ends and closed resolves', async () => {
+  const other = await sandbox.busybox(sandbox.name('console'));
+  await other.start();
+  const con = await other.console({ tty: 0 });
+  const ended = new Promise<void>((resolve) => con.output.once('end', resolve));
+  con.output.resume();
+  await other.stop();
+  await ended;
+  await con.closed;
+  expect(con.resize(80, 24)).toBe(false);
+}, 60_000);

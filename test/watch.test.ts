@@ -4,12 +4,15 @@
  * monitor FIFO with names that are no container names are dropped; ending the iteration
  * (break, return(), close(), an AbortSignal) leaves no descriptor open.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { Container, ContainerEvent, watch } from '../src';
 import { LXC_MSG_SIZE } from '../src/lxc/events';
 import { Sandbox } from './helpers/sandbox';
 import { fdCount } from './helpers/procfs';
+import { ROOT } from './helpers/root';
 import { waitFor } from './helpers/wait';
 
 const sandbox = new Sandbox('watch');
@@ -148,3 +151,39 @@ test('bad options are refused before anything is opened', async () => {
   controller.abort();
   await expect(watch({ lxcpath: sandbox.lxcpath, signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
 });
+
+test('an iterator abandoned after an event does not keep its process alive', async () => {
+  // A separate process: it reads one event, drops the iterator without return(), and must
+  // then end by itself (the socket, still reading, is unref'd while nobody waits on it).
+  const script = [
+    `const { watch } = require(${JSON.stringify(path.join(ROOT, 'dist'))});`,
+    `watch({ lxcpath: ${JSON.stringify(sandbox.lxcpath)} }).then(async (events) => {`,
+    "  console.log('connected');",
+    '  const first = await events.next();',
+    "  console.log('got ' + first.value.state);",
+    '});',
+  ].join('\n');
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    await waitFor(
+      () => out.includes('connected'),
+      () => `the child to connect: ${out}`,
+      { seconds: 30 },
+    );
+    await a.start();
+    await a.stop();
+    await waitFor(
+      () => out.includes('got'),
+      () => `the child to see an event: ${out}`,
+      { seconds: 30 },
+    );
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    expect(await exited).toBe(0);
+    clearTimeout(timer);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}, 90_000);
