@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Container, ContainerEvent, watch } from '../src';
-import { LXC_MSG_SIZE } from '../src/lxc/events';
 import { Sandbox } from './helpers/sandbox';
 import { fdCount } from './helpers/procfs';
 import { ROOT } from './helpers/root';
 import { waitFor } from './helpers/wait';
+import { monitorRecord as record } from './helpers/monitor-record';
 
 const sandbox = new Sandbox('watch');
 let a: Container;
@@ -71,15 +71,6 @@ test("Container.watch() sees only that container's events", async () => {
     ),
   ).toBe(true);
 }, 120_000);
-
-/** liblxc's record: int type, char name[256], int state (host byte order: little-endian here). */
-function record(name: string | Buffer, state: number, type = 0): Buffer {
-  const r = Buffer.alloc(LXC_MSG_SIZE);
-  r.writeInt32LE(type, 0);
-  (typeof name === 'string' ? Buffer.from(name) : name).copy(r, 4, 0, 256);
-  r.writeInt32LE(state, 260);
-  return r;
-}
 
 test('records on the monitor FIFO whose name is no container name, or whose state is unknown, are dropped', async () => {
   const events = await watch({ lxcpath: sandbox.lxcpath });

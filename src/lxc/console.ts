@@ -131,7 +131,8 @@ function closedEvent(stream: { once(event: 'close', listener: () => void): unkno
 
 /**
  * A container's console or tty, attached. Read `output`, write `input`; `detach()` lets go
- * of it without touching the container. Made by `Container.console()`.
+ * of it without touching the container. Made by `Container.console()`. While attached it
+ * keeps the process alive, as an open socket does.
  */
 export class ContainerConsole {
   /** The tty attached: 0 for the console, N for tty N. */

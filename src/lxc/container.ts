@@ -545,7 +545,7 @@ export class Container {
 
   /**
    * What the running container's console printed since the last read (liblxc moves its
-   * read position), decoded as UTF-8. Needs `lxc.console.buffer.size` set before start,
+   * read position), decoded as UTF-8 (a character cut by the ring buffer's edge reads as U+FFFD). Needs `lxc.console.buffer.size` set before start,
    * else LXC_CONSOLE_LOG_UNAVAILABLE.
    */
   consoleLog(options: ConsoleLogOptions = {}): Promise<string> {

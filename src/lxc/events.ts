@@ -27,6 +27,10 @@ const WIRE_STATES = ['STOPPED', 'STARTING', 'RUNNING', 'STOPPING', 'ABORTING', '
 
 export type WatchedState = (typeof WIRE_STATES)[number];
 
+/**
+ * One state change as liblxc's monitor reported it. liblxc may report a state twice (a
+ * freeze gives FREEZING, FROZEN, FROZEN; an unfreeze THAWED, THAWED, RUNNING).
+ */
 export interface ContainerEvent {
   /** The container's name, checked as a container name (records with other names are dropped). */
   container: string;

@@ -3,15 +3,8 @@
  * liblxc's monitor records as watch() reads them (src/lxc/events.ts): only state changes
  * of well-named containers pass, and records split across reads are put back together.
  */
-import { LXC_MSG_SIZE, parseMonitorRecord, RecordSplitter } from '../../src/lxc/events';
-
-function record(name: string | Buffer, state: number, type = 0): Buffer {
-  const r = Buffer.alloc(LXC_MSG_SIZE);
-  r.writeInt32LE(type, 0);
-  (typeof name === 'string' ? Buffer.from(name) : name).copy(r, 4, 0, 256);
-  r.writeInt32LE(state, 260);
-  return r;
-}
+import { parseMonitorRecord, RecordSplitter } from '../../src/lxc/events';
+import { monitorRecord as record } from '../helpers/monitor-record';
 
 test('a state record gives the container, the lxcpath and the state name', () => {
   expect(parseMonitorRecord(record('web-1', 2), '/var/lib/lxc')).toEqual({ container: 'web-1', lxcpath: '/var/lib/lxc', state: 'RUNNING' });
