@@ -4,9 +4,11 @@
 
 #include "addon_data.h"
 #include "attach_client.h"
+#include "console.h"
 #include "container.h"
 #include "global_config.h"
 #include "module_functions.h"
+#include "monitor_socket.h"
 #include "process.h"
 #include "teardown.h"
 
@@ -39,6 +41,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("configItemSupported", Napi::Function::New<ConfigItemSupported>(env, "configItemSupported"));
   exports.Set("globalConfigItem", Napi::Function::New<GlobalConfigItem>(env, "globalConfigItem"));
   exports.Set("hasApiExtension", Napi::Function::New<HasApiExtension>(env, "hasApiExtension"));
+  exports.Set("consoleResize", Napi::Function::New<ConsoleResize>(env, "consoleResize"));
+  exports.Set("monitorConnect", Napi::Function::New<MonitorConnect>(env, "monitorConnect"));
   return exports;
 }
 

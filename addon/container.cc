@@ -108,6 +108,8 @@ Napi::Function NativeContainer::Define(Napi::Env env) {
                          InstanceMethod<&NativeContainer::SetMonitorTimeout>("setMonitorTimeout"),
                          InstanceMethod<&NativeContainer::DestroyAllSnapshots>("destroyAllSnapshots"),
                          InstanceMethod<&NativeContainer::Rename>("rename"),
+                         InstanceMethod<&NativeContainer::ConsoleOpen>("consoleOpen"),
+                         InstanceMethod<&NativeContainer::ConsoleLog>("consoleLog"),
                      });
 }
 

@@ -94,6 +94,8 @@ class NativeContainer : public Napi::ObjectWrap<NativeContainer> {
   Napi::Value SetMonitorTimeout(const Napi::CallbackInfo& info);
   Napi::Value DestroyAllSnapshots(const Napi::CallbackInfo& info);
   Napi::Value Rename(const Napi::CallbackInfo& info);
+  Napi::Value ConsoleOpen(const Napi::CallbackInfo& info);  // console.cc
+  Napi::Value ConsoleLog(const Napi::CallbackInfo& info);
 
   std::shared_ptr<HandleState> state_;
   int inflight_ = 0;  // main thread only

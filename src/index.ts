@@ -26,6 +26,10 @@ export { defaultLxcpath, isConfigKey, listContainers, lxcVersion } from './lxc/s
 export type { ListOptions, ListWhich } from './lxc/system';
 export type { BlkioUsage, CpuStats, InterfaceStats } from './lxc/stats-parsers';
 export { inspect, listSummaries, summarize } from './lxc/inspect';
+export { ContainerConsole } from './lxc/console';
+export type { ConsoleLogOptions, ConsoleOptions } from './lxc/console';
+export { ContainerEvents, watch } from './lxc/events';
+export type { ContainerEvent, WatchedState, WatchOptions } from './lxc/events';
 export type { ContainerInfo, ContainerSummary } from './lxc/inspect';
 export { containers } from './lxc/container-list';
 export { GLOBAL_CONFIG_KEYS, globalConfigItem, hasApiExtension, lxcVersionAtLeast } from './lxc/liblxc';

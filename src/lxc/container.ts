@@ -2,6 +2,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { AbortError, LxcError } from './errors';
+import { checkConsoleOptions, ConsoleLogOptions, ConsoleOptions, ContainerConsole } from './console';
+import { ContainerEvents, watch, WatchOptions } from './events';
 import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
 import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
 import { ContainerProcess, fromAttached } from './process';
@@ -744,6 +746,36 @@ export class Container {
       const timeout = timeoutSeconds(seconds, 'monitor timeout', 0);
       return (n) => n.setMonitorTimeout(timeout);
     });
+  }
+
+  /**
+   * Attaches to the running container's console (`tty: 0`) or a tty (default: the first
+   * free one, as lxc-console) on a pseudo-terminal. LXC_CONSOLE_BUSY when it is attached
+   * elsewhere or does not exist; see ContainerConsole (console.ts).
+   */
+  console(options: ConsoleOptions = {}): Promise<ContainerConsole> {
+    return this.#call('console', () => {
+      const o = checkConsoleOptions(options);
+      const binding = native();
+      return (n) => n.consoleOpen(o.tty, o.cols, o.rows).then((fds) => new ContainerConsole(fds, this.name, binding));
+    });
+  }
+
+  /**
+   * What the running container's console printed since the last read (liblxc moves its
+   * read position), decoded as UTF-8 (a character cut by the ring buffer's edge reads as U+FFFD). Needs `lxc.console.buffer.size` set before start,
+   * else LXC_CONSOLE_LOG_UNAVAILABLE.
+   */
+  consoleLog(options: ConsoleLogOptions = {}): Promise<string> {
+    return this.#call('consoleLog', () => {
+      const clear = expectBoolean(expectOptions<ConsoleLogOptions>(options, 'consoleLog options').clear, 'clear', false);
+      return (n) => n.consoleLog(clear);
+    });
+  }
+
+  /** This container's state changes as they happen: watch() (events.ts) for this one name. */
+  watch(options: Pick<WatchOptions, 'signal'> = {}): Promise<ContainerEvents> {
+    return watch({ signal: expectOptions<WatchOptions>(options, 'watch options').signal, lxcpath: this.lxcpath, containers: [this.name] });
   }
 
   /**

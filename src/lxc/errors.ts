@@ -41,6 +41,10 @@ export type LxcErrorCode =
   | 'LXC_RELEASED'
   | 'LXC_BUSY'
   | 'LXC_LOCK_FAILED'
+  | 'LXC_CONSOLE_BUSY'
+  | 'LXC_CONSOLE_FAILED'
+  | 'LXC_CONSOLE_LOG_UNAVAILABLE'
+  | 'LXC_MONITOR_FAILED'
   | 'LXC_INTERNAL';
 
 export interface LxcErrorProps {

@@ -63,6 +63,22 @@ export interface NativeContainer {
   setMonitorTimeout(timeoutSeconds: number): Promise<void>;
   destroyAllSnapshots(): Promise<void>;
   rename(newName: string): Promise<void>;
+  /** tty: -1 the first free tty, 0 the console (a proxy of it), N tty N; cols/rows 0: leave the size. */
+  consoleOpen(tty: number, cols: number, rows: number): Promise<NativeConsole>;
+  /** What the console printed since the last read ("" when nothing); clear empties the ring buffer. */
+  consoleLog(clear: boolean): Promise<string>;
+}
+
+/** A tty handed over by the container's monitor (see addon/console.cc). */
+export interface NativeConsole {
+  tty: number;
+  /** The command socket: the tty stays ours until it is closed. */
+  socket: number;
+  /** The terminal's master, non-blocking; `write` is a second descriptor for it. */
+  read: number;
+  write: number;
+  /** The container's monitor, signalled after a resize of tty 0; 0 when none. */
+  monitorPid: number;
 }
 
 export interface NativeAttachOptions extends NativeAttachExtras {
@@ -123,6 +139,10 @@ export interface NativeBinding {
   /** null: unknown key, or a known one without a value. */
   globalConfigItem(key: string): Promise<string | null>;
   hasApiExtension(name: string): boolean;
+  /** Sets a console master's size; with a monitor pid (tty 0), tells the monitor to pass it on. */
+  consoleResize(fd: number, cols: number, rows: number, monitorPid: number, container: string): boolean;
+  /** A descriptor connected to lxc-monitord's socket for the lxcpath; null when none serves it. */
+  monitorConnect(lxcpath: string): Promise<number | null>;
 }
 
 /**

@@ -1,0 +1,193 @@
+/**
+ * A container's console or one of its ttys, attached on a pseudo-terminal (liblxc's
+ * console_getfd), and the console log (console_log).
+ *
+ * The container's monitor hands over the master of the terminal and keeps the tty ours
+ * while its command socket stays open: detach() closes both, and the tty is free for the
+ * next attach. The container keeps running.
+ *
+ * Neither direction may block the event loop. Reads go through libuv (tty.ReadStream).
+ * Writes do not: libuv writes to a pseudo-terminal master it cannot reopen in blocking
+ * mode (and Node's tty.WriteStream asks for blocking writes), so a container that stops
+ * reading its terminal would freeze this process. As node-pty does, input is written with
+ * fs.write on a non-blocking descriptor of its own; when the terminal's input queue is
+ * full (EAGAIN) the write is tried again after a short, growing pause.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as tty from 'node:tty';
+import { promisify } from 'node:util';
+
+import type { NativeBinding, NativeConsole } from './native';
+import { expectOptions } from './validate';
+
+export interface ConsoleOptions {
+  /**
+   * Which terminal: -1 (the default, as lxc-console) the first free tty of `lxc.tty.max`,
+   * 0 the console itself (`/dev/console` inside, where init writes), N tty N.
+   */
+  tty?: number;
+  /** Window size set on attaching; both or neither. Default: left as it is. */
+  cols?: number;
+  rows?: number;
+}
+
+export interface ConsoleLogOptions {
+  /** Empty the console's ring buffer after reading it. Default: false. */
+  clear?: boolean;
+}
+
+/** Checks console() options; returns the native arguments. */
+export function checkConsoleOptions(value: unknown): { tty: number; cols: number; rows: number } {
+  const o = expectOptions<ConsoleOptions>(value, 'console options');
+  const ttyNumber = o.tty ?? -1;
+  if (typeof ttyNumber !== 'number' || !Number.isInteger(ttyNumber) || ttyNumber < -1 || ttyNumber > 1024) {
+    throw new TypeError(`Expected an integer from -1 to 1024 for tty but received ${JSON.stringify(ttyNumber)}`);
+  }
+  if ((o.cols === undefined) !== (o.rows === undefined)) throw new TypeError('Expected both cols and rows, or neither');
+  const cols = o.cols === undefined ? 0 : checkWindowSide(o.cols, 'cols');
+  const rows = o.rows === undefined ? 0 : checkWindowSide(o.rows, 'rows');
+  return { tty: ttyNumber, cols, rows };
+}
+
+export function checkWindowSide(value: unknown, what: 'cols' | 'rows'): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw new TypeError(`Expected an integer from 1 to 65535 for ${what} but received ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+const write = promisify(fs.write);
+const close = promisify(fs.close);
+/** Pauses between writes that found the terminal's input queue full: 1 ms, doubling up to 50 ms. */
+const FULL_PAUSE_MS = { first: 1, max: 50 };
+
+/** The terminal's input: writes that wait (without blocking) while the terminal is full. */
+class TerminalInput extends Writable {
+  readonly #fd: number;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(fd: number) {
+    super({ decodeStrings: true });
+    this.#fd = fd;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#writing = this.#writeAll(chunk);
+    this.#writing.then(() => callback(), callback);
+  }
+
+  async #writeAll(chunk: Buffer): Promise<void> {
+    let offset = 0;
+    let pause = FULL_PAUSE_MS.first;
+    while (offset < chunk.length) {
+      if (this.destroyed) throw new Error('the console was detached');
+      try {
+        offset += (await write(this.#fd, chunk, offset, chunk.length - offset)).bytesWritten;
+        pause = FULL_PAUSE_MS.first;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        await sleep(pause);
+        pause = Math.min(pause * 2, FULL_PAUSE_MS.max);
+      }
+    }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // The descriptor is closed only once no write uses it: its number could be reused.
+    this.#writing
+      .catch(() => undefined)
+      .then(() => close(this.#fd))
+      .then(
+        () => callback(error),
+        (err: Error) => callback(error ?? err),
+      );
+  }
+}
+
+/**
+ * Reading a terminal master fails with EIO once the other side is closed (the container
+ * stopped): that is its end, so the stream ends normally.
+ */
+function terminalOutput(fd: number): { output: PassThrough; master: tty.ReadStream } {
+  const master = new tty.ReadStream(fd);
+  const output = new PassThrough();
+  master.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EIO') output.destroy(err);
+  });
+  master.on('close', () => output.end());
+  master.pipe(output, { end: false });
+  return { output, master };
+}
+
+function closedEvent(stream: { once(event: 'close', listener: () => void): unknown; closed?: boolean; destroyed?: boolean }): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.closed) resolve();
+    else stream.once('close', () => resolve());
+  });
+}
+
+/**
+ * A container's console or tty, attached. Read `output`, write `input`; `detach()` lets go
+ * of it without touching the container. Made by `Container.console()`. While attached it
+ * keeps the process alive, as an open socket does.
+ */
+export class ContainerConsole {
+  /** The tty attached: 0 for the console, N for tty N. */
+  readonly tty: number;
+  /** What the terminal prints. Ends when the console is detached or the container stops. */
+  readonly output: Readable;
+  /** What is typed at the terminal. Writing never blocks this process (see the module comment). */
+  readonly input: Writable;
+  /** Resolves once everything the console held is closed (after detach(), or the container stopped). */
+  readonly closed: Promise<void>;
+
+  readonly #container: string;
+  readonly #fds: NativeConsole;
+  readonly #binding: NativeBinding;
+  readonly #master: tty.ReadStream;
+  readonly #socket: net.Socket;
+
+  /** @internal Made by Container.console(). */
+  constructor(fds: NativeConsole, container: string, binding: NativeBinding) {
+    this.tty = fds.tty;
+    this.#container = container;
+    this.#fds = fds;
+    this.#binding = binding;
+    const { output, master } = terminalOutput(fds.read);
+    this.output = output;
+    this.#master = master;
+    this.input = new TerminalInput(fds.write);
+    // Input that can no longer be delivered (the container stopped) fails its write()
+    // callbacks; it must not crash the process.
+    this.input.on('error', () => undefined);
+    // The monitor says nothing more on its command socket; it closes it when the
+    // container stops. Read it so that its end is seen.
+    this.#socket = new net.Socket({ fd: fds.socket, readable: true, writable: false });
+    this.#socket.on('error', () => undefined);
+    this.#socket.resume();
+    this.#socket.once('close', () => void this.detach());
+    this.closed = Promise.all([closedEvent(this.#master), closedEvent(this.input), closedEvent(this.#socket)]).then(() => undefined);
+  }
+
+  /**
+   * Sets the terminal's window size (what `stty size` shows inside; a program there gets
+   * SIGWINCH). False once the console is detached.
+   */
+  resize(cols: number, rows: number): boolean {
+    const c = checkWindowSide(cols, 'cols');
+    const r = checkWindowSide(rows, 'rows');
+    if (this.#master.destroyed) return false;
+    return this.#binding.consoleResize(this.#fds.read, c, r, this.#fds.monitorPid, this.#container);
+  }
+
+  /** Lets go of the terminal: the container keeps running and the tty is free again. */
+  detach(): Promise<void> {
+    this.#master.destroy();
+    this.input.destroy();
+    this.#socket.destroy();
+    return this.closed;
+  }
+}
