@@ -176,12 +176,14 @@ export function escapedStart(raw: Buffer, max = SHOWN_BYTES): string {
  * handler never sees it.
  */
 export function onSealedMessage(reader: Reader, topic: string, seal: MessageSeal, log: Logger, handler: (message: Message) => void): void {
+  // nsqjs keeps the channel on the reader (its types leave it out): the log says which of a process's readers refused.
+  const { channel } = reader as unknown as { channel?: string };
   reader.on('message', (message: Message) => {
     const raw = message.body;
     const opened = seal.open(topic, raw);
     if ('refused' in opened) {
       message.finish();
-      log.warn({ topic, id: message.id, reason: opened.refused, bytes: raw.length, start: escapedStart(raw) }, WHY[opened.refused]);
+      log.warn({ topic, channel, id: message.id, reason: opened.refused, bytes: raw.length, start: escapedStart(raw) }, WHY[opened.refused]);
       return;
     }
     // nsqjs reads the body through a getter of the raw frame: an own property stands in front of it.

@@ -166,7 +166,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
     /** `ci worker` on `channel`, ready once nsqd shows it consuming that channel. */
     const worker = (channel: string, flags: string[]) => ({
       name: `worker ${channel}`,
-      ...lxcts(['ci', 'worker', '--nsqd-tcp', nsqdTcp, '--nsqd-http', nsqdHttp, '--channel', channel, ...sealed, ...flags]),
+      ...lxcts(['ci', 'worker', '--nsqd-tcp', nsqdTcp, '--nsqd-http', nsqdHttp, '--channel', channel, ...flags, ...sealed]),
       ready: async () => (await channelClientCount(nsqdHttp, PUSH_TOPIC, channel)) > 0,
     });
     const components: ComponentSpec[] = [
