@@ -19,17 +19,8 @@ import { processIdentity } from '../ci/process-identity';
 import { PUSH_TOPIC } from '../ci/push-event';
 import { choosePorts, PORT_NAMES, PortName } from './ports';
 import { ComponentSpec, Supervisor } from './supervisor';
-import {
-  ADMIN_TOKEN_FILE,
-  ensureSecretFile,
-  MESSAGE_KEY_FILE,
-  UP_PROCESSES_FILE,
-  UP_STATE_FILE,
-  UpProcess,
-  UpState,
-  WEBHOOK_SECRET_FILE,
-  writeJsonAtomically,
-} from './up-files';
+import { ADMIN_TOKEN_FILE, ensureSecretFile, UP_PROCESSES_FILE, UP_STATE_FILE, UpProcess, UpState, WEBHOOK_SECRET_FILE, writeJsonAtomically } from './up-files';
+import { MESSAGE_KEY_FILE } from './up-files';
 import { lockDataDir, stopLeftovers } from './up-lock';
 
 export interface UpOptions {
@@ -70,7 +61,7 @@ export interface UpOptions {
 export interface RunningUp {
   /** What up.json holds. */
   state: UpState;
-  /** Whether the webhook secret and the admin token were made by this start. */
+  /** Whether the webhook secret, the admin token and the message key were made by this start. */
   created: { webhookSecret: boolean; adminToken: boolean; messageKey: boolean };
   /** Aborts (reason: an Error naming the component) when a child ends on its own. */
   crashed: AbortSignal;
