@@ -23,6 +23,12 @@
  * the size and the first bytes escaped), and counts it (`refusals()`, the server's
  * `lxcts_nsq_messages_refused_total`).
  *
+ * Who seals: the receiver (nsq-spool.ts, as each spooled message is sent: the spool keeps
+ * bodies, so a new key needs no re-spooling), the workers (events, log chunks, dead
+ * letters), the server (re-runs, cancels). The post-receive hook (post-receive.ts,
+ * hook-spool.ts) never talks to nsqd: it posts to the receiver, signed with the webhook
+ * secret as GitHub signs, and the receiver seals what it publishes.
+ *
  * Without a key, a component works as before and says once at start-up that nsqd is
  * trusted; it still reads sealed messages (the envelope is taken off unchecked), so a
  * component without the key can run beside ones with it.
@@ -38,7 +44,14 @@
  * a pull request's close cancels only builds asked for before it. What a replay can do: a
  * re-run (built even when it succeeded) is built once more, and a push can be built again on
  * a machine whose store has never seen it. Both rebuild a commit a key holder already asked
- * for, with the same trust (secrets, fork) as the signed body says.
+ * for, with the same trust (secrets, fork) as the signed body says. One key per
+ * installation: two that share a key and topic names can replay into each other.
+ *
+ * What the seal does not do: it authenticates, it does not hide (whoever reaches nsqd still
+ * reads every message; none carries a secret), and it does not keep nsqd available (anyone
+ * who reaches nsqd's HTTP port can still empty or delete a topic or channel, or take a job
+ * channel's messages as a consumer). So nsqd's ports stay on loopback or a private network
+ * (`ci up` binds them to 127.0.0.1).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
