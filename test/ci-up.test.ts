@@ -27,6 +27,7 @@ import { containersIn } from './helpers/lxc-tools';
 import { at, must } from './helpers/must';
 import { TestRepo } from './helpers/repo';
 import { parsePrometheus } from './helpers/prometheus';
+import { channelStats } from './helpers/pipeline';
 import { buildEvents } from './helpers/server-events';
 import { waitFor } from './helpers/wait';
 
@@ -414,6 +415,12 @@ test('with GitHub credentials, the server posts statuses to that API linking to 
     };
     // No commits: to the bot the pull request has moved on, and it writes nothing.
     api.script('GET /repos/octo/widgets/pulls/12/commits', { status: 200, body: [] });
+    // Before it, the same pull request as #13 without the seal: the bot never reads #13.
+    await publishMessage(
+      state.nsqdHttp,
+      PUSH_TOPIC,
+      JSON.stringify({ ...pull, delivery: randomUUID(), ref: 'refs/pull/13/head', pull: { ...pull.pull, number: 13 } }),
+    );
     await seal.publish(state.nsqdHttp, PUSH_TOPIC, JSON.stringify(pull));
     const read = () => api.to('GET /repos/octo/widgets/pulls/12/commits');
     await waitFor(
@@ -422,6 +429,16 @@ test('with GitHub credentials, the server posts statuses to that API linking to 
       { seconds: 60 },
     );
     expect(at(read(), 0).headers.authorization).toBe('token ghp_up');
+    await waitFor(
+      async () => {
+        const bot = await channelStats(state.nsqdHttp, PUSH_TOPIC, 'patch-parser');
+        return bot !== undefined && bot.message_count === 2 && bot.depth === 0 && bot.in_flight_count === 0;
+      },
+      () => `the patch parser done with both messages; ci up's output:\n${run.output()}`,
+      { seconds: 60 },
+    );
+    expect(api.to(/\/pulls\/13/)).toEqual([]);
+    expect(run.output()).toMatch(/worker patch-parser \| .*message without the lxcts seal dropped/);
 
     process.kill(-(run.child.pid as number), 'SIGINT');
     expect(await run.exited).toBe(0);
