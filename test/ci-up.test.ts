@@ -14,6 +14,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { sendPushEvent } from '../src/ci/hook-spool';
+import { MessageSeal, readMessageKey } from '../src/ci/message-seal';
 import { channelClientCount, publishMessage } from '../src/ci/nsq-api';
 import { isProcessAlive } from '../src/ci/process-identity';
 import { type BuildMessage, PUSH_TOPIC } from '../src/ci/push-event';
@@ -25,6 +26,8 @@ import { startGitHubApi } from './helpers/github-api';
 import { containersIn } from './helpers/lxc-tools';
 import { at, must } from './helpers/must';
 import { TestRepo } from './helpers/repo';
+import { parsePrometheus } from './helpers/prometheus';
+import { channelStats } from './helpers/pipeline';
 import { buildEvents } from './helpers/server-events';
 import { waitFor } from './helpers/wait';
 
@@ -137,20 +140,36 @@ describe('one ci up on a data directory', () => {
   }
 
   test('up.json names where everything listens; the dashboard and the webhook receiver answer; the secret files are 0600', async () => {
-    expect(Object.keys(state).sort()).toEqual(['adminTokenFile', 'dashboard', 'lookupdHttp', 'nsqdHttp', 'nsqdTcp', 'pid', 'webhook', 'webhookSecretFile']);
+    expect(Object.keys(state).sort()).toEqual([
+      'adminTokenFile',
+      'dashboard',
+      'lookupdHttp',
+      'messageKeyFile',
+      'nsqdHttp',
+      'nsqdTcp',
+      'pid',
+      'webhook',
+      'webhookSecretFile',
+    ]);
     expect(state.pid).toBe(run.child.pid);
     expect(await (await fetch(`${state.dashboard}/healthz`)).json()).toEqual({ ok: true });
     expect((await fetch(`${state.webhook.replace(/\/hooks\/github$/, '')}/healthz`)).status).toBe(200);
     expect((await fetch(`http://${state.nsqdHttp}/ping`)).status).toBe(200);
     expect((await fetch(`http://${state.lookupdHttp}/ping`)).status).toBe(200);
-    for (const file of [state.webhookSecretFile, state.adminTokenFile]) {
+    for (const file of [state.webhookSecretFile, state.adminTokenFile, state.messageKeyFile]) {
       expect(path.dirname(file)).toBe(ci.data.root);
       expect(fs.statSync(file).mode & 0o777).toBe(0o600);
       expect(fs.readFileSync(file, 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
     }
     // Printed for the person at the terminal, and every component's lines carry its name.
     const output = run.output();
-    for (const line of [`dashboard:       ${state.dashboard}/`, `webhook:         ${state.webhook}`, state.webhookSecretFile, state.adminTokenFile])
+    for (const line of [
+      `dashboard:       ${state.dashboard}/`,
+      `webhook:         ${state.webhook}`,
+      state.webhookSecretFile,
+      state.adminTokenFile,
+      state.messageKeyFile,
+    ])
       expect(output).toContain(line);
     for (const prefix of ['webhook         | ', 'server          | ', 'worker binaries | ', 'worker docs     | ']) {
       expect(output.split('\n').some((line) => line.startsWith(prefix))).toBe(true);
@@ -201,6 +220,30 @@ describe('one ci up on a data directory', () => {
     ).toBe(sum);
     expect((await served('/docs/test/hello/main/')).toString()).toContain('<h1>hello</h1>');
   }, 330_000);
+
+  test('every component reads nsqd with the message key: a build event published without its seal is refused and counted, never shown', async () => {
+    const forged = buildEvents({ id: 77, repo: 'forged/up', commit: 'e'.repeat(40), job: 'binaries' });
+    for (const event of forged.events) await publishMessage(state.nsqdHttp, EVENTS_TOPIC, event);
+    const refused = async () =>
+      parsePrometheus(await (await fetch(`${state.dashboard}/metrics`)).text()).find(
+        (s) => s.name === 'lxcts_nsq_messages_refused_total' && s.labels.topic === EVENTS_TOPIC && s.labels.reason === 'unsigned',
+      )?.value;
+    await waitFor(
+      async () => (await refused()) === forged.events.length,
+      () => `the server to refuse the forged events; ci up's output:\n${run.output()}`,
+      { seconds: 60, everyMs: 250 },
+    );
+    expect(((await (await fetch(`${state.dashboard}/api/builds?repo=forged/up`)).json()) as { builds: unknown[] }).builds).toEqual([]);
+    // Every component was given the key file.
+    for (const p of upProcesses(ci.data.root).filter((p) => !p.name.startsWith('nsq'))) {
+      expect(
+        fs
+          .readFileSync(`/proc/${pidOf(p)}/cmdline`, 'utf8')
+          .split('\0')
+          .join(' '),
+      ).toContain(`--message-key-file ${state.messageKeyFile}`);
+    }
+  }, 120_000);
 
   test('Ctrl-C (SIGINT) during a build stops the workers first, then the rest: exit 0, no child process, no container, no mount, no up.json', async () => {
     // A build that is still running when Ctrl-C comes: its worker cancels it and destroys its container.
@@ -296,6 +339,18 @@ test('a component that fails its start fails ci up with its last lines; what was
   expect(fs.existsSync(path.join(ci.data.root, 'up-processes.json'))).toBe(false);
 }, 120_000);
 
+test('a message key others may read, kept in the data directory, is refused before anything starts (exit 2)', async () => {
+  const ci = sandbox('up-open-key');
+  const key = path.join(ci.data.root, 'message-key');
+  fs.writeFileSync(key, `${'ab'.repeat(32)}\n`, { mode: 0o644 });
+  fs.chmodSync(key, 0o644);
+  const run = startUp(ci.data.root);
+  expect(await run.exited).toBe(2);
+  expect(run.output()).toContain(`the message key ${key} has mode 644: others may read it; chmod 600 it`);
+  expect(run.output()).not.toMatch(/^nsqlookupd +\|/m);
+  expect(fs.existsSync(path.join(ci.data.root, 'up.json'))).toBe(false);
+}, 60_000);
+
 test('with GitHub credentials, the server posts statuses to that API linking to --public-url, and a patch-parser worker reads pull requests there', async () => {
   const ci = sandbox('up-github');
   const api = await startGitHubApi();
@@ -331,7 +386,9 @@ test('with GitHub credentials, the server posts statuses to that API linking to 
     // The server: a build's events become its commit status, posted to the API with the token.
     const sha = 'b'.repeat(40);
     const build = buildEvents({ id: 1, repo: 'octo/widgets', cloneUrl: `${api.url}/octo/widgets.git`, commit: sha, job: 'binaries' });
-    for (const event of build.events) await publishMessage(state.nsqdHttp, EVENTS_TOPIC, event);
+    // Signed with the key ci up made: its components take nothing else from nsqd.
+    const seal = new MessageSeal(readMessageKey(state.messageKeyFile));
+    for (const event of build.events) await seal.publish(state.nsqdHttp, EVENTS_TOPIC, event);
     const posted = () => api.to(`POST /repos/octo/widgets/statuses/${sha}`).find((r) => (r.body as { state?: string }).state === 'success');
     await waitFor(
       () => posted() !== undefined,
@@ -358,7 +415,13 @@ test('with GitHub credentials, the server posts statuses to that API linking to 
     };
     // No commits: to the bot the pull request has moved on, and it writes nothing.
     api.script('GET /repos/octo/widgets/pulls/12/commits', { status: 200, body: [] });
-    await publishMessage(state.nsqdHttp, PUSH_TOPIC, JSON.stringify(pull));
+    // Before it, the same pull request as #13 without the seal: the bot never reads #13.
+    await publishMessage(
+      state.nsqdHttp,
+      PUSH_TOPIC,
+      JSON.stringify({ ...pull, delivery: randomUUID(), ref: 'refs/pull/13/head', pull: { ...pull.pull, number: 13 } }),
+    );
+    await seal.publish(state.nsqdHttp, PUSH_TOPIC, JSON.stringify(pull));
     const read = () => api.to('GET /repos/octo/widgets/pulls/12/commits');
     await waitFor(
       () => read().length > 0,
@@ -366,6 +429,16 @@ test('with GitHub credentials, the server posts statuses to that API linking to 
       { seconds: 60 },
     );
     expect(at(read(), 0).headers.authorization).toBe('token ghp_up');
+    await waitFor(
+      async () => {
+        const bot = await channelStats(state.nsqdHttp, PUSH_TOPIC, 'patch-parser');
+        return bot !== undefined && bot.message_count === 2 && bot.depth === 0 && bot.in_flight_count === 0;
+      },
+      () => `the patch parser done with both messages; ci up's output:\n${run.output()}`,
+      { seconds: 60 },
+    );
+    expect(api.to(/\/pulls\/13/)).toEqual([]);
+    expect(run.output()).toMatch(/worker patch-parser \| .*message without the lxcts seal dropped/);
 
     process.kill(-(run.child.pid as number), 'SIGINT');
     expect(await run.exited).toBe(0);

@@ -14,6 +14,7 @@
 import { Message, Reader } from 'nsqjs';
 
 import type { Logger } from '../ci/logger';
+import { MessageSeal, onSealedMessage } from '../ci/message-seal';
 import { createTopicAndChannels } from '../ci/nsq-api';
 import { buildRequestSchema, type BuildMessage } from '../ci/push-event';
 import { plan } from './plan';
@@ -37,6 +38,8 @@ export interface PatchParserOptions {
   botLogin?: string;
   maxAttempts: number;
   requeueDelayMs: number;
+  /** Opens what it reads (message-seal.ts). Default: none, nsqd trusted. */
+  seal?: MessageSeal;
   log: Logger;
 }
 
@@ -85,7 +88,7 @@ export class PatchParser {
       requeueDelay: o.requeueDelayMs / 1000,
     });
     this.#reader.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error'));
-    this.#reader.on('message', (message: Message) => {
+    onSealedMessage(this.#reader, o.topic, o.seal ?? new MessageSeal(null), o.log, (message) => {
       const done = this.onMessage(message).finally(() => this.#running.delete(done));
       this.#running.add(done);
     });

@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Logger } from './logger';
-import { createTopicAndChannels, NSQ_NAME, publishMessage } from './nsq-api';
+import { MessageSeal } from './message-seal';
+import { createTopicAndChannels, NSQ_NAME } from './nsq-api';
 
 export class SpooledPublisher {
   #timer: NodeJS.Timeout | undefined;
@@ -26,6 +27,8 @@ export class SpooledPublisher {
     private readonly log: Logger,
     private readonly retryMs = 1000,
     private readonly channels: readonly string[] = [],
+    /** Seals each message as it is sent (message-seal.ts): the spool keeps bodies, a key change needs no re-spooling. */
+    private readonly seal = new MessageSeal(null),
   ) {
     for (const name of [topic, ...channels]) {
       if (!NSQ_NAME.test(name)) throw new Error(`"${name}" is not a valid NSQ topic or channel name (1-64 of . a-z A-Z 0-9 _ -)`);
@@ -74,7 +77,7 @@ export class SpooledPublisher {
           await createTopicAndChannels(this.nsqdHttp, this.topic, this.channels);
           this.#topologyReady = true;
         }
-        await publishMessage(this.nsqdHttp, this.topic, fs.readFileSync(file, 'utf8'));
+        await this.seal.publish(this.nsqdHttp, this.topic, fs.readFileSync(file, 'utf8'));
         fs.rmSync(file, { force: true });
       } catch (err) {
         // nsqd may come back empty (a new machine, a lost data path): create them again.

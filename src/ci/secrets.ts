@@ -11,6 +11,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 
 import { stepEnvironment } from './steps';
+import { PrivateFileError, readPrivateFile } from './private-file';
 
 /** A secret's name: what its environment variable is called. */
 export const SECRET_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -155,29 +156,17 @@ export function openSecret(key: Buffer, repo: string, name: string, sealed: Seal
  * mode 0600, never overwriting one another process made meanwhile).
  */
 export function readSecretKey(file: string, options: { create?: boolean } = {}): Buffer {
-  let fd: number;
+  let key: Buffer;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    key = readPrivateFile(file, 'secret key');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && options.create) return createKey(file);
-    if (code === 'ENOENT') throw new SecretKeyError(`no secret key ${file}: no secret was set with this data directory`);
-    throw new SecretKeyError(`cannot open the secret key ${file}: ${(err as Error).message}`);
+    if (!(err instanceof PrivateFileError)) throw err;
+    if (err.problem === 'missing' && options.create) return createKey(file);
+    if (err.problem === 'missing') throw new SecretKeyError(`no secret key ${file}: no secret was set with this data directory`);
+    throw new SecretKeyError(err.problem === 'readable-by-others' ? `${err.message} (and consider setting every secret again)` : err.message);
   }
-  try {
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile()) throw new SecretKeyError(`the secret key ${file} is not a regular file`);
-    if ((stat.mode & 0o077) !== 0)
-      throw new SecretKeyError(
-        `the secret key ${file} has mode ${(stat.mode & 0o777).toString(8)}: others may read it; chmod 600 it (and consider setting every secret again)`,
-      );
-    if (process.getuid && stat.uid !== process.getuid()) throw new SecretKeyError(`the secret key ${file} belongs to uid ${stat.uid}, not to this user`);
-    const key = fs.readFileSync(fd);
-    if (key.length !== KEY_BYTES) throw new SecretKeyError(`the secret key ${file} has ${key.length} bytes, not ${KEY_BYTES}`);
-    return key;
-  } finally {
-    fs.closeSync(fd);
-  }
+  if (key.length !== KEY_BYTES) throw new SecretKeyError(`the secret key ${file} has ${key.length} bytes, not ${KEY_BYTES}`);
+  return key;
 }
 
 function createKey(file: string): Buffer {

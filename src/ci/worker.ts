@@ -39,7 +39,8 @@ import { BuildError, isPermanentFailure } from './errors';
 import { BuildEvent, Builder, BuildRequest } from './builder';
 import { Logger } from './logger';
 import { LogChunks, LOGS_TOPIC } from './log-chunks';
-import { createTopicAndChannels, publishMessage, readMaxMsgTimeoutMs } from './nsq-api';
+import { MessageSeal, onSealedMessage } from './message-seal';
+import { createTopicAndChannels, readMaxMsgTimeoutMs } from './nsq-api';
 import { buildRequestSchema, BuildMessage } from './push-event';
 import { secretsAllowed } from './secrets';
 import { BuildStore } from './store';
@@ -81,6 +82,8 @@ export interface WorkerOptions {
   controlTopic?: string;
   /** A fork's pull request is built only with a maintainer's approval (see the top of this file). */
   forkApproval?: boolean;
+  /** Seals what it publishes and opens what it reads (message-seal.ts). Default: none, nsqd trusted. */
+  seal?: MessageSeal;
   builder: Builder;
   store: BuildStore;
   log: Logger;
@@ -142,7 +145,11 @@ export class Worker {
   #stopping = false;
   #watch: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: WorkerOptions) {}
+  readonly #seal: MessageSeal;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.#seal = options.seal ?? new MessageSeal(null);
+  }
 
   get job(): string {
     return this.options.job ?? this.options.channel;
@@ -172,13 +179,13 @@ export class Worker {
     // Without a listener, nsqjs's E_TOUCH_FAILED / E_FIN_FAILED would crash the process.
     this.#reader.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error'));
     this.#reader.on('nsqd_connected', (host: string, port: number) => o.log.info({ nsqd: `${host}:${port}` }, 'connected'));
-    this.#reader.on('message', (message: Message) => this.onMessage(message));
+    onSealedMessage(this.#reader, o.topic, this.#seal, o.log, (message) => this.onMessage(message));
     this.#reader.connect();
     if (o.supersede) {
       const channel = `${o.channel.slice(0, 30)}.watch-${randomBytes(4).toString('hex')}#ephemeral`;
       this.#watcher = new Reader(o.topic, channel, { ...discovery, maxInFlight: 100 });
       this.#watcher.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error (supersede watch)'));
-      this.#watcher.on('message', (message: Message) => {
+      onSealedMessage(this.#watcher, o.topic, this.#seal, o.log, (message) => {
         message.finish();
         const parsed = buildRequestSchema.safeParse(message.json());
         // A push this worker would refuse to build must not cancel the builds it runs; a re-run, or a push
@@ -203,7 +210,7 @@ export class Worker {
     const channel = `${o.channel.slice(0, 30)}.control-${randomBytes(4).toString('hex')}#ephemeral`;
     this.#control = new Reader(topic, channel, { ...discovery, maxInFlight: 100 });
     this.#control.on('error', (err: Error) => o.log.warn({ err: err.message }, 'nsq error (control)'));
-    this.#control.on('message', (message: Message) => {
+    onSealedMessage(this.#control, topic, this.#seal, o.log, (message) => {
       message.finish();
       let body: unknown;
       try {
@@ -390,7 +397,7 @@ export class Worker {
     // The build's output, besides its log file, as numbered chunks for the CI server.
     if (o.liveLogs) {
       running.logs = new LogChunks({
-        send: (body) => publishMessage(o.publishTo, o.logsTopic ?? LOGS_TOPIC, body),
+        send: (body) => this.#seal.publish(o.publishTo, o.logsTopic ?? LOGS_TOPIC, body),
         onLost: (err, chunk) => log.warn({ err: err.message, ...chunk }, 'log chunk not published (the local log has it)'),
       });
     }
@@ -524,7 +531,7 @@ export class Worker {
         this.publishEvent({ type: 'finished', build: recorded, published: NOTHING_PUBLISHED }, running);
       }
       const letter = JSON.stringify({ request, reason: err.message, attempts: message.attempts, job: this.job, worker: os.hostname() });
-      publishMessage(o.publishTo, `${o.topic}.dead`, letter).then(
+      this.#seal.publish(o.publishTo, `${o.topic}.dead`, letter).then(
         () => message.finish(),
         (publishErr: Error) => {
           log.error({ err: publishErr.message }, 'dead-letter topic unreachable; requeueing');
@@ -574,13 +581,13 @@ export class Worker {
     const logs = running?.logsKey === key ? running.logs : undefined;
     const body = event.type === 'finished' && logs ? logs.settle().then((log) => JSON.stringify({ ...wire, log })) : Promise.resolve(JSON.stringify(wire));
     body
-      .then((text) => publishMessage(this.options.publishTo, this.options.eventsTopic, text))
+      .then((text) => this.#seal.publish(this.options.publishTo, this.options.eventsTopic, text))
       .catch((err: Error) => this.options.log.warn({ err: err.message }, 'build event not published'));
   }
 
   /** Publishes a message of the events topic that is not a build's event (a wait, a close). */
   private publishWire(message: object): void {
-    publishMessage(this.options.publishTo, this.options.eventsTopic, JSON.stringify(message)).catch((err: Error) =>
+    this.#seal.publish(this.options.publishTo, this.options.eventsTopic, JSON.stringify(message)).catch((err: Error) =>
       this.options.log.warn({ err: err.message }, 'event not published'),
     );
   }

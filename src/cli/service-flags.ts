@@ -1,7 +1,8 @@
-/** Flags the CI services share: the log level, the dashboard's Host names, and the retention policy (ci gc, ci worker). */
+/** Flags the CI services share: the log level, the dashboard's Host names, the NSQ message key, and the retention policy (ci gc, ci worker). */
 import { Errors, Flags } from '@oclif/core';
 
-import { LOG_LEVELS } from '../ci/logger';
+import { type Logger, LOG_LEVELS } from '../ci/logger';
+import { loadMessageSeal, type MessageSeal } from '../ci/message-seal';
 import { DEFAULT_RETENTION } from '../ci/retention';
 import { normalizeBaseUrl } from '../github/client';
 import { allowedHostName } from '../server/host-check';
@@ -35,6 +36,22 @@ export function dashboardNames(f: { 'public-url'?: string; 'allowed-host'?: stri
     publicUrl: parsed('public-url', () => (f['public-url'] === undefined ? undefined : normalizeBaseUrl(f['public-url']))),
     allowedHosts: parsed('allowed-host', () => (f['allowed-host'] ?? []).map(allowedHostName)),
   };
+}
+
+/** `--message-key-file` of ci webhook, worker and server: the key every message on nsqd is sealed with (src/ci/message-seal.ts). */
+export const messageKeyFileFlag = Flags.string({
+  description:
+    'file (mode 0600, at least 32 bytes, e.g. openssl rand -hex 32) holding the key every NSQ message is signed with: ' +
+    'messages without its signature are dropped; the same file on every receiver, worker and server (none: nsqd is trusted)',
+});
+
+/** The seal of `--message-key-file` (none: a warning that nsqd is trusted); an unusable file is a usage error (exit 2). */
+export function messageSealFrom(file: string | undefined, log: Logger): MessageSeal {
+  try {
+    return loadMessageSeal(file, log);
+  } catch (err) {
+    throw new Errors.CLIError(`--message-key-file: ${(err as Error).message}`, { exit: 2, code: 'BAD_MESSAGE_KEY' });
+  }
 }
 
 /** The retention policy (src/ci/retention.ts), alike on ci gc and ci worker. */

@@ -15,7 +15,8 @@ import { html } from 'hono/html';
 
 import { openDataDir } from '../ci/data-dir';
 import type { Logger } from '../ci/logger';
-import { findNsqdHttp, publishMessage } from '../ci/nsq-api';
+import { MessageSeal } from '../ci/message-seal';
+import { findNsqdHttp } from '../ci/nsq-api';
 import { BuildStore } from '../ci/store';
 import { Access, accessApp } from './access';
 import { approveKnownForks } from './approval';
@@ -125,6 +126,8 @@ export interface ServerOptions {
   publicUrl?: string;
   /** More host names requests may carry (host-check.ts, names from allowedHostName); `*`: any. */
   allowedHosts?: readonly string[];
+  /** Seals the re-runs and cancels it publishes, opens the events, chunks and pushes it reads (message-seal.ts). Default: none, nsqd trusted. */
+  seal?: MessageSeal;
   log: Logger;
 }
 
@@ -141,6 +144,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const data = openDataDir(o.dataDir);
   const store = new LiveStore(path.join(data.root, SERVER_DATABASE));
   const stopping = new AbortController();
+  const seal = o.seal ?? new MessageSeal(null);
   // Local workers publishing into the same data directory take the same per-repository lock.
   const builds = o.workerToken ? new BuildStore(data.database) : undefined;
   // Its own connection, opened after the store's migrations ran.
@@ -148,10 +152,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // Listening before ingest starts, so that no build change goes by unseen.
   const reporter: StatusReporter | undefined =
     o.github && statuses ? watchBuildStatuses({ store, outbox: statuses, github: o.github.client, log: o.log }) : undefined;
+  // Re-runs, cancels and approvals, sealed (message-seal.ts).
   const publish = async (topic: string, body: string) => {
     const nsqd = o.nsqdHttp?.[0] ?? (o.lookupd?.length ? await findNsqdHttp(o.lookupd) : null);
     if (!nsqd) throw new Error('the server knows no nsqd HTTP address to publish to: start it with --nsqd-http');
-    await publishMessage(nsqd, topic, body);
+    await seal.publish(nsqd, topic, body);
   };
   // A fork approved before: its builds that wait are approved as they arrive (approval.ts).
   const approvals = approveKnownForks({ store, publish, pushTopic: o.pushTopic, log: o.log });
@@ -166,7 +171,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         o.workerToken && builds
           ? { stagingDir: path.join(data.root, UPLOAD_STAGING), token: o.workerToken, lock: (name, fn) => builds.withLock(name, fn) }
           : undefined,
-      ops: { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd, nsqdTcp: o.nsqdTcp, pushTopic: o.pushTopic, log: o.log },
+      ops: { nsqdHttp: o.nsqdHttp, lookupd: o.lookupd, nsqdTcp: o.nsqdTcp, pushTopic: o.pushTopic, seal, log: o.log },
       stopping: stopping.signal,
       adminToken: o.adminToken,
       readToken: o.readToken,
@@ -175,7 +180,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       allowedHosts: allowedHosts(o),
       publish,
     });
-    ingest = await startIngest({ store, nsqd: o.nsqdTcp, lookupd: o.lookupd, nsqdHttp: o.nsqdHttp, log: o.log });
+    ingest = await startIngest({ store, nsqd: o.nsqdTcp, lookupd: o.lookupd, nsqdHttp: o.nsqdHttp, seal, log: o.log });
     server = await listen(app, o.host, o.port);
   } catch (err) {
     stopping.abort();

@@ -7,10 +7,11 @@
  * chunk is finished with a warning (it would never become valid); a failed write is
  * requeued.
  */
-import { Message, Reader } from 'nsqjs';
+import { Reader } from 'nsqjs';
 
 import { logChunkSchema, LOGS_TOPIC } from '../ci/log-chunks';
 import type { Logger } from '../ci/logger';
+import { MessageSeal, onSealedMessage } from '../ci/message-seal';
 import { createTopicAndChannels } from '../ci/nsq-api';
 import { eventsTopicSchema } from './event-wire';
 import type { ServerStore } from './server-store';
@@ -57,6 +58,8 @@ export interface IngestOptions {
   channel?: string;
   /** Delay before a message whose write failed comes back. */
   requeueDelayMs?: number;
+  /** Opens what it reads (message-seal.ts). Default: none, nsqd trusted. */
+  seal?: MessageSeal;
   log: Logger;
 }
 
@@ -67,6 +70,7 @@ export interface Ingest {
 /** Starts both consumers; `close()` stops them (unfinished messages go back to nsqd). */
 export async function startIngest(o: IngestOptions): Promise<Ingest> {
   const channel = o.channel ?? SERVER_CHANNEL;
+  const seal = o.seal ?? new MessageSeal(null);
   const topics: Array<[string, (store: ServerStore, body: string) => IngestResult]> = [
     [o.eventsTopic ?? EVENTS_TOPIC, ingestEventBody],
     [o.logsTopic ?? LOGS_TOPIC, ingestChunkBody],
@@ -88,7 +92,7 @@ export async function startIngest(o: IngestOptions): Promise<Ingest> {
       outputBufferTimeout: 25,
     });
     reader.on('error', (err: Error) => o.log.warn({ topic, err: err.message }, 'nsq error'));
-    reader.on('message', (message: Message) => {
+    onSealedMessage(reader, topic, seal, o.log, (message) => {
       try {
         if (ingest(o.store, message.body.toString('utf8')) === 'invalid') o.log.warn({ topic, id: message.id }, 'not a valid message; dropped');
         message.finish();

@@ -10,6 +10,7 @@
  *   lxcts_nsq_channel_in_flight{nsqd,topic,channel}   handed to a consumer, not finished
  *   lxcts_nsq_channel_deferred{nsqd,topic,channel}    requeued with a delay
  *   lxcts_nsq_channel_clients{nsqd,topic,channel}     consumers connected
+ *   lxcts_nsq_messages_refused_total{topic,reason}    messages dropped unread: unsigned or a bad seal (message-seal.ts)
  *
  * The histograms are observed once per build, when the store first shows it started or
  * finished (the build's row, not the event, decides: a replayed or reordered event finds
@@ -33,11 +34,12 @@
  * allowed in one).
  */
 import { Hono } from 'hono';
-import { Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { isFinishedOnServer } from '../ci/build-status';
 import { CONTROL_TOPIC } from '../ci/control-message';
 import { LOGS_TOPIC } from '../ci/log-chunks';
+import type { MessageSeal } from '../ci/message-seal';
 import type { NsqdChannelStats } from '../ci/nsq-api';
 import { PUSH_TOPIC } from '../ci/push-event';
 import { EVENTS_TOPIC } from './ingest';
@@ -76,6 +78,8 @@ export interface MetricsOptions {
   pushTopic?: string;
   /** Pushes the server saw, for the queue wait; none observed without it. */
   pushes?: PushQueue;
+  /** The seal the server's consumers open messages with: what it refused is counted. */
+  seal?: MessageSeal;
 }
 
 const isFinished = (b: ServerBuild) => isFinishedOnServer(b.status);
@@ -143,6 +147,17 @@ export class ServerMetrics {
     this.#inFlight = new Gauge({ name: 'lxcts_nsq_channel_in_flight', help: 'Messages handed to a consumer and not finished', labelNames: channel, registers });
     this.#deferred = new Gauge({ name: 'lxcts_nsq_channel_deferred', help: 'Messages requeued with a delay', labelNames: channel, registers });
     this.#clients = new Gauge({ name: 'lxcts_nsq_channel_clients', help: 'Consumers connected to an nsqd channel', labelNames: channel, registers });
+    const seal = o.seal;
+    new Counter({
+      name: 'lxcts_nsq_messages_refused_total',
+      help: 'Messages read from nsqd and dropped unread: without the lxcts seal, or with one that does not verify (by topic and reason)',
+      labelNames: ['topic', 'reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const r of seal?.refusals() ?? []) this.inc({ topic: r.topic, reason: r.reason }, r.count);
+      },
+    });
     this.#onChange = (key) => this.observe(key);
     o.store.changes.on('build', this.#onChange);
   }

@@ -7,6 +7,7 @@
 import { Hono } from 'hono';
 
 import type { Logger } from '../ci/logger';
+import type { MessageSeal } from '../ci/message-seal';
 import { NSQ_NAME } from '../ci/nsq-api';
 import { PUSH_TOPIC } from '../ci/push-event';
 import type { LiveStore } from './live-store';
@@ -26,6 +27,8 @@ export interface OpsOptions {
   nsqdTcp?: string[];
   /** The push topic; default lxcts.pushes. */
   pushTopic?: string;
+  /** Opens the pushes it watches (message-seal.ts); /metrics counts what it and the consumers refused. */
+  seal?: MessageSeal;
   log: Logger;
   /** Aborted when the server stops: the push watch and the store listeners end. */
   stopping: AbortSignal;
@@ -36,7 +39,7 @@ export function opsApp(o: OpsOptions): Hono {
   if (!NSQ_NAME.test(topic)) throw new Error(`the pushes topic ${JSON.stringify(topic.slice(0, 80))} is not an NSQ topic name (${NSQ_NAME.source})`);
   const nsq = new NsqReadings({ nsqdHttp: o.nsqdHttp, lookupd: o.lookupd });
   const pushes = new PushQueue();
-  const metrics = new ServerMetrics({ store: o.store, nsq, pushes, pushTopic: topic });
+  const metrics = new ServerMetrics({ store: o.store, nsq, pushes, pushTopic: topic, seal: o.seal });
   // Each build the store hears of takes its push off that job's channel (looked up once
   // per build, not at each of its log chunks).
   const noted = new Set<string>();
@@ -50,7 +53,9 @@ export function opsApp(o: OpsOptions): Hono {
   };
   o.store.changes.on('build', onChange);
   const closeWatch =
-    o.lookupd?.length || o.nsqdTcp?.length ? watchPushes({ queue: pushes, topic, lookupd: o.lookupd, nsqdTcp: o.nsqdTcp, log: o.log }) : undefined;
+    o.lookupd?.length || o.nsqdTcp?.length
+      ? watchPushes({ queue: pushes, topic, lookupd: o.lookupd, nsqdTcp: o.nsqdTcp, seal: o.seal, log: o.log })
+      : undefined;
   const stop = () => {
     closeWatch?.();
     metrics.close();

@@ -15,10 +15,11 @@
  * branch filter). Memory only and bounded: after a restart, pushes made before it are
  * counted per channel but not listed.
  */
-import { Message, Reader } from 'nsqjs';
+import { Reader } from 'nsqjs';
 
 import { MAX_PERSON, oneLine } from '../ci/commit-info';
 import type { Logger } from '../ci/logger';
+import { MessageSeal, onSealedMessage } from '../ci/message-seal';
 import { buildRequestSchema, type BuildMessage } from '../ci/push-event';
 
 /** The server's channel on the push topic. */
@@ -141,6 +142,8 @@ export interface PushWatchOptions {
   topic: string;
   lookupd?: readonly string[];
   nsqdTcp?: readonly string[];
+  /** Opens what it reads (message-seal.ts): a forged push is not listed. Default: none, nsqd trusted. */
+  seal?: MessageSeal;
   log: Logger;
 }
 
@@ -154,7 +157,7 @@ export function watchPushes(o: PushWatchOptions): () => void {
     outputBufferTimeout: 25,
   });
   reader.on('error', (err: Error) => o.log.warn({ topic: o.topic, err: err.message }, 'nsq error (push watch)'));
-  reader.on('message', (message: Message) => {
+  onSealedMessage(reader, o.topic, o.seal ?? new MessageSeal(null), o.log, (message) => {
     message.finish();
     const parsed = buildRequestSchema.safeParse(parseJson(message.body.toString('utf8')));
     if (parsed.success) o.queue.add(parsed.data);

@@ -1,6 +1,6 @@
 /**
- * The files `ci up` keeps in the data directory: the webhook secret and the admin token
- * (made once, mode 0600, kept across runs), `up.json` (where everything listens, for
+ * The files `ci up` keeps in the data directory: the webhook secret, the admin token and
+ * the NSQ message key (made once, mode 0600, kept across runs), `up.json` (where everything listens, for
  * scripts such as the demo; present only while all is ready) and `up-processes.json` (the
  * children of the running `ci up`, so that a later one can stop what a killed one left).
  */
@@ -10,6 +10,8 @@ import * as path from 'node:path';
 
 export const WEBHOOK_SECRET_FILE = 'webhook-secret';
 export const ADMIN_TOKEN_FILE = 'admin-token';
+/** The key every message on nsqd is signed with (src/ci/message-seal.ts), passed to every component. */
+export const MESSAGE_KEY_FILE = 'message-key';
 export const UP_STATE_FILE = 'up.json';
 export const UP_PROCESSES_FILE = 'up-processes.json';
 
@@ -25,6 +27,7 @@ export interface UpState {
   lookupdHttp: string;
   webhookSecretFile: string;
   adminTokenFile: string;
+  messageKeyFile: string;
   /** The `ci up` process. */
   pid: number;
 }

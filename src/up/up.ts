@@ -13,12 +13,14 @@ import { PATCH_PARSER_CHANNEL } from '../bot/patch-parser';
 import { githubArgs, type GitHubFlagValues, hasGitHubCredentials } from '../cli/github-flags';
 import { openDataDir } from '../ci/data-dir';
 import { readableLogLine } from '../ci/logger';
+import { readMessageKey } from '../ci/message-seal';
 import { channelClientCount, NSQ_NAME } from '../ci/nsq-api';
 import { processIdentity } from '../ci/process-identity';
 import { PUSH_TOPIC } from '../ci/push-event';
 import { choosePorts, PORT_NAMES, PortName } from './ports';
 import { ComponentSpec, Supervisor } from './supervisor';
 import { ADMIN_TOKEN_FILE, ensureSecretFile, UP_PROCESSES_FILE, UP_STATE_FILE, UpProcess, UpState, WEBHOOK_SECRET_FILE, writeJsonAtomically } from './up-files';
+import { MESSAGE_KEY_FILE } from './up-files';
 import { lockDataDir, stopLeftovers } from './up-lock';
 
 export interface UpOptions {
@@ -61,8 +63,8 @@ export interface UpOptions {
 export interface RunningUp {
   /** What up.json holds. */
   state: UpState;
-  /** Whether the webhook secret and the admin token were made by this start. */
-  created: { webhookSecret: boolean; adminToken: boolean };
+  /** Whether the webhook secret, the admin token and the message key were made by this start. */
+  created: { webhookSecret: boolean; adminToken: boolean; messageKey: boolean };
   /** Aborts (reason: an Error naming the component) when a child ends on its own. */
   crashed: AbortSignal;
   /** Stops every child in order (workers first), removes up.json, releases the lock. */
@@ -140,6 +142,10 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
     const ports = await choosePorts(hosts, o.ports ?? {});
     const secret = ensureSecretFile(path.join(data.root, WEBHOOK_SECRET_FILE));
     const admin = ensureSecretFile(path.join(data.root, ADMIN_TOKEN_FILE));
+    const messageKey = ensureSecretFile(path.join(data.root, MESSAGE_KEY_FILE));
+    // A kept key others may read is refused here, before anything starts, rather than by each component.
+    readMessageKey(messageKey.file);
+    const sealed = ['--message-key-file', messageKey.file];
     const at = (name: PortName) => `${hosts[name]}:${ports[name]}`;
     const nsqdTcp = at('nsqd-tcp');
     const nsqdHttp = at('nsqd-http');
@@ -153,7 +159,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
     /** `ci worker` on `channel`, ready once nsqd shows it consuming that channel. */
     const worker = (channel: string, flags: string[]) => ({
       name: `worker ${channel}`,
-      ...lxcts(['ci', 'worker', '--nsqd-tcp', nsqdTcp, '--nsqd-http', nsqdHttp, '--channel', channel, ...flags]),
+      ...lxcts(['ci', 'worker', '--nsqd-tcp', nsqdTcp, '--nsqd-http', nsqdHttp, '--channel', channel, ...flags, ...sealed]),
       ready: async () => (await channelClientCount(nsqdHttp, PUSH_TOPIC, channel)) > 0,
     });
     const components: ComponentSpec[] = [
@@ -189,6 +195,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
           secret.file,
           '--nsqd-http',
           nsqdHttp,
+          ...sealed,
           ...pushChannels.flatMap((c) => ['--channel', c]),
         ]),
         ready: answers(`${webhook}/healthz`),
@@ -207,6 +214,7 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
           nsqdHttp,
           '--admin-token-file',
           admin.file,
+          ...sealed,
           ...github,
           ...(o.publicUrl === undefined ? [] : ['--public-url', o.publicUrl]),
           ...(o.allowedHosts ?? []).flatMap((host) => ['--allowed-host', host]),
@@ -243,12 +251,13 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
       lookupdHttp,
       webhookSecretFile: secret.file,
       adminTokenFile: admin.file,
+      messageKeyFile: messageKey.file,
       pid: process.pid,
     };
     writeJsonAtomically(stateFile, state);
     return {
       state,
-      created: { webhookSecret: secret.created, adminToken: admin.created },
+      created: { webhookSecret: secret.created, adminToken: admin.created, messageKey: messageKey.created },
       crashed: supervisor.crashed,
       close,
       kill: () => supervisor.kill(),

@@ -5,7 +5,7 @@ import { NSQ_NAME } from '../../ci/nsq-api';
 import { PUSH_TOPIC } from '../../ci/push-event';
 import { CiCommand } from '../../cli/ci-command';
 import { githubFlags, githubFromFlags } from '../../cli/github-flags';
-import { allowedHostFlag, dashboardNames, logLevelFlag } from '../../cli/service-flags';
+import { allowedHostFlag, dashboardNames, logLevelFlag, messageKeyFileFlag, messageSealFrom } from '../../cli/service-flags';
 import { splitAddress } from '../../cli/options';
 import { untilStopSignal } from '../../cli/signals';
 import { startServer } from '../../server/app';
@@ -42,6 +42,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     'push-topic': Flags.string({ description: "the workers' topic of build requests, where re-runs go (their --topic)", default: PUSH_TOPIC }),
     'public-url': Flags.string({ description: 'the URL people reach this server at, which commit statuses link to (default: the listen URL)' }),
     'allowed-host': allowedHostFlag,
+    'message-key-file': messageKeyFileFlag,
     ...githubFlags,
   };
 
@@ -61,6 +62,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
     };
     const workerToken = token('worker-token-file');
     const log = loggerFor('server', f['log-level']);
+    const seal = messageSealFrom(f['message-key-file'], log);
     const client = githubFromFlags(f, log);
     const { publicUrl, allowedHosts } = dashboardNames(f);
     const server = await startServer({
@@ -77,6 +79,7 @@ export default class CiServer extends CiCommand<typeof CiServer> {
       github: client ? { client, publicUrl } : undefined,
       publicUrl,
       allowedHosts,
+      seal,
       log,
     });
     this.log(`lxcts CI server: ${server.url}/`);

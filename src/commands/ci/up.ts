@@ -18,7 +18,7 @@ export default class CiUp extends CiCommand<typeof CiUp> {
   static override summary = 'the whole CI on this machine: nsqd, nsqlookupd, the webhook receiver, the dashboard and a worker per job channel';
   static override description =
     'Starts each part as a child process, in order, each once the one before answers, and prints every line they log ' +
-    "with the part's name in front. Makes a webhook secret and an admin token in the data directory if there are none " +
+    "with the part's name in front. Makes a webhook secret, an admin token and the key NSQ messages are signed with in the data directory if there are none " +
     '(mode 0600), prints the dashboard and webhook URLs, and writes them to up.json in the data directory while all ' +
     'runs. Ctrl-C or SIGTERM stops the workers first (running builds are cancelled and requeued, their containers ' +
     'destroyed), then the rest; a part that exits on its own stops everything with exit code 1. One ci up per data directory. ' +
@@ -97,6 +97,7 @@ lxcts CI is up
   webhook:         ${state.webhook}
   webhook secret:  ${state.webhookSecretFile} (${made(created.webhookSecret)})
   admin token:     ${state.adminTokenFile} (${made(created.adminToken)})
+  message key:     ${state.messageKeyFile} (${made(created.messageKey)}; every NSQ message is signed with it)
   nsqd:            ${state.nsqdTcp} (TCP), ${state.nsqdHttp} (HTTP); nsqlookupd ${state.lookupdHttp} (HTTP)
   GitHub:          ${github ? `commit statuses and the patch parser, through ${f['github-api-url']}` : 'off (no --github-token-file or GitHub App)'}
   data directory:  ${dataDir} (these addresses are in up.json there while this runs)

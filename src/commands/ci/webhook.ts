@@ -9,7 +9,7 @@ import { SpooledPublisher } from '../../ci/nsq-spool';
 import { PUSH_TOPIC } from '../../ci/push-event';
 import { createWebhookServer } from '../../ci/webhook';
 import { CiCommand } from '../../cli/ci-command';
-import { logLevelFlag } from '../../cli/service-flags';
+import { logLevelFlag, messageKeyFileFlag, messageSealFrom } from '../../cli/service-flags';
 import { splitAddress } from '../../cli/options';
 import { deprecatedAlias } from '../../cli/shared-options';
 import { readSecretFile } from '../../cli/secret-file';
@@ -38,16 +38,18 @@ export default class CiWebhook extends CiCommand<typeof CiWebhook> {
       multiple: true,
       default: ['binaries', 'docs'],
     }),
+    'message-key-file': messageKeyFileFlag,
   };
 
   async run(): Promise<void> {
     const secret = readSecretFile(this.flags['secret-file']);
     const data = this.dataDir();
     const log = loggerFor('webhook', this.flags['log-level']);
+    const seal = messageSealFrom(this.flags['message-key-file'], log);
     const deliveries = new DeliveryLog(path.join(data.root, 'deliveries.sqlite'));
     let publisher: SpooledPublisher;
     try {
-      publisher = new SpooledPublisher(this.flags['nsqd-http'], this.flags.topic, path.join(data.root, 'spool'), log, 1000, this.flags.channel);
+      publisher = new SpooledPublisher(this.flags['nsqd-http'], this.flags.topic, path.join(data.root, 'spool'), log, 1000, this.flags.channel, seal);
     } catch (err) {
       throw new Errors.CLIError((err as Error).message, { exit: 2, code: 'BAD_NSQ_NAME' });
     }

@@ -9,7 +9,7 @@ import { Worker } from '../../ci/worker';
 import { CiCommand } from '../../cli/ci-command';
 import { ceilingsFrom, limitFlags } from '../../cli/limit-flags';
 import { splitAddress } from '../../cli/options';
-import { logLevelFlag, retentionFlags } from '../../cli/service-flags';
+import { logLevelFlag, messageKeyFileFlag, messageSealFrom, retentionFlags } from '../../cli/service-flags';
 import { deprecatedAlias } from '../../cli/shared-options';
 import { untilStopSignal } from '../../cli/signals';
 import { githubFlags, githubFromFlags } from '../../cli/github-flags';
@@ -115,6 +115,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       description: 'fetch from hosts that are or resolve to loopback, private or link-local addresses (a git server on the LAN)',
       default: false,
     }),
+    'message-key-file': messageKeyFileFlag,
     ...retentionFlags,
     'gc-interval': Flags.integer({
       description: 'minutes between two retention sweeps of a repository (ci gc), run after a publish; the first publish sweeps at once',
@@ -134,6 +135,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
     if (f.channel === PATCH_PARSER_CHANNEL) return this.patchParser();
     if (f.server !== undefined && !/^https?:\/\/[^/]/.test(f.server)) this.error(`--server expects http(s)://HOST:PORT, got "${f.server}"`, { exit: 2 });
     const log = loggerFor('worker', f['log-level']).child({ channel: f.channel });
+    const seal = messageSealFrom(f['message-key-file'], log);
     // No job may outlast the worker's longest build (unless --max-timeout says otherwise).
     const builder = this.builder({
       bridge: f.bridge,
@@ -167,6 +169,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       ),
       builder,
       store: this.store(),
+      seal,
       log,
     });
     await worker.start();
@@ -180,6 +183,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
   private async patchParser(): Promise<void> {
     const f = this.flags;
     const log = loggerFor('worker', f['log-level']).child({ channel: f.channel });
+    const seal = messageSealFrom(f['message-key-file'], log);
     // Bad credentials files are a usage error (exit 2) from githubFromFlags itself.
     const github = githubFromFlags(f, log);
     if (!github) this.error('the patch parser needs GitHub credentials: --github-token-file, or --github-app-id and --github-app-key-file', { exit: 2 });
@@ -193,6 +197,7 @@ export default class CiWorker extends CiCommand<typeof CiWorker> {
       botLogin: f['bot-login'],
       maxAttempts: f['max-attempts'],
       requeueDelayMs: f['requeue-delay'] * 1000,
+      seal,
       log,
     });
     await bot.start();
