@@ -587,9 +587,9 @@ export class Worker {
 
   /** Publishes a message of the events topic that is not a build's event (a wait, a close). */
   private publishWire(message: object): void {
-    this.#seal.publish(this.options.publishTo, this.options.eventsTopic, JSON.stringify(message)).catch((err: Error) =>
-      this.options.log.warn({ err: err.message }, 'event not published'),
-    );
+    this.#seal
+      .publish(this.options.publishTo, this.options.eventsTopic, JSON.stringify(message))
+      .catch((err: Error) => this.options.log.warn({ err: err.message }, 'event not published'));
   }
 
   /**

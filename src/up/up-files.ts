@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { PrivateFileError, readPrivateFile } from '../ci/private-file';
+
 export const WEBHOOK_SECRET_FILE = 'webhook-secret';
 export const ADMIN_TOKEN_FILE = 'admin-token';
 /** The key every message on nsqd is signed with (src/ci/message-seal.ts), passed to every component. */
@@ -45,34 +47,23 @@ export interface UpProcess {
  * this user that no one else may read: a secret others can read is no secret, and saying
  * so beats using it.
  */
-export function ensureSecretFile(file: string): { file: string; created: boolean } {
-  if (keptSecretFile(file)) return { file, created: false };
+export function ensureSecretFile(file: string, what = 'secret file'): { file: string; created: boolean } {
+  if (keptSecretFile(file, what)) return { file, created: false };
   // Made 0600 before the secret is in it, then renamed over an empty file left there: never readable by others.
   writeFileAtomically(file, `${randomBytes(32).toString('hex')}\n`, 0o600);
   return { file, created: true };
 }
 
-/** Whether `file` holds a secret to keep; throws when it does but others may read it. */
-function keptSecretFile(file: string): boolean {
-  let fd: number;
+/** Whether `file` holds a secret to keep; throws when it does but is not private (private-file.ts). */
+function keptSecretFile(file: string, what: string): boolean {
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    return readPrivateFile(file, what).toString('utf8').trim() !== '';
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw new Error(`cannot open the secret file ${file}: ${(err as Error).message}`);
-  }
-  try {
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile()) throw new Error(`the secret file ${file} is not a regular file`);
-    if (fs.readFileSync(fd, 'utf8').trim() === '') return false;
-    if ((stat.mode & 0o077) !== 0)
-      throw new Error(
-        `the secret file ${file} has mode ${(stat.mode & 0o777).toString(8)}: others may read it; chmod 600 it, or remove it to have a new one made`,
-      );
-    if (process.getuid && stat.uid !== process.getuid()) throw new Error(`the secret file ${file} belongs to uid ${stat.uid}, not to this user`);
-    return true;
-  } finally {
-    fs.closeSync(fd);
+    if (!(err instanceof PrivateFileError)) throw err;
+    if (err.problem === 'missing') return false;
+    // An empty file holds no secret to protect: made afresh, as a missing one.
+    if (err.problem === 'readable-by-others' && fs.readFileSync(file, 'utf8').trim() === '') return false;
+    throw err;
   }
 }
 

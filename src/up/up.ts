@@ -140,9 +140,9 @@ export async function startUp(o: UpOptions): Promise<RunningUp> {
     await stopLeftovers(data, say);
     const hosts = Object.fromEntries(PORT_NAMES.map((n) => [n, n === 'webhook' || n === 'dashboard' ? host : loopback])) as Record<PortName, string>;
     const ports = await choosePorts(hosts, o.ports ?? {});
-    const secret = ensureSecretFile(path.join(data.root, WEBHOOK_SECRET_FILE));
-    const admin = ensureSecretFile(path.join(data.root, ADMIN_TOKEN_FILE));
-    const messageKey = ensureSecretFile(path.join(data.root, MESSAGE_KEY_FILE));
+    const secret = ensureSecretFile(path.join(data.root, WEBHOOK_SECRET_FILE), 'webhook secret');
+    const admin = ensureSecretFile(path.join(data.root, ADMIN_TOKEN_FILE), 'admin token');
+    const messageKey = ensureSecretFile(path.join(data.root, MESSAGE_KEY_FILE), 'message key');
     // A kept key others may read is refused here, before anything starts, rather than by each component.
     readMessageKey(messageKey.file);
     const sealed = ['--message-key-file', messageKey.file];
