@@ -29,6 +29,7 @@
         "addon/module_functions.cc",
         "addon/network.cc",
         "addon/process.cc",
+        "addon/sealed_program.cc",
         "addon/spawn_helper.cc",
         "addon/task.cc",
         "addon/teardown.cc"
@@ -46,7 +47,7 @@
     {
       "target_name": "lxcts-attach",
       "type": "executable",
-      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc", "addon/config_item.cc" ],
+      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc", "addon/config_item.cc", "addon/sealed_program.cc" ],
       "cflags_cc": [ "-pthread" ],
       "ldflags": [ "-pthread" ]
     },
@@ -54,6 +55,14 @@
       "target_name": "lxcts-lifecycle",
       "type": "executable",
       "sources": [ "addon/lifecycle_helper.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc", "addon/monitor_cgroups.cc" ]
+    },
+    {
+      # Runs inside containers, whose C library (if any) is not ours: static, no liblxc.
+      "target_name": "lxcts-files",
+      "type": "executable",
+      "sources": [ "addon/files_program.cc" ],
+      "libraries!": [ "<!@(pkg-config --libs lxc)" ],
+      "ldflags": [ "-static" ]
     },
     {
       "target_name": "lxcts-execute",

@@ -29,6 +29,9 @@ struct AttachRequest {
   bool tty = false;  // a pseudo-terminal instead of pipes, for interactive shells
   int cols = 80;
   int rows = 24;
+  // Non-empty: run this file of the host (lxcts-files) instead of looking argv[0] up in the
+  // container; executed from a sealed copy, so nothing in the container can change it.
+  std::string program;
 };
 
 // The command's standard streams: the ends it gets, and the ends this process keeps.

@@ -32,6 +32,7 @@ AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
   request.tty = o.Get("tty").ToBoolean().Value();
   if (o.Get("cols").IsNumber()) request.cols = o.Get("cols").As<Napi::Number>().Int32Value();
   if (o.Get("rows").IsNumber()) request.rows = o.Get("rows").As<Napi::Number>().Int32Value();
+  if (o.Get("program").IsString()) request.program = o.Get("program").As<Napi::String>().Utf8Value();
   return request;
 }
 

@@ -45,7 +45,8 @@ void CopyText(char* to, size_t size, const std::string& from) {
 std::string EncodeRequest(const std::string& name, const std::string& lxcpath, const AttachRequest& request) {
   RequestHeader header = {};
   header.magic = kWireMagic;
-  header.flags = (request.clearEnv ? kClearEnv : 0) | (request.pipeStdin ? kPipeStdin : 0) | (request.tty ? kTty : 0);
+  header.flags = (request.clearEnv ? kClearEnv : 0) | (request.pipeStdin ? kPipeStdin : 0) | (request.tty ? kTty : 0) |
+                 (request.program.empty() ? 0 : kProgram);
   header.uid = request.uid;
   header.gid = request.gid;
   header.cols = request.cols;
@@ -60,6 +61,7 @@ std::string EncodeRequest(const std::string& name, const std::string& lxcpath, c
   for (const std::string& arg : request.argv) PutString(out, arg);
   for (const std::string& entry : request.env) PutString(out, entry);
   for (const std::string& entry : request.callerEnv) PutString(out, entry);
+  if (!request.program.empty()) PutString(out, request.program);
   return out;
 }
 
@@ -77,8 +79,12 @@ bool DecodeRequest(const std::string& data, std::string& name, std::string& lxcp
   request.rows = header.rows;
   size_t pos = sizeof header;
   if (!GetString(data, pos, name) || !GetString(data, pos, lxcpath) || !GetString(data, pos, request.cwd)) return false;
-  return GetStrings(data, pos, header.argc, request.argv) && GetStrings(data, pos, header.envc, request.env) &&
-         GetStrings(data, pos, header.callerEnvc, request.callerEnv) && pos == data.size();
+  if (!GetStrings(data, pos, header.argc, request.argv) || !GetStrings(data, pos, header.envc, request.env) ||
+      !GetStrings(data, pos, header.callerEnvc, request.callerEnv)) {
+    return false;
+  }
+  if ((header.flags & kProgram) != 0 && (!GetString(data, pos, request.program) || request.program.empty())) return false;
+  return pos == data.size();
 }
 
 AttachReply MakeReply(int32_t pid, const std::string& code, const std::string& message) {

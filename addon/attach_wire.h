@@ -54,6 +54,8 @@ struct RequestHeader {
 constexpr uint32_t kClearEnv = 1;
 constexpr uint32_t kPipeStdin = 2;
 constexpr uint32_t kTty = 4;
+// The request's program (AttachRequest::program) follows the other strings.
+constexpr uint32_t kProgram = 8;
 
 // How many descriptors a request comes with.
 inline size_t RequestFdsFor(const AttachRequest& request) { return request.tty ? kTtyRequestFds : kRequestFds; }

@@ -18,6 +18,7 @@ export { ContainerProcess, exitCodeOf, KILL_GRACE_SECONDS } from './lxc/process'
 export type { ExitStatus } from './lxc/process';
 export type { ExecOptions, ExecResult, SpawnOptions } from './lxc/exec';
 export type { ExecuteOptions } from './lxc/execute';
+export type { PushFileOptions, PushTarResult } from './lxc/files';
 export type { LxcErrorCode, LxcErrorProps } from './lxc/errors';
 export { defaultLxcpath, isConfigKey, listContainers, lxcVersion } from './lxc/system';
 export type { ListOptions, ListWhich } from './lxc/system';

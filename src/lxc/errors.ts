@@ -34,7 +34,9 @@ export type LxcErrorCode =
   | 'LXC_RELEASED'
   | 'LXC_BUSY'
   | 'LXC_LOCK_FAILED'
-  | 'LXC_INTERNAL';
+  | 'LXC_INTERNAL'
+  | 'LXC_FILE_FAILED'
+  | 'LXC_FILE_REFUSED';
 
 export interface LxcErrorProps {
   code: LxcErrorCode;
