@@ -121,8 +121,15 @@ UniqueFd OpenBeneath(int root, const std::vector<std::string>& parts, size_t cou
       if (mkdirat(dir.Get(), part, 0755) != 0 && errno != EEXIST) Die(shown + ": cannot make directory " + parts[i], errno);
       fd = openat(dir.Get(), part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
-    // ELOOP or ENOTDIR: a link or a file where a directory was expected; not followed.
-    if (fd < 0) Die(shown + ": cannot enter " + parts[i] + (errno == ELOOP ? " (a symbolic link; not followed)" : ""), errno);
+    if (fd < 0) {
+      int error = errno;
+      // O_DIRECTORY with O_NOFOLLOW says ENOTDIR for a link: tell it apart, it is a refusal.
+      struct stat st;
+      if (fstatat(dir.Get(), part, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        Die(shown + ": refused: " + parts[i] + " is a symbolic link (not followed)");
+      }
+      Die(shown + ": cannot enter " + parts[i], error);
+    }
     dir.Reset(fd);
   }
   return dir;

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import * as path from 'node:path';
 import * as tarStream from 'tar-stream';
 
@@ -75,13 +75,20 @@ function checkMode(value: unknown): number | undefined {
   return value;
 }
 
-/** The program's stderr, read as it comes (so it never blocks on it), up to a bound. */
-function collectStderr(proc: ContainerProcess): () => string {
+/**
+ * The program's stderr, read as it comes (so it never blocks on it), up to a bound; the
+ * function resolves once all of it has been read (the program has no children to hold it).
+ */
+function collectStderr(proc: ContainerProcess): () => Promise<string> {
   let text = '';
   proc.stderr.on('data', (chunk: Buffer) => {
     if (text.length < STDERR_LIMIT) text += chunk.toString();
   });
-  return () => text.trim();
+  const ended = finished(proc.stderr).catch(() => undefined);
+  return async () => {
+    await ended;
+    return text.trim();
+  };
 }
 
 function fileError(op: string, container: string, stderr: string, fallback: string): LxcError {
@@ -91,10 +98,10 @@ function fileError(op: string, container: string, stderr: string, fallback: stri
 }
 
 /** Waits for the program; an LxcError with its stderr when it failed. */
-async function finish(proc: ContainerProcess, stderr: () => string, op: string, container: string): Promise<void> {
+async function finish(proc: ContainerProcess, stderr: () => Promise<string>, op: string, container: string): Promise<void> {
   const status = await proc.wait();
   if (status.exitCode !== 0) {
-    throw fileError(op, container, stderr(), `lxcts-files ended with ${status.exitCode === null ? status.signal : `exit status ${status.exitCode}`}`);
+    throw fileError(op, container, await stderr(), `lxcts-files ended with ${status.exitCode === null ? status.signal : `exit status ${status.exitCode}`}`);
   }
 }
 
@@ -278,7 +285,8 @@ export async function pullTar(host: FilesHost, source: string): Promise<Readable
     proc.kill('SIGKILL');
     // The program's own account of what went wrong, when it has one.
     const status = await proc.wait().catch(() => null);
-    const failure = status && status.exitCode !== 0 && stderr() ? fileError(op, host.name, stderr(), '') : err;
+    const said = await stderr();
+    const failure = status && status.exitCode !== 0 && said ? fileError(op, host.name, said, '') : err;
     pack.destroy(failure as Error);
     out.destroy(failure as Error);
   });
