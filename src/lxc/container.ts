@@ -340,11 +340,17 @@ export class Container {
    * Runs a command in the running container and collects its output. `exitCode` is the
    * command's own status (0-255); a command killed by a signal has `exitCode: null` and
    * `signal` set. A missing program gives 127, one that cannot be executed 126.
+   *
+   * It resolves once the command has exited and its stdout and stderr have both ended: a
+   * process it started in the background that keeps them open holds the result until it
+   * closes them, and what it writes until then is included (as with a shell's `$(...)`).
+   * With `timeout`, that wait ends at the same deadline: LXC_TIMEOUT, the outputs closed.
+   * `spawn()`'s `wait()` resolves at the command's exit instead, its streams still open.
    */
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     const input = checkExecInput(options);
     const proc = await this.#spawn('exec', argv, options, input !== undefined);
-    return collectExec(proc, input);
+    return collectExec(proc, input, { timeout: options.timeout, op: 'exec', container: this.name });
   }
 
   /**
