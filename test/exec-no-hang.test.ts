@@ -111,6 +111,9 @@ test('1,000 commands at once all complete with every byte and the right exit sta
   });
   expect(wrong.map(({ i }) => i)).toEqual([]);
   await many.release();
-  await waitFor(() => fdCount() <= before, () => `descriptors back to ${before} (now ${fdCount()})`);
+  await waitFor(
+    () => fdCount() <= before,
+    () => `descriptors back to ${before} (now ${fdCount()})`,
+  );
   expect(zombieChildren()).toEqual([]);
 }, 180_000);
