@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -75,6 +76,39 @@ void WriteFull(int fd, const void* data, size_t size) {
     size -= static_cast<size_t>(n);
   }
 }
+
+// Input read ahead into one buffer, so that a frame and its chunk headers are not a read
+// each; long reads go straight into the caller's memory once the buffer is drained.
+class Input {
+ public:
+  bool Read(void* data, size_t size) {
+    auto* p = static_cast<char*>(data);
+    size_t have = std::min(size, end_ - start_);
+    memcpy(p, buffer_.data() + start_, have);
+    start_ += have;
+    p += have;
+    size -= have;
+    if (size == 0) return true;
+    if (size >= buffer_.size()) return ReadFull(STDIN_FILENO, p, size);
+    while (size > 0) {
+      ssize_t n = read(STDIN_FILENO, buffer_.data(), buffer_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      start_ = 0;
+      end_ = static_cast<size_t>(n);
+      size_t take = std::min(size, end_);
+      memcpy(p, buffer_.data(), take);
+      start_ = take;
+      p += take;
+      size -= take;
+    }
+    return true;
+  }
+
+ private:
+  std::vector<char> buffer_ = std::vector<char>(kBufferBytes);
+  size_t start_ = 0, end_ = 0;
+};
 
 // Output gathered into one buffer, so that a tree of small files is not two writes each.
 class Output {
@@ -159,14 +193,14 @@ void SetTime(int dir, const char* name, int64_t mtime) {
   utimensat(dir, name, times, AT_SYMLINK_NOFOLLOW);  // a time that cannot be set is no reason to fail
 }
 
-void ReceiveData(int out, const std::string& shown) {
+void ReceiveData(Input& in, int out, const std::string& shown) {
   std::vector<char> buffer(kFilesMaxChunk);
   for (;;) {
     uint32_t length;
-    if (!ReadFull(STDIN_FILENO, &length, sizeof length)) Die(shown + ": the stream ended inside the file");
+    if (!in.Read(&length, sizeof length)) Die(shown + ": the stream ended inside the file");
     if (length == 0) return;
     if (length > kFilesMaxChunk) Die(shown + ": malformed chunk");
-    if (!ReadFull(STDIN_FILENO, buffer.data(), length)) Die(shown + ": the stream ended inside the file");
+    if (!in.Read(buffer.data(), length)) Die(shown + ": the stream ended inside the file");
     WriteFull(out, buffer.data(), length);
   }
 }
@@ -191,14 +225,14 @@ int Put(const char* target, bool makeTarget) {
   UniqueFd root(open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.Valid()) Die(target, errno);
   std::vector<DirectoryTime> directories;
+  Input in;
   for (;;) {
     FileFrame f;
-    if (!ReadFull(STDIN_FILENO, &f, sizeof f)) Die("the stream ended without its end frame");
+    if (!in.Read(&f, sizeof f)) Die("the stream ended without its end frame");
     if (f.magic != kFilesMagic || f.pathLen > kFilesMaxPath || f.linkLen > kFilesMaxPath) Die("malformed frame");
     if (f.type == kFileEnd) break;
     std::string path(f.pathLen, '\0'), link(f.linkLen, '\0');
-    if (!ReadFull(STDIN_FILENO, path.data(), path.size()) || !ReadFull(STDIN_FILENO, link.data(), link.size()))
-      Die("the stream ended inside a frame");
+    if (!in.Read(path.data(), path.size()) || !in.Read(link.data(), link.size())) Die("the stream ended inside a frame");
     if (path.find('\0') != std::string::npos || link.find('\0') != std::string::npos) Die("malformed frame");
     std::vector<std::string> parts;
     if (!SplitRelative(path, parts)) Die(path + ": refused: the path is absolute or has a \"..\" part");
@@ -225,7 +259,7 @@ int Put(const char* target, bool makeTarget) {
         Clear(dir.Get(), name, false, path);
         UniqueFd out(openat(dir.Get(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!out.Valid()) Die(path + ": cannot create", errno);
-        ReceiveData(out.Get(), path);
+        ReceiveData(in, out.Get(), path);
         // The owner first: chown clears the set-id bits the mode then sets.
         if ((f.uid >= 0 || f.gid >= 0) && fchown(out.Get(), static_cast<uid_t>(f.uid), static_cast<gid_t>(f.gid)) != 0)
           Die(path + ": cannot set owner", errno);
