@@ -53,12 +53,14 @@ AttachRequest RandomRequest() {
   r.gid = static_cast<int64_t>(rng()) - 1;
   r.cols = static_cast<int>(rng() % 65536);
   r.rows = static_cast<int>(rng() % 65536);
+  if (rng() % 2) r.program = "/" + RandomString(20);
   return r;
 }
 
 bool Same(const AttachRequest& a, const AttachRequest& b) {
   return a.argv == b.argv && a.env == b.env && a.callerEnv == b.callerEnv && a.clearEnv == b.clearEnv && a.pipeStdin == b.pipeStdin &&
-         a.tty == b.tty && a.cwd == b.cwd && a.uid == b.uid && a.gid == b.gid && a.cols == b.cols && a.rows == b.rows;
+         a.tty == b.tty && a.cwd == b.cwd && a.uid == b.uid && a.gid == b.gid && a.cols == b.cols && a.rows == b.rows &&
+         a.program == b.program;
 }
 
 bool Decodes(const std::string& data) {
