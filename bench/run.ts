@@ -75,7 +75,7 @@ async function main(): Promise<number> {
     results.push(...(await runMemory(peers, fixtures, scale, progress)));
     const treeMib = Number(values['tree-mib']);
     if (!Number.isInteger(treeMib) || treeMib < 1) throw new Error(`--tree-mib takes a whole number of MiB; got "${values['tree-mib']}"`);
-    results.push(...(await runFileTransfer(fixtures, values.smoke ? 4 : treeMib, values.smoke ? 1 : 3, progress)));
+    results.push(...(await runFileTransfer(fixtures, values.smoke ? 4 : treeMib, values.smoke ? 1 : 3, selected.includes('tools'), progress)));
   } finally {
     await fixtures?.cleanup();
   }

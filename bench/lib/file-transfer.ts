@@ -46,7 +46,8 @@ async function timed(run: () => Promise<void>): Promise<number> {
   return performance.now() - start;
 }
 
-export async function runFileTransfer(fixtures: Fixtures, mib: number, rounds: number, progress: (line: string) => void): Promise<Result[]> {
+/** `tools`: whether the lxc-attach side runs too (the tools peer was selected). */
+export async function runFileTransfer(fixtures: Fixtures, mib: number, rounds: number, tools: boolean, progress: (line: string) => void): Promise<Result[]> {
   const label = `${mib} MiB tree (${mib * 2} files, 16 links)`;
   const workloads = { in: `tree in, ${label}`, out: `tree out, ${label}` };
   const unit = 'ms per tree';
@@ -67,7 +68,8 @@ export async function runFileTransfer(fixtures: Fixtures, mib: number, rounds: n
           await c.pushTar(tar.stdout, '/tmp/bench-lxcts');
         }),
       );
-      samples.tools.in.push(await timed(() => sh(`tar -C ${tree} -c . | ${attach} sh -c 'mkdir -p /tmp/bench-tools && tar -x -C /tmp/bench-tools'`)));
+      if (tools)
+        samples.tools.in.push(await timed(() => sh(`tar -C ${tree} -c . | ${attach} sh -c 'mkdir -p /tmp/bench-tools && tar -x -C /tmp/bench-tools'`)));
       samples.lxcts.out.push(
         await timed(async () => {
           const untar = spawn('tar', ['-x', '-C', path.join(host, 'lxcts')], { stdio: ['pipe', 'inherit', 'inherit'] });
@@ -75,7 +77,7 @@ export async function runFileTransfer(fixtures: Fixtures, mib: number, rounds: n
           await once(untar, 'exit');
         }),
       );
-      samples.tools.out.push(await timed(() => sh(`${attach} tar -c -C /tmp/bench-tools . | tar -x -C ${path.join(host, 'tools')}`)));
+      if (tools) samples.tools.out.push(await timed(() => sh(`${attach} tar -c -C /tmp/bench-tools . | tar -x -C ${path.join(host, 'tools')}`)));
       progress(`round ${round + 1}/${rounds}: ${label} in and out`);
     }
     const bytes = mib * 1024 * 1024;
@@ -85,9 +87,9 @@ export async function runFileTransfer(fixtures: Fixtures, mib: number, rounds: n
     };
     return [
       row(workloads.in, 'lxcts', samples.lxcts.in),
-      row(workloads.in, 'tools', samples.tools.in),
+      ...(tools ? [row(workloads.in, 'tools', samples.tools.in)] : []),
       row(workloads.out, 'lxcts', samples.lxcts.out),
-      row(workloads.out, 'tools', samples.tools.out),
+      ...(tools ? [row(workloads.out, 'tools', samples.tools.out)] : []),
     ];
   } catch (err) {
     const error = (err as Error).message;
