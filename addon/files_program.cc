@@ -38,6 +38,9 @@ namespace lxcts {
 namespace {
 
 constexpr size_t kBufferBytes = 256 * 1024;
+// Every file is opened with O_NONBLOCK: a fifo put where a file was (the container may swap
+// one in between a look and an open) must not block the open; read() of a regular file
+// ignores the flag.
 
 [[noreturn]] void Die(const std::string& what, int error = 0) {
   std::string line = "lxcts-files: " + what;
@@ -336,7 +339,7 @@ class Getter {
       return Send(f, path, link);
     }
     if (!S_ISREG(st.st_mode)) return Warn(path + ": skipped (not a file, directory or link)");
-    UniqueFd in(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+    UniqueFd in(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!in.Valid()) Die(path, errno);
     struct stat now;
     if (fstat(in.Get(), &now) != 0 || !S_ISREG(now.st_mode)) Die(path + ": changed while read");
@@ -367,7 +370,7 @@ class Getter {
       // The top is named as the caller named it, even when that name is a link to it.
       struct stat top;
       if (fstatat(dir.Get(), base.c_str(), &top, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(top.st_mode)) {
-        UniqueFd real(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+        UniqueFd real(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
         if (!real.Valid()) Die(path, errno);
         FollowedTop(real, base, st);
       } else {
@@ -477,7 +480,7 @@ class Getter {
 };
 
 int Cat(const char* path) {
-  UniqueFd in(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  UniqueFd in(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!in.Valid()) Die(path, errno);
   struct stat st;
   if (fstat(in.Get(), &st) != 0) Die(path, errno);

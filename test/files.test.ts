@@ -118,6 +118,14 @@ describe('pushFile and pullFile', () => {
     expect(err.message).toContain('No such file or directory');
   });
 
+  test('a fifo is neither waited on nor sent: pullFile fails at once, pullTar leaves it out', async () => {
+    await out(c, 'mkdir -p /tmp/withfifo && mkfifo /tmp/withfifo/pipe && echo x > /tmp/withfifo/file');
+    const err = await failureOf(c.pullFile('/tmp/withfifo/pipe').then(buffer));
+    expect(err.code).toBe('LXC_FILE_FAILED');
+    expect(err.message).toContain('not a regular file');
+    expect([...(await entriesOf(await c.pullTar('/tmp/withfifo'))).keys()].sort()).toEqual(['withfifo', 'withfifo/file']);
+  });
+
   test('bad arguments are refused before anything runs', async () => {
     expect((await failureOf(c.pushFile(Readable.from(['x']), 'relative/path'))).code).toBe('LXC_FILE_REFUSED');
     expect((await failureOf(c.pushFile(Readable.from(['x']), '/tmp/dir/'))).code).toBe('LXC_FILE_REFUSED');
