@@ -14,6 +14,7 @@ import * as tarStream from 'tar-stream';
 import { Container } from '../src';
 import { buildIdRange, idmapConfig } from '../src/ci/id-range';
 import { shiftOwnership } from '../src/ci/bases';
+import { attachHelperPath, native } from '../src/lxc/native';
 import { failureOf, Sandbox } from './helpers/sandbox';
 import { waitFor } from './helpers/wait';
 
@@ -124,6 +125,16 @@ describe('pushFile and pullFile', () => {
     expect(err.code).toBe('LXC_FILE_FAILED');
     expect(err.message).toContain('not a regular file');
     expect([...(await entriesOf(await c.pullTar('/tmp/withfifo'))).keys()].sort()).toEqual(['withfifo', 'withfifo/file']);
+  });
+
+  test('the same without the lxcts-attach helper (attached from this process)', async () => {
+    native().setAttachHelper(null);
+    try {
+      await c.pushFile(Readable.from(['in-process\n']), '/tmp/in-process');
+      expect((await buffer(await c.pullFile('/tmp/in-process'))).toString()).toBe('in-process\n');
+    } finally {
+      native().setAttachHelper(attachHelperPath());
+    }
   });
 
   test('bad arguments are refused before anything runs', async () => {
