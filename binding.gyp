@@ -34,6 +34,7 @@
         "addon/monitor_socket.cc",
         "addon/network.cc",
         "addon/process.cc",
+        "addon/sealed_program.cc",
         "addon/spawn_helper.cc",
         "addon/task.cc",
         "addon/teardown.cc"
@@ -51,7 +52,7 @@
     {
       "target_name": "lxcts-attach",
       "type": "executable",
-      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc", "addon/config_item.cc", "addon/attach_extras.cc" ],
+      "sources": [ "addon/attach_server.cc", "addon/attach_command.cc", "addon/attach_wire.cc", "addon/config_item.cc", "addon/attach_extras.cc", "addon/sealed_program.cc" ],
       "cflags_cc": [ "-pthread" ],
       "ldflags": [ "-pthread" ]
     },
@@ -64,6 +65,14 @@
       "target_name": "lxcts-container-op",
       "type": "executable",
       "sources": [ "addon/container_op_helper.cc", "addon/log_capture.cc", "addon/config_item.cc" ]
+    },
+    {
+      # Runs inside containers, whose C library (if any) is not ours: static, no liblxc.
+      "target_name": "lxcts-files",
+      "type": "executable",
+      "sources": [ "addon/files_program.cc" ],
+      "libraries!": [ "<!@(pkg-config --libs lxc)" ],
+      "ldflags": [ "-static" ]
     },
     {
       "target_name": "lxcts-execute",

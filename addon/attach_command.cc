@@ -16,6 +16,7 @@
 #include <string>
 
 #include "config_item.h"
+#include "sealed_program.h"
 #include "string_arrays.h"
 
 namespace lxcts {
@@ -126,6 +127,7 @@ struct RunPayload {
   lxc_attach_command_t command;
   const char* cwd;  // nullptr: where liblxc left the child
   bool terminal;
+  int program;  // >= 0: the host's program to run (SealedProgram) instead of argv[0]
 };
 
 // "lxcts: cannot <what> "<subject>": <reason>" on the command's stderr. No allocation:
@@ -163,7 +165,11 @@ int RunCommand(void* payload) {
     Complain("change to directory", run->cwd, errno);
     return 126;
   }
-  execvp(run->command.program, run->command.argv);
+  if (run->program >= 0) {
+    fexecve(run->program, run->command.argv, environ);
+  } else {
+    execvp(run->command.program, run->command.argv);
+  }
   int error = errno;
   // As a shell reports it: 127 for a program that is not there, 126 for one that cannot
   // run (not executable, E2BIG, ENAMETOOLONG...), with the reason instead of silence.
@@ -250,7 +256,13 @@ pid_t AttachCommand(lxc_container* c, AttachRequest& request, int in, int out, i
   options.stdout_fd = out;
   options.stderr_fd = err;
 
-  RunPayload run = {{argv[0], argv.data()}, request.cwd.empty() ? nullptr : request.cwd.c_str(), request.tty};
+  UniqueFd program;
+  if (!request.program.empty()) {
+    std::string error;
+    program = SealedProgram(request.program, error);
+    if (!program.Valid()) return -1;
+  }
+  RunPayload run = {{argv[0], argv.data()}, request.cwd.empty() ? nullptr : request.cwd.c_str(), request.tty, program.Get()};
   pid_t pid = -1;
   int rc = c->attach(c, RunCommand, &run, &options, &pid);
   return rc < 0 || pid <= 0 ? -1 : pid;

@@ -35,6 +35,9 @@ struct AttachRequest {
   std::vector<uint32_t> groups;     // supplementary gids; none: all dropped (liblxc's default)
   bool remountSysProc = false;      // a /proc and /sys of the entered namespaces, without the mount namespace
   bool elevatedPrivileges = false;  // not moved to the cgroup, capabilities and LSM not applied
+  // Non-empty: run this file of the host (lxcts-files) instead of looking argv[0] up in the
+  // container; executed from a sealed copy, so nothing in the container can change it.
+  std::string program;
 };
 
 // The command's standard streams: the ends it gets, and the ends this process keeps.

@@ -33,6 +33,7 @@ AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
   request.tty = o.Get("tty").ToBoolean().Value();
   if (o.Get("cols").IsNumber()) request.cols = o.Get("cols").As<Napi::Number>().Int32Value();
   if (o.Get("rows").IsNumber()) request.rows = o.Get("rows").As<Napi::Number>().Int32Value();
+  if (o.Get("program").IsString()) request.program = o.Get("program").As<Napi::String>().Utf8Value();
   if (o.Get("namespaces").IsNumber()) request.namespaces = o.Get("namespaces").As<Napi::Number>().Int32Value();
   if (o.Get("personality").IsNumber()) request.personality = o.Get("personality").As<Napi::Number>().Int64Value();
   if (o.Get("groups").IsArray()) {

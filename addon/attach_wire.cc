@@ -48,7 +48,8 @@ std::string EncodeRequest(const std::string& name, const std::string& lxcpath, c
   RequestHeader header = {};
   header.magic = kWireMagic;
   header.flags = (request.clearEnv ? kClearEnv : 0) | (request.pipeStdin ? kPipeStdin : 0) | (request.tty ? kTty : 0) |
-                 (request.remountSysProc ? kRemountSysProc : 0) | (request.elevatedPrivileges ? kElevatedPrivileges : 0);
+                 (request.remountSysProc ? kRemountSysProc : 0) | (request.elevatedPrivileges ? kElevatedPrivileges : 0) |
+                 (request.program.empty() ? 0 : kProgram);
   header.uid = request.uid;
   header.gid = request.gid;
   header.cols = request.cols;
@@ -67,6 +68,7 @@ std::string EncodeRequest(const std::string& name, const std::string& lxcpath, c
   for (const std::string& entry : request.env) PutString(out, entry);
   for (const std::string& entry : request.callerEnv) PutString(out, entry);
   for (uint32_t gid : request.groups) PutString(out, std::to_string(gid));
+  if (!request.program.empty()) PutString(out, request.program);
   return out;
 }
 
@@ -90,9 +92,11 @@ bool DecodeRequest(const std::string& data, std::string& name, std::string& lxcp
   if (!GetString(data, pos, name) || !GetString(data, pos, lxcpath) || !GetString(data, pos, request.cwd)) return false;
   std::vector<std::string> groups;
   if (!GetStrings(data, pos, header.argc, request.argv) || !GetStrings(data, pos, header.envc, request.env) ||
-      !GetStrings(data, pos, header.callerEnvc, request.callerEnv) || !GetStrings(data, pos, header.groupc, groups) || pos != data.size()) {
+      !GetStrings(data, pos, header.callerEnvc, request.callerEnv) || !GetStrings(data, pos, header.groupc, groups)) {
     return false;
   }
+  if ((header.flags & kProgram) != 0 && (!GetString(data, pos, request.program) || request.program.empty())) return false;
+  if (pos != data.size()) return false;
   request.groups.resize(groups.size());
   for (size_t i = 0; i < groups.size(); i++) {
     if (!ParseGid(groups[i], request.groups[i])) return false;

@@ -60,6 +60,8 @@ constexpr uint32_t kPipeStdin = 2;
 constexpr uint32_t kTty = 4;
 constexpr uint32_t kRemountSysProc = 1u << 8;
 constexpr uint32_t kElevatedPrivileges = 1u << 9;
+// The request's program (AttachRequest::program) follows the other strings.
+constexpr uint32_t kProgram = 8;
 
 // How many descriptors a request comes with.
 inline size_t RequestFdsFor(const AttachRequest& request) { return request.tty ? kTtyRequestFds : kRequestFds; }

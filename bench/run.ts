@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --smoke] [-- --out DIR] [-- --peers lxcts,c]
+ * npm run bench [-- --smoke] [-- --out DIR] [-- --peers lxcts,c] [-- --tree-mib N]
  *
  * --peers builds and runs only the peers named (default: all); the others are reported as
  * skipped, not missing. `npm test` runs `--smoke --peers lxcts`: the suite without
@@ -16,6 +16,7 @@ import { lxcVersion } from '../src';
 import { runCiPipeline } from './lib/ci-pipeline';
 import { runCiServer } from './lib/ci-server';
 import { runCreateStall } from './lib/create-stall';
+import { runFileTransfer } from './lib/file-transfer';
 import { Fixtures, makeFixtures } from './lib/fixtures';
 import { RESULTS } from './lib/paths';
 import { buildPeers, Peer, PEER_IDS, PeerId } from './lib/peers';
@@ -39,7 +40,13 @@ function selectPeers(list: string): PeerId[] {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { smoke: { type: 'boolean', default: false }, out: { type: 'string', default: RESULTS }, peers: { type: 'string', default: PEER_IDS.join(',') } },
+    options: {
+      smoke: { type: 'boolean', default: false },
+      out: { type: 'string', default: RESULTS },
+      peers: { type: 'string', default: PEER_IDS.join(',') },
+      // The tree of the files workload; issue 18 names 1024 (1 GiB).
+      'tree-mib': { type: 'string', default: '256' },
+    },
   });
   const scale = values.smoke ? SMOKE : FULL;
   const selected = selectPeers(values.peers);
@@ -66,6 +73,9 @@ async function main(): Promise<number> {
     results.push(await runCreateStall(fixtures.lxcpath, values.smoke ? 1 : 3));
     progress('event-loop stall while creating from a template');
     results.push(...(await runMemory(peers, fixtures, scale, progress)));
+    const treeMib = Number(values['tree-mib']);
+    if (!Number.isInteger(treeMib) || treeMib < 1) throw new Error(`--tree-mib takes a whole number of MiB; got "${values['tree-mib']}"`);
+    results.push(...(await runFileTransfer(fixtures, values.smoke ? 4 : treeMib, values.smoke ? 1 : 3, selected.includes('tools'), progress)));
   } finally {
     await fixtures?.cleanup();
   }

@@ -91,6 +91,8 @@ test('npm run bench:run -- --smoke --peers lxcts: lxcts runs every workload, no 
     'CI server: builds page rendered',
     'CI server: a build page rendered',
     'CI server: /api/builds answered',
+    'tree in, 4 MiB tree',
+    'tree out, 4 MiB tree',
   ]) {
     expect(ours.some((r) => r.workload.startsWith(prefix) && r.summary && r.summary.median >= 0)).toBe(true);
   }

@@ -1,4 +1,5 @@
 import { mkdir, readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { AbortError, LxcError } from './errors';
@@ -6,13 +7,14 @@ import { checkConsoleOptions, ConsoleLogOptions, ConsoleOptions, ContainerConsol
 import { ContainerEvents, watch, WatchOptions } from './events';
 import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
 import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
+import { pullFile, pullTar, pushFile, PushFileOptions, pushTar, PushTarResult } from './files';
 import { ContainerProcess, fromAttached } from './process';
 import { blkioUsage, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
 import * as statsExtras from './stats-extras';
 import * as ops from './container-ops';
 import type { AddressScope } from './container-ops';
 import { BlkioUsage, CpuStats, InterfaceStats, parseNetDev } from './stats-parsers';
-import { native, NativeContainer } from './native';
+import { filesProgramPath, native, NativeContainer } from './native';
 import { HandlePool } from './handle-pool';
 import { SerialQueue } from './serial-queue';
 import { checkBytes, checkStorage, requireBackend, StorageOptions } from './storage';
@@ -382,11 +384,17 @@ export class Container {
    * Runs a command in the running container and collects its output. `exitCode` is the
    * command's own status (0-255); a command killed by a signal has `exitCode: null` and
    * `signal` set. A missing program gives 127, one that cannot be executed 126.
+   *
+   * It resolves once the command has exited and its stdout and stderr have both ended: a
+   * process it started in the background that keeps them open holds the result until it
+   * closes them, and what it writes until then is included (as with a shell's `$(...)`).
+   * With `timeout`, that wait ends at the same deadline: LXC_TIMEOUT, the outputs closed.
+   * `spawn()`'s `wait()` resolves at the command's exit instead, its streams still open.
    */
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     const input = checkExecInput(options);
     const proc = await this.#spawn('exec', argv, options, input !== undefined);
-    return collectExec(proc, input);
+    return collectExec(proc, input, { timeout: options.timeout, op: 'exec', container: this.name });
   }
 
   /**
@@ -430,7 +438,32 @@ export class Container {
     return new ContainerProcess(parts, { timeout, signal, op: 'execute', container: this.name });
   }
 
-  async #spawn(op: string, argv: string[], options: SpawnOptions, pipeStdin: boolean): Promise<ContainerProcess> {
+  /** Copies a host file (never through a link) or a stream to `dest` in the running container. See files.ts. */
+  pushFile(source: string | Readable, dest: string, options: PushFileOptions = {}): Promise<void> {
+    return pushFile(this, source, dest, options);
+  }
+
+  /** A stream of the file at `path` in the running container; it fails if the file cannot be read whole. */
+  pullFile(path: string): Promise<Readable> {
+    return pullFile(this, path);
+  }
+
+  /** Writes a tar stream below `dest` in the running container (modes, owners, links kept; nothing written outside `dest`). */
+  pushTar(source: Readable | AsyncIterable<Uint8Array>, dest: string): Promise<PushTarResult> {
+    return pushTar(this, source, dest);
+  }
+
+  /** The tree at `path` in the running container as a tar stream (links as links). */
+  pullTar(path: string): Promise<Readable> {
+    return pullTar(this, path);
+  }
+
+  /** @internal lxcts-files in the container, for files.ts. */
+  spawnFilesProgram(op: string, args: string[], pipeStdin: boolean): Promise<ContainerProcess> {
+    return this.#spawn(op, ['lxcts-files', ...args], {}, pipeStdin, filesProgramPath());
+  }
+
+  async #spawn(op: string, argv: string[], options: SpawnOptions, pipeStdin: boolean, program?: string): Promise<ContainerProcess> {
     const binding = native();
     let limits: ReturnType<typeof checkSpawnOptions> | undefined;
     // Tracked like a call of several steps: release() must not close the handles under it.
@@ -442,7 +475,7 @@ export class Container {
           limits = checkSpawnOptions(options, pipeStdin);
           checkExecSize(args, limits.native, op, this.name);
           if (limits.signal?.aborted) throw new AbortError(undefined, { cause: limits.signal.reason });
-          const nativeOptions = limits.native;
+          const nativeOptions = program === undefined ? limits.native : { ...limits.native, program };
           // Through the lxcts-attach helper, so that liblxc forks it rather than this whole
           // process (addon/attach_server.cc); in-process when the helper cannot take it.
           return () =>

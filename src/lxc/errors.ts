@@ -45,6 +45,8 @@ export type LxcErrorCode =
   | 'LXC_CONSOLE_FAILED'
   | 'LXC_CONSOLE_LOG_UNAVAILABLE'
   | 'LXC_MONITOR_FAILED'
+  | 'LXC_FILE_FAILED'
+  | 'LXC_FILE_REFUSED'
   | 'LXC_INTERNAL';
 
 export interface LxcErrorProps {

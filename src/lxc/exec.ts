@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { AttachOptions, checkAttachOptions, keptEnvironment } from './attach-options';
 import { LxcError } from './errors';
 import type { NativeAttachOptions } from './native';
+import { longTimeout } from './process';
 import type { ContainerProcess, ExitStatus } from './process';
 import { describe, expectBoolean, expectOptionalStringWithoutNul, expectOptions, expectStringArray } from './validate';
 
@@ -264,15 +265,66 @@ function feed(proc: ContainerProcess, input: ExecOptions['input']): void {
   }
 }
 
-/** Feeds input, reads stdout and stderr to the end, and waits for the exit status. */
-export async function collectExec(proc: ContainerProcess, input: ExecOptions['input']): Promise<ExecResult> {
+/** exec()'s `timeout`, which also bounds the wait for the output after the command exits. */
+export interface OutputDeadline {
+  timeout: number | undefined;
+  op: string;
+  container: string;
+}
+
+/**
+ * Feeds input, reads stdout and stderr to the end, and waits for the exit status. It
+ * resolves once the command has exited and both outputs have reached end-of-file: a process
+ * the command started in the background that keeps them open holds the result (what it
+ * writes is part of it), as with a shell's `$(...)`. With a `timeout`, that wait ends at the
+ * same deadline as the command's: the outputs are closed and the call fails with LXC_TIMEOUT.
+ */
+export async function collectExec(proc: ContainerProcess, input: ExecOptions['input'], deadline?: OutputDeadline): Promise<ExecResult> {
+  const started = Date.now();
   if (input !== undefined) feed(proc, input);
-  const exited = proc.wait().catch((err: unknown) => {
-    // Timed out or aborted: what a surviving grandchild still writes is not waited for.
+  const close = () => {
     proc.stdout.destroy();
     proc.stderr.destroy();
+  };
+  const exited = proc.wait().catch((err: unknown) => {
+    // Timed out or aborted: what a surviving grandchild still writes is not waited for.
+    close();
     throw err;
   });
-  const [stdout, stderr, status] = await Promise.all([buffer(proc.stdout), buffer(proc.stderr), exited]);
-  return { ...status, stdout, stderr };
+  const outputs = Promise.all([buffer(proc.stdout), buffer(proc.stderr)]);
+  let settled = false;
+  let late: { clear(): void } | undefined;
+  const timeout = deadline?.timeout;
+  const bounded =
+    timeout === undefined
+      ? outputs
+      : Promise.race([
+          outputs,
+          exited.then(
+            (status) =>
+              new Promise<never>((_, reject) => {
+                if (settled) return;
+                late = longTimeout(
+                  () => {
+                    close();
+                    const how = status.exitCode === null ? `was killed by ${status.signal}` : `exited with status ${status.exitCode}`;
+                    reject(
+                      new LxcError(
+                        `command in container "${deadline!.container}" ${how}, but its output was still open after ${timeout} s: a process it started keeps its stdout or stderr open`,
+                        { code: 'LXC_TIMEOUT', op: deadline!.op, container: deadline!.container },
+                      ),
+                    );
+                  },
+                  started + timeout * 1000 - Date.now(),
+                );
+              }),
+          ),
+        ]);
+  try {
+    const [[stdout, stderr], status] = await Promise.all([bounded, exited]);
+    return { ...status, stdout, stderr };
+  } finally {
+    settled = true;
+    late?.clear();
+  }
 }

@@ -100,6 +100,8 @@ export interface NativeAttachOptions extends NativeAttachExtras {
   tty: boolean;
   cols: number;
   rows: number;
+  /** A program of the host to run instead of argv[0] (lxcts-files); absent for the container's own commands. */
+  program?: string;
 }
 
 /** File descriptors are the parent's ends of the pipes; -1 when there is none. */
@@ -207,6 +209,12 @@ export function executeHelperPath(): string {
 export function attachHelperPath(): string {
   native();
   return besideAddon('lxcts-attach');
+}
+
+/** lxcts-files, the program files.ts runs inside containers, built beside the addon (see addon/files_program.cc). */
+export function filesProgramPath(): string {
+  native();
+  return besideAddon('lxcts-files');
 }
 
 /** The addon, loaded on first use so that importing lxcts never throws. */

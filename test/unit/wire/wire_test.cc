@@ -59,6 +59,7 @@ AttachRequest RandomRequest() {
   for (auto& g : r.groups) g = static_cast<uint32_t>(rng() % 0xfffffffe);
   r.remountSysProc = rng() % 2;
   r.elevatedPrivileges = rng() % 2;
+  if (rng() % 2) r.program = "/" + RandomString(20);
   return r;
 }
 
@@ -66,7 +67,7 @@ bool Same(const AttachRequest& a, const AttachRequest& b) {
   return a.argv == b.argv && a.env == b.env && a.callerEnv == b.callerEnv && a.clearEnv == b.clearEnv && a.pipeStdin == b.pipeStdin &&
          a.tty == b.tty && a.cwd == b.cwd && a.uid == b.uid && a.gid == b.gid && a.cols == b.cols && a.rows == b.rows &&
          a.namespaces == b.namespaces && a.personality == b.personality && a.groups == b.groups && a.remountSysProc == b.remountSysProc &&
-         a.elevatedPrivileges == b.elevatedPrivileges;
+         a.elevatedPrivileges == b.elevatedPrivileges && a.program == b.program;
 }
 
 bool Decodes(const std::string& data) {

@@ -1,0 +1,181 @@
+/**
+ * Files in and out cannot reach the host, nor leave the destination: links planted in the
+ * container's rootfs, tar entries with "..", absolute link targets and hard links to
+ * outside, against a real container; and the in-container program's own refusals, with
+ * nothing in front of it (frames crafted here, run on a scratch directory of the host).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import * as tarStream from 'tar-stream';
+
+import { Container } from '../src';
+import { chunkLength, encodeFrame, END_FRAME, Frame } from '../src/lxc/file-frames';
+import { FILES_PROGRAM } from './helpers/local-files-host';
+import { failureOf, Sandbox } from './helpers/sandbox';
+import { spawnSync } from 'node:child_process';
+
+const sandbox = new Sandbox('files-attacks');
+let c: Container;
+let hostDir: string;
+let rootfs: string;
+
+const sh = (script: string) => ['/bin/sh', '-c', script];
+const run = async (script: string) => (await c.exec(sh(script))).stdout.toString();
+
+beforeAll(async () => {
+  c = await sandbox.busybox(sandbox.name('attacks'));
+  await c.start();
+  rootfs = path.join(sandbox.lxcpath, c.name, 'rootfs');
+  // A directory of the host that the container must never see into: its path exists on
+  // the host only, and it holds a secret.
+  hostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-files-hostonly-'));
+  fs.writeFileSync(path.join(hostDir, 'secret'), 'host secret\n');
+});
+afterAll(async () => {
+  fs.rmSync(hostDir, { recursive: true, force: true });
+  await sandbox.cleanup();
+});
+
+function tarOf(entries: Array<{ name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; data?: string; linkname?: string }>): Readable {
+  const pack = tarStream.pack();
+  for (const { data, ...header } of entries) pack.entry({ type: 'file', mode: 0o644, ...header }, data ?? '');
+  pack.finalize();
+  return Readable.from(pack);
+}
+
+describe('links planted in the container rootfs', () => {
+  beforeAll(async () => {
+    const depth = '../'.repeat(12);
+    await run(
+      ['ln -s /etc /tmp/to-etc', `ln -s ${hostDir} /tmp/to-host-abs`, `ln -s ${depth}${hostDir.slice(1)} /tmp/to-host-rel`, `ln -s ${depth} /tmp/to-up`].join(
+        '; ',
+      ),
+    );
+  });
+
+  test('a push through a link to /etc writes the container /etc, never the host one', async () => {
+    await c.pushFile(Readable.from(['planted\n']), '/tmp/to-etc/lxcts-planted');
+    expect(await run('cat /etc/lxcts-planted')).toBe('planted\n');
+    expect(fs.existsSync('/etc/lxcts-planted')).toBe(false);
+  });
+
+  test('links to a host path (absolute, or climbing out with ..) lead nowhere: pushes and pulls fail, the host directory is untouched', async () => {
+    for (const link of ['/tmp/to-host-abs', '/tmp/to-host-rel']) {
+      expect((await failureOf(c.pushFile(Readable.from(['evil']), `${link}/evil`))).code).toBe('LXC_FILE_FAILED');
+      expect((await failureOf(c.pullFile(`${link}/secret`).then(buffer))).code).toBe('LXC_FILE_FAILED');
+      expect((await failureOf(c.pullTar(link).then(buffer))).code).toBe('LXC_FILE_FAILED');
+      expect((await failureOf(c.pushTar(tarOf([{ name: 'evil', data: 'x' }]), `${link}/sub`))).code).toBe('LXC_FILE_FAILED');
+    }
+    expect(fs.readdirSync(hostDir)).toEqual(['secret']);
+  });
+
+  test('a link climbing to the top stops at the container root: what is pulled is the container own', async () => {
+    // /tmp/to-up resolves to the container's "/", whatever the number of "..".
+    expect((await buffer(await c.pullFile('/tmp/to-up/etc/passwd'))).toString()).toBe(fs.readFileSync(path.join(rootfs, 'etc', 'passwd'), 'utf8'));
+    await c.pushFile(Readable.from(['up\n']), '/tmp/to-up/tmp/landed');
+    expect(fs.readFileSync(path.join(rootfs, 'tmp', 'landed'), 'utf8')).toBe('up\n');
+  });
+});
+
+describe('hostile tar streams', () => {
+  test('an entry with ".." is refused and nothing lands outside the destination', async () => {
+    const err = await failureOf(
+      c.pushTar(
+        tarOf([
+          { name: 'ok', data: 'fine' },
+          { name: '../../escaped', data: 'x' },
+        ]),
+        '/tmp/dest1',
+      ),
+    );
+    expect(err.code).toBe('LXC_FILE_REFUSED');
+    expect(await run('ls /tmp/dest1; ls / /tmp | grep -c escaped')).toBe('ok\n0\n');
+  });
+
+  test('an absolute entry name is refused', async () => {
+    expect((await failureOf(c.pushTar(tarOf([{ name: '/etc/evil', data: 'x' }]), '/tmp/dest2'))).code).toBe('LXC_FILE_REFUSED');
+    expect((await c.exec(['test', '-e', '/etc/evil'])).exitCode).toBe(1);
+  });
+
+  test('an absolute symlink target is written as a link, and never followed by a later entry', async () => {
+    const err = await failureOf(
+      c.pushTar(
+        tarOf([
+          { name: 'etc-link', type: 'symlink', linkname: '/etc' },
+          { name: 'etc-link/evil', data: 'x' },
+        ]),
+        '/tmp/dest3',
+      ),
+    );
+    expect(err.code).toBe('LXC_FILE_REFUSED');
+    expect(err.message).toContain('not followed');
+    expect(await run('readlink /tmp/dest3/etc-link; test -e /etc/evil || echo absent')).toBe('/etc\nabsent\n');
+    expect(fs.existsSync('/etc/evil')).toBe(false);
+  });
+
+  test('a relative symlink climbing out is not followed either', async () => {
+    const err = await failureOf(
+      c.pushTar(
+        tarOf([
+          { name: 'up', type: 'symlink', linkname: '../../../../../..' },
+          { name: 'up/tmp/evil', data: 'x' },
+        ]),
+        '/tmp/dest4',
+      ),
+    );
+    expect(err.code).toBe('LXC_FILE_REFUSED');
+    expect((await c.exec(['test', '-e', '/tmp/evil'])).exitCode).toBe(1);
+  });
+
+  test('a hard link to outside the tree is refused', async () => {
+    for (const linkname of ['../../etc/shadow', '/etc/shadow']) {
+      const err = await failureOf(c.pushTar(tarOf([{ name: 'shadow', type: 'link', linkname }]), '/tmp/dest5'));
+      expect(err.code).toBe('LXC_FILE_REFUSED');
+    }
+    expect((await c.exec(['test', '-e', '/tmp/dest5/shadow'])).exitCode).toBe(1);
+  });
+});
+
+describe('lxcts-files itself refuses, whatever sends it frames', () => {
+  let dir: string;
+  let outside: string;
+  beforeEach(() => {
+    outside = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-files-prog-'));
+    dir = path.join(outside, 'dest');
+    fs.mkdirSync(dir);
+    fs.symlinkSync(outside, path.join(dir, 'out-link'));
+  });
+  afterEach(() => fs.rmSync(outside, { recursive: true, force: true }));
+
+  const frame = (f: Partial<Frame> & Pick<Frame, 'type' | 'path'>) => encodeFrame({ link: '', mode: 0o644, uid: -1, gid: -1, mtime: -1, size: 0, ...f });
+  const file = (p: string) => Buffer.concat([frame({ type: 'file', path: p }), chunkLength(1), Buffer.from('x'), chunkLength(0)]);
+  const put = (input: Buffer) => spawnSync(FILES_PROGRAM, ['put', dir], { input, encoding: 'utf8' });
+
+  test.each([
+    ['a ".." part', file('../escaped')],
+    ['an absolute path', file('/tmp/lxcts-files-absolute-escape')],
+    ['a path through a link', file('out-link/escaped')],
+    ['a hard link to outside', frame({ type: 'link', path: 'hard', link: '../escaped-target' })],
+    ['a hard link through a link', frame({ type: 'link', path: 'hard', link: 'out-link/target' })],
+  ])('%s', (_what, input) => {
+    fs.writeFileSync(path.join(outside, 'escaped-target'), 'target');
+    fs.writeFileSync(path.join(outside, 'target'), 'target');
+    const r = put(Buffer.concat([input, END_FRAME]));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/refused|not followed/);
+    expect(fs.readdirSync(outside).sort()).toEqual(['dest', 'escaped-target', 'target']);
+    expect(fs.readdirSync(dir)).toEqual(['out-link']);
+    expect(fs.existsSync('/tmp/lxcts-files-absolute-escape')).toBe(false);
+  });
+
+  test('a malformed or cut stream stops it with a failure', () => {
+    for (const input of [Buffer.from('not frames at all, just text long enough for a header.....'), file('ok').subarray(0, 60)]) {
+      const r = put(input);
+      expect(r.status).toBe(1);
+    }
+    expect(fs.readdirSync(outside)).toEqual(['dest']);
+  });
+});
