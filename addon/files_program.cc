@@ -319,13 +319,15 @@ class Getter {
       auto found = seen_.find(key);
       if (found != seen_.end()) {
         f.type = kFileHardlink;
-        return Send(f, path, found->second);
+        Send(f, path, found->second);
+        return;
       }
-      seen_.emplace(key, path);
+      // A name too long to send is no target for the links that follow.
+      if (path.size() <= kFilesMaxPath) seen_.emplace(key, path);
     }
     if (S_ISDIR(st.st_mode)) {
       f.type = kFileDirectory;
-      Send(f, path, link);
+      if (!Send(f, path, link)) return;
       UniqueFd sub(openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub.Valid()) Die(path, errno);
       return Directory(sub, path);
@@ -336,7 +338,8 @@ class Getter {
       ssize_t n = readlinkat(dir, name.c_str(), link.data(), link.size());
       if (n < 0) Die(path, errno);
       link.resize(static_cast<size_t>(n));
-      return Send(f, path, link);
+      Send(f, path, link);
+      return;
     }
     if (!S_ISREG(st.st_mode)) return Warn(path + ": skipped (not a file, directory or link)");
     UniqueFd in(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
@@ -345,8 +348,8 @@ class Getter {
     if (fstat(in.Get(), &now) != 0 || !S_ISREG(now.st_mode)) Die(path + ": changed while read");
     f.type = kFileRegular;
     f.size = static_cast<uint64_t>(now.st_size);
-    Send(f, path, link);
-    SendData(in.Get(), f.size, path);
+    // A file whose frame was not sent has no data to send either: bare chunks would break the stream.
+    if (Send(f, path, link)) SendData(in.Get(), f.size, path);
   }
 
   void Top(const char* path) {
@@ -395,7 +398,7 @@ class Getter {
       f.uid = st.st_uid;
       f.gid = st.st_gid;
       f.mtime = st.st_mtim.tv_sec;
-      Send(f, base, "");
+      if (!Send(f, base, "")) return;
       return Directory(fd, base);
     }
     UniqueFd dir(fcntl(fd.Get(), F_DUPFD_CLOEXEC, 3));
@@ -409,8 +412,7 @@ class Getter {
     f.gid = st.st_gid;
     f.mtime = st.st_mtim.tv_sec;
     f.size = static_cast<uint64_t>(st.st_size);
-    Send(f, base, "");
-    SendData(dir.Get(), f.size, base);
+    if (Send(f, base, "")) SendData(dir.Get(), f.size, base);
   }
 
   void Directory(UniqueFd& fd, const std::string& path) {
@@ -438,13 +440,18 @@ class Getter {
     }
   }
 
-  void Send(FileFrame& f, const std::string& path, const std::string& link) {
-    if (path.size() > kFilesMaxPath || link.size() > kFilesMaxPath) return Warn(path + ": skipped (path too long)");
+  // False when the entry is skipped (its name or link target is too long for a frame).
+  bool Send(FileFrame& f, const std::string& path, const std::string& link) {
+    if (path.size() > kFilesMaxPath || link.size() > kFilesMaxPath) {
+      Warn(path.substr(0, 200) + "...: skipped (path too long)");
+      return false;
+    }
     f.pathLen = static_cast<uint32_t>(path.size());
     f.linkLen = static_cast<uint32_t>(link.size());
     out_.Put(&f, sizeof f);
     out_.Put(path.data(), path.size());
     out_.Put(link.data(), link.size());
+    return true;
   }
 
   // Exactly `size` bytes in chunks, as announced: a file that grew is cut, one that shrank

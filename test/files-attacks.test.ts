@@ -80,6 +80,36 @@ describe('links planted in the container rootfs', () => {
   });
 });
 
+describe('names the container makes too long for a frame', () => {
+  test('a path over 4096 bytes, planted by anyone who can write in the tree, is skipped with a warning: the rest of the pull reads whole', async () => {
+    const part = 'd'.repeat(250);
+    await run(`mkdir -p /tmp/long && cd /tmp/long && echo ok > first && for i in $(seq 18); do mkdir ${part} && cd ${part}; done && echo deep > deep`);
+    // Node's rmSync (the sandbox's cleanup) and busybox fail on paths longer than PATH_MAX; GNU rm walks by descriptors.
+    const removeLong = () => spawnSync('rm', ['-rf', path.join(rootfs, 'tmp', 'long')]);
+    let tar: Buffer;
+    try {
+      tar = await buffer(await c.pullTar('/tmp/long'));
+    } finally {
+      removeLong();
+    }
+    const names: string[] = [];
+    const extract = tarStream.extract();
+    extract.on('entry', (h, stream, next) => {
+      names.push(h.name);
+      stream.resume();
+      next();
+    });
+    await new Promise<void>((resolve, reject) => {
+      extract.on('finish', resolve);
+      extract.on('error', reject);
+      extract.end(tar);
+    });
+    expect(names).toContain('long/first');
+    expect(names.some((n) => n.endsWith('/deep'))).toBe(false);
+    expect(Math.max(...names.map((n) => n.length))).toBeLessThanOrEqual(4096);
+  });
+});
+
 describe('hostile tar streams', () => {
   test('an entry with ".." is refused and nothing lands outside the destination', async () => {
     const err = await failureOf(

@@ -114,6 +114,16 @@ export async function readFrame(reader: ByteReader): Promise<Frame> {
     mtime: Number(h.readBigInt64LE(40)),
     size: Number(h.readBigUInt64LE(48)),
   };
-  if (type !== 'end' && relativeEntryName(frame.path) === null) throw new Error(`malformed frame: entry ${JSON.stringify(frame.path)}`);
+  if (type === 'end') return frame;
+  // The program's words: every name made relative and plain before a tar header carries it
+  // (an empty one would be "/"); a hard link only to a name of the tree.
+  const name = relativeEntryName(frame.path);
+  if (name === null || (name === '' && (type !== 'directory' || frame.path !== '.'))) throw new Error(`malformed frame: entry ${JSON.stringify(frame.path)}`);
+  frame.path = name === '' ? '.' : name;
+  if (type === 'link') {
+    const target = relativeEntryName(frame.link);
+    if (target === null || target === '') throw new Error(`malformed frame: hard link ${JSON.stringify(frame.path)} to ${JSON.stringify(frame.link)}`);
+    frame.link = target;
+  }
   return frame;
 }

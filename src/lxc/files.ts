@@ -14,7 +14,7 @@ import { constants as fsConstants } from 'node:fs';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import * as path from 'node:path';
-import * as tarStream from 'tar-stream';
+import type * as TarStream from 'tar-stream';
 
 import { LxcError, LxcErrorCode } from './errors';
 import { ByteReader, chunkLength, encodeFrame, END_FRAME, Frame, MAX_CHUNK, readFrame, relativeEntryName } from './file-frames';
@@ -42,6 +42,16 @@ export interface FilesHost {
   readonly name: string;
   /** @internal Runs lxcts-files with `args` in the container. */
   spawnFilesProgram(op: string, args: string[], pipeStdin: boolean): Promise<ContainerProcess>;
+}
+
+/**
+ * tar-stream, loaded on the first tar call: `require('lxcts')` stays free of it (a binding
+ * that only starts containers loads no tar code, and its missing-addon message needs no
+ * node_modules).
+ */
+function tar(): typeof TarStream {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('tar-stream') as typeof TarStream;
 }
 
 /** What the program said on stderr, kept up to a bound. */
@@ -91,8 +101,14 @@ function collectStderr(proc: ContainerProcess): () => Promise<string> {
   };
 }
 
+/** Control characters and bidi overrides as \\uXXXX: the program's words come from inside the container and reach terminals. */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function fileError(op: string, container: string, stderr: string, fallback: string): LxcError {
-  const message = stderr.replace(/^lxcts-files: /gm, '') || fallback;
+  const message = printable(stderr.replace(/^lxcts-files: /gm, '')) || fallback;
   const code: LxcErrorCode = /: refused:|not followed\)/.test(stderr) ? 'LXC_FILE_REFUSED' : 'LXC_FILE_FAILED';
   return new LxcError(`${op} in container "${container}": ${message}`, { code, op, container });
 }
@@ -183,7 +199,7 @@ export async function pushFile(host: FilesHost, source: string | Readable, dest:
   let mtime = -1;
   if (typeof source === 'string') {
     try {
-      file = await fs.open(source, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NOCTTY);
+      file = await fs.open(source, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const why = e.code === 'ELOOP' ? 'it is a symbolic link (not followed)' : e.message;
@@ -230,7 +246,7 @@ export async function pullFile(host: FilesHost, file: string): Promise<Readable>
   return out;
 }
 
-function tarType(type: Frame['type']): tarStream.Header['type'] {
+function tarType(type: Frame['type']): TarStream.Header['type'] {
   return type === 'directory' ? 'directory' : type === 'symlink' ? 'symlink' : type === 'link' ? 'link' : 'file';
 }
 
@@ -246,14 +262,20 @@ export async function pullTar(host: FilesHost, source: string): Promise<Readable
   const from = checkContainerPath(source, 'path', op, host.name);
   const proc = await host.spawnFilesProgram(op, ['get', from], false);
   const stderr = collectStderr(proc);
-  const pack = tarStream.pack();
+  const pack = tar().pack();
+  // The program's output is the container's word: a name below a symbolic link it sent
+  // would have a naive extractor write through that link on the host.
+  const links = new Set<string>();
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   const pump = async () => {
     const reader = new ByteReader(proc.stdout);
     for (;;) {
       const frame = await readFrame(reader);
       if (frame.type === 'end') break;
-      const header: Partial<tarStream.Header> & { name: string } = {
+      const below = frame.path.split('/').find((_, i, parts) => links.has(parts.slice(0, i + 1).join('/')));
+      if (below !== undefined || links.has(frame.path)) throw new Error(`malformed frame: entry ${JSON.stringify(frame.path)} below or over a symbolic link`);
+      if (frame.type === 'symlink') links.add(frame.path);
+      const header: Partial<TarStream.Header> & { name: string } = {
         name: frame.type === 'directory' ? `${frame.path}/` : frame.path,
         type: tarType(frame.type),
         mode: frame.mode,
@@ -265,14 +287,21 @@ export async function pullTar(host: FilesHost, source: string): Promise<Readable
       };
       await new Promise<void>((resolve, reject) => {
         const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+        // Without it, the entry's error (the pack destroyed by a reader that went away) would be uncaught.
+        entry.on('error', reject);
         if (frame.type !== 'file') return;
         void (async () => {
+          // Never more nor less than the frame said: tar-stream passes bytes on as they come, and
+          // extra ones would be read as the next header, an entry no check here has seen.
+          let written = 0;
           for (;;) {
             const length = (await reader.read(4)).readUInt32LE(0);
             if (length === 0) break;
-            if (length > MAX_CHUNK) throw new Error('malformed chunk');
+            if (length > MAX_CHUNK || written + length > frame.size) throw new Error('malformed chunk');
+            written += length;
             if (!entry.write(await reader.read(length))) await new Promise<void>((r) => entry.once('drain', () => r()));
           }
+          if (written !== frame.size) throw new Error('malformed chunk: the file ended short of its size');
           entry.end(undefined);
         })().catch(reject);
       });
@@ -314,7 +343,7 @@ export async function pushTar(host: FilesHost, source: Readable | AsyncIterable<
   const refuse = (message: string) => new LxcError(`${op} in container "${host.name}": ${message}`, { code: 'LXC_FILE_REFUSED', op, container: host.name });
   await put(host, op, [target, '--mkdir'], async (stdin) => {
     // Iterated at once: tar-stream hands entries to whoever listens when they are parsed.
-    const extract = tarStream.extract();
+    const extract = tar().extract();
     const reading = pipeline(source, extract);
     reading.catch(() => undefined); // reported through the iteration below
     for await (const entry of extract) {
