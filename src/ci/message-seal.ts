@@ -68,6 +68,9 @@ const MAC_CHARS = 43;
 const HEADER_BYTES = HEADER.length + MAC_CHARS + 1;
 /** The least key: 32 bytes, what `ci up` makes as 64 hex characters. */
 export const MIN_MESSAGE_KEY_BYTES = 32;
+/** Refused messages logged one by one per reader and minute; the rest are counted and summed up. */
+const LOGGED_PER_MINUTE = 20;
+
 /** How many bytes of a refused message the log line shows (escaped). */
 const SHOWN_BYTES = 48;
 
@@ -191,12 +194,26 @@ export function escapedStart(raw: Buffer, max = SHOWN_BYTES): string {
 export function onSealedMessage(reader: Reader, topic: string, seal: MessageSeal, log: Logger, handler: (message: Message) => void): void {
   // nsqjs keeps the channel on the reader (its types leave it out): the log says which of a process's readers refused.
   const { channel } = reader as unknown as { channel?: string };
+  // A flood of forged messages must not fill the disk with warnings: at most LOGGED_PER_MINUTE
+  // lines a minute per reader, then one line saying how many went unlogged (all are counted).
+  let windowStart = 0;
+  let logged = 0;
+  let unlogged = 0;
   reader.on('message', (message: Message) => {
     const raw = message.body;
     const opened = seal.open(topic, raw);
     if ('refused' in opened) {
       message.finish();
-      log.warn({ topic, channel, id: message.id, reason: opened.refused, bytes: raw.length, start: escapedStart(raw) }, WHY[opened.refused]);
+      const now = Date.now();
+      if (now - windowStart >= 60_000) {
+        if (unlogged > 0) log.warn({ topic, channel, unlogged }, 'more refused messages in the last minute, not logged one by one');
+        windowStart = now;
+        logged = 0;
+        unlogged = 0;
+      }
+      if (logged++ < LOGGED_PER_MINUTE) {
+        log.warn({ topic, channel, id: message.id, reason: opened.refused, bytes: raw.length, start: escapedStart(raw) }, WHY[opened.refused]);
+      } else unlogged++;
       return;
     }
     // nsqjs reads the body through a getter of the raw frame: an own property stands in front of it.

@@ -117,6 +117,18 @@ describe('the consume seam', () => {
     expect(String(line?.start)).toMatch(/^[\x20-\x7e]*$/);
   });
 
+  test('a flood of forged messages is logged at most 20 lines a minute per reader, and every one is still counted', () => {
+    const reader = new EventEmitter();
+    const { log, lines } = capturedLog();
+    const seal = new MessageSeal(KEY);
+    onSealedMessage(reader as unknown as Reader, PUSHES, seal, log, () => undefined);
+    const messages = Array.from({ length: 1000 }, () => new FakeMessage(Buffer.from('{}')));
+    for (const m of messages) reader.emit('message', m);
+    expect(messages.every((m) => m.finished === 1)).toBe(true);
+    expect(lines).toHaveLength(20);
+    expect(seal.refusals()).toEqual([{ topic: PUSHES, reason: 'unsigned', count: 1000 }]);
+  });
+
   test('without a key the unsigned message is handled as before', () => {
     const { handled, message } = deliver(new MessageSeal(null), Buffer.from(BODY));
     expect(handled).toEqual([JSON.parse(BODY)]);
