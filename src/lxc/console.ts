@@ -13,14 +13,12 @@
  * fs.write on a non-blocking descriptor of its own; when the terminal's input queue is
  * full (EAGAIN) the write is tried again after a short, growing pause.
  */
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { PassThrough, Readable, Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable, Writable } from 'node:stream';
 import * as tty from 'node:tty';
-import { promisify } from 'node:util';
 
 import type { NativeBinding, NativeConsole } from './native';
+import { TerminalInput, terminalOutput } from './terminal-streams';
 import { expectOptions } from './validate';
 
 export interface ConsoleOptions {
@@ -57,69 +55,6 @@ export function checkWindowSide(value: unknown, what: 'cols' | 'rows'): number {
     throw new TypeError(`Expected an integer from 1 to 65535 for ${what} but received ${JSON.stringify(value)}`);
   }
   return value;
-}
-
-const write = promisify(fs.write);
-const close = promisify(fs.close);
-/** Pauses between writes that found the terminal's input queue full: 1 ms, doubling up to 50 ms. */
-const FULL_PAUSE_MS = { first: 1, max: 50 };
-
-/** The terminal's input: writes that wait (without blocking) while the terminal is full. */
-class TerminalInput extends Writable {
-  readonly #fd: number;
-  #writing: Promise<void> = Promise.resolve();
-
-  constructor(fd: number) {
-    super({ decodeStrings: true });
-    this.#fd = fd;
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#writing = this.#writeAll(chunk);
-    this.#writing.then(() => callback(), callback);
-  }
-
-  async #writeAll(chunk: Buffer): Promise<void> {
-    let offset = 0;
-    let pause = FULL_PAUSE_MS.first;
-    while (offset < chunk.length) {
-      if (this.destroyed) throw new Error('the console was detached');
-      try {
-        offset += (await write(this.#fd, chunk, offset, chunk.length - offset)).bytesWritten;
-        pause = FULL_PAUSE_MS.first;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-        await sleep(pause);
-        pause = Math.min(pause * 2, FULL_PAUSE_MS.max);
-      }
-    }
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // The descriptor is closed only once no write uses it: its number could be reused.
-    this.#writing
-      .catch(() => undefined)
-      .then(() => close(this.#fd))
-      .then(
-        () => callback(error),
-        (err: Error) => callback(error ?? err),
-      );
-  }
-}
-
-/**
- * Reading a terminal master fails with EIO once the other side is closed (the container
- * stopped): that is its end, so the stream ends normally.
- */
-function terminalOutput(fd: number): { output: PassThrough; master: tty.ReadStream } {
-  const master = new tty.ReadStream(fd);
-  const output = new PassThrough();
-  master.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EIO') output.destroy(err);
-  });
-  master.on('close', () => output.end());
-  master.pipe(output, { end: false });
-  return { output, master };
 }
 
 function closedEvent(stream: { once(event: 'close', listener: () => void): unknown; closed?: boolean; destroyed?: boolean }): Promise<void> {

@@ -1,10 +1,10 @@
 import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { PassThrough, Readable, Writable } from 'node:stream';
-import * as tty from 'node:tty';
+import { Readable, Writable } from 'node:stream';
 
 import { AbortError, LxcError } from './errors';
 import type { NativeAttached, NativeBinding, NativeProcess } from './native';
+import { TerminalInput, terminalOutput } from './terminal-streams';
 
 export interface ExitStatus {
   /** The command's exit status, 0-255, or null when a signal killed it. */
@@ -118,9 +118,10 @@ export function fromAttached(attached: NativeAttached, process: NativeProcess, b
   if (attached.tty) {
     return {
       pid: attached.pid,
-      stdout: terminalOutput(attached.stdout),
+      // Output first: its ReadStream makes the master non-blocking, which TerminalInput's writes need.
+      stdout: terminalOutput(attached.stdout).output,
       stderr: Readable.from([]),
-      stdin: new tty.WriteStream(attached.stdin),
+      stdin: new TerminalInput(attached.stdin),
       kill,
       exited,
       resize: (cols, rows) => binding.resizeTerminal(attached.stdout, cols, rows),
@@ -134,21 +135,6 @@ export function fromAttached(attached: NativeAttached, process: NativeProcess, b
     kill,
     exited,
   };
-}
-
-/**
- * Reading a terminal master fails with EIO once the command and everything it started
- * have closed the terminal: that is its end-of-file, so the stream ends normally.
- */
-function terminalOutput(fd: number): Readable {
-  const master = new tty.ReadStream(fd);
-  const output = new PassThrough();
-  master.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EIO') output.destroy(err);
-  });
-  master.on('close', () => output.end());
-  master.pipe(output, { end: false });
-  return output;
 }
 
 export function signalName(signal: number): NodeJS.Signals | null {
