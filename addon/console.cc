@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "args.h"
 #include "container.h"
@@ -25,31 +27,56 @@
 namespace lxcts {
 namespace {
 
-// The parent of the container's init is liblxc's monitor ("[lxc monitor] LXCPATH NAME").
-// 0 when it cannot be told: the resize of tty 0 then reaches the proxy only.
-pid_t MonitorOf(pid_t init, const std::string& name) {
-  if (init <= 0) return 0;
-  std::ifstream stat("/proc/" + std::to_string(init) + "/stat");
+// The fields of /proc/PID/stat after the command name (field 3 on); empty when it is gone.
+std::vector<std::string> StatFields(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
-  if (!std::getline(stat, line)) return 0;
+  if (!std::getline(stat, line)) return {};
   // The command name is in parentheses and may hold spaces: the fields after it are fixed.
   size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos) return {};
   std::istringstream rest(line.substr(close + 1));
-  std::string state;
-  long ppid = 0;
-  rest >> state >> ppid;
+  std::vector<std::string> fields;
+  for (std::string field; rest >> field;) fields.push_back(field);
+  return fields;
+}
+
+// The parent of the container's init is liblxc's monitor. 0 when it cannot be told: the
+// resize of tty 0 then reaches the proxy only.
+pid_t MonitorOf(pid_t init) {
+  if (init <= 0) return 0;
+  std::vector<std::string> fields = StatFields(init);
+  long ppid = fields.size() > 1 ? strtol(fields[1].c_str(), nullptr, 10) : 0;
   return ppid > 1 ? static_cast<pid_t>(ppid) : 0;
 }
 
-bool IsMonitorOf(pid_t pid, const std::string& container) {
+// When the process started (clock ticks after boot, field 22): with the pid, it names one
+// process for good, as a pid alone does not once the pid is reused. -1 when it is gone.
+int64_t StartTime(pid_t pid) {
+  std::vector<std::string> fields = StatFields(pid);
+  return fields.size() > 19 ? strtoll(fields[19].c_str(), nullptr, 10) : -1;
+}
+
+std::string Cmdline(pid_t pid) {
   std::ifstream file("/proc/" + std::to_string(pid) + "/cmdline");
   std::string cmdline((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  const std::string prefix = "[lxc monitor] ";
-  if (cmdline.compare(0, prefix.size(), prefix) != 0) return false;
-  // The monitor rewrites its argv as one string: "[lxc monitor] LXCPATH NAME".
-  std::string tail = cmdline.substr(0, cmdline.find('\0'));
-  return tail.size() > container.size() && tail.compare(tail.size() - container.size() - 1, std::string::npos, " " + container) == 0;
+  return cmdline.substr(0, cmdline.find('\0'));
+}
+
+// The monitor rewrites its argv as one string, "[lxc monitor] LXCPATH NAME" (liblxc's
+// lxc_monitor, setproctitle): compared whole, so that neither a process that merely ends
+// in " NAME" nor the monitor of a same-named container of another lxcpath is taken for it.
+bool IsMonitorOf(pid_t pid, const std::string& lxcpath, const std::string& container) {
+  return Cmdline(pid) == "[lxc monitor] " + lxcpath + " " + container;
+}
+
+// SIGWINCH to the monitor found when the console was attached, if it still runs: through a
+// pidfd taken before its start time is compared, so that a process given its pid since
+// (whatever its cmdline) is never signalled.
+void SignalMonitor(pid_t pid, int64_t start) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.Valid() || StartTime(pid) != start) return;
+  syscall(SYS_pidfd_send_signal, pidfd.Get(), SIGWINCH, nullptr, 0);
 }
 
 bool SetNonBlocking(int fd) {
@@ -94,22 +121,29 @@ Napi::Value NativeContainer::ConsoleOpen(const Napi::CallbackInfo& info) {
           return out.Fail("LXC_CONSOLE_FAILED", std::string("cannot set up the console's descriptors: ") + strerror(errno));
         }
         pid_t monitor = 0;
+        int64_t monitorStart = 0;
         if (tty == 0) {
-          pid_t candidate = MonitorOf(c->init_pid(c), s.name);
-          if (candidate > 0 && IsMonitorOf(candidate, s.name)) monitor = candidate;
+          pid_t candidate = MonitorOf(c->init_pid(c));
+          int64_t start = candidate > 0 ? StartTime(candidate) : -1;
+          // Checked after its start time was read: the start time is of that monitor.
+          if (start >= 0 && c->config_path != nullptr && IsMonitorOf(candidate, c->config_path, s.name)) {
+            monitor = candidate;
+            monitorStart = start;
+          }
         }
         if (cols > 0 && rows > 0) {
           struct winsize size = {};
           size.ws_col = static_cast<unsigned short>(cols);
           size.ws_row = static_cast<unsigned short>(rows);
           ioctl(reader.Get(), TIOCSWINSZ, &size);
-          if (monitor > 0) kill(monitor, SIGWINCH);
+          if (monitor > 0) SignalMonitor(monitor, monitorStart);
         }
         out.value = FlatRecord{{"tty", int64_t{tty}},
                                {"socket", int64_t{socket.Release()}},
                                {"read", int64_t{reader.Release()}},
                                {"write", int64_t{writer.Release()}},
-                               {"monitorPid", int64_t{monitor}}};
+                               {"monitorPid", int64_t{monitor}},
+                               {"monitorStart", monitorStart}};
       },
       true, undelivered);
 }
@@ -145,10 +179,9 @@ Napi::Value ConsoleResize(const Napi::CallbackInfo& info) {
   size.ws_col = static_cast<unsigned short>(IntegerArg(info, 1, "cols"));
   size.ws_row = static_cast<unsigned short>(IntegerArg(info, 2, "rows"));
   pid_t monitor = static_cast<pid_t>(IntegerArg(info, 3, "monitorPid"));
-  std::string container = StringArg(info, 4, "container");
+  int64_t monitorStart = IntegerArg(info, 4, "monitorStart");
   if (ioctl(fd, TIOCSWINSZ, &size) != 0) return Napi::Boolean::New(info.Env(), false);
-  // The pid was the monitor's when the console was attached; check before signalling it.
-  if (monitor > 0 && IsMonitorOf(monitor, container)) kill(monitor, SIGWINCH);
+  if (monitor > 0) SignalMonitor(monitor, monitorStart);
   return Napi::Boolean::New(info.Env(), true);
 }
 

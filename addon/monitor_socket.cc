@@ -75,6 +75,19 @@ Napi::Value MonitorConnect(const Napi::CallbackInfo& info) {
       }
       return out.Refuse("LXC_MONITOR_FAILED", "cannot connect to lxc-monitord for \"" + lxcpath + "\": " + strerror(errno));
     }
+    // The name is abstract: anyone on the host (or in a container sharing its network
+    // namespace) may bind it before lxc-monitord does and feed forged state records. Only
+    // root's lxc-monitord, or one of our own uid (an unprivileged user's lxcpath), is heard.
+    ucred peer{};
+    socklen_t peer_length = sizeof(peer);
+    if (getsockopt(fd.Get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_length) != 0) {
+      return out.Refuse("LXC_MONITOR_FAILED", std::string("cannot tell who serves the monitor socket: ") + strerror(errno));
+    }
+    if (peer.uid != 0 && peer.uid != geteuid()) {
+      return out.Refuse("LXC_MONITOR_FAILED", "the monitor socket of \"" + lxcpath + "\" is served by uid " + std::to_string(peer.uid) +
+                                                  " (pid " + std::to_string(peer.pid) +
+                                                  "), neither root nor us: not lxc-monitord, refused");
+    }
     out.value = int64_t{fd.Release()};
   };
   spec.undelivered = [](Outcome& out) {

@@ -2,10 +2,12 @@
  * watch() and Container.watch() against real containers: the states of a start, freeze,
  * unfreeze and stop in order; one container's events only; records forged on liblxc's
  * monitor FIFO with names that are no container names are dropped; ending the iteration
- * (break, return(), close(), an AbortSignal) leaves no descriptor open.
+ * (break, return(), close(), an AbortSignal) leaves no descriptor open; a monitor socket
+ * served by another user than root or us is refused.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Container, ContainerEvent, watch } from '../src';
@@ -178,3 +180,46 @@ test('an iterator abandoned after an event does not keep its process alive', asy
     child.kill('SIGKILL');
   }
 }, 90_000);
+
+/** liblxc's abstract monitor socket name for `lxcpath`, without the leading NUL (lxc_monitor_sock_name). */
+function monitorSocketName(lxcpath: string): string {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(`lxc/${lxcpath}/monitor-sock`)) hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
+  return `lxc/${hash.toString(16).padStart(16, '0')}/${lxcpath}`;
+}
+
+test('a monitor socket bound first by another user (not root, not us) is refused, not read', async () => {
+  // A fresh lxcpath nobody serves: `nobody` binds its socket name before any lxc-monitord,
+  // and would send a forged record to whoever connects.
+  const lxcpath = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-watch-forged-'));
+  // python3, not node: node pads an abstract name to the whole sun_path, liblxc does not.
+  const script = [
+    'import socket, sys',
+    'server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+    "server.bind('\\0' + sys.argv[1])",
+    'server.listen()',
+    "print('listening', flush=True)",
+    'while True:',
+    '    client, _ = server.accept()',
+    '    client.sendall(bytes.fromhex(sys.argv[2]))',
+    '    client.close()',
+  ].join('\n');
+  const child = spawn('python3', ['-c', script, monitorSocketName(lxcpath), record('forged', 3).toString('hex')], {
+    uid: 65534,
+    gid: 65534,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    await waitFor(
+      () => out.includes('listening'),
+      () => `nobody to bind the monitor socket: ${out}`,
+      { seconds: 30 },
+    );
+    await expect(watch({ lxcpath })).rejects.toMatchObject({ code: 'LXC_MONITOR_FAILED', message: expect.stringMatching(/served by uid 65534 .*refused/) });
+  } finally {
+    child.kill('SIGKILL');
+    fs.rmSync(lxcpath, { recursive: true, force: true });
+  }
+});

@@ -20,7 +20,9 @@ export class PrivateFileError extends Error {
 export function readPrivateFile(file: string, what: string): Buffer {
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO put there would block the open (and start-up) until a writer came;
+    // opened at once, it is refused below as not a regular file.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new PrivateFileError(`cannot open the ${what} ${file}: ${(err as Error).message}`, code === 'ENOENT' ? 'missing' : 'unreadable');

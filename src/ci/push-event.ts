@@ -15,6 +15,12 @@ export const PUSH_TOPIC = 'lxcts.pushes';
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
 
 /**
+ * GitHub sends no push event for refs/pull/*: one that comes is forged or confused. Built as
+ * a push it would be trusted (secrets) and filed under the pull request's pages.
+ */
+const PUSH_TO_PULL_REF = 'a push to refs/pull/... is refused: pull requests come as pull_request events, never as pushes';
+
+/**
  * Why a build request cannot be built, or null: every name in it is checked against
  * GitHub's and git's rules before anything makes a path or an argument of it.
  */
@@ -46,6 +52,7 @@ export function buildRequestProblem(r: {
   // nor its base (whose build file decides): such a request is refused, never guessed at.
   if (r.kind === 'pull_request' && !r.pull) return 'a pull request build request names no pull request (number, base, head repository)';
   if (r.kind === 'push' && r.pull) return 'a push names no pull request';
+  if (!r.pull && r.ref.startsWith('refs/pull/')) return PUSH_TO_PULL_REF;
   // Only a fork waits for approval: one on anything else is forged or confused, never obeyed.
   if (r.approval && !r.pull?.fork) return "an approval is for a fork's pull request only";
   return r.pull ? pullProblem(r.pull, r.ref, r.before) : null;
@@ -203,6 +210,7 @@ export function toBuildMessage(event: string, delivery: string, payload: unknown
     const push = pushSchema.safeParse(payload);
     if (!push.success) return { invalid: `not a push payload: ${push.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
     const p = push.data;
+    if (p.ref.startsWith('refs/pull/')) return { invalid: PUSH_TO_PULL_REF };
     if (p.deleted || p.after === ZERO_SHA) {
       const ref = pushRefProblem(p.ref);
       return ref ? { invalid: ref } : { ignore: `branch deleted: ${p.ref}` };

@@ -79,16 +79,14 @@ export class ContainerConsole {
   /** Resolves once everything the console held is closed (after detach(), or the container stopped). */
   readonly closed: Promise<void>;
 
-  readonly #container: string;
   readonly #fds: NativeConsole;
   readonly #binding: NativeBinding;
   readonly #master: tty.ReadStream;
   readonly #socket: net.Socket;
 
   /** @internal Made by Container.console(). */
-  constructor(fds: NativeConsole, container: string, binding: NativeBinding) {
+  constructor(fds: NativeConsole, binding: NativeBinding) {
     this.tty = fds.tty;
-    this.#container = container;
     this.#fds = fds;
     this.#binding = binding;
     const { output, master } = terminalOutput(fds.read);
@@ -115,7 +113,7 @@ export class ContainerConsole {
     const c = checkWindowSide(cols, 'cols');
     const r = checkWindowSide(rows, 'rows');
     if (this.#master.destroyed) return false;
-    return this.#binding.consoleResize(this.#fds.read, c, r, this.#fds.monitorPid, this.#container);
+    return this.#binding.consoleResize(this.#fds.read, c, r, this.#fds.monitorPid, this.#fds.monitorStart);
   }
 
   /** Lets go of the terminal: the container keeps running and the tty is free again. */

@@ -790,7 +790,7 @@ export class Container {
     return this.#call('console', () => {
       const o = checkConsoleOptions(options);
       const binding = native();
-      return (n) => n.consoleOpen(o.tty, o.cols, o.rows).then((fds) => new ContainerConsole(fds, this.name, binding));
+      return (n) => n.consoleOpen(o.tty, o.cols, o.rows).then((fds) => new ContainerConsole(fds, binding));
     });
   }
 

@@ -79,6 +79,8 @@ export interface NativeConsole {
   write: number;
   /** The container's monitor, signalled after a resize of tty 0; 0 when none. */
   monitorPid: number;
+  /** When that monitor started (/proc/PID/stat): a resize signals the pid only while it names that process. */
+  monitorStart: number;
 }
 
 export interface NativeAttachOptions extends NativeAttachExtras {
@@ -142,7 +144,7 @@ export interface NativeBinding {
   globalConfigItem(key: string): Promise<string | null>;
   hasApiExtension(name: string): boolean;
   /** Sets a console master's size; with a monitor pid (tty 0), tells the monitor to pass it on. */
-  consoleResize(fd: number, cols: number, rows: number, monitorPid: number, container: string): boolean;
+  consoleResize(fd: number, cols: number, rows: number, monitorPid: number, monitorStart: number): boolean;
   /** A descriptor connected to lxc-monitord's socket for the lxcpath; null when none serves it. */
   monitorConnect(lxcpath: string): Promise<number | null>;
 }

@@ -21,6 +21,14 @@
  * A newer push to the pull request or its close cancels what still waits (server-store.ts),
  * and a worker that saw them cancels an approved build of an older push when it comes.
  *
+ * Sent twice: when a publish fails after nsqd took the message (the answer lost), the
+ * approval is undone and the build waits again, so a second approval (a click, or the
+ * auto-approval's retry) sends a second request; both are built (an approved wait is
+ * built with `force`), their events both going to the waiting build's page. Not cheaply idempotent:
+ * the workers' stores are per host, so a worker cannot tell that another already took
+ * the first. Rare (nsqd acknowledges a PUB in one round trip) and harmless to trust (the
+ * same fork's commit, built as a fork's twice).
+ *
  * The trust boundary: the approval is a field of a request on nsqd. Whoever can publish to
  * the push topic can forge one, as they can forge any request; requests signed by the server
  * and checked by the workers (not this module) close that. A worker obeys an approval only
@@ -89,23 +97,66 @@ function forkOf(store: ServerStore, build: ServerBuild): ForkApproval | undefine
   return held && fork ? store.forkApproval(held.repo, fork, held.pusher) : undefined;
 }
 
+/** When a remembered fork's build could not be sent: the first retry's delay, and the longest. */
+export interface ApprovalRetry {
+  firstMs: number;
+  maxMs: number;
+}
+
+const RETRY: ApprovalRetry = { firstMs: 1000, maxMs: 60_000 };
+
 /**
  * Approves each waiting build as it arrives when its fork was approved before (the live
  * store's change signal). `close()` stops watching.
+ *
+ * When nsqd cannot be reached, `approve` undoes the approval, and the undo is itself a
+ * change of the build: answered at once, it would publish again at once, thousands of times
+ * a second. A key that failed is left to its own timer instead (doubling from `firstMs` to
+ * `maxMs`, for as long as the build waits), and its changes are ignored until then; once
+ * nsqd is back, the next try approves it.
  */
-export function approveKnownForks(o: ApprovalOptions & { store: LiveStore; log: Logger }): { close(): void } {
+export function approveKnownForks(o: ApprovalOptions & { store: LiveStore; log: Logger; retry?: ApprovalRetry }): { close(): void } {
   const log = o.log.child({ component: 'fork-approval' });
-  const onChange = (key: string) => {
+  const retry = o.retry ?? RETRY;
+  /** Keys being approved or waiting for a retry: their failures so far, and the retry's timer. */
+  const trying = new Map<string, { failures: number; timer?: NodeJS.Timeout }>();
+  let closed = false;
+  const attempt = (key: string) => {
     const build = o.store.getByKey(key);
-    if (build?.status !== 'waiting') return;
-    const known = forkOf(o.store, build);
-    if (!known) return;
+    const known = build?.status === 'waiting' ? forkOf(o.store, build) : undefined;
+    if (!build || !known) {
+      trying.delete(key);
+      return;
+    }
+    const state = trying.get(key) ?? { failures: 0 };
+    state.timer = undefined;
+    // Set before approving: the changes approve makes (queued, then undone) come back here.
+    trying.set(key, state);
     const by = `fork approved by ${known.approvedBy}`.slice(0, 100);
     void approve(o, build, by, false).then((outcome) => {
-      if (outcome.ok) log.info({ build: build.id, repo: build.repo, pusher: build.pusher }, 'approved: a fork approved before');
-      else log.warn({ build: build.id, err: outcome.message }, 'could not approve a build of an approved fork');
+      if (closed) return;
+      if (outcome.ok || outcome.status !== 503) {
+        trying.delete(key);
+        if (outcome.ok) log.info({ build: build.id, repo: build.repo, pusher: build.pusher }, 'approved: a fork approved before');
+        else log.warn({ build: build.id, err: outcome.message }, 'could not approve a build of an approved fork');
+        return;
+      }
+      const delay = Math.min(retry.maxMs, retry.firstMs * 2 ** Math.min(state.failures, 30));
+      state.failures += 1;
+      log.warn({ build: build.id, err: outcome.message, retryInMs: delay }, 'could not approve a build of an approved fork; trying again later');
+      state.timer = setTimeout(() => attempt(key), delay);
     });
   };
+  const onChange = (key: string) => {
+    if (!trying.has(key)) attempt(key);
+  };
   o.store.changes.on('build', onChange);
-  return { close: () => o.store.changes.off('build', onChange) };
+  return {
+    close: () => {
+      closed = true;
+      o.store.changes.off('build', onChange);
+      for (const { timer } of trying.values()) clearTimeout(timer);
+      trying.clear();
+    },
+  };
 }

@@ -16,9 +16,11 @@ import { isTrusted } from '../../src/ci/pull-request';
 import { type BuildMessage, buildRequestSchema } from '../../src/ci/push-event';
 import { secretsAllowed } from '../../src/ci/secrets';
 import { commitStatusOf } from '../../src/github/commit-status';
-import { approvedRequest } from '../../src/server/approval';
+import { loggerFor } from '../../src/ci/logger';
+import { approvedRequest, approveKnownForks } from '../../src/server/approval';
 import { control, rerunRequest } from '../../src/server/control';
 import { ingestEventBody } from '../../src/server/ingest';
+import { LiveStore } from '../../src/server/live-store';
 import { SERVER_MIGRATIONS } from '../../src/server/server-schema';
 import { type ServerBuild, ServerStore } from '../../src/server/server-store';
 import { must } from '../helpers/must';
@@ -308,4 +310,51 @@ test('a waiting build: cancelled on the server without a word to the workers, no
   expect(store.get(id)).toMatchObject({ status: 'cancelled', message: 'cancelled by admin' });
   expect(await control(up, 'approve', id, 'admin')).toMatchObject({ ok: false, status: 409 });
   expect(sent).toEqual([]);
+});
+
+test("a remembered fork's build is approved once nsqd is back: retried on a growing, capped schedule, never in a loop", async () => {
+  jest.useFakeTimers();
+  const store = new LiveStore(path.join(dir, `s-${files++}.db`));
+  opened.push(store);
+  store.approveFork('octo/hello', 'mallory/hello', 'mallory', 'admin', 1);
+  let down = true;
+  let attempts = 0;
+  const sent: string[] = [];
+  const publish = async (_topic: string, body: string) => {
+    attempts += 1;
+    // Ends the loop an undo answered at once would make (without the fix), so that the test fails, not hangs.
+    if (attempts > 50) down = false;
+    if (down) throw new Error('connection refused');
+    sent.push(body);
+  };
+  const watcher = approveKnownForks({ store, publish, log: loggerFor('test', 'silent'), retry: { firstMs: 1000, maxMs: 4000 } });
+  try {
+    ingestEventBody(store, waiting(forkRequest()));
+    await jest.advanceTimersByTimeAsync(0);
+    // One try, undone: the undo (a change of the build) does not try again at once.
+    expect(attempts).toBe(1);
+    expect(store.getByKey(KEY)).toMatchObject({ status: 'waiting', approvedBy: null });
+    for (const [wait, expected] of [
+      [999, 1],
+      [1, 2],
+      [2000, 3],
+      [4000, 4],
+      [4000, 5],
+    ]) {
+      await jest.advanceTimersByTimeAsync(wait as number);
+      expect(attempts).toBe(expected);
+    }
+    down = false;
+    await jest.advanceTimersByTimeAsync(4000);
+    expect(attempts).toBe(6);
+    expect(sent).toHaveLength(1);
+    expect(JSON.parse(must(sent[0], 'the request'))).toMatchObject({ approval: { by: 'fork approved by admin', waiting: KEY } });
+    expect(store.getByKey(KEY)).toMatchObject({ status: 'queued', approvedBy: 'fork approved by admin' });
+    // Approved: nothing more is sent.
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(attempts).toBe(6);
+  } finally {
+    watcher.close();
+    jest.useRealTimers();
+  }
 });

@@ -100,3 +100,15 @@ test('a message from the queue is checked before use: a wrong shape is refused',
   expect(buildRequestSchema.safeParse({ kind: 'push' }).success).toBe(false);
   expect(buildRequestSchema.safeParse({ ...(toBuildMessage('push', 'd', push(), 1) as { build: object }).build, kind: 'tag' }).success).toBe(false);
 });
+
+test('a push to refs/pull/... is refused at the receiver and in the workers, never built as a trusted push', () => {
+  for (const ref of ['refs/pull/7/head', 'refs/pull/7/merge']) {
+    expect(toBuildMessage('push', 'd', push({ ref }))).toEqual({ invalid: expect.stringContaining('refs/pull/') });
+    expect(toBuildMessage('push', 'd', push({ ref, deleted: true }))).toEqual({ invalid: expect.stringContaining('refs/pull/') });
+  }
+  // A request forged straight onto the topic: push, or no kind, without its pull request.
+  const request = { ...(toBuildMessage('push', 'd', push(), 1) as { build: object }).build, ref: 'refs/pull/7/head' };
+  const parsed = buildRequestSchema.safeParse(request);
+  expect(parsed.success).toBe(false);
+  expect(parsed.error?.issues[0]?.message).toMatch(/pull_request events/);
+});
