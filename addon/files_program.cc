@@ -304,15 +304,21 @@ int Put(const char* target, bool makeTarget) {
   return 0;
 }
 
+// The frame of an entry, with what its stat says of it (mode, owner, time); its type is the caller's.
+FileFrame FrameOf(const struct stat& st) {
+  FileFrame f = {};
+  f.magic = kFilesMagic;
+  f.mode = st.st_mode & 07777;
+  f.uid = st.st_uid;
+  f.gid = st.st_gid;
+  f.mtime = st.st_mtim.tv_sec;
+  return f;
+}
+
 class Getter {
  public:
   void Entry(int dir, const std::string& name, const std::string& path, const struct stat& st) {
-    FileFrame f = {};
-    f.magic = kFilesMagic;
-    f.mode = st.st_mode & 07777;
-    f.uid = st.st_uid;
-    f.gid = st.st_gid;
-    f.mtime = st.st_mtim.tv_sec;
+    FileFrame f = FrameOf(st);
     std::string link;
     if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
       auto key = std::make_pair(st.st_dev, st.st_ino);
@@ -391,26 +397,16 @@ class Getter {
   // A top that is a link: what it points to, under the link's name.
   void FollowedTop(UniqueFd& fd, const std::string& base, const struct stat& st) {
     if (S_ISDIR(st.st_mode)) {
-      FileFrame f = {};
-      f.magic = kFilesMagic;
+      FileFrame f = FrameOf(st);
       f.type = kFileDirectory;
-      f.mode = st.st_mode & 07777;
-      f.uid = st.st_uid;
-      f.gid = st.st_gid;
-      f.mtime = st.st_mtim.tv_sec;
       if (!Send(f, base, "")) return;
       return Directory(fd, base);
     }
     UniqueFd dir(fcntl(fd.Get(), F_DUPFD_CLOEXEC, 3));
     // A file: opened already, sent from that descriptor.
     if (!S_ISREG(st.st_mode)) return Warn(base + ": skipped (not a file, directory or link)");
-    FileFrame f = {};
-    f.magic = kFilesMagic;
+    FileFrame f = FrameOf(st);
     f.type = kFileRegular;
-    f.mode = st.st_mode & 07777;
-    f.uid = st.st_uid;
-    f.gid = st.st_gid;
-    f.mtime = st.st_mtim.tv_sec;
     f.size = static_cast<uint64_t>(st.st_size);
     if (Send(f, base, "")) SendData(dir.Get(), f.size, base);
   }

@@ -273,8 +273,9 @@ export async function pullTar(host: FilesHost, source: string): Promise<Readable
     for (;;) {
       const frame = await readFrame(reader);
       if (frame.type === 'end') break;
+      // Every leading part of the path, the whole path included.
       const below = frame.path.split('/').find((_, i, parts) => links.has(parts.slice(0, i + 1).join('/')));
-      if (below !== undefined || links.has(frame.path)) throw new Error(`malformed frame: entry ${JSON.stringify(frame.path)} below or over a symbolic link`);
+      if (below !== undefined) throw new Error(`malformed frame: entry ${JSON.stringify(frame.path)} below or over a symbolic link`);
       if (frame.type === 'symlink') links.add(frame.path);
       const header: Partial<TarStream.Header> & { name: string } = {
         name: frame.type === 'directory' ? `${frame.path}/` : frame.path,
