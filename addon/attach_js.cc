@@ -1,7 +1,5 @@
 #include "attach_js.h"
 
-#include <fcntl.h>
-
 #include "args.h"
 #include "attach_extras.h"
 
@@ -51,13 +49,6 @@ AttachRequest ReadAttachRequest(const Napi::CallbackInfo& info, size_t first) {
 }
 
 FlatRecord AttachedRecord(pid_t pid, int pidfd, int statusFd, AttachStdio& stdio, EnvTeardown& teardown) {
-  if (stdio.tty) {
-    // Both directions share the master's open file: non-blocking, so that a write to a
-    // command that does not read its terminal waits in JavaScript (EAGAIN, retried) instead
-    // of blocking a thread, and libuv reads it as it reads any pollable descriptor.
-    int flags = fcntl(stdio.parentOut.Get(), F_GETFL);
-    if (flags >= 0) fcntl(stdio.parentOut.Get(), F_SETFL, flags | O_NONBLOCK);
-  }
   teardown.Unclaimed(pid, {pidfd, statusFd, stdio.parentIn.Get(), stdio.parentOut.Get(), stdio.parentErr.Get()}, statusFd < 0);
   return FlatRecord{
       {"pid", pid},

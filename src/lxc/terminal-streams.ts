@@ -1,5 +1,6 @@
 /**
- * The two directions of a pseudo-terminal master, for exec's `tty` and the console.
+ * The two directions of a pseudo-terminal master: output for exec's `tty` and the console,
+ * input for the console (exec's `tty` still writes through Node's tty stream: see process.ts).
  *
  * Neither may block the event loop. Reads go through libuv (tty.ReadStream), which makes
  * the master non-blocking. Writes do not: libuv writes to a master it cannot reopen in
