@@ -59,7 +59,7 @@
     {
       "target_name": "lxcts-lifecycle",
       "type": "executable",
-      "sources": [ "addon/lifecycle_helper.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc", "addon/monitor_cgroups.cc" ]
+      "sources": [ "addon/lifecycle_helper.cc", "addon/lifecycle_server.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc", "addon/monitor_cgroups.cc" ]
     },
     {
       "target_name": "lxcts-container-op",

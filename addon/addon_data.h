@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "attach_client.h"
+#include "lifecycle_client.h"
 #include "teardown.h"
 
 namespace lxcts {
@@ -16,6 +17,8 @@ struct AddonData {
   Napi::FunctionReference errorClass;
   // The lxcts-attach helper exec and spawn go through; none when its path was not given.
   std::unique_ptr<AttachClient> attachClient;
+  // The resident lxcts-lifecycle server (lifecycle_client.h), made on first use.
+  std::shared_ptr<LifecycleServer> lifecycleServer;
   // What the environment's end must close or tell (see teardown.h). Held by shared_ptr:
   // close callbacks and the cleanup hook may run after this struct is deleted.
   std::shared_ptr<EnvTeardown> teardown;

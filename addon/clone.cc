@@ -47,7 +47,8 @@ Napi::Value NativeContainer::Clone(const Napi::CallbackInfo& info) {
                        c,
                        false,
                        "LXC_CLONE_FAILED",
-                       s.Subject()};
+                       s.Subject(),
+                       s.lifecycle};
     call.args.insert(call.args.end(), hookArgs.begin(), hookArgs.end());
     RunLifecycle(call, out);
   });

@@ -117,6 +117,7 @@ NativeContainer::NativeContainer(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<NativeContainer>(info), state_(std::make_shared<HandleState>()) {
   state_->name = StringArg(info, 0, "name");
   state_->lxcpath = OptionalStringArg(info, 1, "lxcpath");
+  state_->lifecycle = LifecycleServerFor(info.Env());
 }
 
 void HandleState::Put() {
@@ -133,7 +134,7 @@ bool HandleState::Open(Outcome& out) {
   // sees what a new container would.
   const char* defaultPath = lxcpath.empty() ? lxc_get_global_config_item("lxc.lxcpath") : nullptr;
   if (AbandonedPartial(defaultPath != nullptr ? std::string(defaultPath) : lxcpath, name)) {
-    RunLifecycle({"clear", {name, lxcpath}, nullptr, false, "LXC_DESTROY_FAILED", Subject()}, out);
+    RunLifecycle({"clear", {name, lxcpath}, nullptr, false, "LXC_DESTROY_FAILED", Subject(), lifecycle}, out);
     if (out.failure && out.failure->code != "LXC_BUSY") return false;
     out.failure.reset();
   }
@@ -197,7 +198,8 @@ Napi::Value NativeContainer::Create(const Napi::CallbackInfo& info) {
   bool quiet = BoolArg(info, 3);
   std::vector<std::string> storage = StringArrayArg(info, 4, "storage");  // KEY=VALUE, lifecycle_helper.cc reads them
   return Run(info, "create", Runner::kOwnThread, [tmpl, args, backend, quiet, storage](lxc_container* c, HandleState& s, Outcome& out) {
-    LifecycleCall call{"create", {s.name, s.lxcpath, tmpl, backend, quiet ? "1" : "0"}, c, !quiet, "LXC_CREATE_FAILED", s.Subject()};
+    LifecycleCall call{"create",   {s.name, s.lxcpath, tmpl, backend, quiet ? "1" : "0"}, c, !quiet, "LXC_CREATE_FAILED", s.Subject(),
+                       s.lifecycle};
     call.args.insert(call.args.end(), storage.begin(), storage.end());
     call.args.push_back("--");
     call.args.insert(call.args.end(), args.begin(), args.end());
@@ -211,7 +213,7 @@ Napi::Value NativeContainer::Start(const Napi::CallbackInfo& info) {
   std::vector<std::string> args = StringArrayArg(info, 0, "args");
   return Run(info, "start", Runner::kOwnThread, [args](lxc_container* c, HandleState& s, Outcome& out) {
     // The helper starts with this handle's config, unsaved changes included.
-    LifecycleCall call{"start", {s.name, s.lxcpath, "--"}, c, false, "LXC_START_FAILED", s.Subject()};
+    LifecycleCall call{"start", {s.name, s.lxcpath, "--"}, c, false, "LXC_START_FAILED", s.Subject(), s.lifecycle};
     call.args.insert(call.args.end(), args.begin(), args.end());
     RunLifecycle(call, out);
   });
@@ -249,7 +251,9 @@ Napi::Value NativeContainer::Destroy(const Napi::CallbackInfo& info) {
   return Run(
       info, "destroy", Runner::kOwnThread,
       [withSnapshots](lxc_container* c, HandleState& s, Outcome& out) {
-        RunLifecycle({"destroy", {s.name, s.lxcpath, withSnapshots ? "1" : "0"}, nullptr, false, "LXC_DESTROY_FAILED", s.Subject()}, out);
+        RunLifecycle(
+            {"destroy", {s.name, s.lxcpath, withSnapshots ? "1" : "0"}, nullptr, false, "LXC_DESTROY_FAILED", s.Subject(), s.lifecycle},
+            out);
         // Start afresh, so that a later create() on this object begins from the defaults like
         // any new container.
         s.reopen = true;

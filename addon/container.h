@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "lifecycle_client.h"
 #include "log_capture.h"
 #include "task.h"
 
@@ -27,8 +28,9 @@ struct HandleState {
   std::string lxcpath;  // empty: liblxc's default lxcpath
   lxc_container* container = nullptr;
   LogCapture log;
-  std::mutex busy;      // calls never share the lxc_container between threads
-  bool reopen = false;  // set by an op whose outcome makes the in-memory config stale
+  std::mutex busy;                             // calls never share the lxc_container between threads
+  bool reopen = false;                         // set by an op whose outcome makes the in-memory config stale
+  std::shared_ptr<LifecycleServer> lifecycle;  // forks the lifecycle helper (null: spawn it)
 
   ~HandleState() { Put(); }
   std::string Subject() const { return "container \"" + name + "\""; }  // for messages

@@ -110,7 +110,7 @@ Napi::Value NativeContainer::Rename(const Napi::CallbackInfo& info) {
       [newName](lxc_container* c, HandleState& s, Outcome& out) {
         // In lxcts-lifecycle, under both names' locks: liblxc renames by cloning (rsync) and
         // destroying the original.
-        RunLifecycle({"rename", {s.name, s.lxcpath, newName}, nullptr, false, "LXC_RENAME_FAILED", s.Subject()}, out);
+        RunLifecycle({"rename", {s.name, s.lxcpath, newName}, nullptr, false, "LXC_RENAME_FAILED", s.Subject(), s.lifecycle}, out);
         // This handle's name is gone from disk (or should be read afresh): reload on next use.
         s.reopen = true;
       },

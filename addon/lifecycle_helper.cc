@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "container_lock.h"
+#include "lifecycle_server.h"
 #include "log_capture.h"
 #include "monitor_cgroups.h"
 #include "string_arrays.h"
@@ -433,7 +434,9 @@ std::vector<std::string> Rest(int argc, char** argv, int from) {
   return rest;
 }
 
-int Main(int argc, char** argv) {
+}  // namespace
+
+int RunLifecycleCall(int argc, char** argv, pid_t parent) {
   for (int fd : {kAnswerFd, kConfigFd}) fcntl(fd, F_SETFD, FD_CLOEXEC);
   // When the Node process (the thread that spawned us) dies, OnParentDeath decides.
   struct sigaction sa = {};
@@ -443,7 +446,7 @@ int Main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc < 5) return Send(Answer().Fail("LXC_INTERNAL", "usage: lxcts-lifecycle PARENT_PID OP NAME LXCPATH ARG..."));
   prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid() != static_cast<pid_t>(std::atol(argv[1]))) return 1;  // Node died before prctl
+  if (getppid() != parent) return 1;  // the parent died before prctl
 
   std::string op = argv[2], name = argv[3], lxcpath = argv[4];
   if (op == "start") return Send(Start(name, lxcpath, Rest(argc, argv, 5)));
@@ -477,7 +480,10 @@ int Main(int argc, char** argv) {
   return Send(Answer().Fail("LXC_INTERNAL", "lxcts-lifecycle: unknown operation or missing arguments: " + op));
 }
 
-}  // namespace
 }  // namespace lxcts
 
-int main(int argc, char** argv) { return lxcts::Main(argc, argv); }
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--serve") == 0) return lxcts::ServeLifecycle(argc, argv);
+  // One call, spawned by the addon (the way it runs a call when the server is unavailable).
+  return lxcts::RunLifecycleCall(argc, argv, argc >= 2 ? static_cast<pid_t>(std::atol(argv[1])) : 0);
+}
