@@ -116,12 +116,14 @@ std::string EncodeRequest(const LifecycleCall& call, bool hasConfig) {
   return data;
 }
 
-// What the server said of a call: its pid, and its wait status once it ended.
+// What the server said of a call: its pid, and its wait status once it ended; or that the
+// call's process has written its answer (it only exits after that).
 struct ServedCall {
   bool forked = false;
   pid_t pid = -1;
   bool exited = false;
   int status = 0;
+  bool answered = false;
 };
 
 ServedCall Await(int reply) {
@@ -137,6 +139,9 @@ ServedCall Await(int reply) {
     } else if (report.kind == LifecycleReport::kExited) {
       served.exited = true;
       served.status = report.value;
+      return served;
+    } else if (report.kind == LifecycleReport::kAnswered) {
+      served.answered = true;
       return served;
     }
   }

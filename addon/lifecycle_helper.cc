@@ -44,6 +44,7 @@
 
 #include "container_lock.h"
 #include "lifecycle_server.h"
+#include "lifecycle_wire.h"
 #include "log_capture.h"
 #include "monitor_cgroups.h"
 #include "string_arrays.h"
@@ -434,9 +435,7 @@ std::vector<std::string> Rest(int argc, char** argv, int from) {
   return rest;
 }
 
-}  // namespace
-
-int RunLifecycleCall(int argc, char** argv, pid_t parent) {
+int RunCall(int argc, char** argv, pid_t parent) {
   for (int fd : {kAnswerFd, kConfigFd}) fcntl(fd, F_SETFD, FD_CLOEXEC);
   // When the Node process (the thread that spawned us) dies, OnParentDeath decides.
   struct sigaction sa = {};
@@ -478,6 +477,20 @@ int RunLifecycleCall(int argc, char** argv, pid_t parent) {
   }
   if (op == "rename" && argc >= 6) return Send(Rename(name, lxcpath, argv[5]));
   return Send(Answer().Fail("LXC_INTERNAL", "lxcts-lifecycle: unknown operation or missing arguments: " + op));
+}
+
+}  // namespace
+
+int RunLifecycleCall(int argc, char** argv, pid_t parent, int answered) {
+  int status = RunCall(argc, argv, parent);
+  if (answered >= 0) {
+    // Everything of the call is done (the lock is released as we exit): the caller may go on.
+    LifecycleReport report{LifecycleReport::kAnswered, status};
+    ssize_t n;
+    do n = send(answered, &report, sizeof report, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+  }
+  return status;
 }
 
 }  // namespace lxcts

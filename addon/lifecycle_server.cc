@@ -113,8 +113,11 @@ void Report(int fd, LifecycleReport::Kind kind, int32_t value) {
     dup2(fds[next++].Get(), 1);
     dup2(fds[next++].Get(), 2);
   }
-  // Nothing else of the server's: not the control socket, nor other calls' reply sockets.
-  close_range(5, ~0U, 0);
+  // The reply socket, for the early "answered"; nothing else of the server's: not the
+  // control socket, nor other calls' reply sockets.
+  dup2(fds[0].Get(), kLifecycleReplyFd);
+  fcntl(kLifecycleReplyFd, F_SETFD, FD_CLOEXEC);
+  close_range(kLifecycleReplyFd + 1, ~0U, 0);
   if (!request.cwd.empty() && chdir(request.cwd.c_str()) != 0) {
     // The caller's cwd is gone: stay where the server is, as a spawn from it would fail
     // nothing either (lifecycle paths are absolute).
@@ -129,7 +132,7 @@ void Report(int fd, LifecycleReport::Kind kind, int32_t value) {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  exit(RunLifecycleCall(static_cast<int>(args.size()), argv.data(), server));
+  exit(RunLifecycleCall(static_cast<int>(args.size()), argv.data(), server, kLifecycleReplyFd));
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 //   then stdout and stderr (hasOutput).
 // On the reply socket the server sends a Report with kind kForked (value: the call's pid)
 // once it has forked the call's process, then one with kind kExited (value: its wait
-// status) when that process has ended, and closes it.
+// status) when that process has ended, and closes it. The call's process itself sends one
+// with kind kAnswered as soon as its answer is written (it then only exits): the addon
+// goes on at once, without waiting for that exit.
 #pragma once
 
 #include <sys/socket.h>
@@ -33,7 +35,7 @@ struct LifecycleRequestHead {
 };
 
 struct LifecycleReport {
-  enum Kind : int32_t { kForked = 1, kExited = 2 };
+  enum Kind : int32_t { kForked = 1, kExited = 2, kAnswered = 3 };
   int32_t kind;
   int32_t value;
 };
@@ -41,6 +43,8 @@ struct LifecycleReport {
 // The largest request: a request that does not fit goes the old way (a helper per call).
 constexpr size_t kMaxLifecycleRequest = 128 * 1024;
 constexpr size_t kMaxLifecycleFds = 5;
+// Where the call's process has its reply socket (close-on-exec: not in a template or rsync).
+constexpr int kLifecycleReplyFd = 5;
 
 // One datagram with `fds` attached; false with errno set when it was not sent whole.
 inline bool SendDatagram(int socket, const void* data, size_t size, const int* fds, size_t count) {
