@@ -94,9 +94,11 @@ void Report(int fd, LifecycleReport::Kind kind, int32_t value) {
 // In the forked process: becomes what a spawned one-shot helper would have been, then runs
 // the call. Never returns.
 [[noreturn]] void RunForked(Request& request, std::vector<UniqueFd>& fds, const Title& title, pid_t server) {
+  // The server was spawned with every signal at its default; it ignores SIGPIPE and blocks
+  // SIGCHLD (for its signalfd) only.
   sigset_t none;
   sigemptyset(&none);
-  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, nullptr);
   setsid();
   // fds: reply, answer, [config], [stdout, stderr]. The answer goes to 3 and the config to

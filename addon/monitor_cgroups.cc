@@ -53,19 +53,31 @@ bool IsMonitorCgroupOf(const std::string& entry, const std::string& prefix) {
 
 }  // namespace
 
-MonitorCgroups::MonitorCgroups(const std::string& name) : name_(name), ownDirs_(CgroupDirsIn("/proc/self/cgroup")), before_(Existing()) {}
+MonitorCgroups::MonitorCgroups(const std::string& name) : name_(name), ownDirs_(CgroupDirsIn("/proc/self/cgroup")) {
+  // liblxc gives a monitor the same name in every hierarchy, so the names in one tell which
+  // exist: one directory listing before each start instead of one per hierarchy (a root
+  // lists every cgroup below it, hundreds on a busy host, and other programs' leftovers).
+  std::vector<std::string> dirs = CgroupDirsIn("/proc/1/cgroup");
+  if (!dirs.empty()) before_ = NamesIn(dirs.front());
+}
+
+std::vector<std::string> MonitorCgroups::NamesIn(const std::string& dir) const {
+  std::vector<std::string> found;
+  const std::string prefix = "lxc.monitor." + name_;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return found;
+  while (dirent* entry = readdir(d)) {
+    if (IsMonitorCgroupOf(entry->d_name, prefix)) found.emplace_back(entry->d_name);
+  }
+  closedir(d);
+  return found;
+}
 
 std::vector<std::string> MonitorCgroups::Existing() const {
   std::vector<std::string> found;
-  const std::string prefix = "lxc.monitor." + name_;
   // liblxc makes them below init's cgroups (lxc.cgroup.relative unset), not the caller's.
   for (const std::string& dir : CgroupDirsIn("/proc/1/cgroup")) {
-    DIR* d = opendir(dir.c_str());
-    if (d == nullptr) continue;
-    while (dirent* entry = readdir(d)) {
-      if (IsMonitorCgroupOf(entry->d_name, prefix)) found.push_back(dir + "/" + entry->d_name);
-    }
-    closedir(d);
+    for (const std::string& name : NamesIn(dir)) found.push_back(dir + "/" + name);
   }
   return found;
 }
@@ -78,7 +90,8 @@ void MonitorCgroups::Leave() const {
 void MonitorCgroups::RemoveAfterFailedStart() const {
   Leave();
   for (const std::string& cgroup : Existing()) {
-    if (std::find(before_.begin(), before_.end(), cgroup) != before_.end()) continue;
+    const std::string name = cgroup.substr(cgroup.rfind('/') + 1);
+    if (std::find(before_.begin(), before_.end(), name) != before_.end()) continue;
     // The failed monitor may still be exiting: up to 2 s for its cgroup to empty.
     for (int tries = 0; rmdir(cgroup.c_str()) != 0 && errno == EBUSY && tries < 100; tries++) usleep(20 * 1000);
   }

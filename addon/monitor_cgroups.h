@@ -26,11 +26,12 @@ class MonitorCgroups {
   void RemoveAfterFailedStart() const;
 
  private:
-  std::vector<std::string> Existing() const;
+  std::vector<std::string> NamesIn(const std::string& dir) const;  // lxc.monitor.NAME[-N] in one hierarchy
+  std::vector<std::string> Existing() const;                       // their paths, in every hierarchy
 
   std::string name_;
   std::vector<std::string> ownDirs_;
-  std::vector<std::string> before_;
+  std::vector<std::string> before_;  // names (not paths) of the monitor cgroups before start()
 };
 
 }  // namespace lxcts
