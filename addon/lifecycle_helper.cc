@@ -270,6 +270,7 @@ Answer Start(const std::string& name, const std::string& lxcpath, std::vector<st
     answer.details = h.LogLines();
   } else {
     monitorCgroups.Leave();
+    if (!c->is_running(c)) monitorCgroups.RemoveAfterEarlyStop();
   }
   return answer;
 }

@@ -87,14 +87,27 @@ void MonitorCgroups::Leave() const {
   for (const std::string& dir : ownDirs_) std::ofstream(dir + "/cgroup.procs") << pid;
 }
 
-void MonitorCgroups::RemoveAfterFailedStart() const {
-  Leave();
+std::vector<std::string> MonitorCgroups::Made() const {
+  std::vector<std::string> made;
   for (const std::string& cgroup : Existing()) {
     const std::string name = cgroup.substr(cgroup.rfind('/') + 1);
-    if (std::find(before_.begin(), before_.end(), name) != before_.end()) continue;
+    if (std::find(before_.begin(), before_.end(), name) == before_.end()) made.push_back(cgroup);
+  }
+  return made;
+}
+
+void MonitorCgroups::RemoveAfterFailedStart() const {
+  Leave();
+  for (const std::string& cgroup : Made()) {
     // The failed monitor may still be exiting: up to 2 s for its cgroup to empty.
     for (int tries = 0; rmdir(cgroup.c_str()) != 0 && errno == EBUSY && tries < 100; tries++) usleep(20 * 1000);
   }
+}
+
+void MonitorCgroups::RemoveAfterEarlyStop() const {
+  // One attempt each: a cgroup that still holds the exiting monitor is the monitor's to
+  // remove, and it can now that this process has left.
+  for (const std::string& cgroup : Made()) rmdir(cgroup.c_str());
 }
 
 }  // namespace lxcts

@@ -25,9 +25,15 @@ class MonitorCgroups {
   // failed monitor to exit.
   void RemoveAfterFailedStart() const;
 
+  // After Leave(), when the container has stopped already (another caller's stop came
+  // while liblxc had this process in the monitor's cgroups, so the monitor could not
+  // remove them): removes the monitor cgroups the start made.
+  void RemoveAfterEarlyStop() const;
+
  private:
   std::vector<std::string> NamesIn(const std::string& dir) const;  // lxc.monitor.NAME[-N] in one hierarchy
   std::vector<std::string> Existing() const;                       // their paths, in every hierarchy
+  std::vector<std::string> Made() const;                           // those of Existing() that were not there before start()
 
   std::string name_;
   std::vector<std::string> ownDirs_;
