@@ -269,8 +269,9 @@ Answer Start(const std::string& name, const std::string& lxcpath, std::vector<st
     answer.Fail("LXC_START_FAILED", Subject(name) + " failed to start");
     answer.details = h.LogLines();
   } else {
+    const std::vector<std::string> entered = monitorCgroups.Entered();
     monitorCgroups.Leave();
-    if (!c->is_running(c)) monitorCgroups.RemoveAfterEarlyStop();
+    monitorCgroups.RemoveAfterEarlyStop(entered);
   }
   return answer;
 }

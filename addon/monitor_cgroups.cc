@@ -104,10 +104,20 @@ void MonitorCgroups::RemoveAfterFailedStart() const {
   }
 }
 
-void MonitorCgroups::RemoveAfterEarlyStop() const {
-  // One attempt each: a cgroup that still holds the exiting monitor is the monitor's to
-  // remove, and it can now that this process has left.
-  for (const std::string& cgroup : Made()) rmdir(cgroup.c_str());
+std::vector<std::string> MonitorCgroups::Entered() const {
+  std::vector<std::string> entered;
+  const std::string prefix = "lxc.monitor." + name_;
+  for (const std::string& dir : CgroupDirsIn("/proc/self/cgroup")) {
+    if (IsMonitorCgroupOf(dir.substr(dir.rfind('/') + 1), prefix)) entered.push_back(dir);
+  }
+  return entered;
+}
+
+void MonitorCgroups::RemoveAfterEarlyStop(const std::vector<std::string>& entered) const {
+  // The monitor is in them while the container runs: then the first rmdir fails (EBUSY) and
+  // that is all. A monitor that is exiting removes its own, now that this process has left.
+  if (entered.empty() || rmdir(entered.front().c_str()) != 0) return;
+  for (size_t i = 1; i < entered.size(); i++) rmdir(entered[i].c_str());
 }
 
 }  // namespace lxcts

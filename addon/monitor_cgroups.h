@@ -25,10 +25,14 @@ class MonitorCgroups {
   // failed monitor to exit.
   void RemoveAfterFailedStart() const;
 
-  // After Leave(), when the container has stopped already (another caller's stop came
-  // while liblxc had this process in the monitor's cgroups, so the monitor could not
-  // remove them): removes the monitor cgroups the start made.
-  void RemoveAfterEarlyStop() const;
+  // After a successful start(), before Leave(): the monitor cgroups liblxc moved this
+  // process into.
+  std::vector<std::string> Entered() const;
+
+  // After Leave(): removes `entered` when the monitor has left them already. Another
+  // caller's stop may have come while this process was inside, and the monitor could not
+  // remove them then.
+  void RemoveAfterEarlyStop(const std::vector<std::string>& entered) const;
 
  private:
   std::vector<std::string> NamesIn(const std::string& dir) const;  // lxc.monitor.NAME[-N] in one hierarchy
