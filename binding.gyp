@@ -59,7 +59,10 @@
     {
       "target_name": "lxcts-lifecycle",
       "type": "executable",
-      "sources": [ "addon/lifecycle_helper.cc", "addon/lifecycle_server.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc", "addon/monitor_cgroups.cc" ]
+      "sources": [ "addon/lifecycle_helper.cc", "addon/lifecycle_server.cc", "addon/container_lock.cc", "addon/log_capture.cc", "addon/config_item.cc", "addon/monitor_cgroups.cc" ],
+      # Every symbol bound when the resident server starts, not lazily in each call's forked
+      # process (lifecycle_server.cc), which would redo it in its copy of the tables.
+      "ldflags": [ "-Wl,-z,now" ]
     },
     {
       "target_name": "lxcts-container-op",
