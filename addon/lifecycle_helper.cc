@@ -1,7 +1,9 @@
 // lxcts-lifecycle: runs one create, start, destroy or clone for the addon
 // (lifecycle_client.cc), the way lxc-create, lxc-start, lxc-destroy and lxc-copy would.
+// Each call runs in a process of its own, forked by the resident `lxcts-lifecycle --serve`
+// (lifecycle_server.cc), or spawned for the call when there is no server.
 //
-// Why a process of its own, spawned per call:
+// Why a process of its own per call:
 // - start: liblxc records the calling process as the container's monitor and moves it
 //   into lxc.monitor.NAME in every cgroup v1 hierarchy. Called from Node, that moved Node
 //   itself (its memory then charged to a container) and left one cgroup per start and
