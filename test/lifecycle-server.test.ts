@@ -1,0 +1,114 @@
+/**
+ * The resident lxcts-lifecycle server (addon/lifecycle_server.cc): lifecycle calls run in
+ * processes it forks, not in a helper Node spawns per call; killed, it takes its calls down
+ * the way a killed helper did, and the next call gets a new server.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { alive, parentPid, processesMatching, zombieChildren } from './helpers/procfs';
+import { Sandbox } from './helpers/sandbox';
+import { at } from './helpers/must';
+
+const sandbox = new Sandbox('lifecycle-server');
+const TOKEN = `8${process.pid}.25`;
+const templateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-lifecycle-server-'));
+/** A template that marks that it runs, then waits until it is killed. */
+const SLOW_TEMPLATE = path.join(templateDir, 'slow');
+fs.writeFileSync(
+  SLOW_TEMPLATE,
+  `#!/bin/sh
+for arg; do case "$arg" in --path=*) dir=\${arg#--path=} ;; esac; done
+[ -d "$dir" ] && touch "$dir/template-running"
+sleep ${TOKEN}
+`,
+  { mode: 0o755 },
+);
+
+afterAll(async () => {
+  for (const pid of processesMatching(TOKEN)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  await sandbox.cleanup();
+  fs.rmSync(templateDir, { recursive: true, force: true });
+});
+
+function commandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+async function settled(check: () => boolean, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** Starts a create() from the slow template; resolves with the call's helper process once the template runs. */
+async function slowCreate(name: string): Promise<{ creating: Promise<string>; helper: number }> {
+  const c = sandbox.container(name);
+  await c.clearConfigItem('lxc.net');
+  await c.setConfigItem('lxc.net.0.type', 'empty');
+  const creating = c.create({ template: SLOW_TEMPLATE }).then(
+    () => 'ok',
+    (err: { code?: string }) => err.code ?? String(err),
+  );
+  await settled(() => fs.existsSync(path.join(sandbox.lxcpath, name, 'template-running')));
+  const helpers = processesMatching('lxcts-lifecycle').filter((pid) => commandLine(pid).includes(` create ${name} `));
+  expect(helpers).toHaveLength(1);
+  return { creating, helper: at(helpers, 0) };
+}
+
+test("a lifecycle call runs in a process forked by this process's resident server, which serves the next call too", async () => {
+  const first = await slowCreate(sandbox.name('ls'));
+  const server = parentPid(first.helper);
+  // Spawned per call, the helper's parent would be this process itself.
+  expect(server).not.toBe(process.pid);
+  expect(parentPid(server)).toBe(process.pid);
+  expect(commandLine(server)).toContain('lxcts-lifecycle --serve');
+  // The call's process looks like a spawned helper: "lxcts-lifecycle NODE_PID create NAME ...".
+  expect(commandLine(first.helper)).toContain(`lxcts-lifecycle ${process.pid} create `);
+  process.kill(first.helper, 'SIGKILL');
+  expect(await first.creating).toBe('LXC_CREATE_FAILED');
+
+  const second = await slowCreate(sandbox.name('ls'));
+  expect(parentPid(second.helper)).toBe(server);
+  process.kill(second.helper, 'SIGKILL');
+  expect(await second.creating).toBe('LXC_CREATE_FAILED');
+  await settled(() => processesMatching(TOKEN).length === 0, 5_000);
+  expect(processesMatching(TOKEN)).toEqual([]);
+}, 120_000);
+
+test('a killed server fails its call as a killed helper did, kills the template, and the next call gets a new server', async () => {
+  const name = sandbox.name('lk');
+  const { creating, helper } = await slowCreate(name);
+  const server = parentPid(helper);
+  // Never this process (a helper spawned per call has it for parent).
+  expect(commandLine(server)).toContain('lxcts-lifecycle --serve');
+  process.kill(server, 'SIGKILL');
+  expect(await creating).toBe('LXC_CREATE_FAILED');
+  // The call's process got its parent-death signal while the template ran: both are gone.
+  await settled(() => !alive(helper) && processesMatching(TOKEN).length === 0, 5_000);
+  expect(alive(helper)).toBe(false);
+  expect(processesMatching(TOKEN)).toEqual([]);
+
+  // The next call on that name clears the half-made container and works, through a new server.
+  const c = await sandbox.busybox(name);
+  expect(await c.defined()).toBe(true);
+  await c.start();
+  expect(await c.state()).toBe('RUNNING');
+  await c.stop();
+  await c.destroy();
+  const servers = processesMatching('lxcts-lifecycle --serve').filter((pid) => parentPid(pid) === process.pid);
+  expect(servers).toHaveLength(1);
+  expect(servers).not.toContain(server);
+  // The dead server was reaped when its death was noticed.
+  expect(zombieChildren()).toEqual([]);
+}, 120_000);
