@@ -5,13 +5,13 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Container } from '../src';
 
 import { alive, processesMatching, zombieChildren } from './helpers/procfs';
 import { Sandbox } from './helpers/sandbox';
+import { slowTemplate } from './helpers/slow-template';
 import { at, must } from './helpers/must';
 
 const sandbox = new Sandbox('abuse');
@@ -31,20 +31,11 @@ function cycles(value: string): number {
   return n;
 }
 const ROUNDS = 25;
-/** A sleep only the slow template runs, to find its processes by. */
-const TOKEN = `7${process.pid}.25`;
-const templateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-abuse-template-'));
 /** A template that marks that it runs, then waits (in a child) until it is killed. */
-const SLOW_TEMPLATE = path.join(templateDir, 'slow');
-fs.writeFileSync(
-  SLOW_TEMPLATE,
-  `#!/bin/sh
-for arg; do case "$arg" in --path=*) dir=\${arg#--path=} ;; esac; done
-[ -d "$dir" ] && touch "$dir/template-running"
-sleep ${TOKEN}
-`,
-  { mode: 0o755 },
-);
+const slow = slowTemplate('abuse', 7);
+const SLOW_TEMPLATE = slow.path;
+/** A sleep only the slow template runs, to find its processes by. */
+const TOKEN = slow.token;
 
 afterAll(async () => {
   // Whatever a failing run left running: the code under test may be what is broken.
@@ -57,7 +48,7 @@ afterAll(async () => {
   }
   await sandbox.cleanup();
   fs.rmSync(lockDir, { recursive: true, force: true });
-  fs.rmSync(templateDir, { recursive: true, force: true });
+  slow.remove();
   // Empty cgroups a failing run left for this file's names (a busy one stays).
   for (const dir of cgroupDirsMatching(new RegExp(`^lxc\\.(monitor|payload)\\.[a-z]+-${process.pid}-`))) {
     try {

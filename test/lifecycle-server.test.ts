@@ -4,27 +4,16 @@
  * the way a killed helper did, and the next call gets a new server.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { alive, parentPid, processesMatching, zombieChildren } from './helpers/procfs';
 import { Sandbox } from './helpers/sandbox';
+import { slowTemplate } from './helpers/slow-template';
 import { at } from './helpers/must';
 
 const sandbox = new Sandbox('lifecycle-server');
-const TOKEN = `8${process.pid}.25`;
-const templateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-lifecycle-server-'));
-/** A template that marks that it runs, then waits until it is killed. */
-const SLOW_TEMPLATE = path.join(templateDir, 'slow');
-fs.writeFileSync(
-  SLOW_TEMPLATE,
-  `#!/bin/sh
-for arg; do case "$arg" in --path=*) dir=\${arg#--path=} ;; esac; done
-[ -d "$dir" ] && touch "$dir/template-running"
-sleep ${TOKEN}
-`,
-  { mode: 0o755 },
-);
+const slow = slowTemplate('lifecycle-server', 8);
+const TOKEN = slow.token;
 
 afterAll(async () => {
   for (const pid of processesMatching(TOKEN)) {
@@ -35,7 +24,7 @@ afterAll(async () => {
     }
   }
   await sandbox.cleanup();
-  fs.rmSync(templateDir, { recursive: true, force: true });
+  slow.remove();
 });
 
 function commandLine(pid: number): string {
@@ -56,7 +45,7 @@ async function slowCreate(name: string): Promise<{ creating: Promise<string>; he
   const c = sandbox.container(name);
   await c.clearConfigItem('lxc.net');
   await c.setConfigItem('lxc.net.0.type', 'empty');
-  const creating = c.create({ template: SLOW_TEMPLATE }).then(
+  const creating = c.create({ template: slow.path }).then(
     () => 'ok',
     (err: { code?: string }) => err.code ?? String(err),
   );
