@@ -18,6 +18,7 @@
         "addon/attach_in_process.cc",
         "addon/attach_js.cc",
         "addon/attach_wire.cc",
+        "addon/cgroup_reads.cc",
         "addon/clone.cc",
         "addon/container.cc",
         "addon/container_lock.cc",

@@ -4,6 +4,7 @@
 
 #include "addon_data.h"
 #include "attach_client.h"
+#include "cgroup_reads.h"
 #include "console.h"
 #include "container.h"
 #include "global_config.h"
@@ -43,6 +44,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hasApiExtension", Napi::Function::New<HasApiExtension>(env, "hasApiExtension"));
   exports.Set("consoleResize", Napi::Function::New<ConsoleResize>(env, "consoleResize"));
   exports.Set("monitorConnect", Napi::Function::New<MonitorConnect>(env, "monitorConnect"));
+  exports.Set("readCgroupFiles", Napi::Function::New<ReadCgroupFiles>(env, "readCgroupFiles"));
   return exports;
 }
 
