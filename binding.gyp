@@ -33,6 +33,7 @@
         "addon/log_capture.cc",
         "addon/module_functions.cc",
         "addon/monitor_socket.cc",
+        "addon/monitor_state.cc",
         "addon/network.cc",
         "addon/process.cc",
         "addon/sealed_program.cc",

@@ -10,6 +10,7 @@
 #include "global_config.h"
 #include "module_functions.h"
 #include "monitor_socket.h"
+#include "monitor_state.h"
 #include "process.h"
 #include "teardown.h"
 
@@ -44,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hasApiExtension", Napi::Function::New<HasApiExtension>(env, "hasApiExtension"));
   exports.Set("consoleResize", Napi::Function::New<ConsoleResize>(env, "consoleResize"));
   exports.Set("monitorConnect", Napi::Function::New<MonitorConnect>(env, "monitorConnect"));
+  exports.Set("monitorState", Napi::Function::New<MonitorState>(env, "monitorState"));
   exports.Set("readCgroupFiles", Napi::Function::New<ReadCgroupFiles>(env, "readCgroupFiles"));
   return exports;
 }

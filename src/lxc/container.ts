@@ -300,7 +300,12 @@ export class Container {
   }
 
   state(): Promise<ContainerState> {
-    return this.#call('state', () => (n) => n.state() as Promise<ContainerState>);
+    // From the event loop over the monitor's socket (monitor_state.h); through liblxc when that cannot ask.
+    const lxcpath = this.lxcpath;
+    return this.#call(
+      'state',
+      () => (n) => ((lxcpath === undefined ? null : native().monitorState(lxcpath, this.name)) ?? n.state()) as Promise<ContainerState>,
+    );
   }
 
   running(): Promise<boolean> {

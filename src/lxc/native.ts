@@ -149,6 +149,8 @@ export interface NativeBinding {
   monitorConnect(lxcpath: string): Promise<number | null>;
   /** Reads cgroup files on this thread (cgroup_reads.h); null once the init behind `pidfd` has exited, an entry null when unreadable. */
   readCgroupFiles(pidfd: number, paths: string[]): Array<string | null> | null;
+  /** state() over the container's command socket from the event loop (monitor_state.h); null: ask liblxc instead. */
+  monitorState(lxcpath: string, name: string): Promise<string> | null;
 }
 
 /**
