@@ -4,11 +4,13 @@
 
 #include "addon_data.h"
 #include "attach_client.h"
+#include "cgroup_reads.h"
 #include "console.h"
 #include "container.h"
 #include "global_config.h"
 #include "module_functions.h"
 #include "monitor_socket.h"
+#include "monitor_state.h"
 #include "process.h"
 #include "teardown.h"
 
@@ -43,6 +45,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hasApiExtension", Napi::Function::New<HasApiExtension>(env, "hasApiExtension"));
   exports.Set("consoleResize", Napi::Function::New<ConsoleResize>(env, "consoleResize"));
   exports.Set("monitorConnect", Napi::Function::New<MonitorConnect>(env, "monitorConnect"));
+  exports.Set("monitorState", Napi::Function::New<MonitorState>(env, "monitorState"));
+  exports.Set("readCgroupFiles", Napi::Function::New<ReadCgroupFiles>(env, "readCgroupFiles"));
   return exports;
 }
 

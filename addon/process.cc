@@ -16,11 +16,9 @@
 namespace lxcts {
 namespace {
 
-// What a closed poll handle still owns until libuv's close callback: the descriptors,
-// which must stay open while the handle is in the loop.
+// What a closed poll handle still owns until libuv's close callback.
 struct Closing {
   uv_poll_t poll;
-  int fds[2];
   std::shared_ptr<EnvTeardown> teardown;  // told when the close is done
 };
 
@@ -69,7 +67,6 @@ bool NativeProcess::Watch(int fd) {
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(Env(), &loop) != napi_ok || loop == nullptr) return false;
   auto* closing = new Closing{};
-  closing->fds[0] = closing->fds[1] = -1;
   if (uv_poll_init(loop, &closing->poll, fd) != 0) {
     delete closing;  // never linked into the loop
     return false;
@@ -95,26 +92,24 @@ bool NativeProcess::Watch(int fd) {
 void NativeProcess::StopWatching() {
   if (poll_ != nullptr) {
     uv_poll_stop(poll_);
-    // libuv requires the handle to stay valid until its close callback, and the
-    // descriptors must stay open until then too.
+    // libuv requires the handle to stay valid until its close callback. The descriptors
+    // need not: uv_close() takes a poll handle's descriptor out of epoll (and out of the
+    // events of this turn) before it returns, and touches it no more. Closing them here,
+    // before exec's promise settles, means that once `await exec()` returns its pidfd
+    // and status socket are gone: an fd count taken then does not see the last command's
+    // (what moved the bench's fd count by 2 in some runs).
     auto* closing = reinterpret_cast<Closing*>(poll_);
-    closing->fds[0] = pidfd_;
-    closing->fds[1] = statusFd_;
     closing->teardown->Closing(token_);
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) {
       auto* closing = reinterpret_cast<Closing*>(handle);
-      for (int fd : closing->fds) {
-        if (fd >= 0) close(fd);
-      }
       std::shared_ptr<EnvTeardown> teardown = std::move(closing->teardown);
       delete closing;
       teardown->CloseDone();
     });
     poll_ = nullptr;
-  } else {
-    if (pidfd_ >= 0) close(pidfd_);
-    if (statusFd_ >= 0) close(statusFd_);
   }
+  if (pidfd_ >= 0) close(pidfd_);
+  if (statusFd_ >= 0) close(statusFd_);
   pidfd_ = -1;
   statusFd_ = -1;
 }

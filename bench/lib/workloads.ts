@@ -201,7 +201,8 @@ export async function runMemory(peers: Peer[], fixtures: Fixtures, scale: Scale,
         result.error = `n/a: ${out.unsupported}`;
         continue;
       }
-      const { rssBeforeKb, rssAfterKb, fdsBefore, fdsAfter, heapUsedBeforeKb, heapUsedAfterKb, heapTotalAfterKb } = out as Record<string, number>;
+      const { rssBeforeKb, rssAfterKb, fdsBefore, fdsAfter, heapUsedBeforeKb, heapUsedAfterKb, heapTotalAfterKb, newSpaceBeforeKb, newSpaceAfterKb } =
+        out as Record<string, number>;
       if (rssBeforeKb === undefined || rssAfterKb === undefined) throw new Error(`${peer.id} did not report its RSS`);
       result.summary = summarize(out.samples as number[]);
       result.extra = {
@@ -213,6 +214,8 @@ export async function runMemory(peers: Peer[], fixtures: Fixtures, scale: Scale,
         heapUsedBeforeKb,
         heapUsedAfterKb,
         heapTotalAfterKb,
+        newSpaceBeforeKb,
+        newSpaceAfterKb,
       };
     } catch (err) {
       result.error = (err as Error).message;

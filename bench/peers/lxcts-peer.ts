@@ -6,6 +6,7 @@
  *   node bench/out/bench/peers/lxcts-peer.js <workload> --lxcpath P --name N [options]
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 import { Container } from '../../src';
 import { native } from '../../src/lxc/native';
@@ -96,6 +97,14 @@ async function reads(c: Container, args: PeerArgs): Promise<object> {
   return { wallMs: performance.now() - t0, phases, values };
 }
 
+/**
+ * The size of V8's young generation: it grows (up to twice --max-semi-space-size, 32 MB by
+ * default) while objects keep surviving scavenges, whatever allocates them, and stays.
+ */
+function newSpaceKb(): number {
+  return (getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 1024;
+}
+
 async function memory(c: Container, args: PeerArgs): Promise<object> {
   const op = execTrue(c);
   await timed(args.warmup, args.concurrency, op);
@@ -108,6 +117,7 @@ async function memory(c: Container, args: PeerArgs): Promise<object> {
   // RSS also counts the heap V8 keeps after collecting (its young generation grows with the
   // allocation rate): what is still in use tells a leak from that.
   const heapUsedBeforeKb = process.memoryUsage().heapUsed / 1024;
+  const newSpaceBeforeKb = newSpaceKb();
   const { samples, wallMs } = await timed(args.iterations, args.concurrency, op);
   global.gc?.();
   const { heapUsed, heapTotal } = process.memoryUsage();
@@ -121,6 +131,8 @@ async function memory(c: Container, args: PeerArgs): Promise<object> {
     heapUsedBeforeKb,
     heapUsedAfterKb: heapUsed / 1024,
     heapTotalAfterKb: heapTotal / 1024,
+    newSpaceBeforeKb,
+    newSpaceAfterKb: newSpaceKb(),
   };
 }
 

@@ -9,7 +9,8 @@ import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExe
 import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
 import { pullFile, pullTar, pushFile, PushFileOptions, pushTar, PushTarResult } from './files';
 import { ContainerProcess, fromAttached } from './process';
-import { blkioUsage, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
+import { CgroupFiles } from './cgroup-files';
+import { blkioUsage, CgroupReader, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
 import * as statsExtras from './stats-extras';
 import * as ops from './container-ops';
 import type { AddressScope } from './container-ops';
@@ -299,7 +300,12 @@ export class Container {
   }
 
   state(): Promise<ContainerState> {
-    return this.#call('state', () => (n) => n.state() as Promise<ContainerState>);
+    // From the event loop over the monitor's socket (monitor_state.h); through liblxc when that cannot ask.
+    const lxcpath = this.lxcpath;
+    return this.#call(
+      'state',
+      () => (n) => ((lxcpath === undefined ? null : native().monitorState(lxcpath, this.name)) ?? n.state()) as Promise<ContainerState>,
+    );
   }
 
   running(): Promise<boolean> {
@@ -666,7 +672,18 @@ export class Container {
   }
 
   /** getCgroupItem() as a step of a call already made (the keys are the stats module's own). */
-  readonly #cgroupRead = (key: string): Promise<string> => this.#call('getCgroupItem', () => (n) => n.getCgroupItem(key), { step: true });
+  readonly #cgroupItem = (key: string): Promise<string> => this.#call('getCgroupItem', () => (n) => n.getCgroupItem(key), { step: true });
+
+  #cgroupFiles: CgroupFiles | undefined;
+
+  /** The stats' reads: straight from the kernel where cgroup-files.ts can, one native read per call. */
+  readonly #cgroupRead: CgroupReader = (keys) =>
+    (this.#cgroupFiles ??= new CgroupFiles(
+      this.name,
+      () => this.#call('initPidFd', () => (n) => n.initPidFd(), { step: true }),
+      this.#cgroupItem,
+      (read) => this.#call('getCgroupItem', () => async () => read(), { step: true }),
+    )).read(keys);
 
   /** Copies (or snapshots) this container under a new name and returns the copy. */
   async clone(newName: string, options: CloneOptions = {}): Promise<Container> {
@@ -824,6 +841,7 @@ export class Container {
       while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
       await this.#queue.run(async () => {
         this.#native.release();
+        this.#cgroupFiles?.close();
         await this.#attachHandles.release();
       });
     })();

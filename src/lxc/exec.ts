@@ -1,8 +1,7 @@
 /**
  * exec() and spawn() options, and exec()'s collection of a command's output.
  */
-import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
+import { finished, Readable } from 'node:stream';
 
 import * as fs from 'node:fs';
 
@@ -279,6 +278,21 @@ export interface OutputDeadline {
  * writes is part of it), as with a shell's `$(...)`. With a `timeout`, that wait ends at the
  * same deadline as the command's: the outputs are closed and the call fails with LXC_TIMEOUT.
  */
+/**
+ * A stream's bytes as one Buffer: the chunks kept as they come, copied once at the end.
+ * Not stream/consumers' buffer(): that goes through an async iterator and a Blob, and
+ * copies twice; measured, it was 9 of the 32 KB that each exec of /bin/true allocated,
+ * and the allocation rate is what grows V8's young generation (and the RSS) under load.
+ * Fails as buffer() did: with the stream's error, or a premature close when destroyed.
+ */
+function gather(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer | string) => chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+    finished(stream, { writable: false }, (err) => (err ? reject(err) : resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))));
+  });
+}
+
 export async function collectExec(proc: ContainerProcess, input: ExecOptions['input'], deadline?: OutputDeadline): Promise<ExecResult> {
   const started = Date.now();
   if (input !== undefined) feed(proc, input);
@@ -291,7 +305,7 @@ export async function collectExec(proc: ContainerProcess, input: ExecOptions['in
     close();
     throw err;
   });
-  const outputs = Promise.all([buffer(proc.stdout), buffer(proc.stderr)]);
+  const outputs = Promise.all([gather(proc.stdout), gather(proc.stderr)]);
   let settled = false;
   let late: { clear(): void } | undefined;
   const timeout = deadline?.timeout;

@@ -147,6 +147,10 @@ export interface NativeBinding {
   consoleResize(fd: number, cols: number, rows: number, monitorPid: number, monitorStart: number): boolean;
   /** A descriptor connected to lxc-monitord's socket for the lxcpath; null when none serves it. */
   monitorConnect(lxcpath: string): Promise<number | null>;
+  /** Reads cgroup files on this thread (cgroup_reads.h); null once the init behind `pidfd` has exited, an entry null when unreadable. */
+  readCgroupFiles(pidfd: number, paths: string[]): Array<string | null> | null;
+  /** state() over the container's command socket from the event loop (monitor_state.h); null: ask liblxc instead. */
+  monitorState(lxcpath: string, name: string): Promise<string> | null;
 }
 
 /**

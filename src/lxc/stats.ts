@@ -16,8 +16,11 @@ import {
   parseMemoryLimit,
 } from './stats-parsers';
 
-/** Reads one cgroup file of the running container (Container.getCgroupItem). */
-export type CgroupReader = (key: string) => Promise<string>;
+/**
+ * Reads cgroup files of the running container, one text per key in order, all at once
+ * (cgroup-files.ts; keys it cannot map go through Container.getCgroupItem).
+ */
+export type CgroupReader = (keys: readonly string[]) => Promise<string[]>;
 
 /**
  * The files' contents, one per key and in the order of `keys` (readStat calls `parse` only
@@ -37,9 +40,9 @@ export interface Source<T> {
 export async function readStat<T>(read: CgroupReader, op: string, container: string, sources: Source<T>[]): Promise<T> {
   const tried: string[] = [];
   for (const source of sources) {
-    const texts: string[] = [];
+    let texts: string[];
     try {
-      for (const key of source.keys) texts.push(await read(key));
+      texts = await read(source.keys);
     } catch (err) {
       if (isLxcError(err) && err.code === 'LXC_CGROUP_FAILED') {
         tried.push(`${source.keys.join(' + ')}: cannot be read`);

@@ -23,10 +23,11 @@ import { failureOf } from '../helpers/failure';
 
 /** A reader over a table of cgroup files; any other key fails as liblxc does (LXC_CGROUP_FAILED). */
 function files(table: Record<string, string>): CgroupReader {
-  return (key) =>
-    Object.hasOwn(table, key)
-      ? Promise.resolve(table[key] ?? '')
-      : Promise.reject(new LxcError(`cannot read ${key}`, { code: 'LXC_CGROUP_FAILED', op: 'getCgroupItem', container: 'c' }));
+  return async (keys) =>
+    keys.map((key) => {
+      if (!Object.hasOwn(table, key)) throw new LxcError(`cannot read ${key}`, { code: 'LXC_CGROUP_FAILED', op: 'getCgroupItem', container: 'c' });
+      return table[key] ?? '';
+    });
 }
 
 const UNLIMITED_V1 = '9223372036854771712\n';

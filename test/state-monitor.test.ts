@@ -1,0 +1,79 @@
+/**
+ * state() asks the container's monitor over its command socket from the event loop
+ * (addon/monitor_state.cc), as liblxc does from a thread. These check the answers against
+ * liblxc's own after each change, including for an lxcpath too long for the socket's name,
+ * where liblxc names the socket by a hash of the path.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { Container } from '../src';
+import { native } from '../src/lxc/native';
+import { destroyAllWithTools } from './helpers/lxc-tools';
+import { Sandbox } from './helpers/sandbox';
+
+const sandbox = new Sandbox('reads-state');
+afterAll(() => sandbox.cleanup());
+
+/** Our answer and liblxc's (a handle of its own, from the thread pool) for the same moment. */
+async function bothWays(c: Container): Promise<[string, string]> {
+  const liblxc = new (native().NativeContainer)(c.name, c.lxcpath ?? null);
+  try {
+    return [await c.state(), await liblxc.state()];
+  } finally {
+    liblxc.release();
+  }
+}
+
+async function throughChanges(c: Container): Promise<void> {
+  expect(await bothWays(c)).toEqual(['STOPPED', 'STOPPED']);
+  await c.start();
+  expect(await bothWays(c)).toEqual(['RUNNING', 'RUNNING']);
+  await c.freeze();
+  expect(await bothWays(c)).toEqual(['FROZEN', 'FROZEN']);
+  await c.unfreeze();
+  expect(await bothWays(c)).toEqual(['RUNNING', 'RUNNING']);
+  await c.stop();
+  expect(await bothWays(c)).toEqual(['STOPPED', 'STOPPED']);
+}
+
+test('state reads as liblxc reads it: stopped, running, frozen, running, stopped', async () => {
+  await throughChanges(await sandbox.busybox(sandbox.name('reads')));
+});
+
+test('state needs no thread-pool thread: it answers while every one is blocked', async () => {
+  const c = await sandbox.busybox(sandbox.name('reads'));
+  await c.start();
+  // Opening a FIFO for reading blocks until a writer comes: each open holds a pool thread.
+  const fifo = path.join(sandbox.lxcpath, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const size = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const held = Array.from({ length: size }, () => fs.promises.open(fifo, 'r'));
+  try {
+    const answer = await Promise.race([c.state(), new Promise((resolve) => setTimeout(resolve, 5000, 'no answer while the pool was busy'))]);
+    expect(answer).toBe('RUNNING');
+  } finally {
+    // Writers let the opens finish, and the pool go.
+    const writers = Array.from({ length: size }, () => fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+    for (const handle of await Promise.all(held)) await handle.close();
+    for (const w of writers) fs.closeSync(w);
+    await c.stop();
+  }
+});
+
+test('the same in an lxcpath too long for the socket name (liblxc hashes it)', async () => {
+  const long = path.join(sandbox.lxcpath, 'a-directory-name-long-enough'.repeat(4));
+  fs.mkdirSync(long, { recursive: true });
+  const c = new Container(sandbox.name('reads'), { lxcpath: long });
+  try {
+    expect(`${long}/${c.name}/command`.length).toBeGreaterThan(106);
+    await c.clearConfigItem('lxc.net');
+    await c.setConfigItem('lxc.net.0.type', 'empty');
+    await c.create({ template: 'busybox' });
+    await throughChanges(c);
+  } finally {
+    await c.release();
+    destroyAllWithTools(long);
+  }
+});
