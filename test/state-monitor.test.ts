@@ -51,7 +51,9 @@ test('state needs no thread-pool thread: it answers while every one is blocked',
   const size = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
   const held = Array.from({ length: size }, () => fs.promises.open(fifo, 'r'));
   try {
-    const answer = await Promise.race([c.state(), new Promise((resolve) => setTimeout(resolve, 5000, 'no answer while the pool was busy'))]);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise((resolve) => (timer = setTimeout(resolve, 5000, 'no answer while the pool was busy')));
+    const answer = await Promise.race([c.state(), deadline]).finally(() => clearTimeout(timer));
     expect(answer).toBe('RUNNING');
   } finally {
     // Writers let the opens finish, and the pool go.
