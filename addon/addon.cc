@@ -10,6 +10,7 @@
 #include "module_functions.h"
 #include "monitor_socket.h"
 #include "process.h"
+#include "resident_client.h"
 #include "teardown.h"
 
 namespace lxcts {
@@ -43,6 +44,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hasApiExtension", Napi::Function::New<HasApiExtension>(env, "hasApiExtension"));
   exports.Set("consoleResize", Napi::Function::New<ConsoleResize>(env, "consoleResize"));
   exports.Set("monitorConnect", Napi::Function::New<MonitorConnect>(env, "monitorConnect"));
+  exports.Set("residentConnect", Napi::Function::New<ResidentConnect>(env, "residentConnect"));
+  exports.Set("residentExec", Napi::Function::New<ResidentExec>(env, "residentExec"));
   return exports;
 }
 
