@@ -289,6 +289,8 @@ class Resident {
 
 int main() {
   using namespace lxcts;
+  // Run from a sealed memfd, its name would be the memfd's: ps and top show this one.
+  prctl(PR_SET_NAME, "lxcts-resident");
   Origin origin;
   for (char** e = environ; *e != nullptr; e++) origin.env.emplace_back(*e);
   sigset_t chld;
