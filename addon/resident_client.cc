@@ -97,8 +97,8 @@ class PendingStart {
 
  private:
   PendingStart(Napi::Env env, UniqueFd status, AttachStdio stdio, std::string name, size_t depth)
-      : env_(env), deferred_(Napi::Promise::Deferred::New(env)), status_(std::move(status)), stdio_(std::move(stdio)), name_(std::move(name)),
-        depth_(depth), context_(env, "lxcts-resident") {}
+      : env_(env), deferred_(Napi::Promise::Deferred::New(env)), status_(std::move(status)), stdio_(std::move(stdio)),
+        name_(std::move(name)), depth_(depth), context_(env, "lxcts-resident") {}
 
   static void OnReadable(uv_poll_t* poll, int status, int events) {
     auto* self = static_cast<PendingStart*>(poll->data);
@@ -106,7 +106,7 @@ class PendingStart {
     std::vector<UniqueFd> fds;
     ssize_t n = ReceiveWithFds(self->status_.Get(), data, sizeof(resident::StartReply), fds);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // spurious wake-up
-    uv_poll_stop(&self->poll_);  // before JavaScript runs: NativeProcess watches this socket next
+    uv_poll_stop(&self->poll_);                                      // before JavaScript runs: NativeProcess watches this socket next
     try {
       Napi::HandleScope scope(self->env_);
       Napi::CallbackScope callbackScope(self->env_, self->context_);
@@ -187,7 +187,8 @@ Napi::Value ResidentConnect(const Napi::CallbackInfo& info) {
   int target = static_cast<int>(IntegerArg(info, 1, "fd"));
   int64_t pid = IntegerArg(info, 2, "pid");
   auto fail = [&](const std::string& what) -> Napi::Value {
-    throw Napi::Error::New(env, "cannot connect to the resident process: " + what + (errno != 0 ? std::string(": ") + strerror(errno) : ""));
+    throw Napi::Error::New(env,
+                           "cannot connect to the resident process: " + what + (errno != 0 ? std::string(": ") + strerror(errno) : ""));
   };
   errno = 0;
   // A copy of the resident's end of its socketpair; close-on-exec, as pidfd_getfd() makes it.
@@ -198,7 +199,8 @@ Napi::Value ResidentConnect(const Napi::CallbackInfo& info) {
   socklen_t size = sizeof type;
   struct stat st;
   if (fstat(socket.Get(), &st) != 0 || !S_ISSOCK(st.st_mode) || getsockopt(socket.Get(), SOL_SOCKET, SO_TYPE, &type, &size) != 0 ||
-      type != SOCK_SEQPACKET || (size = sizeof domain, getsockopt(socket.Get(), SOL_SOCKET, SO_DOMAIN, &domain, &size)) != 0 || domain != AF_UNIX) {
+      type != SOCK_SEQPACKET || (size = sizeof domain, getsockopt(socket.Get(), SOL_SOCKET, SO_DOMAIN, &domain, &size)) != 0 ||
+      domain != AF_UNIX) {
     errno = 0;
     return fail("it named something other than a unix seqpacket socket");
   }

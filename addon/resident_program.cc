@@ -15,8 +15,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -48,7 +48,7 @@ struct Command {
 
 // Everything a command starts from that is the resident's own, as liblxc gave it.
 struct Origin {
-  sigset_t mask;                  // before SIGCHLD was blocked for the signalfd
+  sigset_t mask;                 // before SIGCHLD was blocked for the signalfd
   std::vector<std::string> env;  // KEY=VALUE
 };
 
@@ -100,8 +100,8 @@ std::vector<std::string> Environment(const Origin& origin, const std::vector<std
 }
 
 // In the forked child: becomes the command, or exits 126/127 saying why (as RunCommand does).
-[[noreturn]] void RunChild(pid_t parent, const Origin& origin, const RequestHeader& header, const std::string& cwd, std::vector<std::string>& argv,
-                           std::vector<std::string>& env, const int stdio[3]) {
+[[noreturn]] void RunChild(pid_t parent, const Origin& origin, const RequestHeader& header, const std::string& cwd,
+                           std::vector<std::string>& argv, std::vector<std::string>& env, const int stdio[3]) {
   for (int fd = 0; fd < 3; fd++) {
     if (dup2(stdio[fd], fd) < 0) _exit(126);
   }
@@ -160,7 +160,7 @@ class Resident {
       }
       if (fds[0].revents != 0 && !Receive()) {
         close(connection_);  // the host closed the connection
-        connection_ = -1;     // poll() ignores a negative descriptor
+        connection_ = -1;    // poll() ignores a negative descriptor
       }
     }
   }
@@ -250,8 +250,7 @@ class Resident {
 
   void Reap() {
     struct signalfd_siginfo info;
-    while (read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-    }
+    while (read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {}
     std::vector<pid_t> acked;
     for (auto& [pid, command] : commands_) {
       if (command.acked) acked.push_back(pid);

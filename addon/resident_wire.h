@@ -35,7 +35,7 @@ struct RequestHeader {
   uint32_t magic;  // kRequest
   int32_t uid;     // -1: the resident's own (what liblxc's attach gives)
   int32_t gid;
-  uint32_t argc;   // strings follow, each ended by NUL: cwd, argv[argc], env[envc]
+  uint32_t argc;  // strings follow, each ended by NUL: cwd, argv[argc], env[envc]
   uint32_t envc;
 };
 

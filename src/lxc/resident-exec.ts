@@ -149,7 +149,9 @@ export class ResidentExec {
       },
       (err: unknown) => {
         if (!(err instanceof LxcError) || err.code !== 'LXC_EXEC_FAILED') throw err;
-        throw fail(`the resident process of container "${this.#container}" ended before it reported how command ${attached.pid} exited (the command was killed with it)`);
+        throw fail(
+          `the resident process of container "${this.#container}" ended before it reported how command ${attached.pid} exited (the command was killed with it)`,
+        );
       },
     );
     return { ...parts, exited };
