@@ -9,9 +9,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "addon_data.h"
@@ -34,22 +33,30 @@ Napi::Value Rejected(Napi::Env env, const std::string& name, const std::string& 
 }
 
 // The pid namespaces a process is in, counted from the host's: its NSpid line's length.
-// `nspid` (when given) receives the pids, the host's first.
+// `nspid` receives the pids, the host's first; `pid` (when given) the Pid line's.
 bool ReadNsPids(const std::string& file, std::vector<int64_t>& nspid, int64_t* pid) {
-  std::ifstream in(file);
-  std::string line;
-  bool found = false;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string key;
-    fields >> key;
-    if (key == "Pid:" && pid != nullptr) fields >> *pid;
-    if (key != "NSpid:") continue;
-    int64_t n;
-    while (fields >> n) nspid.push_back(n);
-    found = !nspid.empty();
+  UniqueFd in(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  char text[4096];
+  ssize_t n = in.Valid() ? read(in.Get(), text, sizeof text - 1) : -1;
+  if (n <= 0) return false;
+  text[n] = '\0';
+  for (char* line = text; line != nullptr && *line != '\0';) {
+    char* next = strchr(line, '\n');
+    if (next != nullptr) *next++ = '\0';
+    if (pid != nullptr && strncmp(line, "Pid:", 4) == 0) *pid = strtoll(line + 4, nullptr, 10);
+    if (strncmp(line, "NSpid:", 6) == 0) {
+      char* at = line + 6;
+      for (;;) {
+        char* end = nullptr;
+        long long value = strtoll(at, &end, 10);
+        if (end == at) break;
+        nspid.push_back(value);
+        at = end;
+      }
+    }
+    line = next;
   }
-  return found;
+  return !nspid.empty();
 }
 
 // The command's pid as the host sees it, when `fd` is a pidfd of a process in the resident's

@@ -53,9 +53,18 @@ struct Origin {
 };
 
 // "lxcts: cannot <what> "<subject>": <reason>", as attach_command.cc's Complain() says it.
+// No allocation: it runs in the vfork()ed child, on the resident's memory.
 void Complain(const char* what, const char* subject, int error) {
-  std::string line = std::string("lxcts: cannot ") + what + " \"" + subject + "\": " + strerror(error) + "\n";
-  ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
+  char line[512];
+  size_t used = 0;
+  for (const char* part : {"lxcts: cannot ", what, " \"", subject, "\": ", strerrordesc_np(error), "\n"}) {
+    if (part == nullptr) part = "unknown error";
+    size_t n = strnlen(part, sizeof line - used - 1);
+    memcpy(line + used, part, n);
+    used += n;
+  }
+  if (line[used - 1] != '\n') line[used - 1] = '\n';
+  ssize_t ignored = write(STDERR_FILENO, line, used);
   (void)ignored;
 }
 
@@ -99,39 +108,45 @@ std::vector<std::string> Environment(const Origin& origin, const std::vector<std
   return vars;
 }
 
-// In the forked child: becomes the command, or exits 126/127 saying why (as RunCommand does).
-[[noreturn]] void RunChild(pid_t parent, const Origin& origin, const RequestHeader& header, const std::string& cwd,
-                           std::vector<std::string>& argv, std::vector<std::string>& env, const int stdio[3]) {
+// One command, ready to run: everything the child needs is made before vfork(), since the
+// child runs on the resident's memory until it executes (and must not allocate).
+struct Launch {
+  pid_t parent;
+  const sigset_t* mask;
+  int32_t uid, gid;
+  std::string cwd, uidText, gidText;
+  std::vector<std::string> argv, env;
+  std::vector<char*> args, vars;
+  const int* stdio;  // stdin, stdout, stderr
+};
+
+// In the vfork()ed child: becomes the command, or exits 126/127 saying why (as RunCommand does).
+[[noreturn]] void RunChild(const Launch& launch) {
   for (int fd = 0; fd < 3; fd++) {
-    if (dup2(stdio[fd], fd) < 0) _exit(126);
+    if (dup2(launch.stdio[fd], fd) < 0) _exit(126);
   }
-  sigprocmask(SIG_SETMASK, &origin.mask, nullptr);
+  sigprocmask(SIG_SETMASK, launch.mask, nullptr);
   // liblxc's attach sets the gid, then the uid; the groups are the resident's (liblxc's).
-  if (header.gid >= 0 && setgid(static_cast<gid_t>(header.gid)) != 0) {
-    Complain("change to group", std::to_string(header.gid).c_str(), errno);
+  if (launch.gid >= 0 && setgid(static_cast<gid_t>(launch.gid)) != 0) {
+    Complain("change to group", launch.gidText.c_str(), errno);
     _exit(126);
   }
-  if (header.uid >= 0 && setuid(static_cast<uid_t>(header.uid)) != 0) {
-    Complain("change to user", std::to_string(header.uid).c_str(), errno);
+  if (launch.uid >= 0 && setuid(static_cast<uid_t>(launch.uid)) != 0) {
+    Complain("change to user", launch.uidText.c_str(), errno);
     _exit(126);
   }
   // Killed with the resident (set after setuid, which clears it): a resident killed
   // mid-command must not leave the host waiting on a command nobody will report.
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(126);
-  if (chdir(cwd.c_str()) != 0) {
-    Complain("change to directory", cwd.c_str(), errno);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != launch.parent) _exit(126);
+  if (chdir(launch.cwd.c_str()) != 0) {
+    Complain("change to directory", launch.cwd.c_str(), errno);
     _exit(126);
   }
-  std::vector<char*> args;
-  for (std::string& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  std::vector<char*> vars;
-  for (std::string& v : env) vars.push_back(v.data());
-  vars.push_back(nullptr);
-  environ = vars.data();  // execvp() looks the program up in the command's PATH
-  execvp(args[0], args.data());
+  // execvp() looks the program up in the command's PATH; the resident puts its own back.
+  environ = const_cast<char**>(launch.vars.data());
+  execvp(launch.args[0], const_cast<char**>(launch.args.data()));
   int error = errno;
-  Complain("run", args[0], error);
+  Complain("run", launch.args[0], error);
   _exit(error == ENOENT ? 127 : 126);
 }
 
@@ -216,14 +231,28 @@ class Resident {
       at = static_cast<size_t>(end - data) + 1;
     }
     if (header.argc == 0 || strings.size() != 1 + static_cast<size_t>(header.argc) + header.envc) return;
-    std::vector<std::string> argv(strings.begin() + 1, strings.begin() + 1 + header.argc);
-    std::vector<std::string> extra(strings.begin() + 1 + header.argc, strings.end());
-    std::vector<std::string> env = Environment(origin_, extra);
+    Launch launch;
+    launch.parent = getpid();
+    launch.mask = &origin_.mask;
+    launch.uid = header.uid;
+    launch.gid = header.gid;
+    launch.uidText = std::to_string(header.uid);
+    launch.gidText = std::to_string(header.gid);
+    launch.cwd = strings[0];
+    launch.argv.assign(strings.begin() + 1, strings.begin() + 1 + header.argc);
+    launch.env = Environment(origin_, std::vector<std::string>(strings.begin() + 1 + header.argc, strings.end()));
+    for (std::string& a : launch.argv) launch.args.push_back(a.data());
+    launch.args.push_back(nullptr);
+    for (std::string& v : launch.env) launch.vars.push_back(v.data());
+    launch.vars.push_back(nullptr);
+    launch.stdio = fds + 1;
     int status = fcntl(fds[0], F_DUPFD_CLOEXEC, 3);
     if (status < 0) return;
-    pid_t self = getpid();
-    pid_t pid = fork();
-    if (pid == 0) RunChild(self, origin_, header, strings[0], argv, env, fds + 1);
+    char** own = environ;
+    // vfork: no copy of the resident's page tables, and the child runs first, until it execs.
+    pid_t pid = vfork();
+    if (pid == 0) RunChild(launch);
+    environ = own;
     StartReply reply = {resident::kStarted, pid > 0 ? pid : 0, pid > 0 ? 0 : errno};
     int pidfd = pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, pid, 0)) : -1;
     if (pid > 0 && pidfd < 0) reply.error = errno;  // the host fails the call; the command still runs and is reaped
