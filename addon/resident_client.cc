@@ -198,6 +198,12 @@ Napi::Value ResidentConnect(const Napi::CallbackInfo& info) {
                            "cannot connect to the resident process: " + what + (errno != 0 ? std::string(": ") + strerror(errno) : ""));
   };
   errno = 0;
+  UniqueFd opened;  // pidfd -1: one of our own, from the pid (a resident that is no helper's child: tests)
+  if (pidfd < 0) {
+    opened = UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0)));
+    if (!opened.Valid()) return fail("pidfd_open");
+    pidfd = opened.Get();
+  }
   // A copy of the resident's end of its socketpair; close-on-exec, as pidfd_getfd() makes it.
   UniqueFd socket(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, target, 0)));
   if (!socket.Valid()) return fail("pidfd_getfd");
@@ -234,11 +240,15 @@ Napi::Value ResidentExec(const Napi::CallbackInfo& info) {
   std::string error;
   if (!OpenAttachStdio(nullptr, request, stdio, error)) return Rejected(env, name, "LXC_EXEC_FAILED", error);
   int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     return Rejected(env, name, "LXC_EXEC_FAILED", std::string("cannot create a socket: ") + strerror(errno));
   }
   UniqueFd ours = AboveStdio(UniqueFd(pair[0]));
   UniqueFd theirs(pair[1]);
+  // Ours only: the resident's end stays as a socket normally is.
+  if (!ours.Valid() || fcntl(ours.Get(), F_SETFL, O_NONBLOCK) != 0) {
+    return Rejected(env, name, "LXC_EXEC_FAILED", std::string("cannot set up a socket: ") + strerror(errno));
+  }
   int fds[resident::kRequestFds] = {theirs.Get(), stdio.childIn.Get(), stdio.childOut.Get(), stdio.childErr.Get()};
   if (!SendWithFds(connection, payload.data(), payload.size(), fds, resident::kRequestFds)) {
     // Not sent: the resident is gone (a stopped container), or its socket is full.

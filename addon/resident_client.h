@@ -8,7 +8,7 @@ namespace lxcts {
 
 // residentConnect(pidfd, fd, pid) → { fd, depth }: takes the resident's end of its socketpair
 // (its descriptor number `fd`, which it wrote on stdout) with pidfd_getfd(), checks that it is
-// a unix seqpacket socket, and greets it. `depth` is how many pid namespaces the resident (pid
+// a unix seqpacket socket, and greets it (pidfd -1: opened here from `pid`). `depth` is how many pid namespaces the resident (pid
 // `pid` here) is in, which its commands' pidfds must match. Throws when any of it fails.
 Napi::Value ResidentConnect(const Napi::CallbackInfo& info);
 

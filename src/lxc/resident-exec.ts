@@ -137,24 +137,7 @@ export class ResidentExec {
   /** The command's parts, with its exit status checked when the resident reported it. */
   guard(attached: NativeAttached, parts: ProcessParts, op: string): ProcessParts {
     if (!this.#started.has(attached)) return parts;
-    const fail = (message: string) => new LxcError(message, { code: 'LXC_EXEC_FAILED', op, container: this.#container });
-    const exited = parts.exited.then(
-      (status: ExitStatus) => {
-        const { exitCode, signal } = status;
-        const exitedWell = exitCode !== null && Number.isInteger(exitCode) && exitCode >= 0 && exitCode <= 255 && signal === null;
-        if (!exitedWell && !(exitCode === null && signal !== null)) {
-          throw fail(`the resident process of container "${this.#container}" reported an impossible exit status for command ${attached.pid}`);
-        }
-        return status;
-      },
-      (err: unknown) => {
-        if (!(err instanceof LxcError) || err.code !== 'LXC_EXEC_FAILED') throw err;
-        throw fail(
-          `the resident process of container "${this.#container}" ended before it reported how command ${attached.pid} exited (the command was killed with it)`,
-        );
-      },
-    );
-    return { ...parts, exited };
+    return { ...parts, exited: checkedExit(parts.exited, attached.pid, op, this.#container) };
   }
 
   /** Closes the connection: the resident exits once its running commands have ended. */
@@ -239,4 +222,26 @@ async function start(attach: Attach): Promise<Connection> {
       stderr.destroy();
     });
   return connection;
+}
+
+/**
+ * A status the resident reported, checked: an exit code of 0-255 or a known signal, never
+ * both or neither. A resident that ended first (killed, say) fails the wait with that said.
+ */
+export function checkedExit(exited: Promise<ExitStatus>, pid: number, op: string, container: string): Promise<ExitStatus> {
+  const fail = (message: string) => new LxcError(message, { code: 'LXC_EXEC_FAILED', op, container });
+  return exited.then(
+    (status) => {
+      const { exitCode, signal } = status;
+      const exitedWell = exitCode !== null && Number.isInteger(exitCode) && exitCode >= 0 && exitCode <= 255 && signal === null;
+      if (!exitedWell && !(exitCode === null && signal !== null)) {
+        throw fail(`the resident process of container "${container}" reported an impossible exit status for command ${pid}`);
+      }
+      return status;
+    },
+    (err: unknown) => {
+      if (!(err instanceof LxcError) || err.code !== 'LXC_EXEC_FAILED') throw err;
+      throw fail(`the resident process of container "${container}" ended before it reported how command ${pid} exited (the command was killed with it)`);
+    },
+  );
 }
