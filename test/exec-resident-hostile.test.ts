@@ -27,7 +27,7 @@ interface Fake {
 
 async function fake(scenario: string): Promise<Fake> {
   const child = spawn('python3', [FAKE, scenario], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
   const match = /^lxcts-resident (\d+)\n$/.exec(line.toString());
   if (match === null) throw new Error(`the fake said ${JSON.stringify(line.toString())}`);
   const { fd, depth } = native().residentConnect(-1, Number(match[1]), child.pid!);
