@@ -253,7 +253,7 @@ Napi::Value ResidentExec(const Napi::CallbackInfo& info) {
   if (!SendWithFds(connection, payload.data(), payload.size(), fds, resident::kRequestFds)) {
     // Not sent: the resident is gone (a stopped container), or its socket is full.
     bool gone = errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN || errno == EBADF;
-    return gone ? Rejected(env, name, "LXC_RESIDENT_GONE", "the resident process has ended") : env.Null();
+    return gone ? Napi::String::New(env, "gone") : env.Null();
   }
   stdio.CloseChildEnds();  // the resident has its copies
   return PendingStart::Start(env, std::move(ours), std::move(stdio), name, depth);

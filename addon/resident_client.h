@@ -12,11 +12,11 @@ namespace lxcts {
 // `pid` here) is in, which its commands' pidfds must match. Throws when any of it fails.
 Napi::Value ResidentConnect(const Napi::CallbackInfo& info);
 
-// residentExec(fd, depth, name, argv, options) → Promise<NativeAttached> | null: starts a
-// command through the resident, with pipes as attachRemote() makes them. null when the
-// request is one the resident does not take (a terminal, a kept environment, attach options,
-// a host program, too large: attach it the normal way). Rejects with LXC_RESIDENT_GONE when
-// the resident had ended before the request was sent, LXC_EXEC_FAILED on anything else.
+// residentExec(fd, depth, name, argv, options) → Promise<NativeAttached> | null | "gone":
+// starts a command through the resident, with pipes as attachRemote() makes them. null when
+// the request is one the resident does not take (a terminal, a kept environment, attach
+// options, a host program, too large: attach it the normal way); "gone" when the resident
+// had ended before the request could be sent. Rejects with LXC_EXEC_FAILED.
 Napi::Value ResidentExec(const Napi::CallbackInfo& info);
 
 }  // namespace lxcts

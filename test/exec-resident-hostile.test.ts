@@ -41,7 +41,7 @@ async function end(f: Fake): Promise<void> {
 
 function request(f: Fake): Promise<NativeAttached> {
   const started = native().residentExec(f.fd, f.depth, 'fake', ['true'], checkSpawnOptions({}, false).native);
-  if (started === null) throw new Error('the request was not taken');
+  if (started === null || started === 'gone') throw new Error(`the request was not taken (${started})`);
   return started;
 }
 

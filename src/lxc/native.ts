@@ -135,8 +135,8 @@ export interface NativeBinding {
   attachHelperPid(): number | null;
   /** The exec fast path's connection to lxcts-resident (resident-exec.ts, addon/resident_client.h). */
   residentConnect(pidfd: number, fd: number, pid: number): { fd: number; depth: number };
-  /** A command started by lxcts-resident; null for a request it does not take. */
-  residentExec(fd: number, depth: number, name: string, argv: string[], options: NativeAttachOptions): Promise<NativeAttached> | null;
+  /** A command started by lxcts-resident; null for a request it does not take, 'gone' when it had ended. */
+  residentExec(fd: number, depth: number, name: string, argv: string[], options: NativeAttachOptions): Promise<NativeAttached> | null | 'gone';
   setErrorClass(errorClass: typeof LxcError): void;
   listContainers(lxcpath: string | null, which: 'all' | 'active' | 'defined'): Promise<string[]>;
   defaultLxcpath(): Promise<string>;

@@ -48,9 +48,6 @@ const READY_LIMIT = 64;
 /** The resident's stderr kept for error messages (it only writes there when it fails). */
 const STDERR_LIMIT = 4096;
 
-/** The addon's code for a request that never reached the resident (it had ended). */
-const GONE = 'LXC_RESIDENT_GONE';
-
 interface Connection {
   fd: number;
   depth: number;
@@ -109,29 +106,25 @@ export class ResidentExec {
   /** Starts `argv` through the resident (started first when none runs), or the normal way. */
   async attach(argv: string[], options: NativeAttachOptions, attach: Attach): Promise<NativeAttached> {
     if (!residentCanRun(options)) return attach(argv, options);
-    for (let attempt = 0; ; attempt++) {
+    // Ended before the request went out (the container was stopped, or restarted since):
+    // nothing ran, so once more with a new resident, whose start fails as attach does.
+    for (let attempt = 0; attempt < 2; attempt++) {
       const connection = await this.#connect(attach);
-      try {
-        if (!connection.open) throw new LxcError('the resident process has ended', { code: GONE as never, op: 'exec' });
-        const started = native().residentExec(connection.fd, connection.depth, this.#container, argv, options);
-        if (started === null) return await attach(argv, options);
-        const attached = await started;
-        this.#started.add(attached);
-        return attached;
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== GONE) throw err;
+      const started = connection.open ? native().residentExec(connection.fd, connection.depth, this.#container, argv, options) : 'gone';
+      if (started === null) return attach(argv, options);
+      if (started === 'gone') {
         connection.close();
-        // Ended before the request went out (the container was stopped, or restarted since):
-        // nothing ran, so once more with a new resident, whose start fails as attach does.
-        if (attempt > 0) {
-          throw new LxcError(`the resident process of container "${this.#container}" ended before it took the command`, {
-            code: 'LXC_EXEC_FAILED',
-            op: 'exec',
-            container: this.#container,
-          });
-        }
+        continue;
       }
+      const attached = await started;
+      this.#started.add(attached);
+      return attached;
     }
+    throw new LxcError(`the resident process of container "${this.#container}" ended before it took the command`, {
+      code: 'LXC_EXEC_FAILED',
+      op: 'exec',
+      container: this.#container,
+    });
   }
 
   /** The command's parts, with its exit status checked when the resident reported it. */
