@@ -10,8 +10,10 @@
  * The first test checks that the fast path's commands really are the resident's children:
  * without it, a fast path that quietly fell back to attach would pass every comparison.
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { buffer } from 'node:stream/consumers';
+import { promisify } from 'node:util';
 
 import { Container, type ExecOptions } from '../src';
 import { parentPid } from './helpers/procfs';
@@ -23,6 +25,7 @@ let attach: Container;
 let resident: Container;
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
+const execFileAsync = promisify(execFile);
 
 /** Not what the container would have by default: a capability dropped, a seccomp filter, a variable. */
 beforeAll(async () => {
@@ -111,6 +114,34 @@ describe.each<[string, ExecOptions]>([
       expect(viaAttach).toMatch(/\/proc\/self\/ns\/pid pid:\[\d+\]/);
     }
   });
+});
+
+test('the probe sees the same process both ways in an unprivileged container (its own user namespace)', async () => {
+  // root's subordinate ids, as lxc-usernsexec and the CI's bases use them.
+  const line = fs
+    .readFileSync('/etc/subuid', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('root:'));
+  const [, first, count] = (line ?? '').split(':').map(Number);
+  if (!first || !count || count < 65536) throw new Error('root needs 65536 subordinate ids in /etc/subuid (scripts/setup-host.sh)');
+  fs.chmodSync(sandbox.lxcpath, 0o755);
+  const plain = await sandbox.busybox(sandbox.name('resident-userns'));
+  await plain.setConfigItem('lxc.idmap', `u 0 ${first} 65536`);
+  await plain.setConfigItem('lxc.idmap', `g 0 ${first} 65536`);
+  await plain.saveConfig();
+  await execFileAsync('chown', ['-hR', `${first}:${first}`, `${sandbox.lxcpath}/${plain.name}/rootfs`]);
+  await plain.start();
+  const fast = new Container(plain.name, { lxcpath: sandbox.lxcpath, exec: 'resident' });
+  try {
+    const viaAttach = await probe(plain, {});
+    expect(await probe(fast, {})).toEqual(viaAttach);
+    expect(await probe(fast, { uid: 1000, gid: 1000, cwd: '/tmp' })).toEqual(await probe(plain, { uid: 1000, gid: 1000, cwd: '/tmp' }));
+    expect((await fast.exec(['cat', '/proc/self/uid_map'])).stdout.toString()).toMatch(new RegExp(`^\\s*0\\s+${first}\\s+65536\\s*$`));
+    expect((await residentParent(fast)).comm).toBe('lxcts-resident');
+  } finally {
+    await fast.release();
+    await plain.stop();
+  }
 });
 
 test('exit statuses and what a command that cannot run says are the same', async () => {
