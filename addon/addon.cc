@@ -12,6 +12,7 @@
 #include "monitor_socket.h"
 #include "monitor_state.h"
 #include "process.h"
+#include "resident_client.h"
 #include "teardown.h"
 
 namespace lxcts {
@@ -47,6 +48,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("monitorConnect", Napi::Function::New<MonitorConnect>(env, "monitorConnect"));
   exports.Set("monitorState", Napi::Function::New<MonitorState>(env, "monitorState"));
   exports.Set("readCgroupFiles", Napi::Function::New<ReadCgroupFiles>(env, "readCgroupFiles"));
+  exports.Set("residentConnect", Napi::Function::New<ResidentConnect>(env, "residentConnect"));
+  exports.Set("residentExec", Napi::Function::New<ResidentExec>(env, "residentExec"));
   return exports;
 }
 

@@ -87,6 +87,20 @@ const CASES: Case[] = [
     request: (f, s) => ({ workload: 'exec', lxcpath: f.lxcpath, name: f.running, iterations: s.parallelIterations, warmup: s.warmup, concurrency }),
     samples: perCall,
   })),
+  // The exec fast path (exec: 'resident'): lxcts runs it, every other peer its only exec.
+  ...[1, 8].map((concurrency): Case => ({
+    workload: `exec /bin/true, fast path, ${concurrency === 1 ? 'sequential' : `${concurrency} in flight`}`,
+    unit: concurrency === 1 ? 'ms per call' : 'ms per call (wall / calls)',
+    request: (f, s, peer) => ({
+      workload: peer === 'lxcts' ? 'exec-resident' : 'exec',
+      lxcpath: f.lxcpath,
+      name: f.running,
+      iterations: concurrency === 1 ? s.execIterations : s.parallelIterations,
+      warmup: s.warmup,
+      concurrency,
+    }),
+    samples: concurrency === 1 ? perOp() : perCall,
+  })),
   ...(
     [
       ['1 MB', MB, 'small'],

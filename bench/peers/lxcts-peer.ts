@@ -165,6 +165,16 @@ async function main(): Promise<void> {
       case 'exec':
         result = await warmedUp(args, execTrue(c));
         break;
+      case 'exec-resident': {
+        // The exec fast path (src/lxc/resident-exec.ts); its warm-up starts the resident.
+        const resident = new Container(args.name, { lxcpath: args.lxcpath, exec: 'resident' });
+        try {
+          result = await warmedUp(args, execTrue(resident));
+        } finally {
+          await resident.release();
+        }
+        break;
+      }
       case 'exec-output':
         result = await warmedUp(args, execOutput(c, args.bytes));
         break;

@@ -8,6 +8,7 @@ import { ContainerEvents, watch, WatchOptions } from './events';
 import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
 import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
 import { pullFile, pullTar, pushFile, PushFileOptions, pushTar, PushTarResult } from './files';
+import { Attach, checkExecMode, ExecMode, ResidentExec } from './resident-exec';
 import { ContainerProcess, fromAttached } from './process';
 import { CgroupFiles } from './cgroup-files';
 import { blkioUsage, CgroupReader, cpuStats, memoryLimit, memoryUsage, setMemoryLimit } from './stats';
@@ -52,6 +53,13 @@ export interface ContainerOptions {
    * clone() make it (mode 0755) when it does not exist, as lxc-create does.
    */
   lxcpath?: string;
+  /**
+   * How exec() and spawn() start commands. 'attach' (the default): liblxc's attach, each
+   * time. 'resident': the exec fast path, one lxcts-resident process in the running
+   * container that forks each command with what an attached command gets (see
+   * resident-exec.ts); a terminal, a kept environment or attach options still attach.
+   */
+  exec?: ExecMode;
 }
 
 export interface CreateOptions {
@@ -191,6 +199,8 @@ export class Container {
    * other calls does not wait behind them.
    */
   readonly #attachHandles: HandlePool<NativeContainer>;
+  /** The exec fast path, when the options asked for it. */
+  readonly #resident: ResidentExec | undefined;
   #released = false;
   #releasing: Promise<void> | undefined;
   /** Calls of several steps (see #steps) that release() lets finish. */
@@ -198,7 +208,9 @@ export class Container {
 
   constructor(name: string, options: ContainerOptions = {}) {
     this.name = checkName(name);
-    this.lxcpath = checkLxcpath(expectOptions<ContainerOptions>(options, 'Container options').lxcpath);
+    const o = expectOptions<ContainerOptions>(options, 'Container options');
+    this.lxcpath = checkLxcpath(o.lxcpath);
+    this.#resident = checkExecMode(o.exec) === 'resident' ? new ResidentExec(this.name) : undefined;
     this.#native = new (native().NativeContainer)(this.name, this.lxcpath ?? null);
     this.#attachHandles = new HandlePool(
       () => new (native().NativeContainer)(this.name, this.lxcpath ?? null),
@@ -484,15 +496,16 @@ export class Container {
           const nativeOptions = program === undefined ? limits.native : { ...limits.native, program };
           // Through the lxcts-attach helper, so that liblxc forks it rather than this whole
           // process (addon/attach_server.cc); in-process when the helper cannot take it.
+          const attach: Attach = (a, o) => binding.attachRemote(this.name, this.lxcpath ?? null, a, o) ?? this.#attachHandles.use((n) => n.attach(a, o));
           return () =>
-            binding.attachRemote(this.name, this.lxcpath ?? null, args, nativeOptions) ?? this.#attachHandles.use((n) => n.attach(args, nativeOptions));
+            this.#resident !== undefined && program === undefined ? this.#resident.attach(args, nativeOptions, attach) : attach(args, nativeOptions);
         },
         { order: 'after-queued', step: true },
       ),
     );
     const { timeout, signal } = limits!;
     const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.statusFd), binding);
-    return new ContainerProcess(parts, { timeout, signal, op, container: this.name });
+    return new ContainerProcess(this.#resident?.guard(attached, parts, op) ?? parts, { timeout, signal, op, container: this.name });
   }
 
   /**
@@ -843,6 +856,7 @@ export class Container {
         this.#native.release();
         this.#cgroupFiles?.close();
         await this.#attachHandles.release();
+        await this.#resident?.close();
       });
     })();
     return this.#releasing;

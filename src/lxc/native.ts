@@ -133,6 +133,10 @@ export interface NativeBinding {
   setAttachHelper(path: string | null): void;
   /** The running helper's pid, or null when none runs (before the first exec, or once a helper has died: it is reaped as it dies). */
   attachHelperPid(): number | null;
+  /** The exec fast path's connection to lxcts-resident (resident-exec.ts, addon/resident_client.h). */
+  residentConnect(pidfd: number, fd: number, pid: number): { fd: number; depth: number };
+  /** A command started by lxcts-resident; null for a request it does not take, 'gone' when it had ended. */
+  residentExec(fd: number, depth: number, name: string, argv: string[], options: NativeAttachOptions): Promise<NativeAttached> | null | 'gone';
   setErrorClass(errorClass: typeof LxcError): void;
   listContainers(lxcpath: string | null, which: 'all' | 'active' | 'defined'): Promise<string[]>;
   defaultLxcpath(): Promise<string>;
@@ -221,6 +225,12 @@ export function attachHelperPath(): string {
 export function filesProgramPath(): string {
   native();
   return besideAddon('lxcts-files');
+}
+
+/** lxcts-resident, the exec fast path's process in a container (see addon/resident_program.cc). */
+export function residentProgramPath(): string {
+  native();
+  return besideAddon('lxcts-resident');
 }
 
 /** The addon, loaded on first use so that importing lxcts never throws. */
