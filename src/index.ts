@@ -1,4 +1,5 @@
 export { Container, CONTAINER_STATES } from './lxc/container';
+export type { ExecMode } from './lxc/resident-exec';
 export type {
   Backend,
   CloneOptions,
