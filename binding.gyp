@@ -32,6 +32,7 @@
         "addon/log_capture.cc",
         "addon/module_functions.cc",
         "addon/monitor_socket.cc",
+        "addon/native_fd.cc",
         "addon/network.cc",
         "addon/process.cc",
         "addon/sealed_program.cc",
