@@ -4,6 +4,8 @@
  * inside the container. Checked through the lxcts-attach helper and in-process (a request
  * too large for the helper), as root and as another user.
  */
+import { createHook } from 'node:async_hooks';
+
 import { Container, ContainerProcess } from '../src';
 import { buildIdRange, idmapConfig, letRangeSearch } from '../src/ci/id-range';
 import { native } from '../src/lxc/native';
@@ -128,12 +130,19 @@ describe.each([
       await readUntil(proc, /ready\n/);
       let ticks = 0;
       const timer = setInterval(() => ticks++, 5);
+      // The writer waits for the terminal to be ready (a libuv poll handle): a writer that
+      // polled it (as the console's did: fs.write again after a pause of 1 to 50 ms) makes a
+      // timer and a file request per try while it waits.
+      const polls = { n: 0 };
+      const hook = createHook({ init: (_id, type) => void (type === 'Timeout' || type === 'FSREQCALLBACK' ? polls.n++ : 0) }).enable();
       let written: Error | null | undefined;
       const accepted = proc.stdin.write(Buffer.alloc(8 << 20, 'x'), (err) => (written = err ?? null));
       expect(accepted).toBe(false); // back-pressure, not a blocked write()
-      await waitFor(() => ticks >= 20, 'the event loop to turn while the write waits', { seconds: 20 });
+      await waitFor(() => ticks >= 50, 'the event loop to turn while the write waits', { seconds: 20, everyMs: 1000 });
+      hook.disable();
       clearInterval(timer);
       expect(written).toBeUndefined(); // still waiting for the command, not failed
+      expect(polls.n).toBeLessThanOrEqual(3); // waitFor's own timers: one or two
     } finally {
       await finish(proc);
     }
