@@ -34,6 +34,7 @@
         "addon/module_functions.cc",
         "addon/monitor_socket.cc",
         "addon/monitor_state.cc",
+        "addon/native_fd.cc",
         "addon/network.cc",
         "addon/process.cc",
         "addon/resident_client.cc",

@@ -11,6 +11,7 @@
 #include "module_functions.h"
 #include "monitor_socket.h"
 #include "monitor_state.h"
+#include "native_fd.h"
 #include "process.h"
 #include "resident_client.h"
 #include "teardown.h"
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   exports.Set("NativeContainer", NativeContainer::Define(env));
   exports.Set("NativeProcess", NativeProcess::Define(env));
+  exports.Set("NativeFd", NativeFd::Define(env));
   exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
   exports.Set("listContainers", Napi::Function::New<ListContainers>(env, "listContainers"));
   exports.Set("defaultLxcpath", Napi::Function::New<DefaultLxcpath>(env, "defaultLxcpath"));

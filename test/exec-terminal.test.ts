@@ -4,12 +4,15 @@
  * inside the container. Checked through the lxcts-attach helper and in-process (a request
  * too large for the helper), as root and as another user.
  */
+import { createHook } from 'node:async_hooks';
+
 import { Container, ContainerProcess } from '../src';
 import { buildIdRange, idmapConfig, letRangeSearch } from '../src/ci/id-range';
 import { native } from '../src/lxc/native';
 import { parentPid } from './helpers/procfs';
 import { must } from './helpers/must';
 import { failureOf, Sandbox } from './helpers/sandbox';
+import { waitFor } from './helpers/wait';
 
 const sandbox = new Sandbox('tty');
 let c: Container;
@@ -91,6 +94,74 @@ describe.each([
       await finish(proc);
     }
   });
+});
+
+describe.each([
+  ['through the helper', {}],
+  ['in-process', inProcess],
+] as const)('the terminal’s streams, %s', (_label, extra) => {
+  test('the whole output of a command that prints a lot and exits arrives, every time', async () => {
+    // Node 20's tty.ReadStream (libuv 1.46) took a partial read after POLLHUP for the end and
+    // dropped the rest: this lost the end of `seq`'s output in about half the runs.
+    const expected = Array.from({ length: 3000 }, (_, i) => `${i + 1}\r\n`).join('');
+    for (let run = 0; run < 20; run++) {
+      const r = await c.exec(['seq', '1', '3000'], { ...extra, tty: true });
+      expect({ run, tail: r.stdout.toString().slice(-40), length: r.stdout.length }).toEqual({
+        run,
+        tail: expected.slice(-40),
+        length: expected.length,
+      });
+    }
+  }, 120_000);
+
+  test('the terminal is the container’s again as soon as exec() returns', async () => {
+    // One free pseudo-terminal (lxc.pty.max = 1): each exec needs the one before it to have let go.
+    for (let run = 0; run < 20; run++) {
+      expect(await c.exec(['true'], { ...extra, tty: true })).toMatchObject({ exitCode: 0 });
+    }
+  });
+
+  test('8 MiB written to a command that does not read leave the event loop turning', async () => {
+    // `sleep` never reads its terminal: raw (a canonical terminal drops what overflows its
+    // line), the input queue is full after some KiB. A blocking write (Node's
+    // tty.WriteStream on a master) froze the event loop until the command ended.
+    const proc = await c.spawn(['sh', '-c', 'stty raw -echo; echo ready; exec sleep 30'], { ...extra, tty: true });
+    try {
+      await readUntil(proc, /ready\n/);
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      // The writer waits for the terminal to be ready (a libuv poll handle): a writer that
+      // polled it (as the console's did: fs.write again after a pause of 1 to 50 ms) makes a
+      // timer and a file request per try while it waits.
+      const polls = { n: 0 };
+      const hook = createHook({ init: (_id, type) => void (type === 'Timeout' || type === 'FSREQCALLBACK' ? polls.n++ : 0) }).enable();
+      let written: Error | null | undefined;
+      const accepted = proc.stdin.write(Buffer.alloc(8 << 20, 'x'), (err) => (written = err ?? null));
+      expect(accepted).toBe(false); // back-pressure, not a blocked write()
+      await waitFor(() => ticks >= 50, 'the event loop to turn while the write waits', { seconds: 20, everyMs: 1000 });
+      hook.disable();
+      clearInterval(timer);
+      expect(written).toBeUndefined(); // still waiting for the command, not failed
+      expect(polls.n).toBeLessThanOrEqual(3); // waitFor's own timers: one or two
+    } finally {
+      await finish(proc);
+    }
+  }, 60_000);
+
+  test('4 MiB written to a command that reads them all arrive, none lost', async () => {
+    const size = 4 << 20;
+    const proc = await c.spawn(['sh', '-c', `stty raw -echo; echo ready; head -c ${size} | wc -c`], { ...extra, tty: true });
+    try {
+      // Raw: no line editing (4 KiB lines), no echo, and no \r added to what the command prints.
+      await readUntil(proc, /ready\n/);
+      const output = readUntil(proc, /\d+\s*\n/);
+      proc.stdin.write(Buffer.alloc(size, 'y'));
+      expect((await output).trim()).toBe(String(size));
+      expect(await proc.wait()).toEqual({ exitCode: 0, signal: null });
+    } finally {
+      await finish(proc);
+    }
+  }, 60_000);
 });
 
 test('the terminal belongs to the user the command runs as', async () => {

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { Container } from '../src';
 import { failureOf, Sandbox } from './helpers/sandbox';
@@ -50,6 +51,22 @@ describe('execute on a defined container', () => {
     expect(err.code).toBe('LXC_TIMEOUT');
     expect(await c.state()).toBe('STOPPED');
   });
+
+  test('the timeout also bounds the wait for output a process holds after the container stopped', async () => {
+    // Sharing another container's pid namespace, the backgrounded sleep outlives this
+    // container and keeps its stdout open after the command exited 0.
+    const host = await sandbox.busybox(sandbox.name('pidns'));
+    await host.start();
+    const shared = await sandbox.busybox(sandbox.name('shares'));
+    try {
+      // Set in the file: the helper loads the config from there.
+      fs.appendFileSync(path.join(sandbox.lxcpath, shared.name, 'config'), `lxc.namespace.share.pid = /proc/${await host.initPid()}/ns/pid\n`);
+      const err = await failureOf(shared.execute(sh('sleep 20 & echo started'), { timeout: 2 }));
+      expect(err).toMatchObject({ code: 'LXC_TIMEOUT', message: expect.stringContaining('exited with status 0, but its output was still open') });
+    } finally {
+      await host.stop();
+    }
+  }, 60_000);
 
   test('execute on a running container fails with LXC_ALREADY_RUNNING', async () => {
     await c.start();

@@ -4,7 +4,8 @@
  * the worker's environment, and the addon's code stays loaded while they run. Each case
  * runs in a child process of its own (test/fixtures/worker-teardown-child.js), with and
  * without the main thread loading lxcts too, several times with different delays so the
- * terminate lands at different points of the call.
+ * terminate lands at different points of the call. A worker that ends holding what lxcts
+ * gave it (a console, a watch, a pidfd, a command on a terminal) leaves no descriptor open.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -78,6 +79,15 @@ describe.each([
   test('during wait() the process survives and terminate() returns', () => {
     for (const delay of DELAYS) expectSurvived(runChild('wait', mainLoads, stopped.name, delay), mainLoads);
     expect(lxc('lxc-info', ['-P', sandbox.lxcpath, '-n', stopped.name, '-s'])).toContain('STOPPED');
+  }, 300_000);
+
+  test('ending while holding a console, a watch, a pidfd and a command on a terminal leaves none of their descriptors open', () => {
+    for (const delay of [0, 100]) {
+      const run = runChild('holds', mainLoads, running.name, delay);
+      expectSurvived(run, mainLoads);
+      expect(run.stdout).toMatch(/fds left: 0 /);
+    }
+    expect(lxc('lxc-info', ['-P', sandbox.lxcpath, '-n', running.name, '-s'])).toContain('RUNNING');
   }, 300_000);
 
   test('during exec (through the helper and in-process) the process survives, terminate() returns, the command is reaped', () => {

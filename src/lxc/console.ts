@@ -6,19 +6,15 @@
  * while its command socket stays open: detach() closes both, and the tty is free for the
  * next attach. The container keeps running.
  *
- * Neither direction may block the event loop. Reads go through libuv (tty.ReadStream).
- * Writes do not: libuv writes to a pseudo-terminal master it cannot reopen in blocking
- * mode (and Node's tty.WriteStream asks for blocking writes), so a container that stops
- * reading its terminal would freeze this process. As node-pty does, input is written with
- * fs.write on a non-blocking descriptor of its own; when the terminal's input queue is
- * full (EAGAIN) the write is tried again after a short, growing pause.
+ * Neither direction blocks the event loop, and the output is read to its real end: both
+ * read and write the non-blocking master themselves and wait for it to be ready through a
+ * libuv poll handle (terminal-streams.ts).
  */
 import * as net from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import * as tty from 'node:tty';
 
 import type { NativeBinding, NativeConsole } from './native';
-import { TerminalInput, terminalOutput } from './terminal-streams';
+import { TerminalInput, TerminalOutput } from './terminal-streams';
 import { expectOptions } from './validate';
 
 export interface ConsoleOptions {
@@ -81,7 +77,7 @@ export class ContainerConsole {
 
   readonly #fds: NativeConsole;
   readonly #binding: NativeBinding;
-  readonly #master: tty.ReadStream;
+  readonly #output: TerminalOutput;
   readonly #socket: net.Socket;
 
   /** @internal Made by Container.console(). */
@@ -89,10 +85,9 @@ export class ContainerConsole {
     this.tty = fds.tty;
     this.#fds = fds;
     this.#binding = binding;
-    const { output, master } = terminalOutput(fds.read);
-    this.output = output;
-    this.#master = master;
-    this.input = new TerminalInput(fds.write);
+    this.#output = new TerminalOutput(fds.read, binding);
+    this.output = this.#output;
+    this.input = new TerminalInput(fds.write, binding);
     // Input that can no longer be delivered (the container stopped) fails its write()
     // callbacks; it must not crash the process.
     this.input.on('error', () => undefined);
@@ -102,7 +97,7 @@ export class ContainerConsole {
     this.#socket.on('error', () => undefined);
     this.#socket.resume();
     this.#socket.once('close', () => void this.detach());
-    this.closed = Promise.all([closedEvent(this.#master), closedEvent(this.input), closedEvent(this.#socket)]).then(() => undefined);
+    this.closed = Promise.all([closedEvent(this.#output), closedEvent(this.input), closedEvent(this.#socket)]).then(() => undefined);
   }
 
   /**
@@ -112,13 +107,13 @@ export class ContainerConsole {
   resize(cols: number, rows: number): boolean {
     const c = checkWindowSide(cols, 'cols');
     const r = checkWindowSide(rows, 'rows');
-    if (this.#master.destroyed) return false;
-    return this.#binding.consoleResize(this.#fds.read, c, r, this.#fds.monitorPid, this.#fds.monitorStart);
+    if (this.#output.fd < 0) return false;
+    return this.#binding.consoleResize(this.#output.fd, c, r, this.#fds.monitorPid, this.#fds.monitorStart);
   }
 
   /** Lets go of the terminal: the container keeps running and the tty is free again. */
   detach(): Promise<void> {
-    this.#master.destroy();
+    this.#output.destroy();
     this.input.destroy();
     this.#socket.destroy();
     return this.closed;

@@ -432,7 +432,7 @@ export class Container {
    */
   async execute(argv: string[], options: ExecuteOptions = {}): Promise<ExecResult> {
     const input = checkExecInput(options);
-    return collectExec(await this.spawnExecute(argv, options), input);
+    return collectExec(await this.spawnExecute(argv, options), input, { timeout: options.timeout, op: 'execute', container: this.name });
   }
 
   /** execute() with the command's streams, like spawn(). `pid` is the helper's. */
@@ -797,7 +797,8 @@ export class Container {
    * `using`). It stays valid if the init exits, and never refers to another process.
    */
   async initPidFd(): Promise<PidFd> {
-    return new PidFd(await this.#call('initPidFd', () => (n) => n.initPidFd()));
+    const fd = await this.#call('initPidFd', () => (n) => n.initPidFd());
+    return new PidFd(fd, new (native().NativeFd)(fd));
   }
 
   /**

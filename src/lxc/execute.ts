@@ -23,7 +23,11 @@ export interface ExecuteOptions {
   env?: Record<string, string>;
   /** Sent to the command's stdin, which then gets end-of-file. Default: /dev/null. */
   input?: Buffer | string | Readable;
-  /** Seconds before the command is stopped and the call fails with LXC_TIMEOUT. */
+  /**
+   * Seconds before the command is stopped and the call fails with LXC_TIMEOUT. As with
+   * exec(), execute() also waits no longer for the output: a process that outlives the
+   * container (one in a pid namespace it shares) and keeps stdout or stderr open.
+   */
   timeout?: number;
   signal?: AbortSignal;
 }

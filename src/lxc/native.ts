@@ -124,9 +124,22 @@ export interface NativeProcess {
   kill(signal: number): boolean;
 }
 
+/** A descriptor this environment owns (addon/native_fd.h): closed once, and with a worker that ends. */
+export interface NativeFd {
+  /** -1 once closed. */
+  readonly fd: number;
+  /** One call of the constructor's onReady when the descriptor is ready; made with onReady only. */
+  watch(readable: boolean, writable: boolean): void;
+  stop(): void;
+  /** Closes it now; later calls do nothing. */
+  close(): void;
+}
+
 export interface NativeBinding {
   NativeContainer: new (name: string, lxcpath: string | null) => NativeContainer;
   NativeProcess: new (pid: number, pidfd: number, statusFd: number) => NativeProcess;
+  /** Takes `fd` over; with onReady, makes it non-blocking and lets it be watched. */
+  NativeFd: new (fd: number, onReady?: (status: number, events: number) => void) => NativeFd;
   /** Attaches through the lxcts-attach helper; null when it cannot take the request (attach in-process then). */
   attachRemote(name: string, lxcpath: string | null, argv: string[], options: NativeAttachOptions): Promise<NativeAttached> | null;
   /** Where the helper is; null stops using it (tests use this to run the in-process path). */

@@ -9,9 +9,17 @@
  */
 import { closeSync } from 'node:fs';
 
-const forgotten = new FinalizationRegistry<number>((fd) => {
+import type { NativeFd } from './native';
+
+/** Closes a descriptor through its owner when there is one (the addon's, which a worker's end closes too). */
+function closeFd(fd: number, owner: NativeFd | undefined): void {
+  if (owner) owner.close();
+  else closeSync(fd);
+}
+
+const forgotten = new FinalizationRegistry<{ fd: number; owner: NativeFd | undefined }>(({ fd, owner }) => {
   try {
-    closeSync(fd);
+    closeFd(fd, owner);
   } catch {
     // Already gone: nothing to free.
   }
@@ -20,10 +28,17 @@ const forgotten = new FinalizationRegistry<number>((fd) => {
 
 export class PidFd {
   #fd: number;
+  readonly #owner: NativeFd | undefined;
 
-  constructor(fd: number) {
+  /**
+   * `owner` (initPidFd() passes one) holds the descriptor for the addon, which also closes
+   * it when the worker_thread that opened it ends: a garbage collector that never runs
+   * again cannot.
+   */
+  constructor(fd: number, owner?: NativeFd) {
     this.#fd = fd;
-    forgotten.register(this, fd, this);
+    this.#owner = owner;
+    forgotten.register(this, { fd, owner }, this);
   }
 
   /**
@@ -44,7 +59,7 @@ export class PidFd {
     const fd = this.#fd;
     this.#fd = -1;
     forgotten.unregister(this);
-    closeSync(fd);
+    closeFd(fd, this.#owner);
   }
 }
 

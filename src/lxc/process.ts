@@ -1,11 +1,10 @@
 import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { Readable, Writable } from 'node:stream';
-import * as tty from 'node:tty';
 
 import { AbortError, LxcError } from './errors';
 import type { NativeAttached, NativeBinding, NativeProcess } from './native';
-import { terminalOutput } from './terminal-streams';
+import { TerminalInput, TerminalOutput } from './terminal-streams';
 
 export interface ExitStatus {
   /** The command's exit status, 0-255, or null when a signal killed it. */
@@ -117,17 +116,16 @@ export function fromAttached(attached: NativeAttached, process: NativeProcess, b
   }));
   const kill = (signal: number) => process.kill(signal);
   if (attached.tty) {
+    // Neither direction blocks the event loop, and the output is read to its real end: see terminal-streams.ts.
+    const stdout = new TerminalOutput(attached.stdout, binding);
     return {
       pid: attached.pid,
-      stdout: terminalOutput(attached.stdout).output,
+      stdout,
       stderr: Readable.from([]),
-      // Node's tty stream writes blocking (a large write to a command that does not read stalls
-      // the loop). The console's TerminalInput on a non-blocking master was tried here and lost
-      // the end of a command's output in about half the runs of exec-terminal.test.ts.
-      stdin: new tty.WriteStream(attached.stdin),
+      stdin: new TerminalInput(attached.stdin, binding),
       kill,
       exited,
-      resize: (cols, rows) => binding.resizeTerminal(attached.stdout, cols, rows),
+      resize: (cols, rows) => stdout.fd >= 0 && binding.resizeTerminal(stdout.fd, cols, rows),
     };
   }
   return {
