@@ -252,17 +252,24 @@ describe('large files', () => {
   const MiB = 1024 * 1024;
 
   test('a push streams: the file grows in the container before the source has ended', async () => {
-    const file = path.join(sandbox.lxcpath, c.name, 'rootfs', 'tmp', 'growing');
+    const tmp = path.join(sandbox.lxcpath, c.name, 'rootfs', 'tmp');
+    const file = path.join(tmp, 'growing');
+    // The file grows under a temporary name beside its own, renamed into place once whole.
+    const temporary = () => fs.readdirSync(tmp).filter((n) => n.startsWith('.lxcts-'));
     const chunk = Buffer.alloc(MiB, 7);
     async function* source() {
       for (let i = 0; i < 64; i++) yield chunk;
       // Not one byte more until the first 32 MiB are in the container: a push that
       // buffered its source before sending would wait here forever.
-      await waitFor(() => fs.existsSync(file) && fs.statSync(file).size >= 32 * MiB, 'the first bytes to arrive before the end', { seconds: 60 });
+      await waitFor(() => temporary().some((n) => fs.statSync(path.join(tmp, n)).size >= 32 * MiB), 'the first bytes to arrive before the end', {
+        seconds: 60,
+      });
+      expect(fs.existsSync(file)).toBe(false);
       for (let i = 0; i < 64; i++) yield chunk;
     }
     await c.pushFile(Readable.from(source()), '/tmp/growing');
     expect(fs.statSync(file).size).toBe(128 * MiB);
+    expect(temporary()).toEqual([]);
   });
 
   test('a pull of a file larger than any buffer keeps this process within bounded memory, every byte intact', async () => {
