@@ -383,7 +383,8 @@ class Writer {
  private:
   static void SetOwner(int dir, const char* name, int64_t uid, int64_t gid, const std::string& shown) {
     if (uid < 0 && gid < 0) return;
-    if (fchownat(dir, name, static_cast<uid_t>(uid), static_cast<gid_t>(gid), AT_SYMLINK_NOFOLLOW) != 0) Die(shown + ": cannot set owner", errno);
+    if (fchownat(dir, name, static_cast<uid_t>(uid), static_cast<gid_t>(gid), AT_SYMLINK_NOFOLLOW) != 0)
+      Die(shown + ": cannot set owner", errno);
   }
 
   // A new file of a name no one else uses, recorded for the signal handler.
@@ -455,13 +456,15 @@ int Untar(const char* target, bool makeTarget) {
       break;
     }
     std::string shown = TarString(block, kTarName).substr(0, 200);
-    if (!TarChecksumValid(block)) Die("refused: not a tar archive, or a corrupt header (bad checksum) after " + std::to_string(entries) + " entries");
+    if (!TarChecksumValid(block))
+      Die("refused: not a tar archive, or a corrupt header (bad checksum) after " + std::to_string(entries) + " entries");
     char type = block[kTarType.at];
     uint64_t size;
     if (!TarNumber(block, kTarSize, size)) Die(shown + ": refused: malformed size in the header");
     if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
       if (size > kTarMaxExtended)
-        Die(shown + ": refused: an extended header of " + std::to_string(size) + " bytes (at most " + std::to_string(kTarMaxExtended) + ")");
+        Die(shown + ": refused: an extended header of " + std::to_string(size) + " bytes (at most " + std::to_string(kTarMaxExtended) +
+            ")");
       std::string data(static_cast<size_t>(size + TarPadding(size)), '\0');
       if (!in.Read(data.data(), data.size())) Die("the archive ended inside an extended header (truncated)");
       data.resize(static_cast<size_t>(size));
@@ -469,7 +472,8 @@ int Untar(const char* target, bool makeTarget) {
       if (type == 'x' && !TarParsePax(data, pending, error)) Die(shown + ": " + error);
       if (type == 'L' || type == 'K') {
         std::string name = data.substr(0, strnlen(data.data(), data.size()));
-        if (name.size() > kFilesMaxPath) Die(name.substr(0, 200) + "...: refused: a name longer than " + std::to_string(kFilesMaxPath) + " bytes");
+        if (name.size() > kFilesMaxPath)
+          Die(name.substr(0, 200) + "...: refused: a name longer than " + std::to_string(kFilesMaxPath) + " bytes");
         (type == 'L' ? longName : longLink) = name;
         (type == 'L' ? hasLongName : hasLongLink) = true;
       }
@@ -477,18 +481,27 @@ int Untar(const char* target, bool makeTarget) {
     }
     bool ustar = memcmp(block + kTarMagic.at, "ustar\0", 6) == 0;
     std::string prefix = ustar ? TarString(block, kTarPrefix) : "";
-    std::string path = pending.hasPath ? pending.path : hasLongName ? longName : prefix.empty() ? TarString(block, kTarName) : prefix + "/" + TarString(block, kTarName);
+    std::string path = pending.hasPath  ? pending.path
+                       : hasLongName    ? longName
+                       : prefix.empty() ? TarString(block, kTarName)
+                                        : prefix + "/" + TarString(block, kTarName);
     std::string link = pending.hasLink ? pending.link : hasLongLink ? longLink : TarString(block, kTarLink);
     uint64_t mode, uid, gid, mtime;
-    if (!TarNumber(block, kTarMode, mode) || !TarNumber(block, kTarUid, uid) || !TarNumber(block, kTarGid, gid) || !TarNumber(block, kTarMtime, mtime))
+    if (!TarNumber(block, kTarMode, mode) || !TarNumber(block, kTarUid, uid) || !TarNumber(block, kTarGid, gid) ||
+        !TarNumber(block, kTarMtime, mtime))
       Die(path.substr(0, 200) + ": refused: malformed number in the header");
     if (pending.hasSize) size = pending.size;
-    Entry e{0, path, link, static_cast<mode_t>(mode & 07777), pending.hasUid ? static_cast<int64_t>(pending.uid) : static_cast<int64_t>(uid & 0xffffffff),
+    Entry e{0,
+            path,
+            link,
+            static_cast<mode_t>(mode & 07777),
+            pending.hasUid ? static_cast<int64_t>(pending.uid) : static_cast<int64_t>(uid & 0xffffffff),
             pending.hasGid ? static_cast<int64_t>(pending.gid) : static_cast<int64_t>(gid & 0xffffffff),
             pending.hasMtime ? pending.mtime : static_cast<int64_t>(mtime)};
     pending = TarOverrides();
     hasLongName = hasLongLink = false;
-    if (path.size() > kFilesMaxPath || link.size() > kFilesMaxPath) Die(path.substr(0, 200) + ": refused: a name longer than " + std::to_string(kFilesMaxPath) + " bytes");
+    if (path.size() > kFilesMaxPath || link.size() > kFilesMaxPath)
+      Die(path.substr(0, 200) + ": refused: a name longer than " + std::to_string(kFilesMaxPath) + " bytes");
     if (path.find('\0') != std::string::npos || link.find('\0') != std::string::npos) Die("refused: a name with a NUL byte");
     std::vector<std::string> parts = Writer::Parts(path);
     e.type = type == '0' || type == '\0' || type == '7' ? kFileRegular

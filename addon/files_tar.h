@@ -105,8 +105,8 @@ inline bool TarParsePax(const std::string& data, TarOverrides& o, std::string& e
   while (at < data.size()) {
     size_t space = data.find(' ', at);
     uint64_t length;
-    if (space == std::string::npos || !TarDecimal(data.substr(at, space - at), length) || length <= space - at + 1 || length > data.size() - at ||
-        data[at + length - 1] != '\n') {
+    if (space == std::string::npos || !TarDecimal(data.substr(at, space - at), length) || length <= space - at + 1 ||
+        length > data.size() - at || data[at + length - 1] != '\n') {
       error = "malformed extended header record";
       return false;
     }

@@ -395,6 +395,11 @@ export async function pushTar(
   if (sourceError !== undefined) throw sourceError;
   await reported;
   const result = parseReport(report);
-  if (result === null) throw new LxcError(`${op} in container "${host.name}": lxcts-files gave no account of what it wrote`, { code: 'LXC_FILE_FAILED', op, container: host.name });
+  if (result === null)
+    throw new LxcError(`${op} in container "${host.name}": lxcts-files gave no account of what it wrote`, {
+      code: 'LXC_FILE_FAILED',
+      op,
+      container: host.name,
+    });
   return result;
 }
