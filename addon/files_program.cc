@@ -447,8 +447,9 @@ int Untar(const char* target, bool makeTarget) {
   bool hasLongName = false, hasLongLink = false;
   char block[kTarBlock];
   for (;;) {
-    // An archive may end without its two zero blocks (tar readers take it); never inside one.
-    if (in.AtEnd()) break;
+    // Input that stops without the zero block that ends an archive was cut (a writer that
+    // died, a connection lost): taking it as whole would pass a part for the tree.
+    if (in.AtEnd()) Die("the archive ended without its end blocks (truncated)");
     if (!in.Read(block, sizeof block)) Die("the archive ended inside a header (truncated)");
     if (TarZeroBlock(block)) {
       // The end; what a writer pads after it (records of 10 KiB) is read and dropped.
