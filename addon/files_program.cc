@@ -50,6 +50,11 @@ namespace {
 constexpr size_t kBufferBytes = 256 * 1024;
 // Pipes this large take a big file's data in a few trips instead of one per 64 KiB.
 constexpr int kPipeBytes = 1024 * 1024;
+// A file's data is written 64 KiB at a time: measured (256 MiB tree, 512 files, into ext4 in
+// a container, kernel 6.18), 1 MiB writes cost 5-6 times the CPU of 64 KiB ones (490-880 ms
+// against 106-124 ms; busybox tar: 140-270 ms), nearly all of it in the kernel's copy into
+// the page cache: a piece this size is still in the CPU's cache when write() copies it.
+constexpr size_t kFileWriteBytes = 64 * 1024;
 // Every file is opened with O_NONBLOCK: a fifo put where a file was (the container may swap
 // one in between a look and an open) must not block the open; read() of a regular file
 // ignores the flag.
@@ -249,8 +254,11 @@ void ReceiveChunks(Input& in, int out, std::vector<char>& buffer, const std::str
     if (!in.Read(&length, sizeof length)) Die(shown + ": the stream ended inside the file");
     if (length == 0) return;
     if (length > kFilesMaxChunk) Die(shown + ": malformed chunk");
-    if (!in.Read(buffer.data(), length)) Die(shown + ": the stream ended inside the file");
-    WriteFull(out, buffer.data(), length);
+    for (uint32_t at = 0; at < length; at += kFileWriteBytes) {
+      size_t piece = std::min<size_t>(kFileWriteBytes, length - at);
+      if (!in.Read(buffer.data(), piece)) Die(shown + ": the stream ended inside the file");
+      WriteFull(out, buffer.data(), piece);
+    }
   }
 }
 
@@ -408,7 +416,7 @@ class Writer {
 int Put(const char* target, bool makeTarget) {
   Writer writer(target, makeTarget);
   Input in;
-  std::vector<char> buffer(kFilesMaxChunk);
+  std::vector<char> buffer(kFileWriteBytes);
   for (;;) {
     FileFrame f;
     if (!in.Read(&f, sizeof f)) Die("the stream ended without its end frame");
@@ -439,7 +447,7 @@ int Untar(const char* target, bool makeTarget) {
   EnlargePipe(STDIN_FILENO);
   Writer writer(target, makeTarget);
   Input in;
-  std::vector<char> buffer(kFilesMaxChunk);
+  std::vector<char> buffer(kFileWriteBytes);
   std::string report;
   uint64_t entries = 0;
   TarOverrides pending;
