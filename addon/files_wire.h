@@ -1,7 +1,7 @@
-// The stream lxcts-files (files_program.cc) reads and writes, and src/lxc/file-frames.ts
-// converts to and from tar. Not tar itself: a frame is a fixed header whose every length
-// is bounded, so the program inside the container parses nothing open-ended, and file data
-// comes in chunks, so that a stream of unknown length can be pushed as it arrives.
+// The stream lxcts-files (files_program.cc) reads for pushFile, written by
+// src/lxc/file-frames.ts. Not tar (trees go as tar: files_tar.h): a frame is a fixed header
+// whose every length is bounded, and file data comes in chunks, so that a stream of unknown
+// length can be pushed as it arrives (tar wants the size first).
 //
 //   frame:  FileFrame, path (pathLen bytes), link (linkLen bytes)
 //   then, for kFileRegular only: chunks of { uint32_t length; bytes }, ended by length 0

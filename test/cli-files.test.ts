@@ -2,7 +2,8 @@
  * `lxcts file push` and `lxcts file pull` as a user runs them (the built bin/run.js):
  * files both ways, stdin and stdout, trees as tar streams through the host's tar.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -61,4 +62,20 @@ test('--tar: a tree made by the host tar goes in, and comes out for the host tar
   execFileSync('tar', ['-x', '-C', out], { input: pulled });
   expect(fs.readFileSync(path.join(out, 'tree', 'sub', 'f'), 'utf8')).toBe('leaf\n');
   expect(fs.readlinkSync(path.join(out, 'tree', 'link'))).toBe('/etc/passwd');
+});
+
+test('--timeout: a push whose input never ends stops, fails with its reason, and leaves no half file', async () => {
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'run.js'), 'file', 'push', c.name, '-', '/tmp/never-whole', '--timeout', '1'], {
+    env: { ...process.env, LXCTS_LXCPATH: sandbox.lxcpath },
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Some bytes, and then the input stays open: only the deadline ends the copy.
+  child.stdin.write(Buffer.alloc(1024 * 1024, 1));
+  const [status] = (await once(child, 'exit')) as [number | null];
+  child.stdin.destroy();
+  expect(status).not.toBe(0);
+  expect(stderr).toContain('timed out');
+  expect((await c.exec(['sh', '-c', 'ls -a /tmp | grep -c -e never-whole -e "^.lxcts-" || true'])).stdout.toString()).toBe('0\n');
 });

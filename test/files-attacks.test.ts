@@ -2,7 +2,8 @@
  * Files in and out cannot reach the host, nor leave the destination: links planted in the
  * container's rootfs, tar entries with "..", absolute link targets and hard links to
  * outside, against a real container; and the in-container program's own refusals, with
- * nothing in front of it (frames crafted here, run on a scratch directory of the host).
+ * nothing in front of it (frames and tar streams crafted here, run on a scratch directory
+ * of the host).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +16,7 @@ import { Container } from '../src';
 import { chunkLength, encodeFrame, END_FRAME, Frame } from '../src/lxc/file-frames';
 import { FILES_PROGRAM } from './helpers/local-files-host';
 import { failureOf, Sandbox } from './helpers/sandbox';
+import { END, entry, header, pax } from './helpers/tar-craft';
 import { spawnSync } from 'node:child_process';
 
 const sandbox = new Sandbox('files-attacks');
@@ -207,5 +209,101 @@ describe('lxcts-files itself refuses, whatever sends it frames', () => {
       expect(r.status).toBe(1);
     }
     expect(fs.readdirSync(outside)).toEqual(['dest']);
+  });
+});
+
+describe('lxcts-files untar refuses, whatever tar it is given', () => {
+  let dir: string;
+  let outside: string;
+  beforeEach(() => {
+    outside = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-files-untar-'));
+    dir = path.join(outside, 'dest');
+    fs.mkdirSync(dir);
+    fs.symlinkSync(outside, path.join(dir, 'out-link'));
+  });
+  afterEach(() => fs.rmSync(outside, { recursive: true, force: true }));
+
+  const untar = (input: Buffer) => spawnSync(FILES_PROGRAM, ['untar', dir], { input, encoding: 'utf8' });
+  const x = Buffer.from('x');
+
+  test.each([
+    ['a ".." name', entry({ name: '../escaped' }, x), /refused/],
+    ['an absolute name', entry({ name: '/tmp/lxcts-untar-absolute-escape' }, x), /refused/],
+    ['a pax path override with ".."', Buffer.concat([pax({ path: 'a/../../escaped' }), entry({ name: 'innocent' }, x)]), /refused/],
+    [
+      'a GNU long name with ".."',
+      Buffer.concat([entry({ name: '././@LongLink', type: 'L' }, Buffer.from('../escaped\0')), entry({ name: 'innocent' }, x)]),
+      /refused/,
+    ],
+    [
+      'a huge pax record',
+      Buffer.concat([header({ name: 'PaxHeader', type: 'x', size: 64 * 1024 * 1024 }), Buffer.alloc(1024 * 1024, 0x31)]),
+      /refused: an extended header/,
+    ],
+    ['a pax path over 4096 bytes', Buffer.concat([pax({ path: 'a'.repeat(5000) }), entry({ name: 'a' }, x)]), /refused/],
+    [
+      'a malformed pax record',
+      Buffer.concat([entry({ name: 'PaxHeader', type: 'x' }, Buffer.from('99 path=x\n')), entry({ name: 'a' }, x)]),
+      /malformed extended header/,
+    ],
+    ['a file through a link planted before it', entry({ name: 'out-link/escaped' }, x), /not followed/],
+    [
+      'a link, then a file through that link',
+      Buffer.concat([entry({ name: 'up', type: '2', linkname: '..' }), entry({ name: 'up/escaped' }, x)]),
+      /not followed/,
+    ],
+    ['a hard link to outside', entry({ name: 'hard', type: '1', linkname: '../escaped-target' }), /refused/],
+    ['a hard link through a link', entry({ name: 'hard', type: '1', linkname: 'out-link/target' }), /not followed/],
+    ['a corrupt header', entry({ name: 'a', badChecksum: true }, x), /bad checksum/],
+    ['a malformed size', entry({ name: 'a', sizeField: '0000000000z\0' }), /malformed size/],
+  ])('%s', (_what, input, said) => {
+    fs.writeFileSync(path.join(outside, 'escaped-target'), 'target');
+    fs.writeFileSync(path.join(outside, 'target'), 'target');
+    const r = untar(Buffer.concat([input, END]));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(said);
+    expect(fs.readdirSync(outside).sort()).toEqual(['dest', 'escaped-target', 'target']);
+    expect(fs.readdirSync(dir).filter((n) => n !== 'up')).toEqual(['out-link']);
+    expect(fs.existsSync('/tmp/lxcts-untar-absolute-escape')).toBe(false);
+  });
+
+  test('a truncated archive fails, and the file it was cut in is not left half written', () => {
+    const whole = Buffer.concat([entry({ name: 'first' }, x), entry({ name: 'second' }, Buffer.alloc(100000, 7)), END]);
+    // Cut inside the first file, after it, inside the second header, inside the second file, before the end blocks.
+    const cuts: Array<[number, string[]]> = [
+      [600, []],
+      [1024, ['first']],
+      [1024 + 300, ['first']],
+      [1024 + 512 + 5000, ['first']],
+      [1024 + 512 + 100352, ['first', 'second']],
+    ];
+    for (const [cut, written] of cuts) {
+      const r = untar(whole.subarray(0, cut));
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/ended .*\(truncated\)/);
+      expect(fs.readdirSync(dir).sort()).toEqual([...written, 'out-link'].sort());
+    }
+  });
+
+  test('a well-formed archive from GNU tar, long names and all, lands whole; devices and fifos are listed, not made', () => {
+    const src = path.join(outside, 'src');
+    const long = `${'d'.repeat(120)}/${'f'.repeat(150)}`;
+    fs.mkdirSync(path.join(src, 'd'.repeat(120)), { recursive: true });
+    fs.writeFileSync(path.join(src, long), 'long');
+    fs.symlinkSync('l'.repeat(200), path.join(src, 'dangling'));
+    spawnSync('mkfifo', [path.join(src, 'fifo')]);
+    for (const format of ['gnu', 'posix']) {
+      const target = path.join(outside, format);
+      fs.mkdirSync(target);
+      const tar = spawnSync('tar', ['-C', src, `--format=${format}`, '-c', '.'], { maxBuffer: 1 << 20 }).stdout;
+      const r = spawnSync(FILES_PROGRAM, ['untar', target], { input: tar, encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      expect(fs.readFileSync(path.join(target, long), 'utf8')).toBe('long');
+      expect(fs.readlinkSync(path.join(target, 'dangling'))).toBe('l'.repeat(200));
+      expect(fs.existsSync(path.join(target, 'fifo'))).toBe(false);
+      expect(r.stdout).toMatch(new RegExp(`^skip 36 ${Buffer.from('./fifo').toString('hex')}$`, 'm'));
+      // ".", the directory, the long-named file, the link.
+      expect(r.stdout).toMatch(/^entries 4$/m);
+    }
   });
 });

@@ -252,17 +252,24 @@ describe('large files', () => {
   const MiB = 1024 * 1024;
 
   test('a push streams: the file grows in the container before the source has ended', async () => {
-    const file = path.join(sandbox.lxcpath, c.name, 'rootfs', 'tmp', 'growing');
+    const tmp = path.join(sandbox.lxcpath, c.name, 'rootfs', 'tmp');
+    const file = path.join(tmp, 'growing');
+    // The file grows under a temporary name beside its own, renamed into place once whole.
+    const temporary = () => fs.readdirSync(tmp).filter((n) => n.startsWith('.lxcts-'));
     const chunk = Buffer.alloc(MiB, 7);
     async function* source() {
       for (let i = 0; i < 64; i++) yield chunk;
       // Not one byte more until the first 32 MiB are in the container: a push that
       // buffered its source before sending would wait here forever.
-      await waitFor(() => fs.existsSync(file) && fs.statSync(file).size >= 32 * MiB, 'the first bytes to arrive before the end', { seconds: 60 });
+      await waitFor(() => temporary().some((n) => fs.statSync(path.join(tmp, n)).size >= 32 * MiB), 'the first bytes to arrive before the end', {
+        seconds: 60,
+      });
+      expect(fs.existsSync(file)).toBe(false);
       for (let i = 0; i < 64; i++) yield chunk;
     }
     await c.pushFile(Readable.from(source()), '/tmp/growing');
     expect(fs.statSync(file).size).toBe(128 * MiB);
+    expect(temporary()).toEqual([]);
   });
 
   test('a pull of a file larger than any buffer keeps this process within bounded memory, every byte intact', async () => {
@@ -300,4 +307,78 @@ describe('large files', () => {
     expect(peak - before).toBeLessThan(192 * MiB);
     await out(c, 'rm -r /tmp/bigtree /tmp/copied');
   }, 120_000);
+});
+
+describe('a deadline and a cancel', () => {
+  const MiB = 1024 * 1024;
+  const rootfsTmp = () => path.join(sandbox.lxcpath, c.name, 'rootfs', 'tmp');
+  const temporary = () => fs.readdirSync(rootfsTmp()).filter((n) => n.startsWith('.lxcts-'));
+
+  /** Some bytes, then nothing more until the test ends (a source that stalls). */
+  function stalling(first: Buffer): Readable {
+    const source = new Readable({ read() {} });
+    source.push(first);
+    return source;
+  }
+
+  test('a push that times out fails with LXC_TIMEOUT and leaves the file that was there, no half of the new one', async () => {
+    await c.pushFile(Readable.from(['the old content\n']), '/tmp/kept');
+    const source = stalling(Buffer.alloc(4 * MiB, 1));
+    const err = await failureOf(c.pushFile(source, '/tmp/kept', { timeout: 1 }));
+    expect(err.code).toBe('LXC_TIMEOUT');
+    expect(source.destroyed).toBe(true);
+    expect(fs.readFileSync(path.join(rootfsTmp(), 'kept'), 'utf8')).toBe('the old content\n');
+    expect(temporary()).toEqual([]);
+  });
+
+  test('an aborted push fails with an AbortError, and neither a half file nor its temporary name is left', async () => {
+    const ac = new AbortController();
+    const pushing = c.pushFile(stalling(Buffer.alloc(4 * MiB, 1)), '/tmp/aborted', { signal: ac.signal });
+    await waitFor(() => temporary().length > 0, 'the push to start writing', { seconds: 30 });
+    ac.abort();
+    const err = await failureOf(pushing);
+    expect(err.name).toBe('AbortError');
+    expect(fs.existsSync(path.join(rootfsTmp(), 'aborted'))).toBe(false);
+    expect(temporary()).toEqual([]);
+  });
+
+  test('an aborted pushTar stops inside a file: that file is not left half written', async () => {
+    const ac = new AbortController();
+    const pack = tarStream.pack();
+    // The push destroys its source when it stops; the pack and its entry then say so.
+    pack.on('error', () => undefined);
+    pack.entry({ name: 'done', type: 'file' }, 'whole');
+    // A header that promises 8 MiB, then only 1 MiB and a stall.
+    const entry = pack.entry({ name: 'half', type: 'file', size: 8 * MiB });
+    entry.on('error', () => undefined);
+    entry.write(Buffer.alloc(MiB, 2));
+    const pushing = c.pushTar(Readable.from(pack), '/tmp/tar-aborted', { signal: ac.signal });
+    await waitFor(() => temporary().length === 0 && fs.existsSync(path.join(rootfsTmp(), 'tar-aborted', 'done')), 'the first entry', { seconds: 30 });
+    await waitFor(() => fs.readdirSync(path.join(rootfsTmp(), 'tar-aborted')).some((n) => n.startsWith('.lxcts-')), 'the second entry to start', {
+      seconds: 30,
+    });
+    ac.abort();
+    expect((await failureOf(pushing)).name).toBe('AbortError');
+    expect(fs.readdirSync(path.join(rootfsTmp(), 'tar-aborted'))).toEqual(['done']);
+  });
+
+  test('pulls that time out or are aborted fail their stream, and the program is stopped', async () => {
+    await out(c, 'dd if=/dev/zero of=/tmp/pull-big bs=1M count=64 2>/dev/null');
+    const running = async () => (await out(c, 'ps -o comm | grep -c "^lxcts-files" || true')).trim();
+    // Nobody reads: the program blocks on a full pipe until the deadline stops it.
+    const unread = await c.pullFile('/tmp/pull-big', { timeout: 1 });
+    expect(((await failureOf(new Promise((_, reject) => unread.once('error', reject)))) as { code?: string }).code).toBe('LXC_TIMEOUT');
+    const ac = new AbortController();
+    const tree = await c.pullTar('/tmp/pull-big', { signal: ac.signal });
+    await new Promise((r) => tree.once('readable', r));
+    ac.abort();
+    expect((await failureOf(buffer(tree))).name).toBe('AbortError');
+    await waitFor(async () => (await running()) === '0', 'the programs to be gone', { seconds: 10 });
+    await out(c, 'rm /tmp/pull-big');
+  });
+
+  test('a bad timeout or signal is a TypeError before anything runs', async () => {
+    expect(await failureOf(c.pullTar('/tmp', { timeout: -1 }))).toBeInstanceOf(TypeError);
+    expect(await failureOf(c.pushTar(Readable.from([]), '/tmp/x', { signal: 'no' as never }))).toBeInstanceOf(TypeError);
+  });
 });

@@ -4,6 +4,13 @@
  * fed and drained by the host's tar. The tree: `mib` MiB in files of 1 MiB, plus as many
  * small files and a symbolic link per directory. The size is a parameter (`--tree-mib`):
  * issue 18 names 1 GiB; the default keeps a full run within a minute on a small machine.
+ *
+ * Fair to both peers: each writes every round into a fresh directory that never held
+ * anything (in the container and on the host), all removed only at the end, and the peer
+ * that goes first alternates from round to round. Writing right after a large delete is
+ * slower on ext4 (it skips inodes deleted moments ago: recently_deleted()), and page cache
+ * and writeback left by the previous step weigh on whoever comes next. Room needed: the
+ * tree's size times the rounds, twice, in the container and on the host.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -56,29 +63,38 @@ export async function runFileTransfer(fixtures: Fixtures, mib: number, rounds: n
   const host = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-bench-out-'));
   const c = new Container(fixtures.running, { lxcpath: fixtures.lxcpath });
   const attach = `lxc-attach -P ${fixtures.lxcpath} -n ${fixtures.running} --clear-env --`;
+  const inside = '/tmp/lxcts-bench-tree';
   try {
+    await c.exec(['rm', '-rf', inside]);
+    await c.exec(['mkdir', '-p', inside]);
     for (let round = 0; round < rounds; round++) {
-      await c.exec(['rm', '-rf', '/tmp/bench-lxcts', '/tmp/bench-tools']);
-      fs.rmSync(host, { recursive: true, force: true });
-      fs.mkdirSync(path.join(host, 'lxcts'), { recursive: true });
-      fs.mkdirSync(path.join(host, 'tools'), { recursive: true });
-      samples.lxcts.in.push(
-        await timed(async () => {
-          const tar = spawn('tar', ['-C', tree, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-          await c.pushTar(tar.stdout, '/tmp/bench-lxcts');
-        }),
-      );
-      if (tools)
-        samples.tools.in.push(await timed(() => sh(`tar -C ${tree} -c . | ${attach} sh -c 'mkdir -p /tmp/bench-tools && tar -x -C /tmp/bench-tools'`)));
-      samples.lxcts.out.push(
-        await timed(async () => {
-          const untar = spawn('tar', ['-x', '-C', path.join(host, 'lxcts')], { stdio: ['pipe', 'inherit', 'inherit'] });
-          await pipeline(await c.pullTar('/tmp/bench-lxcts'), untar.stdin);
-          await once(untar, 'exit');
-        }),
-      );
-      if (tools) samples.tools.out.push(await timed(() => sh(`${attach} tar -c -C /tmp/bench-tools . | tar -x -C ${path.join(host, 'tools')}`)));
-      progress(`round ${round + 1}/${rounds}: ${label} in and out`);
+      const dest = { lxcts: `${inside}/lxcts-${round}`, tools: `${inside}/tools-${round}` };
+      const back = { lxcts: path.join(host, `lxcts-${round}`), tools: path.join(host, `tools-${round}`) };
+      fs.mkdirSync(back.lxcts);
+      fs.mkdirSync(back.tools);
+      const runs = {
+        lxcts: {
+          in: () =>
+            timed(async () => {
+              const tar = spawn('tar', ['-C', tree, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+              await c.pushTar(tar.stdout, dest.lxcts);
+            }),
+          out: () =>
+            timed(async () => {
+              const untar = spawn('tar', ['-x', '-C', back.lxcts], { stdio: ['pipe', 'inherit', 'inherit'] });
+              await pipeline(await c.pullTar(dest.lxcts), untar.stdin);
+              await once(untar, 'exit');
+            }),
+        },
+        tools: {
+          in: () => timed(() => sh(`tar -C ${tree} -c . | ${attach} sh -c 'mkdir -p ${dest.tools} && tar -x -C ${dest.tools}'`)),
+          out: () => timed(() => sh(`${attach} tar -c -C ${dest.tools} . | tar -x -C ${back.tools}`)),
+        },
+      };
+      const order: Array<'lxcts' | 'tools'> = !tools ? ['lxcts'] : round % 2 === 0 ? ['lxcts', 'tools'] : ['tools', 'lxcts'];
+      for (const peer of order) samples[peer].in.push(await runs[peer].in());
+      for (const peer of order) samples[peer].out.push(await runs[peer].out());
+      progress(`round ${round + 1}/${rounds}: ${label} in and out (${order.join(' first, then ')})`);
     }
     const bytes = mib * 1024 * 1024;
     const row = (workload: string, peer: 'lxcts' | 'tools', values: number[]): Result => {
@@ -95,7 +111,7 @@ export async function runFileTransfer(fixtures: Fixtures, mib: number, rounds: n
     const error = (err as Error).message;
     return [workloads.in, workloads.out].flatMap((workload) => (['lxcts', 'tools'] as const).map((peer) => ({ workload, peer, unit, error })));
   } finally {
-    await c.exec(['rm', '-rf', '/tmp/bench-lxcts', '/tmp/bench-tools']).catch(() => undefined);
+    await c.exec(['rm', '-rf', inside]).catch(() => undefined);
     await c.release();
     fs.rmSync(tree, { recursive: true, force: true });
     fs.rmSync(host, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { checkConsoleOptions, ConsoleLogOptions, ConsoleOptions, ContainerConsol
 import { ContainerEvents, watch, WatchOptions } from './events';
 import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
 import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
-import { pullFile, pullTar, pushFile, PushFileOptions, pushTar, PushTarResult } from './files';
+import { FileCallOptions, pullFile, pullTar, pushFile, PushFileOptions, pushTar, PushTarResult } from './files';
 import { Attach, checkExecMode, ExecMode, ResidentExec } from './resident-exec';
 import { ContainerProcess, fromAttached } from './process';
 import { CgroupFiles } from './cgroup-files';
@@ -462,23 +462,23 @@ export class Container {
   }
 
   /** A stream of the file at `path` in the running container; it fails if the file cannot be read whole. */
-  pullFile(path: string): Promise<Readable> {
-    return pullFile(this, path);
+  pullFile(path: string, options: FileCallOptions = {}): Promise<Readable> {
+    return pullFile(this, path, options);
   }
 
   /** Writes a tar stream below `dest` in the running container (modes, owners, links kept; nothing written outside `dest`). */
-  pushTar(source: Readable | AsyncIterable<Uint8Array>, dest: string): Promise<PushTarResult> {
-    return pushTar(this, source, dest);
+  pushTar(source: Readable | AsyncIterable<Uint8Array>, dest: string, options: FileCallOptions = {}): Promise<PushTarResult> {
+    return pushTar(this, source, dest, options);
   }
 
   /** The tree at `path` in the running container as a tar stream (links as links). */
-  pullTar(path: string): Promise<Readable> {
-    return pullTar(this, path);
+  pullTar(path: string, options: FileCallOptions = {}): Promise<Readable> {
+    return pullTar(this, path, options);
   }
 
   /** @internal lxcts-files in the container, for files.ts. */
-  spawnFilesProgram(op: string, args: string[], pipeStdin: boolean): Promise<ContainerProcess> {
-    return this.#spawn(op, ['lxcts-files', ...args], {}, pipeStdin, filesProgramPath());
+  spawnFilesProgram(op: string, args: string[], pipeStdin: boolean, limits: FileCallOptions = {}): Promise<ContainerProcess> {
+    return this.#spawn(op, ['lxcts-files', ...args], limits, pipeStdin, filesProgramPath());
   }
 
   async #spawn(op: string, argv: string[], options: SpawnOptions, pipeStdin: boolean, program?: string): Promise<ContainerProcess> {

@@ -5,23 +5,36 @@
  * like any command but executed from the host's build, so a container needs no tar (nor any
  * program) of its own, and every path resolves in the container's own mount namespace as
  * its root: a link planted in the rootfs can only lead to another file of the container, and
- * owners are the container's ids (the kernel maps them for an unprivileged container). This
- * side converts tar ⇄ the program's frames (file-frames.ts) with tar-stream and streams
- * everything with back-pressure: memory stays bounded whatever the size.
+ * owners are the container's ids (the kernel maps them for an unprivileged container). Trees
+ * go in and out as tar, which the program reads and writes itself: pushTar hands the caller's
+ * bytes to it untouched, and pullTar passes its output on through a header checker
+ * (tar-check.ts) that copies no data. Single files go in as the program's frames
+ * (file-frames.ts). Everything streams with back-pressure: memory stays bounded whatever the size.
  */
 import * as fs from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import * as path from 'node:path';
-import type * as TarStream from 'tar-stream';
 
 import { LxcError, LxcErrorCode } from './errors';
-import { ByteReader, chunkLength, encodeFrame, END_FRAME, Frame, MAX_CHUNK, readFrame, relativeEntryName } from './file-frames';
+import { chunkLength, encodeFrame, END_FRAME, MAX_CHUNK } from './file-frames';
 import type { ContainerProcess } from './process';
+import { TarChecker } from './tar-check';
 import { describe, expectOptions } from './validate';
 
-export interface PushFileOptions {
+/** A deadline and a cancel for the files calls, as exec() takes them. */
+export interface FileCallOptions {
+  /**
+   * Seconds before the program in the container is stopped and the call (or the stream it
+   * returned) fails with LXC_TIMEOUT. A file being pushed is then not left half written.
+   */
+  timeout?: number;
+  /** Aborting stops the program the same way and fails the call (or the stream) with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface PushFileOptions extends FileCallOptions {
   /** Permission bits of the new file. Default: the host file's (0644 for a stream). */
   mode?: number;
   /** Owner inside the container (the kernel maps it for an unprivileged container). Default: 0. */
@@ -40,19 +53,18 @@ export interface PushTarResult {
 /** What files.ts needs of a Container (kept as an interface: no import cycle). */
 export interface FilesHost {
   readonly name: string;
-  /** @internal Runs lxcts-files with `args` in the container. */
-  spawnFilesProgram(op: string, args: string[], pipeStdin: boolean): Promise<ContainerProcess>;
+  /** @internal Runs lxcts-files with `args` in the container, stopped on `limits`' timeout or abort. */
+  spawnFilesProgram(op: string, args: string[], pipeStdin: boolean, limits?: FileCallOptions): Promise<ContainerProcess>;
 }
 
-/**
- * tar-stream, loaded on the first tar call: `require('lxcts')` stays free of it (a binding
- * that only starts containers loads no tar code, and its missing-addon message needs no
- * node_modules).
- */
-function tar(): typeof TarStream {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('tar-stream') as typeof TarStream;
+/** Only the deadline and the signal (their types are checked where the program is spawned). */
+function limitsOf(options: unknown, what: string): FileCallOptions {
+  const o = expectOptions<FileCallOptions>(options, what);
+  return { ...(o.timeout !== undefined ? { timeout: o.timeout } : {}), ...(o.signal !== undefined ? { signal: o.signal } : {}) };
 }
+
+/** What the program's stdout says after a pushTar, kept up to a bound (it is the container's word). */
+const REPORT_LIMIT = 16 * 1024 * 1024;
 
 /** What the program said on stderr, kept up to a bound. */
 const STDERR_LIMIT = 64 * 1024;
@@ -151,17 +163,26 @@ async function sendData(stdin: Writable, data: AsyncIterable<Buffer | string>): 
   await send(stdin, chunkLength(0));
 }
 
+/** Rejects when the program ends first (stopped, or failed): whoever writes to it need not wait on. */
+function stoppedEarly(proc: ContainerProcess): Promise<never> {
+  return proc.wait().then(
+    () => Promise.reject(new Error('lxcts-files stopped reading')),
+    (err: unknown) => Promise.reject(err instanceof Error ? err : new Error(String(err))),
+  );
+}
+
 /**
  * Sends frames to `lxcts-files put`, then waits for it. A failure of the program (it
  * refused an entry, a write failed) is the error, not the EPIPE it causes here.
  */
-async function put(host: FilesHost, op: string, args: string[], write: (stdin: Writable) => Promise<void>): Promise<void> {
-  const proc = await host.spawnFilesProgram(op, ['put', ...args], true);
+async function put(host: FilesHost, op: string, args: string[], limits: FileCallOptions, write: (stdin: Writable) => Promise<void>): Promise<void> {
+  const proc = await host.spawnFilesProgram(op, ['put', ...args], true, limits);
   const stderr = collectStderr(proc);
   proc.stdout.resume();
   let writeError: Error | undefined;
   try {
-    await write(proc.stdin);
+    // A program stopped (timeout, abort) while the source has nothing to give ends the wait.
+    await Promise.race([write(proc.stdin), stoppedEarly(proc)]);
     await send(proc.stdin, END_FRAME);
     proc.stdin.end();
   } catch (err) {
@@ -179,13 +200,16 @@ async function put(host: FilesHost, op: string, args: string[], write: (stdin: W
 /**
  * Copies one file into the running container: `source` is a path of the host (a regular
  * file; a symbolic link is refused, never followed) or a stream. `dest` is the new file's
- * absolute path in the container; its directory must exist. An existing file there is
- * replaced (a link there is replaced, never written through).
+ * absolute path in the container; its directory must exist. The file is written under a
+ * temporary name beside it and renamed into place once whole: an existing file there is
+ * replaced (a link there is replaced, never written through), and stays as it was when the
+ * push fails, times out or is aborted.
  */
 export async function pushFile(host: FilesHost, source: string | Readable, dest: string, options: PushFileOptions = {}): Promise<void> {
   const op = 'pushFile';
   const target = checkContainerPath(dest, 'dest', op, host.name);
   const o = expectOptions<PushFileOptions>(options, 'pushFile options');
+  const limits = limitsOf(o, 'pushFile options');
   let mode = checkMode(o.mode);
   const uid = checkId(o.uid, 'uid', 0);
   const gid = checkId(o.gid, 'gid', 0);
@@ -216,7 +240,7 @@ export async function pushFile(host: FilesHost, source: string | Readable, dest:
   }
   const data = file ? file.createReadStream({ highWaterMark: 256 * 1024 }) : (source as Readable);
   try {
-    await put(host, op, [path.posix.dirname(target)], async (stdin) => {
+    await put(host, op, [path.posix.dirname(target)], limits, async (stdin) => {
       await send(stdin, encodeFrame({ type: 'file', path: name, link: '', mode: mode ?? 0o644, uid, gid, mtime, size: 0 }));
       await sendData(stdin, data);
     });
@@ -230,10 +254,10 @@ export async function pushFile(host: FilesHost, source: string | Readable, dest:
  * container resolves them). It fails with LXC_FILE_FAILED when the file cannot be read, and
  * ends only once the whole file has come.
  */
-export async function pullFile(host: FilesHost, file: string): Promise<Readable> {
+export async function pullFile(host: FilesHost, file: string, options: FileCallOptions = {}): Promise<Readable> {
   const op = 'pullFile';
   const source = checkContainerPath(file, 'path', op, host.name);
-  const proc = await host.spawnFilesProgram(op, ['cat', source], false);
+  const proc = await host.spawnFilesProgram(op, ['cat', source], false, limitsOf(options, 'pullFile options'));
   const stderr = collectStderr(proc);
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   proc.stdout.pipe(out, { end: false });
@@ -247,85 +271,73 @@ export async function pullFile(host: FilesHost, file: string): Promise<Readable>
   return out;
 }
 
-function tarType(type: Frame['type']): TarStream.Header['type'] {
-  return type === 'directory' ? 'directory' : type === 'symlink' ? 'symlink' : type === 'link' ? 'link' : 'file';
-}
-
 /**
  * The tree at `source` in the running container as a tar stream: files, directories and
  * symbolic links (as links, never followed; `source` itself is followed when it is one),
  * hard links as links to the first name, modes, owners as the container's ids and
  * modification times. Entries are named from the source's last name (`/etc` gives `etc/...`).
  * Devices, fifos and sockets are left out. Read it as it comes: it is produced as it is read.
+ * The program in the container writes the tar; every header is checked here on its way
+ * (tar-check.ts) and the stream fails rather than pass on an entry a careless extractor
+ * could be misled by.
  */
-export async function pullTar(host: FilesHost, source: string): Promise<Readable> {
+export async function pullTar(host: FilesHost, source: string, options: FileCallOptions = {}): Promise<Readable> {
   const op = 'pullTar';
   const from = checkContainerPath(source, 'path', op, host.name);
-  const proc = await host.spawnFilesProgram(op, ['get', from], false);
+  const proc = await host.spawnFilesProgram(op, ['tar', from], false, limitsOf(options, 'pullTar options'));
   const stderr = collectStderr(proc);
-  const pack = tar().pack();
-  // The program's output is the container's word: a name below a symbolic link it sent
-  // would have a naive extractor write through that link on the host.
-  const links = new Set<string>();
-  const out = new PassThrough({ highWaterMark: 256 * 1024 });
-  const pump = async () => {
-    const reader = new ByteReader(proc.stdout);
-    for (;;) {
-      const frame = await readFrame(reader);
-      if (frame.type === 'end') break;
-      // Every leading part of the path, the whole path included.
-      const below = frame.path.split('/').find((_, i, parts) => links.has(parts.slice(0, i + 1).join('/')));
-      if (below !== undefined) throw new Error(`malformed frame: entry ${JSON.stringify(frame.path)} below or over a symbolic link`);
-      if (frame.type === 'symlink') links.add(frame.path);
-      const header: Partial<TarStream.Header> & { name: string } = {
-        name: frame.type === 'directory' ? `${frame.path}/` : frame.path,
-        type: tarType(frame.type),
-        mode: frame.mode,
-        uid: frame.uid,
-        gid: frame.gid,
-        mtime: new Date(frame.mtime * 1000),
-        size: frame.type === 'file' ? frame.size : 0,
-        ...(frame.type === 'symlink' || frame.type === 'link' ? { linkname: frame.link } : {}),
-      };
-      await new Promise<void>((resolve, reject) => {
-        const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-        // Without it, the entry's error (the pack destroyed by a reader that went away) would be uncaught.
-        entry.on('error', reject);
-        if (frame.type !== 'file') return;
-        void (async () => {
-          // Never more nor less than the frame said: tar-stream passes bytes on as they come, and
-          // extra ones would be read as the next header, an entry no check here has seen.
-          let written = 0;
-          for (;;) {
-            const length = (await reader.read(4)).readUInt32LE(0);
-            if (length === 0) break;
-            if (length > MAX_CHUNK || written + length > frame.size) throw new Error('malformed chunk');
-            written += length;
-            if (!entry.write(await reader.read(length))) await new Promise<void>((r) => entry.once('drain', () => r()));
-          }
-          if (written !== frame.size) throw new Error('malformed chunk: the file ended short of its size');
-          entry.end(undefined);
-        })().catch(reject);
-      });
-    }
-    await finish(proc, stderr, op, host.name);
-    pack.finalize();
-  };
-  pipeline(pack, out).catch((err: unknown) => out.destroy(err as Error));
-  pump().catch(async (err: unknown) => {
-    proc.kill('SIGKILL');
-    // The program's own account of what went wrong, when it has one.
-    const status = await proc.wait().catch(() => null);
-    const said = await stderr();
-    const failure = status && status.exitCode !== 0 && said ? fileError(op, host.name, said, '') : err;
-    pack.destroy(failure as Error);
-    out.destroy(failure as Error);
+  const out = new TarChecker({
+    finish: () => finish(proc, stderr, op, host.name),
+    // The program's own account of what went wrong (or the timeout, the abort), when it has one.
+    explain: async (err) => {
+      proc.kill('SIGKILL');
+      let status;
+      try {
+        status = await proc.wait();
+      } catch (stopped) {
+        return stopped as Error;
+      }
+      const said = await stderr();
+      return status.exitCode !== 0 && said ? fileError(op, host.name, said, '') : err;
+    },
   });
+  proc.stdout.on('error', (err) => out.destroy(err));
+  proc.stdout.pipe(out);
   out.once('close', () => {
-    if (!proc.stdout.readableEnded) proc.stdout.destroy();
+    if (!proc.stdout.readableEnded) {
+      proc.stdout.destroy();
+      proc.kill('SIGKILL');
+    }
   });
   return out;
 }
+
+/** `skip TYPE NAME` lines (both in hex) and `entries N`, as `lxcts-files untar` reports. */
+function parseReport(report: string): PushTarResult | null {
+  const result: PushTarResult = { entries: 0, skipped: [] };
+  const lines = report.split('\n');
+  if (lines.pop() !== '') return null;
+  const last = /^entries (\d+)$/.exec(lines.pop() ?? '');
+  if (!last) return null;
+  result.entries = Number(last[1]);
+  for (const line of lines) {
+    const skip = /^skip ([0-9a-f]{2}) ((?:[0-9a-f]{2})*)$/.exec(line);
+    if (!skip) return null;
+    result.skipped.push({ name: Buffer.from(skip[2]!, 'hex').toString(), type: TAR_TYPES[String.fromCharCode(parseInt(skip[1]!, 16))] ?? 'unknown' });
+  }
+  return result;
+}
+
+/** Names of tar's entry types, as tar-stream gives them. */
+const TAR_TYPES: Record<string, string> = {
+  '3': 'character-device',
+  '4': 'block-device',
+  '6': 'fifo',
+  S: 'gnu-sparse',
+  D: 'gnu-dumpdir',
+  M: 'gnu-multivol',
+  V: 'gnu-volume-header',
+};
 
 /**
  * Writes the tar stream `source` below `dest` in the running container (made, with its
@@ -335,60 +347,59 @@ export async function pullTar(host: FilesHost, source: string): Promise<Readable
  * a hard link to outside the tree, and any entry below a symbolic link (the program walks
  * every path without following links). Devices and fifos are left out (`skipped`).
  */
-export async function pushTar(host: FilesHost, source: Readable | AsyncIterable<Uint8Array>, dest: string): Promise<PushTarResult> {
+export async function pushTar(
+  host: FilesHost,
+  source: Readable | AsyncIterable<Uint8Array>,
+  dest: string,
+  options: FileCallOptions = {},
+): Promise<PushTarResult> {
   const op = 'pushTar';
   const target = checkContainerPath(dest, 'dest', op, host.name);
   if (typeof (source as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
     throw new TypeError(`Expected a Readable tar stream for source but received ${describe(source)}`);
   }
-  const result: PushTarResult = { entries: 0, skipped: [] };
-  const refuse = (message: string) => new LxcError(`${op} in container "${host.name}": ${message}`, { code: 'LXC_FILE_REFUSED', op, container: host.name });
-  await put(host, op, [target, '--mkdir'], async (stdin) => {
-    // Iterated at once: tar-stream hands entries to whoever listens when they are parsed.
-    const extract = tar().extract();
-    const reading = pipeline(source, extract);
-    reading.catch(() => undefined); // reported through the iteration below
-    for await (const entry of extract) {
-      const h = entry.header;
-      const name = relativeEntryName(h.name);
-      if (name === null) throw refuse(`${h.name}: refused: the path is absolute or has a ".." part`);
-      const type =
-        h.type === 'file' || h.type === 'contiguous-file'
-          ? 'file'
-          : h.type === 'directory'
-            ? 'directory'
-            : h.type === 'symlink'
-              ? 'symlink'
-              : h.type === 'link'
-                ? 'link'
-                : null;
-      if (type === null || (name === '' && type !== 'directory')) {
-        result.skipped.push({ name: h.name, type: h.type ?? 'unknown' });
-        entry.resume();
-        continue;
-      }
-      let link = h.linkname ?? '';
-      if (type === 'link') {
-        const target = relativeEntryName(link);
-        if (target === null || target === '') throw refuse(`${h.name}: refused: hard link to ${link}, outside the tree`);
-        link = target;
-      }
-      const frame: Frame = {
-        type,
-        path: name === '' ? '.' : name,
-        link,
-        mode: (h.mode ?? 0o644) & 0o7777,
-        uid: h.uid ?? -1,
-        gid: h.gid ?? -1,
-        mtime: h.mtime ? Math.floor(h.mtime.getTime() / 1000) : -1,
-        size: 0,
-      };
-      await send(stdin, encodeFrame(frame));
-      if (type === 'file') await sendData(stdin, entry as AsyncIterable<Buffer>);
-      else entry.resume();
-      result.entries++;
-    }
-    await reading;
+  const proc = await host.spawnFilesProgram(op, ['untar', target, '--mkdir'], true, limitsOf(options, 'pushTar options'));
+  const stderr = collectStderr(proc);
+  let report = '';
+  proc.stdout.on('data', (chunk: Buffer) => {
+    if (report.length < REPORT_LIMIT) report += chunk.toString('latin1');
   });
+  const reported = finished(proc.stdout).catch(() => undefined);
+  // The caller's bytes go to the program as they are: it parses and checks the archive. A
+  // program that failed or was stopped (timeout, abort) ends the copy, even from a source
+  // with nothing to give; one that succeeded has read to the end, so the copy is done.
+  const stop = new AbortController();
+  const exited = proc.wait().then(
+    (status) => status.exitCode !== 0 && stop.abort(),
+    () => stop.abort(),
+  );
+  let sourceError: Error | undefined;
+  try {
+    await pipeline(source, proc.stdin, { signal: stop.signal });
+  } catch (err) {
+    if (!stop.signal.aborted) {
+      // The source failed (or the program went away under it): the program must not take
+      // its input's end for the archive's.
+      sourceError = err instanceof Error ? err : new Error(String(err));
+      proc.kill('SIGTERM');
+    }
+  }
+  await exited;
+  try {
+    await finish(proc, stderr, op, host.name);
+  } catch (err) {
+    // Stopped by us for the source's sake, the program said nothing: the source's error is the story.
+    if (sourceError !== undefined && !(await stderr())) throw sourceError;
+    throw err;
+  }
+  if (sourceError !== undefined) throw sourceError;
+  await reported;
+  const result = parseReport(report);
+  if (result === null)
+    throw new LxcError(`${op} in container "${host.name}": lxcts-files gave no account of what it wrote`, {
+      code: 'LXC_FILE_FAILED',
+      op,
+      container: host.name,
+    });
   return result;
 }

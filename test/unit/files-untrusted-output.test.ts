@@ -2,27 +2,26 @@
  * @tier unit
  * What lxcts-files writes back comes from inside the container: root there can write the
  * program's stdout itself, and the program can die halfway (the container stopped, EIO). A
- * fake program here sends crafted frames to pullTar; whatever it sends, the process must
+ * fake program here sends crafted tar streams to pullTar; whatever it sends, the process must
  * not crash, and the tar stream handed to the caller must carry only entries that passed
- * the checks: no name of the container's choosing smuggled in as file bytes, no hard link
- * out of the tree, no "/" entry, nothing below a symbolic link.
+ * the checks: no header of the container's choosing smuggled in as file bytes, no name out
+ * of the tree (plain, in a pax header, absolute), no hard link out of the tree, no "/" entry,
+ * nothing below a symbolic link, no devices.
  */
 import { PassThrough, Readable } from 'node:stream';
 
-import { chunkLength, encodeFrame, END_FRAME, type Frame } from '../../src/lxc/file-frames';
 import { type FilesHost, pullTar } from '../../src/lxc/files';
 
-const file = (o: Partial<Frame>): Frame => ({ type: 'file', path: 'a', link: '', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0, ...o });
-const data = (bytes: Buffer) => Buffer.concat([chunkLength(bytes.length), bytes, chunkLength(0)]);
+import { END, entry, header, pax } from '../helpers/tar-craft';
 
 /** A FilesHost whose program writes `output` (then ends it, or not), says `stderr` and exits with `exitCode`. */
-function fakeProgram(output: Buffer, o: { exitCode?: number; stderr?: string; endOutput?: boolean } = {}): FilesHost & { killed: boolean } {
+function fakeProgram(output: Buffer, o: { exitCode?: number; stderr?: string; endOutput?: boolean; chunk?: number } = {}): FilesHost & { killed: boolean } {
   const host = {
     name: 'fake',
     killed: false,
     spawnFilesProgram: async () => {
       const stdout = new PassThrough();
-      stdout.write(output);
+      for (let at = 0; at < output.length; at += o.chunk ?? output.length) stdout.write(output.subarray(at, at + (o.chunk ?? output.length)));
       if (o.endOutput !== false) stdout.end();
       return {
         stdout,
@@ -73,43 +72,54 @@ afterEach(() => {
   expect(uncaught.map((e) => e.message)).toEqual([]);
 });
 
-test("bytes beyond a file frame's size (a tar header of the container's own) end the stream before they reach the caller", async () => {
-  const forged = Buffer.alloc(1024);
-  forged.write('../../../../tmp/pwned', 0);
-  const host = fakeProgram(Buffer.concat([encodeFrame(file({ size: 0 })), data(forged), END_FRAME]));
+test("bytes beyond a file's size (a tar header of the container's own) end the stream before they reach the caller", async () => {
+  const forged = header({ name: '../../../../tmp/pwned', size: 0 });
+  // The file says 0 bytes: what follows is read as a header, and that one is checked too.
+  const host = fakeProgram(Buffer.concat([entry({ name: 'a' }), forged, END]));
   const got = await readTar(await pullTar(host, '/x'));
-  expect(got.error).toMatch(/malformed chunk/);
+  expect(got.error).toMatch(/malformed tar: entry/);
   expect(got.names.some((n) => n.includes('pwned'))).toBe(false);
   expect(got.bytes).toBeLessThan(1024);
   expect(host.killed).toBe(true);
 });
 
-test('a file shorter than its frame said fails instead of a tar the reader takes as whole', async () => {
-  const host = fakeProgram(Buffer.concat([encodeFrame(file({ size: 10 })), data(Buffer.from('abc')), END_FRAME]));
+test('a file shorter than its header said fails instead of a tar the reader takes as whole', async () => {
+  const host = fakeProgram(Buffer.concat([header({ name: 'a', size: 10 }), Buffer.from('abc')]));
   const got = await readTar(await pullTar(host, '/x'));
   expect(got.error).toMatch(/short of its size/);
 });
 
-test('a hard link out of the tree, an empty name, and an entry below a symbolic link are refused', async () => {
+test('names out of the tree, hard links out of it, "/", entries below a link, devices and broken headers are refused', async () => {
   const cases: Buffer[] = [
-    encodeFrame(file({ type: 'link', path: 'b', link: '../../../../etc/shadow' })),
-    encodeFrame(file({ type: 'link', path: 'b', link: '/etc/passwd' })),
-    encodeFrame(file({ type: 'directory', path: '' })),
-    Buffer.concat([
-      encodeFrame(file({ type: 'symlink', path: 'etc', link: '/etc' })),
-      encodeFrame(file({ path: 'etc/passwd', size: 1 })),
-      data(Buffer.from('x')),
-    ]),
+    entry({ name: '../escaped' }, Buffer.from('x')),
+    entry({ name: '/etc/passwd' }, Buffer.from('x')),
+    Buffer.concat([pax({ path: 'ok/../../etc/passwd' }), entry({ name: 'innocent' }, Buffer.from('x'))]),
+    entry({ name: 'b', type: '1', linkname: '../../../../etc/shadow' }),
+    entry({ name: 'b', type: '1', linkname: '/etc/passwd' }),
+    entry({ name: '/', type: '5' }),
+    entry({ name: './', type: '5' }),
+    Buffer.concat([entry({ name: 'etc', type: '2', linkname: '/etc' }), entry({ name: 'etc/passwd' }, Buffer.from('x'))]),
+    Buffer.concat([entry({ name: 'etc', type: '2', linkname: '/etc' }), pax({ path: 'etc/passwd' }), entry({ name: 'x' }, Buffer.from('x'))]),
+    entry({ name: 'null', type: '3' }),
+    entry({ name: 'fifo', type: '6' }),
+    entry({ name: 'global', type: 'g' }, Buffer.from('11 path=x\n')),
+    entry({ name: 'dir', type: '5' }, Buffer.from('data a reader would skip')),
+    entry({ name: 'a', badChecksum: true }, Buffer.from('x')),
+    entry({ name: 'a', sizeField: '00000000zz\0' }),
+    Buffer.concat([header({ name: 'PaxHeader', type: 'x', size: 1024 * 1024 }), Buffer.alloc(1024 * 1024, 0x61)]),
+    Buffer.concat([pax({ path: 'a'.repeat(5000) }), entry({ name: 'a' })]),
+    Buffer.concat([entry({ name: 'PaxHeader', type: 'x' }, Buffer.from('99 path=x\n')), entry({ name: 'a' })]),
+    Buffer.concat([entry({ name: 'a' }), END, entry({ name: 'after-the-end' })]),
   ];
-  for (const frames of cases) {
-    const got = await readTar(await pullTar(fakeProgram(Buffer.concat([frames, END_FRAME])), '/x'));
-    expect(got.error).toMatch(/malformed frame/);
-    expect(got.names.filter((n) => n.includes('shadow') || n.includes('passwd') || n === 'directory:/')).toEqual([]);
+  for (const tar of cases) {
+    const got = await readTar(await pullTar(fakeProgram(Buffer.concat([tar, END])), '/x'));
+    expect(got.error).toMatch(/malformed tar/);
+    expect(got.names.filter((n) => /shadow|passwd|escaped|null|fifo|global|after-the-end|:\/$/.test(n))).toEqual([]);
   }
 });
 
 test('a program that dies halfway through a file fails the stream with its words, escaped, and crashes nothing', async () => {
-  const host = fakeProgram(Buffer.concat([encodeFrame(file({ size: 100 })), chunkLength(10), Buffer.alloc(10)]), {
+  const host = fakeProgram(Buffer.concat([header({ name: 'a', size: 100 }), Buffer.alloc(10)]), {
     exitCode: 1,
     stderr: 'lxcts-files: a: Input/output error\x1b]52;c;bWFsbG9yeQ==\x07\n',
   });
@@ -119,28 +129,38 @@ test('a program that dies halfway through a file fails the stream with its words
   expect(got.error).not.toMatch(/[\x00-\x1f]/);
 });
 
+test('a program that fails after a whole archive fails the stream', async () => {
+  const host = fakeProgram(Buffer.concat([entry({ name: 'a' }, Buffer.from('x')), END]), { exitCode: 1, stderr: 'lxcts-files: b: Permission denied\n' });
+  const got = await readTar(await pullTar(host, '/x'));
+  expect(got.error).toContain('b: Permission denied');
+});
+
 test('a reader that goes away in the middle of a file stops the program and crashes nothing', async () => {
-  const host = fakeProgram(Buffer.concat([encodeFrame(file({ size: 1 << 20 })), chunkLength(65536), Buffer.alloc(65536)]), { endOutput: false });
+  const host = fakeProgram(Buffer.concat([header({ name: 'a', size: 1 << 20 }), Buffer.alloc(65536)]), { endOutput: false });
   const out = await pullTar(host, '/x');
   out.once('data', () => out.destroy());
   await new Promise((r) => out.once('close', r));
   await new Promise((r) => setTimeout(r, 50));
   expect(out.destroyed).toBe(true);
+  expect(host.killed).toBe(true);
 });
 
-test('what a well-formed program sends still reads back whole', async () => {
-  const host = fakeProgram(
-    Buffer.concat([
-      encodeFrame(file({ type: 'directory', path: 'x' })),
-      encodeFrame(file({ path: 'x/a', size: 3 })),
-      data(Buffer.from('abc')),
-      encodeFrame(file({ type: 'link', path: 'x/b', link: 'x/a' })),
-      encodeFrame(file({ type: 'symlink', path: 'x/c', link: '/etc' })),
-      END_FRAME,
-    ]),
-  );
-  const out = await pullTar(host, '/x');
-  const got = await readTar(out);
+test('what a well-formed program sends still reads back whole, data untouched, long names through pax', async () => {
+  const long = `x/${'d'.repeat(150)}/${'f'.repeat(120)}`;
+  const data = Buffer.alloc(70000, 7);
+  const tar = Buffer.concat([
+    entry({ name: 'x/', type: '5' }),
+    entry({ name: 'x/a' }, Buffer.from('abc')),
+    entry({ name: 'x/b', type: '1', linkname: 'x/a' }),
+    entry({ name: 'x/c', type: '2', linkname: '/etc' }),
+    pax({ path: long }),
+    entry({ name: 'x/long' }, data),
+    END,
+  ]);
+  // Chunks that cut headers and data anywhere.
+  const host = fakeProgram(tar, { chunk: 333 });
+  const got = await readTar(await pullTar(host, '/x'));
   expect(got.error).toBeNull();
-  expect(got.names).toEqual(['directory:x/', 'file:x/a', 'link:x/b -> x/a', 'symlink:x/c -> /etc']);
+  expect(got.names).toEqual(['directory:x/', 'file:x/a', 'link:x/b -> x/a', 'symlink:x/c -> /etc', `file:${long}`]);
+  expect(got.bytes).toBe(tar.length);
 });

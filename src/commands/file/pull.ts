@@ -22,13 +22,15 @@ export default class FilePull extends LxcCommand<typeof FilePull> {
   };
   static override flags = {
     tar: Flags.boolean({ description: 'the tree at SOURCE as a tar stream' }),
+    timeout: Flags.integer({ description: 'seconds before the copy is stopped', min: 1 }),
   };
 
   async run(): Promise<{ name: string; source: string; dest: string }> {
     const { source } = this.args;
     const dest = this.args.dest ?? '-';
     const container = this.container(this.args.name);
-    const stream = this.flags.tar ? await container.pullTar(source) : await container.pullFile(source);
+    const limits = { timeout: this.flags.timeout };
+    const stream = this.flags.tar ? await container.pullTar(source, limits) : await container.pullFile(source, limits);
     await pipeline(stream, dest === '-' ? process.stdout : createWriteStream(dest));
     return { name: container.name, source, dest };
   }

@@ -24,6 +24,7 @@ export default class FilePush extends LxcCommand<typeof FilePush> {
     tar: Flags.boolean({ description: 'SOURCE is a tar stream, extracted below DEST' }),
     mode: Flags.string({ char: 'm', description: 'permission bits of the new file, in octal (default: the source file’s, 0644 for stdin)' }),
     user: Flags.string({ char: 'u', description: 'owner UID or UID:GID inside the container (default: 0:0)' }),
+    timeout: Flags.integer({ description: 'seconds before the copy is stopped (a file being written is then not left half written)', min: 1 }),
   };
 
   async run(): Promise<{ name: string; dest: string; entries?: number; skipped?: string[] }> {
@@ -32,13 +33,13 @@ export default class FilePush extends LxcCommand<typeof FilePush> {
     const input = source === '-' ? process.stdin : undefined;
     if (this.flags.tar) {
       if (!input) this.error('--tar reads the tar stream from stdin: give - as SOURCE', { exit: 2 });
-      const result = await container.pushTar(input, dest);
+      const result = await container.pushTar(input, dest, { timeout: this.flags.timeout });
       for (const s of result.skipped) this.warn(`skipped ${s.name} (${s.type})`);
       return { name: container.name, dest, entries: result.entries, skipped: result.skipped.map((s) => s.name) };
     }
     const mode = this.flags.mode === undefined ? undefined : parseMode(this.flags.mode);
     const { uid, gid } = parseUser(this.flags.user);
-    await container.pushFile(input ?? source, dest, { mode, uid, gid: gid ?? uid });
+    await container.pushFile(input ?? source, dest, { mode, uid, gid: gid ?? uid, timeout: this.flags.timeout });
     return { name: container.name, dest };
   }
 }
