@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "addon_data.h"
@@ -15,17 +16,23 @@ namespace {
 
 // One read's size: a pipe holds 64 KiB unless resized, so one read usually empties it.
 constexpr size_t kReadSize = 64 * 1024;
+// The stack buffer of the first read.
+constexpr size_t kFirstRead = 64 * 1024;
+// A pipe that filled a whole first read is made this large: a command that writes a lot then blocks
+// (and wakes this process) less often. Most commands never get there, and pay nothing for it.
+constexpr int kBigPipeSize = 1024 * 1024;
 // Reads per wake-up before the loop gets a turn: a fast writer cannot starve other handles.
 constexpr int kReadsPerWake = 16;
 
 }  // namespace
 
-// A pipe's poll handle, valid until libuv's close callback (which may run after the
-// OutputGather is gone); `owner` is cleared once it stops mattering.
+// A pipe's poll handle, valid until libuv's close callback (which may run after the OutputGather is
+// gone); `owner` is cleared once it stops mattering.
 struct OutputGather::Pipe {
   uv_poll_t poll;
   int fd = -1;
   int index = 0;
+  bool grown = false;  // made kBigPipeSize
   OutputGather* owner = nullptr;
   std::shared_ptr<EnvTeardown> teardown;
   EnvTeardown::Token token = 0;
@@ -129,25 +136,34 @@ void OutputGather::OnReadable(uv_poll_t* poll, int status, int events) {
 }
 
 void OutputGather::Drain(Pipe& pipe) {
-  std::string& data = data_[pipe.index];
-  // Most commands write little or nothing: the first read goes to the stack, so that an
-  // empty or short output allocates only its own size.
-  char first[kReadSize];
+  Bytes& data = data_[pipe.index];
+  // Most commands write little or nothing: the first read goes to the stack, so that an empty or
+  // short output allocates only its own size. Later reads go straight into the buffer, which
+  // doubles (never zero-filled), so a large output is copied only by realloc.
+  char first[kFirstRead];
   for (int i = 0; i < kReadsPerWake; i++) {
-    size_t size = data.size();
     char* into = first;
-    if (size > 0) {
-      data.resize(size + kReadSize);
-      into = &data[size];
+    size_t room = sizeof first;
+    if (data.size > 0) {
+      if (data.capacity - data.size < kReadSize && !data.Grow(kReadSize)) {
+        failure_ = "cannot read the command's output: out of memory";
+        return Finish(pipe);
+      }
+      into = data.bytes + data.size;
+      room = data.capacity - data.size;
     }
     ssize_t n;
-    do n = read(pipe.fd, into, kReadSize);
+    do n = read(pipe.fd, into, room);
     while (n < 0 && errno == EINTR);
-    size_t got = n > 0 ? static_cast<size_t>(n) : 0;
-    if (size > 0) {
-      data.resize(size + got);
-    } else {
-      data.append(first, got);
+    if (n > 0 && into == first && !data.Append(first, static_cast<size_t>(n))) {
+      failure_ = "cannot read the command's output: out of memory";
+      return Finish(pipe);
+    }
+    if (n > 0 && into != first) data.size += static_cast<size_t>(n);
+    if (n == static_cast<ssize_t>(kFirstRead) && !pipe.grown) {
+      pipe.grown = true;
+      // Unprivileged and over the per-user pipe budget, this fails: the pipe keeps its size.
+      fcntl(pipe.fd, F_SETPIPE_SZ, kBigPipeSize);
     }
     if (n > 0) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -170,8 +186,8 @@ void OutputGather::Settle() {
   if (!self_.IsEmpty()) self_.Reset();  // last: this object may go once nothing holds it
 }
 
-// A Deferred's promise handle lives only in the scope that made it: done() makes it, and
-// the outputs are delivered to it then (when already finished) or at the end.
+// A Deferred's promise handle lives only in the scope that made it: done() makes it, and the
+// outputs are delivered to it then (when already finished) or at the end.
 void OutputGather::Deliver() {
   Napi::Env env = Env();
   std::unique_ptr<Napi::Promise::Deferred> deferred = std::move(deferred_);
@@ -181,16 +197,15 @@ void OutputGather::Deliver() {
   }
   Napi::Array both = Napi::Array::New(env, 2);
   for (uint32_t i = 0; i < 2; i++) {
-    std::string& data = data_[i];
-    if (data.size() < kReadSize) {
-      both.Set(i, Napi::Buffer<char>::Copy(env, data.data(), data.size()));
+    Bytes& data = data_[i];
+    if (data.size < kFirstRead) {
+      both.Set(i, Napi::Buffer<char>::Copy(env, data.bytes, data.size));
     } else {
-      // Large output: handed over, not copied.
-      auto* owned = new std::string(std::move(data));
-      both.Set(i, Napi::Buffer<char>::New(
-                      env, owned->data(), owned->size(), [](Napi::Env, char*, std::string* s) { delete s; }, owned));
+      // Handed over, not copied.
+      char* bytes = data.Release();
+      both.Set(i, Napi::Buffer<char>::New(env, bytes, data.size, [](Napi::Env, char* b) { free(b); }));
     }
-    data.clear();
+    data = Bytes{};
   }
   deferred->Resolve(both);
 }
