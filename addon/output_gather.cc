@@ -39,7 +39,6 @@ struct OutputGather::Pipe {
 
   void Close() {
     if (fd < 0) return;
-    uv_poll_stop(&poll);
     teardown->Closing(token);
     // uv_close takes the descriptor out of epoll before it returns: closing it now is safe.
     uv_close(reinterpret_cast<uv_handle_t*>(&poll), [](uv_handle_t* handle) {
@@ -79,8 +78,8 @@ OutputGather::OutputGather(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ou
     pipe->fd = fds[i];
     pipe->index = i;
     pipe->owner = this;
-    int flags = fcntl(pipe->fd, F_GETFL);
-    if (flags < 0 || fcntl(pipe->fd, F_SETFL, flags | O_NONBLOCK) != 0 || uv_poll_init(loop, &pipe->poll, pipe->fd) != 0) {
+    // uv_poll_init makes the descriptor non-blocking.
+    if (uv_poll_init(loop, &pipe->poll, pipe->fd) != 0) {
       failure_ = std::string("cannot read the command's output: ") + strerror(errno);
       close(pipe->fd);
       delete pipe;  // never linked into the loop
