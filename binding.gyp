@@ -37,6 +37,7 @@
         "addon/native_fd.cc",
         "addon/network.cc",
         "addon/process.cc",
+        "addon/output_gather.cc",
         "addon/resident_client.cc",
         "addon/sealed_program.cc",
         "addon/spawn_helper.cc",

@@ -12,6 +12,7 @@
 #include "monitor_socket.h"
 #include "monitor_state.h"
 #include "native_fd.h"
+#include "output_gather.h"
 #include "process.h"
 #include "resident_client.h"
 #include "teardown.h"
@@ -33,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   exports.Set("NativeContainer", NativeContainer::Define(env));
   exports.Set("NativeProcess", NativeProcess::Define(env));
+  exports.Set("OutputGather", OutputGather::Define(env));
   exports.Set("NativeFd", NativeFd::Define(env));
   exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
   exports.Set("listContainers", Napi::Function::New<ListContainers>(env, "listContainers"));

@@ -411,7 +411,7 @@ export class Container {
    */
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     const input = checkExecInput(options);
-    const proc = await this.#spawn('exec', argv, options, input !== undefined);
+    const proc = await this.#spawn('exec', argv, options, input !== undefined, undefined, true);
     return collectExec(proc, input, { timeout: options.timeout, op: 'exec', container: this.name });
   }
 
@@ -481,7 +481,7 @@ export class Container {
     return this.#spawn(op, ['lxcts-files', ...args], limits, pipeStdin, filesProgramPath());
   }
 
-  async #spawn(op: string, argv: string[], options: SpawnOptions, pipeStdin: boolean, program?: string): Promise<ContainerProcess> {
+  async #spawn(op: string, argv: string[], options: SpawnOptions, pipeStdin: boolean, program?: string, collect = false): Promise<ContainerProcess> {
     const binding = native();
     let limits: ReturnType<typeof checkSpawnOptions> | undefined;
     // Tracked like a call of several steps: release() must not close the handles under it.
@@ -504,7 +504,7 @@ export class Container {
       ),
     );
     const { timeout, signal } = limits!;
-    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.statusFd), binding);
+    const parts = fromAttached(attached, new binding.NativeProcess(attached.pid, attached.pidfd, attached.statusFd), binding, collect);
     return new ContainerProcess(this.#resident?.guard(attached, parts, op) ?? parts, { timeout, signal, op, container: this.name });
   }
 

@@ -296,16 +296,24 @@ function gather(stream: Readable): Promise<Buffer> {
 export async function collectExec(proc: ContainerProcess, input: ExecOptions['input'], deadline?: OutputDeadline): Promise<ExecResult> {
   const started = Date.now();
   if (input !== undefined) feed(proc, input);
-  const close = () => {
-    proc.stdout.destroy();
-    proc.stderr.destroy();
-  };
+  const { output } = proc;
+  const close = output
+    ? () => output.close()
+    : () => {
+        proc.stdout.destroy();
+        proc.stderr.destroy();
+      };
   const exited = proc.wait().catch((err: unknown) => {
     // Timed out or aborted: what a surviving grandchild still writes is not waited for.
     close();
     throw err;
   });
-  const outputs = Promise.all([gather(proc.stdout), gather(proc.stderr)]);
+  // The addon's reader fails at once when closed; the streams failed a tick later, after the
+  // exit status's own failure (timeout, abort) had been reported. Kept that way: a failed
+  // read reports after the exit, and the exit's failure comes first.
+  const outputs = output
+    ? output.done().catch((err: unknown) => exited.then(() => Promise.reject(err instanceof Error ? err : new Error(String(err)))))
+    : Promise.all([gather(proc.stdout), gather(proc.stderr)]);
   let settled = false;
   let late: { clear(): void } | undefined;
   const timeout = deadline?.timeout;

@@ -124,6 +124,14 @@ export interface NativeProcess {
   kill(signal: number): boolean;
 }
 
+/** A command's stdout and stderr read whole, without streams (addon/output_gather.h): exec() only. */
+export interface NativeOutput {
+  /** Both outputs once both reached end-of-file; rejects on a read error or close(). */
+  done(): Promise<[Buffer, Buffer]>;
+  /** Stops reading and closes both pipes. */
+  close(): void;
+}
+
 /** A descriptor this environment owns (addon/native_fd.h): closed once, and with a worker that ends. */
 export interface NativeFd {
   /** -1 once closed. */
@@ -138,6 +146,8 @@ export interface NativeFd {
 export interface NativeBinding {
   NativeContainer: new (name: string, lxcpath: string | null) => NativeContainer;
   NativeProcess: new (pid: number, pidfd: number, statusFd: number) => NativeProcess;
+  /** Takes both descriptors over and reads them to their end. */
+  OutputGather: new (stdout: number, stderr: number) => NativeOutput;
   /** Takes `fd` over; with onReady, makes it non-blocking and lets it be watched. */
   NativeFd: new (fd: number, onReady?: (status: number, events: number) => void) => NativeFd;
   /** Attaches through the lxcts-attach helper; null when it cannot take the request (attach in-process then). */

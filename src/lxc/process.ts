@@ -3,7 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 
 import { AbortError, LxcError } from './errors';
-import type { NativeAttached, NativeBinding, NativeProcess } from './native';
+import type { NativeAttached, NativeBinding, NativeOutput, NativeProcess } from './native';
 import { TerminalInput, TerminalOutput } from './terminal-streams';
 
 export interface ExitStatus {
@@ -51,6 +51,8 @@ export interface ProcessParts {
   exited: Promise<ExitStatus>;
   /** Present when the command runs on a pseudo-terminal. */
   resize?(cols: number, rows: number): boolean;
+  /** exec()'s output read whole by the addon; stdout and stderr are then placeholders, never read. */
+  output?: NativeOutput;
 }
 
 /**
@@ -66,6 +68,9 @@ export class ContainerProcess {
   readonly stdout: Readable;
   readonly stderr: Readable;
 
+  /** @internal exec()'s output, read by the addon instead of through stdout and stderr. */
+  readonly output: NativeOutput | undefined;
+
   readonly #kill: (signal: number) => boolean;
   readonly #resize: ProcessParts['resize'];
   readonly #exit: Promise<ExitStatus>;
@@ -76,6 +81,7 @@ export class ContainerProcess {
     this.stdin = parts.stdin;
     this.stdout = parts.stdout;
     this.stderr = parts.stderr;
+    this.output = parts.output;
     this.#kill = parts.kill;
     this.#resize = parts.resize;
     // A command that exits without reading its input makes writes fail with EPIPE: that
@@ -108,8 +114,12 @@ export class ContainerProcess {
   }
 }
 
-/** The parts of a command started by the addon's attach(): its pipes (or terminal) and its pidfd. */
-export function fromAttached(attached: NativeAttached, process: NativeProcess, binding: NativeBinding): ProcessParts {
+/**
+ * The parts of a command started by the addon's attach(): its pipes (or terminal) and its
+ * pidfd. With `collect` (exec(), whose caller never sees the streams), the addon reads
+ * stdout and stderr whole instead of two net.Sockets: see addon/output_gather.h.
+ */
+export function fromAttached(attached: NativeAttached, process: NativeProcess, binding: NativeBinding, collect = false): ProcessParts {
   const exited = process.wait().then(({ exitCode, signal }) => ({
     exitCode,
     signal: signal === null ? null : signalName(signal),
@@ -128,11 +138,17 @@ export function fromAttached(attached: NativeAttached, process: NativeProcess, b
       resize: (cols, rows) => stdout.fd >= 0 && binding.resizeTerminal(stdout.fd, cols, rows),
     };
   }
+  const stdin = attached.stdin >= 0 ? new net.Socket({ fd: attached.stdin, readable: false, writable: true }) : closedWritable();
+  if (collect) {
+    const output = new binding.OutputGather(attached.stdout, attached.stderr);
+    const none = notRead();
+    return { pid: attached.pid, stdout: none, stderr: none, stdin, kill, exited, output };
+  }
   return {
     pid: attached.pid,
     stdout: new net.Socket({ fd: attached.stdout, readable: true, writable: false }),
     stderr: new net.Socket({ fd: attached.stderr, readable: true, writable: false }),
-    stdin: attached.stdin >= 0 ? new net.Socket({ fd: attached.stdin, readable: false, writable: true }) : closedWritable(),
+    stdin,
     kill,
     exited,
   };
@@ -142,10 +158,19 @@ export function signalName(signal: number): NodeJS.Signals | null {
   return signalNames.get(signal) ?? null;
 }
 
+/** stdin of a command that gets /dev/null: writes fail as on any destroyed stream. */
 function closedWritable(): Writable {
-  const socket = new net.Socket();
-  socket.destroy();
-  return socket;
+  const stream = new Writable();
+  stream.destroy();
+  return stream;
+}
+
+let endedReadable: Readable | undefined;
+
+/** What stands for stdout and stderr when the addon reads them: one ended stream, shared (nobody reads it). */
+function notRead(): Readable {
+  endedReadable ??= Readable.from([]);
+  return endedReadable;
 }
 
 /**

@@ -1,0 +1,58 @@
+/**
+ * exec() reads a command's stdout and stderr in the addon (addon/output_gather.h), not
+ * through two net.Sockets: no stream handles per exec, output of any size whole and in
+ * order, and the pipes closed when a timeout gives up on an output still held open.
+ */
+import { Container } from '../src';
+import { native } from '../src/lxc/native';
+import { openFdCount, Sandbox } from './helpers/sandbox';
+
+const sandbox = new Sandbox('execjs');
+let c: Container;
+
+beforeAll(async () => {
+  c = await sandbox.busybox(sandbox.name('output'));
+  await c.start();
+});
+afterAll(() => sandbox.cleanup());
+
+const pipeHandles = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;
+
+test('an exec in flight holds no stream handle of its own (spawn still has its streams)', async () => {
+  await c.exec(['/bin/true']);
+  const before = pipeHandles();
+  const running = c.exec(['sleep', '1']);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(pipeHandles()).toBe(before);
+  expect((await running).exitCode).toBe(0);
+
+  const proc = await c.spawn(['sleep', '1']);
+  expect(pipeHandles()).toBeGreaterThanOrEqual(before + 3);
+  proc.stdout.resume();
+  proc.stderr.resume();
+  await proc.wait();
+});
+
+test('several MiB on stdout and stderr at once come back whole and in order', async () => {
+  // Lines numbered on both outputs, interleaved by the shell: a lost, repeated or
+  // reordered chunk (from buffer growth or the pipe's resize) changes the text.
+  const script = 'i=0; while [ $i -lt 60000 ]; do echo "out line $i of the numbered output"; echo "err $i" >&2; i=$((i+1)); done';
+  const r = await c.exec(['sh', '-c', script]);
+  expect(r.exitCode).toBe(0);
+  const expected = (prefix: string, tail: string) => Array.from({ length: 60000 }, (_, i) => `${prefix} ${i}${tail}\n`).join('');
+  expect(r.stdout.length).toBeGreaterThan(2 * 1024 * 1024);
+  expect(r.stdout.toString()).toBe(expected('out line', ' of the numbered output'));
+  expect(r.stderr.toString()).toBe(expected('err', ''));
+});
+
+test('a timeout that gives up on an output held open closes the pipes before the call settles', async () => {
+  const fds = () => {
+    const helper = native().attachHelperPid();
+    return openFdCount() + (helper === null ? 0 : openFdCount(helper));
+  };
+  await c.exec(['/bin/true']);
+  const before = fds();
+  await expect(c.exec(['sh', '-c', 'sleep 30 & echo started'], { timeout: 1 })).rejects.toMatchObject({ code: 'LXC_TIMEOUT' });
+  expect(fds()).toBe(before);
+  await c.exec(['sh', '-c', 'pkill sleep; true']);
+});
