@@ -132,14 +132,36 @@ async function configureAndStart(container: Container, spec: BuildContainerSpec)
 
 const execFileAsync = promisify(execFile);
 
+/** Entries chowned in this process before the rest goes to chown -R (about 5 ms of the event loop). */
+const INLINE_CHOWN_ENTRIES = 2000;
+
 /**
  * Hands the checkout (made by host root, before the container exists) to the container's
- * root so steps can write it. chown -R in a child process: ten times faster than a walk
- * through libuv's pool (68 ms against 680 ms for 10,000 files) and it does not hold the
- * event loop. -h and no -L: symlinks from the repository are changed, never followed.
+ * root so steps can write it. A small checkout (a trivial build's) is walked here with
+ * lchown: a few hundred microseconds, where forking this process for chown costs
+ * milliseconds. A big one goes to chown -hR in a child process: ten times faster than a
+ * walk through libuv's pool (68 ms against 680 ms for 10,000 files), and it does not hold
+ * the event loop. Either way symlinks from the repository are changed, never followed.
  */
 async function giveToContainerRoot(workspace: string, range: IdRange): Promise<void> {
+  if (chownSmallTree(workspace, range, INLINE_CHOWN_ENTRIES)) return;
   await execFileAsync('chown', ['-hR', `${range.uid}:${range.gid}`, '--', workspace]);
+}
+
+/** lchowns `root` and everything below it, unless it holds more than `budget` entries (then false, part done). */
+function chownSmallTree(root: string, range: IdRange, budget: number): boolean {
+  const dirs = [root];
+  fs.lchownSync(root, range.uid, range.gid);
+  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (--budget < 0) return false;
+      const full = path.join(dir, entry.name);
+      fs.lchownSync(full, range.uid, range.gid);
+      // A Dirent's type is the entry's own (lstat's): a symlink to a directory is not walked.
+      if (entry.isDirectory()) dirs.push(full);
+    }
+  }
+  return true;
 }
 
 /** The deepest directory the paths share: the data directory, in the builder's layout. */

@@ -149,7 +149,7 @@ export async function fetchMirror(mirrors: string, source: Source, policy: Sourc
   await lock(`mirror:${dir}`, async () => {
     if (fs.existsSync(path.join(dir, 'HEAD'))) {
       // The mirror's remote is the URL it was cloned from, the one just checked.
-      await git(['--git-dir', dir, 'remote', 'update', '--prune'], call);
+      await git(['--git-dir', dir, 'fetch', '--prune', '--no-write-fetch-head', 'origin'], call);
       return;
     }
     fs.mkdirSync(path.dirname(dir), { recursive: true });
