@@ -1,8 +1,8 @@
 /**
- * Interleaved comparison of the CI rows between builds of lxcts: `node bench/out/bench/ci-compare.js
+ * Interleaved comparison of the CI rows between builds of lxcts: `npx tsc -p tsconfig.bench.json && node bench/out/bench/lib/ci-compare.js
  * ROUNDS BIN...` runs workload 7's pipeline once per BIN (a bin/run.js) per round, in turn.
  */
-import { Pipeline } from './lib/ci-pipeline';
+import { Pipeline } from './ci-pipeline';
 
 const wallMs = () => performance.timeOrigin + performance.now();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
