@@ -112,6 +112,15 @@ test('two jobs of one commit publish their artifacts side by side, with one SHA2
 });
 
 describe('failures', () => {
+  test("a missing base is the build's error, said as such, and nothing of the build is left (its checkout was made beside the clone)", async () => {
+    const repo = TestRepo.create(path.join(repos, 'no-base'), 'base: lxcts-cioverhead-missing\njobs:\n  build:\n    steps: ["true"]\n');
+    const result = at(await ci.builder().build({ source: repo.dir }), 0);
+    expect(result.status).toBe('error');
+    expect(result.message).toMatch(/there is no base "lxcts-cioverhead-missing"/);
+    expect(fs.readdirSync(ci.data.containers).filter((n) => n.startsWith('lxcts-build-'))).toEqual([]);
+    expect(fs.readdirSync(ci.data.workspaces)).toEqual([]);
+  });
+
   const make = (name: string, file: string) => TestRepo.create(path.join(repos, name), file);
 
   test('a failing step fails the job with its exit code; later steps do not run', async () => {

@@ -256,6 +256,43 @@ test('a setuid-root binary built in the workspace gives nobody root, neither ins
   expect(fs.readFileSync(result.logPath!, 'utf8')).toMatch(/^euid 65534$/m);
 });
 
+// The checkout is handed to the container's root before the build starts: in this process
+// for a small tree, by chown -R for a big one (build-container.ts). Either way a symlink of
+// the repository is changed itself and never followed to a host file or directory.
+test.each([
+  ['small', 10],
+  ['big', 2100],
+])("a %s checkout becomes the container root's without following its symlinks to the host", async (_, files) => {
+  const hostFile = path.join('/tmp', `${marker}-file`);
+  const hostDir = path.join('/tmp', `${marker}-dir`);
+  fs.writeFileSync(hostFile, 'host\n');
+  fs.mkdirSync(hostDir, { recursive: true });
+  fs.writeFileSync(path.join(hostDir, 'inside'), 'host\n');
+  try {
+    const repo = TestRepo.create(
+      path.join(repos, `links-${files}`),
+      'jobs:\n  links:\n    steps: ["touch deep/a/b/new deep/many/new && echo built > deep/a/b/c.txt", "stat -c %u:%g deep/a/b/c.txt"]\n',
+    );
+    repo.write('deep/a/b/c.txt', 'checked out\n');
+    for (let i = 0; i < files; i++) repo.write(`deep/many/f${i}`, `${i}\n`);
+    fs.symlinkSync(hostFile, path.join(repo.dir, 'link'));
+    fs.symlinkSync(hostDir, path.join(repo.dir, 'deep', 'dirlink'));
+    repo.commit('links');
+    const result = at(await ci.builder().build({ source: repo.dir }), 0);
+    const log = fs.readFileSync(must(result.logPath, 'a build log'), 'utf8');
+    expectStatus({ ...result, log }, 'success');
+    // Written by the build's root, seen inside as 0:0.
+    expect(log).toMatch(/^0:0$/m);
+    for (const hostPath of [hostFile, hostDir, path.join(hostDir, 'inside')]) {
+      const stat = fs.lstatSync(hostPath);
+      expect([hostPath, stat.uid, stat.gid]).toEqual([hostPath, 0, 0]);
+    }
+  } finally {
+    fs.rmSync(hostFile, { force: true });
+    fs.rmSync(hostDir, { recursive: true, force: true });
+  }
+});
+
 test('a fork bomb stops at the pids limit and the build is cleaned up', async () => {
   const bomb = await build(
     'bomb',

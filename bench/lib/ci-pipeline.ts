@@ -41,7 +41,8 @@ export class Pipeline {
   #workers: ChildProcess[] = [];
   #url = '';
 
-  constructor() {
+  /** `bin`: the lxcts to run (another build's bin/run.js, to compare builds interleaved). */
+  constructor(readonly bin = binRun) {
     this.repo = TestRepo.create(path.join(this.ci.data.root, 'repos', 'trivial'), BUILD_FILE);
   }
 
@@ -58,7 +59,7 @@ export class Pipeline {
 
   #spawn(label: string, args: string[]): ChildProcess {
     const log = fs.openSync(path.join(this.ci.data.root, `${label}.log`), 'a');
-    const child = spawn(process.execPath, [binRun, ...args], { env: { ...process.env, LXCTS_DATA_DIR: this.ci.data.root }, stdio: ['ignore', log, log] });
+    const child = spawn(process.execPath, [this.bin, ...args], { env: { ...process.env, LXCTS_DATA_DIR: this.ci.data.root }, stdio: ['ignore', log, log] });
     fs.closeSync(log);
     this.#children.add(child);
     child.once('exit', () => this.#children.delete(child));

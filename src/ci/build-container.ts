@@ -34,7 +34,16 @@ export interface BuildContainerSpec {
   hostInterface: string;
 }
 
-export async function startBuildContainer(spec: BuildContainerSpec): Promise<Container> {
+/** What the clone needs: it is made before (and beside) the checkout. */
+export type BuildCloneSpec = Pick<BuildContainerSpec, 'basesPath' | 'containersPath' | 'base' | 'name' | 'workspace' | 'upper'>;
+
+/**
+ * The first half of a fresh build container, which needs no checkout: the overlay snapshot
+ * clone of the base, its upper directory on the build's scratch filesystem. Not configured
+ * nor started (`startBuildContainer`); the checkout is made meanwhile and handed to the
+ * container's root (`handToContainerRoot`).
+ */
+export async function cloneBuildContainer(spec: BuildCloneSpec): Promise<Container> {
   const base = new Container(spec.base, { lxcpath: spec.basesPath });
   let container: Container;
   try {
@@ -45,33 +54,30 @@ export async function startBuildContainer(spec: BuildContainerSpec): Promise<Con
         container: spec.base,
       });
     }
-    const range = baseIdRange(spec.basesPath, spec.base);
     letRangeSearch(
       [spec.basesPath, spec.containersPath, path.dirname(spec.workspace)],
       commonAncestor(spec.basesPath, spec.containersPath, path.dirname(spec.workspace)),
-      range,
+      baseIdRange(spec.basesPath, spec.base),
     );
-    const [cloned, shifted] = await Promise.allSettled([
-      base.clone(spec.name, { snapshot: true, backend: 'overlay', lxcpath: spec.containersPath }),
-      giveToContainerRoot(spec.workspace, range),
-    ]);
-    if (cloned.status === 'rejected') throw cloned.reason;
-    container = cloned.value;
-    if (shifted.status === 'rejected') {
-      await container.release();
-      throw shifted.reason;
-    }
+    container = await base.clone(spec.name, { snapshot: true, backend: 'overlay', lxcpath: spec.containersPath });
   } finally {
     await base.release();
   }
   try {
     await moveUpper(container, spec.upper);
-    await configureAndStart(container, spec);
   } catch (err) {
     await container.release();
     throw err;
   }
   return container;
+}
+
+/**
+ * Hands the checkout (made by host root, before the container runs) to the container's
+ * root, the first id of the base's range, so steps can write it.
+ */
+export async function handToContainerRoot(basesPath: string, base: string, workspace: string): Promise<void> {
+  await giveToContainerRoot(workspace, baseIdRange(basesPath, base));
 }
 
 /**
@@ -101,7 +107,8 @@ async function moveUpper(container: Container, upper: string): Promise<void> {
   await container.setConfigItem('lxc.rootfs.path', `overlay:${lower}:${upper}`);
 }
 
-async function configureAndStart(container: Container, spec: BuildContainerSpec): Promise<void> {
+/** Configures the clone (workspace mount, network, limits) and starts it. */
+export async function startBuildContainer(container: Container, spec: BuildContainerSpec): Promise<void> {
   await container.clearConfigItem('lxc.net');
   const network: Array<[string, string]> = spec.job.network
     ? [
@@ -132,14 +139,35 @@ async function configureAndStart(container: Container, spec: BuildContainerSpec)
 
 const execFileAsync = promisify(execFile);
 
+/** Entries chowned in this process before the rest goes to chown -R (about 5 ms of the event loop). */
+const INLINE_CHOWN_ENTRIES = 2000;
+
 /**
- * Hands the checkout (made by host root, before the container exists) to the container's
- * root so steps can write it. chown -R in a child process: ten times faster than a walk
- * through libuv's pool (68 ms against 680 ms for 10,000 files) and it does not hold the
- * event loop. -h and no -L: symlinks from the repository are changed, never followed.
+ * Gives the checkout to the container's root. A small checkout (a trivial build's) is walked here with
+ * lchown: a few hundred microseconds, where forking this process for chown costs
+ * milliseconds. A big one goes to chown -hR in a child process: ten times faster than a
+ * walk through libuv's pool (68 ms against 680 ms for 10,000 files), and it does not hold
+ * the event loop. Either way symlinks from the repository are changed, never followed.
  */
 async function giveToContainerRoot(workspace: string, range: IdRange): Promise<void> {
+  if (chownSmallTree(workspace, range, INLINE_CHOWN_ENTRIES)) return;
   await execFileAsync('chown', ['-hR', `${range.uid}:${range.gid}`, '--', workspace]);
+}
+
+/** lchowns `root` and everything below it, unless it holds more than `budget` entries (then false, part done). */
+function chownSmallTree(root: string, range: IdRange, budget: number): boolean {
+  const dirs = [root];
+  fs.lchownSync(root, range.uid, range.gid);
+  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (--budget < 0) return false;
+      const full = path.join(dir, entry.name);
+      fs.lchownSync(full, range.uid, range.gid);
+      // A Dirent's type is the entry's own (lstat's): a symlink to a directory is not walked.
+      if (entry.isDirectory()) dirs.push(full);
+    }
+  }
+  return true;
 }
 
 /** The deepest directory the paths share: the data directory, in the builder's layout. */

@@ -5,7 +5,8 @@
  * `Backend` (pipeline/backend/types/backend.go), reduced to what one machine needs.
  *
  * Lifecycle of one environment (one job of one build), driven by `job.ts`:
- *   1. `prepare(limits)`: the workspace, size-limited, with the commit checked out in it;
+ *   1. `prepare(limits)`: the workspace, size-limited, with the commit checked out in it
+ *      (the LXC one also clones its container here, beside the checkout);
  *   2. `start()`: the isolated container the steps run in, the workspace mounted in it;
  *   3. `run(step)`, once per step in order: a shell command with its environment, output
  *      streamed, bounded by a timeout and cancelled by an AbortSignal; `limitHit()` says,

@@ -13,7 +13,7 @@ import { BuildLog } from './build-log';
 import { DataDir } from './data-dir';
 import { NoBuildFileError } from './errors';
 import { MAX_PERSON, oneLine } from './commit-info';
-import { checkRevisionName, describeCommit, fetchMirror, identify, readCommitInfo, readFileAt, resolveRevision, Revision, Source } from './git';
+import { checkRevisionName, describeCommit, fetchMirror, identify, maintainMirror, readCommitInfo, readFileAt, resolveRevision, Revision, Source } from './git';
 import { checkCloneUrl, SourcePolicy, STRICT_POLICY } from './clone-url';
 import { JobOutcome, runJob, Publication } from './job';
 import { DEFAULT_LIMITS, LimitAboveCeilingError, Limits, resolveLimits } from './limits';
@@ -247,6 +247,8 @@ export class Builder {
       const granted = isTrusted(request) ? job : { ...job, network: false, limits: undefined, timeout: undefined };
       results.push(await this.buildJob({ source, mirror, revision, file, name, job: granted, request }));
     }
+    // The fetch's housekeeping, left out of it (git.ts): a failure here is the next fetch's to see.
+    await maintainMirror(mirror, (name, fn) => this.store.withLock(name, fn, MIRROR_LOCK_TIMEOUT_MS)).catch(() => undefined);
     return results;
   }
 

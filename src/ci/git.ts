@@ -148,8 +148,13 @@ export async function fetchMirror(mirrors: string, source: Source, policy: Sourc
   const call: GitCall = { allowFile: local, config: [...pinAddresses(checked), ...(uploadPack ? [`remote.origin.uploadpack=${uploadPack}`] : [])] };
   await lock(`mirror:${dir}`, async () => {
     if (fs.existsSync(path.join(dir, 'HEAD'))) {
-      // The mirror's remote is the URL it was cloned from, the one just checked.
-      await git(['--git-dir', dir, 'remote', 'update', '--prune'], call);
+      // The mirror's remote is the URL it was cloned from, the one just checked. fetch rather
+      // than remote update (which runs fetch: one git process more); its housekeeping waits
+      // for the build to have run (maintainMirror).
+      await git(['--git-dir', dir, 'fetch', '--prune', '--no-write-fetch-head', 'origin'], {
+        ...call,
+        config: [...(call.config ?? []), 'maintenance.auto=false'],
+      });
       return;
     }
     fs.mkdirSync(path.dirname(dir), { recursive: true });
@@ -164,6 +169,15 @@ export async function fetchMirror(mirrors: string, source: Source, policy: Sourc
     fs.renameSync(partial, dir);
   });
   return dir;
+}
+
+/**
+ * The housekeeping git runs after a fetch (`maintenance run --auto`: packs loose objects,
+ * once there are enough), which fetchMirror leaves out so that it is not between a push and
+ * its build: the builder calls this once the build has run.
+ */
+export async function maintainMirror(dir: string, lock: CrossProcessLock): Promise<void> {
+  await lock(`mirror:${dir}`, () => git(['--git-dir', dir, 'maintenance', 'run', '--auto', '--quiet']));
 }
 
 /** One word for sh -c. */
