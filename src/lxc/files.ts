@@ -43,6 +43,14 @@ export interface PushFileOptions extends FileCallOptions {
   gid?: number;
 }
 
+export interface PullTarOptions extends FileCallOptions {
+  /**
+   * Keep set-user-id, set-group-id and sticky bits in the modes handed out. Default: cleared,
+   * so a set-id file of the container's making does not become one on a host extracting as root.
+   */
+  keepSetId?: boolean;
+}
+
 export interface PushTarResult {
   /** Entries written: files, directories, links. */
   entries: number;
@@ -275,32 +283,38 @@ export async function pullFile(host: FilesHost, file: string, options: FileCallO
  * The tree at `source` in the running container as a tar stream: files, directories and
  * symbolic links (as links, never followed; `source` itself is followed when it is one),
  * hard links as links to the first name, modes, owners as the container's ids and
- * modification times. Entries are named from the source's last name (`/etc` gives `etc/...`).
+ * modification times (set-id and sticky bits cleared unless `keepSetId`; headers are written
+ * afresh from the checked fields). Entries are named from the source's last name (`/etc` gives `etc/...`).
  * Devices, fifos and sockets are left out. Read it as it comes: it is produced as it is read.
  * The program in the container writes the tar; every header is checked here on its way
  * (tar-check.ts) and the stream fails rather than pass on an entry a careless extractor
  * could be misled by.
  */
-export async function pullTar(host: FilesHost, source: string, options: FileCallOptions = {}): Promise<Readable> {
+export async function pullTar(host: FilesHost, source: string, options: PullTarOptions = {}): Promise<Readable> {
   const op = 'pullTar';
   const from = checkContainerPath(source, 'path', op, host.name);
+  const keepSetId = expectOptions<PullTarOptions>(options, 'pullTar options').keepSetId;
+  if (keepSetId !== undefined && typeof keepSetId !== 'boolean') throw new TypeError(`Expected a boolean for keepSetId but received ${describe(keepSetId)}`);
   const proc = await host.spawnFilesProgram(op, ['tar', from], false, limitsOf(options, 'pullTar options'));
   const stderr = collectStderr(proc);
-  const out = new TarChecker({
-    finish: () => finish(proc, stderr, op, host.name),
-    // The program's own account of what went wrong (or the timeout, the abort), when it has one.
-    explain: async (err) => {
-      proc.kill('SIGKILL');
-      let status;
-      try {
-        status = await proc.wait();
-      } catch (stopped) {
-        return stopped as Error;
-      }
-      const said = await stderr();
-      return status.exitCode !== 0 && said ? fileError(op, host.name, said, '') : err;
+  const out = new TarChecker(
+    {
+      finish: () => finish(proc, stderr, op, host.name),
+      // The program's own account of what went wrong (or the timeout, the abort), when it has one.
+      explain: async (err) => {
+        proc.kill('SIGKILL');
+        let status;
+        try {
+          status = await proc.wait();
+        } catch (stopped) {
+          return stopped as Error;
+        }
+        const said = await stderr();
+        return status.exitCode !== 0 && said ? fileError(op, host.name, said, '') : err;
+      },
     },
-  });
+    { keepSetId },
+  );
   proc.stdout.on('error', (err) => out.destroy(err));
   proc.stdout.pipe(out);
   out.once('close', () => {
