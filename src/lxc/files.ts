@@ -16,6 +16,7 @@ import { constants as fsConstants } from 'node:fs';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { LxcError, LxcErrorCode } from './errors';
 import { chunkLength, encodeFrame, END_FRAME, MAX_CHUNK } from './file-frames';
@@ -142,6 +143,40 @@ async function finish(proc: ContainerProcess, stderr: () => Promise<string>, op:
   }
 }
 
+/**
+ * How long the program's stdout may stay open after it exited while the reader keeps up: a
+ * process of the container that took a copy of the pipe (root there can) would otherwise hold
+ * the call forever.
+ */
+const OUTPUT_GRACE_MS = 3000;
+
+/**
+ * Waits, after the program exited, for its stdout to end: until the call's deadline (from its
+ * `timeout`), and without one as long as the reader is `behind` (bytes it has not read yet)
+ * or for OUTPUT_GRACE_MS of keeping up. Past that the output is closed and the call fails
+ * with LXC_TIMEOUT, as exec() does with an output a process it started keeps open.
+ */
+async function outputEnd(stream: Readable, o: { op: string; container: string; deadline: number | undefined; behind?: () => boolean }): Promise<void> {
+  const ended = finished(stream, { writable: false }).then(() => true);
+  ended.catch(() => undefined);
+  const stop = new AbortController();
+  try {
+    for (;;) {
+      const wait = o.deadline === undefined ? OUTPUT_GRACE_MS : Math.min(OUTPUT_GRACE_MS, o.deadline - Date.now());
+      if (await Promise.race([ended, sleep(Math.max(0, wait), false, { signal: stop.signal }).catch(() => false)])) return;
+      if ((o.deadline !== undefined && Date.now() >= o.deadline) || !o.behind?.()) break;
+    }
+  } finally {
+    stop.abort();
+  }
+  stream.destroy();
+  throw new LxcError(`${o.op} in container "${o.container}": lxcts-files exited, but its output was still open: a process of the container keeps it open`, {
+    code: 'LXC_TIMEOUT',
+    op: o.op,
+    container: o.container,
+  });
+}
+
 /** Writes with back-pressure; never waits forever on a stdin the program has closed. */
 async function send(stdin: Writable, data: Buffer): Promise<void> {
   if (stdin.destroyed) throw new Error('lxcts-files stopped reading');
@@ -265,14 +300,19 @@ export async function pushFile(host: FilesHost, source: string | Readable, dest:
 export async function pullFile(host: FilesHost, file: string, options: FileCallOptions = {}): Promise<Readable> {
   const op = 'pullFile';
   const source = checkContainerPath(file, 'path', op, host.name);
-  const proc = await host.spawnFilesProgram(op, ['cat', source], false, limitsOf(options, 'pullFile options'));
+  const limits = limitsOf(options, 'pullFile options');
+  const deadline = limits.timeout === undefined ? undefined : Date.now() + limits.timeout * 1000;
+  const proc = await host.spawnFilesProgram(op, ['cat', source], false, limits);
   const stderr = collectStderr(proc);
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   proc.stdout.pipe(out, { end: false });
-  void Promise.all([new Promise((resolve) => proc.stdout.once('end', resolve)), finish(proc, stderr, op, host.name)]).then(
-    () => out.end(),
-    (err: Error) => out.destroy(err),
-  );
+  const behind = () => out.readableLength > 0 || proc.stdout.readableLength > 0;
+  void finish(proc, stderr, op, host.name)
+    .then(() => outputEnd(proc.stdout, { op, container: host.name, deadline, behind }))
+    .then(
+      () => out.end(),
+      (err: Error) => out.destroy(err),
+    );
   out.once('close', () => {
     if (!proc.stdout.readableEnded) proc.stdout.destroy();
   });
@@ -372,13 +412,14 @@ export async function pushTar(
   if (typeof (source as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
     throw new TypeError(`Expected a Readable tar stream for source but received ${describe(source)}`);
   }
-  const proc = await host.spawnFilesProgram(op, ['untar', target, '--mkdir'], true, limitsOf(options, 'pushTar options'));
+  const limits = limitsOf(options, 'pushTar options');
+  const deadline = limits.timeout === undefined ? undefined : Date.now() + limits.timeout * 1000;
+  const proc = await host.spawnFilesProgram(op, ['untar', target, '--mkdir'], true, limits);
   const stderr = collectStderr(proc);
   let report = '';
   proc.stdout.on('data', (chunk: Buffer) => {
     if (report.length < REPORT_LIMIT) report += chunk.toString('latin1');
   });
-  const reported = finished(proc.stdout).catch(() => undefined);
   // The caller's bytes go to the program as they are: it parses and checks the archive. A
   // program that failed or was stopped (timeout, abort) ends the copy, even from a source
   // with nothing to give; one that succeeded has read to the end, so the copy is done.
@@ -407,7 +448,10 @@ export async function pushTar(
     throw err;
   }
   if (sourceError !== undefined) throw sourceError;
-  await reported;
+  // Read as it comes (never behind): only the grace after the exit, or the deadline.
+  await outputEnd(proc.stdout, { op, container: host.name, deadline }).catch((err: unknown) => {
+    if (err instanceof LxcError) throw err;
+  });
   const result = parseReport(report);
   if (result === null)
     throw new LxcError(`${op} in container "${host.name}": lxcts-files gave no account of what it wrote`, {

@@ -10,7 +10,7 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 
-import { type FilesHost, pullTar } from '../../src/lxc/files';
+import { type FilesHost, pullFile, pullTar, pushTar } from '../../src/lxc/files';
 
 import { END, entry, header, pax, rawPax } from '../helpers/tar-craft';
 
@@ -231,3 +231,31 @@ test('a hard link must name an earlier file of the archive, reached without a sy
     expect(got.names.filter((n) => n.startsWith('link:'))).toEqual([]);
   }
 });
+
+test('an output a process of the container keeps open after the program exited fails the call instead of holding it forever', async () => {
+  // Without a timeout: a short grace once the reader has read everything.
+  const file = await pullFile(fakeProgram(Buffer.from('abc'), { endOutput: false }), '/f');
+  const read = await readAll(file);
+  expect(read.data).toBe('abc');
+  expect(read.error).toMatchObject({ code: 'LXC_TIMEOUT' });
+  // With one: its deadline.
+  expect((await readAll(await pullFile(fakeProgram(Buffer.from('abc'), { endOutput: false }), '/f', { timeout: 1 }))).error).toMatchObject({
+    code: 'LXC_TIMEOUT',
+  });
+  await expect(pushTar(fakeProgram(Buffer.from('entries 0\n'), { endOutput: false }), Readable.from([END]), '/d')).rejects.toMatchObject({
+    code: 'LXC_TIMEOUT',
+  });
+  // An output that ends is still read whole.
+  expect(await pushTar(fakeProgram(Buffer.from('entries 0\n')), Readable.from([END]), '/d')).toEqual({ entries: 0, skipped: [] });
+});
+
+async function readAll(out: Readable): Promise<{ data: string; error: unknown }> {
+  let data = '';
+  let error: unknown = null;
+  await new Promise<void>((resolve) => {
+    out.on('data', (c: Buffer) => (data += c.toString()));
+    out.on('error', (e) => (error = e));
+    out.on('close', resolve);
+  });
+  return { data, error };
+}
