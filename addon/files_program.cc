@@ -329,10 +329,15 @@ class Writer {
       case kFileDirectory: {
         Clear(dir.Get(), name, true, path);
         if (mkdirat(dir.Get(), name, 0700) != 0 && errno != EEXIST) Die(path + ": cannot make directory", errno);
-        SetOwner(dir.Get(), name, e.uid, e.gid, path);
-        // fchmodat does not refuse a link here: Clear left a directory or nothing, and a
-        // directory cannot turn into a link under us in a tree only we write.
-        if (fchmodat(dir.Get(), name, mode, 0) != 0) Die(path + ": cannot set mode", errno);
+        // Owner and mode through a descriptor of the directory itself: another user of the
+        // container may swap the name for a link (rename with RENAME_EXCHANGE) at any moment,
+        // and a call by name would then change whatever the link points at.
+        UniqueFd made(openat(dir.Get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!made.Valid()) Die(path + ": cannot open the directory made (not followed)", errno);
+        // The owner first: chown clears the set-id bits the mode then sets.
+        if ((e.uid >= 0 || e.gid >= 0) && fchown(made.Get(), static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid)) != 0)
+          Die(path + ": cannot set owner", errno);
+        if (fchmod(made.Get(), mode) != 0) Die(path + ": cannot set mode", errno);
         directories_.push_back({parts, e.mtime});
         break;
       }
@@ -383,8 +388,11 @@ class Writer {
   // Directory times last: every entry made inside one changed it.
   void Finish() {
     for (auto it = directories_.rbegin(); it != directories_.rend(); ++it) {
-      UniqueFd dir = OpenBeneath(root_.Get(), it->parts, it->parts.size() - 1, false, it->parts.back());
-      SetTime(dir.Get(), it->parts.back().c_str(), it->mtime);
+      // The directory itself, opened without following: its name may be a link by now.
+      UniqueFd dir = OpenBeneath(root_.Get(), it->parts, it->parts.size(), false, it->parts.back());
+      struct timespec times[2] = {{0, UTIME_OMIT}, {it->mtime, 0}};
+      if (it->mtime < 0) times[1].tv_nsec = UTIME_NOW;
+      futimens(dir.Get(), times);  // a time that cannot be set is no reason to fail
     }
   }
 

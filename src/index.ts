@@ -22,7 +22,7 @@ export type { ExecOptions, ExecResult, SpawnOptions } from './lxc/exec';
 export type { AttachNamespace, AttachOptions } from './lxc/attach-options';
 export type { AddressScope, CheckpointOptions, CriuFeature, MigrateCommand, MigrateOptions, RestoreOptions } from './lxc/container-ops';
 export type { ExecuteOptions } from './lxc/execute';
-export type { FileCallOptions, PushFileOptions, PushTarResult } from './lxc/files';
+export type { FileCallOptions, PullTarOptions, PushFileOptions, PushTarResult } from './lxc/files';
 export type { LxcErrorCode, LxcErrorProps } from './lxc/errors';
 export { defaultLxcpath, isConfigKey, listContainers, lxcVersion } from './lxc/system';
 export type { ListOptions, ListWhich } from './lxc/system';

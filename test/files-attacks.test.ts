@@ -307,3 +307,35 @@ describe('lxcts-files untar refuses, whatever tar it is given', () => {
     }
   });
 });
+
+describe('lxcts-files untar changes what it made, never what a name leads to', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcts-files-byname-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  // Another user of the container can swap a directory just made for a link (rename with
+  // RENAME_EXCHANGE) between two calls: a mode, owner or time set by name that follows links
+  // would then change the link's target (/etc/passwd made 0777). The race itself cannot be
+  // won on demand, so the calls are listed: each acts on a descriptor or refuses to follow.
+  test('modes, owners and times of directories, files and links are set through descriptors or without following', () => {
+    const tar = Buffer.concat([
+      entry({ name: 'd/', type: '5', mode: 0o750 }),
+      entry({ name: 'd/f', mode: 0o640 }, Buffer.from('x')),
+      entry({ name: 'd/l', type: '2', linkname: '/etc/passwd' }),
+      END,
+    ]);
+    const r = spawnSync(
+      'strace',
+      ['-f', '-qq', '-e', 'trace=chmod,fchmodat,chown,lchown,fchownat,utimensat,utime,utimes,futimesat', FILES_PROGRAM, 'untar', dir],
+      {
+        input: tar,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(0);
+    expect(fs.statSync(path.join(dir, 'd')).mode & 0o7777).toBe(0o750);
+    const byName = r.stderr.split('\n').filter((l) => /^(\[pid +\d+\] )?(chmod|fchmodat|chown|fchownat|utimensat|utime|utimes|futimesat)\(/.test(l));
+    // utimensat(fd, NULL, ...) is futimens: on the descriptor itself.
+    expect(byName.filter((l) => !/AT_SYMLINK_NOFOLLOW/.test(l) && !/^(\[pid +\d+\] )?utimensat\(\d+, NULL,/.test(l))).toEqual([]);
+  });
+});

@@ -164,7 +164,8 @@ describe('trees as tar streams', () => {
       '. 750 7 8 3\nrun.sh 4755 0 0 1\nowned 600 1000 1000 2\nempty 644 0 0 1\n/etc/passwd\nsub/deep/file\nmine',
     );
 
-    const back = await entriesOf(await c.pullTar('/tmp/pushed/here/tree'));
+    // keepSetId: the set-user-id bit comes back only when asked for (cleared by default).
+    const back = await entriesOf(await c.pullTar('/tmp/pushed/here/tree', { keepSetId: true }));
     expect([...back.keys()].sort()).toEqual([
       'tree',
       'tree/abs',
@@ -179,6 +180,7 @@ describe('trees as tar streams', () => {
     ]);
     expect(back.get('tree')).toMatchObject({ type: 'directory', mode: 0o750, uid: 7, gid: 8 });
     expect(back.get('tree/run.sh')).toMatchObject({ type: 'file', mode: 0o4755, data: Buffer.from('echo hi\n') });
+    expect((await entriesOf(await c.pullTar('/tmp/pushed/here/tree'))).get('tree/run.sh')).toMatchObject({ mode: 0o755 });
     expect(back.get('tree/abs')).toMatchObject({ type: 'symlink', linkname: '/etc/passwd', data: Buffer.alloc(0) });
     expect(back.get('tree/rel')).toMatchObject({ type: 'symlink', linkname: 'sub/deep/file' });
     // One of the two names is the file, the other a link to it (whichever the directory listed first).

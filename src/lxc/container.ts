@@ -7,7 +7,7 @@ import { checkConsoleOptions, ConsoleLogOptions, ConsoleOptions, ContainerConsol
 import { ContainerEvents, watch, WatchOptions } from './events';
 import { checkArgv, checkExecInput, checkExecSize, checkSpawnOptions, collectExec, ExecOptions, ExecResult, SpawnOptions } from './exec';
 import { executeConfigItems, ExecuteOptions, startExecute } from './execute';
-import { FileCallOptions, pullFile, pullTar, pushFile, PushFileOptions, pushTar, PushTarResult } from './files';
+import { FileCallOptions, pullFile, pullTar, PullTarOptions, pushFile, PushFileOptions, pushTar, PushTarResult } from './files';
 import { Attach, checkExecMode, ExecMode, ResidentExec } from './resident-exec';
 import { ContainerProcess, fromAttached } from './process';
 import { CgroupFiles } from './cgroup-files';
@@ -472,7 +472,7 @@ export class Container {
   }
 
   /** The tree at `path` in the running container as a tar stream (links as links). */
-  pullTar(path: string, options: FileCallOptions = {}): Promise<Readable> {
+  pullTar(path: string, options: PullTarOptions = {}): Promise<Readable> {
     return pullTar(this, path, options);
   }
 

@@ -16,6 +16,7 @@ import { constants as fsConstants } from 'node:fs';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { LxcError, LxcErrorCode } from './errors';
 import { chunkLength, encodeFrame, END_FRAME, MAX_CHUNK } from './file-frames';
@@ -41,6 +42,14 @@ export interface PushFileOptions extends FileCallOptions {
   uid?: number;
   /** Group inside the container. Default: 0. */
   gid?: number;
+}
+
+export interface PullTarOptions extends FileCallOptions {
+  /**
+   * Keep set-user-id, set-group-id and sticky bits in the modes handed out. Default: cleared,
+   * so a set-id file of the container's making does not become one on a host extracting as root.
+   */
+  keepSetId?: boolean;
 }
 
 export interface PushTarResult {
@@ -132,6 +141,40 @@ async function finish(proc: ContainerProcess, stderr: () => Promise<string>, op:
   if (status.exitCode !== 0) {
     throw fileError(op, container, await stderr(), `lxcts-files ended with ${status.exitCode === null ? status.signal : `exit status ${status.exitCode}`}`);
   }
+}
+
+/**
+ * How long the program's stdout may stay open after it exited while the reader keeps up: a
+ * process of the container that took a copy of the pipe (root there can) would otherwise hold
+ * the call forever.
+ */
+const OUTPUT_GRACE_MS = 3000;
+
+/**
+ * Waits, after the program exited, for its stdout to end: until the call's deadline (from its
+ * `timeout`), and without one as long as the reader is `behind` (bytes it has not read yet)
+ * or for OUTPUT_GRACE_MS of keeping up. Past that the output is closed and the call fails
+ * with LXC_TIMEOUT, as exec() does with an output a process it started keeps open.
+ */
+async function outputEnd(stream: Readable, o: { op: string; container: string; deadline: number | undefined; behind?: () => boolean }): Promise<void> {
+  const ended = finished(stream, { writable: false }).then(() => true);
+  ended.catch(() => undefined);
+  const stop = new AbortController();
+  try {
+    for (;;) {
+      const wait = o.deadline === undefined ? OUTPUT_GRACE_MS : Math.min(OUTPUT_GRACE_MS, o.deadline - Date.now());
+      if (await Promise.race([ended, sleep(Math.max(0, wait), false, { signal: stop.signal }).catch(() => false)])) return;
+      if ((o.deadline !== undefined && Date.now() >= o.deadline) || !o.behind?.()) break;
+    }
+  } finally {
+    stop.abort();
+  }
+  stream.destroy();
+  throw new LxcError(`${o.op} in container "${o.container}": lxcts-files exited, but its output was still open: a process of the container keeps it open`, {
+    code: 'LXC_TIMEOUT',
+    op: o.op,
+    container: o.container,
+  });
 }
 
 /** Writes with back-pressure; never waits forever on a stdin the program has closed. */
@@ -257,14 +300,19 @@ export async function pushFile(host: FilesHost, source: string | Readable, dest:
 export async function pullFile(host: FilesHost, file: string, options: FileCallOptions = {}): Promise<Readable> {
   const op = 'pullFile';
   const source = checkContainerPath(file, 'path', op, host.name);
-  const proc = await host.spawnFilesProgram(op, ['cat', source], false, limitsOf(options, 'pullFile options'));
+  const limits = limitsOf(options, 'pullFile options');
+  const deadline = limits.timeout === undefined ? undefined : Date.now() + limits.timeout * 1000;
+  const proc = await host.spawnFilesProgram(op, ['cat', source], false, limits);
   const stderr = collectStderr(proc);
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   proc.stdout.pipe(out, { end: false });
-  void Promise.all([new Promise((resolve) => proc.stdout.once('end', resolve)), finish(proc, stderr, op, host.name)]).then(
-    () => out.end(),
-    (err: Error) => out.destroy(err),
-  );
+  const behind = () => out.readableLength > 0 || proc.stdout.readableLength > 0;
+  void finish(proc, stderr, op, host.name)
+    .then(() => outputEnd(proc.stdout, { op, container: host.name, deadline, behind }))
+    .then(
+      () => out.end(),
+      (err: Error) => out.destroy(err),
+    );
   out.once('close', () => {
     if (!proc.stdout.readableEnded) proc.stdout.destroy();
   });
@@ -275,32 +323,38 @@ export async function pullFile(host: FilesHost, file: string, options: FileCallO
  * The tree at `source` in the running container as a tar stream: files, directories and
  * symbolic links (as links, never followed; `source` itself is followed when it is one),
  * hard links as links to the first name, modes, owners as the container's ids and
- * modification times. Entries are named from the source's last name (`/etc` gives `etc/...`).
+ * modification times (set-id and sticky bits cleared unless `keepSetId`; headers are written
+ * afresh from the checked fields). Entries are named from the source's last name (`/etc` gives `etc/...`).
  * Devices, fifos and sockets are left out. Read it as it comes: it is produced as it is read.
  * The program in the container writes the tar; every header is checked here on its way
  * (tar-check.ts) and the stream fails rather than pass on an entry a careless extractor
  * could be misled by.
  */
-export async function pullTar(host: FilesHost, source: string, options: FileCallOptions = {}): Promise<Readable> {
+export async function pullTar(host: FilesHost, source: string, options: PullTarOptions = {}): Promise<Readable> {
   const op = 'pullTar';
   const from = checkContainerPath(source, 'path', op, host.name);
+  const keepSetId = expectOptions<PullTarOptions>(options, 'pullTar options').keepSetId;
+  if (keepSetId !== undefined && typeof keepSetId !== 'boolean') throw new TypeError(`Expected a boolean for keepSetId but received ${describe(keepSetId)}`);
   const proc = await host.spawnFilesProgram(op, ['tar', from], false, limitsOf(options, 'pullTar options'));
   const stderr = collectStderr(proc);
-  const out = new TarChecker({
-    finish: () => finish(proc, stderr, op, host.name),
-    // The program's own account of what went wrong (or the timeout, the abort), when it has one.
-    explain: async (err) => {
-      proc.kill('SIGKILL');
-      let status;
-      try {
-        status = await proc.wait();
-      } catch (stopped) {
-        return stopped as Error;
-      }
-      const said = await stderr();
-      return status.exitCode !== 0 && said ? fileError(op, host.name, said, '') : err;
+  const out = new TarChecker(
+    {
+      finish: () => finish(proc, stderr, op, host.name),
+      // The program's own account of what went wrong (or the timeout, the abort), when it has one.
+      explain: async (err) => {
+        proc.kill('SIGKILL');
+        let status;
+        try {
+          status = await proc.wait();
+        } catch (stopped) {
+          return stopped as Error;
+        }
+        const said = await stderr();
+        return status.exitCode !== 0 && said ? fileError(op, host.name, said, '') : err;
+      },
     },
-  });
+    { keepSetId },
+  );
   proc.stdout.on('error', (err) => out.destroy(err));
   proc.stdout.pipe(out);
   out.once('close', () => {
@@ -358,13 +412,14 @@ export async function pushTar(
   if (typeof (source as Partial<AsyncIterable<Uint8Array>>)?.[Symbol.asyncIterator] !== 'function') {
     throw new TypeError(`Expected a Readable tar stream for source but received ${describe(source)}`);
   }
-  const proc = await host.spawnFilesProgram(op, ['untar', target, '--mkdir'], true, limitsOf(options, 'pushTar options'));
+  const limits = limitsOf(options, 'pushTar options');
+  const deadline = limits.timeout === undefined ? undefined : Date.now() + limits.timeout * 1000;
+  const proc = await host.spawnFilesProgram(op, ['untar', target, '--mkdir'], true, limits);
   const stderr = collectStderr(proc);
   let report = '';
   proc.stdout.on('data', (chunk: Buffer) => {
     if (report.length < REPORT_LIMIT) report += chunk.toString('latin1');
   });
-  const reported = finished(proc.stdout).catch(() => undefined);
   // The caller's bytes go to the program as they are: it parses and checks the archive. A
   // program that failed or was stopped (timeout, abort) ends the copy, even from a source
   // with nothing to give; one that succeeded has read to the end, so the copy is done.
@@ -393,7 +448,10 @@ export async function pushTar(
     throw err;
   }
   if (sourceError !== undefined) throw sourceError;
-  await reported;
+  // Read as it comes (never behind): only the grace after the exit, or the deadline.
+  await outputEnd(proc.stdout, { op, container: host.name, deadline }).catch((err: unknown) => {
+    if (err instanceof LxcError) throw err;
+  });
   const result = parseReport(report);
   if (result === null)
     throw new LxcError(`${op} in container "${host.name}": lxcts-files gave no account of what it wrote`, {

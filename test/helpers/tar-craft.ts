@@ -11,13 +11,15 @@ export interface Raw {
   /** Written into the size field as it is (a lie about the data that follows). */
   sizeField?: string;
   badChecksum?: boolean;
+  /** Octal permission bits (default 0644). */
+  mode?: number;
 }
 
 /** A ustar header. */
 export function header(h: Raw): Buffer {
   const block = Buffer.alloc(512);
   block.write(h.name, 0, 100);
-  block.write('0000644\0', 100);
+  block.write(`${(h.mode ?? 0o644).toString(8).padStart(7, '0')}\0`, 100);
   block.write('0000000\0', 108);
   block.write('0000000\0', 116);
   block.write(h.sizeField ?? `${(h.size ?? 0).toString(8).padStart(11, '0')}\0`, 124);
@@ -51,6 +53,9 @@ export function pax(records: Record<string, string>): Buffer {
   );
   return entry({ name: 'PaxHeader', type: 'x' }, body);
 }
+
+/** A pax extended header ('x') with this body as it is (records a careful writer would not write). */
+export const rawPax = (body: string): Buffer => entry({ name: 'PaxHeader', type: 'x' }, Buffer.from(body));
 
 /** The end of an archive: two zero blocks. */
 export const END = Buffer.alloc(1024);

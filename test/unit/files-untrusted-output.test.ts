@@ -10,9 +10,9 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 
-import { type FilesHost, pullTar } from '../../src/lxc/files';
+import { type FilesHost, pullFile, pullTar, pushTar } from '../../src/lxc/files';
 
-import { END, entry, header, pax } from '../helpers/tar-craft';
+import { END, entry, header, pax, rawPax } from '../helpers/tar-craft';
 
 /** A FilesHost whose program writes `output` (then ends it, or not), says `stderr` and exits with `exitCode`. */
 function fakeProgram(output: Buffer, o: { exitCode?: number; stderr?: string; endOutput?: boolean; chunk?: number } = {}): FilesHost & { killed: boolean } {
@@ -39,7 +39,7 @@ function fakeProgram(output: Buffer, o: { exitCode?: number; stderr?: string; en
 }
 
 /** The names a tar reader finds in what pullTar handed out, and the error the stream ended with. */
-async function readTar(out: Readable): Promise<{ names: string[]; error: string | null; bytes: number }> {
+async function readTar(out: Readable): Promise<{ names: string[]; error: string | null; bytes: number; modes: number[]; raw: Buffer }> {
   const chunks: Buffer[] = [];
   let error: string | null = null;
   await new Promise<void>((resolve) => {
@@ -50,7 +50,9 @@ async function readTar(out: Readable): Promise<{ names: string[]; error: string 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const extract = (require('tar-stream') as typeof import('tar-stream')).extract();
   const names: string[] = [];
+  const modes: number[] = [];
   extract.on('entry', (h, s, next) => {
+    modes.push(h.mode ?? -1);
     names.push(`${h.type}:${h.name}${h.linkname ? ` -> ${h.linkname}` : ''}`);
     s.resume();
     next();
@@ -58,7 +60,7 @@ async function readTar(out: Readable): Promise<{ names: string[]; error: string 
   extract.on('error', () => undefined);
   extract.end(Buffer.concat(chunks));
   await new Promise((r) => setImmediate(r));
-  return { names, error, bytes: Buffer.concat(chunks).length };
+  return { names, error, bytes: Buffer.concat(chunks).length, modes, raw: Buffer.concat(chunks) };
 }
 
 let uncaught: Error[] = [];
@@ -164,3 +166,96 @@ test('what a well-formed program sends still reads back whole, data untouched, l
   expect(got.names).toEqual(['directory:x/', 'file:x/a', 'link:x/b -> x/a', 'symlink:x/c -> /etc', `file:${long}`]);
   expect(got.bytes).toBe(tar.length);
 });
+
+test('a second extended header before an entry is refused: extractors read only the last, the checker would read both', async () => {
+  const smuggled = [
+    // The checker would take "safe" for the name; GNU tar and tar-stream the header's absolute one.
+    Buffer.concat([pax({ path: 'safe' }), pax({ comment: 'x' }), entry({ name: '/tmp/ABS-twoX' }, Buffer.from('pwned')), END]),
+    // The checker would take 1024 bytes of data; extractors read the next blocks as headers (a device).
+    Buffer.concat([pax({ size: '1024' }), pax({ comment: 'x' }), header({ name: 'cover', size: 0 }), header({ name: 'dev-sda', type: '4' }), END]),
+    // Eight of 60 KiB each: none is held waiting for an entry.
+    Buffer.concat([...Array.from({ length: 8 }, () => pax({ comment: 'a'.repeat(60 * 1024) })), entry({ name: 'a' }), END]),
+  ];
+  for (const tar of smuggled) {
+    const got = await readTar(await pullTar(fakeProgram(tar), '/x'));
+    expect(got.error).toMatch(/two extended headers before one entry/);
+    expect(got.names.filter((n) => /ABS|dev-sda|cover|:a$/.test(n))).toEqual([]);
+  }
+});
+
+test('an extended header record length that is not plain decimal, and GNU sparse records, are refused', async () => {
+  const record = ' comment=aaaaaaaaaaaaaaaaaaaaaa\n';
+  for (const length of ['0x23', '+35', '3.5e1', '035']) {
+    // Every one of them reads as 35 with Number(): the record's true length.
+    const tar = Buffer.concat([rawPax(`${length}${record.slice(0, 35 - length.length - 1)}\n`), entry({ name: '/tmp/ABS-hex' }, Buffer.from('pwned')), END]);
+    const got = await readTar(await pullTar(fakeProgram(tar), '/x'));
+    expect(got.error).toMatch(/extended header record does not parse/);
+    expect(got.names).toEqual([]);
+  }
+  const sparse = Buffer.concat([pax({ 'GNU.sparse.size': '100' }), entry({ name: 'f' }, Buffer.from('abc')), END]);
+  expect((await readTar(await pullTar(fakeProgram(sparse), '/x'))).error).toMatch(/sparse/);
+});
+
+test("no header of the container's goes out: each is written afresh from what was checked, unknown pax keys dropped", async () => {
+  const tar = Buffer.concat([pax({ comment: 'SMUGGLED', 'SCHILY.xattr.security.capability': 'SMUGGLED' }), entry({ name: './d//f' }, Buffer.from('abc')), END]);
+  const got = await readTar(await pullTar(fakeProgram(tar), '/x'));
+  expect(got.error).toBeNull();
+  expect(got.names).toEqual(['file:d/f']);
+  expect(got.raw.includes('SMUGGLED')).toBe(false);
+  expect(got.raw.includes('abc')).toBe(true);
+});
+
+test('set-id and sticky bits are cleared unless the caller keeps them', async () => {
+  const tar = Buffer.concat([
+    entry({ name: 'sh', mode: 0o4755 }, Buffer.from('#!/bin')),
+    entry({ name: 'g', mode: 0o2755 }),
+    entry({ name: 't/', type: '5', mode: 0o1777 }),
+    END,
+  ]);
+  expect((await readTar(await pullTar(fakeProgram(tar), '/x'))).modes).toEqual([0o755, 0o755, 0o777]);
+  expect((await readTar(await pullTar(fakeProgram(tar), '/x', { keepSetId: true }))).modes).toEqual([0o4755, 0o2755, 0o1777]);
+  await expect(pullTar(fakeProgram(tar), '/x', { keepSetId: 'yes' as never })).rejects.toThrow(TypeError);
+});
+
+test('a hard link must name an earlier file of the archive, reached without a symbolic link', async () => {
+  const bad = [
+    // Through an in-tree link to outside: an extractor would link the host's file.
+    Buffer.concat([entry({ name: 'lnk', type: '2', linkname: '/etc' }), entry({ name: 'h', type: '1', linkname: 'lnk/shadow' }), END]),
+    Buffer.concat([entry({ name: 'h', type: '1', linkname: 'lnk' }), END]),
+    Buffer.concat([entry({ name: 'd/', type: '5' }), entry({ name: 'h', type: '1', linkname: 'd' }), END]),
+    Buffer.concat([entry({ name: 's', type: '2', linkname: '/etc/shadow' }), entry({ name: 'h', type: '1', linkname: 's' }), END]),
+  ];
+  for (const tar of bad) {
+    const got = await readTar(await pullTar(fakeProgram(tar), '/x'));
+    expect(got.error).toMatch(/malformed tar: hard link "h"/);
+    expect(got.names.filter((n) => n.startsWith('link:'))).toEqual([]);
+  }
+});
+
+test('an output a process of the container keeps open after the program exited fails the call instead of holding it forever', async () => {
+  // Without a timeout: a short grace once the reader has read everything.
+  const file = await pullFile(fakeProgram(Buffer.from('abc'), { endOutput: false }), '/f');
+  const read = await readAll(file);
+  expect(read.data).toBe('abc');
+  expect(read.error).toMatchObject({ code: 'LXC_TIMEOUT' });
+  // With one: its deadline.
+  expect((await readAll(await pullFile(fakeProgram(Buffer.from('abc'), { endOutput: false }), '/f', { timeout: 1 }))).error).toMatchObject({
+    code: 'LXC_TIMEOUT',
+  });
+  await expect(pushTar(fakeProgram(Buffer.from('entries 0\n'), { endOutput: false }), Readable.from([END]), '/d')).rejects.toMatchObject({
+    code: 'LXC_TIMEOUT',
+  });
+  // An output that ends is still read whole.
+  expect(await pushTar(fakeProgram(Buffer.from('entries 0\n')), Readable.from([END]), '/d')).toEqual({ entries: 0, skipped: [] });
+});
+
+async function readAll(out: Readable): Promise<{ data: string; error: unknown }> {
+  let data = '';
+  let error: unknown = null;
+  await new Promise<void>((resolve) => {
+    out.on('data', (c: Buffer) => (data += c.toString()));
+    out.on('error', (e) => (error = e));
+    out.on('close', resolve);
+  });
+  return { data, error };
+}
