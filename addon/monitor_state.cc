@@ -108,8 +108,8 @@ class Query {
     Napi::Env env = self->env_;
     try {
       Napi::HandleScope scope(env);
-      std::string message = "the monitor of container \"" + self->name_ + "\" did not answer within " +
-                            std::to_string(kAnswerDeadlineMs / 1000) + " s";
+      std::string message =
+          "the monitor of container \"" + self->name_ + "\" did not answer within " + std::to_string(kAnswerDeadlineMs / 1000) + " s";
       self->deferred_.Reject(MakeLxcError(env, "state", self->name_, {"LXC_TIMEOUT", message, {}, false}));
     } catch (const Napi::Error&) {
       // The environment is ending: nobody is left to tell.
