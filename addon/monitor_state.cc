@@ -15,6 +15,7 @@
 #include <string>
 
 #include "args.h"
+#include "errors.h"
 #include "fds.h"
 
 namespace lxcts {
@@ -23,6 +24,9 @@ namespace {
 // liblxc 5's lxc_cmd_t and lxc_state_t values (commands.h, state.h).
 constexpr int kCmdGetState = 3;
 const char* const kStates[] = {"STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", "FROZEN", "THAWED"};
+
+// A monitor answers in microseconds; one that does not within this is stuck (or no monitor).
+constexpr uint64_t kAnswerDeadlineMs = 5000;
 
 struct Wire {
   int32_t first;  // request: the command; reply: ret
@@ -57,15 +61,19 @@ bool SocketAddress(const std::string& lxcpath, const std::string& name, sockaddr
 
 class Query {
  public:
-  Query(Napi::Env env, int fd) : env_(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd) {
+  Query(Napi::Env env, int fd, std::string name)
+      : env_(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), name_(std::move(name)) {
     poll_.data = this;
+    timer_.data = this;
     napi_add_env_cleanup_hook(env_, OnTeardown, this);
   }
 
   bool Start(uv_loop_t* loop) {
     if (uv_poll_init(loop, &poll_, fd_) != 0) return false;
+    uv_timer_init(loop, &timer_);  // cannot fail (libuv only links it into the loop)
     started_ = true;
-    return uv_poll_start(&poll_, UV_READABLE | UV_DISCONNECT, OnReadable) == 0;
+    return uv_timer_start(&timer_, OnDeadline, kAnswerDeadlineMs, 0) == 0 &&
+           uv_poll_start(&poll_, UV_READABLE | UV_DISCONNECT, OnReadable) == 0;
   }
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
@@ -86,8 +94,27 @@ class Query {
       return;
     }
     uv_poll_stop(&poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* handle) { delete static_cast<Query*>(handle->data); });
+    uv_timer_stop(&timer_);
+    // Two handles: the second close callback (libuv runs them in order) frees this.
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* handle) { delete static_cast<Query*>(handle->data); });
     close(fd_);  // uv_close has taken it out of epoll already
+  }
+
+  // Whatever listens on the socket took the request and never answered: the call fails
+  // rather than hang (liblxc's own call would hang the same way, on a pool thread).
+  static void OnDeadline(uv_timer_t* timer) {
+    auto* self = static_cast<Query*>(timer->data);
+    Napi::Env env = self->env_;
+    try {
+      Napi::HandleScope scope(env);
+      std::string message =
+          "the monitor of container \"" + self->name_ + "\" did not answer within " + std::to_string(kAnswerDeadlineMs / 1000) + " s";
+      self->deferred_.Reject(MakeLxcError(env, "state", self->name_, {"LXC_TIMEOUT", message, {}, false}));
+    } catch (const Napi::Error&) {
+      // The environment is ending: nobody is left to tell.
+    }
+    self->Finish();
   }
 
   static void OnReadable(uv_poll_t* poll, int status, int events) {
@@ -117,7 +144,9 @@ class Query {
   Napi::Env env_;
   Napi::Promise::Deferred deferred_;
   int fd_;
+  std::string name_;
   uv_poll_t poll_{};
+  uv_timer_t timer_{};
   bool started_ = false;
   Wire reply_{};
   size_t got_ = 0;
@@ -171,8 +200,15 @@ Napi::Value MonitorState(const Napi::CallbackInfo& info) {
   // No monitor listens: liblxc says STOPPED. A full backlog (EAGAIN) or anything else:
   // let liblxc ask, from a thread, as before.
   if (r < 0) return errno == ECONNREFUSED ? Resolved(env, "STOPPED") : env.Null();
+  // Anyone may bind an abstract name: a monitor runs as root or as us (who started it);
+  // anything else there is not this container's monitor, which then is not running (a
+  // running one holds the name).
+  ucred peer{};
+  socklen_t peerLen = sizeof peer;
+  if (getsockopt(fd.Get(), SOL_SOCKET, SO_PEERCRED, &peer, &peerLen) != 0) return env.Null();
+  if (peer.uid != 0 && peer.uid != geteuid()) return Resolved(env, "STOPPED");
   if (!SendRequest(fd.Get())) return errno == EPIPE || errno == ECONNRESET ? Resolved(env, "STOPPED") : env.Null();
-  auto* query = new Query(env, fd.Release());
+  auto* query = new Query(env, fd.Release(), name);
   Napi::Promise promise = query->Promise();
   if (!query->Start(loop)) {
     query->Finish();

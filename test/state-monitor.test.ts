@@ -4,14 +4,15 @@
  * liblxc's own after each change, including for an lxcpath too long for the socket's name,
  * where liblxc names the socket by a hash of the path.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Container } from '../src';
 import { native } from '../src/lxc/native';
 import { destroyAllWithTools } from './helpers/lxc-tools';
-import { Sandbox } from './helpers/sandbox';
+import { failureOf, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('reads-state');
 afterAll(() => sandbox.cleanup());
@@ -79,3 +80,68 @@ test('the same in an lxcpath too long for the socket name (liblxc hashes it)', a
     destroyAllWithTools(long);
   }
 });
+
+/**
+ * A listener on the abstract name of `c`'s command socket, as anyone on the host may bind it
+ * (python: Node pads an abstract name to the whole sun_path, liblxc does not). With `answer`
+ * it says RUNNING to every request (liblxc's reply: ret 0, the state in the pointer field),
+ * otherwise it never answers. Resolves with its pid once it listens; the caller kills it.
+ */
+async function listener(c: Container, uid: number, answer: boolean): Promise<number> {
+  const script = [
+    'import socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+    "s.bind('\\0' + sys.argv[1])",
+    's.listen(8)',
+    "print('listening', flush=True)",
+    'held = []',
+    'while True:',
+    '    conn, _ = s.accept()',
+    '    held.append(conn)',
+    "    if sys.argv[2] == 'answer':",
+    '        conn.recv(64)',
+    '        conn.sendall(bytes([0] * 8 + [2] + [0] * 7))',
+  ].join('\n');
+  const child = spawn('python3', ['-c', script, `${c.lxcpath}/${c.name}/command`, answer ? 'answer' : 'silent'], {
+    uid,
+    gid: uid,
+    cwd: '/',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = (await Promise.race([once(child.stdout, 'data'), once(child, 'exit').then(() => ['exited'])])) as [Buffer | string];
+  if (!String(line).startsWith('listening')) {
+    child.kill('SIGKILL');
+    throw new Error(`the listener did not start: ${JSON.stringify(String(line))}`);
+  }
+  return child.pid!;
+}
+
+const NOBODY = 65534;
+
+test.each([
+  ['says RUNNING', true],
+  ['never answers', false],
+])(
+  "a host user's listener on a stopped container's socket name that %s: state() is STOPPED",
+  async (_, answer) => {
+    const c = await sandbox.busybox(sandbox.name('reads'));
+    const pid = await listener(c, NOBODY, answer);
+    try {
+      expect(await c.state()).toBe('STOPPED');
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
+  },
+  30_000,
+);
+
+test('a monitor of ours that takes the request and never answers: state() fails with LXC_TIMEOUT', async () => {
+  const c = await sandbox.busybox(sandbox.name('reads'));
+  const pid = await listener(c, process.getuid!(), false);
+  try {
+    const err = await failureOf(c.state());
+    expect(err.code).toBe('LXC_TIMEOUT');
+  } finally {
+    process.kill(pid, 'SIGKILL');
+  }
+}, 30_000);

@@ -53,6 +53,11 @@ export interface ProcessParts {
   resize?(cols: number, rows: number): boolean;
   /** exec()'s output read whole by the addon; stdout and stderr are then placeholders, never read. */
   output?: NativeOutput;
+  /**
+   * Called when a deadline's SIGKILL has not ended the wait within the grace period: what
+   * reports the command's end is not answering (resident-exec.ts kills the resident).
+   */
+  abandon?(): void;
 }
 
 /**
@@ -92,7 +97,7 @@ export class ContainerProcess {
       if (!this.stdin.writableEnded) this.stdin.destroy();
       return status;
     });
-    this.#exit = superviseExit(this, exited, limits);
+    this.#exit = superviseExit(this, exited, limits, parts.abandon);
     // Rejections (timeout, abort) are for whoever calls wait(); never unhandled.
     this.#exit.catch(() => undefined);
   }
@@ -178,7 +183,7 @@ function notRead(): Readable {
  * then SIGKILL after a grace period. Resolves with the exit status, or rejects with
  * LXC_TIMEOUT / AbortError once the command is gone (never leaving it running).
  */
-function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limits: ProcessLimits): Promise<ExitStatus> {
+function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limits: ProcessLimits, abandon?: () => void): Promise<ExitStatus> {
   const { timeout, signal, op, container } = limits;
   if (timeout === undefined && signal === undefined) return exited;
   let stopReason: Error | undefined;
@@ -187,7 +192,10 @@ function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limi
     if (stopReason) return;
     stopReason = reason;
     proc.kill('SIGTERM');
-    graceTimer = setTimeout(() => proc.kill('SIGKILL'), KILL_GRACE_SECONDS * 1000);
+    graceTimer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      graceTimer = abandon && setTimeout(abandon, KILL_GRACE_SECONDS * 1000);
+    }, KILL_GRACE_SECONDS * 1000);
   };
   const timer =
     timeout === undefined
@@ -213,10 +221,16 @@ function superviseExit(proc: ContainerProcess, exited: Promise<ExitStatus>, limi
       clearTimeout(graceTimer);
       signal?.removeEventListener('abort', onAbort);
     })
-    .then((status) => {
-      if (stopReason) throw stopReason;
-      return status;
-    });
+    .then(
+      (status) => {
+        if (stopReason) throw stopReason;
+        return status;
+      },
+      (err: unknown) => {
+        // Stopped, then whatever reported the command failed (a resident killed by abandon()): the deadline is why.
+        throw stopReason ?? err;
+      },
+    );
 }
 
 /** Node's timers hold at most 2^31-1 ms (24.8 days); a longer delay fires after 1 ms. */

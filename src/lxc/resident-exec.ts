@@ -48,12 +48,31 @@ const READY_LIMIT = 64;
 /** The resident's stderr kept for error messages (it only writes there when it fails). */
 const STDERR_LIMIT = 4096;
 
+/**
+ * How long the resident may take to say it is ready, to answer a request, or to report a
+ * command that has ended. It answers in milliseconds; one that does not (stopped with
+ * SIGSTOP from inside the container, say) would otherwise hang the call for ever.
+ */
+export const RESIDENT_DEADLINE_MS = 5000;
+/** How often a running command is looked at for having ended unreported (see watchUnreported()). */
+const UNREPORTED_CHECK_MS = 1000;
+
 interface Connection {
   fd: number;
   depth: number;
   /** False once the resident has exited or the connection was closed: fd is not ours any more. */
   open: boolean;
   close(): void;
+  /** SIGKILL through the resident's pidfd: its sockets close, its commands die with it (PR_SET_PDEATHSIG). */
+  kill(): void;
+}
+
+function stoppedAnswering(container: string, op: string): LxcError {
+  return new LxcError(`the resident process of container "${container}" stopped answering (it was killed)`, {
+    code: 'LXC_EXEC_FAILED',
+    op,
+    container,
+  });
 }
 
 /** The resident takes a request only when it runs the command exactly as liblxc would. */
@@ -75,7 +94,9 @@ function residentCanRun(o: NativeAttachOptions): boolean {
 function readyLine(stdout: net.Socket): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
+    const timer = setTimeout(() => done(new Error(`it did not say it was ready within ${RESIDENT_DEADLINE_MS / 1000} s`)), RESIDENT_DEADLINE_MS);
     const done = (err?: Error) => {
+      clearTimeout(timer);
       stdout.off('data', onData);
       stdout.off('end', onEnd);
       stdout.off('error', done);
@@ -96,8 +117,8 @@ function readyLine(stdout: net.Socket): Promise<string> {
 export class ResidentExec {
   readonly #container: string;
   #connection: Promise<Connection> | undefined;
-  /** What the resident started: their exit status is checked (see guard()). */
-  readonly #started = new WeakSet<NativeAttached>();
+  /** What the resident started, and through which connection: their exit status is checked (see guard()). */
+  readonly #started = new WeakMap<NativeAttached, Connection>();
 
   constructor(container: string) {
     this.#container = container;
@@ -116,8 +137,8 @@ export class ResidentExec {
         connection.close();
         continue;
       }
-      const attached = await started;
-      this.#started.add(attached);
+      const attached = await answered(started, connection, this.#container);
+      this.#started.set(attached, connection);
       return attached;
     }
     throw new LxcError(`the resident process of container "${this.#container}" ended before it took the command`, {
@@ -129,8 +150,11 @@ export class ResidentExec {
 
   /** The command's parts, with its exit status checked when the resident reported it. */
   guard(attached: NativeAttached, parts: ProcessParts, op: string): ProcessParts {
-    if (!this.#started.has(attached)) return parts;
-    return { ...parts, exited: checkedExit(parts.exited, attached.pid, op, this.#container) };
+    const connection = this.#started.get(attached);
+    if (connection === undefined) return parts;
+    const exited = watchUnreported(checkedExit(parts.exited, attached.pid, op, this.#container), attached.pid, connection, op, this.#container);
+    // A command a deadline's SIGKILL did not end in time: the resident is not reporting it.
+    return { ...parts, exited, abandon: () => connection.kill() };
   }
 
   /** Closes the connection: the resident exits once its running commands have ended. */
@@ -205,6 +229,9 @@ async function start(attach: Attach): Promise<Connection> {
       connection.open = false;
       fs.closeSync(fd);
     },
+    kill() {
+      proc.kill(9);
+    },
   };
   // Dead with the container (or killed): the next exec starts another.
   void proc
@@ -215,6 +242,70 @@ async function start(attach: Attach): Promise<Connection> {
       stderr.destroy();
     });
   return connection;
+}
+
+/**
+ * The resident's answer to a request, within RESIDENT_DEADLINE_MS: past that the resident
+ * is killed (which ends the wait for its answer) and the call fails. Not retried on the
+ * normal path: what the resident did with the request before it stalled is unknown.
+ */
+async function answered(started: Promise<NativeAttached>, connection: Connection, container: string): Promise<NativeAttached> {
+  let stalled = false;
+  const timer = setTimeout(() => {
+    stalled = true;
+    connection.kill();
+  }, RESIDENT_DEADLINE_MS);
+  try {
+    return await started;
+  } catch (err) {
+    if (stalled) throw stoppedAnswering(container, 'exec');
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** True when `pid` has ended and nobody has reaped it yet (a zombie), from /proc/<pid>/stat. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The resident reaps each command and reports its status at once. A command that stays
+ * ended and unreaped for RESIDENT_DEADLINE_MS means the resident stopped answering (stopped
+ * with SIGSTOP from inside the container, say): it is killed and the wait fails, instead of
+ * waiting for a report that never comes.
+ */
+function watchUnreported(exited: Promise<ExitStatus>, pid: number, connection: Connection, op: string, container: string): Promise<ExitStatus> {
+  let since: number | undefined;
+  let stalled = false;
+  const timer = setInterval(() => {
+    if (!isZombie(pid)) {
+      since = undefined;
+      return;
+    }
+    since ??= Date.now();
+    if (Date.now() - since < RESIDENT_DEADLINE_MS) return;
+    stalled = true;
+    clearInterval(timer);
+    connection.kill();
+  }, UNREPORTED_CHECK_MS);
+  timer.unref();
+  return exited.then(
+    (status) => {
+      clearInterval(timer);
+      return status;
+    },
+    (err: unknown) => {
+      clearInterval(timer);
+      throw stalled ? stoppedAnswering(container, op) : err;
+    },
+  );
 }
 
 /**
