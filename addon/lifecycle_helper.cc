@@ -23,6 +23,12 @@
 //     clone   NAME LXCPATH NEW_NAME NEW_LXCPATH SNAPSHOT(0|1) BACKEND KEEP_NAME(0|1) KEEP_MAC(0|1) NEW_SIZE -- [HOOK ARG...]
 //     rename  NAME LXCPATH NEW_NAME
 //     clear   NAME LXCPATH      (only removes what a killed create or clone left)
+//     ips     NAME LXCPATH INTERFACE FAMILY   (answer: "ok", then one address a line)
+//     interfaces NAME LXCPATH                 (answer: "ok", then one name a line)
+//
+// ips and interfaces are reads: liblxc forks a child that enters the container's network
+// namespace, and forking this small process instead of Node keeps Node's memory from being
+// copied and its next calls from paying the copy-on-write faults. They take no lock.
 //
 // LXCPATH, BACKEND and NEW_LXCPATH may be empty for liblxc's default. fd 4 (start, create,
 // clone) holds the caller's in-memory config, as saved by liblxc; it replaces the one on
@@ -429,6 +435,34 @@ Answer Rename(const std::string& name, const std::string& lxcpath, const std::st
   return answer;
 }
 
+// The caller checked that the container runs; one that stopped since has no addresses, as
+// liblxc's get_ips says by returning none.
+Answer Ips(const std::string& name, const std::string& lxcpath, const std::string& interface, const std::string& family) {
+  Answer answer;
+  Handle h(name, lxcpath);
+  lxc_container* c = h.get();
+  if (c == nullptr) return answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + ": its configuration could not be read");
+  // scope 0: global addresses only (no link-local fe80::).
+  answer.details = TakeStringArray(c->get_ips(c, OrNull(interface), OrNull(family), 0));
+  return answer;
+}
+
+Answer Interfaces(const std::string& name, const std::string& lxcpath) {
+  Answer answer;
+  Handle h(name, lxcpath);
+  lxc_container* c = h.get();
+  if (c == nullptr) return answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + ": its configuration could not be read");
+  h.CaptureLog();
+  char** names = c->get_interfaces(c);
+  if (names == nullptr) {
+    answer.Fail("LXC_NETWORK_FAILED", "cannot list the interfaces of " + Subject(name));
+    answer.details = h.LogLines();
+    return answer;
+  }
+  answer.details = TakeStringArray(names);
+  return answer;
+}
+
 bool Flag(const char* arg) { return std::strcmp(arg, "1") == 0; }
 
 // The arguments after "--", if any, from index `from`.
@@ -479,6 +513,8 @@ int RunCall(int argc, char** argv, pid_t parent) {
     options.hookArgs = Rest(argc, argv, 12);
     return Send(Clone(name, lxcpath, argv[5], argv[6], options));
   }
+  if (op == "ips" && argc >= 7) return Send(Ips(name, lxcpath, argv[5], argv[6]));
+  if (op == "interfaces") return Send(Interfaces(name, lxcpath));
   if (op == "rename" && argc >= 6) return Send(Rename(name, lxcpath, argv[5]));
   return Send(Answer().Fail("LXC_INTERNAL", "lxcts-lifecycle: unknown operation or missing arguments: " + op));
 }
