@@ -1,11 +1,14 @@
 // NativeContainer::Interfaces and ::IpAddresses. liblxc forks a child that enters the
 // container's network namespace; forked from Node, that copies Node's page tables and
-// leaves its next calls paying copy-on-write faults. So both run in a process of the
-// resident lxcts-lifecycle server (lifecycle_helper.cc: ips, interfaces), which answers the
-// list; in Node only when there is no server (the helper was not built).
+// leaves its next calls paying copy-on-write faults. So as root both read the namespace
+// from a thread of their own (netns_reads.cc), forking nothing; otherwise they run in a
+// process of the resident lxcts-lifecycle server (lifecycle_helper.cc: ips, interfaces),
+// which answers the list; through liblxc in Node only when there is no server (the helper
+// was not built).
 #include "args.h"
 #include "container.h"
 #include "lifecycle_client.h"
+#include "netns_reads.h"
 #include "preconditions.h"
 #include "string_arrays.h"
 
@@ -14,6 +17,12 @@ namespace lxcts {
 Napi::Value NativeContainer::Interfaces(const Napi::CallbackInfo& info) {
   return Run(info, "interfaces", Runner::kPool, [](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireRunning(c, s.Subject(), out)) return;
+    if (CanReadNetnsInProcess()) {
+      std::vector<std::string> names;
+      if (!ReadInterfaces(c->init_pid(c), names)) return out.Fail("LXC_NETWORK_FAILED", "cannot list the interfaces of " + s.Subject());
+      out.value = std::move(names);
+      return;
+    }
     if (s.lifecycle) {
       LifecycleCall call{"interfaces", {s.name, s.lxcpath}, nullptr, false, "LXC_NETWORK_FAILED", s.Subject(), s.lifecycle};
       call.answersLines = true;
@@ -30,6 +39,12 @@ Napi::Value NativeContainer::IpAddresses(const Napi::CallbackInfo& info) {
   std::string family = OptionalStringArg(info, 1, "family");
   return Run(info, "ipAddresses", Runner::kPool, [interface, family](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireRunning(c, s.Subject(), out)) return;
+    if (CanReadNetnsInProcess()) {
+      std::vector<std::string> ips;
+      ReadAddresses(c->init_pid(c), interface, family, ips);  // false also means "none yet", as get_ips's NULL
+      out.value = std::move(ips);
+      return;
+    }
     if (s.lifecycle) {
       LifecycleCall call{"ips", {s.name, s.lxcpath, interface, family}, nullptr, false, "LXC_NETWORK_FAILED", s.Subject(), s.lifecycle};
       call.answersLines = true;
