@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-
 import { Container } from '../src';
 import { TestBridge } from './helpers/bridge';
 import { failureOf, Sandbox } from './helpers/sandbox';
 import { at, must } from './helpers/must';
+import { reapedChildFaults } from './helpers/procfs';
 
 const network = new TestBridge('net');
 const sandbox = new Sandbox('network');
@@ -13,16 +12,6 @@ afterAll(async () => {
   await sandbox.cleanup();
   await network.down();
 });
-
-/**
- * Minor faults of the children this process has reaped (cminflt in /proc/self/stat): a
- * child that liblxc forks from Node and reaps there adds to it; one forked by the resident
- * lxcts-lifecycle server is the server's to reap.
- */
-function reapedChildFaults(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  return Number(at(stat.slice(stat.lastIndexOf(')') + 2).split(' '), 8));
-}
 
 async function bridged(): Promise<Container> {
   const c = sandbox.container();
@@ -47,8 +36,8 @@ test('a container on a bridge obtains an address by DHCP and reports it, its int
   // Link-local IPv6 is not a global address.
   expect(await c.ipAddresses({ family: 'inet6' })).toEqual([]);
   expect((await c.interfaces()).sort()).toEqual(['eth0', 'lo']);
-  // The reads entered the container's network namespace from a process of the lifecycle
-  // server, not from a fork of Node.
+  // The reads entered the container's network namespace from a thread (as root) or a
+  // process of the lifecycle server, not from a fork of Node.
   expect(reapedChildFaults()).toBe(faults);
   const before = await c.interfaceStats();
   const ping = await c.exec(['/bin/ping', '-c', '2', '-W', '2', network.hostAddress]);
