@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "fds.h"
@@ -33,15 +34,19 @@ bool InNetns(pid_t initPid, Read read) {
   UniqueFd ns(open(("/proc/" + std::to_string(initPid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns.Valid()) return false;
   bool ok = false;
-  std::thread reader([&] {
-    if (setns(ns.Get(), CLONE_NEWNET) != 0) return;
-    struct ifaddrs* list = nullptr;
-    if (getifaddrs(&list) != 0) return;
-    read(list);
-    freeifaddrs(list);
-    ok = true;
-  });
-  reader.join();
+  try {
+    std::thread reader([&] {
+      if (setns(ns.Get(), CLONE_NEWNET) != 0) return;
+      struct ifaddrs* list = nullptr;
+      if (getifaddrs(&list) != 0) return;
+      read(list);
+      freeifaddrs(list);
+      ok = true;
+    });
+    reader.join();
+  } catch (const std::system_error&) {
+    return false;  // no thread to be had: as liblxc's failed fork
+  }
   return ok;
 }
 
