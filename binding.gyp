@@ -36,6 +36,7 @@
         "addon/monitor_state.cc",
         "addon/native_fd.cc",
         "addon/network.cc",
+        "addon/netns_reads.cc",
         "addon/process.cc",
         "addon/output_gather.cc",
         "addon/resident_client.cc",

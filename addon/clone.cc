@@ -59,6 +59,20 @@ Napi::Value NativeContainer::Snapshot(const Napi::CallbackInfo& info) {
   if (!info[0].IsNull() && !info[0].IsUndefined()) comment = StringArg(info, 0, "comment");
   return Run(info, "snapshot", Runner::kOwnThread, [comment](lxc_container* c, HandleState& s, Outcome& out) {
     if (!RequireDefined(c, s.Subject(), out)) return;
+    if (s.lifecycle) {
+      // In the lxcts-lifecycle helper: liblxc's snapshot forks (see container.cc).
+      LifecycleCall call{
+          "snapshot", {s.name, s.lxcpath, comment ? "1" : "0", comment.value_or("")}, c, false, "LXC_SNAPSHOT_FAILED", s.Subject(),
+          s.lifecycle};
+      call.answersLines = true;
+      RunLifecycle(call, out);
+      auto* lines = std::get_if<std::vector<std::string>>(&out.value);
+      if (out.failure || lines == nullptr) return;
+      if (lines->size() != 1) return out.Refuse("LXC_INTERNAL", "unreadable answer from lxcts-lifecycle for " + s.Subject());
+      std::string name = lines->front();
+      out.value = name;
+      return;
+    }
     // liblxc copies the comment from a file it opens by path: a memfd leaves nothing on disk.
     UniqueFd file;
     if (comment && !(file = CommentFile(*comment)).Valid()) return out.Fail("LXC_SNAPSHOT_FAILED", "cannot hold the snapshot's comment");
@@ -96,6 +110,13 @@ Napi::Value NativeContainer::RestoreSnapshot(const Napi::CallbackInfo& info) {
     if (!RequireDefined(c, s.Subject(), out)) return;
     std::string target = newName.empty() ? s.name : newName;
     if (target == s.name && c->is_running(c)) return out.Refuse("LXC_RUNNING", s.Subject() + " is running; stop it first");
+    if (s.lifecycle) {
+      // In the lxcts-lifecycle helper: liblxc restores by cloning the snapshot, which forks.
+      RunLifecycle({"restore-snapshot", {s.name, s.lxcpath, snapshot, target}, c, false, "LXC_SNAPSHOT_FAILED", s.Subject(), s.lifecycle},
+                   out);
+      if (!out.failure && target == s.name) s.reopen = true;
+      return;
+    }
     if (!c->snapshot_restore(c, snapshot.c_str(), target.c_str())) {
       return out.Fail("LXC_SNAPSHOT_FAILED", "restoring snapshot \"" + snapshot + "\" of " + s.Subject() + " failed");
     }

@@ -147,6 +147,20 @@ ServedCall Await(int reply) {
   }
 }
 
+// The value of a read: addresses or interface names, one a line (the kernel allows no
+// whitespace in an interface name; a container's root may put any other byte in one, as
+// liblxc's get_interfaces returned it before). Bounded: anything longer is not what the
+// helper says, and is refused rather than handed to JavaScript.
+void TakeLines(const LifecycleCall& call, std::vector<std::string> lines, Outcome& out) {
+  constexpr size_t kMaxLines = 4096, kMaxLine = 256;
+  if (lines.size() > kMaxLines) return Reject(out, "LXC_INTERNAL", "unreadable answer from lxcts-lifecycle for " + call.subject);
+  for (const std::string& line : lines) {
+    if (line.empty() || line.size() > kMaxLine)
+      return Reject(out, "LXC_INTERNAL", "unreadable answer from lxcts-lifecycle for " + call.subject);
+  }
+  out.value = std::move(lines);
+}
+
 }  // namespace
 
 LifecycleServer::~LifecycleServer() {
@@ -286,7 +300,10 @@ void RunLifecycle(const LifecycleCall& call, Outcome& out) {
   }
   std::string first = lines.front();
   lines.erase(lines.begin());
-  if (first == "ok") return;
+  if (first == "ok") {
+    if (call.answersLines) TakeLines(call, std::move(lines), out);
+    return;
+  }
   // "refuse CODE MESSAGE" or "fail CODE MESSAGE"
   size_t a = first.find(' ');
   size_t b = a == std::string::npos ? std::string::npos : first.find(' ', a + 1);

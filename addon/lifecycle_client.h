@@ -49,7 +49,7 @@ class LifecycleServer {
 std::shared_ptr<LifecycleServer> LifecycleServerFor(Napi::Env env);
 
 struct LifecycleCall {
-  std::string op;                 // start, create, destroy, clone
+  std::string op;                 // start, create, destroy, clone, rename, clear, ips, interfaces
   std::vector<std::string> args;  // NAME LXCPATH and the op's own, as lifecycle_helper.cc lists them
   // Whose in-memory config the helper uses (saved into a memfd for it); null: none.
   lxc_container* config = nullptr;
@@ -58,6 +58,9 @@ struct LifecycleCall {
   std::string subject;         // for messages
   // The resident server to fork the helper (null: spawn it for this call).
   std::shared_ptr<LifecycleServer> server = nullptr;
+  // A read (ips, interfaces): the lines after "ok" are the call's value, a list of short
+  // strings, instead of nothing.
+  bool answersLines = false;
 };
 
 // Spawns the helper, waits for it (blocking: call off the main thread) and turns its answer

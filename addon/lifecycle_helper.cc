@@ -23,6 +23,14 @@
 //     clone   NAME LXCPATH NEW_NAME NEW_LXCPATH SNAPSHOT(0|1) BACKEND KEEP_NAME(0|1) KEEP_MAC(0|1) NEW_SIZE -- [HOOK ARG...]
 //     rename  NAME LXCPATH NEW_NAME
 //     clear   NAME LXCPATH      (only removes what a killed create or clone left)
+//     ips     NAME LXCPATH INTERFACE FAMILY   (answer: "ok", then one address a line)
+//     interfaces NAME LXCPATH                 (answer: "ok", then one name a line)
+//     snapshot NAME LXCPATH HAS_COMMENT(0|1) COMMENT   (answer: "ok", then the snapshot's name)
+//     restore-snapshot NAME LXCPATH SNAPSHOT NEW_NAME
+//
+// ips and interfaces are reads: liblxc forks a child that enters the container's network
+// namespace, and forking this small process instead of Node keeps Node's memory from being
+// copied and its next calls from paying the copy-on-write faults. They take no lock.
 //
 // LXCPATH, BACKEND and NEW_LXCPATH may be empty for liblxc's default. fd 4 (start, create,
 // clone) holds the caller's in-memory config, as saved by liblxc; it replaces the one on
@@ -31,6 +39,7 @@
 // log lines of the call, one per line.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,6 +54,7 @@
 #include <vector>
 
 #include "container_lock.h"
+#include "fds.h"
 #include "lifecycle_server.h"
 #include "lifecycle_wire.h"
 #include "log_capture.h"
@@ -393,6 +403,52 @@ Answer Clone(const std::string& name, const std::string& lxcpath, const std::str
   return answer;
 }
 
+// liblxc snapshots by cloning (a fork to set the copy's hostname, rsync for a directory
+// rootfs): here rather than in Node. From the caller's config, as its handle would have.
+Answer Snapshot(const std::string& name, const std::string& lxcpath, bool hasComment, const std::string& comment) {
+  Answer answer;
+  Handle h(name, lxcpath);
+  lxc_container* c = h.get();
+  if (c == nullptr) return answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + ": its configuration could not be read");
+  if (!h.UseCallersConfig()) return answer.Fail("LXC_SNAPSHOT_FAILED", "cannot read the config of " + Subject(name));
+  // liblxc copies the comment from a file it opens by path: a memfd leaves nothing on disk.
+  UniqueFd file;
+  if (hasComment) {
+    file = UniqueFd(memfd_create("lxcts-comment", MFD_CLOEXEC));
+    if (!file.Valid() || write(file.Get(), comment.data(), comment.size()) != static_cast<ssize_t>(comment.size())) {
+      return answer.Fail("LXC_SNAPSHOT_FAILED", "cannot hold the snapshot's comment");
+    }
+  }
+  std::string path = file.Valid() ? "/proc/self/fd/" + std::to_string(file.Get()) : "";
+  h.CaptureLog();
+  // A snapshot half made is worse than one finished: it goes on if Node dies.
+  g_phase = kFinishing;
+  int index = c->snapshot(c, file.Valid() ? path.c_str() : nullptr);
+  if (index < 0) {
+    answer.Fail("LXC_SNAPSHOT_FAILED", "snapshotting " + Subject(name) + " failed");
+    answer.details = h.LogLines();
+    return answer;
+  }
+  answer.details = {"snap" + std::to_string(index)};
+  return answer;
+}
+
+// The caller checked that the container is defined and, restoring in place, stopped.
+Answer RestoreSnapshot(const std::string& name, const std::string& lxcpath, const std::string& snapshot, const std::string& target) {
+  Answer answer;
+  Handle h(name, lxcpath);
+  lxc_container* c = h.get();
+  if (c == nullptr) return answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + ": its configuration could not be read");
+  if (!h.UseCallersConfig()) return answer.Fail("LXC_SNAPSHOT_FAILED", "cannot read the config of " + Subject(name));
+  h.CaptureLog();
+  g_phase = kFinishing;
+  if (!c->snapshot_restore(c, snapshot.c_str(), target.c_str())) {
+    answer.Fail("LXC_SNAPSHOT_FAILED", "restoring snapshot \"" + snapshot + "\" of " + Subject(name) + " failed");
+    answer.details = h.LogLines();
+  }
+  return answer;
+}
+
 // liblxc renames by cloning under the new name (rsync for a directory rootfs) and destroying
 // the original; both names are locked, in a fixed order, for the whole of it.
 Answer Rename(const std::string& name, const std::string& lxcpath, const std::string& newName) {
@@ -426,6 +482,34 @@ Answer Rename(const std::string& name, const std::string& lxcpath, const std::st
     answer.Fail("LXC_RENAME_FAILED", "renaming " + Subject(name) + " to \"" + newName + "\" failed");
     answer.details = source.LogLines();
   }
+  return answer;
+}
+
+// The caller checked that the container runs; one that stopped since has no addresses, as
+// liblxc's get_ips says by returning none.
+Answer Ips(const std::string& name, const std::string& lxcpath, const std::string& interface, const std::string& family) {
+  Answer answer;
+  Handle h(name, lxcpath);
+  lxc_container* c = h.get();
+  if (c == nullptr) return answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + ": its configuration could not be read");
+  // scope 0: global addresses only (no link-local fe80::).
+  answer.details = TakeStringArray(c->get_ips(c, OrNull(interface), OrNull(family), 0));
+  return answer;
+}
+
+Answer Interfaces(const std::string& name, const std::string& lxcpath) {
+  Answer answer;
+  Handle h(name, lxcpath);
+  lxc_container* c = h.get();
+  if (c == nullptr) return answer.Fail("LXC_OPEN_FAILED", "cannot load " + Subject(name) + ": its configuration could not be read");
+  h.CaptureLog();
+  char** names = c->get_interfaces(c);
+  if (names == nullptr) {
+    answer.Fail("LXC_NETWORK_FAILED", "cannot list the interfaces of " + Subject(name));
+    answer.details = h.LogLines();
+    return answer;
+  }
+  answer.details = TakeStringArray(names);
   return answer;
 }
 
@@ -479,6 +563,10 @@ int RunCall(int argc, char** argv, pid_t parent) {
     options.hookArgs = Rest(argc, argv, 12);
     return Send(Clone(name, lxcpath, argv[5], argv[6], options));
   }
+  if (op == "ips" && argc >= 7) return Send(Ips(name, lxcpath, argv[5], argv[6]));
+  if (op == "interfaces") return Send(Interfaces(name, lxcpath));
+  if (op == "snapshot" && argc >= 7) return Send(Snapshot(name, lxcpath, Flag(argv[5]), argv[6]));
+  if (op == "restore-snapshot" && argc >= 7) return Send(RestoreSnapshot(name, lxcpath, argv[5], argv[6]));
   if (op == "rename" && argc >= 6) return Send(Rename(name, lxcpath, argv[5]));
   return Send(Answer().Fail("LXC_INTERNAL", "lxcts-lifecycle: unknown operation or missing arguments: " + op));
 }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Container } from '../src';
+import { reapedChildFaults } from './helpers/procfs';
 import { failureOf, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('clone');
@@ -49,17 +50,22 @@ test('clone errors: existing target, missing source, running source without snap
 });
 
 test('snapshots can be taken, listed, restored as a new container and destroyed', async () => {
-  const name = await origin.snapshot();
+  const faults = reapedChildFaults();
+  const name = await origin.snapshot({ comment: 'taken by clone.test.ts' });
   expect(name).toBe('snap0');
   const list = await origin.snapshots();
   expect(list.map((s) => s.name)).toEqual(['snap0']);
   expect(list[0]?.timestamp).toMatch(/^\d{4}:\d{2}:\d{2} \d{2}:\d{2}:\d{2}$/);
+  expect(list[0]?.comment).toBe('taken by clone.test.ts');
   const restoredName = sandbox.name('restored');
   await origin.restoreSnapshot('snap0', restoredName).catch((err) => {
     throw new Error(`${err.message}\n${err.details.join('\n')}`);
   });
   const restored = sandbox.container(restoredName);
   expect(await restored.defined()).toBe(true);
+  // liblxc's snapshot and restore fork (to set the copy's hostname): in the lifecycle
+  // server's processes, not from Node.
+  expect(reapedChildFaults()).toBe(faults);
   await restored.destroy();
   await origin.destroySnapshot('snap0');
   expect(await origin.snapshots()).toEqual([]);

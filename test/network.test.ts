@@ -2,6 +2,7 @@ import { Container } from '../src';
 import { TestBridge } from './helpers/bridge';
 import { failureOf, Sandbox } from './helpers/sandbox';
 import { at, must } from './helpers/must';
+import { reapedChildFaults } from './helpers/procfs';
 
 const network = new TestBridge('net');
 const sandbox = new Sandbox('network');
@@ -29,11 +30,15 @@ test('a container on a bridge obtains an address by DHCP and reports it, its int
   // busybox's init runs udhcpc: the address appears after start, so wait for it.
   const ip = at(await c.ipAddresses({ family: 'inet', timeout: 30 }), 0);
   expect(network.leases(ip)).toBe(true);
+  const faults = reapedChildFaults();
   expect(await c.ipAddresses({ family: 'inet', interface: 'eth0' })).toEqual([ip]);
   expect(await c.ipAddresses({ interface: 'nosuch0' })).toEqual([]);
   // Link-local IPv6 is not a global address.
   expect(await c.ipAddresses({ family: 'inet6' })).toEqual([]);
   expect((await c.interfaces()).sort()).toEqual(['eth0', 'lo']);
+  // The reads entered the container's network namespace from a thread (as root) or a
+  // process of the lifecycle server, not from a fork of Node.
+  expect(reapedChildFaults()).toBe(faults);
   const before = await c.interfaceStats();
   const ping = await c.exec(['/bin/ping', '-c', '2', '-W', '2', network.hostAddress]);
   expect(ping.exitCode).toBe(0);
