@@ -64,7 +64,7 @@ describe.each([
     } finally {
       await end(f);
     }
-    expect(fdCount()).toBe(before);
+    expect(fdCount()).toBeLessThanOrEqual(before); // fewer is fine: a descriptor open at the first count (one of Jest's) may close meanwhile
   });
 });
 

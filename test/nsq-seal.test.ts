@@ -104,6 +104,12 @@ test('a forged push (unsigned, or sealed for the logs topic) is dropped unread: 
   await publishMessage(nsq.nsqdHttp, TOPIC, seal.seal(LOGS_TOPIC, body));
   await consumed(TOPIC, 'binaries', before, 2);
   // By the job channel's reader, and by the worker's and the server's watchers of the topic.
+  // nsqd counts a message finished before the worker's log line about it is read back here.
+  await waitFor(
+    () => refusals('worker', TOPIC, 'binaries').length >= 2,
+    () => `the reader's refusals; logs:\n${allLogs()}`,
+    { seconds: 30, everyMs: 100 },
+  );
   expect(refusals('worker', TOPIC, 'binaries').map((r) => r.reason)).toEqual(['unsigned', 'bad-mac']);
   await waitFor(
     () => refusals('server', TOPIC, 'server#ephemeral').length === 2 && refusals('worker', TOPIC).length === 4,
