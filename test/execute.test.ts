@@ -3,6 +3,7 @@ import * as path from 'node:path';
 
 import { Container } from '../src';
 import { failureOf, Sandbox } from './helpers/sandbox';
+import { waitFor } from './helpers/wait';
 
 const sandbox = new Sandbox('execute');
 afterAll(() => sandbox.cleanup());
@@ -65,6 +66,24 @@ describe('execute on a defined container', () => {
       expect(err).toMatchObject({ code: 'LXC_TIMEOUT', message: expect.stringContaining('exited with status 0, but its output was still open') });
     } finally {
       await host.stop();
+      // The sleep sat in this container's cgroups after liblxc gave up removing them; the
+      // host's stop killed it, so they are empty now: remove what liblxc left.
+      for (const hierarchy of fs.readdirSync('/sys/fs/cgroup')) {
+        const left = path.join('/sys/fs/cgroup', hierarchy, `lxc.payload.${shared.name}`);
+        if (fs.existsSync(left))
+          await waitFor(
+            () => {
+              try {
+                fs.rmdirSync(left);
+                return true;
+              } catch {
+                return false;
+              }
+            },
+            `${left} removed`,
+            { seconds: 10, everyMs: 50 },
+          );
+      }
     }
   }, 60_000);
 
