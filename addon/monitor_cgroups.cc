@@ -114,10 +114,13 @@ std::vector<std::string> MonitorCgroups::Entered() const {
 }
 
 void MonitorCgroups::RemoveAfterEarlyStop(const std::vector<std::string>& entered) const {
-  // The monitor is in them while the container runs: then the first rmdir fails (EBUSY) and
-  // that is all. A monitor that is exiting removes its own, now that this process has left.
-  if (entered.empty() || rmdir(entered.front().c_str()) != 0) return;
-  for (size_t i = 1; i < entered.size(); i++) rmdir(entered[i].c_str());
+  // An exiting monitor goes hierarchy by hierarchy: it moves itself to lxc.pivot, then
+  // removes lxc.monitor.NAME there, which fails while this process is still inside. So the
+  // ones it passed before Leave() are empty now and only this process can remove them,
+  // while in the ones it has yet to reach it still is (EBUSY here; it removes them itself).
+  // Every one is tried: stopping at the first EBUSY left the passed ones behind. While the
+  // container runs each rmdir is one failing syscall.
+  for (const std::string& cgroup : entered) rmdir(cgroup.c_str());
 }
 
 }  // namespace lxcts

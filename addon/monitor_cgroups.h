@@ -29,7 +29,7 @@ class MonitorCgroups {
   // process into.
   std::vector<std::string> Entered() const;
 
-  // After Leave(): removes `entered` when the monitor has left them already. Another
+  // After Leave(): removes those of `entered` the monitor has left already. Another
   // caller's stop may have come while this process was inside, and the monitor could not
   // remove them then.
   void RemoveAfterEarlyStop(const std::vector<std::string>& entered) const;
