@@ -1,0 +1,65 @@
+// spawn()'s stdout and stderr: a command's pipe read on the event loop and handed to JavaScript
+// in chunks of up to 64 KiB, instead of one chunk per wake-up.
+//
+// Many programs write in small pieces (busybox's head and cat write 4 KiB at a time), and a pipe
+// wakes its reader on every write: a net.Socket then runs its whole JavaScript path (a Buffer, the
+// stream's push, the consumer's callback or async iterator) about 250 times per MB, which cost
+// more than the data itself (bench/README.md). Here the wake-ups stay in C++, as cheap as a C
+// program's read(), and JavaScript runs once per 64 KiB, at end-of-file, or when output has
+// waited kFlushMs without reaching 64 KiB (a command that prints a line and pauses: its line is
+// at most that late). Back-pressure is kept: pause() stops reading until resume(), so a consumer
+// that stops reading stops the command on its next write once the pipe is full.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstddef>
+#include <memory>
+
+#include "teardown.h"
+
+namespace lxcts {
+
+class OutputStream : public Napi::ObjectWrap<OutputStream> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+
+  // (fd, onData(chunk: Buffer | null, error?: string)): the descriptor is ours from here on,
+  // closed at end-of-file, on a read error, or by close(). null means end-of-file.
+  explicit OutputStream(const Napi::CallbackInfo& info);
+  ~OutputStream() override;
+
+ private:
+  struct Handles;
+
+  static void OnReadable(uv_poll_t* poll, int status, int events);
+  static void OnFlush(uv_timer_t* timer);
+  // Runs `body` with a handle scope and a callback scope; JavaScript's exceptions become
+  // uncaught exceptions (as from a net.Socket's 'data' listener).
+  template <typename Body>
+  void FromLoop(Body body);
+  void Drain();
+  bool Deliver();  // false once reading stopped (paused, closed or ended) in the callback
+  void End(const char* error);
+  void CloseHandles();
+
+  Napi::Value Resume(const Napi::CallbackInfo& info);
+  Napi::Value Pause(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  Handles* handles_ = nullptr;  // null once closed
+  int fd_ = -1;
+  char* data_ = nullptr;  // malloc'd, kChunk bytes; handed to a Buffer when full
+  size_t size_ = 0;
+  bool reading_ = false;  // resumed and not paused
+  bool grown_ = false;    // the pipe was made larger
+  bool timerArmed_ = false;
+  Napi::FunctionReference onData_;
+  Napi::ObjectReference self_;  // held while the descriptor is open
+  std::unique_ptr<Napi::AsyncContext> context_;
+  std::shared_ptr<EnvTeardown> teardown_;
+  EnvTeardown::Token token_ = 0;
+};
+
+}  // namespace lxcts
