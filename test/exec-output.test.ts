@@ -18,7 +18,7 @@ afterAll(() => sandbox.cleanup());
 
 const pipeHandles = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;
 
-test('an exec in flight holds no stream handle of its own (spawn still has its streams)', async () => {
+test('an exec in flight holds no stream handle of its own (spawn still has its stdin socket)', async () => {
   await c.exec(['/bin/true']);
   const before = pipeHandles();
   const running = c.exec(['sleep', '1']);
@@ -26,8 +26,9 @@ test('an exec in flight holds no stream handle of its own (spawn still has its s
   expect(pipeHandles()).toBe(before);
   expect((await running).exitCode).toBe(0);
 
+  // spawn's stdout and stderr are read by the addon too (addon/output_stream.h); its stdin is a socket.
   const proc = await c.spawn(['sleep', '1']);
-  expect(pipeHandles()).toBeGreaterThanOrEqual(before + 3);
+  expect(pipeHandles()).toBeGreaterThanOrEqual(before + 1);
   proc.stdout.resume();
   proc.stderr.resume();
   await proc.wait();
@@ -55,4 +56,29 @@ test('a timeout that gives up on an output held open closes the pipes before the
   await expect(c.exec(['sh', '-c', 'sleep 30 & echo started'], { timeout: 1 })).rejects.toMatchObject({ code: 'LXC_TIMEOUT' });
   expect(fds()).toBe(before);
   await c.exec(['sh', '-c', 'pkill sleep; true']);
+});
+
+test("spawn's output is handed over in pieces of at most 64 KiB, and a line printed before a pause arrives while the command still runs", async () => {
+  // The addon gathers small writes into chunks (addon/output_stream.h): 1 MiB arrives whole,
+  // never in a chunk over 64 KiB.
+  const big = await c.spawn(['head', '-c', String(1024 * 1024), '/dev/zero']);
+  big.stderr.resume();
+  let total = 0;
+  let largest = 0;
+  for await (const chunk of big.stdout) {
+    total += (chunk as Buffer).length;
+    largest = Math.max(largest, (chunk as Buffer).length);
+  }
+  expect(await big.wait()).toEqual({ exitCode: 0, signal: null });
+  expect(total).toBe(1024 * 1024);
+  expect(largest).toBeLessThanOrEqual(64 * 1024);
+
+  // A chunk that never fills is not held until end-of-file: the flush hands it over.
+  const paused = await c.spawn(['sh', '-c', 'echo ready; exec sleep 30']);
+  paused.stderr.resume();
+  const first = await new Promise<Buffer>((resolve) => paused.stdout.once('data', resolve));
+  expect(first.toString()).toBe('ready\n');
+  expect(paused.kill('SIGKILL')).toBe(true);
+  paused.stdout.resume();
+  expect(await paused.wait()).toEqual({ exitCode: null, signal: 'SIGKILL' });
 });
