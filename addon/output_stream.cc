@@ -110,6 +110,8 @@ void OutputStream::CloseHandles() {
   size_ = 0;
   reading_ = false;
   timerArmed_ = false;
+  // The callback holds the stream that holds this object: kept, the pair would never be collected.
+  if (!onData_.IsEmpty()) onData_.Reset();
   if (!self_.IsEmpty()) self_.Reset();  // last: this object may go once nothing holds it
 }
 
@@ -122,12 +124,17 @@ void OutputStream::FromLoop(Body body) {
     [[maybe_unused]] Napi::Object keep = Value();  // the callback may close us, which drops self_
     body();
   } catch (const Napi::Error& e) {
-    if (teardown_->Ending()->load()) {
+    try {
+      Napi::HandleScope scope(env);
+      if (teardown_->Ending()->load()) {
+        CloseHandles();
+        return;
+      }
+      // Thrown by JavaScript (a 'data' listener): uncaught, as it would be from a net.Socket.
+      napi_fatal_exception(env, e.Value());
+    } catch (const Napi::Error&) {
       CloseHandles();
-      return;
     }
-    // Thrown by JavaScript (a 'data' listener): uncaught, as it would be from a net.Socket.
-    napi_fatal_exception(env, e.Value());
   }
 }
 
@@ -198,13 +205,14 @@ bool OutputStream::Deliver() {
 void OutputStream::End(const char* error) {
   Deliver();            // what was read before the end or the error
   if (fd_ < 0) return;  // closed by the callback
-  CloseHandles();
   Napi::Env env = Env();
+  Napi::Function onData = onData_.Value();
+  CloseHandles();
   if (error == nullptr) {
-    onData_.MakeCallback(Value(), {env.Null()}, *context_);
+    onData.MakeCallback(Value(), {env.Null()}, *context_);
   } else {
-    onData_.MakeCallback(Value(), {env.Null(), Napi::String::New(env, std::string("cannot read the command's output: ") + error)},
-                         *context_);
+    onData.MakeCallback(Value(), {env.Null(), Napi::String::New(env, std::string("cannot read the command's output: ") + error)},
+                        *context_);
   }
 }
 
