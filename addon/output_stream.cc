@@ -93,7 +93,6 @@ OutputStream::~OutputStream() {
   // Reached once closed (self_ holds us until then), or at environment teardown, which closed
   // the handles already.
   CloseHandles();
-  free(data_);
 }
 
 void OutputStream::CloseHandles() {
@@ -107,6 +106,8 @@ void OutputStream::CloseHandles() {
   uv_close(reinterpret_cast<uv_handle_t*>(&handles->timer), Handles::Closed);
   close(fd_);
   fd_ = -1;
+  if (!chunk_.IsEmpty()) chunk_.Reset();
+  data_ = nullptr;
   size_ = 0;
   reading_ = false;
   timerArmed_ = false;
@@ -157,8 +158,11 @@ void OutputStream::OnFlush(uv_timer_t* timer) {
 void OutputStream::Drain() {
   for (int i = 0; i < kReadsPerWake && reading_; i++) {
     if (data_ == nullptr) {
-      data_ = static_cast<char*>(malloc(kChunk));
-      if (data_ == nullptr) return End("out of memory");
+      // Node's allocator, as a net.Socket's reads: V8 counts it and collects it on time
+      // (malloc'd memory handed over peaked 20 MB higher on 100 MB of output).
+      Napi::Buffer<char> chunk = Napi::Buffer<char>::New(Env(), kChunk);
+      chunk_ = Napi::Reference<Napi::Buffer<char>>::New(chunk, 1);
+      data_ = chunk.Data();
     }
     ssize_t n;
     do n = read(fd_, data_ + size_, kChunk - size_);
@@ -192,7 +196,8 @@ bool OutputStream::Deliver() {
   Napi::Env env = Env();
   Napi::Buffer<char> chunk;
   if (size_ == kChunk) {
-    chunk = Napi::Buffer<char>::New(env, data_, size_, [](Napi::Env, char* bytes) { free(bytes); });  // handed over
+    chunk = chunk_.Value();  // handed over
+    chunk_.Reset();
     data_ = nullptr;
   } else {
     chunk = Napi::Buffer<char>::Copy(env, data_, size_);

@@ -50,7 +50,8 @@ class OutputStream : public Napi::ObjectWrap<OutputStream> {
 
   Handles* handles_ = nullptr;  // null once closed
   int fd_ = -1;
-  char* data_ = nullptr;  // malloc'd, kChunk bytes; handed to a Buffer when full
+  Napi::Reference<Napi::Buffer<char>> chunk_;  // being filled; handed over when full
+  char* data_ = nullptr;                       // chunk_'s bytes
   size_t size_ = 0;
   bool reading_ = false;  // resumed and not paused
   bool grown_ = false;    // the pipe was made larger

@@ -2,9 +2,14 @@
  * exec() reads a command's stdout and stderr in the addon (addon/output_gather.h), not
  * through two net.Sockets: no stream handles per exec, output of any size whole and in
  * order, and the pipes closed when a timeout gives up on an output still held open.
+ * spawn()'s outputs are read by the addon too (addon/output_stream.h), as streams.
  */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
 import { Container } from '../src';
 import { native } from '../src/lxc/native';
+import { ROOT } from './helpers/root';
 import { openFdCount, Sandbox } from './helpers/sandbox';
 
 const sandbox = new Sandbox('execjs');
@@ -81,4 +86,18 @@ test("spawn's output is handed over in pieces of at most 64 KiB, and a line prin
   expect(paused.kill('SIGKILL')).toBe(true);
   paused.stdout.resume();
   expect(await paused.wait()).toEqual({ exitCode: null, signal: 'SIGKILL' });
+});
+
+test("a 'data' listener that throws on spawn's output is an uncaught exception, as from any stream", () => {
+  // In a process of its own (dist/, built by npm run build): the exception leaves the addon's
+  // read callback, which must hand it to Node, not abort.
+  const script = `
+    const { Container } = require(${JSON.stringify(path.join(ROOT, 'dist'))});
+    process.on('uncaughtException', (err) => { console.log('uncaught: ' + err.message); process.exit(3); });
+    new Container(${JSON.stringify(c.name)}, { lxcpath: ${JSON.stringify(sandbox.lxcpath)} }).spawn(['echo', 'hi']).then((proc) => {
+      proc.stdout.on('data', () => { throw new Error('from the listener'); });
+    });`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+  expect(r.stdout).toBe('uncaught: from the listener\n');
+  expect(r.status).toBe(3);
 });
