@@ -110,6 +110,7 @@ void OutputStream::CloseHandles() {
   data_ = nullptr;
   size_ = 0;
   reading_ = false;
+  sleeping_ = false;
   timerArmed_ = false;
   // The callback holds the stream that holds this object: kept, the pair would never be collected.
   if (!onData_.IsEmpty()) onData_.Reset();
@@ -144,6 +145,8 @@ void OutputStream::OnReadable(uv_poll_t* poll, int status, int events) {
   if (self == nullptr) return;
   self->FromLoop([self, status]() {
     if (status < 0) return self->End(uv_strerror(status));
+    // Asleep, this is the end of the output (the writer closed the pipe): read it now.
+    if (self->sleeping_) self->WakeUp();
     self->Drain();
   });
 }
@@ -152,10 +155,25 @@ void OutputStream::OnFlush(uv_timer_t* timer) {
   OutputStream* self = static_cast<Handles*>(timer->data)->owner;
   if (self == nullptr) return;
   self->timerArmed_ = false;
-  self->FromLoop([self]() { self->Deliver(); });
+  self->FromLoop([self]() {
+    if (!self->sleeping_) return static_cast<void>(self->Deliver());
+    self->WakeUp();
+    self->Drain();
+  });
+}
+
+void OutputStream::WakeUp() {
+  sleeping_ = false;
+  if (timerArmed_) {
+    uv_timer_stop(&handles_->timer);
+    timerArmed_ = false;
+  }
+  if (reading_ && uv_poll_start(&handles_->poll, UV_READABLE, OnReadable) != 0) End("cannot watch the descriptor");
 }
 
 void OutputStream::Drain() {
+  size_t got = 0;
+  bool emptied = false;
   for (int i = 0; i < kReadsPerWake && reading_; i++) {
     if (data_ == nullptr) {
       // Node's allocator, as a net.Socket's reads: V8 counts it and collects it on time
@@ -170,18 +188,34 @@ void OutputStream::Drain() {
     if (n == 0) return End(nullptr);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) return End(strerror(errno));
+      emptied = true;
       break;
     }
+    got += static_cast<size_t>(n);
     size_ += static_cast<size_t>(n);
     if (size_ < kChunk) continue;
     if (!grown_) {
       grown_ = true;
       // Unprivileged and over the per-user pipe budget, this fails: the pipe keeps its size.
-      fcntl(fd_, F_SETPIPE_SZ, kBigPipeSize);
+      bulk_ = fcntl(fd_, F_SETPIPE_SZ, kBigPipeSize) >= kBigPipeSize;
     }
     if (!Deliver()) return;
   }
-  if (size_ > 0 && !timerArmed_ && handles_ != nullptr) {
+  if (!reading_ || handles_ == nullptr) return;
+  // Bulk output that this reader keeps up with (it emptied the pipe, which was far from full):
+  // sleep a tick instead of waking on every write. The writer fills the large pipe meanwhile
+  // without waking anyone, and the next tick reads it all; the end of the output still wakes
+  // us at once. A writer fast enough to half-fill the pipe in a tick, or one that went quiet,
+  // is read on readiness again.
+  if (bulk_ && emptied && got > 0 && got < static_cast<size_t>(kBigPipeSize) / 2) {
+    if (!Deliver()) return;                                                      // what a tick gathered is not held longer than a flush
+    if (uv_poll_start(&handles_->poll, UV_DISCONNECT, OnReadable) != 0) return;  // stays awake
+    sleeping_ = true;
+    timerArmed_ = true;
+    uv_timer_start(&handles_->timer, OnFlush, kFlushMs, 0);
+    return;
+  }
+  if (size_ > 0 && !timerArmed_) {
     timerArmed_ = true;
     uv_timer_start(&handles_->timer, OnFlush, kFlushMs, 0);
   }
@@ -235,6 +269,11 @@ Napi::Value OutputStream::Pause(const Napi::CallbackInfo& info) {
   if (fd_ >= 0 && reading_) {
     reading_ = false;
     uv_poll_stop(&handles_->poll);
+    if (sleeping_) {
+      sleeping_ = false;
+      uv_timer_stop(&handles_->timer);
+      timerArmed_ = false;
+    }
   }
   return info.Env().Undefined();
 }

@@ -40,6 +40,7 @@ class OutputStream : public Napi::ObjectWrap<OutputStream> {
   template <typename Body>
   void FromLoop(Body body);
   void Drain();
+  void WakeUp();   // from a tick asleep: read on readiness again
   bool Deliver();  // false once reading stopped (paused, closed or ended) in the callback
   void End(const char* error);
   void CloseHandles();
@@ -53,8 +54,10 @@ class OutputStream : public Napi::ObjectWrap<OutputStream> {
   Napi::Reference<Napi::Buffer<char>> chunk_;  // being filled; handed over when full
   char* data_ = nullptr;                       // chunk_'s bytes
   size_t size_ = 0;
-  bool reading_ = false;  // resumed and not paused
-  bool grown_ = false;    // the pipe was made larger
+  bool reading_ = false;   // resumed and not paused
+  bool grown_ = false;     // a chunk was filled: the pipe was made larger
+  bool bulk_ = false;      // ... and it is kBigPipeSize now
+  bool sleeping_ = false;  // reading per tick, woken only by the end of the output
   bool timerArmed_ = false;
   Napi::FunctionReference onData_;
   Napi::ObjectReference self_;  // held while the descriptor is open
