@@ -4,11 +4,16 @@
 // Many programs write in small pieces (busybox's head and cat write 4 KiB at a time), and a pipe
 // wakes its reader on every write: a net.Socket then runs its whole JavaScript path (a Buffer, the
 // stream's push, the consumer's callback or async iterator) about 250 times per MB, which cost
-// more than the data itself (bench/README.md). Here the wake-ups stay in C++, as cheap as a C
-// program's read(), and JavaScript runs once per 64 KiB, at end-of-file, or when output has
-// waited kFlushMs without reaching 64 KiB (a command that prints a line and pauses: its line is
-// at most that late). Back-pressure is kept: pause() stops reading until resume(), so a consumer
-// that stops reading stops the command on its next write once the pipe is full.
+// more than the data itself (bench/README.md). Here reads stay in C++ and JavaScript runs once per
+// 64 KiB, at end-of-file, or when output has waited kFlushMs without reaching 64 KiB (a command
+// that prints a line and pauses: its line is at most that late).
+//
+// Once a command has filled a chunk, its pipe is made 1 MiB, and while this reader keeps up (each
+// read empties a pipe that was far from full) it stops waking on every write: it reads once per
+// tick of kFlushMs, and only the end of the output (the writer closing the pipe) wakes it between
+// ticks. A writer fast enough to half-fill the pipe in a tick, or one that goes quiet, is read on
+// readiness again. Back-pressure is kept: pause() stops reading until resume(), so a consumer that
+// stops reading stops the command on its next write once the pipe is full.
 #pragma once
 
 #include <napi.h>

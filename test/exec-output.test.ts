@@ -101,3 +101,28 @@ test("a 'data' listener that throws on spawn's output is an uncaught exception, 
   expect(r.stdout).toBe('uncaught: from the listener\n');
   expect(r.status).toBe(3);
 });
+
+test('pausing bulk output (read per tick, not per write) still holds the command back, and resuming gets the rest whole', async () => {
+  const size = 16 * 1024 * 1024;
+  const proc = await c.spawn(['head', '-c', String(size), '/dev/zero']);
+  proc.stderr.resume();
+  let total = 0;
+  // Past the first chunks the addon reads this output once per tick (addon/output_stream.h).
+  await new Promise<void>((resolve) => {
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total < 512 * 1024) return;
+      proc.stdout.off('data', onData);
+      proc.stdout.pause();
+      resolve();
+    };
+    proc.stdout.on('data', onData);
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  // Only the pipe (1 MiB) and one stream buffer may be ahead: the command cannot have written it all.
+  expect(proc.kill(0)).toBe(true);
+  expect(total + proc.stdout.readableLength).toBeLessThan(4 * 1024 * 1024);
+  for await (const chunk of proc.stdout) total += (chunk as Buffer).length;
+  expect(await proc.wait()).toEqual({ exitCode: 0, signal: null });
+  expect(total).toBe(size);
+});

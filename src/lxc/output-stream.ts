@@ -4,8 +4,9 @@
  *
  * A pipe wakes its reader on every write, and many programs write 4 KiB at a time: a
  * net.Socket ran its JavaScript path (a Buffer, push(), the consumer) for each, about 250
- * times per MB. The addon reads on each wake-up in C++ and calls here once per 64 KiB, at
- * end-of-file, or when output has waited 1-2 ms without filling a chunk.
+ * times per MB. The addon reads in C++ and calls here once per 64 KiB, at end-of-file, or
+ * when output has waited 1-2 ms without filling a chunk; bulk output it reads once per
+ * millisecond rather than on every write (addon/output_stream.h).
  */
 import { Readable } from 'node:stream';
 
