@@ -39,6 +39,7 @@
         "addon/netns_reads.cc",
         "addon/process.cc",
         "addon/output_gather.cc",
+        "addon/output_stream.cc",
         "addon/resident_client.cc",
         "addon/sealed_program.cc",
         "addon/spawn_helper.cc",

@@ -13,6 +13,7 @@
 #include "monitor_state.h"
 #include "native_fd.h"
 #include "output_gather.h"
+#include "output_stream.h"
 #include "process.h"
 #include "resident_client.h"
 #include "teardown.h"
@@ -35,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeContainer", NativeContainer::Define(env));
   exports.Set("NativeProcess", NativeProcess::Define(env));
   exports.Set("OutputGather", OutputGather::Define(env));
+  exports.Set("OutputStream", OutputStream::Define(env));
   exports.Set("NativeFd", NativeFd::Define(env));
   exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
   exports.Set("listContainers", Napi::Function::New<ListContainers>(env, "listContainers"));

@@ -132,6 +132,15 @@ export interface NativeOutput {
   close(): void;
 }
 
+/** A command's pipe read by the addon for spawn() (addon/output_stream.h); see output-stream.ts. */
+export interface NativeOutputStream {
+  /** Reads (again); onData gets chunks until pause(). */
+  resume(): void;
+  pause(): void;
+  /** Stops reading and closes the pipe; later calls do nothing. */
+  close(): void;
+}
+
 /** A descriptor this environment owns (addon/native_fd.h): closed once, and with a worker that ends. */
 export interface NativeFd {
   /** -1 once closed. */
@@ -148,6 +157,8 @@ export interface NativeBinding {
   NativeProcess: new (pid: number, pidfd: number, statusFd: number) => NativeProcess;
   /** Takes both descriptors over and reads them to their end. */
   OutputGather: new (stdout: number, stderr: number) => NativeOutput;
+  /** Takes `fd` over: onData gets each chunk, then null at end-of-file, or null and a message on a read error. */
+  OutputStream: new (fd: number, onData: (chunk: Buffer | null, error?: string) => void) => NativeOutputStream;
   /** Takes `fd` over; with onReady, makes it non-blocking and lets it be watched. */
   NativeFd: new (fd: number, onReady?: (status: number, events: number) => void) => NativeFd;
   /** Attaches through the lxcts-attach helper; null when it cannot take the request (attach in-process then). */

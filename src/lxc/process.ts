@@ -4,6 +4,7 @@ import { Readable, Writable } from 'node:stream';
 
 import { AbortError, LxcError } from './errors';
 import type { NativeAttached, NativeBinding, NativeOutput, NativeProcess } from './native';
+import { PipeOutput } from './output-stream';
 import { TerminalInput, TerminalOutput } from './terminal-streams';
 
 export interface ExitStatus {
@@ -151,8 +152,8 @@ export function fromAttached(attached: NativeAttached, process: NativeProcess, b
   }
   return {
     pid: attached.pid,
-    stdout: new net.Socket({ fd: attached.stdout, readable: true, writable: false }),
-    stderr: new net.Socket({ fd: attached.stderr, readable: true, writable: false }),
+    stdout: new PipeOutput(attached.stdout, binding),
+    stderr: new PipeOutput(attached.stderr, binding),
     stdin,
     kill,
     exited,
