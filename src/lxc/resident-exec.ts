@@ -63,7 +63,11 @@ interface Connection {
   /** False once the resident has exited or the connection was closed: fd is not ours any more. */
   open: boolean;
   close(): void;
-  /** SIGKILL through the resident's pidfd: its sockets close, its commands die with it (PR_SET_PDEATHSIG). */
+  /**
+   * SIGKILL through the resident's pidfd: its sockets close, its commands die with it
+   * (PR_SET_PDEATHSIG). Closes the connection too, so the next exec starts another resident
+   * at once rather than sending to the dying one before its exit has been seen.
+   */
   kill(): void;
 }
 
@@ -231,6 +235,8 @@ async function start(attach: Attach): Promise<Connection> {
     },
     kill() {
       proc.kill(9);
+      // The fd is only used right after checking `open`, in the same turn (attach()).
+      connection.close();
     },
   };
   // Dead with the container (or killed): the next exec starts another.
