@@ -82,6 +82,11 @@ inline ssize_t ReceiveDatagram(int socket, std::string& data, size_t capacity, s
   ssize_t n;
   do n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
+  // A failed recvmsg leaves the control buffer as it was: nothing in it is ours to close.
+  if (n < 0) {
+    data.clear();
+    return -1;
+  }
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
