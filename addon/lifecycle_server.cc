@@ -176,11 +176,12 @@ size_t WantedFds(const Request& request) { return 2 + (request.hasConfig ? 1 : 0
     // The server died (this process is about to follow): the addon runs the call the old way.
     if (getppid() != server) _exit(1);
     const pid_t self = getpid();
-    Report(received[0].Get(), LifecycleReport::kForked, self);
     // The server reports this call's exit on the reply socket: it gets a copy, and this
-    // process's pid, before the call can end.
+    // process's pid, before anything of the call is done (killed before kForked, the call
+    // is then run the old way; after it, it failed the way a killed helper fails).
     int reply = received[0].Get();
     SendDatagram(kSpareHandoverFd, &self, sizeof self, &reply, 1);
+    Report(reply, LifecycleReport::kForked, self);
     RunForked(request, received, title, server);
   }
 }
