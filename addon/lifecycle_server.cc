@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -195,6 +196,15 @@ pid_t ForkSpare(int handover, const Title& title, pid_t server) {
 }  // namespace
 
 int ServeLifecycle(int argc, char** argv) {
+  // Every library's symbols bound once, here, rather than lazily in each call's process,
+  // which redid it in its copy of the tables (a fault per page written and a lookup per
+  // first call of each of liblxc's functions and its libraries'): -z now binds only this
+  // executable's own. The calls' own programs (templates, hooks) get the caller's
+  // environment from the request, not this one.
+  if (getenv("LD_BIND_NOW") == nullptr && setenv("LD_BIND_NOW", "1", 1) == 0) {
+    execv("/proc/self/exe", argv);
+    unsetenv("LD_BIND_NOW");  // not re-executed: go on as it is
+  }
   fcntl(kControlFd, F_SETFD, FD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
   Title title;
