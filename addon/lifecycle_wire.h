@@ -7,11 +7,12 @@
 //   entries;
 //   descriptors: the reply socket, the answer memfd, then the config memfd (hasConfig),
 //   then stdout and stderr (hasOutput).
-// On the reply socket the server sends a Report with kind kForked (value: the call's pid)
-// once it has forked the call's process, then one with kind kExited (value: its wait
-// status) when that process has ended, and closes it. The call's process itself sends one
-// with kind kAnswered as soon as its answer is written (it then only exits): the addon
-// goes on at once, without waiting for that exit.
+// On the reply socket the call's process (the server's spare that took the request, see
+// lifecycle_server.cc) sends a Report with kind kForked (value: its pid) once the server
+// holds a copy of the reply socket; the server sends one with kind kExited (value: its
+// wait status) when that process has ended, and closes it. The call's process also sends
+// one with kind kAnswered as soon as its answer is written (it then only exits): the
+// addon goes on at once, without waiting for that exit.
 #pragma once
 
 #include <sys/socket.h>
