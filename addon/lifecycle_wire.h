@@ -7,11 +7,12 @@
 //   entries;
 //   descriptors: the reply socket, the answer memfd, then the config memfd (hasConfig),
 //   then stdout and stderr (hasOutput).
-// On the reply socket the server sends a Report with kind kForked (value: the call's pid)
-// once it has forked the call's process, then one with kind kExited (value: its wait
-// status) when that process has ended, and closes it. The call's process itself sends one
-// with kind kAnswered as soon as its answer is written (it then only exits): the addon
-// goes on at once, without waiting for that exit.
+// On the reply socket the call's process (the server's spare that took the request, see
+// lifecycle_server.cc) sends a Report with kind kForked (value: its pid) once the server
+// holds a copy of the reply socket; the server sends one with kind kExited (value: its
+// wait status) when that process has ended, and closes it. The call's process also sends
+// one with kind kAnswered as soon as its answer is written (it then only exits): the
+// addon goes on at once, without waiting for that exit.
 #pragma once
 
 #include <sys/socket.h>
@@ -82,6 +83,11 @@ inline ssize_t ReceiveDatagram(int socket, std::string& data, size_t capacity, s
   ssize_t n;
   do n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
+  // A failed recvmsg leaves the control buffer as it was: nothing in it is ours to close.
+  if (n < 0) {
+    data.clear();
+    return -1;
+  }
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);

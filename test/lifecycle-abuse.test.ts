@@ -218,6 +218,21 @@ test("a started container's monitor is a small process, not a copy of this one, 
   await expectNothingLeftOf([name]);
 });
 
+test('a stop() right after each start() leaves no monitor cgroups behind', async () => {
+  const name = sandbox.name('ss');
+  await createBusybox(name);
+  await withContainer(name, async (c) => {
+    // The monitor removes lxc.monitor.NAME as it exits; the start's process must be out of
+    // them by then (MonitorCgroups::Leave), or they stay, one per hierarchy and cycle.
+    for (let i = 0; i < 5; i++) {
+      await c.start();
+      await c.stop();
+    }
+    await c.destroy();
+  });
+  await expectNothingLeftOf([name]);
+}, 60_000);
+
 test('a start that fails after liblxc made the monitor cgroups (a bridge that does not exist) leaves none behind', async () => {
   const name = sandbox.name('sf');
   await createBusybox(name);

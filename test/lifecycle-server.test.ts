@@ -41,18 +41,20 @@ async function settled(check: () => boolean, ms = 30_000): Promise<void> {
 }
 
 /** Starts a create() from the slow template; resolves with the call's helper process once the template runs. */
-async function slowCreate(name: string): Promise<{ creating: Promise<string>; helper: number }> {
+async function slowCreate(name: string): Promise<{ creating: Promise<string>; message: Promise<string>; helper: number }> {
   const c = sandbox.container(name);
   await c.clearConfigItem('lxc.net');
   await c.setConfigItem('lxc.net.0.type', 'empty');
-  const creating = c.create({ template: slow.path }).then(
-    () => 'ok',
-    (err: { code?: string }) => err.code ?? String(err),
+  const outcome = c.create({ template: slow.path }).then(
+    () => ({ code: 'ok', message: '' }),
+    (err: { code?: string; message?: string }) => ({ code: err.code ?? String(err), message: err.message ?? '' }),
   );
+  const creating = outcome.then((o) => o.code);
+  const message = outcome.then((o) => o.message);
   await settled(() => fs.existsSync(path.join(sandbox.lxcpath, name, 'template-running')));
   const helpers = processesMatching('lxcts-lifecycle').filter((pid) => commandLine(pid).includes(` create ${name} `));
   expect(helpers).toHaveLength(1);
-  return { creating, helper: at(helpers, 0) };
+  return { creating, message, helper: at(helpers, 0) };
 }
 
 test("a lifecycle call runs in a process forked by this process's resident server, which serves the next call too", async () => {
@@ -71,6 +73,38 @@ test("a lifecycle call runs in a process forked by this process's resident serve
   expect(parentPid(second.helper)).toBe(server);
   process.kill(second.helper, 'SIGKILL');
   expect(await second.creating).toBe('LXC_CREATE_FAILED');
+  await settled(() => processesMatching(TOKEN).length === 0, 5_000);
+  expect(processesMatching(TOKEN)).toEqual([]);
+}, 120_000);
+
+test('the next call runs in a spare the server forked before it was asked, which holds only the control socket', async () => {
+  const first = await slowCreate(sandbox.name('sp'));
+  const server = parentPid(first.helper);
+  process.kill(first.helper, 'SIGKILL');
+  expect(await first.creating).toBe('LXC_CREATE_FAILED');
+  const spares = () => processesMatching('lxcts-lifecycle --spare').filter((pid) => parentPid(pid) === server);
+  await settled(() => spares().length === 1, 5_000);
+  expect(spares()).toHaveLength(1);
+  const spare = at(spares(), 0);
+  // Nothing of the server's or of other calls: stdio, the control socket and its own end of
+  // the socket it hands a taken call's reply socket back on.
+  expect(
+    fs
+      .readdirSync(`/proc/${spare}/fd`)
+      .map(Number)
+      .sort((a, b) => a - b),
+  ).toEqual([0, 1, 2, 3, 4]);
+
+  const second = await slowCreate(sandbox.name('sp'));
+  expect(second.helper).toBe(spare);
+  expect(commandLine(second.helper)).toContain(`lxcts-lifecycle ${process.pid} create `);
+  // The server forked the next spare while this call runs.
+  await settled(() => spares().some((pid) => pid !== spare), 5_000);
+  expect(spares().filter((pid) => pid !== spare)).toHaveLength(1);
+  process.kill(second.helper, 'SIGKILL');
+  // The server reports the exit of the call it took over from the spare.
+  expect(await second.creating).toBe('LXC_CREATE_FAILED');
+  expect(await second.message).toContain('was killed by signal 9');
   await settled(() => processesMatching(TOKEN).length === 0, 5_000);
   expect(processesMatching(TOKEN)).toEqual([]);
 }, 120_000);

@@ -710,7 +710,10 @@ export class Container {
     const newSize = checkBytes(o.newSize, 'newSize') ?? 0;
     const hookArgs = checkHookArgs(o.hookArgs);
     await this.#call('clone', () => async (n) => {
-      await requireBackend(backend, await makeLxcpath(lxcpath, 'clone', this.name), 'clone', this.name);
+      // The source's own lxcpath holds the source: nothing to make (a thread-pool trip less
+      // per clone); if it is gone, the helper answers LXC_NOT_DEFINED as before.
+      const dir = lxcpath !== undefined && lxcpath === this.lxcpath ? lxcpath : await makeLxcpath(lxcpath, 'clone', this.name);
+      await requireBackend(backend, dir, 'clone', this.name);
       return n.clone(target, lxcpath ?? null, snapshot, backend, keepName, keepMac, newSize, hookArgs);
     });
     return new Container(target, { lxcpath });
