@@ -180,8 +180,12 @@ size_t WantedFds(const Request& request) { return 2 + (request.hasConfig ? 1 : 0
     // The server reports this call's exit on the reply socket: it gets a copy, and this
     // process's pid, before anything of the call is done (killed before kForked, the call
     // is then run the old way; after it, it failed the way a killed helper fails).
+    // Without the handover the server never learns of this call: it would take this process
+    // for a spare still waiting, fork none and leave the control socket unread (every later
+    // request waiting for this call to end), and never report this call's exit. Ending here
+    // instead closes the reply socket without kForked, and the addon runs the call the old way.
     int reply = received[0].Get();
-    SendDatagram(kSpareHandoverFd, &self, sizeof self, &reply, 1);
+    if (!SendDatagram(kSpareHandoverFd, &self, sizeof self, &reply, 1)) _exit(1);
     Report(reply, LifecycleReport::kForked, self);
     RunForked(request, received, title, server);
   }
@@ -191,6 +195,24 @@ pid_t ForkSpare(int handover, const Title& title, pid_t server) {
   pid_t pid = fork();
   if (pid == 0) RunSpare(handover, title, server);
   return pid;
+}
+
+// Takes every handover queued on the server's end: a spare that took a request becomes a
+// call whose exit the server reports on the reply socket it sent. One from a process that is
+// not the current spare is refused (its reply socket closes: the addon hears nothing more).
+void TakeHandovers(int handover, pid_t& spare, std::map<pid_t, UniqueFd>& calls) {
+  std::string data;
+  for (;;) {
+    std::vector<UniqueFd> received;
+    ssize_t n = ReceiveDatagram(handover, data, sizeof(pid_t), received);
+    if (n < 0 && errno == EMSGSIZE) continue;
+    if (n <= 0) return;
+    pid_t pid;
+    memcpy(&pid, data.data(), sizeof pid);
+    if (n != sizeof pid || received.size() != 1 || pid != spare) continue;
+    calls.emplace(pid, std::move(received[0]));
+    spare = -1;  // it took a request: the next turn forks another
+  }
 }
 
 }  // namespace
@@ -205,6 +227,9 @@ int ServeLifecycle(int argc, char** argv) {
     execv("/proc/self/exe", argv);
     unsetenv("LD_BIND_NOW");  // not re-executed: go on as it is
   }
+  // Executed as /proc/self/exe, this process (and every spare, call and container monitor it
+  // forks) would be named "exe": pgrep, ps -C, killall and the OOM killer's log go by this name.
+  prctl(PR_SET_NAME, "lxcts-lifecycle");
   fcntl(kControlFd, F_SETFD, FD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
   Title title;
@@ -243,26 +268,20 @@ int ServeLifecycle(int argc, char** argv) {
       break;
     }
     // Before any exit is reaped: a call's reply socket arrives before the call can end.
-    if (fds[2].revents != 0) {
-      for (;;) {
-        std::vector<UniqueFd> received;
-        ssize_t n = ReceiveDatagram(handover.Get(), data, sizeof(pid_t), received);
-        if (n < 0 && errno == EMSGSIZE) continue;
-        if (n <= 0) break;
-        pid_t pid;
-        memcpy(&pid, data.data(), sizeof pid);
-        if (n != sizeof pid || received.size() != 1 || pid != spare) continue;
-        calls.emplace(pid, std::move(received[0]));
-        spare = -1;  // it took a request: the next turn forks another
-      }
-    }
+    if (fds[2].revents != 0) TakeHandovers(handover.Get(), spare, calls);
     if (fds[1].revents != 0) {
       struct signalfd_siginfo info;
       while (read(exits.Get(), &info, sizeof info) > 0) {}
       int status = 0;
       pid_t pid;
       while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (pid == spare) spare = -1;  // it ended without a request
+        if (pid == spare) {
+          // It may have taken a request since poll returned, and ended: its handover is
+          // queued (it sends it before anything of the call, and ends if it cannot), so take
+          // it now, or this exit goes unreported and the handover is refused next turn.
+          TakeHandovers(handover.Get(), spare, calls);
+          if (pid == spare) spare = -1;  // it ended without a request
+        }
         auto it = calls.find(pid);
         if (it == calls.end()) continue;
         Report(it->second.Get(), LifecycleReport::kExited, status);
