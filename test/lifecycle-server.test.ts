@@ -1,7 +1,9 @@
 /**
  * The resident lxcts-lifecycle server (addon/lifecycle_server.cc): lifecycle calls run in
  * processes it forks, not in a helper Node spawns per call; killed, it takes its calls down
- * the way a killed helper did, and the next call gets a new server.
+ * the way a killed helper did, and the next call gets a new server. Its processes keep the
+ * name lxcts-lifecycle; a spare that cannot hand its call over, and a spare's exit reaped
+ * before its handover was read, are forced with strace's fault injection.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
