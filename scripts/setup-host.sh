@@ -32,9 +32,9 @@ if [ "$(. /etc/os-release && echo "${ID:-}")" = debian ]; then packages+=(chromi
 command -v go >/dev/null || packages+=(golang-go)
 # python3-prometheus-client: the server's /metrics test reads it with Prometheus's own parser.
 packages+=(python3-prometheus-client)
-# strace: a files test lists the calls lxcts-files untar makes to set modes, owners and times;
-# the lifecycle-server test injects faults (a failed sendmsg, a SIGSTOP) into the server and its spare
-# (each must act on a descriptor or refuse to follow a link).
+# strace: a files test lists the calls lxcts-files untar makes to set modes, owners and times
+# (each must act on a descriptor or refuse to follow a link); the lifecycle-server test injects
+# faults (a failed sendmsg, a SIGSTOP) into the server and its spare.
 packages+=(strace)
 # btrfs-progs: the btrfs storage backend's test makes a btrfs lxcpath (mkfs.btrfs on a loop image).
 packages+=(btrfs-progs)
