@@ -132,14 +132,19 @@ test.each([{ exec: undefined }, { exec: 'resident' as const }])(
   "a line on stderr reaches a consumer of both of spawn's outputs after the stdout written before it, and before the stdout written after it (exec: $exec)",
   async ({ exec }) => {
     // 64 KiB on stdout, then ERR on stderr, then 2.4 MB on stdout. ERR waits as a partial chunk
-    // while stdout fills chunks at once: unpaired, it arrived up to 1 MiB of stdout late.
+    // while stdout fills chunks at once: unpaired, it arrived up to 1 MiB of stdout late. The
+    // first chunk's listener holds the event loop a while, so that ERR and a pipe's worth of
+    // stdout are surely written before the addon reads on (else the old code passed by luck).
     const script = 'sleep 0.2; dd if=/dev/zero bs=65536 count=1 2>/dev/null; echo ERR >&2; dd if=/dev/zero bs=4096 count=600 2>/dev/null';
     const target = exec === undefined ? c : new Container(c.name, { lxcpath: sandbox.lxcpath, exec });
     const proc = await target.spawn(['sh', '-c', script]);
     let stdoutBytes = 0;
     const seenAt: number[] = [];
     let stderrText = '';
-    proc.stdout.on('data', (chunk: Buffer) => (stdoutBytes += chunk.length));
+    proc.stdout.on('data', (chunk: Buffer) => {
+      if (stdoutBytes === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+      stdoutBytes += chunk.length;
+    });
     proc.stderr.on('data', (chunk: Buffer) => {
       stderrText += chunk.toString();
       seenAt.push(stdoutBytes);
