@@ -24,6 +24,8 @@ constexpr uint64_t kFlushMs = 1;
 constexpr int kBigPipeSize = 1024 * 1024;
 // Reads per wake-up before the loop gets a turn: a fast writer cannot starve other handles.
 constexpr int kReadsPerWake = 16;
+// Marks our objects, so that a sibling given to the constructor is known to be an OutputStream.
+constexpr napi_type_tag kOutputStreamTag = {0x6c7863747330757fULL, 0x7470757473747265ULL};
 
 }  // namespace
 
@@ -62,6 +64,16 @@ OutputStream::OutputStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ou
     close(static_cast<int>(fd));
     throw Napi::TypeError::New(env, "Expected a function for onData");
   }
+  OutputStream* sibling = nullptr;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    bool tagged = false;
+    if (info[2].IsObject()) napi_check_object_type_tag(env, info[2], &kOutputStreamTag, &tagged);
+    if (tagged) sibling = Unwrap(info[2].As<Napi::Object>());
+    if (sibling == nullptr || sibling->fd_ < 0 || sibling->sibling_ != nullptr) {
+      close(static_cast<int>(fd));
+      throw Napi::TypeError::New(env, "Expected an open OutputStream of no other pair for sibling");
+    }
+  }
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     close(static_cast<int>(fd));
@@ -87,6 +99,11 @@ OutputStream::OutputStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ou
   handles->teardown = teardown_;
   token_ = teardown_->Opened([this]() { CloseHandles(); });
   self_ = Napi::Persistent(Value());
+  napi_type_tag_object(env, Value(), &kOutputStreamTag);
+  if (sibling != nullptr) {
+    sibling_ = sibling;
+    sibling->sibling_ = this;
+  }
 }
 
 OutputStream::~OutputStream() {
@@ -98,6 +115,11 @@ OutputStream::~OutputStream() {
 void OutputStream::CloseHandles() {
   if (fd_ < 0) return;
   teardown_->Closing(token_);
+  // Each holds the other only while both are open (self_ keeps an open one alive).
+  if (sibling_ != nullptr) {
+    sibling_->sibling_ = nullptr;
+    sibling_ = nullptr;
+  }
   Handles* handles = handles_;
   handles_ = nullptr;
   handles->owner = nullptr;
@@ -144,7 +166,7 @@ void OutputStream::OnReadable(uv_poll_t* poll, int status, int events) {
   OutputStream* self = static_cast<Handles*>(poll->data)->owner;
   if (self == nullptr) return;
   self->FromLoop([self, status]() {
-    if (status < 0) return self->End(uv_strerror(status));
+    if (status < 0) return self->End(status);
     // Asleep, this is the end of the output (the writer closed the pipe): read it now.
     if (self->sleeping_) self->WakeUp();
     self->Drain();
@@ -156,7 +178,7 @@ void OutputStream::OnFlush(uv_timer_t* timer) {
   if (self == nullptr) return;
   self->timerArmed_ = false;
   self->FromLoop([self]() {
-    if (!self->sleeping_) return static_cast<void>(self->Deliver());
+    if (!self->sleeping_) return static_cast<void>(self->Deliver(false));
     self->WakeUp();
     self->Drain();
   });
@@ -168,26 +190,24 @@ void OutputStream::WakeUp() {
     uv_timer_stop(&handles_->timer);
     timerArmed_ = false;
   }
-  if (reading_ && uv_poll_start(&handles_->poll, UV_READABLE, OnReadable) != 0) End("cannot watch the descriptor");
+  if (!reading_) return;
+  int rc = uv_poll_start(&handles_->poll, UV_READABLE, OnReadable);
+  if (rc != 0) End(rc);
 }
 
 void OutputStream::Drain() {
   size_t got = 0;
   bool emptied = false;
   for (int i = 0; i < kReadsPerWake && reading_; i++) {
-    if (data_ == nullptr) {
-      // Node's allocator, as a net.Socket's reads: V8 counts it and collects it on time
-      // (malloc'd memory handed over peaked 20 MB higher on 100 MB of output).
-      Napi::Buffer<char> chunk = Napi::Buffer<char>::New(Env(), kChunk);
-      chunk_ = Napi::Reference<Napi::Buffer<char>>::New(chunk, 1);
-      data_ = chunk.Data();
-    }
-    ssize_t n;
-    do n = read(fd_, data_ + size_, kChunk - size_);
-    while (n < 0 && errno == EINTR);
-    if (n == 0) return End(nullptr);
+    // A pipe that fills chunks gives us much at once (a tick's worth, or while its writer keeps
+    // writing): before each new chunk, what the sibling's pipe holds was written before what we
+    // read next, and its poll may not have run yet (our tick is a timer, and timers run before
+    // the loop polls; or we are still in one wake).
+    if (grown_ && size_ == 0 && !ReadSiblingFirst()) return;
+    ssize_t n = ReadSome();
+    if (n == 0) return End(0);
     if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return End(strerror(errno));
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return End(uv_translate_sys_error(errno));
       emptied = true;
       break;
     }
@@ -199,7 +219,7 @@ void OutputStream::Drain() {
       // Unprivileged and over the per-user pipe budget, this fails: the pipe keeps its size.
       bulk_ = fcntl(fd_, F_SETPIPE_SZ, kBigPipeSize) >= kBigPipeSize;
     }
-    if (!Deliver()) return;
+    if (!Deliver(true)) return;
   }
   if (!reading_ || handles_ == nullptr) return;
   // Bulk output that this reader keeps up with (it emptied the pipe, which was far from full):
@@ -208,7 +228,7 @@ void OutputStream::Drain() {
   // us at once. A writer fast enough to half-fill the pipe in a tick, or one that went quiet,
   // is read on readiness again.
   if (bulk_ && emptied && got > 0 && got < static_cast<size_t>(kBigPipeSize) / 2) {
-    if (!Deliver()) return;                                                      // what a tick gathered is not held longer than a flush
+    if (!Deliver(false)) return;                                                 // what a tick gathered is not held longer than a flush
     if (uv_poll_start(&handles_->poll, UV_DISCONNECT, OnReadable) != 0) return;  // stays awake
     sleeping_ = true;
     timerArmed_ = true;
@@ -221,8 +241,55 @@ void OutputStream::Drain() {
   }
 }
 
-bool OutputStream::Deliver() {
+ssize_t OutputStream::ReadSome() {
+  if (data_ == nullptr) {
+    // Node's allocator, as a net.Socket's reads: V8 counts it and collects it on time
+    // (malloc'd memory handed over peaked 20 MB higher on 100 MB of output).
+    Napi::Buffer<char> chunk = Napi::Buffer<char>::New(Env(), kChunk);
+    chunk_ = Napi::Reference<Napi::Buffer<char>>::New(chunk, 1);
+    data_ = chunk.Data();
+  }
+  ssize_t n;
+  do n = read(fd_, data_ + size_, kChunk - size_);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+bool OutputStream::ReadSiblingFirst() {
+  OutputStream* sibling = sibling_;
+  // Asleep, it reads at its own tick (and holds nothing until then).
+  if (sibling == nullptr || !sibling->reading_ || sibling->sleeping_) return true;
+  ssize_t n = sibling->ReadSome();
+  if (n <= 0) return true;  // end-of-file and errors are left to its poll, which sees them again
+  sibling->size_ += static_cast<size_t>(n);
+  if (sibling->size_ < kChunk) {
+    // Its poll will not fire for bytes already read: its flush hands them over.
+    if (!sibling->timerArmed_) {
+      sibling->timerArmed_ = true;
+      uv_timer_start(&sibling->handles_->timer, OnFlush, kFlushMs, 0);
+    }
+    return true;
+  }
+  // Full: ours (older) first, then the sibling's.
+  Deliver(false);
+  if (sibling_ != nullptr) sibling->FromLoop([sibling]() { sibling->Deliver(false); });
+  return fd_ >= 0;
+}
+
+bool OutputStream::FlushSibling() {
+  OutputStream* sibling = sibling_;
+  // A paused sibling keeps its bytes: its reader is behind anyway (what it holds unread came
+  // before them), and pushing more would go past the back-pressure it asked for.
+  if (sibling != nullptr && sibling->reading_) {
+    // The sibling's own scope: its object kept alive, its listener's exception made uncaught.
+    sibling->FromLoop([sibling]() { sibling->Deliver(false); });
+  }
+  return fd_ >= 0;  // the sibling's listener may have closed this one
+}
+
+bool OutputStream::Deliver(bool siblingFirst) {
   if (size_ == 0 || fd_ < 0) return reading_;
+  if (siblingFirst && !FlushSibling()) return false;
   if (timerArmed_) {
     uv_timer_stop(&handles_->timer);
     timerArmed_ = false;
@@ -241,16 +308,20 @@ bool OutputStream::Deliver() {
   return reading_;
 }
 
-void OutputStream::End(const char* error) {
-  Deliver();            // what was read before the end or the error
-  if (fd_ < 0) return;  // closed by the callback
+void OutputStream::End(int error) {
+  if (!FlushSibling()) return;  // even with nothing left here: the sibling's bytes came before the end
+  Deliver(false);               // what was read before the end or the error
+  if (fd_ < 0) return;          // closed by the callback
   Napi::Env env = Env();
   Napi::Function onData = onData_.Value();
   CloseHandles();
-  if (error == nullptr) {
+  if (error == 0) {
     onData.MakeCallback(Value(), {env.Null()}, *context_);
   } else {
-    onData.MakeCallback(Value(), {env.Null(), Napi::String::New(env, std::string("cannot read the command's output: ") + error)},
+    // The code as a net.Socket's read error carries it ('EIO'...).
+    onData.MakeCallback(Value(),
+                        {env.Null(), Napi::String::New(env, std::string("cannot read the command's output: ") + uv_strerror(error)),
+                         Napi::String::New(env, uv_err_name(error))},
                         *context_);
   }
 }

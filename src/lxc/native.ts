@@ -157,8 +157,12 @@ export interface NativeBinding {
   NativeProcess: new (pid: number, pidfd: number, statusFd: number) => NativeProcess;
   /** Takes both descriptors over and reads them to their end. */
   OutputGather: new (stdout: number, stderr: number) => NativeOutput;
-  /** Takes `fd` over: onData gets each chunk, then null at end-of-file, or null and a message on a read error. */
-  OutputStream: new (fd: number, onData: (chunk: Buffer | null, error?: string) => void) => NativeOutputStream;
+  /**
+   * Takes `fd` over: onData gets each chunk, then null at end-of-file, or null, a message and the errno name on a
+   * read error. With `sibling` (the same command's other output, open and unpaired) the two are a pair: before one
+   * hands over a full chunk or its end, the other hands over the partial chunk it holds.
+   */
+  OutputStream: new (fd: number, onData: (chunk: Buffer | null, error?: string, code?: string) => void, sibling?: NativeOutputStream) => NativeOutputStream;
   /** Takes `fd` over; with onReady, makes it non-blocking and lets it be watched. */
   NativeFd: new (fd: number, onReady?: (status: number, events: number) => void) => NativeFd;
   /** Attaches through the lxcts-attach helper; null when it cannot take the request (attach in-process then). */

@@ -150,10 +150,12 @@ export function fromAttached(attached: NativeAttached, process: NativeProcess, b
     const none = notRead();
     return { pid: attached.pid, stdout: none, stderr: none, stdin, kill, exited, output };
   }
+  // One pair: a consumer merging both sees their chunks in the order they were read.
+  const stdout = new PipeOutput(attached.stdout, binding);
   return {
     pid: attached.pid,
-    stdout: new PipeOutput(attached.stdout, binding),
-    stderr: new PipeOutput(attached.stderr, binding),
+    stdout,
+    stderr: new PipeOutput(attached.stderr, binding, stdout),
     stdin,
     kill,
     exited,
