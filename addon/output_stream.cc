@@ -186,10 +186,7 @@ void OutputStream::OnFlush(uv_timer_t* timer) {
 
 void OutputStream::WakeUp() {
   sleeping_ = false;
-  if (timerArmed_) {
-    uv_timer_stop(&handles_->timer);
-    timerArmed_ = false;
-  }
+  StopFlush();
   if (!reading_) return;
   int rc = uv_poll_start(&handles_->poll, UV_READABLE, OnReadable);
   if (rc != 0) End(rc);
@@ -231,14 +228,21 @@ void OutputStream::Drain() {
     if (!Deliver(false)) return;                                                 // what a tick gathered is not held longer than a flush
     if (uv_poll_start(&handles_->poll, UV_DISCONNECT, OnReadable) != 0) return;  // stays awake
     sleeping_ = true;
-    timerArmed_ = true;
-    uv_timer_start(&handles_->timer, OnFlush, kFlushMs, 0);
+    StartFlush();
     return;
   }
-  if (size_ > 0 && !timerArmed_) {
-    timerArmed_ = true;
-    uv_timer_start(&handles_->timer, OnFlush, kFlushMs, 0);
-  }
+  if (size_ > 0 && !timerArmed_) StartFlush();
+}
+
+void OutputStream::StartFlush() {
+  timerArmed_ = true;
+  uv_timer_start(&handles_->timer, OnFlush, kFlushMs, 0);
+}
+
+void OutputStream::StopFlush() {
+  if (!timerArmed_) return;
+  uv_timer_stop(&handles_->timer);
+  timerArmed_ = false;
 }
 
 ssize_t OutputStream::ReadSome() {
@@ -264,10 +268,7 @@ bool OutputStream::ReadSiblingFirst() {
   sibling->size_ += static_cast<size_t>(n);
   if (sibling->size_ < kChunk) {
     // Its poll will not fire for bytes already read: its flush hands them over.
-    if (!sibling->timerArmed_) {
-      sibling->timerArmed_ = true;
-      uv_timer_start(&sibling->handles_->timer, OnFlush, kFlushMs, 0);
-    }
+    if (!sibling->timerArmed_) sibling->StartFlush();
     return true;
   }
   // Full: ours (older) first, then the sibling's.
@@ -290,10 +291,7 @@ bool OutputStream::FlushSibling() {
 bool OutputStream::Deliver(bool siblingFirst) {
   if (size_ == 0 || fd_ < 0) return reading_;
   if (siblingFirst && !FlushSibling()) return false;
-  if (timerArmed_) {
-    uv_timer_stop(&handles_->timer);
-    timerArmed_ = false;
-  }
+  StopFlush();
   Napi::Env env = Env();
   Napi::Buffer<char> chunk;
   if (size_ == kChunk) {
@@ -342,8 +340,7 @@ Napi::Value OutputStream::Pause(const Napi::CallbackInfo& info) {
     uv_poll_stop(&handles_->poll);
     if (sleeping_) {
       sleeping_ = false;
-      uv_timer_stop(&handles_->timer);
-      timerArmed_ = false;
+      StopFlush();  // armed whenever asleep
     }
   }
   return info.Env().Undefined();

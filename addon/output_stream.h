@@ -64,6 +64,8 @@ class OutputStream : public Napi::ObjectWrap<OutputStream> {
   bool FlushSibling();      // false when this one was closed meanwhile
   bool ReadSiblingFirst();  // before a wake that may read much: the sibling reads its pipe; false when closed
   ssize_t ReadSome();       // one read into the chunk being filled (made if none): read()'s result
+  void StartFlush();        // (re)arms the flush timer: kFlushMs from now
+  void StopFlush();         // disarms it, if armed
   void End(int error);      // 0: end-of-file; else a libuv error code
   void CloseHandles();
 
